@@ -1,0 +1,182 @@
+// Package control is a node's local HTTP+JSON control API, used by
+// `tarzan status`, `tarzan demo` and scripts. It listens on loopback by
+// default: it can build tunnels, so it must not face the network.
+//
+//	GET  /v1/status          node status (peers, mimics, links, counters)
+//	POST /v1/tunnels         {"hops":3,"pings":1} build a tunnel, ping every hop, report
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/node"
+)
+
+// StatusReply is the JSON form of node.Status.
+type StatusReply struct {
+	ID       string            `json:"id"`
+	Short    string            `json:"short_id"`
+	Addr     string            `json:"addr"`
+	Peers    int               `json:"peers"`
+	Mimics   []MimicReply      `json:"mimics"`
+	LinksUp  int               `json:"links_up"`
+	Circuits int               `json:"circuits"`
+	Tunnels  int               `json:"tunnels"`
+	Counters map[string]uint64 `json:"counters"`
+	PID      int               `json:"pid"`
+	Plugins  []PluginReply     `json:"plugins,omitempty"`
+}
+
+// MimicReply is one mimic link.
+type MimicReply struct {
+	ID   string  `json:"id"`
+	Addr string  `json:"addr"`
+	Up   bool    `json:"up"`
+	Rate float64 `json:"rate"`
+}
+
+// PluginReply describes one plugin of the node.
+type PluginReply struct {
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+	InProc   bool   `json:"inprocess"`
+	PID      int    `json:"pid,omitempty"`
+	Restarts uint64 `json:"restarts"`
+}
+
+// TunnelRequest asks the node to build a tunnel.
+type TunnelRequest struct {
+	Hops  int      `json:"hops"`
+	Pings int      `json:"pings"`          // pings per hop; the reply gives the median
+	Path  []string `json:"path,omitempty"` // explicit hop IDs (hex), optional
+	Keep  bool     `json:"keep,omitempty"` // keep the tunnel open afterwards
+}
+
+// TunnelReply reports a built tunnel.
+type TunnelReply struct {
+	SetupMS float64    `json:"setup_ms"`
+	Hops    []HopReply `json:"hops"`
+}
+
+// HopReply is one hop of a tunnel.
+type HopReply struct {
+	ID     string  `json:"id"`
+	Addr   string  `json:"addr"`
+	Domain string  `json:"domain"`
+	RTTMS  float64 `json:"rtt_ms"`
+}
+
+// Server serves the control API for one node.
+type Server struct {
+	Node    *node.Node
+	Plugins func() []PluginReply // optional
+	srv     *http.Server
+	ln      net.Listener
+}
+
+// Listen binds the API; addr "127.0.0.1:0" picks a free port.
+func (s *Server) Listen(addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("control: listening on %s: %w", addr, err)
+	}
+	s.ln = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("POST /v1/tunnels", s.tunnels)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go s.srv.Serve(ln)
+	return ln.Addr(), nil
+}
+
+// Close stops the API.
+func (s *Server) Close() error {
+	if s.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st := s.Node.Status()
+	rep := StatusReply{
+		ID: st.ID.String(), Short: st.ID.Short(), Addr: st.Addr.String(), Peers: st.Peers,
+		LinksUp: st.LinksUp, Circuits: st.Circuits, Tunnels: st.Tunnels, Counters: st.Counters,
+		PID: os.Getpid(),
+	}
+	for _, m := range st.Mimics {
+		rep.Mimics = append(rep.Mimics, MimicReply{ID: m.ID.Short(), Addr: m.Addr.String(), Up: m.Up, Rate: m.Rate})
+	}
+	if s.Plugins != nil {
+		rep.Plugins = s.Plugins()
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
+	var req TunnelRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("decoding request: %w", err))
+		return
+	}
+	if req.Hops == 0 {
+		req.Hops = 3
+	}
+	if req.Pings <= 0 {
+		req.Pings = 1
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	t, err := buildTunnel(ctx, s.Node, req)
+	if err != nil {
+		writeErr(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	if !req.Keep {
+		defer t.Close()
+	}
+	rep := TunnelReply{SetupMS: ms(t.SetupTime())}
+	for i, h := range t.Hops() {
+		rtts := make([]time.Duration, 0, req.Pings)
+		for k := 0; k < req.Pings; k++ {
+			rtt, err := t.Ping(ctx, i)
+			if err != nil {
+				writeErr(w, http.StatusServiceUnavailable, fmt.Errorf("pinging hop %d: %w", i+1, err))
+				return
+			}
+			rtts = append(rtts, rtt)
+		}
+		rep.Hops = append(rep.Hops, HopReply{
+			ID: h.ID.Short(), Addr: h.Addr.String(), Domain: h.Domain.String(), RTTMS: ms(median(rtts)),
+		})
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+type errorReply struct {
+	Error string `json:"error"`
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, errorReply{Error: err.Error()})
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// ErrAPI wraps errors reported by a node's control API.
+var ErrAPI = errors.New("control API")

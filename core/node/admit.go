@@ -1,0 +1,190 @@
+package node
+
+import (
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/core/view"
+	"github.com/tarzan-net/tarzan/sdk/discovery"
+)
+
+// Admission: a peer enters the view only after (1) its descriptor's
+// signature verifies and (2) it answers a fresh nonce sent to an address
+// its descriptor advertises with a signature by its identity key. Discovery
+// plugins and probing peers only propose.
+
+type pendingProbe struct {
+	addr   netip.AddrPort
+	expect identity.ID // zero when probing a bare address
+	sent   time.Time
+}
+
+const probeTimeout = 3 * time.Second
+
+// handleProposals processes a batch from the discovery plugin.
+func (n *Node) handleProposals(props []discovery.Proposal) {
+	for _, p := range props {
+		switch {
+		case len(p.Descriptor) > 0:
+			n.considerDescriptor(p.Descriptor)
+		case p.Addr.IsValid():
+			if p.Addr == n.bound || n.isAdvertised(p.Addr) {
+				continue
+			}
+			n.probe(p.Addr, identity.ID{})
+		}
+	}
+}
+
+func (n *Node) isAdvertised(a netip.AddrPort) bool {
+	for _, x := range n.advertise {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// considerDescriptor verifies a proposed descriptor and, if it is new to
+// us, probes the address it advertises.
+func (n *Node) considerDescriptor(b []byte) {
+	d, err := descriptor.Parse(b, n.opts.Clock.Now())
+	if err != nil {
+		n.stats.inc(DropDescriptorInvalid)
+		n.limiter.debug(n.log, "desc-invalid", "dropped invalid descriptor", "err", err)
+		return
+	}
+	id := d.ID()
+	if id == n.id {
+		return
+	}
+	if p, ok := n.view.Get(id); ok && !d.Published.After(p.Desc.Published) {
+		return
+	}
+	addr, ok := n.pickAddr(d)
+	if !ok {
+		return
+	}
+	n.probe(addr, id)
+}
+
+// pickAddr chooses the descriptor address for our transport.
+func (n *Node) pickAddr(d *descriptor.Descriptor) (netip.AddrPort, bool) {
+	for _, a := range d.Addrs {
+		if a.Transport == n.opts.Transport.Name() || a.Transport == "" {
+			return a.AddrPort, true
+		}
+	}
+	return netip.AddrPort{}, false
+}
+
+// probe sends a reachability probe unless one to addr is outstanding.
+func (n *Node) probe(addr netip.AddrPort, expect identity.ID) {
+	now := n.opts.Clock.Now()
+	var nonce [32]byte
+	if _, err := io.ReadFull(n.opts.Rand, nonce[:]); err != nil {
+		return
+	}
+	n.mu.Lock()
+	for _, p := range n.probes {
+		if p.addr == addr && now.Sub(p.sent) < probeTimeout {
+			n.mu.Unlock()
+			return
+		}
+	}
+	n.probes[nonce] = &pendingProbe{addr: addr, expect: expect, sent: now}
+	n.mu.Unlock()
+	frame, err := link.EncodeProbe(nonce, n.Descriptor())
+	if err != nil {
+		n.log.Error("encoding probe", "err", err)
+		return
+	}
+	n.sendRaw(addr, frame)
+}
+
+// handleProbe answers any probe with a signed proof (probes and proofs are
+// the same size, so this amplifies nothing), then considers the prober's
+// own descriptor.
+func (n *Node) handleProbe(src netip.AddrPort, frame []byte) {
+	nonce, desc, err := link.DecodeProbe(frame)
+	if err != nil {
+		n.stats.inc(DropMalformedFrame)
+		return
+	}
+	proof, err := link.EncodeProof(nonce, n.Descriptor(), n.opts.Identity)
+	if err != nil {
+		n.log.Error("encoding proof", "err", err)
+		return
+	}
+	n.sendRaw(src, proof)
+	if len(desc) > 0 {
+		n.considerDescriptor(desc)
+	}
+}
+
+// handleProof admits a peer whose proof answers one of our probes.
+func (n *Node) handleProof(src netip.AddrPort, frame []byte) {
+	nonce, descBytes, sig, err := link.DecodeProof(frame)
+	if err != nil {
+		n.stats.inc(DropMalformedFrame)
+		return
+	}
+	n.mu.Lock()
+	pending := n.probes[nonce]
+	delete(n.probes, nonce)
+	n.mu.Unlock()
+	if pending == nil || pending.addr != src {
+		n.stats.inc(DropProofInvalid)
+		return
+	}
+	now := n.opts.Clock.Now()
+	d, err := descriptor.Parse(descBytes, now)
+	if err != nil {
+		n.stats.inc(DropDescriptorInvalid)
+		n.limiter.debug(n.log, "proof-desc", "dropped proof with invalid descriptor", "err", err)
+		return
+	}
+	id := d.ID()
+	if (!pending.expect.IsZero() && id != pending.expect) || id == n.id {
+		n.stats.inc(DropProofInvalid)
+		return
+	}
+	if err := link.VerifyProof(nonce, d, sig); err != nil {
+		n.stats.inc(DropProofInvalid)
+		return
+	}
+	// The answer must come from an address the descriptor claims: an
+	// address cannot be claimed without being reachable there.
+	claimed := false
+	for _, a := range d.Addrs {
+		if a.AddrPort == src {
+			claimed = true
+		}
+	}
+	if !claimed {
+		n.stats.inc(DropProofInvalid)
+		return
+	}
+	if n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src, Admitted: now}) {
+		n.stats.inc(EventAdmitted)
+		n.log.Debug("peer admitted", "peer", id.Short(), "peers", n.view.Len())
+		if err := n.opts.Discovery.Admitted([][]byte{d.Encoded()}); err != nil {
+			n.limiter.warn(n.log, "admitted", "discovery plugin refused admitted descriptor", "err", err)
+		}
+	}
+}
+
+// expireProbes forgets probes that were never answered.
+func (n *Node) expireProbes(now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for k, p := range n.probes {
+		if now.Sub(p.sent) > probeTimeout {
+			delete(n.probes, k)
+		}
+	}
+}

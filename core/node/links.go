@@ -1,0 +1,367 @@
+package node
+
+import (
+	"errors"
+	"math"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/link"
+)
+
+// peerLink is the node's link to one mimic: its sessions, its address and
+// its shaping state. Sessions rotate by fresh handshakes; the previous one
+// is kept to decrypt frames still in flight.
+type peerLink struct {
+	id identity.ID
+
+	mu           sync.Mutex
+	addr         netip.AddrPort
+	cur          *link.Session // sends use this one
+	prev         *link.Session // still accepted on receive
+	next         *link.Session // responder side: promoted on first frame received on it
+	pending      *link.Handshake
+	pendingIndex uint32
+	pendingAt    time.Time
+	lastTS       [12]byte // newest handshake timestamp accepted from this peer
+	lastAttempt  time.Time
+	upSince      time.Time
+
+	lastRecv atomic.Int64 // unix nanos
+	lastSent atomic.Int64
+
+	// Shaping (cover.go). rate is float64 bits; 0 = unshaped.
+	rate      atomic.Uint64
+	queue     chan *frameBuf
+	credit    float64 // owned by shapeLoop
+	dataSent  atomic.Uint64
+	coverSent atomic.Uint64
+	dataRecv  atomic.Uint64
+	coverRecv atomic.Uint64
+}
+
+func newPeerLink(id identity.ID, queueLen int) *peerLink {
+	return &peerLink{id: id, queue: make(chan *frameBuf, queueLen)}
+}
+
+func (l *peerLink) shaped() bool { return l.rate.Load() != 0 }
+
+func (l *peerLink) setRate(r float64) {
+	if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		r = 0
+	}
+	l.rate.Store(math.Float64bits(r))
+}
+
+func (l *peerLink) getRate() float64 { return math.Float64frombits(l.rate.Load()) }
+
+func (l *peerLink) sendSession() (*link.Session, netip.AddrPort) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur, l.addr
+}
+
+func (l *peerLink) up() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur != nil
+}
+
+func (l *peerLink) noteSent(now time.Time, padding bool) {
+	l.lastSent.Store(now.UnixNano())
+	if padding {
+		l.coverSent.Add(1)
+	} else {
+		l.dataSent.Add(1)
+	}
+}
+
+// link returns the link to id, creating it if create is set.
+func (n *Node) link(id identity.ID, create bool) *peerLink {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l := n.links[id]
+	if l == nil && create {
+		l = newPeerLink(id, n.opts.QueueLength)
+		n.links[id] = l
+	}
+	return l
+}
+
+// upLink returns the link to id if it has an established session.
+func (n *Node) upLink(id identity.ID) *peerLink {
+	l := n.link(id, false)
+	if l == nil || !l.up() {
+		return nil
+	}
+	return l
+}
+
+// newIndex picks an unused local session index (never 0: probes use 0).
+func (n *Node) newIndexLocked(l *peerLink) uint32 {
+	for {
+		idx := n.randUint32()
+		if idx == 0 {
+			continue
+		}
+		if _, used := n.byIndex[idx]; !used {
+			n.byIndex[idx] = l
+			return idx
+		}
+	}
+}
+
+// initiate starts a link handshake with an admitted mimic.
+func (n *Node) initiate(l *peerLink) {
+	p, ok := n.view.Get(l.id)
+	if !ok {
+		return
+	}
+	now := n.opts.Clock.Now()
+	n.mu.Lock()
+	idx := n.newIndexLocked(l)
+	n.mu.Unlock()
+	hs, frame, err := link.Initiate(n.linkStatic, n.id, p.Desc.LinkKey, idx, n.opts.Rand, now)
+	if err != nil {
+		n.releaseIndex(idx)
+		n.limiter.warn(n.log, "initiate", "link handshake could not start", "peer", l.id.Short(), "err", err)
+		return
+	}
+	l.mu.Lock()
+	if l.pending != nil {
+		n.releaseIndex(l.pendingIndex)
+	}
+	l.pending, l.pendingIndex, l.pendingAt, l.lastAttempt = hs, idx, now, now
+	l.addr = p.Addr
+	l.mu.Unlock()
+	n.sendRaw(p.Addr, frame)
+}
+
+func (n *Node) releaseIndex(idx uint32) {
+	n.mu.Lock()
+	delete(n.byIndex, idx)
+	n.mu.Unlock()
+}
+
+// handleInit answers a link handshake initiation, but only from an
+// admitted peer that is our mimic.
+func (n *Node) handleInit(src netip.AddrPort, frame []byte) {
+	now := n.opts.Clock.Now()
+	var l *peerLink
+	var refused bool
+	n.mu.Lock()
+	idx := n.newIndexLocked(nil)
+	n.mu.Unlock()
+	s, resp, remote, ts, err := link.Respond(n.linkStatic, frame, idx, n.opts.Rand, now,
+		func(remote identity.ID) ([32]byte, [12]byte, error) {
+			p, ok := n.view.Get(remote)
+			if !ok || !n.isMimic(remote) {
+				refused = true
+				return [32]byte{}, [12]byte{}, errNotMimic
+			}
+			l = n.link(remote, true)
+			l.mu.Lock()
+			last := l.lastTS
+			l.mu.Unlock()
+			return p.Desc.LinkKey, last, nil
+		})
+	if err != nil {
+		n.releaseIndex(idx)
+		if refused {
+			n.stats.inc(DropHandshakeNonMimic)
+			n.limiter.debug(n.log, "init-nonmimic", "refused link handshake from a non-mimic", "from", src)
+		} else {
+			n.stats.inc(DropHandshakeInvalid)
+			n.limiter.debug(n.log, "init-invalid", "dropped invalid link handshake", "err", err)
+		}
+		return
+	}
+	n.mu.Lock()
+	n.byIndex[idx] = l
+	n.mu.Unlock()
+	l.mu.Lock()
+	l.lastTS = ts
+	if l.next != nil {
+		n.releaseIndex(l.next.LocalIndex())
+	}
+	l.next = s
+	l.addr = src
+	if l.cur == nil {
+		// Nothing to keep using: take the new session at once.
+		l.promoteLocked(n)
+	}
+	l.mu.Unlock()
+	l.lastRecv.Store(now.UnixNano())
+	_ = remote
+	n.sendRaw(src, resp)
+}
+
+var errNotMimic = errors.New("node: peer is not a mimic")
+
+// promoteLocked makes l.next the sending session. Caller holds l.mu.
+func (l *peerLink) promoteLocked(n *Node) {
+	if l.next == nil {
+		return
+	}
+	if l.prev != nil {
+		n.releaseIndex(l.prev.LocalIndex())
+	}
+	wasUp := l.cur != nil
+	l.prev, l.cur, l.next = l.cur, l.next, nil
+	if !wasUp {
+		l.upSince = n.opts.Clock.Now()
+		n.stats.inc(EventLinksUp)
+		n.log.Debug("link up", "peer", l.id.Short())
+	}
+}
+
+// handleResp completes a handshake we initiated.
+func (n *Node) handleResp(src netip.AddrPort, idx uint32, frame []byte) {
+	n.mu.Lock()
+	l := n.byIndex[idx]
+	n.mu.Unlock()
+	if l == nil {
+		n.stats.inc(DropUnknownSession)
+		return
+	}
+	l.mu.Lock()
+	if l.pending == nil || l.pendingIndex != idx {
+		l.mu.Unlock()
+		n.stats.inc(DropUnknownSession)
+		return
+	}
+	s, err := l.pending.Finish(frame, n.opts.Clock.Now())
+	if err != nil {
+		l.mu.Unlock()
+		n.stats.inc(DropHandshakeInvalid)
+		return
+	}
+	l.pending = nil
+	l.next = s
+	l.addr = src
+	l.promoteLocked(n)
+	l.mu.Unlock()
+	l.lastRecv.Store(n.opts.Clock.Now().UnixNano())
+	// Confirm at once so the responder starts sending on this session.
+	n.sendControl(l, kindKeepalive, 0)
+}
+
+// openData authenticates and decrypts a data frame into dst.
+func (n *Node) openData(l *peerLink, idx uint32, dst, frame []byte) ([]byte, error) {
+	l.mu.Lock()
+	var s *link.Session
+	isNext := false
+	switch {
+	case l.cur != nil && l.cur.LocalIndex() == idx:
+		s = l.cur
+	case l.next != nil && l.next.LocalIndex() == idx:
+		s, isNext = l.next, true
+	case l.prev != nil && l.prev.LocalIndex() == idx:
+		s = l.prev
+	}
+	l.mu.Unlock()
+	if s == nil {
+		return nil, errNoSession
+	}
+	out, err := s.Open(dst, frame)
+	if err != nil {
+		return nil, err
+	}
+	if isNext {
+		l.mu.Lock()
+		if l.next == s {
+			l.promoteLocked(n)
+		}
+		l.mu.Unlock()
+	}
+	return out, nil
+}
+
+// sendControl sends a link control payload with no cell content.
+func (n *Node) sendControl(l *peerLink, kind byte, circ uint32) error {
+	p := getBuf()
+	pl := p.payload()
+	clear(pl)
+	pl[0] = kind
+	putCirc(pl, circ)
+	return n.sendPayload(l, p)
+}
+
+// maintainLinks keeps a link up to every mimic, rekeys, sends keepalives
+// and drops links that went silent or whose peer is no longer a mimic.
+func (n *Node) maintainLinks(now time.Time) {
+	mimics := n.mimicSet()
+	for id := range mimics {
+		if _, ok := n.view.Get(id); !ok {
+			continue
+		}
+		l := n.link(id, true)
+		l.mu.Lock()
+		needInit := false
+		switch {
+		case l.pending != nil && now.Sub(l.pendingAt) < handshakeRetry:
+		case l.cur == nil:
+			// The lower ID initiates first; the higher one waits a little so
+			// the two sides do not cross handshakes at start-up.
+			if less(n.id, id) || now.Sub(l.lastAttempt) > 3*handshakeRetry {
+				needInit = now.Sub(l.lastAttempt) >= handshakeRetry
+			}
+		case l.cur.NeedsRekey(now) && l.next == nil:
+			needInit = less(n.id, id) || l.cur.Expired(now.Add(30*time.Second))
+		}
+		l.mu.Unlock()
+		if needInit {
+			n.initiate(l)
+		}
+	}
+	n.mu.Lock()
+	all := make([]*peerLink, 0, len(n.links))
+	for _, l := range n.links {
+		all = append(all, l)
+	}
+	n.mu.Unlock()
+	for _, l := range all {
+		_, isMimic := mimics[l.id]
+		last := time.Unix(0, l.lastRecv.Load())
+		l.mu.Lock()
+		dead := l.cur != nil && (now.Sub(last) > n.opts.LinkTimeout || l.cur.Expired(now))
+		if dead || (!isMimic && l.cur == nil) {
+			n.dropSessionsLocked(l)
+		}
+		up := l.cur != nil
+		l.mu.Unlock()
+		if dead {
+			n.log.Info("link down", "peer", l.id.Short(), "silent_for", now.Sub(last).Round(time.Millisecond))
+			n.linkDown(l)
+		}
+		if up && !l.shaped() && now.Sub(time.Unix(0, l.lastSent.Load())) > n.opts.KeepaliveInterval {
+			n.sendControl(l, kindKeepalive, 0)
+		}
+	}
+}
+
+func (n *Node) dropSessionsLocked(l *peerLink) {
+	for _, s := range []*link.Session{l.cur, l.prev, l.next} {
+		if s != nil {
+			n.releaseIndex(s.LocalIndex())
+		}
+	}
+	if l.pending != nil {
+		n.releaseIndex(l.pendingIndex)
+	}
+	l.cur, l.prev, l.next, l.pending = nil, nil, nil, nil
+}
+
+const handshakeRetry = time.Second
+
+func less(a, b identity.ID) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}

@@ -1,0 +1,332 @@
+// Package node assembles a Tarzan node from the core's parts and the
+// plugins it is given: it admits peers, keeps encrypted links to its
+// mimics, relays onion cells between mimic links only, builds tunnels, and
+// shapes every link with the cover policy.
+//
+// Pipeline (who owns which goroutine and queue):
+//
+//  1. recvLoop (one goroutine) reads frame batches from the transport and
+//     demultiplexes on the clear frame type: probes and proofs go to
+//     admission (admit.go), handshakes to the link code (links.go), data
+//     frames are authenticated and decrypted with the session found by
+//     receiver index and handed to handlePayload (relay.go, tunnel.go).
+//  2. Anything that sends builds a link payload and calls sendPayload
+//     (send.go). An unshaped link seals at once and queues the frame on
+//     n.out; a shaped link queues the plaintext on its own bounded queue.
+//  3. shapeLoop (one goroutine, cover.go) asks the cover policy for per-link
+//     rates once per policy tick and, every few milliseconds, releases the
+//     frames each shaped link is due: queued data first, padding otherwise.
+//  4. writeLoop (one goroutine) drains n.out in batches of up to
+//     transport.BatchSize and writes them.
+//  5. maintainLoop (one goroutine) runs discovery proposals, probes,
+//     mimic recomputation, link handshakes and rekeys, keepalives, and
+//     circuit expiry on the node's clock.
+//
+// Run starts all of them and returns when its context ends, after they
+// have all stopped.
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/core/mimic"
+	"github.com/tarzan-net/tarzan/core/view"
+	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// Node is one Tarzan participant: originator and relay at once.
+type Node struct {
+	opts Options
+	id   identity.ID
+	log  *slog.Logger
+
+	bound     netip.AddrPort
+	advertise []netip.AddrPort
+
+	linkStatic link.Static
+	onion      onionKeys
+
+	descMu    sync.RWMutex
+	desc      []byte
+	descUntil time.Time
+
+	view    *view.View
+	mimicMu sync.Mutex
+	table   *mimic.Table
+	tableAt uint64 // view version the table was built from
+
+	mu       sync.Mutex
+	links    map[identity.ID]*peerLink
+	byIndex  map[uint32]*peerLink // local session or pending-handshake index → link
+	probes   map[[32]byte]*pendingProbe
+	routes   map[circKey]route
+	tunnels  map[*Tunnel]struct{}
+	rngMu    sync.Mutex
+	rng      *mrand.Rand
+	proposal chan []discovery.Proposal
+
+	stats counters
+	out   chan *frameBuf
+
+	started atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	limiter logLimiter
+
+	hooks testHooks
+}
+
+// testHooks let tests in this package play a misbehaving relay.
+type testHooks struct {
+	relayForward func(cell []byte) // called on a forward cell before it goes to the next hop
+}
+
+// New checks the options and prepares a node; Run starts it.
+func New(opts Options) (*Node, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		opts:     opts,
+		id:       opts.Identity.ID(),
+		links:    map[identity.ID]*peerLink{},
+		byIndex:  map[uint32]*peerLink{},
+		probes:   map[[32]byte]*pendingProbe{},
+		routes:   map[circKey]route{},
+		tunnels:  map[*Tunnel]struct{}{},
+		view:     view.New(),
+		proposal: make(chan []discovery.Proposal, 16),
+		out:      make(chan *frameBuf, 4096),
+		stop:     make(chan struct{}),
+	}
+	n.log = opts.Logger.With("node", n.id.Short())
+	var seed [16]byte
+	if _, err := opts.Rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("node: reading randomness: %w", err)
+	}
+	n.rng = mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[:8]), binary.BigEndian.Uint64(seed[8:])))
+	var err error
+	if n.linkStatic, err = link.NewStatic(opts.Rand); err != nil {
+		return nil, fmt.Errorf("node: creating link key: %w", err)
+	}
+	if err := n.onion.rotate(opts.Rand); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// ID is the node's identity.
+func (n *Node) ID() identity.ID { return n.id }
+
+// Addr is the transport address the node is bound to (after Run started).
+func (n *Node) Addr() netip.AddrPort { return n.bound }
+
+// View gives read access to the admitted peers.
+func (n *Node) View() *view.View { return n.view }
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() map[string]uint64 { return n.stats.snapshot() }
+
+// Stat returns one counter.
+func (n *Node) Stat(name string) uint64 { return n.stats.get(name) }
+
+// Descriptor is the node's current signed descriptor.
+func (n *Node) Descriptor() []byte {
+	n.descMu.RLock()
+	defer n.descMu.RUnlock()
+	return n.desc
+}
+
+// ErrStopped is returned by operations on a node that is not running.
+var ErrStopped = errors.New("node: stopped")
+
+// Start binds the transport, publishes the descriptor and starts the
+// node's goroutines. They run until ctx ends or Close is called.
+func (n *Node) Start(ctx context.Context) error {
+	if !n.started.CompareAndSwap(false, true) {
+		return errors.New("node: already started")
+	}
+	bound, err := n.opts.Transport.Listen(n.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("node: transport %s cannot listen on %v: %w", n.opts.Transport.Name(), n.opts.Listen, err)
+	}
+	n.bound = bound
+	n.advertise = n.opts.Advertise
+	if len(n.advertise) == 0 {
+		if bound.Addr().IsUnspecified() {
+			return fmt.Errorf("node: listening on %v: set an advertise address (others cannot reach an unspecified address)", bound)
+		}
+		n.advertise = []netip.AddrPort{bound}
+	}
+	if err := n.publish(); err != nil {
+		return err
+	}
+	if err := n.opts.Discovery.Start(n.Descriptor()); err != nil {
+		return fmt.Errorf("node: starting discovery %s: %w", n.opts.Discovery.Name(), err)
+	}
+	n.log.Info("node started", "addr", bound, "transport", n.opts.Transport.Name(), "discovery", n.opts.Discovery.Name())
+	n.goRun(n.recvLoop)
+	n.goRun(n.writeLoop)
+	n.goRun(n.maintainLoop)
+	n.goRun(n.shapeLoop)
+	n.goRun(func() { n.discoveryLoop(ctx) })
+	n.goRun(func() {
+		select {
+		case <-ctx.Done():
+			n.Close()
+		case <-n.stop:
+		}
+	})
+	return nil
+}
+
+// Run starts the node and blocks until ctx ends; it then stops everything.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	<-n.stop
+	n.wg.Wait()
+	return nil
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close stops the node and waits for its goroutines. The plugins it was
+// given are closed too: the node owns them once started.
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+		return nil
+	default:
+	}
+	n.mu.Lock()
+	select {
+	case <-n.stop:
+		n.mu.Unlock()
+		return nil
+	default:
+		close(n.stop)
+	}
+	n.mu.Unlock()
+	n.opts.Discovery.Close()
+	n.opts.Transport.Close()
+	if n.opts.Cover != nil {
+		n.opts.Cover.Close()
+	}
+	return nil
+}
+
+// Wait blocks until every goroutine of a closed node has returned.
+func (n *Node) Wait() { n.wg.Wait() }
+
+func (n *Node) stopped() bool {
+	select {
+	case <-n.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// publish signs a fresh descriptor with the current keys.
+func (n *Node) publish() error {
+	now := n.opts.Clock.Now()
+	d := &descriptor.Descriptor{
+		LinkKey:    n.linkStatic.Public,
+		OnionKey:   n.onion.public(),
+		Exit:       n.opts.Exit,
+		ExitPolicy: n.opts.ExitPolicy,
+		Published:  now,
+		Expires:    now.Add(n.opts.DescriptorLifetime),
+	}
+	for _, a := range n.advertise {
+		d.Addrs = append(d.Addrs, descriptor.Addr{Transport: n.opts.Transport.Name(), AddrPort: a})
+	}
+	b, err := d.Sign(n.opts.Identity)
+	if err != nil {
+		return fmt.Errorf("node: signing descriptor: %w", err)
+	}
+	n.descMu.Lock()
+	n.desc = b
+	n.descUntil = d.Expires
+	n.descMu.Unlock()
+	return nil
+}
+
+func (n *Node) randUint32() uint32 {
+	n.rngMu.Lock()
+	defer n.rngMu.Unlock()
+	return n.rng.Uint32()
+}
+
+func (n *Node) randIntN(k int) int {
+	n.rngMu.Lock()
+	defer n.rngMu.Unlock()
+	return n.rng.IntN(k)
+}
+
+// discoveryLoop turns the discovery plugin's blocking Next into proposals
+// for the maintenance loop, backing off when the plugin is unavailable.
+func (n *Node) discoveryLoop(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	backoff := 50 * time.Millisecond
+	for !n.stopped() {
+		props, err := n.opts.Discovery.Next(ctx)
+		if err != nil {
+			if n.stopped() || errors.Is(err, discovery.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			n.limiter.warn(n.log, "discovery", "discovery plugin failed; retrying", "plugin", n.opts.Discovery.Name(), "err", err)
+			n.sleep(backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		select {
+		case n.proposal <- props:
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+func (n *Node) sleep(d time.Duration) {
+	t := n.opts.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+	case <-n.stop:
+	}
+}
+
+// isTransient reports transport errors worth retrying.
+func isTransient(err error) bool { return errors.Is(err, transport.ErrUnavailable) }

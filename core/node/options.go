@@ -1,0 +1,115 @@
+package node
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/clock"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/sdk/cover"
+	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// Options configure a node. The core takes typed options only; node.toml is
+// parsed elsewhere (package config) and turned into these.
+type Options struct {
+	Identity  *identity.Identity  // required
+	Transport transport.Transport // required; unbound: the node calls Listen
+	Listen    netip.AddrPort      // required
+	// Advertise are the addresses put in the descriptor; empty means Listen
+	// (which must then be a specified address).
+	Advertise []netip.AddrPort
+	Discovery discovery.Discovery // required
+	Cover     cover.Policy        // nil means no shaping (like the "none" policy)
+
+	MimicCount  int           // k; default 6
+	EpochLength time.Duration // default 24 h
+	Exit        bool
+	ExitPolicy  string // summary put in the descriptor
+
+	// DescriptorLifetime is how long a published descriptor is valid; the
+	// node re-signs at half of it. Default 3 h.
+	DescriptorLifetime time.Duration
+	// TunnelIdleTimeout tears down circuits that carried nothing for this
+	// long. Default 10 min.
+	TunnelIdleTimeout time.Duration
+	// LinkTimeout drops a link that received nothing for this long. Default 30 s.
+	LinkTimeout time.Duration
+	// KeepaliveInterval sends a keepalive on a link that sent nothing for
+	// this long. Default 5 s.
+	KeepaliveInterval time.Duration
+	// MaintenanceInterval is how often the node reconciles links, probes
+	// and timers. Default 250 ms.
+	MaintenanceInterval time.Duration
+	// QueueLength bounds each link's shaped send queue. Default 1024 frames.
+	QueueLength int
+
+	Clock  clock.Clock  // default clock.Real
+	Rand   io.Reader    // default crypto/rand
+	Logger *slog.Logger // default slog.Default
+}
+
+func (o *Options) setDefaults() {
+	if o.MimicCount == 0 {
+		o.MimicCount = 6
+	}
+	if o.EpochLength == 0 {
+		o.EpochLength = 24 * time.Hour
+	}
+	if o.DescriptorLifetime == 0 {
+		o.DescriptorLifetime = 3 * time.Hour
+	}
+	if o.TunnelIdleTimeout == 0 {
+		o.TunnelIdleTimeout = 10 * time.Minute
+	}
+	if o.LinkTimeout == 0 {
+		o.LinkTimeout = 30 * time.Second
+	}
+	if o.KeepaliveInterval == 0 {
+		o.KeepaliveInterval = 5 * time.Second
+	}
+	if o.MaintenanceInterval == 0 {
+		o.MaintenanceInterval = 250 * time.Millisecond
+	}
+	if o.QueueLength == 0 {
+		o.QueueLength = 1024
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// ErrOptions wraps every option validation error.
+var ErrOptions = errors.New("node: invalid options")
+
+func (o *Options) validate() error {
+	switch {
+	case o.Identity == nil:
+		return fmt.Errorf("%w: Identity is required", ErrOptions)
+	case o.Transport == nil:
+		return fmt.Errorf("%w: Transport is required", ErrOptions)
+	case o.Discovery == nil:
+		return fmt.Errorf("%w: Discovery is required", ErrOptions)
+	case !o.Listen.IsValid():
+		return fmt.Errorf("%w: Listen address is required", ErrOptions)
+	case o.MimicCount < 1 || o.MimicCount > 32:
+		return fmt.Errorf("%w: MimicCount %d out of range 1..32", ErrOptions, o.MimicCount)
+	case o.EpochLength < time.Second:
+		return fmt.Errorf("%w: EpochLength %v is shorter than 1s", ErrOptions, o.EpochLength)
+	}
+	_ = onion.MaxHops
+	return nil
+}

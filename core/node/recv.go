@@ -1,0 +1,129 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// recvLoop reads frame batches and dispatches each frame. It owns the
+// receive buffers and one scratch payload buffer; handlers must copy what
+// they keep.
+func (n *Node) recvLoop() {
+	const bufSize = link.FrameSize + 64 // room to notice oversize datagrams
+	pkts := make([]transport.Packet, transport.BatchSize)
+	for i := range pkts {
+		pkts[i].Buf = make([]byte, bufSize)
+	}
+	scratch := make([]byte, link.PayloadSize)
+	backoff := 10 * time.Millisecond
+	for {
+		for i := range pkts {
+			pkts[i].Buf = pkts[i].Buf[:cap(pkts[i].Buf)]
+		}
+		k, err := n.opts.Transport.ReadBatch(pkts)
+		if err != nil {
+			if n.stopped() || errors.Is(err, transport.ErrClosed) {
+				return
+			}
+			n.stats.inc(EventTransportErrs)
+			n.limiter.warn(n.log, "read", "transport read failed; retrying", "transport", n.opts.Transport.Name(), "err", err)
+			n.sleep(backoff)
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		n.stats.add(EventFramesIn, uint64(k))
+		for i := 0; i < k; i++ {
+			n.handleFrame(pkts[i].Addr, pkts[i].Buf[:pkts[i].N], scratch)
+		}
+	}
+}
+
+func (n *Node) handleFrame(src netip.AddrPort, frame, scratch []byte) {
+	typ, idx, err := link.Header(frame)
+	if err != nil {
+		n.stats.inc(DropMalformedFrame)
+		return
+	}
+	switch typ {
+	case link.TypeProbe:
+		n.handleProbe(src, frame)
+	case link.TypeProof:
+		n.handleProof(src, frame)
+	case link.TypeHandshakeInit:
+		n.handleInit(src, frame)
+	case link.TypeHandshakeResp:
+		n.handleResp(src, idx, frame)
+	case link.TypeData:
+		n.mu.Lock()
+		l := n.byIndex[idx]
+		n.mu.Unlock()
+		if l == nil {
+			n.stats.inc(DropUnknownSession)
+			n.limiter.debug(n.log, "unknown-session", "dropped frame for unknown session (not a mimic link)", "from", src)
+			return
+		}
+		pl, err := n.openData(l, idx, scratch[:0], frame)
+		switch {
+		case errors.Is(err, link.ErrReplay):
+			n.stats.inc(DropFrameReplay)
+			return
+		case errors.Is(err, errNoSession):
+			n.stats.inc(DropUnknownSession)
+			return
+		case err != nil:
+			n.stats.inc(DropFrameAuth)
+			return
+		}
+		now := n.opts.Clock.Now()
+		l.lastRecv.Store(now.UnixNano())
+		l.mu.Lock()
+		if l.addr != src {
+			// Authenticated traffic from a new address: the peer moved
+			// (NAT rebinding). Follow it, like WireGuard's roaming.
+			l.addr = src
+		}
+		l.mu.Unlock()
+		n.handlePayload(l, pl)
+	default:
+		n.stats.inc(DropMalformedFrame)
+	}
+}
+
+func circOf(pl []byte) uint32 { return binary.BigEndian.Uint32(pl[4:8]) }
+
+func putCirc(pl []byte, c uint32) { binary.BigEndian.PutUint32(pl[4:8], c) }
+
+// handlePayload dispatches one decrypted link payload. pl aliases the
+// receive scratch buffer.
+func (n *Node) handlePayload(l *peerLink, pl []byte) {
+	kind := pl[0]
+	if kind == kindPadding {
+		l.coverRecv.Add(1)
+		n.stats.inc(EventPaddingIn)
+		return
+	}
+	l.dataRecv.Add(1)
+	circ := circOf(pl)
+	cell := pl[payloadHeader:]
+	switch kind {
+	case kindKeepalive:
+	case kindCreate:
+		n.handleCreate(l, circ, cell)
+	case kindCreated:
+		n.handleCreated(l, circ, cell)
+	case kindRelayFwd:
+		n.handleForward(l, circ, pl)
+	case kindRelayBwd:
+		n.handleBackward(l, circ, pl)
+	case kindDestroy:
+		n.handleDestroy(l, circ)
+	default:
+		n.stats.inc(DropMalformedFrame)
+	}
+}

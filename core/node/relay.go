@@ -1,0 +1,403 @@
+package node
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/onion"
+)
+
+// A relay circuit joins (prev link, prev circuit ID) to an optional
+// (next link, next circuit ID). Circuit IDs are per link (Tarzan's flow
+// tags): the side that creates a circuit on a link picks its ID, the node
+// with the lower ID from the lower half of the space, so the two ends never
+// collide.
+
+type circKey struct {
+	peer identity.ID
+	id   uint32
+}
+
+// route is what a (link, circuit ID) pair leads to: either a relay circuit
+// (entered from its prev or its next side) or one of our own tunnels.
+type route struct {
+	c        *circuit
+	fromNext bool
+	t        *Tunnel
+}
+
+type circuit struct {
+	relay *onion.Relay
+	prev  circKey
+	prevL *peerLink
+
+	mu        sync.Mutex
+	next      circKey
+	nextL     *peerLink
+	extending bool // EXTEND sent on, CREATED not yet back
+
+	lastActive atomic.Int64
+}
+
+func (c *circuit) touch(now time.Time) { c.lastActive.Store(now.UnixNano()) }
+
+// newCircIDLocked picks an unused circuit ID on the link to peer.
+func (n *Node) newCircIDLocked(peer identity.ID) uint32 {
+	var high uint32
+	if !less(n.id, peer) {
+		high = 1 << 31
+	}
+	for {
+		id := n.randUint32()&(1<<31-1) | high
+		if id&(1<<31-1) == 0 {
+			continue
+		}
+		if _, used := n.routes[circKey{peer, id}]; !used {
+			return id
+		}
+	}
+}
+
+// handleCreate runs the server side of a tunnel handshake: a new circuit
+// whose previous hop is l.
+func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
+	key := circKey{l.id, circID}
+	n.mu.Lock()
+	_, exists := n.routes[key]
+	n.mu.Unlock()
+	if exists {
+		n.stats.inc(DropUnknownCircuit)
+		return
+	}
+	reply, keys, err := onion.ServerHandshake(n.opts.Rand, n.id, n.onion.server(), cell[:onion.ClientMsgLen])
+	if err != nil {
+		n.stats.inc(DropExtendFailed)
+		n.limiter.debug(n.log, "create", "tunnel handshake failed", "peer", l.id.Short(), "err", err)
+		n.sendDestroy(l, circID)
+		return
+	}
+	c := &circuit{relay: onion.NewRelay(keys), prev: key, prevL: l}
+	c.touch(n.opts.Clock.Now())
+	n.mu.Lock()
+	n.routes[key] = route{c: c}
+	n.mu.Unlock()
+	n.stats.inc(EventCircuits)
+	p := getBuf()
+	pl := p.payload()
+	clear(pl)
+	pl[0] = kindCreated
+	putCirc(pl, circID)
+	copy(pl[payloadHeader:], reply)
+	n.sendPayload(l, p)
+}
+
+// handleCreated completes a CREATE we sent: for our own tunnel's first
+// hop, or for an EXTEND we are carrying out as a relay.
+func (n *Node) handleCreated(l *peerLink, circID uint32, cell []byte) {
+	n.mu.Lock()
+	r, ok := n.routes[circKey{l.id, circID}]
+	n.mu.Unlock()
+	switch {
+	case ok && r.t != nil:
+		r.t.deliverCreated(cell[:onion.ServerMsgLen])
+	case ok && r.c != nil && r.fromNext:
+		c := r.c
+		c.mu.Lock()
+		wasExtending := c.extending
+		c.extending = false
+		c.mu.Unlock()
+		if !wasExtending {
+			n.stats.inc(DropUnknownCircuit)
+			return
+		}
+		n.originate(c, onion.CmdExtended, cell[:onion.ServerMsgLen])
+	default:
+		n.stats.inc(DropUnknownCircuit)
+	}
+}
+
+// handleForward processes a forward relay cell. pl is the link payload.
+func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
+	n.mu.Lock()
+	r, ok := n.routes[circKey{l.id, circID}]
+	n.mu.Unlock()
+	if !ok || r.c == nil || r.fromNext {
+		n.stats.inc(DropUnknownCircuit)
+		return
+	}
+	c := r.c
+	now := n.opts.Clock.Now()
+	cell := pl[payloadHeader:]
+	local, payload, err := c.relay.Forward(cell)
+	if err != nil {
+		n.countCellErr(err)
+		return
+	}
+	c.touch(now)
+	if local {
+		n.relayCommand(c, payload)
+		return
+	}
+	c.mu.Lock()
+	nextL, next := c.nextL, c.next
+	c.mu.Unlock()
+	if nextL == nil {
+		n.stats.inc(DropCellNotForUs)
+		return
+	}
+	if h := n.hooks.relayForward; h != nil {
+		h(cell)
+	}
+	p := getBuf()
+	out := p.payload()
+	copy(out, pl)
+	putCirc(out, next.id)
+	n.stats.inc(EventCellsRelayed)
+	n.sendPayload(nextL, p)
+}
+
+// handleBackward adds our layer to a backward cell and passes it toward
+// the initiator, or opens it if the tunnel is ours.
+func (n *Node) handleBackward(l *peerLink, circID uint32, pl []byte) {
+	n.mu.Lock()
+	r, ok := n.routes[circKey{l.id, circID}]
+	n.mu.Unlock()
+	switch {
+	case ok && r.t != nil:
+		r.t.handleBackward(pl[payloadHeader:])
+		return
+	case !ok || r.c == nil || !r.fromNext:
+		n.stats.inc(DropUnknownCircuit)
+		return
+	}
+	c := r.c
+	cell := pl[payloadHeader:]
+	if err := c.relay.Backward(cell); err != nil {
+		n.countCellErr(err)
+		return
+	}
+	c.touch(n.opts.Clock.Now())
+	p := getBuf()
+	out := p.payload()
+	copy(out, pl)
+	putCirc(out, c.prev.id)
+	n.stats.inc(EventCellsRelayed)
+	n.sendPayload(c.prevL, p)
+}
+
+func (n *Node) countCellErr(err error) {
+	switch {
+	case errors.Is(err, onion.ErrReplay):
+		n.stats.inc(DropCellReplay)
+	case errors.Is(err, onion.ErrTagMismatch):
+		n.stats.inc(DropCellTampered)
+		n.limiter.warn(n.log, "tampered", "dropped a cell modified on its way (onion tag mismatch)")
+	default:
+		n.stats.inc(DropRelayMalformed)
+	}
+}
+
+// originate sends a backward relay cell from this hop toward the initiator.
+func (n *Node) originate(c *circuit, cmd onion.Command, data []byte) {
+	var rp [onion.PayloadSize]byte
+	body, err := onion.EncodeRelay(rp[:], cmd, data)
+	if err != nil {
+		return
+	}
+	p := getBuf()
+	pl := p.payload()
+	clear(pl[:payloadHeader])
+	pl[0] = kindRelayBwd
+	putCirc(pl, c.prev.id)
+	if err := c.relay.Originate(pl[payloadHeader:], body, n.opts.Rand); err != nil {
+		putBuf(p)
+		return
+	}
+	n.sendPayload(c.prevL, p)
+}
+
+// relayCommand executes a relay command addressed to this hop.
+func (n *Node) relayCommand(c *circuit, payload []byte) {
+	cmd, data, err := onion.DecodeRelay(payload)
+	if err != nil {
+		n.stats.inc(DropRelayMalformed)
+		return
+	}
+	switch cmd {
+	case onion.CmdPing:
+		n.originate(c, onion.CmdPong, data)
+	case onion.CmdExtend:
+		n.extend(c, data)
+	case onion.CmdTruncate:
+		n.truncate(c)
+		n.originate(c, onion.CmdTruncated, nil)
+	case onion.CmdEnd:
+		n.teardown(c, true, true)
+	case onion.CmdDrop:
+	case onion.CmdData:
+		// IP service (exit adapters) is not wired into the core yet.
+		n.stats.inc(DropNoExit)
+	default:
+		n.stats.inc(DropRelayMalformed)
+	}
+}
+
+// Reasons carried in EXTEND_FAILED.
+const (
+	extendReasonNotMimic byte = 1
+	extendReasonNoLink   byte = 2
+	extendReasonBusy     byte = 3
+	extendReasonBadMsg   byte = 4
+)
+
+// extend carries out an EXTEND: only to one of our mimics, over the link
+// we keep to it. Anything else is refused and counted.
+func (n *Node) extend(c *circuit, data []byte) {
+	next, msg, err := onion.DecodeExtend(data)
+	if err != nil {
+		n.stats.inc(DropRelayMalformed)
+		n.originate(c, onion.CmdExtendFailed, []byte{extendReasonBadMsg})
+		return
+	}
+	nextID := identity.ID(next)
+	if nextID == n.id || !n.isMimic(nextID) {
+		n.stats.inc(DropExtendNonMimic)
+		n.limiter.warn(n.log, "extend-nonmimic", "refused to extend a tunnel to a non-mimic", "to", nextID.Short())
+		n.originate(c, onion.CmdExtendFailed, append([]byte{extendReasonNotMimic}, "not a mimic"...))
+		return
+	}
+	nl := n.upLink(nextID)
+	if nl == nil {
+		n.stats.inc(DropExtendFailed)
+		n.originate(c, onion.CmdExtendFailed, append([]byte{extendReasonNoLink}, "no link to that mimic"...))
+		return
+	}
+	c.mu.Lock()
+	if c.nextL != nil || c.extending {
+		c.mu.Unlock()
+		n.stats.inc(DropExtendFailed)
+		n.originate(c, onion.CmdExtendFailed, append([]byte{extendReasonBusy}, "circuit already extended"...))
+		return
+	}
+	n.mu.Lock()
+	id := n.newCircIDLocked(nextID)
+	key := circKey{nextID, id}
+	n.routes[key] = route{c: c, fromNext: true}
+	n.mu.Unlock()
+	c.next, c.nextL, c.extending = key, nl, true
+	c.mu.Unlock()
+	p := getBuf()
+	pl := p.payload()
+	clear(pl)
+	pl[0] = kindCreate
+	putCirc(pl, id)
+	copy(pl[payloadHeader:], msg)
+	n.sendPayload(nl, p)
+}
+
+// truncate drops the part of the circuit beyond this hop.
+func (n *Node) truncate(c *circuit) {
+	c.mu.Lock()
+	nextL, next := c.nextL, c.next
+	c.nextL, c.next, c.extending = nil, circKey{}, false
+	c.mu.Unlock()
+	if nextL == nil {
+		return
+	}
+	n.mu.Lock()
+	delete(n.routes, next)
+	n.mu.Unlock()
+	n.sendDestroy(nextL, next.id)
+}
+
+// teardown removes a circuit and tells its neighbours.
+func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
+	c.mu.Lock()
+	nextL, next := c.nextL, c.next
+	c.nextL = nil
+	c.mu.Unlock()
+	n.mu.Lock()
+	delete(n.routes, c.prev)
+	if nextL != nil {
+		delete(n.routes, next)
+	}
+	n.mu.Unlock()
+	if toPrev {
+		n.sendDestroy(c.prevL, c.prev.id)
+	}
+	if toNext && nextL != nil {
+		n.sendDestroy(nextL, next.id)
+	}
+}
+
+func (n *Node) sendDestroy(l *peerLink, circID uint32) {
+	n.sendControl(l, kindDestroy, circID)
+}
+
+// handleDestroy tears down whatever the circuit ID leads to and passes the
+// DESTROY on to the other side.
+func (n *Node) handleDestroy(l *peerLink, circID uint32) {
+	n.mu.Lock()
+	r, ok := n.routes[circKey{l.id, circID}]
+	n.mu.Unlock()
+	switch {
+	case !ok:
+	case r.t != nil:
+		r.t.destroyed()
+	case r.fromNext:
+		// The rest of the path is gone; keep our part so the initiator
+		// can repair by extending again, and tell it.
+		r.c.mu.Lock()
+		r.c.nextL, r.c.next, r.c.extending = nil, circKey{}, false
+		r.c.mu.Unlock()
+		n.mu.Lock()
+		delete(n.routes, circKey{l.id, circID})
+		n.mu.Unlock()
+		n.originate(r.c, onion.CmdTruncated, nil)
+	default:
+		n.teardown(r.c, false, true)
+	}
+}
+
+// linkDown handles a link that went away: circuits through it lose that
+// side.
+func (n *Node) linkDown(l *peerLink) {
+	n.mu.Lock()
+	var affected []route
+	for k, r := range n.routes {
+		if k.peer == l.id {
+			affected = append(affected, r)
+		}
+	}
+	n.mu.Unlock()
+	for _, r := range affected {
+		switch {
+		case r.t != nil:
+			r.t.destroyed()
+		case r.fromNext:
+			n.truncate(r.c)
+			n.originate(r.c, onion.CmdTruncated, nil)
+		default:
+			n.teardown(r.c, false, true)
+		}
+	}
+}
+
+// expireCircuits tears down relay circuits idle for too long.
+func (n *Node) expireCircuits(now time.Time) {
+	n.mu.Lock()
+	var idle []*circuit
+	for k, r := range n.routes {
+		if r.c != nil && !r.fromNext && r.c.prev == k &&
+			now.Sub(time.Unix(0, r.c.lastActive.Load())) > n.opts.TunnelIdleTimeout {
+			idle = append(idle, r.c)
+		}
+	}
+	n.mu.Unlock()
+	for _, c := range idle {
+		n.teardown(c, true, true)
+	}
+}

@@ -1,0 +1,153 @@
+package node
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// Link payload layout (docs/PROTOCOL.md §4): kind(1) reserved(3)
+// circuit_id(4) cell(1368).
+const (
+	kindPadding   = 0
+	kindCreate    = 1
+	kindCreated   = 2
+	kindRelayFwd  = 3
+	kindRelayBwd  = 4
+	kindDestroy   = 5
+	kindKeepalive = 6
+
+	payloadHeader = 8
+)
+
+// frameBuf is one outbound frame (or, on shaped links, one queued link
+// payload) with its destination. Buffers are pooled; whoever takes one from
+// the pool owns it until it is put back.
+type frameBuf struct {
+	b    [link.FrameSize]byte
+	n    int
+	addr netip.AddrPort
+}
+
+var framePool = sync.Pool{New: func() any { return new(frameBuf) }}
+
+func getBuf() *frameBuf { return framePool.Get().(*frameBuf) }
+
+func putBuf(f *frameBuf) {
+	f.n = 0
+	f.addr = netip.AddrPort{}
+	framePool.Put(f)
+}
+
+// payload returns the link-plaintext view of a buffer.
+func (f *frameBuf) payload() []byte { return f.b[:link.PayloadSize] }
+
+// sendRaw queues a complete frame (handshake, probe, proof) for addr.
+func (n *Node) sendRaw(addr netip.AddrPort, frame []byte) {
+	f := getBuf()
+	f.n = copy(f.b[:], frame)
+	f.addr = addr
+	n.enqueue(f)
+}
+
+func (n *Node) enqueue(f *frameBuf) {
+	select {
+	case n.out <- f:
+	case <-n.stop:
+		putBuf(f)
+	}
+}
+
+var errNoSession = errors.New("node: no established link")
+
+// sendPayload sends one link payload to a mimic. The payload is
+// p.payload(); sendPayload takes ownership of p. On an unshaped link the
+// frame is sealed now; on a shaped link the plaintext waits in the link's
+// queue for its slot.
+func (n *Node) sendPayload(l *peerLink, p *frameBuf) error {
+	if l.shaped() {
+		select {
+		case l.queue <- p:
+			return nil
+		default:
+			putBuf(p)
+			n.stats.inc(DropQueueFull)
+			return errors.New("node: link queue full")
+		}
+	}
+	return n.sealAndSend(l, p, false)
+}
+
+// sealAndSend encrypts p's payload in place into a frame and hands it to
+// the writer. padding only feeds the statistics.
+func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
+	s, addr := l.sendSession()
+	if s == nil {
+		putBuf(p)
+		return errNoSession
+	}
+	// Seal cannot work in place on the same array (the header shifts the
+	// ciphertext), so seal into a second pooled buffer.
+	f := getBuf()
+	out, err := s.Seal(f.b[:0], p.payload())
+	putBuf(p)
+	if err != nil {
+		putBuf(f)
+		return err
+	}
+	f.n = len(out)
+	f.addr = addr
+	l.noteSent(n.opts.Clock.Now(), padding)
+	if padding {
+		n.stats.inc(EventPaddingOut)
+	}
+	n.enqueue(f)
+	return nil
+}
+
+// writeLoop batches queued frames into transport writes.
+func (n *Node) writeLoop() {
+	pkts := make([]transport.Packet, transport.BatchSize)
+	bufs := make([]*frameBuf, 0, transport.BatchSize)
+	for {
+		var f *frameBuf
+		select {
+		case f = <-n.out:
+		case <-n.stop:
+			return
+		}
+		bufs = append(bufs[:0], f)
+	drain:
+		for len(bufs) < transport.BatchSize {
+			select {
+			case f = <-n.out:
+				bufs = append(bufs, f)
+			default:
+				break drain
+			}
+		}
+		for i, b := range bufs {
+			pkts[i] = transport.Packet{Addr: b.addr, Buf: b.b[:b.n], N: b.n}
+		}
+		err := n.opts.Transport.WriteBatch(pkts[:len(bufs)])
+		if err != nil {
+			n.stats.add(DropTransportWrite, uint64(len(bufs)))
+			if !n.stopped() {
+				n.limiter.warn(n.log, "write", "transport write failed", "transport", n.opts.Transport.Name(), "err", err)
+			}
+			if isTransient(err) {
+				n.sleep(20 * time.Millisecond)
+			}
+		} else {
+			n.stats.add(EventFramesOut, uint64(len(bufs)))
+		}
+		for i, b := range bufs {
+			pkts[i] = transport.Packet{}
+			putBuf(b)
+		}
+	}
+}

@@ -1,0 +1,392 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/domain"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/core/view"
+)
+
+// Tunnel is a circuit this node initiated: hop 1 among our mimics, hop
+// j+1 among hop j's mimics, built hop by hop through the partial tunnel
+// (telescoping).
+type Tunnel struct {
+	n     *Node
+	key   circKey
+	first *peerLink
+	path  *onion.Path
+	setup time.Duration
+
+	mu       sync.Mutex
+	hops     []*view.Peer
+	created  chan []byte
+	extended chan extendResult
+	pings    map[uint64]chan time.Time
+	closed   bool
+	done     chan struct{}
+}
+
+type extendResult struct {
+	reply []byte
+	err   error
+}
+
+// HopInfo describes one hop for display.
+type HopInfo struct {
+	ID     identity.ID
+	Addr   netip.AddrPort
+	Domain netip.Prefix
+}
+
+// Errors callers branch on.
+var (
+	ErrNoPath       = errors.New("node: no path satisfies the constraints")
+	ErrTunnelClosed = errors.New("node: tunnel closed")
+	ErrExtendFailed = errors.New("node: extend refused")
+)
+
+// BuildTunnel selects a path of the given length and builds a tunnel
+// along it, retrying with another path when a hop fails.
+func (n *Node) BuildTunnel(ctx context.Context, hops int) (*Tunnel, error) {
+	if hops < 1 || hops > onion.MaxHops {
+		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", hops, onion.MaxHops)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		path, err := n.SelectPath(hops)
+		if err != nil {
+			return nil, err
+		}
+		t, err := n.BuildTunnelPath(ctx, path)
+		if err == nil {
+			return t, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+// SelectPath chooses hops: the first uniformly over the domains of our
+// mimics, each next one uniformly over the domains of the previous hop's
+// mimics, no two hops (nor us) in one top-level domain, every hop admitted.
+func (n *Node) SelectPath(hops int) ([]identity.ID, error) {
+	table := n.mimicTable()
+	used := map[netip.Prefix]bool{domain.Top(n.bound.Addr()): true}
+	var path []identity.ID
+	prev := n.id
+	for len(path) < hops {
+		byTop := map[netip.Prefix][]identity.ID{}
+		var tops []netip.Prefix
+		for _, m := range table.Mimics(prev) {
+			id := identity.ID(m)
+			p, ok := n.view.Get(id)
+			if !ok || id == n.id {
+				continue
+			}
+			top := p.Top()
+			if used[top] {
+				continue
+			}
+			// The first hop must be a live link of ours.
+			if len(path) == 0 && n.upLink(id) == nil {
+				continue
+			}
+			if byTop[top] == nil {
+				tops = append(tops, top)
+			}
+			byTop[top] = append(byTop[top], id)
+		}
+		if len(tops) == 0 {
+			return nil, fmt.Errorf("%w: no eligible hop %d after %d (view has %d peers)", ErrNoPath, len(path)+1, len(path), n.view.Len())
+		}
+		top := tops[n.randIntN(len(tops))]
+		cands := byTop[top]
+		next := cands[n.randIntN(len(cands))]
+		used[top] = true
+		path = append(path, next)
+		prev = next
+	}
+	return path, nil
+}
+
+// BuildTunnelPath builds a tunnel along an explicit path. Every relay still
+// enforces its own rules (it extends only to its mimics).
+func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel, error) {
+	if len(path) == 0 || len(path) > onion.MaxHops {
+		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", len(path), onion.MaxHops)
+	}
+	if n.stopped() {
+		return nil, ErrStopped
+	}
+	start := n.opts.Clock.Now()
+	first := n.upLink(path[0])
+	if first == nil {
+		return nil, fmt.Errorf("node: no link to first hop %s", path[0].Short())
+	}
+	t := &Tunnel{
+		n: n, first: first, path: onion.NewPath(),
+		created:  make(chan []byte, 1),
+		extended: make(chan extendResult, 1),
+		pings:    map[uint64]chan time.Time{},
+		done:     make(chan struct{}),
+	}
+	n.mu.Lock()
+	t.key = circKey{path[0], n.newCircIDLocked(path[0])}
+	n.routes[t.key] = route{t: t}
+	n.tunnels[t] = struct{}{}
+	n.mu.Unlock()
+
+	for i, id := range path {
+		p, ok := n.view.Get(id)
+		if !ok {
+			t.Close()
+			return nil, fmt.Errorf("node: hop %d (%s) is not in our view", i+1, id.Short())
+		}
+		hs, msg, err := onion.NewClientHandshake(n.opts.Rand, id, p.Desc.OnionKey)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		var reply []byte
+		if i == 0 {
+			reply, err = t.create(ctx, msg)
+		} else {
+			reply, err = t.extend(ctx, id, msg)
+		}
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("node: building hop %d (%s): %w", i+1, id.Short(), err)
+		}
+		keys, err := hs.Finish(reply)
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("node: hop %d (%s) handshake: %w", i+1, id.Short(), err)
+		}
+		if err := t.path.AddHop(keys); err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.mu.Lock()
+		t.hops = append(t.hops, p)
+		t.mu.Unlock()
+	}
+	t.setup = n.opts.Clock.Now().Sub(start)
+	n.log.Debug("tunnel built", "hops", len(path), "setup", t.setup)
+	return t, nil
+}
+
+const stepTimeout = 5 * time.Second
+
+func (t *Tunnel) create(ctx context.Context, msg []byte) ([]byte, error) {
+	p := getBuf()
+	pl := p.payload()
+	clear(pl)
+	pl[0] = kindCreate
+	putCirc(pl, t.key.id)
+	copy(pl[payloadHeader:], msg)
+	if err := t.n.sendPayload(t.first, p); err != nil {
+		return nil, err
+	}
+	timer := t.n.opts.Clock.NewTimer(stepTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-t.created:
+		return r, nil
+	case <-t.done:
+		return nil, ErrTunnelClosed
+	case <-timer.C():
+		return nil, errors.New("timed out waiting for CREATED")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (t *Tunnel) extend(ctx context.Context, next identity.ID, msg []byte) ([]byte, error) {
+	last := t.path.Len() - 1
+	if err := t.send(last, onion.CmdExtend, onion.EncodeExtend(next, msg)); err != nil {
+		return nil, err
+	}
+	timer := t.n.opts.Clock.NewTimer(stepTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-t.extended:
+		return r.reply, r.err
+	case <-t.done:
+		return nil, ErrTunnelClosed
+	case <-timer.C():
+		return nil, errors.New("timed out waiting for EXTENDED")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// send seals a relay command for hop (0-based) and sends it.
+func (t *Tunnel) send(hop int, cmd onion.Command, data []byte) error {
+	if t.isClosed() {
+		return ErrTunnelClosed
+	}
+	var rp [onion.PayloadSize]byte
+	body, err := onion.EncodeRelay(rp[:], cmd, data)
+	if err != nil {
+		return err
+	}
+	p := getBuf()
+	pl := p.payload()
+	clear(pl[:payloadHeader])
+	pl[0] = kindRelayFwd
+	putCirc(pl, t.key.id)
+	if err := t.path.Seal(pl[payloadHeader:], hop, body, t.n.opts.Rand); err != nil {
+		putBuf(p)
+		return err
+	}
+	return t.n.sendPayload(t.first, p)
+}
+
+func (t *Tunnel) deliverCreated(reply []byte) {
+	r := append([]byte(nil), reply...)
+	select {
+	case t.created <- r:
+	default:
+	}
+}
+
+// handleBackward opens a backward cell from the tunnel's first hop.
+func (t *Tunnel) handleBackward(cell []byte) {
+	hop, payload, err := t.path.Open(cell)
+	if err != nil {
+		t.n.countCellErr(err)
+		return
+	}
+	cmd, data, err := onion.DecodeRelay(payload)
+	if err != nil {
+		t.n.stats.inc(DropRelayMalformed)
+		return
+	}
+	switch cmd {
+	case onion.CmdExtended:
+		t.deliverExtend(extendResult{reply: append([]byte(nil), data...)})
+	case onion.CmdExtendFailed:
+		reason := "refused"
+		if len(data) > 1 {
+			reason = string(data[1:])
+		}
+		t.deliverExtend(extendResult{err: fmt.Errorf("%w by hop %d: %s", ErrExtendFailed, hop+1, reason)})
+	case onion.CmdPong:
+		if len(data) < 8 {
+			return
+		}
+		id := binary.BigEndian.Uint64(data[:8])
+		t.mu.Lock()
+		ch := t.pings[id]
+		delete(t.pings, id)
+		t.mu.Unlock()
+		if ch != nil {
+			ch <- t.n.opts.Clock.Now()
+		}
+	case onion.CmdTruncated:
+		t.n.log.Debug("tunnel truncated", "at_hop", hop+1)
+	}
+}
+
+func (t *Tunnel) deliverExtend(r extendResult) {
+	select {
+	case t.extended <- r:
+	default:
+	}
+}
+
+// Ping measures the round trip to hop (0-based) through the tunnel.
+func (t *Tunnel) Ping(ctx context.Context, hop int) (time.Duration, error) {
+	if hop < 0 || hop >= t.path.Len() {
+		return 0, fmt.Errorf("node: hop %d out of range 0..%d", hop, t.path.Len()-1)
+	}
+	id := uint64(t.n.randUint32())<<32 | uint64(t.n.randUint32())
+	ch := make(chan time.Time, 1)
+	t.mu.Lock()
+	t.pings[id] = ch
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.pings, id)
+		t.mu.Unlock()
+	}()
+	var body [16]byte
+	binary.BigEndian.PutUint64(body[:8], id)
+	start := t.n.opts.Clock.Now()
+	binary.BigEndian.PutUint64(body[8:], uint64(start.UnixNano()))
+	if err := t.send(hop, onion.CmdPing, body[:]); err != nil {
+		return 0, err
+	}
+	timer := t.n.opts.Clock.NewTimer(stepTimeout)
+	defer timer.Stop()
+	select {
+	case at := <-ch:
+		return at.Sub(start), nil
+	case <-t.done:
+		return 0, ErrTunnelClosed
+	case <-timer.C():
+		return 0, fmt.Errorf("node: ping to hop %d timed out", hop+1)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Hops describes the tunnel's path.
+func (t *Tunnel) Hops() []HopInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]HopInfo, len(t.hops))
+	for i, p := range t.hops {
+		out[i] = HopInfo{ID: p.ID, Addr: p.Addr, Domain: p.Top()}
+	}
+	return out
+}
+
+// SetupTime is how long building the tunnel took.
+func (t *Tunnel) SetupTime() time.Duration { return t.setup }
+
+func (t *Tunnel) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// destroyed marks the tunnel dead after a DESTROY or a lost first link.
+func (t *Tunnel) destroyed() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	close(t.done)
+	t.mu.Unlock()
+	t.n.mu.Lock()
+	delete(t.n.routes, t.key)
+	delete(t.n.tunnels, t)
+	t.n.mu.Unlock()
+}
+
+// Close tears the tunnel down along its whole path.
+func (t *Tunnel) Close() error {
+	if t.isClosed() {
+		return nil
+	}
+	t.n.sendDestroy(t.first, t.key.id)
+	t.destroyed()
+	return nil
+}
+
+// Done is closed when the tunnel is gone.
+func (t *Tunnel) Done() <-chan struct{} { return t.done }

@@ -1,0 +1,167 @@
+// Package view holds a node's admitted peers, indexed by domain.
+//
+// Only the node's admission code adds peers, and only after a peer's
+// descriptor signature and reachability proof have checked out, so
+// everything in a View is a peer that is who it says and is where it says.
+// The index by top-level domain (IPv4 /16, IPv6 /32) is what path selection
+// walks: relays are chosen uniformly over domains, not over nodes.
+package view
+
+import (
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/domain"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/mimic"
+)
+
+// Peer is one admitted node.
+type Peer struct {
+	ID       identity.ID
+	Desc     *descriptor.Descriptor
+	Addr     netip.AddrPort // the address whose reachability was proven
+	Admitted time.Time
+}
+
+// Top is the peer's top-level domain.
+func (p *Peer) Top() netip.Prefix { return domain.Top(p.Addr.Addr()) }
+
+// View is safe for concurrent use.
+type View struct {
+	mu      sync.RWMutex
+	peers   map[identity.ID]*Peer
+	byTop   map[netip.Prefix]map[identity.ID]*Peer
+	version uint64
+}
+
+// New returns an empty view.
+func New() *View {
+	return &View{peers: map[identity.ID]*Peer{}, byTop: map[netip.Prefix]map[identity.ID]*Peer{}}
+}
+
+// Add inserts or replaces a peer. A descriptor older than the one held is
+// ignored; Add reports whether the view changed.
+func (v *View) Add(p *Peer) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if old, ok := v.peers[p.ID]; ok {
+		if !p.Desc.Published.After(old.Desc.Published) && old.Addr == p.Addr {
+			return false
+		}
+		v.removeLocked(p.ID)
+	}
+	v.peers[p.ID] = p
+	top := p.Top()
+	if v.byTop[top] == nil {
+		v.byTop[top] = map[identity.ID]*Peer{}
+	}
+	v.byTop[top][p.ID] = p
+	v.version++
+	return true
+}
+
+// Remove drops a peer; it reports whether the peer was present.
+func (v *View) Remove(id identity.ID) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.removeLocked(id)
+}
+
+func (v *View) removeLocked(id identity.ID) bool {
+	p, ok := v.peers[id]
+	if !ok {
+		return false
+	}
+	delete(v.peers, id)
+	top := p.Top()
+	delete(v.byTop[top], id)
+	if len(v.byTop[top]) == 0 {
+		delete(v.byTop, top)
+	}
+	v.version++
+	return true
+}
+
+// Get returns the peer with the given ID.
+func (v *View) Get(id identity.ID) (*Peer, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	p, ok := v.peers[id]
+	return p, ok
+}
+
+// Len is the number of admitted peers.
+func (v *View) Len() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.peers)
+}
+
+// Version changes whenever the set of peers changes.
+func (v *View) Version() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.version
+}
+
+// All returns the peers sorted by ID.
+func (v *View) All() []*Peer {
+	v.mu.RLock()
+	out := make([]*Peer, 0, len(v.peers))
+	for _, p := range v.peers {
+		out = append(out, p)
+	}
+	v.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return lessID(out[i].ID, out[j].ID) })
+	return out
+}
+
+// Tops returns the top-level domains present, sorted.
+func (v *View) Tops() []netip.Prefix {
+	v.mu.RLock()
+	out := make([]netip.Prefix, 0, len(v.byTop))
+	for t := range v.byTop {
+		out = append(out, t)
+	}
+	v.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr().Less(out[j].Addr()) })
+	return out
+}
+
+// InTop returns the peers in one top-level domain, sorted by ID.
+func (v *View) InTop(top netip.Prefix) []*Peer {
+	v.mu.RLock()
+	out := make([]*Peer, 0, len(v.byTop[top]))
+	for _, p := range v.byTop[top] {
+		out = append(out, p)
+	}
+	v.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return lessID(out[i].ID, out[j].ID) })
+	return out
+}
+
+// Members lists the peers (plus extra, typically the local node) in the
+// form mimic selection needs.
+func (v *View) Members(extra ...mimic.Member) []mimic.Member {
+	v.mu.RLock()
+	out := make([]mimic.Member, 0, len(v.peers)+len(extra))
+	out = append(out, extra...)
+	for _, p := range v.peers {
+		out = append(out, mimic.Member{ID: p.ID, Addr: p.Addr.Addr()})
+	}
+	v.mu.RUnlock()
+	return out
+}
+
+func lessID(a, b identity.ID) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}

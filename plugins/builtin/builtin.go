@@ -1,0 +1,62 @@
+// Package builtin is the registry of the plugins shipped inside the tarzan
+// binary. The same factories serve both ways of running them: called
+// directly for `inprocess = true`, or inside a child started as
+// `tarzan plugin serve KIND NAME`.
+package builtin
+
+import (
+	"sort"
+
+	"github.com/tarzan-net/tarzan/plugins/cover/constant"
+	"github.com/tarzan-net/tarzan/plugins/cover/none"
+	"github.com/tarzan-net/tarzan/plugins/discovery/static"
+	"github.com/tarzan-net/tarzan/plugins/transport/udp"
+	"github.com/tarzan-net/tarzan/sdk/cover"
+	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// Plugin kinds, as used on the command line and in node.toml sections.
+const (
+	KindTransport = "transport"
+	KindDiscovery = "discovery"
+	KindCover     = "cover"
+	KindAdapter   = "adapter"
+)
+
+// Transports are the shipped transports by name.
+var Transports = map[string]transport.Factory{
+	"udp": udp.New,
+}
+
+// Discoveries are the shipped discovery backends by name.
+var Discoveries = map[string]discovery.Factory{
+	"static": static.New,
+}
+
+// Covers are the shipped cover policies by name.
+var Covers = map[string]cover.Factory{
+	"none":     none.New,
+	"constant": constant.New,
+}
+
+// Names lists the shipped plugin names of a kind, sorted.
+func Names(kind string) []string {
+	var out []string
+	switch kind {
+	case KindTransport:
+		for k := range Transports {
+			out = append(out, k)
+		}
+	case KindDiscovery:
+		for k := range Discoveries {
+			out = append(out, k)
+		}
+	case KindCover:
+		for k := range Covers {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
