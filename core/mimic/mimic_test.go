@@ -182,7 +182,7 @@ func TestEpochReshuffles(t *testing.T) {
 // nodes: a node alone in its /16 weighs as much as a /16 of 100 nodes.
 func TestDomainUniformity(t *testing.T) {
 	lone := Member{ID: testID(1_000_000), Addr: netip.MustParseAddr("192.0.2.1")}
-	big := layout(0, 1, 10, 10)        // 100 nodes in 10.0.0.0/16
+	big := layout(0, 1, 10, 10)          // 100 nodes in 10.0.0.0/16
 	choosers := layout(10_000, 1, 5, 20) // 100 nodes in another /16
 	for i := range choosers {
 		choosers[i].Addr = netip.AddrFrom4([4]byte{172, 16, byte(i / 20), byte(i%20 + 1)})

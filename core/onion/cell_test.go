@@ -265,3 +265,175 @@ func TestBackwardOutOfOrder(t *testing.T) {
 		}
 	}
 }
+
+// A hop that is not the target cannot tell a cell for a hop beyond it from
+// one it should relay: Forward reports !local, and a hop with no next hop
+// drops it (the relay engine reports ErrNotForUs).
+func TestCellBeyondLastHopIsNotLocal(t *testing.T) {
+	c := newCircuit(t, 3)
+	cell := make([]byte, CellSize)
+	if err := c.path.Seal(cell, 2, []byte("for hop 2"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // hop 1 plays a last hop that has no successor
+		local, payload, err := c.relays[i].Forward(cell)
+		if err != nil || local || payload != nil {
+			t.Fatalf("hop %d: local=%v payload=%v err=%v", i, local, payload != nil, err)
+		}
+	}
+}
+
+func TestSealAndOpenErrors(t *testing.T) {
+	c := newCircuit(t, 2)
+	cell := make([]byte, CellSize)
+	if err := c.path.Seal(cell[:CellSize-1], 0, nil, nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("short cell: %v", err)
+	}
+	if err := c.path.Seal(cell, 0, make([]byte, PayloadSize+1), nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("long payload: %v", err)
+	}
+	for _, hop := range []int{-1, 2} {
+		if err := c.path.Seal(cell, hop, nil, nil); !errors.Is(err, ErrNoSuchHop) {
+			t.Errorf("hop %d: %v", hop, err)
+		}
+	}
+	if err := NewPath().Seal(cell, 0, nil, nil); !errors.Is(err, ErrNoSuchHop) {
+		t.Errorf("empty path: %v", err)
+	}
+	if _, _, err := c.path.Open(cell[:10]); !errors.Is(err, ErrMalformed) {
+		t.Errorf("open short: %v", err)
+	}
+	if _, _, err := c.relays[0].Forward(make([]byte, CellSize+1)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("forward long: %v", err)
+	}
+	if err := c.relays[0].Backward(cell[:1]); !errors.Is(err, ErrMalformed) {
+		t.Errorf("backward short: %v", err)
+	}
+	if err := c.relays[0].Originate(cell, make([]byte, PayloadSize+1), nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("originate long: %v", err)
+	}
+	p := NewPath()
+	for i := range MaxHops {
+		if err := p.AddHop(testKeys(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.AddHop(testKeys("x")); !errors.Is(err, ErrTooManyHops) {
+		t.Errorf("fifth hop: %v", err)
+	}
+	if _, _, err := NewPath().Open(cell); !errors.Is(err, ErrTagMismatch) {
+		t.Errorf("open on empty path: %v", err)
+	}
+}
+
+func TestExhaustedCounters(t *testing.T) {
+	c := newCircuit(t, 1)
+	cell := make([]byte, CellSize)
+	c.path.seq = 1<<32 - 2
+	if err := c.path.Seal(cell, 0, nil, nil); err != nil {
+		t.Fatalf("last sequence number: %v", err)
+	}
+	if err := c.path.Seal(cell, 0, nil, nil); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("after the last: %v", err)
+	}
+	c.relays[0].bwd.Store(1<<32 - 2)
+	if err := c.relays[0].Backward(cell); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := c.relays[0].Originate(cell, nil, nil); !errors.Is(err, ErrExhausted) {
+			t.Fatalf("backward after the last: %v", err)
+		}
+	}
+}
+
+// Repair: drop a failed hop and add a new one; the rest keeps working and
+// cells relayed by the old hop beyond the new end are refused.
+func TestTruncateAndRepair(t *testing.T) {
+	c := newCircuit(t, 3)
+	late := c.backwardFrom(t, 2, []byte("late"))
+	c.path.Truncate(2)
+	if c.path.Len() != 2 {
+		t.Fatalf("Len = %d", c.path.Len())
+	}
+	if _, _, err := c.path.Open(late); !errors.Is(err, ErrTagMismatch) {
+		t.Fatalf("cell from a truncated hop: %v", err)
+	}
+	c.path.Truncate(1)
+	c.path.Truncate(5) // no-op
+	k := testKeys("replacement")
+	if err := c.path.AddHop(k); err != nil {
+		t.Fatal(err)
+	}
+	c.relays = []*Relay{c.relays[0], NewRelay(k)}
+	cell := make([]byte, CellSize)
+	if err := c.path.Seal(cell, 1, []byte("via new hop"), nil); err != nil {
+		t.Fatal(err)
+	}
+	c.relays[0].Forward(cell)
+	local, got, err := c.relays[1].Forward(cell)
+	if err != nil || !local || !bytes.Equal(got, padded([]byte("via new hop"))) {
+		t.Fatalf("new hop: local=%v err=%v", local, err)
+	}
+	if hop, _, err := c.path.Open(c.backwardFrom(t, 1, nil)); err != nil || hop != 1 {
+		t.Fatalf("backward from new hop: %d %v", hop, err)
+	}
+	c.path.Truncate(-1)
+	if c.path.Len() != 0 {
+		t.Fatalf("Len = %d after Truncate(-1)", c.path.Len())
+	}
+}
+
+// Run with -race: Seal/Open on one path and Forward/Backward on its relays
+// from many goroutines.
+func TestConcurrentUse(t *testing.T) {
+	c := newCircuit(t, 3)
+	const workers, perWorker = 4, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workers)
+	for w := range workers {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			cell := make([]byte, CellSize)
+			for i := range perWorker {
+				want := []byte(fmt.Sprintf("fwd %d %d", w, i))
+				if err := c.path.Seal(cell, 2, want, nil); err != nil {
+					errs <- err
+					return
+				}
+				for h := range 3 {
+					local, got, err := c.relays[h].Forward(cell)
+					if err != nil || local != (h == 2) || (local && !bytes.Equal(got[:len(want)], want)) {
+						errs <- fmt.Errorf("forward at hop %d: local=%v err=%v", h, local, err)
+						return
+					}
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			cell := make([]byte, CellSize)
+			for i := range perWorker {
+				want := []byte(fmt.Sprintf("bwd %d %d", w, i))
+				if err := c.relays[2].Originate(cell, want, nil); err != nil {
+					errs <- err
+					return
+				}
+				c.relays[1].Backward(cell)
+				c.relays[0].Backward(cell)
+				// Concurrent relays may deliver out of order; the window absorbs it.
+				hop, got, err := c.path.Open(cell)
+				if err != nil || hop != 2 || !bytes.Equal(got[:len(want)], want) {
+					errs <- fmt.Errorf("open: hop %d err %v", hop, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

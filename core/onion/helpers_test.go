@@ -86,3 +86,5 @@ func (c *circuit) backwardFrom(t testing.TB, j int, payload []byte) []byte {
 	}
 	return cell
 }
+
+func (r *Relay) keysCopy() *Keys { k := r.keys; return &k }

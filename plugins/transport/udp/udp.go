@@ -128,8 +128,13 @@ func (t *udpTransport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	// An IPv4-mapped IPv6 address means IPv4: bind an AF_INET socket.
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	network := "udp6"
-	if addr.Addr().Is4() {
+	switch {
+	case addr.Addr().Is4():
 		network = "udp4"
+	case addr.Addr().IsUnspecified():
+		// "[::]" means every address, IPv4 included: Go makes a "udp"
+		// wildcard socket dual-stack, while "udp6" would set IPV6_V6ONLY.
+		network = "udp"
 	}
 	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
 	if err != nil {
@@ -137,7 +142,7 @@ func (t *udpTransport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	}
 	setBuffers(conn, t.opts.sndbuf, t.opts.rcvbuf)
 	s := &socket{conn: conn}
-	if network == "udp4" {
+	if addr.Addr().Is4() {
 		s.batch = ipv4.NewPacketConn(conn)
 	} else {
 		s.batch = ipv6.NewPacketConn(conn)

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/core/identity"
+)
+
+// demoResult is what `tarzan demo --json` prints.
+type demoResult struct {
+	Nodes             int                   `json:"nodes"`
+	MembershipSeconds float64               `json:"membership_seconds"`
+	Tunnels           []control.TunnelReply `json:"tunnels"`
+	PluginChildren    map[string]int        `json:"plugin_children"` // node short ID → plugin child processes seen
+	Dir               string                `json:"dir,omitempty"`
+}
+
+type demoNode struct {
+	dir    string
+	id     identity.ID
+	addr   netip.AddrPort
+	cmd    *exec.Cmd
+	client *control.Client
+}
+
+func runDemo(args []string) error {
+	fs := newFlags("demo", "demo [-nodes 12] [-tunnels 3] [-hops 3] [-json]")
+	nodes := fs.Int("nodes", 12, "node processes to start (each on its own 127.N.0.1, so in its own /16)")
+	tunnels := fs.Int("tunnels", 3, "tunnels to build from the first node")
+	hops := fs.Int("hops", 3, "hops per tunnel")
+	pings := fs.Int("pings", 5, "pings per hop (the median is reported)")
+	coverName := fs.String("cover", "none", "cover policy for every node (none, constant)")
+	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
+	keep := fs.Bool("keep", false, "keep the demo directory (configs, keys, logs) afterwards")
+	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *nodes < *hops+1 || *nodes > 200 {
+		return fmt.Errorf("-nodes must be between hops+1 and 200")
+	}
+	progress := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	dir, err := os.MkdirTemp("", "tarzan-demo-")
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ns, err := writeDemoConfigs(dir, *nodes, *coverName)
+	if err != nil {
+		return err
+	}
+	defer stopDemoNodes(ns)
+	progress("starting %d nodes in %s", len(ns), dir)
+	for _, n := range ns {
+		logf, err := os.Create(filepath.Join(n.dir, "node.log"))
+		if err != nil {
+			return err
+		}
+		n.cmd = exec.Command(exe, "node", "-c", filepath.Join(n.dir, "node.toml"))
+		n.cmd.Stdout, n.cmd.Stderr = logf, logf
+		n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := n.cmd.Start(); err != nil {
+			logf.Close()
+			return fmt.Errorf("starting node %s: %w", n.id.Short(), err)
+		}
+		logf.Close()
+	}
+	start := time.Now()
+	if err := waitControl(ctx, ns, progress); err != nil {
+		return err
+	}
+	if err := waitMembership(ctx, ns, progress); err != nil {
+		return err
+	}
+	res := demoResult{Nodes: len(ns), MembershipSeconds: time.Since(start).Seconds(), PluginChildren: map[string]int{}}
+	for _, n := range ns {
+		res.PluginChildren[n.id.Short()] = countChildren(n.cmd.Process.Pid)
+	}
+	for i := 0; i < *tunnels; i++ {
+		progress("building tunnel %d/%d from %s", i+1, *tunnels, ns[0].id.Short())
+		var rep *control.TunnelReply
+		for attempt := 0; ; attempt++ {
+			rep, err = ns[0].client.Tunnel(ctx, control.TunnelRequest{Hops: *hops, Pings: *pings})
+			if err == nil || attempt >= 3 || ctx.Err() != nil {
+				break
+			}
+			progress("  retrying: %v", err)
+		}
+		if err != nil {
+			return fmt.Errorf("building tunnel %d: %w (logs in %s; rerun with -keep to inspect)", i+1, err, dir)
+		}
+		res.Tunnels = append(res.Tunnels, *rep)
+	}
+	if *keep {
+		res.Dir = dir
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("%d nodes joined and linked to their mimics in %.1f s\n", res.Nodes, res.MembershipSeconds)
+	for i, t := range res.Tunnels {
+		fmt.Printf("\ntunnel %d: setup %.2f ms\n", i+1, t.SetupMS)
+		fmt.Printf("  %-4s %-9s %-18s %-15s %s\n", "hop", "id", "addr", "domain", "rtt (median)")
+		for j, h := range t.Hops {
+			fmt.Printf("  %-4d %-9s %-18s %-15s %.3f ms\n", j+1, h.ID, h.Addr, h.Domain, h.RTTMS)
+		}
+	}
+	fmt.Printf("\nplugin child processes per node: %v\n", res.PluginChildren)
+	return nil
+}
+
+// writeDemoConfigs creates one directory, key and node.toml per node. Node
+// i listens on 127.i.0.1, so every node is alone in its /16 domain.
+func writeDemoConfigs(dir string, count int, coverName string) ([]*demoNode, error) {
+	var ns []*demoNode
+	var peers []string
+	for i := 1; i <= count; i++ {
+		ip := netip.AddrFrom4([4]byte{127, byte(i), 0, 1})
+		port, err := freeUDPPort(ip)
+		if err != nil {
+			return nil, err
+		}
+		n := &demoNode{dir: filepath.Join(dir, fmt.Sprintf("node%02d", i)), addr: netip.AddrPortFrom(ip, port)}
+		ns = append(ns, n)
+		peers = append(peers, n.addr.String())
+	}
+	for _, n := range ns {
+		if err := os.MkdirAll(n.dir, 0o700); err != nil {
+			return nil, err
+		}
+		id, err := identity.Generate(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		if err := id.Save(filepath.Join(n.dir, "identity.key")); err != nil {
+			return nil, err
+		}
+		n.id = id.ID()
+		cfg := config.Default()
+		cfg.Node.Identity = "identity.key"
+		cfg.Node.DataDir = "."
+		cfg.Node.Control = "127.0.0.1:0"
+		cfg.Node.LogLevel = "info"
+		cfg.Transport.Listen = n.addr
+		cfg.Discovery.Name = "static"
+		cfg.Discovery.Options = map[string]string{"peers": strings.Join(peers, ","), "interval": "2s"}
+		cfg.Cover.Name = coverName
+		if err := config.Write(filepath.Join(n.dir, "node.toml"), cfg); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
+}
+
+func freeUDPPort(ip netip.Addr) (uint16, error) {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	if err != nil {
+		return 0, fmt.Errorf("binding %v (loopback 127.0.0.0/8 must be usable): %w", ip, err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port), nil
+}
+
+func waitControl(ctx context.Context, ns []*demoNode, progress func(string, ...any)) error {
+	for _, n := range ns {
+		for n.client == nil {
+			if b, err := os.ReadFile(filepath.Join(n.dir, controlAddrFile)); err == nil {
+				n.client = &control.Client{Addr: strings.TrimSpace(string(b)), HTTP: nil}
+				break
+			}
+			if n.cmd.ProcessState != nil || processExited(n.cmd) {
+				log, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
+				return fmt.Errorf("node %s exited at start:\n%s", n.id.Short(), tail(string(log), 20))
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for node %s to start: %w", n.id.Short(), ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	progress("all %d nodes running; waiting for membership and mimic links", len(ns))
+	return nil
+}
+
+func waitMembership(ctx context.Context, ns []*demoNode, progress func(string, ...any)) error {
+	last := ""
+	for {
+		full, up, total := 0, 0, 0
+		for _, n := range ns {
+			st, err := n.client.Status(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				continue
+			}
+			if st.Peers == len(ns)-1 {
+				full++
+			}
+			up += st.LinksUp
+			total += len(st.Mimics)
+		}
+		line := fmt.Sprintf("  %d/%d nodes know every peer; %d/%d mimic links up", full, len(ns), up, total)
+		if line != last {
+			progress("%s", line)
+			last = line
+		}
+		if full == len(ns) && total > 0 && up == total {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for membership: %w (%s)", ctx.Err(), strings.TrimSpace(line))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// stopDemoNodes stops every node process the demo started: SIGTERM, then
+// SIGKILL of its process group after a grace period.
+func stopDemoNodes(ns []*demoNode) {
+	for _, n := range ns {
+		if n.cmd != nil && n.cmd.Process != nil {
+			n.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, n := range ns {
+		if n.cmd == nil || n.cmd.Process == nil {
+			continue
+		}
+		done := make(chan struct{})
+		go func() { n.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Until(deadline)):
+			syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		// Plugins exit with their parent; make sure none outlives the demo.
+		syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+func processExited(cmd *exec.Cmd) bool {
+	if cmd.Process == nil {
+		return true
+	}
+	return cmd.Process.Signal(syscall.Signal(0)) != nil || isZombie(cmd.Process.Pid)
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// countChildren counts live processes whose parent is pid (Linux /proc).
+func countChildren(pid int) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return -1
+	}
+	count := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
+			count++
+		}
+	}
+	return count
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+var _ = errors.New

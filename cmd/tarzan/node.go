@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+)
+
+var errUsage = errors.New("usage")
+
+// controlAddrFile is where a running node writes its control API address,
+// inside its data directory, so `tarzan status` and the demo can find it.
+const controlAddrFile = "control.addr"
+
+func newFlags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: tarzan %s\n\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errUsage
+		}
+		return errUsage
+	}
+	return nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func runNode(args []string) error {
+	fs := newFlags("node", "node -c node.toml")
+	cfgPath := fs.String("c", "node.toml", "configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Node.LogLevel)
+	slog.SetDefault(log)
+	id, err := identity.Load(cfg.Node.Identity)
+	if err != nil {
+		return fmt.Errorf("loading identity key (create one with 'tarzan init'): %w", err)
+	}
+	defer pluginkit.CleanupAll()
+
+	tr, err := openTransport(cfg.Transport.Plugin, log)
+	if err != nil {
+		return fmt.Errorf("transport %q: %w", cfg.Transport.Name, err)
+	}
+	disc, err := openDiscovery(cfg.Discovery, log)
+	if err != nil {
+		tr.Close()
+		return fmt.Errorf("discovery %q: %w", cfg.Discovery.Name, err)
+	}
+	cov, err := openCover(cfg.Cover, log)
+	if err != nil {
+		tr.Close()
+		disc.Close()
+		return fmt.Errorf("cover %q: %w", cfg.Cover.Name, err)
+	}
+	n, err := node.New(node.Options{
+		Identity:    id,
+		Transport:   tr,
+		Listen:      cfg.Transport.Listen,
+		Advertise:   cfg.Transport.Advertise,
+		Discovery:   disc,
+		Cover:       cov,
+		MimicCount:  cfg.Mimics.Count,
+		EpochLength: cfg.Mimics.Epoch,
+		Exit:        cfg.Node.Exit,
+
+		TunnelIdleTimeout: cfg.Tunnels.IdleTimeout,
+		Logger:            log,
+	})
+	if err != nil {
+		tr.Close()
+		disc.Close()
+		cov.Close()
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return err
+	}
+	srv := &control.Server{Node: n, Plugins: func() []control.PluginReply {
+		var out []control.PluginReply
+		for _, p := range []struct {
+			kind string
+			name string
+			v    any
+		}{{"transport", cfg.Transport.Name, tr}, {"discovery", cfg.Discovery.Name, disc}, {"cover", cfg.Cover.Name, cov}} {
+			r := control.PluginReply{Kind: p.kind, Name: p.name, InProc: true}
+			if st, ok := pluginStats(p.v); ok {
+				r.InProc, r.PID, r.Restarts = false, st.PID, st.Restarts
+			}
+			out = append(out, r)
+		}
+		return out
+	}}
+	addr, err := srv.Listen(cfg.Node.Control)
+	if err != nil {
+		n.Close()
+		return err
+	}
+	defer srv.Close()
+	addrFile := filepath.Join(cfg.Node.DataDir, controlAddrFile)
+	if err := os.WriteFile(addrFile, []byte(addr.String()+"\n"), 0o600); err != nil {
+		log.Warn("could not record control address", "file", addrFile, "err", err)
+	}
+	defer os.Remove(addrFile)
+	log.Info("control API listening", "addr", addr)
+	<-ctx.Done()
+	log.Info("shutting down")
+	n.Close()
+	n.Wait()
+	return nil
+}
+
+func runValidate(args []string) error {
+	fs := newFlags("validate", "validate -c node.toml")
+	cfgPath := fs.String("c", "node.toml", "configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.Node.Identity); err != nil {
+		return fmt.Errorf("%s: node.identity: %v (create one with 'tarzan init')", *cfgPath, err)
+	}
+	fmt.Printf("%s: ok (transport %s on %v, discovery %s, cover %s, %d mimics, %d hops)\n",
+		*cfgPath, cfg.Transport.Name, cfg.Transport.Listen, cfg.Discovery.Name, cfg.Cover.Name, cfg.Mimics.Count, cfg.Tunnels.Hops)
+	return nil
+}

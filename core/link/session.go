@@ -1,0 +1,194 @@
+package link
+
+import (
+	"crypto/cipher"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/tarzan-net/tarzan/core/identity"
+)
+
+// Session timing and volume limits (WireGuard's values). Package variables
+// so tests can shorten them; set them before creating sessions.
+var (
+	RekeyAfterTime      = 120 * time.Second
+	RejectAfterTime     = 180 * time.Second
+	RekeyAfterMessages  = uint64(1) << 60
+	RejectAfterMessages = ^uint64(0) - (1 << 13) // leaves room for the replay window
+	// ResponderRekeyAfterTime is the responder's fallback: the initiator
+	// normally rekeys at RekeyAfterTime; if it has not by this age the
+	// responder starts a handshake itself so the link does not lapse.
+	ResponderRekeyAfterTime = 150 * time.Second
+)
+
+// Session is an established link session: per-direction ChaCha20-Poly1305
+// keys from the Noise split, a send counter and a receive replay window.
+// Seal and Open are safe for concurrent use by many goroutines.
+type Session struct {
+	send, recv  cipher.AEAD
+	sendCounter atomic.Uint64
+
+	localIndex, remoteIndex uint32
+	remote                  identity.ID
+	created                 time.Time
+	initiator               bool
+	now                     func() time.Time
+
+	mu     sync.Mutex
+	replay replayWindow
+}
+
+func newSession(initiator bool, localIndex, remoteIndex uint32, remote identity.ID, now time.Time, sendKey, recvKey [32]byte) (*Session, error) {
+	send, err := chacha20poly1305.New(sendKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	recv, err := chacha20poly1305.New(recvKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	return &Session{
+		send: send, recv: recv,
+		localIndex: localIndex, remoteIndex: remoteIndex,
+		remote: remote, created: now, initiator: initiator,
+		now: time.Now,
+	}, nil
+}
+
+// SetClock sets the time source Seal and Open use to enforce
+// RejectAfterTime (default time.Now). A node running on a virtual clock
+// must set it to that clock, before the session is shared.
+func (s *Session) SetClock(now func() time.Time) { s.now = now }
+
+// LocalIndex is the receiver index on frames sent to us.
+func (s *Session) LocalIndex() uint32 { return s.localIndex }
+
+// RemoteIndex is the receiver index we put on frames to the peer.
+func (s *Session) RemoteIndex() uint32 { return s.remoteIndex }
+
+// Remote is the peer's node ID: authenticated by the handshake on the
+// responder side; the value given to Handshake.SetRemote on the initiator
+// side (zero if none).
+func (s *Session) Remote() identity.ID { return s.remote }
+
+// Created is when the handshake completed (the now given to it).
+func (s *Session) Created() time.Time { return s.created }
+
+// Initiator reports whether this side started the handshake.
+func (s *Session) Initiator() bool { return s.initiator }
+
+// NeedsRekey reports whether a new handshake should be started: on the
+// initiator after RekeyAfterTime; on the responder, as a fallback, after
+// ResponderRekeyAfterTime; on either after RekeyAfterMessages sent.
+func (s *Session) NeedsRekey(now time.Time) bool {
+	if s.sendCounter.Load() >= RekeyAfterMessages {
+		return true
+	}
+	age := now.Sub(s.created)
+	if s.initiator {
+		return age >= RekeyAfterTime
+	}
+	return age >= ResponderRekeyAfterTime
+}
+
+// Expired reports whether the session may no longer be used
+// (RejectAfterTime or RejectAfterMessages reached).
+func (s *Session) Expired(now time.Time) bool {
+	return now.Sub(s.created) >= RejectAfterTime || s.sendCounter.Load() >= RejectAfterMessages
+}
+
+// Seal encrypts payload (exactly PayloadSize bytes) into a TypeData frame
+// of FrameSize bytes appended to dst[:0]; with cap(dst) >= FrameSize it
+// does not allocate. payload may be dst[HeaderSize:HeaderSize+PayloadSize]
+// (in place) but must not otherwise overlap dst.
+//
+// The AEAD nonce is frame[4:16] = receiver_index(4) || counter(8): unique
+// per key because the counter is, and already in the frame, so no nonce
+// buffer escapes to the heap. The header is the associated data.
+func (s *Session) Seal(dst, payload []byte) ([]byte, error) {
+	if len(payload) != PayloadSize {
+		return nil, fmt.Errorf("link: seal: payload is %d bytes, want %d", len(payload), PayloadSize)
+	}
+	if s.now().Sub(s.created) >= RejectAfterTime {
+		return nil, fmt.Errorf("%w: session older than %v", ErrExpired, RejectAfterTime)
+	}
+	n := s.sendCounter.Add(1) - 1
+	if n >= RejectAfterMessages {
+		s.sendCounter.Store(RejectAfterMessages) // keep it from wrapping
+		return nil, fmt.Errorf("%w: %d messages sent", ErrExpired, n)
+	}
+	var out []byte
+	if cap(dst) >= FrameSize {
+		out = dst[:FrameSize]
+	} else {
+		out = make([]byte, FrameSize)
+	}
+	if inexactOverlap(out[HeaderSize:], payload) {
+		return nil, fmt.Errorf("link: seal: payload overlaps dst other than in place")
+	}
+	putHeader(out, TypeData, s.remoteIndex, n)
+	s.send.Seal(out[HeaderSize:HeaderSize], out[4:HeaderSize], payload, out[:HeaderSize])
+	return out, nil
+}
+
+// Open authenticates and decrypts a TypeData frame into dst (no allocation
+// if cap(dst) >= PayloadSize), then checks the counter against the replay
+// window. dst may be frame[HeaderSize:] (in place) but must not otherwise
+// overlap frame. Errors: ErrMalformed (not a data frame for this session),
+// ErrExpired, ErrAuth (bad tag), ErrReplay (counter seen or too old).
+func (s *Session) Open(dst, frame []byte) ([]byte, error) {
+	typ, ri, err := Header(frame)
+	if err != nil {
+		return nil, err
+	}
+	if typ != TypeData {
+		return nil, fmt.Errorf("%w: type %d is not data", ErrMalformed, typ)
+	}
+	if ri != s.localIndex {
+		return nil, fmt.Errorf("%w: receiver index %d, session has %d", ErrMalformed, ri, s.localIndex)
+	}
+	if s.now().Sub(s.created) >= RejectAfterTime {
+		return nil, fmt.Errorf("%w: session older than %v", ErrExpired, RejectAfterTime)
+	}
+	var out []byte
+	if cap(dst) >= PayloadSize {
+		out = dst[:0]
+	} else {
+		out = make([]byte, 0, PayloadSize)
+	}
+	if inexactOverlap(out[:PayloadSize], frame[HeaderSize:]) {
+		return nil, fmt.Errorf("link: open: dst overlaps frame other than in place")
+	}
+	out, err = s.recv.Open(out, frame[4:HeaderSize], frame[HeaderSize:], frame[:HeaderSize])
+	if err != nil {
+		return nil, ErrAuth
+	}
+	n := binary.BigEndian.Uint64(frame[8:HeaderSize])
+	if n >= RejectAfterMessages {
+		return nil, fmt.Errorf("%w: counter %d past the limit", ErrExpired, n)
+	}
+	s.mu.Lock()
+	fresh := s.replay.check(n)
+	s.mu.Unlock()
+	if !fresh {
+		return nil, ErrReplay
+	}
+	return out, nil
+}
+
+// inexactOverlap reports whether x and y share memory without starting at
+// the same address (what the AEAD would panic on).
+func inexactOverlap(x, y []byte) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	xs, ys := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
+	xe, ye := xs+uintptr(len(x)), ys+uintptr(len(y))
+	return xs < ye && ys < xe && xs != ys
+}

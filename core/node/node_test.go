@@ -1,0 +1,261 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/domain"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+func TestTunnelAlongMimics(t *testing.T) {
+	tn := startNet(t, 10, 3, nil)
+	src := tn.nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tun, err := src.BuildTunnel(ctx, 3)
+	if err != nil {
+		t.Fatalf("BuildTunnel: %v", err)
+	}
+	hops := tun.Hops()
+	if len(hops) != 3 {
+		t.Fatalf("got %d hops, want 3", len(hops))
+	}
+	table := src.mimicTable()
+	prev := src.id
+	tops := map[netip.Prefix]bool{domain.Top(src.Addr().Addr()): true}
+	for i, h := range hops {
+		if !table.AreMimics(prev, h.ID) {
+			t.Errorf("hop %d (%s) is not a mimic of the previous hop", i+1, h.ID.Short())
+		}
+		if tops[h.Domain] {
+			t.Errorf("hop %d repeats domain %v", i+1, h.Domain)
+		}
+		tops[h.Domain] = true
+		prev = h.ID
+	}
+	for i := range hops {
+		rtt, err := tun.Ping(ctx, i)
+		if err != nil {
+			t.Fatalf("ping hop %d: %v", i+1, err)
+		}
+		if rtt <= 0 {
+			t.Errorf("ping hop %d: non-positive rtt %v", i+1, rtt)
+		}
+	}
+	// Every hop holds exactly one relay circuit for the tunnel.
+	for i, h := range hops {
+		if c := tn.byID(h.ID).Status().Circuits; c != 1 {
+			t.Errorf("hop %d holds %d circuits, want 1", i+1, c)
+		}
+	}
+	tun.Close()
+	for i, h := range hops {
+		n := tn.byID(h.ID)
+		waitFor(t, "teardown at hop", 3*time.Second, func() bool { return n.Status().Circuits == 0 })
+		_ = i
+	}
+}
+
+// nonMimicOf finds a node of the network that is neither n nor exclude nor
+// a mimic of n.
+func nonMimicOf(tn *testNet, n *Node, exclude identity.ID) *Node {
+	table := n.mimicTable()
+	for _, o := range tn.nodes {
+		if o != n && o.id != exclude && !table.AreMimics(n.id, o.id) {
+			return o
+		}
+	}
+	return nil
+}
+
+func TestExtendToNonMimicRefused(t *testing.T) {
+	tn := startNet(t, 12, 2, nil)
+	src := tn.nodes[0]
+	hop1 := tn.byID(src.Mimics()[0].ID)
+	target := nonMimicOf(tn, hop1, src.id)
+	if target == nil {
+		t.Skip("every node is a mimic of hop 1 in this draw")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := src.BuildTunnelPath(ctx, []identity.ID{hop1.id, target.id})
+	if !errors.Is(err, ErrExtendFailed) {
+		t.Fatalf("extend to a non-mimic: got %v, want ErrExtendFailed", err)
+	}
+	if got := hop1.Stat(DropExtendNonMimic); got != 1 {
+		t.Errorf("hop 1 %s = %d, want 1", DropExtendNonMimic, got)
+	}
+	if c := target.Status().Circuits; c != 0 {
+		t.Errorf("the non-mimic got %d circuits", c)
+	}
+}
+
+func TestHandshakeFromNonMimicDropped(t *testing.T) {
+	tn := startNet(t, 12, 2, nil)
+	a := tn.nodes[0]
+	b := nonMimicOf(tn, a, identity.ID{})
+	if b == nil {
+		t.Skip("no non-mimic in this draw")
+	}
+	before := b.Stat(DropHandshakeNonMimic)
+	// a misbehaves: it opens a link to a node that is not its mimic.
+	a.initiate(a.link(b.id, true))
+	waitFor(t, "non-mimic handshake dropped", 3*time.Second, func() bool {
+		return b.Stat(DropHandshakeNonMimic) > before
+	})
+	if l := b.link(a.id, false); l != nil && l.up() {
+		t.Fatal("b established a link with a non-mimic")
+	}
+}
+
+func TestFrameFromStrangerDropped(t *testing.T) {
+	tn := startNet(t, 4, 2, nil)
+	victim := tn.nodes[1]
+	raw := tn.rawTransport(netip.MustParseAddrPort("127.200.0.1:9"))
+	frame := make([]byte, link.FrameSize)
+	frame[0] = link.TypeData
+	rand.Read(frame[4:])
+	before := victim.Stat(DropUnknownSession) + victim.Stat(DropFrameAuth)
+	if err := raw.WriteBatch([]transport.Packet{{Addr: victim.Addr(), Buf: frame, N: len(frame)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stranger's frame dropped", 3*time.Second, func() bool {
+		return victim.Stat(DropUnknownSession)+victim.Stat(DropFrameAuth) > before
+	})
+	short := make([]byte, 100)
+	raw.WriteBatch([]transport.Packet{{Addr: victim.Addr(), Buf: short, N: len(short)}})
+	waitFor(t, "malformed frame dropped", 3*time.Second, func() bool { return victim.Stat(DropMalformedFrame) > 0 })
+}
+
+// tapTransport records the data frames a node sends.
+type tapTransport struct {
+	transport.Transport
+	mu     sync.Mutex
+	frames [][]byte
+	dst    []netip.AddrPort
+}
+
+func (t *tapTransport) WriteBatch(pkts []transport.Packet) error {
+	t.mu.Lock()
+	for _, p := range pkts {
+		if p.N == link.FrameSize && p.Buf[0] == link.TypeData {
+			t.frames = append(t.frames, append([]byte(nil), p.Buf[:p.N]...))
+			t.dst = append(t.dst, p.Addr)
+		}
+	}
+	t.mu.Unlock()
+	return t.Transport.WriteBatch(pkts)
+}
+
+func TestReplayedFrameDropped(t *testing.T) {
+	var tap *tapTransport
+	tn := startNet(t, 4, 2, func(i int, o *Options) {
+		if i == 0 {
+			tap = &tapTransport{Transport: o.Transport}
+			o.Transport = tap
+		}
+	})
+	waitFor(t, "a data frame", 5*time.Second, func() bool {
+		tap.mu.Lock()
+		defer tap.mu.Unlock()
+		return len(tap.frames) > 0
+	})
+	tap.mu.Lock()
+	frame, dst := tap.frames[0], tap.dst[0]
+	tap.mu.Unlock()
+	var victim *Node
+	for _, n := range tn.nodes {
+		if n.Addr() == dst {
+			victim = n
+		}
+	}
+	before := victim.Stat(DropFrameReplay)
+	raw := tn.rawTransport(netip.MustParseAddrPort("127.201.0.1:9"))
+	if err := raw.WriteBatch([]transport.Packet{{Addr: dst, Buf: frame, N: len(frame)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "replay dropped", 3*time.Second, func() bool { return victim.Stat(DropFrameReplay) > before })
+}
+
+func TestModifiedCellDropped(t *testing.T) {
+	tn := startNet(t, 10, 3, nil)
+	src := tn.nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tun, err := src.BuildTunnel(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hops := tun.Hops()
+	hop1, hop2 := tn.byID(hops[0].ID), tn.byID(hops[1].ID)
+	// hop 1 turns malicious: it flips one bit of every cell it relays.
+	var mu sync.Mutex
+	hop1.hooks.relayForward = func(cell []byte) {
+		mu.Lock()
+		cell[700] ^= 0x10
+		mu.Unlock()
+	}
+	before := hop2.Stat(DropCellTampered)
+	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer pcancel()
+	if _, err := tun.Ping(pctx, 2); err == nil {
+		t.Fatal("ping through a tampering hop succeeded")
+	}
+	waitFor(t, "tampered cell dropped", 3*time.Second, func() bool { return hop2.Stat(DropCellTampered) > before })
+	// Pings to hop 1 itself are not relayed by it, and still work.
+	if _, err := tun.Ping(ctx, 0); err != nil {
+		t.Fatalf("ping hop 1: %v", err)
+	}
+}
+
+func TestForgedDescriptorDropped(t *testing.T) {
+	tn := startNet(t, 3, 2, nil)
+	victim, other := tn.nodes[0], tn.nodes[1]
+	good := other.Descriptor()
+	forged := append([]byte(nil), good...)
+	forged[len(forged)/2] ^= 0xff
+	before := victim.Stat(DropDescriptorInvalid)
+	tn.disc[0].propose(discovery.Proposal{Descriptor: forged})
+	waitFor(t, "forged descriptor dropped", 3*time.Second, func() bool {
+		return victim.Stat(DropDescriptorInvalid) > before
+	})
+	// A descriptor signed by an impostor's key for the other's address is
+	// admitted only under the impostor's ID, and only if it can prove the
+	// address: it cannot, since the address is not its own.
+	imp, _ := identity.Generate(rand.Reader)
+	d := *mustParse(t, good)
+	d.Published = d.Published.Add(time.Second)
+	b, err := d.Sign(imp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.disc[0].propose(discovery.Proposal{Descriptor: b})
+	time.Sleep(300 * time.Millisecond)
+	if _, ok := victim.view.Get(imp.ID()); ok {
+		t.Fatal("impostor admitted without a reachability proof")
+	}
+}
+
+func TestCoverConstantSendsPadding(t *testing.T) {
+	tn := startNet(t, 4, 2, func(i int, o *Options) { o.Cover = fixedRate(200) })
+	n := tn.nodes[0]
+	waitFor(t, "padding frames", 3*time.Second, func() bool { return n.Stat(EventPaddingOut) > 50 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tun, err := n.BuildTunnel(ctx, 2)
+	if err != nil {
+		t.Fatalf("tunnel over shaped links: %v", err)
+	}
+	if _, err := tun.Ping(ctx, 1); err != nil {
+		t.Fatalf("ping over shaped links: %v", err)
+	}
+}

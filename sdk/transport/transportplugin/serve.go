@@ -1,0 +1,23 @@
+package transportplugin
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// Serve runs the plugin side of a transport: call it from main. It serves
+// one transport made by factory and blocks until the host ends the
+// process. It exits with a message if the process was not started by a
+// Tarzan node.
+func Serve(factory transport.Factory) {
+	data, err := datachan.OpenChild()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pluginkit.Serve(Kind, versions(&grpcPlugin{factory: factory, data: data}))
+}
