@@ -1,0 +1,135 @@
+// Package config reads node.toml into the typed options a Tarzan node is
+// built from. The core never sees the file: cmd/tarzan calls Load and
+// hands the fields on.
+//
+// Parsing is strict. Unknown keys, wrong types and invalid values are all
+// reported with the file, the line and the dotted key, for example
+//
+//	node.toml:12: transport.listen: "127.0.0.1:99999" is not a valid address:port
+//
+// and every such error wraps ErrInvalid. Relative paths in the file
+// (node.identity, node.data_dir, <plugin>.path) are resolved against the
+// directory of the file.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is a node's configuration. The zero value is not valid; start
+// from Default.
+type Config struct {
+	File string // the path it was loaded from; empty if built in code
+
+	Node      Node
+	Mimics    Mimics
+	Tunnels   Tunnels
+	Transport Transport
+	Discovery Plugin
+	Cover     Plugin
+}
+
+// Node is the [node] section.
+type Node struct {
+	Identity           string // Ed25519 identity key file
+	DataDir            string // state directory
+	Control            string // HTTP control/status API listen address, ip:port
+	AllowRemoteControl bool   // permit a non-loopback Control address
+	LogLevel           string // debug, info, warn or error
+	Exit               bool   // run the PNAT exit
+}
+
+// Mimics is the [mimics] section.
+type Mimics struct {
+	Count int           // k, mimics chosen per epoch, 1..32
+	Epoch time.Duration // length of a mimic epoch, >= 1s
+}
+
+// Tunnels is the [tunnels] section.
+type Tunnels struct {
+	Hops        int           // relays per tunnel, 1..4
+	IdleTimeout time.Duration // idle tunnels are torn down after this
+}
+
+// Transport is the [transport] section: a plugin plus where it listens.
+type Transport struct {
+	Plugin
+	Listen netip.AddrPort
+	// Advertise lists the addresses put in the node's descriptor. Empty
+	// means the bound listen address, which the node can only use if it is
+	// not unspecified (0.0.0.0 or ::).
+	Advertise []netip.AddrPort
+}
+
+// Plugin selects and configures one plugin.
+type Plugin struct {
+	Name      string            // registered name, e.g. "udp"
+	InProcess bool              // run a builtin plugin inside the node process
+	Path      string            // external plugin executable; empty for a builtin
+	SHA256    string            // hex SHA-256 of Path; required with Path
+	Options   map[string]string // handed to the plugin; arrays joined with ","
+}
+
+// Default returns the configuration used for every key a file leaves out.
+// Its paths are relative; Load resolves them against the file.
+func Default() *Config {
+	return &Config{
+		Node: Node{
+			Identity: "identity.key",
+			DataDir:  ".",
+			Control:  "127.0.0.1:0",
+			LogLevel: "info",
+		},
+		Mimics:  Mimics{Count: 6, Epoch: 24 * time.Hour},
+		Tunnels: Tunnels{Hops: 3, IdleTimeout: 10 * time.Minute},
+		Transport: Transport{
+			Plugin:    Plugin{Name: "udp", Options: map[string]string{}},
+			Listen:    netip.MustParseAddrPort("0.0.0.0:7700"),
+			Advertise: []netip.AddrPort{},
+		},
+		Discovery: Plugin{Name: "static", Options: map[string]string{}},
+		Cover:     Plugin{Name: "none", Options: map[string]string{}},
+	}
+}
+
+// Load reads, parses and validates the file at path. Relative paths in
+// it are resolved against the file's directory.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config: locating %s: %w", path, err)
+	}
+	return parse(path, data, dir)
+}
+
+// Parse parses and validates data as if read from the file name; name is
+// used in error messages, and relative paths are resolved against its
+// directory.
+func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, filepath.Dir(name))
+}
+
+// Validate checks c as Load would (without line numbers: c has no file
+// text). Use it on a Config assembled in code.
+func (c *Config) Validate() error {
+	v := &checker{file: c.File}
+	c.validate(v)
+	return v.err()
+}
+
+// resolve makes the file's relative paths relative to dir instead.
+func (c *Config) resolve(dir string) {
+	for _, p := range []*string{&c.Node.Identity, &c.Node.DataDir, &c.Transport.Path, &c.Discovery.Path, &c.Cover.Path} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+// Command checkdemo checks the JSON printed by `tarzan demo --json`: at
+// least one tunnel of 3 hops, all hops in distinct /16 domains, an RTT for
+// every hop, and plugin child processes under every node. CI runs it.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+type result struct {
+	Nodes   int `json:"nodes"`
+	Tunnels []struct {
+		SetupMS float64 `json:"setup_ms"`
+		Hops    []struct {
+			ID     string  `json:"id"`
+			Addr   string  `json:"addr"`
+			Domain string  `json:"domain"`
+			RTTMS  float64 `json:"rtt_ms"`
+		} `json:"hops"`
+	} `json:"tunnels"`
+	PluginChildren map[string]int `json:"plugin_children"`
+}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: checkdemo FILE.json")
+		os.Exit(2)
+	}
+	b, err := os.ReadFile(os.Args[1])
+	if err != nil {
+		fail("%v", err)
+	}
+	var r result
+	if err := json.Unmarshal(b, &r); err != nil {
+		fail("decoding demo output: %v", err)
+	}
+	if r.Nodes < 12 {
+		fail("demo ran %d nodes, want at least 12", r.Nodes)
+	}
+	ok3 := false
+	for i, t := range r.Tunnels {
+		domains := map[string]bool{}
+		for j, h := range t.Hops {
+			if h.RTTMS <= 0 {
+				fail("tunnel %d hop %d has no RTT", i+1, j+1)
+			}
+			if domains[h.Domain] {
+				fail("tunnel %d repeats domain %s", i+1, h.Domain)
+			}
+			domains[h.Domain] = true
+		}
+		if len(t.Hops) >= 3 {
+			ok3 = true
+		}
+	}
+	if !ok3 {
+		fail("no tunnel of 3 hops")
+	}
+	for id, c := range r.PluginChildren {
+		if c < 3 {
+			fail("node %s had %d plugin children, want 3 (transport, discovery, cover)", id, c)
+		}
+	}
+	fmt.Printf("demo ok: %d nodes, %d tunnels\n", r.Nodes, len(r.Tunnels))
+}
+
+func fail(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "checkdemo: "+format+"\n", a...)
+	os.Exit(1)
+}
