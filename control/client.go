@@ -62,3 +62,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
+
+// PingTunnel pings every hop of a kept tunnel.
+func (c *Client) PingTunnel(ctx context.Context, id string) (*TunnelReply, error) {
+	var rep TunnelReply
+	return &rep, c.do(ctx, http.MethodPost, "/v1/tunnels/"+id+"/ping", nil, &rep)
+}

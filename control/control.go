@@ -3,7 +3,9 @@
 // default: it can build tunnels, so it must not face the network.
 //
 //	GET  /v1/status          node status (peers, mimics, links, counters)
-//	POST /v1/tunnels         {"hops":3,"pings":1} build a tunnel, ping every hop, report
+//	POST /v1/tunnels         {"hops":3,"pings":1,"keep":false} build a tunnel, ping every hop, report
+//	POST /v1/tunnels/{id}/ping  ping every hop of a kept tunnel again
+//	DELETE /v1/tunnels/{id}  tear a kept tunnel down
 package control
 
 import (
@@ -14,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/node"
@@ -61,6 +65,7 @@ type TunnelRequest struct {
 
 // TunnelReply reports a built tunnel.
 type TunnelReply struct {
+	ID      string     `json:"id,omitempty"` // set for kept tunnels
 	SetupMS float64    `json:"setup_ms"`
 	Hops    []HopReply `json:"hops"`
 }
@@ -79,6 +84,10 @@ type Server struct {
 	Plugins func() []PluginReply // optional
 	srv     *http.Server
 	ln      net.Listener
+
+	mu     sync.Mutex
+	kept   map[string]*node.Tunnel
+	nextID int
 }
 
 // Listen binds the API; addr "127.0.0.1:0" picks a free port.
@@ -91,6 +100,8 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/tunnels", s.tunnels)
+	mux.HandleFunc("POST /v1/tunnels/{id}/ping", s.pingKept)
+	mux.HandleFunc("DELETE /v1/tunnels/{id}", s.closeKept)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go s.srv.Serve(ln)
 	return ln.Addr(), nil
@@ -141,25 +152,81 @@ func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	if !req.Keep {
+	rep := TunnelReply{SetupMS: ms(t.SetupTime())}
+	if req.Keep {
+		s.mu.Lock()
+		if s.kept == nil {
+			s.kept = map[string]*node.Tunnel{}
+		}
+		s.nextID++
+		rep.ID = strconv.Itoa(s.nextID)
+		s.kept[rep.ID] = t
+		s.mu.Unlock()
+	} else {
 		defer t.Close()
 	}
-	rep := TunnelReply{SetupMS: ms(t.SetupTime())}
+	hops, err := pingHops(ctx, t, req.Pings)
+	if err != nil {
+		writeErr(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	rep.Hops = hops
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func pingHops(ctx context.Context, t *node.Tunnel, pings int) ([]HopReply, error) {
+	var out []HopReply
 	for i, h := range t.Hops() {
-		rtts := make([]time.Duration, 0, req.Pings)
-		for k := 0; k < req.Pings; k++ {
+		rtts := make([]time.Duration, 0, pings)
+		for k := 0; k < pings; k++ {
 			rtt, err := t.Ping(ctx, i)
 			if err != nil {
-				writeErr(w, http.StatusServiceUnavailable, fmt.Errorf("pinging hop %d: %w", i+1, err))
-				return
+				return nil, fmt.Errorf("pinging hop %d: %w", i+1, err)
 			}
 			rtts = append(rtts, rtt)
 		}
-		rep.Hops = append(rep.Hops, HopReply{
+		out = append(out, HopReply{
 			ID: h.ID.Short(), Addr: h.Addr.String(), Domain: h.Domain.String(), RTTMS: ms(median(rtts)),
 		})
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return out, nil
+}
+
+func (s *Server) keptTunnel(w http.ResponseWriter, r *http.Request) *node.Tunnel {
+	s.mu.Lock()
+	t := s.kept[r.PathValue("id")]
+	s.mu.Unlock()
+	if t == nil {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("no kept tunnel %q", r.PathValue("id")))
+	}
+	return t
+}
+
+func (s *Server) pingKept(w http.ResponseWriter, r *http.Request) {
+	t := s.keptTunnel(w, r)
+	if t == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	hops, err := pingHops(ctx, t, 1)
+	if err != nil {
+		writeErr(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TunnelReply{ID: r.PathValue("id"), SetupMS: ms(t.SetupTime()), Hops: hops})
+}
+
+func (s *Server) closeKept(w http.ResponseWriter, r *http.Request) {
+	t := s.keptTunnel(w, r)
+	if t == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.kept, r.PathValue("id"))
+	s.mu.Unlock()
+	t.Close()
+	writeJSON(w, http.StatusOK, TunnelReply{ID: r.PathValue("id")})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

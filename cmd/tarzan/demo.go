@@ -25,11 +25,19 @@ import (
 
 // demoResult is what `tarzan demo --json` prints.
 type demoResult struct {
-	Nodes             int                   `json:"nodes"`
-	MembershipSeconds float64               `json:"membership_seconds"`
-	Tunnels           []control.TunnelReply `json:"tunnels"`
-	PluginChildren    map[string]int        `json:"plugin_children"` // node short ID → plugin child processes seen
-	Dir               string                `json:"dir,omitempty"`
+	Nodes             int            `json:"nodes"`
+	MembershipSeconds float64        `json:"membership_seconds"`
+	Tunnels           []demoTunnel   `json:"tunnels"`
+	PluginChildren    map[string]int `json:"plugin_children"` // node short ID → plugin child processes seen
+	Dir               string         `json:"dir,omitempty"`
+}
+
+// demoTunnel is a tunnel report plus the demo's own check that every
+// consecutive pair of hops (starting from the source) are mimics, as each
+// hop itself reports them.
+type demoTunnel struct {
+	control.TunnelReply
+	MimicChainOK bool `json:"mimic_chain_ok"`
 }
 
 type demoNode struct {
@@ -80,19 +88,8 @@ func runDemo(args []string) error {
 	}
 	defer stopDemoNodes(ns)
 	progress("starting %d nodes in %s", len(ns), dir)
-	for _, n := range ns {
-		logf, err := os.Create(filepath.Join(n.dir, "node.log"))
-		if err != nil {
-			return err
-		}
-		n.cmd = exec.Command(exe, "node", "-c", filepath.Join(n.dir, "node.toml"))
-		n.cmd.Stdout, n.cmd.Stderr = logf, logf
-		n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := n.cmd.Start(); err != nil {
-			logf.Close()
-			return fmt.Errorf("starting node %s: %w", n.id.Short(), err)
-		}
-		logf.Close()
+	if err := launchNodes(exe, ns); err != nil {
+		return err
 	}
 	start := time.Now()
 	if err := waitControl(ctx, ns, progress); err != nil {
@@ -118,7 +115,7 @@ func runDemo(args []string) error {
 		if err != nil {
 			return fmt.Errorf("building tunnel %d: %w (logs in %s; rerun with -keep to inspect)", i+1, err, dir)
 		}
-		res.Tunnels = append(res.Tunnels, *rep)
+		res.Tunnels = append(res.Tunnels, demoTunnel{TunnelReply: *rep, MimicChainOK: mimicChain(ctx, ns, rep)})
 	}
 	if *keep {
 		res.Dir = dir
@@ -128,13 +125,60 @@ func runDemo(args []string) error {
 	}
 	fmt.Printf("%d nodes joined and linked to their mimics in %.1f s\n", res.Nodes, res.MembershipSeconds)
 	for i, t := range res.Tunnels {
-		fmt.Printf("\ntunnel %d: setup %.2f ms\n", i+1, t.SetupMS)
+		fmt.Printf("\ntunnel %d: setup %.2f ms, consecutive hops mutual mimics: %v\n", i+1, t.SetupMS, t.MimicChainOK)
 		fmt.Printf("  %-4s %-9s %-18s %-15s %s\n", "hop", "id", "addr", "domain", "rtt (median)")
 		for j, h := range t.Hops {
 			fmt.Printf("  %-4d %-9s %-18s %-15s %.3f ms\n", j+1, h.ID, h.Addr, h.Domain, h.RTTMS)
 		}
 	}
 	fmt.Printf("\nplugin child processes per node: %v\n", res.PluginChildren)
+	return nil
+}
+
+// mimicChain asks each node on the path for its mimics and checks that the
+// next hop is among them.
+func mimicChain(ctx context.Context, ns []*demoNode, rep *control.TunnelReply) bool {
+	byShort := map[string]*demoNode{}
+	for _, n := range ns {
+		byShort[n.id.Short()] = n
+	}
+	prev := ns[0]
+	for _, h := range rep.Hops {
+		st, err := prev.client.Status(ctx)
+		if err != nil {
+			return false
+		}
+		found := false
+		for _, m := range st.Mimics {
+			found = found || m.ID == h.ID
+		}
+		if !found {
+			return false
+		}
+		if prev = byShort[h.ID]; prev == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// launchNodes starts one `tarzan node` process per node, in its own
+// process group, logging to node.log in its directory.
+func launchNodes(exe string, ns []*demoNode) error {
+	for _, n := range ns {
+		logf, err := os.Create(filepath.Join(n.dir, "node.log"))
+		if err != nil {
+			return err
+		}
+		n.cmd = exec.Command(exe, "node", "-c", filepath.Join(n.dir, "node.toml"))
+		n.cmd.Stdout, n.cmd.Stderr = logf, logf
+		n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		err = n.cmd.Start()
+		logf.Close()
+		if err != nil {
+			return fmt.Errorf("starting node %s: %w", n.id.Short(), err)
+		}
+	}
 	return nil
 }
 

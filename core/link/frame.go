@@ -69,21 +69,24 @@ func putHeader(f []byte, typ byte, receiverIndex uint32, counter uint64) {
 	binary.BigEndian.PutUint64(f[8:16], counter)
 }
 
-// newControlFrame returns a zeroed frame whose header has receiver index
-// and counter 0 (handshake initiation, probe, proof).
+// newFrame returns a zeroed frame with a header of the given type and
+// receiver index and counter 0 (all frames but data).
 func newFrame(typ byte, receiverIndex uint32) []byte {
 	f := make([]byte, FrameSize)
 	putHeader(f, typ, receiverIndex, 0)
 	return f
 }
 
-// checkControl checks a non-data frame's header: the type, receiver index
-// (when want is non-nil) and a zero counter; and that body[used:] is zero
-// padding, so a frame has exactly one valid encoding.
+// checkControl checks a non-data frame's header (type, reserved bytes,
+// zero counter) and that everything after the first used body bytes is
+// zero padding, so such a frame has exactly one valid encoding.
 func checkControl(frame []byte, typ byte, used int) error {
 	t, _, err := Header(frame)
 	if err != nil {
 		return err
+	}
+	if used > BodySize {
+		return fmt.Errorf("%w: type %d body needs %d bytes", ErrMalformed, typ, used)
 	}
 	if t != typ {
 		return fmt.Errorf("%w: type %d, want %d", ErrMalformed, t, typ)

@@ -12,8 +12,9 @@ import (
 type result struct {
 	Nodes   int `json:"nodes"`
 	Tunnels []struct {
-		SetupMS float64 `json:"setup_ms"`
-		Hops    []struct {
+		SetupMS      float64 `json:"setup_ms"`
+		MimicChainOK bool    `json:"mimic_chain_ok"`
+		Hops         []struct {
 			ID     string  `json:"id"`
 			Addr   string  `json:"addr"`
 			Domain string  `json:"domain"`
@@ -41,6 +42,9 @@ func main() {
 	}
 	ok3 := false
 	for i, t := range r.Tunnels {
+		if !t.MimicChainOK {
+			fail("tunnel %d: consecutive hops are not mutual mimics", i+1)
+		}
 		domains := map[string]bool{}
 		for j, h := range t.Hops {
 			if h.RTTMS <= 0 {

@@ -113,7 +113,7 @@ func TestReproposesEveryInterval(t *testing.T) {
 
 func TestCloseUnblocksNext(t *testing.T) {
 	for name, opts := range map[string]map[string]string{
-		"empty list":         {},
+		"empty list":          {},
 		"waiting an interval": {"peers": "192.0.2.1:7000", "interval": "1h"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -105,17 +105,20 @@ func (t *memTransport) ReadBatch(pkts []transport.Packet) (int, error) {
 		if n > 0 {
 			return n, nil
 		}
-		var timer <-chan time.Time
+		var timer *time.Timer
+		var due <-chan time.Time
 		if wait > 0 {
-			tm := time.NewTimer(wait)
-			defer tm.Stop()
-			timer = tm.C
+			timer = time.NewTimer(wait)
+			due = timer.C
 		}
 		select {
 		case <-t.closed:
 			return 0, transport.ErrClosed
 		case <-t.notify:
-		case <-timer:
+		case <-due:
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }

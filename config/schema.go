@@ -1,0 +1,325 @@
+package config
+
+// The schema: every key node.toml may hold, in file order, with the
+// comment Write puts above it and how its value is read and written.
+// Parse rejects any key not listed here (except inside <plugin>.options),
+// so adding a key means adding it here, to validate.go and to node.toml.
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type section struct {
+	name   string
+	doc    string
+	fields []field
+}
+
+type field struct {
+	key    string // dotted, e.g. "mimics.count"
+	doc    string
+	decode func(c *Config, v any) error // v as BurntSushi/toml decodes into map[string]any
+	encode func(c *Config) string       // the value as TOML
+	table  bool                         // a free-form [x.options] table, written last
+}
+
+var schema = []section{
+	{name: "node", doc: "This node: its identity, state and local control API.", fields: []field{
+		stringField("node.identity", func(c *Config) *string { return &c.Node.Identity },
+			"Ed25519 identity key file. The node ID is a hash of this key: keep the file,\n"+
+				"or the network sees a new node. `tarzan init` creates it. A relative path is\n"+
+				"resolved against this file's directory."),
+		stringField("node.data_dir", func(c *Config) *string { return &c.Node.DataDir },
+			"Directory for the node's state (peer view, rotated onion keys). Relative to\n"+
+				"this file's directory."),
+		stringField("node.control", func(c *Config) *string { return &c.Node.Control },
+			"Listen address (IP:port) of the HTTP control and status API; port 0 picks a\n"+
+				"free port. The API shows this node's tunnels, so it must be a loopback\n"+
+				"address unless allow_remote_control = true."),
+		boolField("node.allow_remote_control", func(c *Config) *bool { return &c.Node.AllowRemoteControl },
+			"Permit a non-loopback control address. Only behind a firewall you trust."),
+		stringField("node.log_level", func(c *Config) *string { return &c.Node.LogLevel },
+			"One of debug, info, warn, error. Peer addresses appear only at debug; key\n"+
+				"material never."),
+		boolField("node.exit", func(c *Config) *bool { return &c.Node.Exit },
+			"Act as an exit: run the pseudonymous NAT that sends tunnel traffic to\n"+
+				"Internet servers under this node's address. The exit policy still rejects\n"+
+				"loopback, private, link-local and multicast destinations."),
+	}},
+	{name: "mimics", doc: "Mimics: the peers this node exchanges traffic and cover with. Traffic\nonly ever crosses mimic links.", fields: []field{
+		intField("mimics.count", func(c *Config) *int { return &c.Mimics.Count },
+			"k, the mimics this node picks per epoch, 1..32. Mimicry is symmetric, so a\n"+
+				"node ends up with about 2k links; more means more relay choices and more\n"+
+				"cover traffic."),
+		durationField("mimics.epoch", func(c *Config) *time.Duration { return &c.Mimics.Epoch },
+			"How long a mimic assignment lasts: a Go duration such as \"24h\" or \"90m\",\n"+
+				"at least \"1s\". Every node in a network must use the same value, since\n"+
+				"mimics are a function of node identity and floor(time / epoch)."),
+	}},
+	{name: "tunnels", doc: "Tunnels this node builds as an originator.", fields: []field{
+		intField("tunnels.hops", func(c *Config) *int { return &c.Tunnels.Hops },
+			"Relays per tunnel, 1..4. With 3 no single relay knows both ends of a\n"+
+				"connection; fewer hops trade anonymity for latency."),
+		durationField("tunnels.idle_timeout", func(c *Config) *time.Duration { return &c.Tunnels.IdleTimeout },
+			"A tunnel that carries no traffic for this long is torn down (Go duration,\n"+
+				"greater than zero)."),
+	}},
+	{name: "transport", doc: "Transport plugin: how link frames move between nodes.", fields: append([]field{
+		stringField("transport.name", func(c *Config) *string { return &c.Transport.Name },
+			"Transport plugin: udp (builtin, the default), dtls, kcp, or the name of an\n"+
+				"external plugin given by path."),
+		addrPortField("transport.listen", func(c *Config) *netip.AddrPort { return &c.Transport.Listen },
+			"Address (IP:port) the transport binds. 0.0.0.0 or [::] listens on every\n"+
+				"address; [::] also accepts IPv4 where the system is dual-stack."),
+		addrPortListField("transport.advertise", func(c *Config) *[]netip.AddrPort { return &c.Transport.Advertise },
+			"Addresses (IP:port) put in this node's signed descriptor for other nodes to\n"+
+				"reach it. Empty means the listen address, which only works if that is not\n"+
+				"0.0.0.0 or [::]. Peers check that the node answers at each one before\n"+
+				"admitting it."),
+	}, pluginFields("transport", func(c *Config) *Plugin { return &c.Transport.Plugin })...)},
+	{name: "discovery", doc: "Discovery plugin: how this node learns of other nodes. Discovery only\nproposes peers; the node admits one after checking its signed descriptor\nand that it answers at its advertised address.", fields: append([]field{
+		stringField("discovery.name", func(c *Config) *string { return &c.Discovery.Name },
+			"static (a fixed bootstrap list in options.peers) or gossip (Tarzan-style\n"+
+				"membership), or the name of an external plugin given by path."),
+	}, pluginFields("discovery", func(c *Config) *Plugin { return &c.Discovery })...)},
+	{name: "cover", doc: "Cover-traffic policy: when links send padding so that an observer cannot\ntell originators from relays.", fields: append([]field{
+		stringField("cover.name", func(c *Config) *string { return &c.Cover.Name },
+			"none (send data at once and nothing else), constant, balanced (Tarzan's\n"+
+				"invariant), poisson (Loopix-like), or the name of an external plugin."),
+	}, pluginFields("cover", func(c *Config) *Plugin { return &c.Cover })...)},
+}
+
+// pluginFields are the keys every plugin section shares after name.
+func pluginFields(sec string, p func(*Config) *Plugin) []field {
+	return []field{
+		boolField(sec+".inprocess", func(c *Config) *bool { return &p(c).InProcess },
+			"Run the builtin plugin inside the node process instead of as a child\n"+
+				"process: no IPC on the data path, but a plugin crash then takes the node\n"+
+				"down. Not allowed with path."),
+		stringField(sec+".path", func(c *Config) *string { return &p(c).Path },
+			"Executable of an external plugin, run as a child process; empty for the\n"+
+				"builtin plugin called name. Relative to this file's directory."),
+		stringField(sec+".sha256", func(c *Config) *string { return &p(c).SHA256 },
+			"SHA-256 of the executable at path, 64 hex digits (`sha256sum`); required\n"+
+				"with path. The node refuses to start a plugin that does not match."),
+		optionsField(sec+".options", func(c *Config) *map[string]string { return &p(c).Options },
+			"Settings handed to the plugin as strings. A value is a string or an array\n"+
+				"of strings; an array reaches the plugin joined with \",\"."),
+	}
+}
+
+func stringField(key string, p func(*Config) *string, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			s, ok := v.(string)
+			if !ok {
+				return typeError("a string", v)
+			}
+			*p(c) = s
+			return nil
+		},
+		encode: func(c *Config) string { return quote(*p(c)) },
+	}
+}
+
+func boolField(key string, p func(*Config) *bool, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			b, ok := v.(bool)
+			if !ok {
+				return typeError("true or false", v)
+			}
+			*p(c) = b
+			return nil
+		},
+		encode: func(c *Config) string { return strconv.FormatBool(*p(c)) },
+	}
+}
+
+func intField(key string, p func(*Config) *int, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			i, ok := v.(int64)
+			if !ok {
+				return typeError("an integer", v)
+			}
+			if i < math.MinInt32 || i > math.MaxInt32 {
+				return fmt.Errorf("%d is out of range", i)
+			}
+			*p(c) = int(i)
+			return nil
+		},
+		encode: func(c *Config) string { return strconv.Itoa(*p(c)) },
+	}
+}
+
+func durationField(key string, p func(*Config) *time.Duration, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			s, ok := v.(string)
+			if !ok {
+				return typeError(`a duration string such as "24h" or "90s"`, v)
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf(`%q is not a duration (write e.g. "24h", "10m", "1h30m")`, s)
+			}
+			*p(c) = d
+			return nil
+		},
+		encode: func(c *Config) string { return quote(formatDuration(*p(c))) },
+	}
+}
+
+func addrPortField(key string, p func(*Config) *netip.AddrPort, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			s, ok := v.(string)
+			if !ok {
+				return typeError(`an "address:port" string`, v)
+			}
+			ap, err := parseAddrPort(s)
+			if err != nil {
+				return err
+			}
+			*p(c) = ap
+			return nil
+		},
+		encode: func(c *Config) string { return quote(p(c).String()) },
+	}
+}
+
+func addrPortListField(key string, p func(*Config) *[]netip.AddrPort, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			list, ok := v.([]any)
+			if !ok {
+				return typeError(`an array of "address:port" strings`, v)
+			}
+			aps := make([]netip.AddrPort, 0, len(list))
+			for i, e := range list {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("element %d: %w", i+1, typeError(`an "address:port" string`, e))
+				}
+				ap, err := parseAddrPort(s)
+				if err != nil {
+					return fmt.Errorf("element %d: %w", i+1, err)
+				}
+				aps = append(aps, ap)
+			}
+			*p(c) = aps
+			return nil
+		},
+		encode: func(c *Config) string {
+			parts := make([]string, len(*p(c)))
+			for i, ap := range *p(c) {
+				parts[i] = quote(ap.String())
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		},
+	}
+}
+
+// optionsField reads a free-form table of strings and string arrays; its
+// keys are the plugin's business, so any key is accepted.
+func optionsField(key string, p func(*Config) *map[string]string, doc string) field {
+	return field{key: key, doc: doc, table: true,
+		decode: func(c *Config, v any) error {
+			t, ok := v.(map[string]any)
+			if !ok {
+				return typeError("a table", v)
+			}
+			opts := make(map[string]string, len(t))
+			for k, e := range t {
+				s, err := optionValue(e)
+				if err != nil {
+					return &keyError{key: k, err: err}
+				}
+				opts[k] = s
+			}
+			*p(c) = opts
+			return nil
+		},
+	}
+}
+
+func optionValue(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return "", fmt.Errorf("element %d: %w", i+1, typeError("a string", e))
+			}
+			if strings.Contains(s, ",") {
+				return "", fmt.Errorf("element %d (%q) contains \",\", which separates array elements when handed to the plugin", i+1, s)
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return "", fmt.Errorf("%w (plugin options are strings: quote the value)", typeError("a string or an array of strings", v))
+}
+
+// keyError is a decode error that belongs to a key below the field's own
+// (an entry of an options table).
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.err.Error() }
+
+func typeError(want string, v any) error {
+	return fmt.Errorf("must be %s, not %s", want, tomlType(v))
+}
+
+func tomlType(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case int64:
+		return fmt.Sprintf("the integer %d", v)
+	case float64:
+		return "a float"
+	case bool:
+		return fmt.Sprintf("%t", v)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case time.Time:
+		return "a date-time"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func parseAddrPort(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not a valid address:port", s)
+	}
+	return ap, nil
+}
+
+// formatDuration drops the zero units time.Duration.String adds:
+// 24h0m0s → 24h, 10m0s → 10m.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -1,0 +1,109 @@
+package config
+
+import (
+	"net/netip"
+	"regexp"
+	"slices"
+	"time"
+)
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	pluginName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	hexSHA256  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+)
+
+// Limits the core relies on.
+const (
+	maxMimics = 32
+	maxHops   = 4 // onion MaxHops
+	minEpoch  = time.Second
+)
+
+func (c *Config) validate(v *checker) {
+	c.Node.validate(v)
+	c.Mimics.validate(v)
+	c.Tunnels.validate(v)
+	c.Transport.validate(v)
+	c.Discovery.validate(v, "discovery")
+	c.Cover.validate(v, "cover")
+}
+
+func (n *Node) validate(v *checker) {
+	if n.Identity == "" {
+		v.fail("node.identity", "must name the identity key file")
+	}
+	if n.DataDir == "" {
+		v.fail("node.data_dir", `must name a directory ("." for this file's directory)`)
+	}
+	if ap, err := parseAddrPort(n.Control); err != nil {
+		v.fail("node.control", "%v", err)
+	} else if !ap.Addr().IsLoopback() && !n.AllowRemoteControl {
+		v.fail("node.control", "%s is not a loopback address; the control API reveals this node's tunnels, so set node.allow_remote_control = true to expose it", ap.Addr())
+	}
+	if !slices.Contains(logLevels, n.LogLevel) {
+		v.fail("node.log_level", "%q is not one of debug, info, warn, error", n.LogLevel)
+	}
+}
+
+func (m *Mimics) validate(v *checker) {
+	if m.Count < 1 || m.Count > maxMimics {
+		v.fail("mimics.count", "%d is out of range 1..%d", m.Count, maxMimics)
+	}
+	if m.Epoch < minEpoch {
+		v.fail("mimics.epoch", "%s is shorter than %s", m.Epoch, minEpoch)
+	}
+}
+
+func (t *Tunnels) validate(v *checker) {
+	if t.Hops < 1 || t.Hops > maxHops {
+		v.fail("tunnels.hops", "%d is out of range 1..%d", t.Hops, maxHops)
+	}
+	if t.IdleTimeout <= 0 {
+		v.fail("tunnels.idle_timeout", "%s must be greater than zero", t.IdleTimeout)
+	}
+}
+
+func (t *Transport) validate(v *checker) {
+	t.Plugin.validate(v, "transport")
+	if !t.Listen.IsValid() {
+		v.fail("transport.listen", "must be an address:port such as 0.0.0.0:7700")
+	}
+	for i, ap := range t.Advertise {
+		if msg := advertiseProblem(ap); msg != "" {
+			v.fail("transport.advertise", "element %d (%s) %s", i+1, ap, msg)
+		}
+	}
+}
+
+// advertiseProblem says why other nodes could not reach ap, or "".
+func advertiseProblem(ap netip.AddrPort) string {
+	switch a := ap.Addr(); {
+	case !ap.IsValid():
+		return "is not a valid address:port"
+	case a.IsUnspecified():
+		return "is unspecified: advertise an address other nodes can reach"
+	case a.IsMulticast():
+		return "is a multicast address"
+	case ap.Port() == 0:
+		return "has port 0: advertise the port the transport listens on"
+	}
+	return ""
+}
+
+func (p *Plugin) validate(v *checker, sec string) {
+	if !pluginName.MatchString(p.Name) {
+		v.fail(sec+".name", "%q is not a plugin name (letters, digits, '.', '_', '-')", p.Name)
+	}
+	switch {
+	case p.Path != "" && p.SHA256 == "":
+		v.failAt(sec+".sha256", sec+".path", "is required with %s.path: the node runs an external plugin only if its SHA-256 matches", sec)
+	case p.Path != "" && !hexSHA256.MatchString(p.SHA256):
+		v.fail(sec+".sha256", "%q is not a SHA-256 (64 hex digits)", p.SHA256)
+	case p.Path == "" && p.SHA256 != "":
+		v.fail(sec+".sha256", "is set but %s.path is empty: a builtin plugin needs no hash", sec)
+	}
+	if p.Path != "" && p.InProcess {
+		v.fail(sec+".inprocess", "cannot run the external plugin %s.path in process; only builtin plugins run in process", sec)
+	}
+}

@@ -1,0 +1,328 @@
+package transporttest
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// readTimeout bounds every wait for a datagram in the suite.
+const readTimeout = 5 * time.Second
+
+// Run checks that the transports newTransport makes honour the contract in
+// package transport. newTransport must return a fresh, unbound transport
+// each time; Run listens on 127.0.0.1:0 and closes what it gets. Traffic
+// stays on loopback.
+func Run(t *testing.T, newTransport func(t *testing.T) transport.Transport) {
+	s := suite{newTransport: newTransport}
+	t.Run("Listen", s.listen)
+	t.Run("SingleDatagram", s.single)
+	t.Run("FullBatch", s.fullBatch)
+	t.Run("WriteBufferOwnership", s.writeOwnership)
+	t.Run("ReadBufferOwnership", s.readOwnership)
+	t.Run("OversizeDropped", s.oversize)
+	t.Run("CloseUnblocksRead", s.closeUnblocks)
+	t.Run("ConcurrentWrite", s.concurrentWrite)
+}
+
+type suite struct {
+	newTransport func(t *testing.T) transport.Transport
+}
+
+// node is a listening transport under test, with a background reader so
+// a test can wait for datagrams with a timeout.
+type node struct {
+	t    *testing.T
+	tr   transport.Transport
+	addr netip.AddrPort
+	bufN int
+	got  chan transport.Packet
+	done chan struct{}
+}
+
+// start checks for goroutine leaks once the test's transports are closed
+// (cleanups run last-in first-out, so this one runs last).
+func (s suite) start(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+func (s suite) node(t *testing.T, bufN int) *node {
+	tr := s.newTransport(t)
+	addr, err := tr.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		tr.Close()
+		t.Fatalf("Listen(127.0.0.1:0): %v", err)
+	}
+	if addr.Port() == 0 || addr.Addr() != netip.MustParseAddr("127.0.0.1") {
+		tr.Close()
+		t.Fatalf("Listen(127.0.0.1:0) bound %v; want 127.0.0.1 and a non-zero port", addr)
+	}
+	n := &node{t: t, tr: tr, addr: addr, bufN: bufN,
+		got: make(chan transport.Packet, 4*transport.BatchSize), done: make(chan struct{})}
+	go n.readLoop()
+	t.Cleanup(n.close)
+	return n
+}
+
+func (n *node) readLoop() {
+	defer close(n.done)
+	pkts := make([]transport.Packet, transport.BatchSize)
+	for i := range pkts {
+		pkts[i].Buf = make([]byte, n.bufN)
+	}
+	for {
+		k, err := n.tr.ReadBatch(pkts)
+		if err != nil {
+			if !errors.Is(err, transport.ErrClosed) {
+				n.t.Errorf("ReadBatch: %v (want only transport.ErrClosed, after Close)", err)
+			}
+			return
+		}
+		for _, p := range pkts[:k] {
+			// Hand out a copy, then scribble on the buffer: the transport
+			// must not depend on it after ReadBatch returns.
+			n.got <- transport.Packet{Addr: p.Addr, Buf: append([]byte(nil), p.Buf[:p.N]...), N: p.N}
+			for i := range p.Buf {
+				p.Buf[i] = 0xEE
+			}
+		}
+	}
+}
+
+func (n *node) close() {
+	n.tr.Close()
+	select {
+	case <-n.done:
+	case <-time.After(readTimeout):
+		n.t.Errorf("ReadBatch did not return within %v of Close", readTimeout)
+	}
+}
+
+// expect waits for count datagrams and returns them.
+func (n *node) expect(count int) []transport.Packet {
+	n.t.Helper()
+	var out []transport.Packet
+	deadline := time.After(readTimeout)
+	for len(out) < count {
+		select {
+		case p := <-n.got:
+			out = append(out, p)
+		case <-deadline:
+			n.t.Fatalf("received %d of %d datagrams within %v", len(out), count, readTimeout)
+		}
+	}
+	return out
+}
+
+// quiet checks nothing more arrives for a moment.
+func (n *node) quiet() {
+	n.t.Helper()
+	select {
+	case p := <-n.got:
+		n.t.Fatalf("unexpected datagram of %d bytes from %v", p.N, p.Addr)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func (n *node) write(pkts []transport.Packet) {
+	n.t.Helper()
+	if err := n.tr.WriteBatch(pkts); err != nil {
+		n.t.Fatalf("WriteBatch of %d datagrams: %v", len(pkts), err)
+	}
+}
+
+// payload is datagram i of stream id: a header then a recognisable fill.
+func payload(id, i, size int) []byte {
+	b := make([]byte, size)
+	for j := range b {
+		b[j] = byte(id*31 + i*7 + j)
+	}
+	if size >= 4 {
+		binary.BigEndian.PutUint16(b, uint16(id))
+		binary.BigEndian.PutUint16(b[2:], uint16(i))
+	}
+	return b
+}
+
+func (s suite) listen(t *testing.T) {
+	s.start(t)
+	a := s.node(t, transport.MaxDatagram)
+	if a.tr.Name() == "" {
+		t.Error("Name() is empty")
+	}
+	if _, err := a.tr.Listen(netip.MustParseAddrPort("127.0.0.1:0")); err == nil {
+		t.Error("a second Listen succeeded; want an error")
+	}
+}
+
+func (s suite) single(t *testing.T) {
+	s.start(t)
+	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	for _, dir := range [][2]*node{{a, b}, {b, a}} {
+		from, to := dir[0], dir[1]
+		want := payload(1, 0, 100)
+		from.write([]transport.Packet{{Addr: to.addr, Buf: want, N: len(want)}})
+		p := to.expect(1)[0]
+		if p.Addr != from.addr {
+			t.Errorf("source address %v; want %v", p.Addr, from.addr)
+		}
+		if string(p.Buf) != string(want) {
+			t.Errorf("payload corrupted: got %d bytes %x…, want %d bytes %x…", p.N, p.Buf[:min(8, p.N)], len(want), want[:8])
+		}
+	}
+}
+
+func (s suite) fullBatch(t *testing.T) {
+	s.start(t)
+	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	for id, dir := range [][2]*node{{a, b}, {b, a}} {
+		from, to := dir[0], dir[1]
+		batch := make([]transport.Packet, transport.BatchSize)
+		for i := range batch {
+			batch[i] = transport.Packet{Addr: to.addr, Buf: payload(id, i, transport.MaxDatagram), N: transport.MaxDatagram}
+		}
+		from.write(batch)
+		checkSet(t, to.expect(len(batch)), from.addr, id, len(batch), transport.MaxDatagram)
+	}
+}
+
+// checkSet checks that got holds datagrams 0..count-1 of stream id, each
+// intact and from the right source, in any order.
+func checkSet(t *testing.T, got []transport.Packet, from netip.AddrPort, id, count, size int) {
+	t.Helper()
+	seen := make(map[int]bool)
+	for _, p := range got {
+		if p.Addr != from {
+			t.Fatalf("source address %v; want %v", p.Addr, from)
+		}
+		if p.N != size {
+			t.Fatalf("datagram of %d bytes; want %d", p.N, size)
+		}
+		i := int(binary.BigEndian.Uint16(p.Buf[2:]))
+		if string(p.Buf) != string(payload(id, i, size)) {
+			t.Fatalf("datagram %d corrupted", i)
+		}
+		if seen[i] {
+			t.Fatalf("datagram %d delivered twice", i)
+		}
+		seen[i] = true
+	}
+	if len(seen) != count {
+		t.Fatalf("got %d distinct datagrams; want %d", len(seen), count)
+	}
+}
+
+func (s suite) writeOwnership(t *testing.T) {
+	s.start(t)
+	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	const count = 16
+	batch := make([]transport.Packet, count)
+	for i := range batch {
+		batch[i] = transport.Packet{Addr: b.addr, Buf: payload(2, i, 500), N: 500}
+	}
+	a.write(batch)
+	for i := range batch { // the caller owns the buffers again
+		for j := range batch[i].Buf {
+			batch[i].Buf[j] = 0xFF
+		}
+	}
+	checkSet(t, b.expect(count), a.addr, 2, count, 500)
+}
+
+func (s suite) readOwnership(t *testing.T) {
+	s.start(t)
+	// readLoop scribbles over every buffer after ReadBatch returns; later
+	// datagrams must still arrive intact.
+	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	for i := range 4 {
+		p := payload(3, i, 300)
+		a.write([]transport.Packet{{Addr: b.addr, Buf: p, N: len(p)}})
+		checkSet(t, b.expect(1), a.addr, 3, 1, 300)
+	}
+}
+
+func (s suite) oversize(t *testing.T) {
+	s.start(t)
+	a, b := s.node(t, transport.MaxDatagram), s.node(t, 200)
+	big, small := payload(4, 0, 400), payload(4, 1, 100)
+	a.write([]transport.Packet{{Addr: b.addr, Buf: big, N: len(big)}})
+	a.write([]transport.Packet{{Addr: b.addr, Buf: small, N: len(small)}})
+	p := b.expect(1)[0]
+	if p.N != len(small) || string(p.Buf) != string(small) {
+		t.Fatalf("first datagram delivered has %d bytes; want the 100-byte one (a datagram larger than Buf must be dropped, not truncated)", p.N)
+	}
+	b.quiet()
+}
+
+func (s suite) closeUnblocks(t *testing.T) {
+	s.start(t)
+	tr := s.newTransport(t)
+	if _, err := tr.Listen(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		tr.Close()
+		t.Fatalf("Listen: %v", err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := tr.ReadBatch([]transport.Packet{{Buf: make([]byte, transport.MaxDatagram)}})
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let ReadBatch block
+	tr.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, transport.ErrClosed) {
+			t.Fatalf("blocked ReadBatch returned %v after Close; want transport.ErrClosed", err)
+		}
+	case <-time.After(readTimeout):
+		t.Fatalf("Close did not unblock ReadBatch within %v", readTimeout)
+	}
+	if _, err := tr.ReadBatch([]transport.Packet{{Buf: make([]byte, 10)}}); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("ReadBatch after Close: %v; want transport.ErrClosed", err)
+	}
+	p := payload(5, 0, 10)
+	if err := tr.WriteBatch([]transport.Packet{{Addr: netip.MustParseAddrPort("127.0.0.1:9"), Buf: p, N: len(p)}}); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("WriteBatch after Close: %v; want transport.ErrClosed", err)
+	}
+}
+
+func (s suite) concurrentWrite(t *testing.T) {
+	s.start(t)
+	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	const writers, batches, per = 4, 8, 8
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range batches {
+				batch := make([]transport.Packet, per)
+				for i := range batch {
+					batch[i] = transport.Packet{Addr: b.addr, Buf: payload(10+w, k*per+i, 200), N: 200}
+				}
+				if err := a.tr.WriteBatch(batch); err != nil {
+					t.Errorf("concurrent WriteBatch: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := b.expect(writers * batches * per)
+	for w := range writers {
+		var mine []transport.Packet
+		for _, p := range got {
+			if int(binary.BigEndian.Uint16(p.Buf)) == 10+w {
+				mine = append(mine, p)
+			}
+		}
+		checkSet(t, mine, a.addr, 10+w, batches*per, 200)
+	}
+}
