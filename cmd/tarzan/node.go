@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -125,6 +126,10 @@ func runNode(args []string) error {
 		}
 		return out
 	}}
+	if ap, perr := netip.ParseAddrPort(cfg.Node.Control); perr == nil && !ap.Addr().IsLoopback() && !cfg.Node.AllowRemoteControl {
+		n.Close()
+		return fmt.Errorf("%s: node.control %s is not a loopback address; the control API can build tunnels, so set allow_remote_control = true only if you mean it", cfg.File, cfg.Node.Control)
+	}
 	addr, err := srv.Listen(cfg.Node.Control)
 	if err != nil {
 		n.Close()

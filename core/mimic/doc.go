@@ -29,9 +29,10 @@
 //	H("tarzan-dom"  || uint64(e) || prefix address bytes (4 or 16) || uint8(prefix bits))
 //	H("tarzan-host" || uint64(e) || ID)
 //
-// Several points per domain keep each domain's share of its ring close to
-// 1/n (with a single point the shares vary by a factor of ln n); points
-// that tie sort by the next 8 bytes of the seed hash.
+// Several points per element keep each one's share of its ring close to
+// 1/n: with a single point the shares are exponentially distributed, and
+// of two domains one could get 90% of the picks. Points at the same
+// position sort by the remaining 24 bytes of their seed hashes.
 //
 // An attempt is rejected, and the next attempt made, when it lands on A
 // itself, on A's own top domain (whenever the view holds another top

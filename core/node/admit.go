@@ -30,12 +30,12 @@ func (n *Node) handleProposals(props []discovery.Proposal) {
 	for _, p := range props {
 		switch {
 		case len(p.Descriptor) > 0:
-			n.considerDescriptor(p.Descriptor)
+			n.considerDescriptor(p.Descriptor, false)
 		case p.Addr.IsValid():
 			if p.Addr == n.bound || n.isAdvertised(p.Addr) {
 				continue
 			}
-			n.probe(p.Addr, identity.ID{})
+			n.probe(p.Addr, identity.ID{}, false)
 		}
 	}
 }
@@ -50,8 +50,9 @@ func (n *Node) isAdvertised(a netip.AddrPort) bool {
 }
 
 // considerDescriptor verifies a proposed descriptor and, if it is new to
-// us, probes the address it advertises.
-func (n *Node) considerDescriptor(b []byte) {
+// us, probes the address it advertises. force skips the check for an
+// outstanding probe (used when the peer just showed it is up).
+func (n *Node) considerDescriptor(b []byte, force bool) {
 	d, err := descriptor.Parse(b, n.opts.Clock.Now())
 	if err != nil {
 		n.stats.inc(DropDescriptorInvalid)
@@ -69,7 +70,7 @@ func (n *Node) considerDescriptor(b []byte) {
 	if !ok {
 		return
 	}
-	n.probe(addr, id)
+	n.probe(addr, id, force)
 }
 
 // pickAddr chooses the descriptor address for our transport.
@@ -83,7 +84,7 @@ func (n *Node) pickAddr(d *descriptor.Descriptor) (netip.AddrPort, bool) {
 }
 
 // probe sends a reachability probe unless one to addr is outstanding.
-func (n *Node) probe(addr netip.AddrPort, expect identity.ID) {
+func (n *Node) probe(addr netip.AddrPort, expect identity.ID, force bool) {
 	now := n.opts.Clock.Now()
 	var nonce [32]byte
 	if _, err := io.ReadFull(n.opts.Rand, nonce[:]); err != nil {
@@ -91,7 +92,7 @@ func (n *Node) probe(addr netip.AddrPort, expect identity.ID) {
 	}
 	n.mu.Lock()
 	for _, p := range n.probes {
-		if p.addr == addr && now.Sub(p.sent) < probeTimeout {
+		if !force && p.addr == addr && now.Sub(p.sent) < probeTimeout {
 			n.mu.Unlock()
 			return
 		}
@@ -122,7 +123,9 @@ func (n *Node) handleProbe(src netip.AddrPort, frame []byte) {
 	}
 	n.sendRaw(src, proof)
 	if len(desc) > 0 {
-		n.considerDescriptor(desc)
+		// The prober is up right now, whatever an earlier unanswered
+		// probe of ours suggests.
+		n.considerDescriptor(desc, true)
 	}
 }
 

@@ -17,12 +17,14 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
 )
 
-// listDiscovery proposes a fixed address list once, then blocks; tests use
-// it to bootstrap nodes and to inject proposals.
+// listDiscovery proposes a fixed address list at start and again every
+// 300 ms (as the static plugin does on its interval); tests also use it to
+// inject proposals.
 type listDiscovery struct {
-	ch   chan []discovery.Proposal
-	once sync.Once
-	done chan struct{}
+	ch    chan []discovery.Proposal
+	once  sync.Once
+	done  chan struct{}
+	props []discovery.Proposal
 }
 
 func newListDiscovery(addrs []netip.AddrPort) *listDiscovery {
@@ -31,6 +33,7 @@ func newListDiscovery(addrs []netip.AddrPort) *listDiscovery {
 	for _, a := range addrs {
 		props = append(props, discovery.Proposal{Addr: a})
 	}
+	d.props = props
 	d.ch <- props
 	return d
 }
@@ -41,6 +44,8 @@ func (d *listDiscovery) Next(ctx context.Context) ([]discovery.Proposal, error) 
 	select {
 	case p := <-d.ch:
 		return p, nil
+	case <-time.After(300 * time.Millisecond):
+		return d.props, nil
 	case <-d.done:
 		return nil, discovery.ErrClosed
 	case <-ctx.Done():
@@ -100,8 +105,18 @@ func startNet(t *testing.T, count, k int, tweak func(i int, o *Options)) *testNe
 		tn.disc = append(tn.disc, d)
 	}
 	t.Cleanup(tn.close)
-	tn.waitLinked(10 * time.Second)
+	if !noWait {
+		tn.waitLinked(20 * time.Second)
+	}
 	return tn
+}
+
+var noWait bool
+
+func startNetNoWait(t *testing.T, count int) *testNet {
+	noWait = true
+	defer func() { noWait = false }()
+	return startNet(t, count, 2, nil)
 }
 
 func (tn *testNet) close() {

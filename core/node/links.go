@@ -328,14 +328,29 @@ func (n *Node) maintainLinks(now time.Time) {
 		last := time.Unix(0, l.lastRecv.Load())
 		l.mu.Lock()
 		dead := l.cur != nil && (now.Sub(last) > n.opts.LinkTimeout || l.cur.Expired(now))
-		if dead || (!isMimic && l.cur == nil) {
+		// A peer that stopped being a mimic (the view grew, or the epoch
+		// turned) loses its link: only mimic links may carry traffic.
+		demoted := !isMimic && (l.cur != nil || l.next != nil || l.pending != nil)
+		if dead || demoted {
 			n.dropSessionsLocked(l)
 		}
 		up := l.cur != nil
 		l.mu.Unlock()
-		if dead {
-			n.log.Info("link down", "peer", l.id.Short(), "silent_for", now.Sub(last).Round(time.Millisecond))
+		if dead || demoted {
+			if dead {
+				n.log.Info("link down", "peer", l.id.Short(), "silent_for", now.Sub(last).Round(time.Millisecond))
+			} else {
+				n.log.Debug("link closed: peer is no longer a mimic", "peer", l.id.Short())
+			}
 			n.linkDown(l)
+		}
+		if !isMimic {
+			n.mu.Lock()
+			if n.links[l.id] == l && !l.up() {
+				delete(n.links, l.id)
+			}
+			n.mu.Unlock()
+			continue
 		}
 		if up && !l.shaped() && now.Sub(time.Unix(0, l.lastSent.Load())) > n.opts.KeepaliveInterval {
 			n.sendControl(l, kindKeepalive, 0)

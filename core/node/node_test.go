@@ -113,7 +113,7 @@ func TestHandshakeFromNonMimicDropped(t *testing.T) {
 		return b.Stat(DropHandshakeNonMimic) > before
 	})
 	if l := b.link(a.id, false); l != nil && l.up() {
-		t.Fatal("b established a link with a non-mimic")
+		t.Fatalf("b established a link with a non-mimic (b thinks mimic: %v, a thinks: %v, stats b %v)", b.isMimic(a.id), a.isMimic(b.id), b.Stats())
 	}
 }
 

@@ -108,15 +108,16 @@ func DecodeExtended(b []byte) (reply []byte, err error) {
 // ExtendFailReason is the first byte of an EXTEND_FAILED body.
 type ExtendFailReason uint8
 
-// Reasons for EXTEND_FAILED; unknown values mean "other".
+// Reasons for EXTEND_FAILED (the values core/node sends); unknown values
+// mean "other".
 const (
-	ReasonOther       ExtendFailReason = iota // see the text
-	ReasonNotMimic                            // the next node is not one of the hop's mimics
-	ReasonUnreachable                         // no link to the next node
-	ReasonHandshake                           // the next node refused or failed the handshake
-	ReasonResources                           // the hop is out of circuits or memory
-	ReasonTimeout                             // the next node did not answer in time
-	ReasonProtocol                            // malformed EXTEND, or the hop already has a next hop
+	ReasonOther       ExtendFailReason = 0 // see the text
+	ReasonNotMimic    ExtendFailReason = 1 // the next node is not one of the hop's mimics
+	ReasonUnreachable ExtendFailReason = 2 // no link to the next node
+	ReasonBusy        ExtendFailReason = 3 // circuit already extended, or out of resources
+	ReasonMalformed   ExtendFailReason = 4 // the EXTEND body is malformed
+	ReasonHandshake   ExtendFailReason = 5 // the next node refused the handshake
+	ReasonTimeout     ExtendFailReason = 6 // the next node did not answer in time
 )
 
 // maxFailText bounds the text so the body fits a relay payload.

@@ -1,0 +1,319 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+func TestDefault(t *testing.T) {
+	c, err := Parse("node.toml", nil)
+	if err != nil {
+		t.Fatalf("empty file: %v", err)
+	}
+	want := Default()
+	want.File = "node.toml"
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("empty file gives\n%+v\nwant the defaults\n%+v", c, want)
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+	d := Default()
+	if d.Mimics.Count != 6 || d.Mimics.Epoch != 24*time.Hour || d.Tunnels.Hops != 3 ||
+		d.Transport.Name != "udp" || d.Transport.Listen.String() != "0.0.0.0:7700" ||
+		d.Discovery.Name != "static" || d.Cover.Name != "none" || d.Node.Control != "127.0.0.1:0" {
+		t.Errorf("Default() = %+v", d)
+	}
+}
+
+const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml string
+		line int
+		key  string
+		msg  string // substring of Msg
+	}{
+		{"listen port", "[transport]\nlisten = \"127.0.0.1:99999\"", 2, "transport.listen", `"127.0.0.1:99999" is not a valid address:port`},
+		{"listen hostname", "[transport]\n\nlisten = \"localhost:7700\"", 3, "transport.listen", "not a valid address:port"},
+		{"listen type", "[transport]\nlisten = 7700", 2, "transport.listen", "must be an \"address:port\" string, not the integer 7700"},
+		{"control invalid", "[node]\ncontrol = \"127.0.0.1\"", 2, "node.control", "not a valid address:port"},
+		{"control remote", "[node]\ncontrol = \"0.0.0.0:8080\"", 2, "node.control", "allow_remote_control"},
+		{"log level", "[node]\nlog_level = \"loud\"", 2, "node.log_level", `"loud" is not one of`},
+		{"quoted key", "[node]\n\"log_level\" = \"loud\"", 2, "node.log_level", "not one of"},
+		{"exit type", "[node]\nexit = \"yes\"", 2, "node.exit", "must be true or false"},
+		{"count zero", "[mimics]\ncount = 0", 2, "mimics.count", "out of range 1..32"},
+		{"count big", "[mimics]\ncount = 33", 2, "mimics.count", "out of range 1..32"},
+		{"count huge", "[mimics]\ncount = 9223372036854775807", 2, "mimics.count", "out of range"},
+		{"count type", "[mimics]\ncount = \"six\"", 2, "mimics.count", "must be an integer"},
+		{"epoch short", "[mimics]\nepoch = \"500ms\"", 2, "mimics.epoch", "shorter than 1s"},
+		{"epoch garbage", "[mimics]\nepoch = \"soon\"", 2, "mimics.epoch", `"soon" is not a duration`},
+		{"epoch integer", "[mimics]\nepoch = 86400", 2, "mimics.epoch", "must be a duration string"},
+		{"hops", "[tunnels]\nhops = 5", 2, "tunnels.hops", "out of range 1..4"},
+		{"idle", "[tunnels]\nidle_timeout = \"0s\"", 2, "tunnels.idle_timeout", "greater than zero"},
+		{"transport name", "[transport]\nname = \"\"", 2, "transport.name", "not a plugin name"},
+		{"advertise unspecified", "[transport]\nadvertise = [\"192.0.2.1:7700\", \"0.0.0.0:7700\"]", 2, "transport.advertise", "element 2 (0.0.0.0:7700) is unspecified"},
+		{"advertise port 0", "[transport]\nadvertise = [\"192.0.2.1:0\"]", 2, "transport.advertise", "port 0"},
+		{"advertise bad", "[transport]\nadvertise = [\"192.0.2.1\"]", 2, "transport.advertise", "element 1: \"192.0.2.1\" is not a valid"},
+		{"advertise type", "[transport]\nadvertise = \"192.0.2.1:7700\"", 2, "transport.advertise", "must be an array"},
+		{"path without sha256", "[discovery]\nname = \"x\"\npath = \"bin/x\"", 3, "discovery.sha256", "required with discovery.path"},
+		{"sha256 not hex", "[cover]\npath = \"c\"\nsha256 = \"abc\"", 3, "cover.sha256", "64 hex digits"},
+		{"sha256 without path", "[cover]\nsha256 = \"" + sha + "\"", 2, "cover.sha256", "path is empty"},
+		{"inprocess external", "[transport]\npath = \"t\"\nsha256 = \"" + sha + "\"\ninprocess = true", 4, "transport.inprocess", "cannot run the external plugin"},
+		{"option integer", "[transport.options]\nbatch = 64", 2, "transport.options.batch", "quote the value"},
+		{"option array element", "[discovery.options]\npeers = [\"a:1\", 2]", 2, "discovery.options.peers", "element 2"},
+		{"option comma", "[discovery.options]\npeers = [\"a:1,b:2\"]", 2, "discovery.options.peers", `contains ","`},
+		{"option table", "[discovery.options]\n[discovery.options.x]\ny = \"z\"", 2, "discovery.options.x", "not a table"},
+		{"options not table", "[cover]\noptions = \"rate=1\"", 2, "cover.options", "must be a table"},
+		{"unknown key", "[node]\nexit = true\nidentiy = \"k\"", 3, "node.identiy", "unknown key; [node] takes identity, data_dir"},
+		{"unknown section", "[mimics]\ncount = 2\n\n[nodes]\nexit = true", 4, "nodes", "unknown section"},
+		{"unknown top-level key", "verbose = true", 1, "verbose", "unknown section"},
+		{"unknown dotted key", "[transport]\nlisten = \"127.0.0.1:1\"\nopts.sndbuf = \"1\"", 3, "transport.opts.sndbuf", "unknown key"},
+		{"section not table", "node = 5", 1, "node", "must be a table"},
+		{"inline table", "transport = { name = \"udp\", listen = \"x\" }", 1, "transport.listen", "not a valid address:port"},
+		{"after multi-line values", `[discovery.options]
+peers = [
+  "a:1", # [node] in a comment
+  "b:2",
+]
+note = """
+[tunnels]
+hops = 1
+"""
+[tunnels]
+hops = 9`, 11, "tunnels.hops", "out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("node.toml", []byte(tc.toml))
+			if err == nil {
+				t.Fatalf("no error for\n%s", tc.toml)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("%v does not wrap ErrInvalid", err)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("%v is not an *Error", err)
+			}
+			if e.File != "node.toml" || e.Line != tc.line || e.Key != tc.key || !strings.Contains(e.Msg, tc.msg) {
+				t.Errorf("got %q (line %d, key %q)\nwant node.toml:%d: %s: ...%s...", err, e.Line, e.Key, tc.line, tc.key, tc.msg)
+			}
+		})
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	_, err := Parse("node.toml", []byte("# comment\n\n[transport]\nname = \"udp\"\nlisten = \"127.0.0.1:99999\"\n"))
+	want := `node.toml:5: transport.listen: "127.0.0.1:99999" is not a valid address:port`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+func TestSyntaxErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+		line       int
+	}{
+		{"unclosed header", "[node]\nexit = false\n[mimics\ncount = 2", 3},
+		{"double equals", "[mimics]\n\ncount = = 2", 3},
+		{"duplicate key", "[mimics]\ncount = 2\ncount = 3", 3},
+		{"unterminated string", "[node]\nidentity = \"x", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("node.toml", []byte(tc.toml))
+			var e *Error
+			if !errors.As(err, &e) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want an *Error wrapping ErrInvalid", err)
+			}
+			var pe toml.ParseError
+			if !errors.As(err, &pe) {
+				t.Errorf("%v does not wrap the toml.ParseError", err)
+			}
+			prefix := "node.toml:" + strconv.Itoa(tc.line) + ": "
+			if !strings.HasPrefix(err.Error(), prefix) {
+				t.Errorf("got %q, want prefix %q", err, prefix)
+			}
+		})
+	}
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	_, err := Parse("node.toml", []byte("[tunnels]\nhops = 0\n[mimics]\ncount = 0\n[node]\nbogus = 1\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	// Unknown keys and type errors are reported together; value checks
+	// only run once those are fixed.
+	if got := err.Error(); got != "node.toml:6: node.bogus: unknown key; [node] takes identity, data_dir, control, allow_remote_control, log_level, exit" {
+		t.Errorf("got %q", got)
+	}
+	_, err = Parse("node.toml", []byte("[tunnels]\nhops = 0\n[mimics]\ncount = 0\n"))
+	want := "node.toml:2: tunnels.hops: 0 is out of range 1..4\nnode.toml:4: mimics.count: 0 is out of range 1..32"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+func TestValidateWithoutFile(t *testing.T) {
+	c := Default()
+	c.Discovery.Path = "/usr/lib/tarzan/disc"
+	err := c.Validate()
+	if err == nil || err.Error() != "discovery.sha256: is required with discovery.path: the node runs an external plugin only if its SHA-256 matches" {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	c, err := Parse("node.toml", []byte(`[discovery.options]
+peers = ["127.1.0.1:7700", "127.2.0.1:7700"]
+"odd key" = "v"
+empty = []
+[transport.options]
+sndbuf = "1048576"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"peers": "127.1.0.1:7700,127.2.0.1:7700", "odd key": "v", "empty": ""}
+	if !reflect.DeepEqual(c.Discovery.Options, want) {
+		t.Errorf("discovery options %q, want %q", c.Discovery.Options, want)
+	}
+	if c.Transport.Options["sndbuf"] != "1048576" {
+		t.Errorf("transport options %q", c.Transport.Options)
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	abs := filepath.Join(dir, "elsewhere", "id.key")
+	file := filepath.Join(dir, "etc", "node.toml")
+	writeFile(t, file, `[node]
+identity = "keys/id.key"
+data_dir = "../var"
+[transport]
+path = "plugins/tarzan-transport-x"
+sha256 = "`+sha+`"
+[cover]
+path = "`+filepath.ToSlash(abs)+`"
+sha256 = "`+sha+`"
+`)
+	c, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Join(dir, "etc")
+	for _, tc := range []struct{ name, got, want string }{
+		{"node.identity", c.Node.Identity, filepath.Join(etc, "keys", "id.key")},
+		{"node.data_dir", c.Node.DataDir, filepath.Join(dir, "var")},
+		{"transport.path", c.Transport.Path, filepath.Join(etc, "plugins", "tarzan-transport-x")},
+		{"cover.path", c.Cover.Path, abs},
+		{"discovery.path", c.Discovery.Path, ""},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	if c.File != file {
+		t.Errorf("File = %q, want %q", c.File, file)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrInvalid) {
+		t.Errorf("got %v, want a not-exist error", err)
+	}
+}
+
+func TestWriteLoadRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	c := Default()
+	c.Node = Node{Identity: "id \"quoted\".key", DataDir: "state", Control: "[::1]:9090", LogLevel: "debug", Exit: true}
+	c.Mimics = Mimics{Count: 32, Epoch: 90 * time.Minute}
+	c.Tunnels = Tunnels{Hops: 4, IdleTimeout: 1500 * time.Millisecond}
+	c.Transport.Listen = netip.MustParseAddrPort("[::]:7701")
+	c.Transport.Advertise = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:7701"), netip.MustParseAddrPort("[2001:db8::1]:7701")}
+	c.Transport.InProcess = true
+	c.Transport.Options = map[string]string{"batch": "32", "odd key\t\"x\"": "ünïcode\\ \x01"}
+	c.Discovery = Plugin{Name: "gossip", Path: "/opt/gossip", SHA256: sha, Options: map[string]string{"peers": "127.1.0.1:7700,127.2.0.1:7700"}}
+	c.Cover = Plugin{Name: "balanced", Options: map[string]string{}}
+
+	path := filepath.Join(dir, "node.toml")
+	if err := Write(path, c); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v (%v), want 0644", fi.Mode().Perm(), err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		data, _ := os.ReadFile(path)
+		t.Fatalf("Load after Write: %v\n%s", err, data)
+	}
+	want := *c
+	want.File = path
+	want.resolve(dir)
+	if !reflect.DeepEqual(got, &want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, &want)
+	}
+
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("Write left %d files behind, want only node.toml", len(entries))
+	}
+	c.Tunnels.Hops = 0
+	if err := Write(path, c); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Write of an invalid config: %v, want ErrInvalid", err)
+	}
+}
+
+// The annotated example at the repository root must load and set every
+// key the schema knows.
+func TestRepoNodeToml(t *testing.T) {
+	const path = "../node.toml"
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", path, err)
+	}
+	if c.Discovery.Options["peers"] == "" {
+		t.Errorf("%s: discovery.options.peers is empty", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	md, err := toml.Decode(string(data), &raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range schema {
+		for _, f := range sec.fields {
+			if !md.IsDefined(strings.Split(f.key, ".")...) {
+				t.Errorf("%s does not show %s", path, f.key)
+			}
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
