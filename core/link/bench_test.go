@@ -3,14 +3,12 @@ package link
 import (
 	"crypto/rand"
 	"testing"
-	"time"
 )
 
 func BenchmarkSeal(b *testing.B) {
 	a, c := newPeer(b, 1), newPeer(b, 2)
 	ia, _ := pair(b, a, c, t0, newDetRand("bench"))
-	ia.SetClock(time.Now) // the real per-frame cost includes reading the clock
-	ia.created = time.Now()
+	ia.now = nil // the default: real elapsed time, as a node without SetClock
 	p := payload(1)
 	frame := make([]byte, FrameSize)
 	b.SetBytes(PayloadSize)
@@ -25,8 +23,7 @@ func BenchmarkSeal(b *testing.B) {
 func BenchmarkSealParallel(b *testing.B) {
 	a, c := newPeer(b, 1), newPeer(b, 2)
 	ia, _ := pair(b, a, c, t0, newDetRand("bench"))
-	ia.SetClock(time.Now)
-	ia.created = time.Now()
+	ia.now = nil
 	p := payload(1)
 	b.SetBytes(PayloadSize)
 	b.ReportAllocs()
@@ -44,8 +41,7 @@ func BenchmarkSealParallel(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	a, c := newPeer(b, 1), newPeer(b, 2)
 	ia, rb := pair(b, a, c, t0, newDetRand("bench"))
-	rb.SetClock(time.Now)
-	rb.created = time.Now()
+	rb.now = nil
 	p := payload(1)
 	// Pre-seal a batch so Open's replay window sees fresh counters; the
 	// batch is re-sealed outside the timer when used up.

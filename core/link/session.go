@@ -38,7 +38,10 @@ type Session struct {
 	remote                  identity.ID
 	created                 time.Time
 	initiator               bool
-	now                     func() time.Time
+	// born is the wall-clock (monotonic) creation time; Seal and Open
+	// measure RejectAfterTime from it unless SetClock gave a clock.
+	born time.Time
+	now  func() time.Time
 
 	mu     sync.Mutex
 	replay replayWindow
@@ -57,14 +60,24 @@ func newSession(initiator bool, localIndex, remoteIndex uint32, remote identity.
 		send: send, recv: recv,
 		localIndex: localIndex, remoteIndex: remoteIndex,
 		remote: remote, created: now, initiator: initiator,
-		now: time.Now,
+		born: time.Now(),
 	}, nil
 }
 
-// SetClock sets the time source Seal and Open use to enforce
-// RejectAfterTime (default time.Now). A node running on a virtual clock
-// must set it to that clock, before the session is shared.
+// SetClock makes Seal and Open enforce RejectAfterTime as now() −
+// Created(). Without it they use the real time elapsed since the session
+// was made, which is right for a real clock and harmless under a virtual
+// one (the node still drops sessions by Expired(now)). Call it before the
+// session is shared.
 func (s *Session) SetClock(now func() time.Time) { s.now = now }
+
+// age is the session's age for the checks in Seal and Open.
+func (s *Session) age() time.Duration {
+	if s.now != nil {
+		return s.now().Sub(s.created)
+	}
+	return time.Since(s.born)
+}
 
 // LocalIndex is the receiver index on frames sent to us.
 func (s *Session) LocalIndex() uint32 { return s.localIndex }
@@ -115,7 +128,7 @@ func (s *Session) Seal(dst, payload []byte) ([]byte, error) {
 	if len(payload) != PayloadSize {
 		return nil, fmt.Errorf("link: seal: payload is %d bytes, want %d", len(payload), PayloadSize)
 	}
-	if s.now().Sub(s.created) >= RejectAfterTime {
+	if s.age() >= RejectAfterTime {
 		return nil, fmt.Errorf("%w: session older than %v", ErrExpired, RejectAfterTime)
 	}
 	n := s.sendCounter.Add(1) - 1
@@ -153,7 +166,7 @@ func (s *Session) Open(dst, frame []byte) ([]byte, error) {
 	if ri != s.localIndex {
 		return nil, fmt.Errorf("%w: receiver index %d, session has %d", ErrMalformed, ri, s.localIndex)
 	}
-	if s.now().Sub(s.created) >= RejectAfterTime {
+	if s.age() >= RejectAfterTime {
 		return nil, fmt.Errorf("%w: session older than %v", ErrExpired, RejectAfterTime)
 	}
 	var out []byte

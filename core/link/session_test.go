@@ -313,3 +313,23 @@ func TestConcurrentSealOpen(t *testing.T) {
 		t.Fatalf("opened %d of %d", opened, sealers*perSealer)
 	}
 }
+
+// TestDefaultClockIsElapsedTime: without SetClock, a session created at a
+// virtual time far from the wall clock still works (a simulator's nodes),
+// and expiry follows real elapsed time.
+func TestDefaultClockIsElapsedTime(t *testing.T) {
+	a, b := newPeer(t, 1), newPeer(t, 2)
+	ia, rb := pair(t, a, b, time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC), newDetRand("default-clock"))
+	ia.now, rb.now = nil, nil
+	f, err := ia.Seal(nil, payload(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Open(nil, f); err != nil {
+		t.Fatal(err)
+	}
+	ia.born = time.Now().Add(-RejectAfterTime)
+	if _, err := ia.Seal(nil, payload(1)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Seal %v after creation: %v", RejectAfterTime, err)
+	}
+}

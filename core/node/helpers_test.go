@@ -60,7 +60,7 @@ func (d *listDiscovery) Close() error {
 func (d *listDiscovery) propose(p ...discovery.Proposal) { d.ch <- p }
 
 type testNet struct {
-	t     *testing.T
+	t     testing.TB
 	net   *transporttest.Network
 	nodes []*Node
 	disc  []*listDiscovery
@@ -74,6 +74,12 @@ func addrOf(i int) netip.AddrPort {
 // /16, all bootstrapped with every address, and waits until every node
 // knows every other and every mimic link is up.
 func startNet(t *testing.T, count, k int, tweak func(i int, o *Options)) *testNet {
+	return startNetTB(t, count, k, tweak)
+}
+
+func startNetB(b *testing.B, count, k int) *testNet { return startNetTB(b, count, k, nil) }
+
+func startNetTB(t testing.TB, count, k int, tweak func(i int, o *Options)) *testNet {
 	t.Helper()
 	tn := &testNet{t: t, net: transporttest.NewNetwork()}
 	var addrs []netip.AddrPort
@@ -116,7 +122,7 @@ var noWait bool
 func startNetNoWait(t *testing.T, count int) *testNet {
 	noWait = true
 	defer func() { noWait = false }()
-	return startNet(t, count, 2, nil)
+	return startNetTB(t, count, 2, nil)
 }
 
 func (tn *testNet) close() {

@@ -6,31 +6,29 @@ import (
 	"sync"
 
 	"github.com/tarzan-net/tarzan/core/onion"
-	"golang.org/x/crypto/curve25519"
 )
 
 // onionKeys holds the X25519 keys tunnel handshakes are made against. The
 // previous key is kept after a rotation so that clients holding the
 // previous descriptor can still extend through us.
 type onionKeys struct {
-	mu        sync.RWMutex
-	cur, prev *[32]byte
-	pub       [32]byte
+	mu   sync.RWMutex
+	keys onion.OnionKeys // with public keys precomputed: one X25519 less per handshake
+	pub  [32]byte
 }
 
 func (k *onionKeys) rotate(r io.Reader) error {
-	var priv [32]byte
-	if _, err := io.ReadFull(r, priv[:]); err != nil {
-		return fmt.Errorf("node: generating onion key: %w", err)
-	}
-	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	priv, pub, err := onion.GenerateOnionKey(r)
 	if err != nil {
-		return fmt.Errorf("node: deriving onion key: %w", err)
+		return fmt.Errorf("node: generating onion key: %w", err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.prev, k.cur = k.cur, &priv
-	copy(k.pub[:], pub)
+	keys, err := onion.NewOnionKeys(&priv, k.keys.Current)
+	if err != nil {
+		return fmt.Errorf("node: onion keys: %w", err)
+	}
+	k.keys, k.pub = keys, pub
 	return nil
 }
 
@@ -43,5 +41,5 @@ func (k *onionKeys) public() [32]byte {
 func (k *onionKeys) server() onion.OnionKeys {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return onion.OnionKeys{Current: k.cur, Previous: k.prev}
+	return k.keys
 }
