@@ -9,7 +9,7 @@ while IFS= read -r file; do
   pkg="./$(dirname "$file")"
   for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
     echo "fuzz $pkg $target ($dur)"
-    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$dur" "$pkg" >/tmp/fuzz-$$.log 2>&1; then
+    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$dur" -fuzzminimizetime=50x "$pkg" >/tmp/fuzz-$$.log 2>&1; then
       cat /tmp/fuzz-$$.log; fail=1
     fi
   done
