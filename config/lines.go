@@ -91,11 +91,7 @@ func parseKey(s string) (parts []string, rest string, ok bool) {
 			if end < 0 {
 				return nil, "", false
 			}
-			part = s[1 : end-1]
-			if u, err := strconv.Unquote(s[:end]); err == nil {
-				part = u
-			}
-			s = s[end:]
+			part, s = unescape(s[1:end-1]), s[end:]
 		case '\'':
 			end := strings.IndexByte(s[1:], '\'')
 			if end < 0 {
@@ -193,4 +189,50 @@ func endOfMultiline(s string, i int, delim string) int {
 		}
 	}
 	return -1
+}
+
+// unescape decodes the escapes of a TOML basic string (TOML 1.1, which
+// BurntSushi/toml v1.6 accepts: \e and \xHH included).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		hex := 0
+		switch s[i] {
+		case 'b':
+			b.WriteByte('\b')
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'f':
+			b.WriteByte('\f')
+		case 'r':
+			b.WriteByte('\r')
+		case 'e':
+			b.WriteByte(0x1b)
+		case 'x':
+			hex = 2
+		case 'u':
+			hex = 4
+		case 'U':
+			hex = 8
+		default: // \" and \\
+			b.WriteByte(s[i])
+		}
+		if hex > 0 && i+hex < len(s) {
+			if r, err := strconv.ParseUint(s[i+1:i+1+hex], 16, 32); err == nil {
+				b.WriteRune(rune(r))
+				i += hex
+			}
+		}
+	}
+	return b.String()
 }

@@ -198,14 +198,10 @@ func (c *client) Close() error {
 		// Let the plugin release its socket cleanly before it is killed.
 		if rpc, err := c.control(); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			t0 := time.Now()
 			_, _ = rpc.Close(ctx, &transportpb.Empty{})
 			cancel()
-			println("rpc close", time.Since(t0).String())
 		}
-		t0 := time.Now()
 		c.sup.Close()
-		println("sup close", time.Since(t0).String())
 		c.data.clear()
 		c.dropPending()
 	})

@@ -21,6 +21,11 @@ func TestMain(m *testing.M) {
 		serveHelper(os.Args[2])
 		os.Exit(0)
 	}
+	// Under -race every process sleeps 1 s at exit (atexit_sleep_ms);
+	// children inherit this so closing one does not cost a second.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,0 +1,109 @@
+package coverplugin
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/cover"
+	"github.com/tarzan-net/tarzan/sdk/cover/coverplugin/internal/coverpb"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+)
+
+// tickTimeout bounds one Tick; a policy slower than this is broken.
+const tickTimeout = 5 * time.Second
+
+// client is the host side: a cover.Policy backed by a supervised child.
+type client struct {
+	sup      *pluginkit.Supervisor
+	options  map[string]string
+	mu       sync.Mutex
+	name     string
+	interval time.Duration
+	once     sync.Once
+}
+
+// Launch starts the cover policy plugin l describes and creates its policy
+// from options. While the child restarts, Tick returns an error wrapping
+// pluginkit.ErrUnavailable; the engine should keep the previous schedule.
+// The result also implements pluginkit.Reporter.
+func Launch(l pluginkit.Launcher, options map[string]string) (cover.Policy, error) {
+	c := &client{options: options}
+	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{Attach: c.attach})
+	if err != nil {
+		return nil, err
+	}
+	c.sup = sup
+	return c, nil
+}
+
+// attach configures every new child; the policy has no other state to
+// replay (it sees fresh statistics on the next tick).
+func (c *client) attach(raw any, _ bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), tickTimeout)
+	defer cancel()
+	resp, err := raw.(coverpb.CoverClient).Configure(ctx, &coverpb.ConfigureRequest{Options: c.options})
+	if err != nil {
+		return fmt.Errorf("configure: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.name, c.interval = resp.GetName(), time.Duration(resp.GetIntervalNs())
+	return nil
+}
+
+func (c *client) Name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+func (c *client) Interval() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.interval
+}
+
+func (c *client) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, error) {
+	raw, err := c.sup.Client()
+	if err != nil {
+		return nil, fmt.Errorf("coverplugin: tick: %w", err)
+	}
+	req := &coverpb.TickRequest{NowUnixNano: now.UnixNano(), Links: make([]*coverpb.LinkStats, len(links))}
+	for i, l := range links {
+		req.Links[i] = &coverpb.LinkStats{Peer: l.Peer, Queued: int64(l.Queued), DataSent: l.DataSent,
+			CoverSent: l.CoverSent, DataRecv: l.DataRecv, CoverRecv: l.CoverRecv}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tickTimeout)
+	defer cancel()
+	resp, err := raw.(coverpb.CoverClient).Tick(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("coverplugin: tick: %w", err)
+	}
+	if len(resp.GetRates()) != len(links) {
+		return nil, fmt.Errorf("coverplugin: plugin returned %d targets for %d links", len(resp.GetRates()), len(links))
+	}
+	out := make([]cover.Target, len(links))
+	for i, r := range resp.GetRates() {
+		out[i].Rate = r
+	}
+	return out, nil
+}
+
+func (c *client) Close() error {
+	c.once.Do(func() {
+		if raw, err := c.sup.Client(); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = raw.(coverpb.CoverClient).Close(ctx, &coverpb.Empty{})
+			cancel()
+		}
+		c.sup.Close()
+	})
+	return nil
+}
+
+func (c *client) Restarts() uint64             { return c.sup.Restarts() }
+func (c *client) PluginStats() pluginkit.Stats { return c.sup.Stats() }
+
+var _ pluginkit.Reporter = (*client)(nil)
