@@ -1,0 +1,43 @@
+package coverplugin_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/cover"
+	"github.com/tarzan-net/tarzan/sdk/cover/coverplugin"
+	"github.com/tarzan-net/tarzan/sdk/cover/covertest"
+	"github.com/tarzan-net/tarzan/sdk/internal/plugintest"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+)
+
+func TestMain(m *testing.M) {
+	plugintest.Main(m, func(string) { coverplugin.Serve(covertest.Factory(250*time.Millisecond, 42)) })
+}
+
+func TestTickRoundTrip(t *testing.T) {
+	p, err := coverplugin.Launch(plugintest.Launcher(t, "fake"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Name() != "fake" || p.Interval() != 250*time.Millisecond {
+		t.Fatalf("Name, Interval = %q, %v; want fake, 250ms", p.Name(), p.Interval())
+	}
+	links := []cover.LinkStats{{Peer: "a", Queued: 3, DataSent: 1}, {Peer: "b", CoverRecv: 9}}
+	targets, err := p.Tick(time.Now(), links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) != 2 || targets[0].Rate != 42 || targets[1].Rate != 42 {
+		t.Fatalf("targets = %+v; want two of rate 42", targets)
+	}
+	if empty, err := p.Tick(time.Now(), nil); err != nil || len(empty) != 0 {
+		t.Fatalf("Tick with no links = %v, %v", empty, err)
+	}
+
+	plugintest.KillAndWait(t, p.(pluginkit.Reporter))
+	if targets, err := p.Tick(time.Now(), links); err != nil || len(targets) != 2 {
+		t.Fatalf("Tick after restart = %v, %v", targets, err)
+	}
+}
