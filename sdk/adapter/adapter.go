@@ -7,10 +7,25 @@
 // place without copying.
 //
 // Buffer ownership:
-//   - ReadPackets: the caller owns bufs; the adapter writes packet i into
-//     bufs[i][offset:], sets sizes[i], and keeps no reference on return.
-//   - WritePackets: the caller owns bufs; each packet is bufs[i][offset:];
-//     the adapter must be done with them when WritePackets returns.
+//   - ReadPackets: the caller owns every pkts[i].Buf; the adapter writes
+//     packet i into pkts[i].Buf[offset:], sets N (the packet's length,
+//     excluding offset) and Flow, and keeps no reference on return.
+//   - WritePackets: the caller owns the buffers; packet i is
+//     pkts[i].Buf[offset:offset+pkts[i].N]; the adapter must be done with
+//     it when WritePackets returns.
+//
+// Flows. Every packet carries a Flow handle, an opaque number that keeps
+// traffic of different tunnels (exit side) or isolation groups (client
+// side) apart:
+//   - Exit adapters receive packets from many tunnels whose inner addresses
+//     may collide; the core sets Flow to the tunnel's handle on WritePackets
+//     and the adapter sets the same Flow on the replies it returns from
+//     ReadPackets. When a tunnel goes away the core calls CloseFlow (if the
+//     adapter implements FlowCloser) so the adapter can drop its mappings.
+//   - Client adapters set Flow on ReadPackets to the isolation group the
+//     packet belongs to (for example one per SOCKS username; 0 = default);
+//     the core never sends two groups through one tunnel, and sets Flow on
+//     WritePackets to the group the reply belongs to.
 //
 // The glue that runs an Adapter in a child process lives in
 // sdk/adapter/adapterplugin; an in-memory fake in adaptertest.
@@ -32,25 +47,48 @@ const (
 	RoleExit   Role = "exit"   // packets from tunnels out to the Internet
 )
 
+// BatchSize is the most packets the core passes in one call.
+const BatchSize = 64
+
+// Packet is one IP packet (v4 or v6) in a batch.
+type Packet struct {
+	Buf  []byte // storage; the packet starts at the call's offset
+	N    int    // packet length in bytes, not counting the offset
+	Flow uint64 // tunnel (exit) or isolation group (client); see the package comment
+}
+
 // Config is what the core tells an adapter when it opens it.
 type Config struct {
-	MTU       int               // inner MTU of a tunnel (>= 1280)
+	MTU       int               // inner MTU of a tunnel (1280)
 	Addresses []netip.Prefix    // addresses the adapter owns (client side)
 	Exclude   []netip.Prefix    // destinations that must never enter the adapter (the node's own mimic links)
 	Options   map[string]string // the [adapter.options] table from node.toml
 }
 
-// Adapter moves whole IP packets (v4 or v6) between the core and the world.
+// Adapter moves whole IP packets between the core and the world.
 type Adapter interface {
 	Name() string
 	Role() Role
 	Open(cfg Config) error
 	// ReadPackets blocks until at least one packet is available and
-	// returns how many it wrote.
-	ReadPackets(bufs [][]byte, sizes []int, offset int) (n int, err error)
+	// returns how many it filled.
+	ReadPackets(pkts []Packet, offset int) (n int, err error)
 	// WritePackets delivers packets and returns how many it accepted.
-	WritePackets(bufs [][]byte, offset int) (n int, err error)
+	WritePackets(pkts []Packet, offset int) (n int, err error)
 	Close() error
+}
+
+// FlowCloser is implemented by adapters that keep per-flow state.
+type FlowCloser interface {
+	// CloseFlow forgets every mapping of one flow (its tunnel is gone).
+	CloseFlow(flow uint64) error
+}
+
+// ExcludeUpdater is implemented by client adapters that route (TUN): the
+// core calls it whenever the set of mimic addresses changes, so the node's
+// own links never route into the tunnel.
+type ExcludeUpdater interface {
+	SetExclude(prefixes []netip.Prefix) error
 }
 
 // Factory creates an adapter from its options.

@@ -31,7 +31,7 @@ type client struct {
 	bound   netip.AddrPort // valid after Listen; replayed on restart
 	pending *datachan.Pair // made by prepare, published by attach
 
-	data    dataSlot
+	data    *datachan.Slot
 	rd      reader
 	closed  atomic.Bool
 	closing chan struct{}
@@ -46,12 +46,12 @@ type client struct {
 // implements pluginkit.Reporter.
 func Launch(l pluginkit.Launcher, options map[string]string) (transport.Transport, error) {
 	c := &client{options: options, closing: make(chan struct{})}
-	c.data.init()
+	c.data = datachan.NewSlot()
 	c.rd.c = c
 	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{
 		Prepare: c.prepare,
 		Attach:  c.attach,
-		Detach:  c.data.clear,
+		Detach:  c.data.Clear,
 	})
 	if err != nil {
 		c.dropPending()
@@ -107,7 +107,7 @@ func (c *client) attach(raw any, restart bool) error {
 			return fmt.Errorf("listen again on %s: plugin bound %s instead", c.bound, lr.GetBound())
 		}
 	}
-	c.data.set(c.pending.Host)
+	c.data.Set(c.pending.Host)
 	c.pending = nil
 	return nil
 }
@@ -162,7 +162,7 @@ func (c *client) WriteBatch(pkts []transport.Packet) error {
 	if c.closed.Load() {
 		return transport.ErrClosed
 	}
-	conn := c.data.get()
+	conn := c.data.Get()
 	if conn == nil {
 		return transport.ErrUnavailable
 	}
@@ -202,7 +202,7 @@ func (c *client) Close() error {
 			cancel()
 		}
 		c.sup.Close()
-		c.data.clear()
+		c.data.Clear()
 		c.dropPending()
 	})
 	return nil

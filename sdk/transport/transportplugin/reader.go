@@ -35,7 +35,7 @@ func (r *reader) read(pkts []transport.Packet) (int, error) {
 			r.packets.Add(uint64(n))
 			return n, nil
 		}
-		conn, ready := r.c.data.wait()
+		conn, ready := r.c.data.Wait()
 		if conn == nil {
 			select {
 			case <-ready:
@@ -47,7 +47,7 @@ func (r *reader) read(pkts []transport.Packet) (int, error) {
 		if err != nil {
 			// Our Close, or the child died: either way this channel is
 			// finished; the loop reports ErrClosed or waits for the next.
-			r.c.data.drop(conn)
+			r.c.data.Drop(conn)
 			continue
 		}
 		if r.dec.reset(r.buf[:m]) != nil {

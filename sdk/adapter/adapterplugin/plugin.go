@@ -1,0 +1,50 @@
+package adapterplugin
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
+	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+)
+
+// Kind is the go-plugin plugin name of IP adapters.
+const Kind = "adapter"
+
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	factory adapter.Factory // child side only
+	data    *net.UnixConn   // child side only
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	adapterpb.RegisterAdapterServer(s, newServer(p.factory, p.data))
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return adapterpb.NewAdapterClient(c), nil
+}
+
+func versions(p *grpcPlugin) map[int]plugin.Plugin {
+	return map[int]plugin.Plugin{pluginkit.ProtocolVersion: p}
+}
+
+// Serve runs the plugin side of an IP adapter: call it from main. It
+// blocks until the host ends the process, and exits with a message if the
+// process was not started by a Tarzan node.
+func Serve(factory adapter.Factory) {
+	data, err := datachan.OpenChild()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pluginkit.Serve(Kind, versions(&grpcPlugin{factory: factory, data: data}))
+}
