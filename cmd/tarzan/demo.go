@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -237,7 +236,7 @@ func freeUDPPort(ip netip.Addr) (uint16, error) {
 func waitControl(ctx context.Context, ns []*demoNode, progress func(string, ...any)) error {
 	for _, n := range ns {
 		for n.client == nil {
-			if b, err := os.ReadFile(filepath.Join(n.dir, controlAddrFile)); err == nil {
+			if b, err := os.ReadFile(filepath.Join(n.dir, controlAddrFile)); err == nil && strings.TrimSpace(string(b)) != "" {
 				n.client = &control.Client{Addr: strings.TrimSpace(string(b)), HTTP: nil}
 				break
 			}
@@ -264,7 +263,7 @@ func waitMembership(ctx context.Context, ns []*demoNode, progress func(string, .
 			st, err := n.client.Status(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return fmt.Errorf("waiting for membership: %w (%s)%s", ctx.Err(), strings.TrimSpace(last), laggards(ns))
 				}
 				continue
 			}
@@ -284,10 +283,42 @@ func waitMembership(ctx context.Context, ns []*demoNode, progress func(string, .
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for membership: %w (%s)", ctx.Err(), strings.TrimSpace(line))
+			return fmt.Errorf("waiting for membership: %w (%s)%s", ctx.Err(), strings.TrimSpace(line), laggards(ns))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// laggards describes the nodes that have not converged, for the error
+// message: which peers they lack and what they dropped.
+func laggards(ns []*demoNode) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for _, n := range ns {
+		st, err := n.client.Status(ctx)
+		if err != nil {
+			fmt.Fprintf(&b, "\n  node %s: no status: %v", n.id.Short(), err)
+			continue
+		}
+		down := 0
+		for _, m := range st.Mimics {
+			if !m.Up {
+				down++
+			}
+		}
+		if st.Peers == len(ns)-1 && down == 0 {
+			continue
+		}
+		drops := map[string]uint64{}
+		for k, v := range st.Counters {
+			if strings.HasPrefix(k, "drop_") {
+				drops[k] = v
+			}
+		}
+		fmt.Fprintf(&b, "\n  node %s (%s): knows %d/%d peers, %d mimic links down, drops %v", st.Short, st.Addr, st.Peers, len(ns)-1, down, drops)
+	}
+	return b.String()
 }
 
 // stopDemoNodes stops every node process the demo started: SIGTERM, then

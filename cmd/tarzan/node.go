@@ -137,7 +137,8 @@ func runNode(args []string) error {
 	}
 	defer srv.Close()
 	addrFile := filepath.Join(cfg.Node.DataDir, controlAddrFile)
-	if err := os.WriteFile(addrFile, []byte(addr.String()+"\n"), 0o600); err != nil {
+	// Write then rename, so a reader never sees a half-written file.
+	if err := writeFileAtomic(addrFile, []byte(addr.String()+"\n")); err != nil {
 		log.Warn("could not record control address", "file", addrFile, "err", err)
 	}
 	defer os.Remove(addrFile)
@@ -165,4 +166,12 @@ func runValidate(args []string) error {
 	fmt.Printf("%s: ok (transport %s on %v, discovery %s, cover %s, %d mimics, %d hops)\n",
 		*cfgPath, cfg.Transport.Name, cfg.Transport.Listen, cfg.Discovery.Name, cfg.Cover.Name, cfg.Mimics.Count, cfg.Tunnels.Hops)
 	return nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -5,38 +5,36 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
 )
 
 // Data-channel framing; doc.go has the byte layout.
 const (
 	countLen   = 2
-	lenLen     = 2
+	headerLen  = 8 + 2 // flow, length
 	maxPacket  = 65535 // the length field is 16 bits; IP packets fit
-	batchSize  = 64    // packets the child reads per ReadPackets
 	maxMessage = datachan.MaxMessage
 )
 
 var errMalformed = errors.New("adapterplugin: malformed data-channel message")
 
-// encode appends one message holding as many leading packets (each
-// bufs[i][offset:]) as fit, and returns it and how many it holds.
-func encode(dst []byte, bufs [][]byte, offset int) ([]byte, int, error) {
+// encode appends one message holding as many leading packets
+// (pkts[i].Buf[offset:offset+N]) as fit, and returns it and how many it
+// holds (≥ 1 when pkts is non-empty).
+func encode(dst []byte, pkts []adapter.Packet, offset int) ([]byte, int, error) {
 	dst = append(dst, 0, 0)
 	k := 0
-	for _, b := range bufs {
-		if offset > len(b) {
-			return nil, 0, fmt.Errorf("adapterplugin: offset %d beyond a %d-byte buffer", offset, len(b))
+	for _, p := range pkts {
+		if p.N < 0 || p.N > maxPacket || offset < 0 || offset+p.N > len(p.Buf) {
+			return nil, 0, fmt.Errorf("adapterplugin: packet of %d bytes at offset %d does not fit its %d-byte buffer or exceeds %d", p.N, offset, len(p.Buf), maxPacket)
 		}
-		p := b[offset:]
-		if len(p) > maxPacket {
-			return nil, 0, fmt.Errorf("adapterplugin: packet of %d bytes exceeds %d", len(p), maxPacket)
-		}
-		if k > 0 && (len(dst)+lenLen+len(p) > maxMessage || k == 0xffff) {
+		if k > 0 && (len(dst)+headerLen+p.N > maxMessage || k == 0xffff) {
 			break
 		}
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(p)))
-		dst = append(dst, p...)
+		dst = binary.BigEndian.AppendUint64(dst, p.Flow)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(p.N))
+		dst = append(dst, p.Buf[offset:offset+p.N]...)
 		k++
 	}
 	binary.BigEndian.PutUint16(dst, uint16(k))
@@ -59,18 +57,20 @@ func (d *decoder) reset(msg []byte) error {
 	return nil
 }
 
-func (d *decoder) next() ([]byte, error) {
-	if d.left == 0 || len(d.rest) < lenLen {
+// next returns the next packet; data aliases the message.
+func (d *decoder) next() (flow uint64, data []byte, err error) {
+	if d.left == 0 || len(d.rest) < headerLen {
 		d.left = 0
-		return nil, errMalformed
+		return 0, nil, errMalformed
 	}
-	n := int(binary.BigEndian.Uint16(d.rest))
-	if len(d.rest) < lenLen+n {
+	flow = binary.BigEndian.Uint64(d.rest)
+	n := int(binary.BigEndian.Uint16(d.rest[8:]))
+	if len(d.rest) < headerLen+n {
 		d.left = 0
-		return nil, errMalformed
+		return 0, nil, errMalformed
 	}
-	p := d.rest[lenLen : lenLen+n]
-	d.rest = d.rest[lenLen+n:]
+	data = d.rest[headerLen : headerLen+n]
+	d.rest = d.rest[headerLen+n:]
 	d.left--
-	return p, nil
+	return flow, data, nil
 }

@@ -43,7 +43,9 @@ func (s *server) Configure(_ context.Context, req *adapterpb.ConfigureRequest) (
 		return nil, fmt.Errorf("adapterplugin: creating adapter: %w", err)
 	}
 	s.a = a
-	return &adapterpb.ConfigureResponse{Name: a.Name(), Role: string(a.Role())}, nil
+	_, fc := a.(adapter.FlowCloser)
+	_, eu := a.(adapter.ExcludeUpdater)
+	return &adapterpb.ConfigureResponse{Name: a.Name(), Role: string(a.Role()), FlowCloser: fc, ExcludeUpdater: eu}, nil
 }
 
 func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb.Empty, error) {
@@ -85,25 +87,20 @@ func prefixes(ss []string) ([]netip.Prefix, error) {
 }
 
 func (s *server) toHost(a adapter.Adapter) {
-	bufs := make([][]byte, batchSize)
-	for i := range bufs {
-		bufs[i] = make([]byte, maxPacket)
+	pkts := make([]adapter.Packet, adapter.BatchSize)
+	for i := range pkts {
+		pkts[i].Buf = make([]byte, maxPacket)
 	}
-	sizes := make([]int, batchSize)
-	views := make([][]byte, batchSize)
 	msg := make([]byte, 0, maxMessage)
 	for {
-		n, err := a.ReadPackets(bufs, sizes, 0)
+		n, err := a.ReadPackets(pkts, 0)
 		if err != nil {
 			if !errors.Is(err, adapter.ErrClosed) {
 				s.log.Error("adapter read failed; no more packets will reach the host", "err", err)
 			}
 			return
 		}
-		for i := range n {
-			views[i] = bufs[i][:sizes[i]]
-		}
-		for rest := views[:n]; len(rest) > 0; {
+		for rest := pkts[:n]; len(rest) > 0; {
 			m, k, err := encode(msg[:0], rest, 0)
 			if err != nil {
 				s.log.Error("dropping read packets", "err", err)
@@ -119,7 +116,7 @@ func (s *server) toHost(a adapter.Adapter) {
 
 func (s *server) fromHost(a adapter.Adapter) {
 	buf := make([]byte, maxMessage)
-	views := make([][]byte, 0, batchSize)
+	pkts := make([]adapter.Packet, 0, adapter.BatchSize)
 	var d decoder
 	for {
 		m, err := s.data.Read(buf)
@@ -129,20 +126,45 @@ func (s *server) fromHost(a adapter.Adapter) {
 		if d.reset(buf[:m]) != nil {
 			continue
 		}
-		views = views[:0]
+		pkts = pkts[:0]
 		for d.left > 0 {
-			p, err := d.next()
+			flow, data, err := d.next()
 			if err != nil {
 				break
 			}
-			views = append(views, p) // zero copy: WritePackets is done with it on return
+			// Zero copy: WritePackets is done with Buf when it returns.
+			pkts = append(pkts, adapter.Packet{Buf: data, N: len(data), Flow: flow})
 		}
-		if len(views) > 0 {
-			if _, err := a.WritePackets(views, 0); err != nil && errors.Is(err, adapter.ErrClosed) {
+		for rest := pkts; len(rest) > 0; rest = rest[min(len(rest), adapter.BatchSize):] {
+			if _, err := a.WritePackets(rest[:min(len(rest), adapter.BatchSize)], 0); errors.Is(err, adapter.ErrClosed) {
 				return
 			}
 		}
 	}
+}
+
+func (s *server) CloseFlow(_ context.Context, req *adapterpb.CloseFlowRequest) (*adapterpb.Empty, error) {
+	s.mu.Lock()
+	fc, ok := s.a.(adapter.FlowCloser)
+	s.mu.Unlock()
+	if !ok {
+		return &adapterpb.Empty{}, nil
+	}
+	return &adapterpb.Empty{}, fc.CloseFlow(req.GetFlow())
+}
+
+func (s *server) SetExclude(_ context.Context, req *adapterpb.SetExcludeRequest) (*adapterpb.Empty, error) {
+	s.mu.Lock()
+	eu, ok := s.a.(adapter.ExcludeUpdater)
+	s.mu.Unlock()
+	if !ok {
+		return &adapterpb.Empty{}, nil
+	}
+	ps, err := prefixes(req.GetPrefixes())
+	if err != nil {
+		return nil, err
+	}
+	return &adapterpb.Empty{}, eu.SetExclude(ps)
 }
 
 func (s *server) Close(context.Context, *adapterpb.Empty) (*adapterpb.Empty, error) {

@@ -8,27 +8,14 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
+	"github.com/tarzan-net/tarzan/sdk/internal/plugintest"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
-// helperArg makes the test binary act as a plugin (go-plugin's
-// TestHelperProcess idiom, done in TestMain so no -test.run is needed).
-const helperArg = "tarzan-test-plugin"
+func TestMain(m *testing.M) { plugintest.Main(m, serveHelper) }
 
-func TestMain(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == helperArg {
-		serveHelper(os.Args[2])
-		os.Exit(0)
-	}
-	// Under -race every process sleeps 1 s at exit (atexit_sleep_ms);
-	// children inherit this so closing one does not cost a second.
-	if os.Getenv("GORACE") == "" {
-		os.Setenv("GORACE", "atexit_sleep_ms=0")
-	}
-	os.Exit(m.Run())
-}
-
+// serveHelper is the child side of the re-executed test binary.
 func serveHelper(mode string) {
 	switch mode {
 	case "udp":
@@ -46,13 +33,7 @@ func serveHelper(mode string) {
 	}
 }
 
-func helper(t testing.TB, mode string) pluginkit.Launcher {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pluginkit.Launcher{Path: exe, Args: []string{helperArg, mode}, Name: "test-" + mode}
-}
+func helper(t testing.TB, mode string) pluginkit.Launcher { return plugintest.Launcher(t, mode) }
 
 func launch(t testing.TB) transport.Transport {
 	t.Helper()

@@ -106,11 +106,13 @@ func (x *ConfigureRequest) GetOptions() map[string]string {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role           string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	FlowCloser     bool                   `protobuf:"varint,3,opt,name=flow_closer,json=flowCloser,proto3" json:"flow_closer,omitempty"`             // implements adapter.FlowCloser
+	ExcludeUpdater bool                   `protobuf:"varint,4,opt,name=exclude_updater,json=excludeUpdater,proto3" json:"exclude_updater,omitempty"` // implements adapter.ExcludeUpdater
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ConfigureResponse) Reset() {
@@ -157,6 +159,108 @@ func (x *ConfigureResponse) GetRole() string {
 	return ""
 }
 
+func (x *ConfigureResponse) GetFlowCloser() bool {
+	if x != nil {
+		return x.FlowCloser
+	}
+	return false
+}
+
+func (x *ConfigureResponse) GetExcludeUpdater() bool {
+	if x != nil {
+		return x.ExcludeUpdater
+	}
+	return false
+}
+
+type CloseFlowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flow          uint64                 `protobuf:"varint,1,opt,name=flow,proto3" json:"flow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseFlowRequest) Reset() {
+	*x = CloseFlowRequest{}
+	mi := &file_adapter_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseFlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseFlowRequest) ProtoMessage() {}
+
+func (x *CloseFlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseFlowRequest.ProtoReflect.Descriptor instead.
+func (*CloseFlowRequest) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CloseFlowRequest) GetFlow() uint64 {
+	if x != nil {
+		return x.Flow
+	}
+	return 0
+}
+
+type SetExcludeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prefixes      []string               `protobuf:"bytes,1,rep,name=prefixes,proto3" json:"prefixes,omitempty"` // netip.Prefix text form
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetExcludeRequest) Reset() {
+	*x = SetExcludeRequest{}
+	mi := &file_adapter_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetExcludeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetExcludeRequest) ProtoMessage() {}
+
+func (x *SetExcludeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetExcludeRequest.ProtoReflect.Descriptor instead.
+func (*SetExcludeRequest) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetExcludeRequest) GetPrefixes() []string {
+	if x != nil {
+		return x.Prefixes
+	}
+	return nil
+}
+
 type OpenRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Mtu           int32                  `protobuf:"varint,1,opt,name=mtu,proto3" json:"mtu,omitempty"`
@@ -169,7 +273,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_adapter_proto_msgTypes[3]
+	mi := &file_adapter_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -181,7 +285,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[3]
+	mi := &file_adapter_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -194,7 +298,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{3}
+	return file_adapter_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OpenRequest) GetMtu() int32 {
@@ -235,10 +339,17 @@ const file_adapter_proto_rawDesc = "" +
 	"\aoptions\x18\x01 \x03(\v20.tarzan.adapter.v1.ConfigureRequest.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x01\n" +
 	"\x11ConfigureResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04role\x18\x02 \x01(\tR\x04role\"\xda\x01\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1f\n" +
+	"\vflow_closer\x18\x03 \x01(\bR\n" +
+	"flowCloser\x12'\n" +
+	"\x0fexclude_updater\x18\x04 \x01(\bR\x0eexcludeUpdater\"&\n" +
+	"\x10CloseFlowRequest\x12\x12\n" +
+	"\x04flow\x18\x01 \x01(\x04R\x04flow\"/\n" +
+	"\x11SetExcludeRequest\x12\x1a\n" +
+	"\bprefixes\x18\x01 \x03(\tR\bprefixes\"\xda\x01\n" +
 	"\vOpenRequest\x12\x10\n" +
 	"\x03mtu\x18\x01 \x01(\x05R\x03mtu\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x18\n" +
@@ -246,10 +357,13 @@ const file_adapter_proto_rawDesc = "" +
 	"\aoptions\x18\x04 \x03(\v2+.tarzan.adapter.v1.OpenRequest.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xe0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xfa\x02\n" +
 	"\aAdapter\x12V\n" +
 	"\tConfigure\x12#.tarzan.adapter.v1.ConfigureRequest\x1a$.tarzan.adapter.v1.ConfigureResponse\x12@\n" +
-	"\x04Open\x12\x1e.tarzan.adapter.v1.OpenRequest\x1a\x18.tarzan.adapter.v1.Empty\x12;\n" +
+	"\x04Open\x12\x1e.tarzan.adapter.v1.OpenRequest\x1a\x18.tarzan.adapter.v1.Empty\x12J\n" +
+	"\tCloseFlow\x12#.tarzan.adapter.v1.CloseFlowRequest\x1a\x18.tarzan.adapter.v1.Empty\x12L\n" +
+	"\n" +
+	"SetExclude\x12$.tarzan.adapter.v1.SetExcludeRequest\x1a\x18.tarzan.adapter.v1.Empty\x12;\n" +
 	"\x05Close\x12\x18.tarzan.adapter.v1.Empty\x1a\x18.tarzan.adapter.v1.EmptyBKZIgithub.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpbb\x06proto3"
 
 var (
@@ -264,26 +378,32 @@ func file_adapter_proto_rawDescGZIP() []byte {
 	return file_adapter_proto_rawDescData
 }
 
-var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_adapter_proto_goTypes = []any{
 	(*Empty)(nil),             // 0: tarzan.adapter.v1.Empty
 	(*ConfigureRequest)(nil),  // 1: tarzan.adapter.v1.ConfigureRequest
 	(*ConfigureResponse)(nil), // 2: tarzan.adapter.v1.ConfigureResponse
-	(*OpenRequest)(nil),       // 3: tarzan.adapter.v1.OpenRequest
-	nil,                       // 4: tarzan.adapter.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 5: tarzan.adapter.v1.OpenRequest.OptionsEntry
+	(*CloseFlowRequest)(nil),  // 3: tarzan.adapter.v1.CloseFlowRequest
+	(*SetExcludeRequest)(nil), // 4: tarzan.adapter.v1.SetExcludeRequest
+	(*OpenRequest)(nil),       // 5: tarzan.adapter.v1.OpenRequest
+	nil,                       // 6: tarzan.adapter.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 7: tarzan.adapter.v1.OpenRequest.OptionsEntry
 }
 var file_adapter_proto_depIdxs = []int32{
-	4, // 0: tarzan.adapter.v1.ConfigureRequest.options:type_name -> tarzan.adapter.v1.ConfigureRequest.OptionsEntry
-	5, // 1: tarzan.adapter.v1.OpenRequest.options:type_name -> tarzan.adapter.v1.OpenRequest.OptionsEntry
+	6, // 0: tarzan.adapter.v1.ConfigureRequest.options:type_name -> tarzan.adapter.v1.ConfigureRequest.OptionsEntry
+	7, // 1: tarzan.adapter.v1.OpenRequest.options:type_name -> tarzan.adapter.v1.OpenRequest.OptionsEntry
 	1, // 2: tarzan.adapter.v1.Adapter.Configure:input_type -> tarzan.adapter.v1.ConfigureRequest
-	3, // 3: tarzan.adapter.v1.Adapter.Open:input_type -> tarzan.adapter.v1.OpenRequest
-	0, // 4: tarzan.adapter.v1.Adapter.Close:input_type -> tarzan.adapter.v1.Empty
-	2, // 5: tarzan.adapter.v1.Adapter.Configure:output_type -> tarzan.adapter.v1.ConfigureResponse
-	0, // 6: tarzan.adapter.v1.Adapter.Open:output_type -> tarzan.adapter.v1.Empty
-	0, // 7: tarzan.adapter.v1.Adapter.Close:output_type -> tarzan.adapter.v1.Empty
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
+	5, // 3: tarzan.adapter.v1.Adapter.Open:input_type -> tarzan.adapter.v1.OpenRequest
+	3, // 4: tarzan.adapter.v1.Adapter.CloseFlow:input_type -> tarzan.adapter.v1.CloseFlowRequest
+	4, // 5: tarzan.adapter.v1.Adapter.SetExclude:input_type -> tarzan.adapter.v1.SetExcludeRequest
+	0, // 6: tarzan.adapter.v1.Adapter.Close:input_type -> tarzan.adapter.v1.Empty
+	2, // 7: tarzan.adapter.v1.Adapter.Configure:output_type -> tarzan.adapter.v1.ConfigureResponse
+	0, // 8: tarzan.adapter.v1.Adapter.Open:output_type -> tarzan.adapter.v1.Empty
+	0, // 9: tarzan.adapter.v1.Adapter.CloseFlow:output_type -> tarzan.adapter.v1.Empty
+	0, // 10: tarzan.adapter.v1.Adapter.SetExclude:output_type -> tarzan.adapter.v1.Empty
+	0, // 11: tarzan.adapter.v1.Adapter.Close:output_type -> tarzan.adapter.v1.Empty
+	7, // [7:12] is the sub-list for method output_type
+	2, // [2:7] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -300,7 +420,7 @@ func file_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_adapter_proto_rawDesc), len(file_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

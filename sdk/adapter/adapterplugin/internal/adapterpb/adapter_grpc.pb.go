@@ -23,9 +23,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Adapter_Configure_FullMethodName = "/tarzan.adapter.v1.Adapter/Configure"
-	Adapter_Open_FullMethodName      = "/tarzan.adapter.v1.Adapter/Open"
-	Adapter_Close_FullMethodName     = "/tarzan.adapter.v1.Adapter/Close"
+	Adapter_Configure_FullMethodName  = "/tarzan.adapter.v1.Adapter/Configure"
+	Adapter_Open_FullMethodName       = "/tarzan.adapter.v1.Adapter/Open"
+	Adapter_CloseFlow_FullMethodName  = "/tarzan.adapter.v1.Adapter/CloseFlow"
+	Adapter_SetExclude_FullMethodName = "/tarzan.adapter.v1.Adapter/SetExclude"
+	Adapter_Close_FullMethodName      = "/tarzan.adapter.v1.Adapter/Close"
 )
 
 // AdapterClient is the client API for Adapter service.
@@ -36,6 +38,10 @@ type AdapterClient interface {
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	// Open opens the adapter and starts moving packets over the data channel.
 	Open(ctx context.Context, in *OpenRequest, opts ...grpc.CallOption) (*Empty, error)
+	// CloseFlow and SetExclude reach the adapter only if it implements
+	// adapter.FlowCloser / adapter.ExcludeUpdater (see ConfigureResponse).
+	CloseFlow(ctx context.Context, in *CloseFlowRequest, opts ...grpc.CallOption) (*Empty, error)
+	SetExclude(ctx context.Context, in *SetExcludeRequest, opts ...grpc.CallOption) (*Empty, error)
 	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 }
 
@@ -67,6 +73,26 @@ func (c *adapterClient) Open(ctx context.Context, in *OpenRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *adapterClient) CloseFlow(ctx context.Context, in *CloseFlowRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Adapter_CloseFlow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adapterClient) SetExclude(ctx context.Context, in *SetExcludeRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Adapter_SetExclude_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adapterClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
@@ -85,6 +111,10 @@ type AdapterServer interface {
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	// Open opens the adapter and starts moving packets over the data channel.
 	Open(context.Context, *OpenRequest) (*Empty, error)
+	// CloseFlow and SetExclude reach the adapter only if it implements
+	// adapter.FlowCloser / adapter.ExcludeUpdater (see ConfigureResponse).
+	CloseFlow(context.Context, *CloseFlowRequest) (*Empty, error)
+	SetExclude(context.Context, *SetExcludeRequest) (*Empty, error)
 	Close(context.Context, *Empty) (*Empty, error)
 	mustEmbedUnimplementedAdapterServer()
 }
@@ -101,6 +131,12 @@ func (UnimplementedAdapterServer) Configure(context.Context, *ConfigureRequest) 
 }
 func (UnimplementedAdapterServer) Open(context.Context, *OpenRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Open not implemented")
+}
+func (UnimplementedAdapterServer) CloseFlow(context.Context, *CloseFlowRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseFlow not implemented")
+}
+func (UnimplementedAdapterServer) SetExclude(context.Context, *SetExcludeRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetExclude not implemented")
 }
 func (UnimplementedAdapterServer) Close(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
@@ -162,6 +198,42 @@ func _Adapter_Open_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Adapter_CloseFlow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseFlowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdapterServer).CloseFlow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Adapter_CloseFlow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdapterServer).CloseFlow(ctx, req.(*CloseFlowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Adapter_SetExclude_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetExcludeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdapterServer).SetExclude(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Adapter_SetExclude_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdapterServer).SetExclude(ctx, req.(*SetExcludeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Adapter_Close_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
 	if err := dec(in); err != nil {
@@ -194,6 +266,14 @@ var Adapter_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Open",
 			Handler:    _Adapter_Open_Handler,
+		},
+		{
+			MethodName: "CloseFlow",
+			Handler:    _Adapter_CloseFlow_Handler,
+		},
+		{
+			MethodName: "SetExclude",
+			Handler:    _Adapter_SetExclude_Handler,
 		},
 		{
 			MethodName: "Close",

@@ -1,0 +1,245 @@
+package exitpolicy
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// String returns the whole policy in the rule syntax, rules joined by "; ",
+// with consecutive port ranges of one target grouped and the Default
+// private block written as "private". ParseSummary(p.String()) gives back
+// p's rules (the length limit aside).
+func (p *Policy) String() string {
+	if p == nil {
+		return ""
+	}
+	return format(p.Rules)
+}
+
+// Summary returns a description of the policy for the descriptor, at most
+// MaxSummary bytes, in the same syntax as String.
+//
+// The summary is conservative: whatever ParseSummary(p.Summary()) accepts,
+// p accepts too. When String fits it is the summary; otherwise the policy
+// is shrunk by steps that can only turn accepts into rejects:
+//   - rejects that overlap no accept are dropped (they decide nothing
+//     beyond the default reject);
+//   - rejects move ahead of all accepts;
+//   - two rejects of one family merge into their common supernet with the
+//     union of their port ranges;
+//   - the last accept is dropped.
+//
+// A policy that accepts nothing summarises as "reject *".
+func (p *Policy) Summary() string {
+	if s := p.String(); len(s) <= MaxSummary {
+		return s
+	}
+	var rejects, accepts []Rule
+	for _, r := range p.Rules {
+		if r.Action == Accept {
+			accepts = append(accepts, r)
+		} else {
+			rejects = append(rejects, r)
+		}
+	}
+	// Every step removes a rule, so this ends within len(p.Rules) steps.
+	for {
+		rejects = relevantRejects(rejects, accepts)
+		if len(accepts) == 0 {
+			return "reject *"
+		}
+		cur := format(append(slices.Clip(rejects), accepts...))
+		if len(cur) <= MaxSummary {
+			return cur
+		}
+		dropped := accepts[:len(accepts)-1]
+		best := format(append(slices.Clip(relevantRejects(rejects, dropped)), dropped...))
+		if merged, ok := mergeClosest(rejects); ok {
+			if s := format(append(slices.Clip(merged), accepts...)); len(s) <= len(best) {
+				rejects = merged
+				continue
+			}
+		}
+		accepts = dropped
+	}
+}
+
+// relevantRejects keeps the rejects that overlap at least one accept.
+func relevantRejects(rejects, accepts []Rule) []Rule {
+	out := make([]Rule, 0, len(rejects))
+	for _, r := range rejects {
+		for _, a := range accepts {
+			if overlaps(r, a) {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func overlaps(a, b Rule) bool {
+	if a.Proto != "" && b.Proto != "" && a.Proto != b.Proto {
+		return false
+	}
+	if a.Prefix.IsValid() && b.Prefix.IsValid() && !a.Prefix.Overlaps(b.Prefix) {
+		return false
+	}
+	alo, ahi := a.portRange()
+	blo, bhi := b.portRange()
+	return alo <= bhi && blo <= ahi
+}
+
+func (r Rule) portRange() (lo, hi uint16) {
+	if r.allPorts() {
+		return 0, 65535
+	}
+	return r.PortLo, r.PortHi
+}
+
+// mergeClosest replaces the two rejects with the longest common prefix by
+// one covering both. It refuses merges broader than /8 (IPv4) or /16
+// (IPv6), which would throw away too much of the policy.
+func mergeClosest(rejects []Rule) ([]Rule, bool) {
+	s := slices.Clone(rejects)
+	slices.SortFunc(s, func(a, b Rule) int {
+		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+			return c
+		}
+		return a.Prefix.Bits() - b.Prefix.Bits()
+	})
+	bestI, bestBits := -1, -1
+	for i := 0; i+1 < len(s); i++ {
+		a, b := s[i].Prefix, s[i+1].Prefix
+		if !a.IsValid() || !b.IsValid() || a.Addr().Is4() != b.Addr().Is4() {
+			continue
+		}
+		bits := commonBits(a.Addr(), b.Addr())
+		bits = min(bits, a.Bits(), b.Bits())
+		limit := 8
+		if a.Addr().Is6() {
+			limit = 16
+		}
+		if bits >= limit && bits > bestBits {
+			bestI, bestBits = i, bits
+		}
+	}
+	if bestI < 0 {
+		return nil, false
+	}
+	a, b := s[bestI], s[bestI+1]
+	m := Rule{Action: Reject, Proto: a.Proto}
+	if a.Proto != b.Proto {
+		m.Proto = ""
+	}
+	m.Prefix, _ = a.Prefix.Addr().Prefix(bestBits)
+	if !a.allPorts() && !b.allPorts() {
+		m.PortLo, m.PortHi = min(a.PortLo, b.PortLo), max(a.PortHi, b.PortHi)
+	}
+	s[bestI] = m
+	return slices.Delete(s, bestI+1, bestI+2), true
+}
+
+func commonBits(a, b netip.Addr) int {
+	x, y := a.AsSlice(), b.AsSlice()
+	n := 0
+	for i := range x {
+		d := x[i] ^ y[i]
+		if d == 0 {
+			n += 8
+			continue
+		}
+		for d&0x80 == 0 {
+			n++
+			d <<= 1
+		}
+		return n
+	}
+	return n
+}
+
+func format(rules []Rule) string {
+	var b strings.Builder
+	for i := 0; i < len(rules); {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		r := rules[i]
+		b.WriteString(r.Action.String())
+		if r.Proto != "" {
+			b.WriteByte(' ')
+			b.WriteString(r.Proto)
+		}
+		b.WriteByte(' ')
+		if isPrivateBlock(rules[i:]) {
+			b.WriteString("private")
+			i += len(privateRanges)
+			continue
+		}
+		b.WriteString(formatTarget(r.Prefix, r.PortLo != 0 || r.PortHi != 0))
+		if r.allPorts() {
+			i++
+			continue
+		}
+		b.WriteByte(':')
+		j := i
+		for ; j < len(rules); j++ {
+			q := rules[j]
+			if q.Action != r.Action || q.Proto != r.Proto || q.Prefix != r.Prefix || q.allPorts() {
+				break
+			}
+			if j > i {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(int(q.PortLo)))
+			if q.PortHi != q.PortLo {
+				b.WriteByte('-')
+				b.WriteString(strconv.Itoa(int(q.PortHi)))
+			}
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// isPrivateBlock reports whether rules starts with the expansion of
+// "<action> [proto] private".
+func isPrivateBlock(rules []Rule) bool {
+	if len(rules) < len(privateRanges) {
+		return false
+	}
+	first := rules[0]
+	for i, pf := range privateRanges {
+		r := rules[i]
+		if r.Prefix != pf || !r.allPorts() || r.Action != first.Action || r.Proto != first.Proto {
+			return false
+		}
+	}
+	return true
+}
+
+func formatTarget(pf netip.Prefix, withPorts bool) string {
+	if !pf.IsValid() {
+		return "*"
+	}
+	a := pf.Addr()
+	if pf.Bits() == 0 {
+		if a.Is4() {
+			return "*4"
+		}
+		return "*6"
+	}
+	if a.Is4() {
+		if pf.Bits() == 32 {
+			return a.String()
+		}
+		return pf.String()
+	}
+	s := "[" + a.String() + "]"
+	if pf.Bits() != 128 {
+		s += "/" + strconv.Itoa(pf.Bits())
+	}
+	return s
+}

@@ -1,0 +1,169 @@
+package socks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+)
+
+// connect serves CONNECT: dial through the group's stack, reply, relay.
+func (p *Proxy) connect(c net.Conn, key string, dst destination) {
+	g, err := p.acquire(key)
+	if err != nil {
+		c.Write(reply(repGeneralFailure, netip.AddrPort{}))
+		return
+	}
+	defer p.release(g)
+
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.connectTimeout)
+	remote, rep := p.dial(ctx, g, dst)
+	cancel()
+	if rep != repSucceeded {
+		p.log.Debug("connect failed", "flow", g.flow, "reply", rep)
+		c.Write(reply(rep, netip.AddrPort{}))
+		return
+	}
+	if !p.track(remote) {
+		return
+	}
+	defer p.untrack(remote)
+	defer remote.Close()
+
+	bnd, _ := netip.ParseAddrPort(remote.LocalAddr().String())
+	if _, err := c.Write(reply(repSucceeded, bnd)); err != nil {
+		return
+	}
+	c.SetDeadline(time.Time{})
+	relay(c, remote)
+}
+
+// dial resolves dst through the tunnel if it is a name and connects to
+// the first address that answers, IPv4 first. The reply code says why it
+// failed.
+func (p *Proxy) dial(ctx context.Context, g *group, dst destination) (*gonet.TCPConn, byte) {
+	addrs, rep := p.resolve(ctx, g, dst)
+	if rep != repSucceeded {
+		return nil, rep
+	}
+	rep = repHostUnreachable
+	for i, a := range addrs {
+		// Give every remaining address a fair share of the time left.
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok && len(addrs)-i > 1 {
+			actx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/time.Duration(len(addrs)-i)))
+		}
+		conn, err := g.net.DialContextTCPAddrPort(actx, netip.AddrPortFrom(a, dst.port))
+		cancel()
+		if err == nil {
+			return conn, repSucceeded
+		}
+		rep = replyFor(err)
+		if p.ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, rep
+}
+
+// resolve returns the addresses to try for dst, IPv4 first, leaving out
+// families the stack has no address for and destinations that must never
+// go through a tunnel.
+func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip.Addr, byte) {
+	var found []netip.Addr
+	if dst.host == "" {
+		found = []netip.Addr{dst.addr}
+	} else {
+		names, err := g.net.LookupContextHost(ctx, dst.host)
+		if err != nil {
+			return nil, repHostUnreachable
+		}
+		for _, s := range names {
+			if a, err := netip.ParseAddr(s); err == nil {
+				found = append(found, a.Unmap())
+			}
+		}
+	}
+	var v4, v6 []netip.Addr
+	rep := byte(repHostUnreachable)
+	for _, a := range found {
+		switch {
+		case !allowedDestination(a):
+			rep = repNotAllowed
+		case a.Is4() && g.v4.IsValid():
+			v4 = append(v4, a)
+		case a.Is6() && g.v6.IsValid():
+			v6 = append(v6, a)
+		default:
+			rep = repNetworkUnreachable // no address of that family
+		}
+	}
+	if len(v4)+len(v6) == 0 {
+		return nil, rep
+	}
+	return append(v4, v6...), repSucceeded
+}
+
+// allowedDestination rejects addresses that cannot mean anything through
+// a tunnel, or would reach into the exit itself (loopback). The exit
+// enforces its own policy for everything else.
+func allowedDestination(a netip.Addr) bool {
+	return a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
+		!a.IsLinkLocalUnicast() && a != netip.IPv4Unspecified() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// Error strings gonet copies from gVisor's tcpip errors. A connect that
+// meets an RST or an ICMP unreachable fails at once with one of these.
+var (
+	errStrRefused     = (&tcpip.ErrConnectionRefused{}).String()
+	errStrHostUnreach = (&tcpip.ErrHostUnreachable{}).String()
+	errStrHostDown    = (&tcpip.ErrHostDown{}).String()
+	errStrNetUnreach  = (&tcpip.ErrNetworkUnreachable{}).String()
+	errStrNoNet       = (&tcpip.ErrNoNet{}).String()
+	errStrTimeout     = (&tcpip.ErrTimeout{}).String()
+)
+
+// replyFor maps a netstack dial error to a SOCKS5 reply code.
+func replyFor(err error) byte {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return repHostUnreachable // nothing came back in time
+	}
+	if errors.Is(err, context.Canceled) {
+		return repGeneralFailure // shutting down
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		switch op.Err.Error() {
+		case errStrRefused:
+			return repConnectionRefused
+		case errStrHostUnreach, errStrHostDown, errStrTimeout:
+			return repHostUnreachable
+		case errStrNetUnreach, errStrNoNet:
+			return repNetworkUnreachable
+		}
+	}
+	return repGeneralFailure
+}
+
+// relay copies both ways until both directions are done, passing each
+// half-close on.
+func relay(client net.Conn, remote *gonet.TCPConn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(remote, client)
+		remote.CloseWrite()
+	}()
+	io.Copy(client, remote)
+	if cw, ok := client.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	} else {
+		client.Close()
+	}
+	<-done
+}

@@ -1,0 +1,343 @@
+// Package socks is Tarzan's SOCKS5 client adapter: applications connect to
+// a local SOCKS5 port (RFC 1928, with RFC 1929 username/password), and the
+// adapter turns their streams into IP packets with a userspace TCP/IP stack
+// (wireguard-go's tun/netstack over gVisor), so it needs no root and no
+// TUN device.
+//
+// Hostnames are never resolved on this machine: they are looked up by a DNS
+// query to the "dns" address inside the stack, which travels through the
+// tunnel and is answered at the exit, like any other packet.
+//
+// Isolation. Every isolation group has its own stack and its own Flow
+// number (adapter.Packet.Flow), so the core never mixes two groups in one
+// tunnel. By default a group is one SOCKS username/password pair (like
+// Tor's IsolateSOCKSAuth; the credentials are accepted without checking);
+// clients that offer no authentication share the group with Flow 0. With
+// isolate = "auth,dest" each destination host also gets its own group.
+// A group without sessions is closed after idle_timeout; a later session
+// with the same credentials gets a new group and a new Flow.
+//
+// Options (the [adapter.options] table in node.toml):
+//
+//	listen           SOCKS5 address (default 127.0.0.1:1080); loopback only
+//	                 unless allow_remote = "true"
+//	allow_remote     accept a non-loopback listen address (default false)
+//	address          the stacks' inner addresses, comma-separated (default
+//	                 100.64.0.2,fd7a:7a72:7a6e::2; Config.Addresses if unset)
+//	dns              resolver(s) inside the tunnel (default 100.64.0.53)
+//	isolate          "auth" (default) or "auth,dest"
+//	mtu              inner MTU (default Config.MTU, else 1280)
+//	idle_timeout     close a group after this long without sessions (10m)
+//	connect_timeout  give up a CONNECT after this long (30s)
+//
+// Commands: CONNECT (IPv4, IPv6 and DOMAIN targets) and UDP ASSOCIATE;
+// BIND is answered "command not supported".
+package socks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+)
+
+// Name is the adapter's registered name.
+const Name = "socks"
+
+// outQueue bounds the packets waiting for ReadPackets; when it is full the
+// stacks wait (back-pressure) instead of dropping.
+const outQueue = 1024
+
+var _ adapter.Factory = New
+
+// Proxy is the SOCKS5 adapter.
+type Proxy struct {
+	opts options
+	log  *slog.Logger
+
+	out  chan outPacket
+	bufs sync.Pool // *[]byte of opts.mtu bytes
+
+	ctx    context.Context // canceled by Close: aborts dials
+	cancel context.CancelFunc
+	closed chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup // accept loop, reaper, sessions
+
+	mu       sync.Mutex
+	opened   bool
+	ln       net.Listener
+	groups   map[string]*group // by isolation key
+	flows    map[uint64]*group
+	nextFlow uint64
+	closers  map[io.Closer]struct{} // live client and stack connections
+}
+
+// New returns an unopened SOCKS5 adapter; it is an adapter.Factory.
+// Unknown option keys are rejected.
+func New(options map[string]string) (adapter.Adapter, error) {
+	o, err := parseOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Proxy{
+		opts: o, log: slog.Default().With("adapter", Name),
+		out: make(chan outPacket, outQueue), ctx: ctx, cancel: cancel,
+		closed: make(chan struct{}), groups: map[string]*group{},
+		flows: map[uint64]*group{}, nextFlow: 1, closers: map[io.Closer]struct{}{},
+	}, nil
+}
+
+// Name returns "socks".
+func (p *Proxy) Name() string { return Name }
+
+// Role returns adapter.RoleClient.
+func (p *Proxy) Role() adapter.Role { return adapter.RoleClient }
+
+// Open starts listening for SOCKS5 clients.
+func (p *Proxy) Open(cfg adapter.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.closed:
+		return adapter.ErrClosed
+	default:
+	}
+	if p.opened {
+		return errors.New("socks: already open")
+	}
+	if !p.opts.mtuSet && cfg.MTU > 0 {
+		if cfg.MTU < 1280 {
+			return fmt.Errorf("socks: Config.MTU %d is below 1280", cfg.MTU)
+		}
+		p.opts.mtu = cfg.MTU
+	}
+	if !p.opts.addressSet && len(cfg.Addresses) > 0 {
+		p.opts.addresses = p.opts.addresses[:0]
+		for _, pf := range cfg.Addresses {
+			p.opts.addresses = append(p.opts.addresses, pf.Addr())
+		}
+	}
+	mtu := p.opts.mtu
+	p.bufs.New = func() any { b := make([]byte, mtu); return &b }
+
+	ln, err := net.Listen("tcp", p.opts.listen.String())
+	if err != nil {
+		return fmt.Errorf("socks: listen on %s: %w", p.opts.listen, err)
+	}
+	p.ln = ln
+	p.opened = true
+	p.wg.Add(2)
+	go p.acceptLoop(ln)
+	go p.reapLoop()
+	return nil
+}
+
+// Addr returns the SOCKS5 listening address (useful with port 0), or the
+// zero value before Open.
+func (p *Proxy) Addr() netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		return netip.AddrPort{}
+	}
+	return p.ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// ReadPackets blocks for the first packet any group's stack emits, then
+// takes whatever else is already queued. A packet larger than the
+// caller's buffer is dropped.
+func (p *Proxy) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+	n := 0
+	for n < len(pkts) {
+		var op outPacket
+		if n == 0 {
+			select {
+			case op = <-p.out:
+			case <-p.closed:
+				return 0, adapter.ErrClosed
+			}
+		} else {
+			select {
+			case op = <-p.out:
+			default:
+				return n, nil
+			}
+		}
+		if offset+op.n <= len(pkts[n].Buf) {
+			pkts[n].N = copy(pkts[n].Buf[offset:], (*op.buf)[:op.n])
+			pkts[n].Flow = op.flow
+			n++
+		}
+		p.bufs.Put(op.buf)
+	}
+	return n, nil
+}
+
+// WritePackets delivers each packet to the stack of its Flow. Packets for
+// groups that no longer exist, and anything that is not IPv4 or IPv6, are
+// dropped but counted as accepted: like a network, the adapter loses
+// packets rather than failing the batch.
+func (p *Proxy) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+	select {
+	case <-p.closed:
+		return 0, adapter.ErrClosed
+	default:
+	}
+	for _, pk := range pkts {
+		if pk.N <= 0 || offset+pk.N > len(pk.Buf) {
+			continue
+		}
+		b := pk.Buf[offset : offset+pk.N]
+		if v := b[0] >> 4; v != 4 && v != 6 {
+			continue
+		}
+		p.mu.Lock()
+		g := p.flows[pk.Flow]
+		p.mu.Unlock()
+		if g != nil {
+			g.write(b)
+		}
+	}
+	return len(pkts), nil
+}
+
+// Close stops the listener, ends every session and stack, and waits for
+// all goroutines. It is idempotent.
+func (p *Proxy) Close() error {
+	p.once.Do(func() {
+		close(p.closed)
+		p.cancel()
+		p.mu.Lock()
+		if p.ln != nil {
+			p.ln.Close()
+		}
+		for c := range p.closers {
+			c.Close()
+		}
+		groups := p.groups
+		p.groups, p.flows = map[string]*group{}, map[uint64]*group{}
+		p.mu.Unlock()
+		// Closing the stacks also wakes sessions stuck in a DNS query,
+		// which netstack does not abort on context cancellation.
+		for _, g := range groups {
+			g.close()
+		}
+		p.wg.Wait()
+	drain:
+		for {
+			select {
+			case op := <-p.out:
+				p.bufs.Put(op.buf)
+			default:
+				break drain
+			}
+		}
+	})
+	return nil
+}
+
+// track registers c to be closed by Close; it returns false (and closes
+// c) if Close already ran.
+func (p *Proxy) track(c io.Closer) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.closed:
+		c.Close()
+		return false
+	default:
+	}
+	p.closers[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c io.Closer) {
+	p.mu.Lock()
+	delete(p.closers, c)
+	p.mu.Unlock()
+}
+
+// acquire returns the group for key, creating it if needed, and holds a
+// reference until release.
+func (p *Proxy) acquire(key string) (*group, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.closed:
+		return nil, adapter.ErrClosed
+	default:
+	}
+	g := p.groups[key]
+	if g == nil {
+		flow := uint64(0)
+		if key != "" {
+			flow = p.nextFlow
+			p.nextFlow++
+		}
+		var err error
+		if g, err = newGroup(key, flow, p.opts); err != nil {
+			return nil, err
+		}
+		p.groups[key], p.flows[flow] = g, g
+		go g.readLoop(p.out, &p.bufs)
+		p.log.Debug("isolation group opened", "flow", flow)
+	}
+	g.refs++
+	g.lastUsed = time.Now()
+	return g, nil
+}
+
+func (p *Proxy) release(g *group) {
+	p.mu.Lock()
+	g.refs--
+	g.lastUsed = time.Now()
+	p.mu.Unlock()
+}
+
+// reapLoop closes groups that have had no session for idle_timeout.
+func (p *Proxy) reapLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(max(p.opts.idleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.closed:
+			return
+		case now := <-t.C:
+			for _, g := range p.takeIdle(now) {
+				p.log.Debug("isolation group closed (idle)", "flow", g.flow)
+				g.close()
+			}
+		}
+	}
+}
+
+func (p *Proxy) takeIdle(now time.Time) []*group {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var idle []*group
+	for k, g := range p.groups {
+		if g.refs == 0 && now.Sub(g.lastUsed) >= p.opts.idleTimeout {
+			idle = append(idle, g)
+			delete(p.groups, k)
+			delete(p.flows, g.flow)
+		}
+	}
+	return idle
+}
+
+// groupCount returns the number of open isolation groups (for tests).
+func (p *Proxy) groupCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.groups)
+}

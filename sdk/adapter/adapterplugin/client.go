@@ -1,0 +1,303 @@
+package adapterplugin
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
+	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+)
+
+const rpcTimeout = 10 * time.Second
+
+// client is the host side: an adapter.Adapter backed by a supervised
+// child, with packets on a data channel as for transports.
+type client struct {
+	sup     *pluginkit.Supervisor
+	options map[string]string
+
+	mu      sync.Mutex // serialises Open with the restart replay
+	name    string
+	role    adapter.Role
+	caps    *adapterpb.ConfigureResponse // what the plugin's adapter implements
+	open    *adapterpb.OpenRequest       // replayed on restart
+	pending *datachan.Pair
+
+	data    *datachan.Slot
+	closed  atomic.Bool
+	closing chan struct{}
+	once    sync.Once
+
+	rmu sync.Mutex // guards the receive state below
+	buf []byte
+	dec decoder
+
+	dropped atomic.Uint64
+}
+
+// Launch starts the adapter plugin l describes and creates its adapter
+// from options. If the child dies it is restarted and, if Open had been
+// called, opened again with the same Config. Meanwhile ReadPackets blocks
+// and WritePackets fails with an error wrapping pluginkit.ErrUnavailable.
+// The result also implements pluginkit.Reporter.
+func Launch(l pluginkit.Launcher, options map[string]string) (adapter.Adapter, error) {
+	c := &client{options: options, data: datachan.NewSlot(), closing: make(chan struct{})}
+	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{
+		Prepare: c.prepare, Attach: c.attach, Detach: c.data.Clear,
+	})
+	if err != nil {
+		c.dropPending()
+		return nil, err
+	}
+	c.sup = sup
+	return c, nil
+}
+
+func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
+	c.dropPending()
+	p, err := datachan.NewPair()
+	if err != nil {
+		return nil, err
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, p.Child)
+	cmd.Env = append(cmd.Env, datachan.Env())
+	c.mu.Lock()
+	c.pending = p
+	c.mu.Unlock()
+	return func() { p.Child.Close() }, nil
+}
+
+func (c *client) dropPending() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending != nil {
+		c.pending.Host.Close()
+		c.pending = nil
+	}
+}
+
+func (c *client) attach(raw any, restart bool) error {
+	rpc := raw.(adapterpb.AdapterClient)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	resp, err := rpc.Configure(ctx, &adapterpb.ConfigureRequest{Options: c.options})
+	if err != nil {
+		return fmt.Errorf("configure: %w", err)
+	}
+	c.name, c.role, c.caps = resp.GetName(), adapter.Role(resp.GetRole()), resp
+	if restart && c.open != nil {
+		if _, err := rpc.Open(ctx, c.open); err != nil {
+			return fmt.Errorf("open again: %w", err)
+		}
+	}
+	c.data.Set(c.pending.Host)
+	c.pending = nil
+	return nil
+}
+
+func (c *client) Name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+func (c *client) Role() adapter.Role {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.role
+}
+
+func (c *client) Open(cfg adapter.Config) error {
+	if c.closed.Load() {
+		return adapter.ErrClosed
+	}
+	req := &adapterpb.OpenRequest{Mtu: int32(cfg.MTU), Options: cfg.Options}
+	for _, p := range cfg.Addresses {
+		req.Addresses = append(req.Addresses, p.String())
+	}
+	for _, p := range cfg.Exclude {
+		req.Exclude = append(req.Exclude, p.String())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	raw, err := c.sup.Client()
+	if err != nil {
+		return fmt.Errorf("adapterplugin: open: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	if _, err := raw.(adapterpb.AdapterClient).Open(ctx, req); err != nil {
+		return fmt.Errorf("adapterplugin: open: %w", err)
+	}
+	c.open = req
+	return nil
+}
+
+// ReadPackets blocks until packets arrive, Close (adapter.ErrClosed), or,
+// while the child restarts, until its replacement is ready. Packets larger
+// than their buffer (after offset) are dropped and counted.
+func (c *client) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.buf == nil {
+		c.buf = make([]byte, maxMessage)
+	}
+	for {
+		if c.closed.Load() {
+			return 0, adapter.ErrClosed
+		}
+		if n := c.fill(pkts, offset); n > 0 {
+			return n, nil
+		}
+		conn, ready := c.data.Wait()
+		if conn == nil {
+			select {
+			case <-ready:
+			case <-c.closing:
+			}
+			continue
+		}
+		m, err := conn.Read(c.buf)
+		if err != nil {
+			c.data.Drop(conn) // our Close or the child died
+			continue
+		}
+		c.dec.reset(c.buf[:m])
+	}
+}
+
+func (c *client) fill(pkts []adapter.Packet, offset int) int {
+	n := 0
+	for n < len(pkts) && c.dec.left > 0 {
+		flow, data, err := c.dec.next()
+		if err != nil {
+			break
+		}
+		if offset+len(data) > len(pkts[n].Buf) {
+			c.dropped.Add(1)
+			continue
+		}
+		pkts[n].N = copy(pkts[n].Buf[offset:], data)
+		pkts[n].Flow = flow
+		n++
+	}
+	return n
+}
+
+// WritePackets hands the packets to the child in as few messages as fit.
+func (c *client) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+	if c.closed.Load() {
+		return 0, adapter.ErrClosed
+	}
+	conn := c.data.Get()
+	if conn == nil {
+		return 0, fmt.Errorf("adapterplugin: write: %w", pluginkit.ErrUnavailable)
+	}
+	bp := msgPool.Get().(*[]byte)
+	defer msgPool.Put(bp)
+	done := 0
+	for done < len(pkts) {
+		m, k, err := encode((*bp)[:0], pkts[done:], offset)
+		if err != nil {
+			return done, err
+		}
+		if _, err := conn.Write(m); err != nil {
+			if c.closed.Load() {
+				return done, adapter.ErrClosed
+			}
+			return done, fmt.Errorf("adapterplugin: write: %w (%v)", pluginkit.ErrUnavailable, err)
+		}
+		done += k
+	}
+	return done, nil
+}
+
+// CloseFlow forwards to the plugin if its adapter is an
+// adapter.FlowCloser, and is a no-op otherwise (the client always
+// implements the interface so that the core's type assertion works
+// whatever the plugin supports).
+func (c *client) CloseFlow(flow uint64) error {
+	c.mu.Lock()
+	supported := c.caps.GetFlowCloser()
+	c.mu.Unlock()
+	if !supported {
+		return nil
+	}
+	raw, err := c.sup.Client()
+	if err != nil {
+		return fmt.Errorf("adapterplugin: close flow: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	_, err = raw.(adapterpb.AdapterClient).CloseFlow(ctx, &adapterpb.CloseFlowRequest{Flow: flow})
+	return err
+}
+
+// SetExclude forwards like CloseFlow and is remembered, so a restarted
+// child is opened with the latest exclusions.
+func (c *client) SetExclude(prefixes []netip.Prefix) error {
+	strs := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		strs[i] = p.String()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open != nil {
+		c.open.Exclude = strs
+	}
+	if !c.caps.GetExcludeUpdater() {
+		return nil
+	}
+	raw, err := c.sup.Client()
+	if err != nil {
+		return fmt.Errorf("adapterplugin: set exclude: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	_, err = raw.(adapterpb.AdapterClient).SetExclude(ctx, &adapterpb.SetExcludeRequest{Prefixes: strs})
+	return err
+}
+
+var msgPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, maxMessage)
+	return &b
+}}
+
+func (c *client) Close() error {
+	c.once.Do(func() {
+		c.closed.Store(true)
+		close(c.closing)
+		if raw, err := c.sup.Client(); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = raw.(adapterpb.AdapterClient).Close(ctx, &adapterpb.Empty{})
+			cancel()
+		}
+		c.sup.Close()
+		c.data.Clear()
+		c.dropPending()
+	})
+	return nil
+}
+
+func (c *client) Restarts() uint64 { return c.sup.Restarts() }
+
+func (c *client) PluginStats() pluginkit.Stats {
+	st := c.sup.Stats()
+	st.Counters = map[string]uint64{"host_dropped_too_big": c.dropped.Load()}
+	return st
+}
+
+var (
+	_ pluginkit.Reporter     = (*client)(nil)
+	_ adapter.FlowCloser     = (*client)(nil)
+	_ adapter.ExcludeUpdater = (*client)(nil)
+)

@@ -1,0 +1,39 @@
+package adapterplugin
+
+import (
+	"testing"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+)
+
+func TestCodecRoundTrip(t *testing.T) {
+	in := []adapter.Packet{{Buf: []byte("hdr:hello"), N: 5, Flow: 9}, {Buf: []byte("hdr:"), N: 0, Flow: 1 << 60}}
+	msg, k, err := encode(nil, in, 4)
+	if err != nil || k != 2 {
+		t.Fatalf("encode: %d, %v", k, err)
+	}
+	var d decoder
+	d.reset(msg)
+	for _, want := range in {
+		flow, data, err := d.next()
+		if err != nil || flow != want.Flow || string(data) != string(want.Buf[4:4+want.N]) {
+			t.Fatalf("next = %d %q %v", flow, data, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	msg, _, _ := encode(nil, []adapter.Packet{{Buf: []byte("ip"), N: 2, Flow: 3}}, 0)
+	f.Add(msg)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d decoder
+		if d.reset(b) != nil {
+			return
+		}
+		for i := 0; d.left > 0 && i < 70000; i++ {
+			if _, data, err := d.next(); err == nil && len(data) > len(b) {
+				t.Fatal("packet longer than the message")
+			}
+		}
+	})
+}

@@ -1,0 +1,130 @@
+package adapterplugin_test
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
+	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/internal/plugintest"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+)
+
+// echo is the child's adapter: every packet written comes back to be
+// read, and CloseFlow(f) sends back a packet "closed" on flow f.
+type echo struct{ *adaptertest.Fake }
+
+func (e echo) Open(cfg adapter.Config) error {
+	go func() {
+		for p := range e.Written() {
+			e.Inject(p)
+		}
+	}()
+	return e.Fake.Open(cfg)
+}
+
+func (e echo) CloseFlow(flow uint64) error {
+	e.Inject(adapter.Packet{Buf: []byte("closed"), N: 6, Flow: flow})
+	return e.Fake.CloseFlow(flow)
+}
+
+func TestMain(m *testing.M) {
+	plugintest.Main(m, func(string) {
+		adapterplugin.Serve(func(map[string]string) (adapter.Adapter, error) {
+			return echo{adaptertest.New(adapter.RoleExit)}, nil
+		})
+	})
+}
+
+const headroom = 16
+
+func readN(t *testing.T, a adapter.Adapter, n int) []adapter.Packet {
+	t.Helper()
+	var out []adapter.Packet
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pkts := make([]adapter.Packet, adapter.BatchSize)
+		for i := range pkts {
+			pkts[i].Buf = make([]byte, headroom+1500)
+		}
+		for len(out) < n {
+			k, err := a.ReadPackets(pkts, headroom)
+			if err != nil {
+				t.Errorf("ReadPackets: %v", err)
+				return
+			}
+			for _, p := range pkts[:k] {
+				out = append(out, adapter.Packet{Buf: bytes.Clone(p.Buf[headroom : headroom+p.N]), N: p.N, Flow: p.Flow})
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("read %d of %d packets", len(out), n)
+	}
+	return out
+}
+
+func roundTrip(t *testing.T, a adapter.Adapter, tag byte) {
+	t.Helper()
+	pkts := make([]adapter.Packet, adapter.BatchSize)
+	for i := range pkts {
+		b := make([]byte, headroom+1280)
+		for j := range b {
+			b[j] = tag + byte(i) + byte(j)
+		}
+		pkts[i] = adapter.Packet{Buf: b, N: 1280, Flow: uint64(1000 + i)}
+	}
+	if n, err := a.WritePackets(pkts, headroom); err != nil || n != len(pkts) {
+		t.Fatalf("WritePackets = %d, %v", n, err)
+	}
+	for i, p := range readN(t, a, len(pkts)) {
+		if p.Flow != pkts[i].Flow || !bytes.Equal(p.Buf, pkts[i].Buf[headroom:headroom+1280]) {
+			t.Fatalf("packet %d came back altered (flow %d)", i, p.Flow)
+		}
+	}
+}
+
+func TestPacketsThroughChild(t *testing.T) {
+	a, err := adapterplugin.Launch(plugintest.Launcher(t, "echo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Name() != "fake" || a.Role() != adapter.RoleExit {
+		t.Fatalf("Name, Role = %q, %q", a.Name(), a.Role())
+	}
+	cfg := adapter.Config{MTU: 1280, Exclude: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}}
+	if err := a.Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, a, 1)
+	if err := a.(adapter.FlowCloser).CloseFlow(77); err != nil {
+		t.Fatal(err)
+	}
+	if p := readN(t, a, 1)[0]; p.Flow != 77 || string(p.Buf) != "closed" {
+		t.Fatalf("CloseFlow did not reach the plugin: got %q on flow %d", p.Buf, p.Flow)
+	}
+
+	plugintest.KillAndWait(t, a.(pluginkit.Reporter))
+	// Open was replayed, so packets flow again; retry while the data
+	// channel of the new child is being published.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := a.WritePackets([]adapter.Packet{{Buf: make([]byte, headroom+20), N: 20}}, headroom)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("WritePackets after restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	readN(t, a, 1)
+	roundTrip(t, a, 2)
+}

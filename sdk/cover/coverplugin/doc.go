@@ -1,0 +1,11 @@
+// Package coverplugin runs a cover.Policy in a child process.
+//
+// Plugin side: func main() { coverplugin.Serve(myFactory) }.
+// Node side: p, err := coverplugin.Launch(launcher, options).
+//
+// One Tick is one gRPC call (service tarzan.cover.v1.Cover), never one per
+// frame. Interval is read once at Configure. While the child restarts,
+// Tick fails with an error wrapping pluginkit.ErrUnavailable and the
+// engine should keep the previous schedule; the new child gets the same
+// options and sees fresh statistics on the next tick.
+package coverplugin

@@ -1,0 +1,51 @@
+// Package transportplugin runs a transport.Transport in a child process.
+//
+// Plugin side, in your main:
+//
+//	func main() { transportplugin.Serve(func(opts map[string]string) (transport.Transport, error) { ... }) }
+//
+// Node side:
+//
+//	t, err := transportplugin.Launch(pluginkit.Launcher{Path: exe, Args: args, Name: "udp"}, options)
+//
+// t is a transport.Transport like any other, and a pluginkit.Reporter. If
+// the child dies it is restarted (see pluginkit) and listens again on the
+// address the first child bound, so peers keep reaching the node. While it
+// restarts, WriteBatch returns an error wrapping transport.ErrUnavailable
+// and ReadBatch blocks until the new child is ready (or Close).
+//
+// # Control
+//
+// gRPC service tarzan.transport.v1.Transport (internal/transportpb):
+// Configure(options) creates the transport from the factory and returns
+// its name, Listen(addr) binds it and starts the data pumps, Stats returns
+// counters (merged with those of a Transport implementing StatsReporter),
+// Close closes it.
+//
+// # Data channel
+//
+// Packets never travel over gRPC. The host creates a Unix SOCK_SEQPACKET
+// socket pair per child and passes one end as file descriptor 3
+// (exec.Cmd.ExtraFiles; go-plugin leaves it alone), naming it in the
+// environment variable TARZAN_PLUGIN_DATA_FD=3. Both directions use the
+// same format; one seqpacket message is one batch:
+//
+//	count  uint16                 number of packets in the message
+//	then count times:
+//	  addr  [16]byte              IPv6 address; IPv4 as ::ffff:a.b.c.d
+//	  port  uint16
+//	  len   uint16
+//	  data  [len]byte
+//
+// All integers are big-endian. addr/port is the destination on the host →
+// plugin direction and the source on plugin → host. IPv4-mapped addresses
+// are unmapped on decode, so an IPv4 peer appears as a plain IPv4 address.
+// A message is at most 128 KiB (a full batch of BatchSize MaxDatagram
+// frames is about 90 KiB); larger batches are split. A malformed message
+// is dropped and counted. The socket is reliable and ordered, and a full
+// socket blocks the writer: back-pressure, not loss, between host and
+// child.
+//
+// The child reads with 64 KiB buffers and the host drops (and counts) a
+// datagram larger than the caller's Buf, as the transport contract says.
+package transportplugin
