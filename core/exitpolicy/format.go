@@ -103,33 +103,48 @@ func (r Rule) portRange() (lo, hi uint16) {
 // one covering both. It refuses merges broader than /8 (IPv4) or /16
 // (IPv6), which would throw away too much of the policy.
 func mergeClosest(rejects []Rule) ([]Rule, bool) {
-	s := slices.Clone(rejects)
-	slices.SortFunc(s, func(a, b Rule) int {
-		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+	// The closest pair is adjacent in address order; merging keeps the
+	// other rules in place so a "private" block stays recognisable.
+	// Rules inside a "private" block cost 14 bytes for all of them, so
+	// they are not merge candidates.
+	order := make([]int, 0, len(rejects))
+	for i := 0; i < len(rejects); i++ {
+		if isPrivateBlock(rejects[i:]) {
+			i += len(privateRanges) - 1
+			continue
+		}
+		order = append(order, i)
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := rejects[i].Prefix, rejects[j].Prefix
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
 			return c
 		}
-		return a.Prefix.Bits() - b.Prefix.Bits()
+		return a.Bits() - b.Bits()
 	})
-	bestI, bestBits := -1, -1
-	for i := 0; i+1 < len(s); i++ {
-		a, b := s[i].Prefix, s[i+1].Prefix
+	bestK, bestBits := -1, -1
+	for k := 0; k+1 < len(order); k++ {
+		a, b := rejects[order[k]].Prefix, rejects[order[k+1]].Prefix
 		if !a.IsValid() || !b.IsValid() || a.Addr().Is4() != b.Addr().Is4() {
 			continue
 		}
-		bits := commonBits(a.Addr(), b.Addr())
-		bits = min(bits, a.Bits(), b.Bits())
+		bits := min(commonBits(a.Addr(), b.Addr()), a.Bits(), b.Bits())
 		limit := 8
 		if a.Addr().Is6() {
 			limit = 16
 		}
 		if bits >= limit && bits > bestBits {
-			bestI, bestBits = i, bits
+			bestK, bestBits = k, bits
 		}
 	}
-	if bestI < 0 {
+	if bestK < 0 {
 		return nil, false
 	}
-	a, b := s[bestI], s[bestI+1]
+	i, j := order[bestK], order[bestK+1]
+	if j < i {
+		i, j = j, i
+	}
+	a, b := rejects[i], rejects[j]
 	m := Rule{Action: Reject, Proto: a.Proto}
 	if a.Proto != b.Proto {
 		m.Proto = ""
@@ -138,8 +153,9 @@ func mergeClosest(rejects []Rule) ([]Rule, bool) {
 	if !a.allPorts() && !b.allPorts() {
 		m.PortLo, m.PortHi = min(a.PortLo, b.PortLo), max(a.PortHi, b.PortHi)
 	}
-	s[bestI] = m
-	return slices.Delete(s, bestI+1, bestI+2), true
+	out := slices.Clone(rejects)
+	out[i] = m
+	return slices.Delete(out, j, j+1), true
 }
 
 func commonBits(a, b netip.Addr) int {

@@ -304,11 +304,11 @@ func (n *Node) maintainLinks(now time.Time) {
 		switch {
 		case l.pending != nil && now.Sub(l.pendingAt) < handshakeRetry:
 		case l.cur == nil:
-			// The lower ID initiates first; the higher one waits a little so
-			// the two sides do not cross handshakes at start-up.
-			if less(n.id, id) || now.Sub(l.lastAttempt) > 3*handshakeRetry {
-				needInit = now.Sub(l.lastAttempt) >= handshakeRetry
-			}
+			// Both sides may initiate; crossed handshakes are harmless (each
+			// side ends up sending on the newest session and accepting
+			// both). Waiting for the other side instead would leave a link
+			// down whenever that side still believes its old session works.
+			needInit = now.Sub(l.lastAttempt) >= handshakeRetry
 		case l.cur.NeedsRekey(now) && l.next == nil:
 			needInit = less(n.id, id) || l.cur.Expired(now.Add(30*time.Second))
 		}

@@ -19,7 +19,7 @@ import (
 func TestTunnelAlongMimics(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tun, err := src.BuildTunnel(ctx, 3)
 	if err != nil {
@@ -85,7 +85,7 @@ func TestExtendToNonMimicRefused(t *testing.T) {
 	if target == nil {
 		t.Skip("every node is a mimic of hop 1 in this draw")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := src.BuildTunnelPath(ctx, []identity.ID{hop1.id, target.id})
 	if !errors.Is(err, ErrExtendFailed) {
@@ -189,7 +189,7 @@ func TestReplayedFrameDropped(t *testing.T) {
 func TestModifiedCellDropped(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tun, err := src.BuildTunnel(ctx, 3)
 	if err != nil {
@@ -249,7 +249,7 @@ func TestCoverConstantSendsPadding(t *testing.T) {
 	tn := startNet(t, 4, 2, func(i int, o *Options) { o.Cover = fixedRate(200) })
 	n := tn.nodes[0]
 	waitFor(t, "padding frames", 3*time.Second, func() bool { return n.Stat(EventPaddingOut) > 50 })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tun, err := n.BuildTunnel(ctx, 2)
 	if err != nil {
