@@ -246,7 +246,6 @@ func TestSummaryKeepsUsefulAccepts(t *testing.T) {
 	}
 }
 
-
 func FuzzParse(f *testing.F) {
 	f.Add("accept 0.0.0.0/0:80,443\nreject 10.0.0.0/8\naccept [::]/0:1-65535\nreject *:25\naccept udp 0.0.0.0/0:53")
 	f.Add("reject private\naccept *")

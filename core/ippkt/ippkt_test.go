@@ -402,3 +402,26 @@ func FuzzClampMSS(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendICMP(t *testing.T) {
+	for _, pair := range [][2]netip.Addr{{s4, c4}, {s6, c6}} {
+		msg := []byte{0, 0, 0, 0, 0, 1, 0, 2, 'h', 'i', '!'}
+		if pair[0].Is6() {
+			msg[0] = 129
+		}
+		p, err := AppendICMP(nil, pair[0], pair[1], msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Verify(p); err != nil {
+			t.Fatal(err)
+		}
+		in, _ := Parse(p)
+		if in.Src != pair[0] || in.Dst != pair[1] || !bytes.Equal(p[in.PayloadOffset+4:], msg[4:]) {
+			t.Fatalf("% x", p)
+		}
+	}
+	if _, err := AppendICMP(nil, s4, c6, make([]byte, 8)); err == nil {
+		t.Fatal("mixed families accepted")
+	}
+}

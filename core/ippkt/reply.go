@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 )
 
 // ErrNoReply is returned by the reply builders for packets that must not
@@ -184,4 +185,25 @@ func finish(pkt []byte, orig Info, off int) {
 	case orig.Version == 6 && pkt[6] == ProtoTCP:
 		put16(t[16:], Checksum(t, PseudoSum(src, dst, ProtoTCP, len(t))))
 	}
+}
+
+// AppendICMP appends to b an IP packet from src to dst (one family)
+// carrying the ICMP (IPv4) or ICMPv6 (IPv6) message msg, and fills the
+// message's checksum.
+func AppendICMP(b []byte, src, dst netip.Addr, msg []byte) ([]byte, error) {
+	if src.Is4() != dst.Is4() || len(msg) < 4 || src.Is4In6() || dst.Is4In6() {
+		return b, fmt.Errorf("ippkt: AppendICMP: bad addresses %v -> %v or short message", src, dst)
+	}
+	in := Info{Version: 4, Src: dst, Dst: src} // appendIPHeader answers in
+	hdr := 20
+	if src.Is6() {
+		in.Version, hdr = 6, 40
+	}
+	start := len(b)
+	b = appendIPHeader(b, in, hdr+len(msg), protoICMPFor(in.Version))
+	off := len(b)
+	b = append(b, msg...)
+	b[off+2], b[off+3] = 0, 0
+	finish(b[start:], in, off-start)
+	return b, nil
 }

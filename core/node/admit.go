@@ -18,7 +18,7 @@ import (
 // plugins and probing peers only propose.
 
 type pendingProbe struct {
-	addr   netip.AddrPort
+	addr   peerAddr
 	expect identity.ID // zero when probing a bare address
 	sent   time.Time
 }
@@ -32,21 +32,22 @@ func (n *Node) handleProposals(props []discovery.Proposal) {
 		case len(p.Descriptor) > 0:
 			n.considerDescriptor(p.Descriptor, false)
 		case p.Addr.IsValid():
-			if p.Addr == n.bound || n.isAdvertised(p.Addr) {
+			if n.isOwnAddr(p.Addr) {
 				continue
 			}
-			n.probe(p.Addr, identity.ID{}, false)
+			if p.Transport != "" {
+				if ep, ok := n.endpointNamed(p.Transport); ok {
+					n.probe(peerAddr{ep: ep, ap: p.Addr}, identity.ID{}, false)
+				}
+				continue
+			}
+			// A bare address does not say which transport listens there:
+			// probe it on each of ours (probes are cheap and few).
+			for _, ep := range n.eps {
+				n.probe(peerAddr{ep: ep.idx, ap: p.Addr}, identity.ID{}, false)
+			}
 		}
 	}
-}
-
-func (n *Node) isAdvertised(a netip.AddrPort) bool {
-	for _, x := range n.advertise {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 // considerDescriptor verifies a proposed descriptor and, if it is new to
@@ -73,18 +74,21 @@ func (n *Node) considerDescriptor(b []byte, force bool) {
 	n.probe(addr, id, force)
 }
 
-// pickAddr chooses the descriptor address for our transport.
-func (n *Node) pickAddr(d *descriptor.Descriptor) (netip.AddrPort, bool) {
-	for _, a := range d.Addrs {
-		if a.Transport == n.opts.Transport.Name() || a.Transport == "" {
-			return a.AddrPort, true
+// pickAddr chooses, in our transport preference order, the first
+// transport the descriptor advertises and its address there.
+func (n *Node) pickAddr(d *descriptor.Descriptor) (peerAddr, bool) {
+	return n.endpointFor(func(name string) (netip.AddrPort, bool) {
+		for _, a := range d.Addrs {
+			if a.Transport == name {
+				return a.AddrPort, true
+			}
 		}
-	}
-	return netip.AddrPort{}, false
+		return netip.AddrPort{}, false
+	})
 }
 
 // probe sends a reachability probe unless one to addr is outstanding.
-func (n *Node) probe(addr netip.AddrPort, expect identity.ID, force bool) {
+func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) {
 	now := n.opts.Clock.Now()
 	var nonce [32]byte
 	if _, err := io.ReadFull(n.opts.Rand, nonce[:]); err != nil {
@@ -110,7 +114,7 @@ func (n *Node) probe(addr netip.AddrPort, expect identity.ID, force bool) {
 // handleProbe answers any probe with a signed proof (probes and proofs are
 // the same size, so this amplifies nothing), then considers the prober's
 // own descriptor.
-func (n *Node) handleProbe(src netip.AddrPort, frame []byte) {
+func (n *Node) handleProbe(src peerAddr, frame []byte) {
 	nonce, desc, err := link.DecodeProbe(frame)
 	if err != nil {
 		n.stats.inc(DropMalformedFrame)
@@ -130,7 +134,7 @@ func (n *Node) handleProbe(src netip.AddrPort, frame []byte) {
 }
 
 // handleProof admits a peer whose proof answers one of our probes.
-func (n *Node) handleProof(src netip.AddrPort, frame []byte) {
+func (n *Node) handleProof(src peerAddr, frame []byte) {
 	nonce, descBytes, sig, err := link.DecodeProof(frame)
 	if err != nil {
 		n.stats.inc(DropMalformedFrame)
@@ -164,7 +168,7 @@ func (n *Node) handleProof(src netip.AddrPort, frame []byte) {
 	// address cannot be claimed without being reachable there.
 	claimed := false
 	for _, a := range d.Addrs {
-		if a.AddrPort == src {
+		if a.AddrPort == src.ap && a.Transport == n.eps[src.ep].name {
 			claimed = true
 		}
 	}
@@ -172,7 +176,7 @@ func (n *Node) handleProof(src netip.AddrPort, frame []byte) {
 		n.stats.inc(DropProofInvalid)
 		return
 	}
-	if n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src, Admitted: now}) {
+	if n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now}) {
 		n.stats.inc(EventAdmitted)
 		n.log.Debug("peer admitted", "peer", id.Short(), "peers", n.view.Len())
 		if err := n.opts.Discovery.Admitted([][]byte{d.Encoded()}); err != nil {

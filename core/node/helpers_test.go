@@ -193,3 +193,12 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// namedTransport gives a fake transport another name, so tests can run
+// nodes with different transport sets on one in-memory network.
+type namedTransport struct {
+	transport.Transport
+	name string
+}
+
+func (t namedTransport) Name() string { return t.name }

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"math"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +18,7 @@ type peerLink struct {
 	id identity.ID
 
 	mu           sync.Mutex
-	addr         netip.AddrPort
+	addr         peerAddr
 	cur          *link.Session // sends use this one
 	prev         *link.Session // still accepted on receive
 	next         *link.Session // responder side: promoted on first frame received on it
@@ -58,7 +57,7 @@ func (l *peerLink) setRate(r float64) {
 
 func (l *peerLink) getRate() float64 { return math.Float64frombits(l.rate.Load()) }
 
-func (l *peerLink) sendSession() (*link.Session, netip.AddrPort) {
+func (l *peerLink) sendSession() (*link.Session, peerAddr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cur, l.addr
@@ -120,6 +119,11 @@ func (n *Node) initiate(l *peerLink) {
 	if !ok {
 		return
 	}
+	ep, ok := n.endpointNamed(p.Transport)
+	if !ok {
+		return
+	}
+	to := peerAddr{ep: ep, ap: p.Addr}
 	now := n.opts.Clock.Now()
 	n.mu.Lock()
 	idx := n.newIndexLocked(l)
@@ -135,9 +139,9 @@ func (n *Node) initiate(l *peerLink) {
 		n.releaseIndex(l.pendingIndex)
 	}
 	l.pending, l.pendingIndex, l.pendingAt, l.lastAttempt = hs, idx, now, now
-	l.addr = p.Addr
+	l.addr = to
 	l.mu.Unlock()
-	n.sendRaw(p.Addr, frame)
+	n.sendRaw(to, frame)
 }
 
 func (n *Node) releaseIndex(idx uint32) {
@@ -148,7 +152,7 @@ func (n *Node) releaseIndex(idx uint32) {
 
 // handleInit answers a link handshake initiation, but only from an
 // admitted peer that is our mimic.
-func (n *Node) handleInit(src netip.AddrPort, frame []byte) {
+func (n *Node) handleInit(src peerAddr, frame []byte) {
 	now := n.opts.Clock.Now()
 	var l *peerLink
 	var refused bool
@@ -219,7 +223,7 @@ func (l *peerLink) promoteLocked(n *Node) {
 }
 
 // handleResp completes a handshake we initiated.
-func (n *Node) handleResp(src netip.AddrPort, idx uint32, frame []byte) {
+func (n *Node) handleResp(src peerAddr, idx uint32, frame []byte) {
 	n.mu.Lock()
 	l := n.byIndex[idx]
 	n.mu.Unlock()

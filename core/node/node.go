@@ -53,8 +53,8 @@ type Node struct {
 	id   identity.ID
 	log  *slog.Logger
 
-	bound     netip.AddrPort
-	advertise []netip.AddrPort
+	eps   []*endpoint
+	bound netip.AddrPort // first advertised address: the node's place in the domain hierarchy
 
 	linkStatic link.Static
 	onion      onionKeys
@@ -79,7 +79,6 @@ type Node struct {
 	proposal chan []discovery.Proposal
 
 	stats counters
-	out   chan *frameBuf
 
 	started atomic.Bool
 	stop    chan struct{}
@@ -110,7 +109,6 @@ func New(opts Options) (*Node, error) {
 		tunnels:  map[*Tunnel]struct{}{},
 		view:     view.New(),
 		proposal: make(chan []discovery.Proposal, 16),
-		out:      make(chan *frameBuf, 4096),
 		stop:     make(chan struct{}),
 	}
 	n.log = opts.Logger.With("node", n.id.Short())
@@ -160,17 +158,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("node: already started")
 	}
-	bound, err := n.opts.Transport.Listen(n.opts.Listen)
-	if err != nil {
-		return fmt.Errorf("node: transport %s cannot listen on %v: %w", n.opts.Transport.Name(), n.opts.Listen, err)
-	}
-	n.bound = bound
-	n.advertise = n.opts.Advertise
-	if len(n.advertise) == 0 {
-		if bound.Addr().IsUnspecified() {
-			return fmt.Errorf("node: listening on %v: set an advertise address (others cannot reach an unspecified address)", bound)
-		}
-		n.advertise = []netip.AddrPort{bound}
+	if err := n.bindEndpoints(); err != nil {
+		return err
 	}
 	if err := n.publish(); err != nil {
 		return err
@@ -178,9 +167,12 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.opts.Discovery.Start(n.Descriptor()); err != nil {
 		return fmt.Errorf("node: starting discovery %s: %w", n.opts.Discovery.Name(), err)
 	}
-	n.log.Info("node started", "addr", bound, "transport", n.opts.Transport.Name(), "discovery", n.opts.Discovery.Name())
-	n.goRun(n.recvLoop)
-	n.goRun(n.writeLoop)
+	n.log.Info("node started", "addr", n.bound, "transports", n.TransportNames(), "discovery", n.opts.Discovery.Name())
+	for _, ep := range n.eps {
+		ep := ep
+		n.goRun(func() { n.recvLoop(ep) })
+		n.goRun(func() { n.writeLoop(ep) })
+	}
 	n.goRun(n.maintainLoop)
 	n.goRun(n.shapeLoop)
 	n.goRun(func() { n.discoveryLoop(ctx) })
@@ -230,7 +222,9 @@ func (n *Node) Close() error {
 	}
 	n.mu.Unlock()
 	n.opts.Discovery.Close()
-	n.opts.Transport.Close()
+	for _, spec := range n.opts.Transports {
+		spec.Transport.Close()
+	}
 	if n.opts.Cover != nil {
 		n.opts.Cover.Close()
 	}
@@ -260,8 +254,10 @@ func (n *Node) publish() error {
 		Published:  now,
 		Expires:    now.Add(n.opts.DescriptorLifetime),
 	}
-	for _, a := range n.advertise {
-		d.Addrs = append(d.Addrs, descriptor.Addr{Transport: n.opts.Transport.Name(), AddrPort: a})
+	for _, ep := range n.eps {
+		for _, a := range ep.advertise {
+			d.Addrs = append(d.Addrs, descriptor.Addr{Transport: ep.name, AddrPort: a})
+		}
 	}
 	b, err := d.Sign(n.opts.Identity)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 	"github.com/tarzan-net/tarzan/sdk/transport"
+	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
 )
 
 func TestTunnelAlongMimics(t *testing.T) {
@@ -257,5 +259,65 @@ func TestCoverConstantSendsPadding(t *testing.T) {
 	}
 	if _, err := tun.Ping(ctx, 1); err != nil {
 		t.Fatalf("ping over shaped links: %v", err)
+	}
+}
+
+// Nodes with different transport sets: every node runs "mem", some also
+// "alt" (preferred). Pairs that share "alt" use it, the rest "mem"; tunnels
+// cross both.
+func TestMixedTransports(t *testing.T) {
+	var netAlt *transporttest.Network
+	tn := startNet(t, 8, 3, func(i int, o *Options) {
+		if netAlt == nil {
+			netAlt = transporttest.NewNetwork()
+		}
+		if i%2 == 0 {
+			alt := addrOf(i)
+			alt = netip.AddrPortFrom(alt.Addr(), 7800)
+			o.Transports = []TransportSpec{
+				{Transport: namedTransport{netAlt.NewTransport(), "alt"}, Listen: alt},
+				{Transport: o.Transport, Listen: o.Listen},
+			}
+			o.Transport = nil
+		}
+	})
+	for i, n := range tn.nodes {
+		want := []string{"mem"}
+		if i%2 == 0 {
+			want = []string{"alt", "mem"}
+		}
+		if got := n.TransportNames(); !slices.Equal(got, want) {
+			t.Fatalf("node %d transports %v, want %v", i, got, want)
+		}
+	}
+	// A link between two "alt" nodes runs over "alt".
+	a := tn.nodes[0]
+	usedAlt := false
+	for _, m := range a.Mimics() {
+		l := a.link(m.ID, false)
+		_, to := l.sendSession()
+		peer := tn.byID(m.ID)
+		if slices.Contains(peer.TransportNames(), "alt") {
+			if a.eps[to.ep].name != "alt" {
+				t.Errorf("link to an alt node runs over %s", a.eps[to.ep].name)
+			}
+			usedAlt = true
+		} else if a.eps[to.ep].name != "mem" {
+			t.Errorf("link to a mem-only node runs over %s", a.eps[to.ep].name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, src := range tn.nodes[:2] {
+		tun, err := src.BuildTunnel(ctx, 3)
+		if err != nil {
+			t.Fatalf("tunnel from %s: %v", src.id.Short(), err)
+		}
+		if _, err := tun.Ping(ctx, 2); err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+	}
+	if !usedAlt {
+		t.Log("node 0 has no alt mimic in this draw")
 	}
 }

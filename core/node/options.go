@@ -20,11 +20,15 @@ import (
 // Options configure a node. The core takes typed options only; node.toml is
 // parsed elsewhere (package config) and turned into these.
 type Options struct {
-	Identity  *identity.Identity  // required
-	Transport transport.Transport // required; unbound: the node calls Listen
-	Listen    netip.AddrPort      // required
-	// Advertise are the addresses put in the descriptor; empty means Listen
-	// (which must then be a specified address).
+	Identity *identity.Identity // required
+	// Transports in preference order: with each mimic the node uses the
+	// first of its transports the mimic's descriptor also advertises.
+	// Every one is advertised. At least one is required.
+	Transports []TransportSpec
+	// Transport, Listen and Advertise are a shorthand for a single
+	// transport; when Transport is set it is used as the first one.
+	Transport transport.Transport
+	Listen    netip.AddrPort
 	Advertise []netip.AddrPort
 	Discovery discovery.Discovery // required
 	Cover     cover.Policy        // nil means no shaping (like the "none" policy)
@@ -56,7 +60,20 @@ type Options struct {
 	Logger *slog.Logger // default slog.Default
 }
 
+// TransportSpec is one transport of a node.
+type TransportSpec struct {
+	Transport transport.Transport // unbound: the node calls Listen
+	Listen    netip.AddrPort
+	// Advertise are the addresses put in the descriptor; empty means the
+	// bound address (which must then be a specified address).
+	Advertise []netip.AddrPort
+}
+
 func (o *Options) setDefaults() {
+	if o.Transport != nil {
+		o.Transports = append([]TransportSpec{{Transport: o.Transport, Listen: o.Listen, Advertise: o.Advertise}}, o.Transports...)
+		o.Transport = nil
+	}
 	if o.MimicCount == 0 {
 		o.MimicCount = 6
 	}
@@ -99,16 +116,26 @@ func (o *Options) validate() error {
 	switch {
 	case o.Identity == nil:
 		return fmt.Errorf("%w: Identity is required", ErrOptions)
-	case o.Transport == nil:
-		return fmt.Errorf("%w: Transport is required", ErrOptions)
+	case len(o.Transports) == 0:
+		return fmt.Errorf("%w: a transport is required", ErrOptions)
 	case o.Discovery == nil:
 		return fmt.Errorf("%w: Discovery is required", ErrOptions)
-	case !o.Listen.IsValid():
-		return fmt.Errorf("%w: Listen address is required", ErrOptions)
 	case o.MimicCount < 1 || o.MimicCount > 32:
 		return fmt.Errorf("%w: MimicCount %d out of range 1..32", ErrOptions, o.MimicCount)
 	case o.EpochLength < time.Second:
 		return fmt.Errorf("%w: EpochLength %v is shorter than 1s", ErrOptions, o.EpochLength)
+	}
+	names := map[string]bool{}
+	for i, t := range o.Transports {
+		switch {
+		case t.Transport == nil:
+			return fmt.Errorf("%w: transport %d is nil", ErrOptions, i+1)
+		case !t.Listen.IsValid():
+			return fmt.Errorf("%w: transport %s has no listen address", ErrOptions, t.Transport.Name())
+		case names[t.Transport.Name()]:
+			return fmt.Errorf("%w: transport %s given twice", ErrOptions, t.Transport.Name())
+		}
+		names[t.Transport.Name()] = true
 	}
 	_ = onion.MaxHops
 	return nil

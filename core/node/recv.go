@@ -3,7 +3,6 @@ package node
 import (
 	"encoding/binary"
 	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/link"
@@ -13,7 +12,7 @@ import (
 // recvLoop reads frame batches and dispatches each frame. It owns the
 // receive buffers and one scratch payload buffer; handlers must copy what
 // they keep.
-func (n *Node) recvLoop() {
+func (n *Node) recvLoop(ep *endpoint) {
 	const bufSize = link.FrameSize + 64 // room to notice oversize datagrams
 	pkts := make([]transport.Packet, transport.BatchSize)
 	for i := range pkts {
@@ -25,13 +24,13 @@ func (n *Node) recvLoop() {
 		for i := range pkts {
 			pkts[i].Buf = pkts[i].Buf[:cap(pkts[i].Buf)]
 		}
-		k, err := n.opts.Transport.ReadBatch(pkts)
+		k, err := ep.tr.ReadBatch(pkts)
 		if err != nil {
 			if n.stopped() || errors.Is(err, transport.ErrClosed) {
 				return
 			}
 			n.stats.inc(EventTransportErrs)
-			n.limiter.warn(n.log, "read", "transport read failed; retrying", "transport", n.opts.Transport.Name(), "err", err)
+			n.limiter.warn(n.log, "read-"+ep.name, "transport read failed; retrying", "transport", ep.name, "err", err)
 			n.sleep(backoff)
 			backoff = min(backoff*2, time.Second)
 			continue
@@ -39,12 +38,12 @@ func (n *Node) recvLoop() {
 		backoff = 10 * time.Millisecond
 		n.stats.add(EventFramesIn, uint64(k))
 		for i := 0; i < k; i++ {
-			n.handleFrame(pkts[i].Addr, pkts[i].Buf[:pkts[i].N], scratch)
+			n.handleFrame(peerAddr{ep: ep.idx, ap: pkts[i].Addr}, pkts[i].Buf[:pkts[i].N], scratch)
 		}
 	}
 }
 
-func (n *Node) handleFrame(src netip.AddrPort, frame, scratch []byte) {
+func (n *Node) handleFrame(src peerAddr, frame, scratch []byte) {
 	typ, idx, err := link.Header(frame)
 	if err != nil {
 		n.stats.inc(DropMalformedFrame)
@@ -83,9 +82,10 @@ func (n *Node) handleFrame(src netip.AddrPort, frame, scratch []byte) {
 		now := n.opts.Clock.Now()
 		l.lastRecv.Store(now.UnixNano())
 		l.mu.Lock()
-		if l.addr != src {
-			// Authenticated traffic from a new address: the peer moved
-			// (NAT rebinding). Follow it, like WireGuard's roaming.
+		if l.addr.ep == src.ep && l.addr.ap != src.ap {
+			// Authenticated traffic from a new address on the same
+			// transport: the peer moved (NAT rebinding). Follow it, like
+			// WireGuard's roaming.
 			l.addr = src
 		}
 		l.mu.Unlock()

@@ -2,7 +2,6 @@ package node
 
 import (
 	"errors"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -28,9 +27,9 @@ const (
 // payload) with its destination. Buffers are pooled; whoever takes one from
 // the pool owns it until it is put back.
 type frameBuf struct {
-	b    [link.FrameSize]byte
-	n    int
-	addr netip.AddrPort
+	b  [link.FrameSize]byte
+	n  int
+	to peerAddr
 }
 
 var framePool = sync.Pool{New: func() any { return new(frameBuf) }}
@@ -39,24 +38,24 @@ func getBuf() *frameBuf { return framePool.Get().(*frameBuf) }
 
 func putBuf(f *frameBuf) {
 	f.n = 0
-	f.addr = netip.AddrPort{}
+	f.to = peerAddr{}
 	framePool.Put(f)
 }
 
 // payload returns the link-plaintext view of a buffer.
 func (f *frameBuf) payload() []byte { return f.b[:link.PayloadSize] }
 
-// sendRaw queues a complete frame (handshake, probe, proof) for addr.
-func (n *Node) sendRaw(addr netip.AddrPort, frame []byte) {
+// sendRaw queues a complete frame (handshake, probe, proof) for to.
+func (n *Node) sendRaw(to peerAddr, frame []byte) {
 	f := getBuf()
 	f.n = copy(f.b[:], frame)
-	f.addr = addr
+	f.to = to
 	n.enqueue(f)
 }
 
 func (n *Node) enqueue(f *frameBuf) {
 	select {
-	case n.out <- f:
+	case n.eps[f.to.ep].out <- f:
 	case <-n.stop:
 		putBuf(f)
 	}
@@ -100,7 +99,7 @@ func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
 		return err
 	}
 	f.n = len(out)
-	f.addr = addr
+	f.to = addr
 	l.noteSent(n.opts.Clock.Now(), padding)
 	if padding {
 		n.stats.inc(EventPaddingOut)
@@ -109,14 +108,14 @@ func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
 	return nil
 }
 
-// writeLoop batches queued frames into transport writes.
-func (n *Node) writeLoop() {
+// writeLoop batches one endpoint's queued frames into transport writes.
+func (n *Node) writeLoop(ep *endpoint) {
 	pkts := make([]transport.Packet, transport.BatchSize)
 	bufs := make([]*frameBuf, 0, transport.BatchSize)
 	for {
 		var f *frameBuf
 		select {
-		case f = <-n.out:
+		case f = <-ep.out:
 		case <-n.stop:
 			return
 		}
@@ -124,20 +123,20 @@ func (n *Node) writeLoop() {
 	drain:
 		for len(bufs) < transport.BatchSize {
 			select {
-			case f = <-n.out:
+			case f = <-ep.out:
 				bufs = append(bufs, f)
 			default:
 				break drain
 			}
 		}
 		for i, b := range bufs {
-			pkts[i] = transport.Packet{Addr: b.addr, Buf: b.b[:b.n], N: b.n}
+			pkts[i] = transport.Packet{Addr: b.to.ap, Buf: b.b[:b.n], N: b.n}
 		}
-		err := n.opts.Transport.WriteBatch(pkts[:len(bufs)])
+		err := ep.tr.WriteBatch(pkts[:len(bufs)])
 		if err != nil {
 			n.stats.add(DropTransportWrite, uint64(len(bufs)))
 			if !n.stopped() {
-				n.limiter.warn(n.log, "write", "transport write failed", "transport", n.opts.Transport.Name(), "err", err)
+				n.limiter.warn(n.log, "write-"+ep.name, "transport write failed", "transport", ep.name, "err", err)
 			}
 			if isTransient(err) {
 				n.sleep(20 * time.Millisecond)

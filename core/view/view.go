@@ -21,10 +21,11 @@ import (
 
 // Peer is one admitted node.
 type Peer struct {
-	ID       identity.ID
-	Desc     *descriptor.Descriptor
-	Addr     netip.AddrPort // the address whose reachability was proven
-	Admitted time.Time
+	ID        identity.ID
+	Desc      *descriptor.Descriptor
+	Addr      netip.AddrPort // the address whose reachability was proven
+	Transport string         // the transport it was proven on
+	Admitted  time.Time
 }
 
 // Top is the peer's top-level domain.
@@ -49,7 +50,7 @@ func (v *View) Add(p *Peer) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if old, ok := v.peers[p.ID]; ok {
-		if !p.Desc.Published.After(old.Desc.Published) && old.Addr == p.Addr {
+		if !p.Desc.Published.After(old.Desc.Published) && old.Addr == p.Addr && old.Transport == p.Transport {
 			return false
 		}
 		v.removeLocked(p.ID)

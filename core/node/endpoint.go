@@ -1,0 +1,96 @@
+package node
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/tarzan-net/tarzan/sdk/transport"
+)
+
+// endpoint is one of the node's transports, bound and running: its own
+// receive loop and its own writer queue.
+type endpoint struct {
+	idx       int
+	tr        transport.Transport
+	name      string
+	bound     netip.AddrPort
+	advertise []netip.AddrPort
+	out       chan *frameBuf
+}
+
+// peerAddr is where a peer is reached: which of our transports, and the
+// address on it.
+type peerAddr struct {
+	ep int
+	ap netip.AddrPort
+}
+
+func (a peerAddr) String() string { return a.ap.String() }
+
+// bindEndpoints listens on every configured transport.
+func (n *Node) bindEndpoints() error {
+	for i, spec := range n.opts.Transports {
+		bound, err := spec.Transport.Listen(spec.Listen)
+		if err != nil {
+			return fmt.Errorf("node: transport %s cannot listen on %v: %w", spec.Transport.Name(), spec.Listen, err)
+		}
+		adv := spec.Advertise
+		if len(adv) == 0 {
+			if bound.Addr().IsUnspecified() {
+				return fmt.Errorf("node: transport %s listening on %v: set an advertise address (others cannot reach an unspecified address)", spec.Transport.Name(), bound)
+			}
+			adv = []netip.AddrPort{bound}
+		}
+		n.eps = append(n.eps, &endpoint{
+			idx: i, tr: spec.Transport, name: spec.Transport.Name(), bound: bound, advertise: adv,
+			out: make(chan *frameBuf, 4096),
+		})
+	}
+	n.bound = n.eps[0].advertise[0]
+	return nil
+}
+
+// endpointFor picks, in our preference order, the first transport the
+// peer also advertises, and the peer's address on it.
+func (n *Node) endpointFor(addrs func(name string) (netip.AddrPort, bool)) (peerAddr, bool) {
+	for _, ep := range n.eps {
+		if ap, ok := addrs(ep.name); ok {
+			return peerAddr{ep: ep.idx, ap: ap}, true
+		}
+	}
+	return peerAddr{}, false
+}
+
+// endpointNamed finds our endpoint for a transport name.
+func (n *Node) endpointNamed(name string) (int, bool) {
+	for _, ep := range n.eps {
+		if ep.name == name {
+			return ep.idx, true
+		}
+	}
+	return 0, false
+}
+
+// isOwnAddr reports whether a is one of our own addresses.
+func (n *Node) isOwnAddr(a netip.AddrPort) bool {
+	for _, ep := range n.eps {
+		if ep.bound == a {
+			return true
+		}
+		for _, x := range ep.advertise {
+			if x == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TransportNames lists the node's transports in preference order.
+func (n *Node) TransportNames() []string {
+	out := make([]string, len(n.eps))
+	for i, ep := range n.eps {
+		out[i] = ep.name
+	}
+	return out
+}
