@@ -43,6 +43,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/mimic"
 	"github.com/tarzan-net/tarzan/core/view"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
@@ -84,6 +85,9 @@ type Node struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	limiter logLimiter
+
+	exits  exitFlows
+	client clientState
 
 	hooks testHooks
 }
@@ -164,6 +168,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.publish(); err != nil {
 		return err
 	}
+	if err := n.openAdapters(); err != nil {
+		return fmt.Errorf("node: opening IP adapters: %w", err)
+	}
 	if err := n.opts.Discovery.Start(n.Descriptor()); err != nil {
 		return fmt.Errorf("node: starting discovery %s: %w", n.opts.Discovery.Name(), err)
 	}
@@ -228,6 +235,11 @@ func (n *Node) Close() error {
 	if n.opts.Cover != nil {
 		n.opts.Cover.Close()
 	}
+	for _, a := range []adapter.Adapter{n.opts.ClientAdapter, n.opts.ExitAdapter} {
+		if a != nil {
+			a.Close()
+		}
+	}
 	return nil
 }
 
@@ -247,12 +259,14 @@ func (n *Node) stopped() bool {
 func (n *Node) publish() error {
 	now := n.opts.Clock.Now()
 	d := &descriptor.Descriptor{
-		LinkKey:    n.linkStatic.Public,
-		OnionKey:   n.onion.public(),
-		Exit:       n.opts.Exit,
-		ExitPolicy: n.opts.ExitPolicy,
-		Published:  now,
-		Expires:    now.Add(n.opts.DescriptorLifetime),
+		LinkKey:   n.linkStatic.Public,
+		OnionKey:  n.onion.public(),
+		Exit:      n.opts.Exit,
+		Published: now,
+		Expires:   now.Add(n.opts.DescriptorLifetime),
+	}
+	if n.opts.Exit {
+		d.ExitPolicy = n.opts.ExitPolicy.Summary()
 	}
 	for _, ep := range n.eps {
 		for _, a := range ep.advertise {

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/clock"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -33,10 +35,28 @@ type Options struct {
 	Discovery discovery.Discovery // required
 	Cover     cover.Policy        // nil means no shaping (like the "none" policy)
 
+	// IP service. ClientAdapter (TUN, SOCKS) feeds local applications'
+	// packets into tunnels; ExitAdapter (PNAT) sends tunnel packets to
+	// servers when Exit is set. Both optional.
+	ClientAdapter adapter.Adapter
+	ExitAdapter   adapter.Adapter
+	// ExitPolicy is enforced on every packet leaving through this exit;
+	// nil means exitpolicy.Default (no loopback, private, link-local or
+	// multicast destinations). Its summary goes into the descriptor.
+	ExitPolicy *exitpolicy.Policy
+	// DNSAddrs are the in-tunnel resolver addresses; exits answer them
+	// with their own resolver, whatever the policy says about the range.
+	// Default 100.64.0.53 and fd7a:7a72:7a6e::53.
+	DNSAddrs []netip.Addr
+	// SpareTunnels are built ahead of need so a new flow gets a tunnel at
+	// once. Default 1 when a client adapter is set.
+	SpareTunnels int
+	// TunnelHops is the length of tunnels built for the IP service; default 3.
+	TunnelHops int
+
 	MimicCount  int           // k; default 6
 	EpochLength time.Duration // default 24 h
 	Exit        bool
-	ExitPolicy  string // summary put in the descriptor
 
 	// DescriptorLifetime is how long a published descriptor is valid; the
 	// node re-signs at half of it. Default 3 h.
@@ -98,6 +118,18 @@ func (o *Options) setDefaults() {
 	if o.QueueLength == 0 {
 		o.QueueLength = 1024
 	}
+	if o.ExitPolicy == nil {
+		o.ExitPolicy = exitpolicy.Default()
+	}
+	if len(o.DNSAddrs) == 0 {
+		o.DNSAddrs = []netip.Addr{netip.MustParseAddr("100.64.0.53"), netip.MustParseAddr("fd7a:7a72:7a6e::53")}
+	}
+	if o.SpareTunnels == 0 && o.ClientAdapter != nil {
+		o.SpareTunnels = 1
+	}
+	if o.TunnelHops == 0 {
+		o.TunnelHops = 3
+	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
@@ -137,6 +169,11 @@ func (o *Options) validate() error {
 		}
 		names[t.Transport.Name()] = true
 	}
-	_ = onion.MaxHops
+	if o.TunnelHops < 1 || o.TunnelHops > onion.MaxHops {
+		return fmt.Errorf("%w: TunnelHops %d out of range 1..%d", ErrOptions, o.TunnelHops, onion.MaxHops)
+	}
+	if o.ExitAdapter != nil && !o.Exit {
+		return fmt.Errorf("%w: ExitAdapter given but Exit is off", ErrOptions)
+	}
 	return nil
 }

@@ -40,6 +40,7 @@ type circuit struct {
 	extending bool // EXTEND sent on, CREATED not yet back
 
 	lastActive atomic.Int64
+	exitFlow   atomic.Uint64 // exit adapter flow handle; 0 = none yet
 }
 
 func (c *circuit) touch(now time.Time) { c.lastActive.Store(now.UnixNano()) }
@@ -238,8 +239,7 @@ func (n *Node) relayCommand(c *circuit, payload []byte) {
 		n.teardown(c, true, true)
 	case onion.CmdDrop:
 	case onion.CmdData:
-		// IP service (exit adapters) is not wired into the core yet.
-		n.stats.inc(DropNoExit)
+		n.exitData(c, data)
 	default:
 		n.stats.inc(DropRelayMalformed)
 	}
@@ -315,6 +315,9 @@ func (n *Node) truncate(c *circuit) {
 
 // teardown removes a circuit and tells its neighbours.
 func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
+	if n.opts.ExitAdapter != nil {
+		n.closeExitFlow(c)
+	}
 	c.mu.Lock()
 	nextL, next := c.nextL, c.next
 	c.nextL = nil

@@ -27,6 +27,11 @@ const (
 	DropNoExit            = "drop_data_no_exit"       // DATA at a hop with no exit adapter
 	DropRelayMalformed    = "drop_relay_malformed"    // relay payload that did not decode
 	DropTransportWrite    = "drop_transport_write"    // transport refused a batch
+	DropIPMalformed       = "drop_ip_malformed"       // not a valid IP packet
+	DropIPTooBig          = "drop_ip_too_big"         // IP packet larger than a relay payload
+	DropExitPolicy        = "drop_exit_policy"        // destination refused by the exit policy (answered with ICMP unreachable)
+	DropNoTunnel          = "drop_no_tunnel"          // no tunnel could be built for the packet
+	DropAdapter           = "drop_adapter"            // an adapter refused a packet
 
 	EventFramesIn      = "frames_in"
 	EventFramesOut     = "frames_out"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/domain"
@@ -24,6 +25,9 @@ type Tunnel struct {
 	first *peerLink
 	path  *onion.Path
 	setup time.Duration
+
+	flow     uint64       // client isolation group (IP service)
+	lastUsed atomic.Int64 // unix nanos
 
 	mu       sync.Mutex
 	hops     []*view.Peer
@@ -56,12 +60,23 @@ var (
 // BuildTunnel selects a path of the given length and builds a tunnel
 // along it, retrying with another path when a hop fails.
 func (n *Node) BuildTunnel(ctx context.Context, hops int) (*Tunnel, error) {
+	return n.buildTunnel(ctx, hops, nil)
+}
+
+// BuildExitTunnel builds a tunnel whose last hop is an exit whose
+// published policy accepts proto ("tcp", "udp", "icmp") to dst.
+func (n *Node) BuildExitTunnel(ctx context.Context, hops int, proto string, dst netip.AddrPort) (*Tunnel, error) {
+	return n.buildTunnel(ctx, hops, func(p *view.Peer) bool { return n.exitAllows(p, proto, dst) })
+}
+
+// buildTunnel builds a tunnel whose last hop satisfies last (nil: any).
+func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool) (*Tunnel, error) {
 	if hops < 1 || hops > onion.MaxHops {
 		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", hops, onion.MaxHops)
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		path, err := n.SelectPath(hops)
+		path, err := n.selectPath(hops, last)
 		if err != nil {
 			return nil, err
 		}
@@ -81,6 +96,23 @@ func (n *Node) BuildTunnel(ctx context.Context, hops int) (*Tunnel, error) {
 // mimics, each next one uniformly over the domains of the previous hop's
 // mimics, no two hops (nor us) in one top-level domain, every hop admitted.
 func (n *Node) SelectPath(hops int) ([]identity.ID, error) {
+	return n.selectPath(hops, nil)
+}
+
+// selectPath retries random walks until one ends on a hop that satisfies
+// last: the mimic topology decides which exits a walk can reach.
+func (n *Node) selectPath(hops int, last func(*view.Peer) bool) ([]identity.ID, error) {
+	var err error
+	for attempt := 0; attempt < 32; attempt++ {
+		var path []identity.ID
+		if path, err = n.walk(hops, last); err == nil {
+			return path, nil
+		}
+	}
+	return nil, err
+}
+
+func (n *Node) walk(hops int, last func(*view.Peer) bool) ([]identity.ID, error) {
 	table := n.mimicTable()
 	used := map[netip.Prefix]bool{domain.Top(n.bound.Addr()): true}
 	var path []identity.ID
@@ -100,6 +132,9 @@ func (n *Node) SelectPath(hops int) ([]identity.ID, error) {
 			}
 			// The first hop must be a live link of ours.
 			if len(path) == 0 && n.upLink(id) == nil {
+				continue
+			}
+			if len(path) == hops-1 && last != nil && !last(p) {
 				continue
 			}
 			if byTop[top] == nil {
@@ -182,6 +217,7 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 		t.mu.Unlock()
 	}
 	t.setup = n.opts.Clock.Now().Sub(start)
+	t.touch()
 	n.log.Debug("tunnel built", "hops", len(path), "setup", t.setup)
 	return t, nil
 }
@@ -294,6 +330,11 @@ func (t *Tunnel) handleBackward(cell []byte) {
 		if ch != nil {
 			ch <- t.n.opts.Clock.Now()
 		}
+	case onion.CmdData:
+		if hop == t.path.Len()-1 {
+			t.touch()
+			t.n.deliverClient(t.flow, data)
+		}
 	case onion.CmdTruncated:
 		t.n.log.Debug("tunnel truncated", "at_hop", hop+1)
 	}
@@ -351,6 +392,23 @@ func (t *Tunnel) Hops() []HopInfo {
 		out[i] = HopInfo{ID: p.ID, Addr: p.Addr, Domain: p.Top()}
 	}
 	return out
+}
+
+func (t *Tunnel) touch() { t.lastUsed.Store(t.n.opts.Clock.Now().UnixNano()) }
+
+func (t *Tunnel) lastUse() time.Time { return time.Unix(0, t.lastUsed.Load()) }
+
+// exitPeer is the tunnel's last hop.
+func (t *Tunnel) exitPeer() *view.Peer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hops[len(t.hops)-1]
+}
+
+// SendData sends one IP packet to the tunnel's last hop (the exit).
+func (t *Tunnel) SendData(pkt []byte) error {
+	t.touch()
+	return t.send(t.path.Len()-1, onion.CmdData, pkt)
 }
 
 // SetupTime is how long building the tunnel took.

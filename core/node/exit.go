@@ -1,0 +1,164 @@
+package node
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/core/view"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+)
+
+// The exit side of the IP service. A DATA cell that reaches the last hop
+// of a tunnel carries one whole IP packet. The exit checks it against its
+// policy, then hands it to the exit adapter (the pseudonymous NAT) tagged
+// with the circuit's flow handle; replies come back from the adapter with
+// the same handle and go down the circuit as DATA cells.
+
+// exitFlows maps adapter flow handles to circuits.
+type exitFlows struct {
+	next atomic.Uint64
+	m    sync.Map // uint64 -> *circuit
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1, 58:
+		return "icmp"
+	}
+	return ""
+}
+
+func (n *Node) isDNSAddr(a netip.Addr) bool {
+	for _, d := range n.opts.DNSAddrs {
+		if d == a.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
+// exitData handles a DATA cell addressed to this hop.
+func (n *Node) exitData(c *circuit, pkt []byte) {
+	if !n.opts.Exit || n.opts.ExitAdapter == nil {
+		n.stats.inc(DropNoExit)
+		return
+	}
+	info, err := ippkt.Parse(pkt)
+	if err != nil {
+		n.stats.inc(DropIPMalformed)
+		return
+	}
+	if !n.isDNSAddr(info.Dst) {
+		dst := netip.AddrPortFrom(info.Dst, info.DstPort)
+		if ok, _ := n.opts.ExitPolicy.Allows(protoName(info.Proto), dst); !ok {
+			// Fail fast: tell the client at once instead of letting its
+			// connection time out.
+			n.stats.inc(DropExitPolicy)
+			var buf [1500]byte
+			if reply, err := ippkt.Unreachable(buf[:0], pkt); err == nil {
+				n.originate(c, onion.CmdData, reply)
+			}
+			return
+		}
+	}
+	flow := c.exitFlow.Load()
+	if flow == 0 {
+		flow = n.exits.next.Add(1)
+		if c.exitFlow.CompareAndSwap(0, flow) {
+			n.exits.m.Store(flow, c)
+		} else {
+			flow = c.exitFlow.Load()
+		}
+	}
+	if _, err := n.opts.ExitAdapter.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}, 0); err != nil {
+		n.stats.inc(DropAdapter)
+		n.limiter.warn(n.log, "exit-write", "exit adapter refused a packet", "adapter", n.opts.ExitAdapter.Name(), "err", err)
+	}
+}
+
+// exitLoop carries the exit adapter's replies back down their circuits.
+func (n *Node) exitLoop() {
+	a := n.opts.ExitAdapter
+	pkts := make([]adapter.Packet, adapter.BatchSize)
+	for i := range pkts {
+		pkts[i].Buf = make([]byte, 2048)
+	}
+	for {
+		k, err := a.ReadPackets(pkts, 0)
+		if err != nil {
+			if n.stopped() {
+				return
+			}
+			n.limiter.warn(n.log, "exit-read", "exit adapter read failed; retrying", "adapter", a.Name(), "err", err)
+			n.sleep(100 * time.Millisecond)
+			continue
+		}
+		for i := 0; i < k; i++ {
+			v, ok := n.exits.m.Load(pkts[i].Flow)
+			if !ok {
+				n.stats.inc(DropUnknownCircuit)
+				continue
+			}
+			data := pkts[i].Buf[:pkts[i].N]
+			if len(data) > onion.MaxData {
+				n.stats.inc(DropIPTooBig)
+				continue
+			}
+			n.originate(v.(*circuit), onion.CmdData, data)
+		}
+	}
+}
+
+// closeExitFlow releases the adapter state of a torn-down circuit.
+func (n *Node) closeExitFlow(c *circuit) {
+	flow := c.exitFlow.Swap(0)
+	if flow == 0 {
+		return
+	}
+	n.exits.m.Delete(flow)
+	if fc, ok := n.opts.ExitAdapter.(adapter.FlowCloser); ok {
+		fc.CloseFlow(flow)
+	}
+}
+
+// exitPolicies caches parsed exit-policy summaries of peers' descriptors.
+var exitPolicies sync.Map // *descriptor.Descriptor -> *exitpolicy.Policy (nil if unparsable)
+
+// exitAllows reports whether peer p is an exit whose published policy
+// accepts (proto, dst). An invalid dst asks only "is it an exit".
+func (n *Node) exitAllows(p *view.Peer, proto string, dst netip.AddrPort) bool {
+	if !p.Desc.Exit {
+		return false
+	}
+	if !dst.IsValid() || n.isDNSAddr(dst.Addr()) {
+		return true
+	}
+	pol := peerPolicy(p.Desc)
+	if pol == nil {
+		return false
+	}
+	ok, _ := pol.Allows(proto, dst)
+	return ok
+}
+
+func peerPolicy(d *descriptor.Descriptor) *exitpolicy.Policy {
+	if v, ok := exitPolicies.Load(d); ok {
+		return v.(*exitpolicy.Policy)
+	}
+	pol, err := exitpolicy.ParseSummary(d.ExitPolicy)
+	if err != nil {
+		pol = nil
+	}
+	exitPolicies.Store(d, pol)
+	return pol
+}

@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+)
+
+// udp4 builds an IPv4/UDP packet with valid checksums.
+func udp4(src, dst netip.AddrPort, payload []byte) []byte {
+	pkt := make([]byte, 28+len(payload))
+	pkt[0] = 0x45
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	pkt[8] = 64
+	pkt[9] = 17
+	s, d := src.Addr().As4(), dst.Addr().As4()
+	copy(pkt[12:16], s[:])
+	copy(pkt[16:20], d[:])
+	binary.BigEndian.PutUint16(pkt[10:], ippkt.Checksum(pkt[:20], 0))
+	u := pkt[20:]
+	binary.BigEndian.PutUint16(u[0:], src.Port())
+	binary.BigEndian.PutUint16(u[2:], dst.Port())
+	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
+	copy(u[8:], payload)
+	cs := ippkt.Checksum(u, ippkt.PseudoSum(src.Addr(), dst.Addr(), 17, len(u)))
+	if cs == 0 {
+		cs = 0xffff
+	}
+	binary.BigEndian.PutUint16(u[6:], cs)
+	return pkt
+}
+
+type ipNet struct {
+	*testNet
+	client *adaptertest.Fake
+	exits  map[int]*adaptertest.Fake
+}
+
+// startIPNet: node 0 is a client with a fake client adapter; every other
+// node is an exit with a fake exit adapter and the given policy.
+func startIPNet(t *testing.T, policy *exitpolicy.Policy) *ipNet {
+	in := &ipNet{client: adaptertest.New(adapter.RoleClient), exits: map[int]*adaptertest.Fake{}}
+	in.testNet = startNet(t, 7, 3, func(i int, o *Options) {
+		if i == 0 {
+			o.ClientAdapter = in.client
+			return
+		}
+		f := adaptertest.New(adapter.RoleExit)
+		in.exits[i] = f
+		o.Exit, o.ExitAdapter, o.ExitPolicy = true, f, policy
+	})
+	return in
+}
+
+func TestIPThroughTunnelAndBack(t *testing.T) {
+	pol, err := exitpolicy.Parse([]string{"accept 198.51.100.0/24:9999", "reject *:*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := startIPNet(t, pol)
+	cli := netip.MustParseAddrPort("100.64.0.2:40000")
+	srv := netip.MustParseAddrPort("198.51.100.7:9999")
+	req := udp4(cli, srv, []byte("hello through three hops"))
+	in.client.Inject(adapter.Packet{Buf: req, N: len(req), Flow: 7})
+
+	// Exactly one exit receives the packet, byte for byte.
+	var exit *adaptertest.Fake
+	var got adapter.Packet
+	deadline := time.After(20 * time.Second)
+	for exit == nil {
+		for _, f := range in.exits {
+			select {
+			case got = <-f.Written():
+				exit = f
+			default:
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no exit received the packet")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if string(got.Buf[:got.N]) != string(req) {
+		t.Fatal("the exit received a different packet")
+	}
+	if got.Flow == 0 {
+		t.Fatal("exit packet has no flow handle")
+	}
+	reply := udp4(srv, cli, []byte("hello back"))
+	exit.Inject(adapter.Packet{Buf: reply, N: len(reply), Flow: got.Flow})
+	select {
+	case back := <-in.client.Written():
+		if string(back.Buf[:back.N]) != string(reply) {
+			t.Fatal("client received a different reply")
+		}
+		if back.Flow != 7 {
+			t.Fatalf("reply delivered to flow %d, want 7", back.Flow)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reply did not come back")
+	}
+}
+
+func TestExitPolicyRejectsFast(t *testing.T) {
+	in := startIPNet(t, nil) // default policy: no loopback, no private ranges
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src := in.nodes[0]
+	tun, err := src.BuildTunnel(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exitNode := in.byID(tun.Hops()[2].ID)
+	pkt := udp4(netip.MustParseAddrPort("100.64.0.2:40000"), netip.MustParseAddrPort("127.0.0.1:8080"), []byte("x"))
+	start := time.Now()
+	if err := tun.SendData(pkt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case back := <-in.client.Written():
+		info, err := ippkt.Parse(back.Buf[:back.N])
+		if err != nil || info.Proto != 1 || info.ICMPType != 3 {
+			t.Fatalf("want ICMP unreachable, got %+v (%v)", info, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("rejection took %v, want < 1s", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no ICMP unreachable for a rejected destination")
+	}
+	if exitNode.Stat(DropExitPolicy) != 1 {
+		t.Errorf("%s = %d, want 1", DropExitPolicy, exitNode.Stat(DropExitPolicy))
+	}
+	for i, f := range in.exits {
+		select {
+		case p := <-f.Written():
+			t.Fatalf("exit %d's adapter got a packet for a rejected destination: %x", i, p.Buf[:p.N])
+		default:
+		}
+	}
+}
+
+func TestNoExitForDestinationFailsFast(t *testing.T) {
+	in := startIPNet(t, nil)
+	// The default policy rejects private ranges, and every exit publishes
+	// that: the client refuses locally with ICMP instead of timing out.
+	pkt := udp4(netip.MustParseAddrPort("100.64.0.2:40000"), netip.MustParseAddrPort("10.1.2.3:80"), []byte("x"))
+	in.client.Inject(adapter.Packet{Buf: pkt, N: len(pkt), Flow: 1})
+	select {
+	case back := <-in.client.Written():
+		info, err := ippkt.Parse(back.Buf[:back.N])
+		if err != nil || info.Proto != 1 || info.ICMPType != 3 {
+			t.Fatalf("want ICMP unreachable, got %+v (%v)", info, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ICMP unreachable")
+	}
+	if in.nodes[0].Stat(DropNoTunnel) == 0 {
+		t.Error("drop not counted")
+	}
+}
