@@ -3,12 +3,14 @@ package node
 import (
 	"errors"
 	"math"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/core/view"
 )
 
 // peerLink is the node's link to one mimic: its sessions, its address and
@@ -119,11 +121,10 @@ func (n *Node) initiate(l *peerLink) {
 	if !ok {
 		return
 	}
-	ep, ok := n.endpointNamed(p.Transport)
+	to, ok := n.linkAddr(p)
 	if !ok {
 		return
 	}
-	to := peerAddr{ep: ep, ap: p.Addr}
 	now := n.opts.Clock.Now()
 	n.mu.Lock()
 	idx := n.newIndexLocked(l)
@@ -148,6 +149,24 @@ func (n *Node) releaseIndex(idx uint32) {
 	n.mu.Lock()
 	delete(n.byIndex, idx)
 	n.mu.Unlock()
+}
+
+// linkAddr chooses where to reach an admitted peer: the first of our
+// transports, in preference order, that its descriptor advertises at the
+// IP address it proved reachable; else the proven address itself.
+func (n *Node) linkAddr(p *view.Peer) (peerAddr, bool) {
+	if to, ok := n.endpointFor(func(name string) (netip.AddrPort, bool) {
+		for _, a := range p.Desc.Addrs {
+			if a.Transport == name && a.AddrPort.Addr() == p.Addr.Addr() {
+				return a.AddrPort, true
+			}
+		}
+		return netip.AddrPort{}, false
+	}); ok {
+		return to, true
+	}
+	ep, ok := n.endpointNamed(p.Transport)
+	return peerAddr{ep: ep, ap: p.Addr}, ok
 }
 
 // handleInit answers a link handshake initiation, but only from an

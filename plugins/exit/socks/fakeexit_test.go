@@ -28,6 +28,7 @@ var (
 	dnsAddr      = netip.MustParseAddr(defaultDNS)
 	unreachAddr4 = netip.MustParseAddr("198.18.0.99") // answered with ICMP host unreachable
 	routerAddr4  = netip.MustParseAddr("198.18.0.254")
+	blackhole4   = netip.MustParseAddr("198.18.0.98") // dropped silently
 )
 
 // Names only the fake exit's resolver knows.
@@ -102,6 +103,9 @@ func (x *fakeExit) fromClient() {
 		}
 		for _, p := range pkts[:n] {
 			pkt := p.Buf[testOffset : testOffset+p.N]
+			if len(pkt) >= 20 && pkt[0]>>4 == 4 && netip.AddrFrom4([4]byte(pkt[16:20])) == blackhole4 {
+				continue
+			}
 			if icmp := unreachableFor(pkt); icmp != nil {
 				x.a.WritePackets([]adapter.Packet{{Buf: icmp, N: len(icmp), Flow: p.Flow}}, 0)
 				continue

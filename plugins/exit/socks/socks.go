@@ -31,7 +31,19 @@
 //	connect_timeout  give up a CONNECT after this long (30s)
 //
 // Commands: CONNECT (IPv4, IPv6 and DOMAIN targets) and UDP ASSOCIATE;
-// BIND is answered "command not supported".
+// BIND is answered "command not supported". A failed CONNECT is answered
+// as soon as the stack knows why:
+//
+//	0x05 connection refused   RST, or ICMP port unreachable, from the far side
+//	0x04 host unreachable     ICMP host unreachable or administratively
+//	                          prohibited (gVisor maps both to EHOSTUNREACH),
+//	                          a name that does not resolve, connect_timeout
+//	0x03 network unreachable  ICMP net unreachable; no inner address of the
+//	                          destination's family
+//	0x02 not allowed          destinations refused locally: loopback,
+//	                          unspecified, multicast, link-local (also when a
+//	                          name resolves to one)
+//	0x01 general failure      anything else
 package socks
 
 import (

@@ -184,6 +184,28 @@ func TestConnectErrors(t *testing.T) {
 	}
 }
 
+func TestConnectTimeout(t *testing.T) {
+	p, _ := newTestProxy(t, map[string]string{"connect_timeout": "300ms"})
+	c, rep, _, err := socksClient{server: p.Addr()}.request(cmdConnect, "198.18.0.98:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if rep != repHostUnreachable {
+		t.Errorf("reply %#x, want host unreachable", rep)
+	}
+}
+
+func TestWriteUnknownFlow(t *testing.T) {
+	p, _ := newTestProxy(t, nil)
+	pkt := make([]byte, 40)
+	pkt[0] = 0x45
+	n, err := p.WritePackets([]adapter.Packet{{Buf: pkt, N: 40, Flow: 12345}, {Buf: []byte{0xff}, N: 1}}, 0)
+	if n != 2 || err != nil {
+		t.Errorf("WritePackets = %d, %v; want both dropped quietly", n, err)
+	}
+}
+
 func TestUDPAssociate(t *testing.T) {
 	p, _ := newTestProxy(t, nil)
 	ctl, rep, relayAddr, err := socksClient{server: p.Addr(), user: "u"}.request(cmdUDPAssociate, "0.0.0.0:0")

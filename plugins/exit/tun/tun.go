@@ -1,0 +1,378 @@
+// Package tun is Tarzan's kernel TUN client adapter: applications on this
+// host use the tunnel without knowing it, through a TUN device with an
+// address from 100.64.0.0/10 (and fd7a:7a72:7a6e::/64) and routes that send
+// their traffic into it. It needs CAP_NET_ADMIN.
+//
+// Routing (DESIGN.md §3: the node's own links must never enter the TUN):
+//   - a default route in "routes" is installed as two /1 halves (0.0.0.0/1
+//   - 128.0.0.0/1, ::/1 + 8000::/1), which win by length, so the system's
+//     default route stays in place for the node's links to its mimics;
+//   - every Exclude prefix (Config.Exclude, then SetExclude) gets a route
+//     through the path it would take without the TUN: the longest matching
+//     route of the main table that is not ours, or, if there is none, an
+//     "unreachable" route, so the prefix never falls into the TUN.
+//
+// Policy routing rules and tables other than main are not consulted when
+// looking for that path; exclusions are pinned to the gateway that was
+// current when SetExclude ran.
+//
+// Address and route setup speaks rtnetlink directly (netlink.go); the
+// routes it installs carry protocol 122 ("proto 122" in `ip route`).
+//
+// Crash safety: every change is recorded in a state file in state_dir
+// before it is made (state.go); Open first undoes what a previous run
+// left, and Cleanup does the same for the core after a killed plugin.
+//
+// Options (the [adapter.options] table in node.toml):
+//
+//	name       device name (default tarzan0)
+//	address    IPv4 address with prefix (default 100.64.0.2/10; "" = none)
+//	address6   IPv6 address with prefix (default fd7a:7a72:7a6e::2/64; "" = none)
+//	dns        resolver inside the tunnel, answered by the exit (default
+//	           100.64.0.53); it is reached through the TUN's own prefix.
+//	           Pointing the system resolver at it (resolv.conf, resolvectl)
+//	           is left to the operator: DNS to a LAN resolver otherwise
+//	           bypasses the tunnel.
+//	routes     what to send into the tunnel (default 0.0.0.0/0,::/0)
+//	mtu        device MTU (default Config.MTU, else 1280)
+//	state_dir  where the state file lives (default /run/tarzan)
+//
+// Packets: the device runs with virtio-net headers, so the kernel may hand
+// over TSO super-packets that wireguard's tun package splits, and writes of
+// consecutive TCP segments are coalesced (GRO). Both need headroom and
+// batch sizes the core's buffers need not have, so the adapter keeps its
+// own buffers and copies once each way. Every packet is in Flow 0: a TUN
+// is one isolation group.
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+
+	wgtun "golang.zx2c4.com/wireguard/tun"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+)
+
+// Name is the adapter's registered name.
+const Name = "tun"
+
+// tunOffset is the headroom in the adapter's own buffers; wireguard's tun
+// needs at least the virtio-net header (10 bytes) in front of a packet.
+const tunOffset = 16
+
+// maxReadErrors bounds consecutive failed reads before ReadPackets gives
+// up (a device removed under us).
+const maxReadErrors = 100
+
+var (
+	_ adapter.Factory        = New
+	_ adapter.ExcludeUpdater = (*Device)(nil)
+)
+
+// Device is the TUN adapter.
+type Device struct {
+	opts options
+	log  *slog.Logger
+
+	closed chan struct{}
+	once   sync.Once
+	events sync.WaitGroup // the events drain goroutine
+
+	mu        sync.Mutex // setup, exclusions, state file
+	opened    bool
+	nl        *netlink
+	dev       wgtun.Device
+	name      string
+	index     int
+	st        state
+	statePath string
+	exclude   []netip.Prefix         // as last given
+	excluded  map[netip.Prefix]route // as installed
+
+	rmu                  sync.Mutex // read side: the batch read from the device
+	rbufs                [][]byte
+	rsizes               []int
+	rnext, rn, rerrCount int
+
+	wmu   sync.Mutex // write side
+	wmem  [][]byte   // full-capacity buffers: room for GRO to coalesce
+	wbufs [][]byte
+}
+
+// New returns an unopened TUN adapter; it is an adapter.Factory.
+func New(options map[string]string) (adapter.Adapter, error) {
+	o, err := parseOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	return &Device{opts: o, log: slog.Default().With("adapter", Name),
+		closed: make(chan struct{}), excluded: map[netip.Prefix]route{}}, nil
+}
+
+func (d *Device) Name() string       { return Name }
+func (d *Device) Role() adapter.Role { return adapter.RoleClient }
+
+// DeviceName returns the kernel's name of the TUN device after Open.
+func (d *Device) DeviceName() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.name
+}
+
+// Open removes what a previous run left behind, creates the device, gives
+// it its addresses, MTU, exclusion routes and then the tunnel routes.
+// On error everything done so far is undone.
+func (d *Device) Open(cfg adapter.Config) (err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	select {
+	case <-d.closed:
+		return adapter.ErrClosed
+	default:
+	}
+	if d.opened {
+		return errors.New("tun: already open")
+	}
+	if !d.opts.mtuSet && cfg.MTU > 0 {
+		if cfg.MTU < 1280 {
+			return fmt.Errorf("tun: Config.MTU %d is below 1280", cfg.MTU)
+		}
+		d.opts.mtu = cfg.MTU
+	}
+	if !d.opts.addrsSet && len(cfg.Addresses) > 0 {
+		d.opts.addrs = slices.Clone(cfg.Addresses)
+	}
+	d.exclude = slices.Clone(cfg.Exclude)
+	if err := os.MkdirAll(d.opts.stateDir, 0o700); err != nil {
+		return fmt.Errorf("tun: state_dir: %w", err)
+	}
+	if d.nl, err = openNetlink(); err != nil {
+		return err
+	}
+	d.statePath = statePath(d.opts.stateDir, d.opts.name)
+	if err := cleanupFile(d.nl, d.statePath); err != nil {
+		d.nl.close()
+		return fmt.Errorf("tun: removing what a previous run left (%s): %w", d.statePath, err)
+	}
+	defer func() {
+		if err != nil {
+			d.teardown()
+		}
+	}()
+	if d.dev, err = wgtun.CreateTUN(d.opts.name, d.opts.mtu); err != nil {
+		return fmt.Errorf("tun: create device %s: %w", d.opts.name, err)
+	}
+	d.events.Add(1)
+	go func(ev <-chan wgtun.Event) { // wireguard's listeners block on a full channel
+		defer d.events.Done()
+		for range ev {
+		}
+	}(d.dev.Events())
+	if d.name, err = d.dev.Name(); err != nil {
+		return fmt.Errorf("tun: device name: %w", err)
+	}
+	// Recorded only now: had we crashed before, the kernel would have
+	// removed the device with our descriptor, and a state file naming it
+	// could make a later cleanup delete somebody else's device.
+	if err := d.record(func() { d.st = state{Device: d.name} }); err != nil {
+		return err
+	}
+	if d.index, err = d.nl.linkIndex(d.name); err != nil {
+		return fmt.Errorf("tun: index of %s: %w", d.name, err)
+	}
+	for _, a := range d.opts.addrs {
+		if err := d.record(func() { d.st.Addrs = append(d.st.Addrs, a) }); err != nil {
+			return err
+		}
+		if err := d.nl.addr(true, d.index, a); err != nil {
+			hint := ""
+			if a.Addr().Is6() {
+				hint = ` (if IPv6 is disabled here, set address6 = "")`
+			}
+			return fmt.Errorf("tun: add address %s to %s: %w%s", a, d.name, err, hint)
+		}
+	}
+	if err := d.nl.linkUp(d.index, d.opts.mtu); err != nil {
+		return fmt.Errorf("tun: set %s up with MTU %d: %w", d.name, d.opts.mtu, err)
+	}
+	// Exclusions go in before the tunnel routes: there is no moment in
+	// which a mimic's address routes into the TUN.
+	if err := d.applyExclude(); err != nil {
+		return err
+	}
+	for _, p := range tunnelRoutes(d.opts.routes, d.opts.addrs) {
+		r := route{Dst: p, OIF: d.index}
+		if err := d.record(func() { d.st.Routes = append(d.st.Routes, r) }); err != nil {
+			return err
+		}
+		if err := d.nl.routeAdd(r); err != nil {
+			return fmt.Errorf("tun: add route %s: %w", r, err)
+		}
+	}
+	d.rbufs = make([][]byte, d.dev.BatchSize())
+	for i := range d.rbufs {
+		d.rbufs[i] = make([]byte, tunOffset+max(d.opts.mtu, 1500))
+	}
+	d.rsizes = make([]int, len(d.rbufs))
+	d.wmem = make([][]byte, adapter.BatchSize)
+	d.wbufs = make([][]byte, adapter.BatchSize)
+	d.opened = true
+	d.log.Info("TUN device up", "device", d.name, "mtu", d.opts.mtu)
+	return nil
+}
+
+// record changes the in-memory state and writes the state file; called
+// before the change it describes is made.
+func (d *Device) record(change func()) error {
+	change()
+	return d.st.save(d.statePath)
+}
+
+// ReadPackets returns IP packets the host sent into the TUN, all in Flow 0.
+func (d *Device) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	if !d.isOpen() {
+		return 0, adapter.ErrClosed
+	}
+	for {
+		for d.rnext >= d.rn {
+			n, err := d.dev.Read(d.rbufs, d.rsizes, tunOffset)
+			if err != nil {
+				if d.isClosed() || errors.Is(err, os.ErrClosed) {
+					return 0, adapter.ErrClosed
+				}
+				if d.rerrCount++; d.rerrCount > maxReadErrors {
+					return 0, fmt.Errorf("tun: read %s: %w", d.name, err)
+				}
+				if n == 0 {
+					continue // e.g. a super-packet that did not split: lost
+				}
+			}
+			d.rerrCount = 0
+			d.rnext, d.rn = 0, n
+		}
+		k := 0
+		for ; k < len(pkts) && d.rnext < d.rn; d.rnext++ {
+			sz := d.rsizes[d.rnext]
+			if sz == 0 || offset+sz > len(pkts[k].Buf) {
+				continue // does not fit the caller's buffer: dropped
+			}
+			pkts[k].N = copy(pkts[k].Buf[offset:], d.rbufs[d.rnext][tunOffset:tunOffset+sz])
+			pkts[k].Flow = 0
+			k++
+		}
+		if k > 0 {
+			return k, nil
+		}
+	}
+}
+
+// WritePackets hands IP packets to the host. Malformed packets the kernel
+// refuses are dropped; the batch still counts as accepted.
+func (d *Device) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if !d.isOpen() {
+		return 0, adapter.ErrClosed
+	}
+	for start := 0; start < len(pkts); start += len(d.wbufs) {
+		batch := pkts[start:min(len(pkts), start+len(d.wbufs))]
+		k := 0
+		for _, p := range batch {
+			if p.N <= 0 || offset+p.N > len(p.Buf) {
+				continue
+			}
+			b := p.Buf[offset : offset+p.N]
+			if v := b[0] >> 4; v != 4 && v != 6 {
+				continue
+			}
+			if d.wmem[k] == nil {
+				d.wmem[k] = make([]byte, tunOffset+65535)
+			}
+			d.wbufs[k] = d.wmem[k][:tunOffset+copy(d.wmem[k][tunOffset:], b)]
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		if _, err := d.dev.Write(d.wbufs[:k], tunOffset); err != nil {
+			if d.isClosed() || errors.Is(err, os.ErrClosed) {
+				return start, adapter.ErrClosed
+			}
+			d.log.Debug("TUN write dropped packets", "err", err)
+		}
+	}
+	return len(pkts), nil
+}
+
+func (d *Device) isOpen() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.opened && !d.isClosed()
+}
+
+func (d *Device) isClosed() bool {
+	select {
+	case <-d.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close removes the routes, the addresses and the device, then the state
+// file. It is idempotent.
+func (d *Device) Close() error {
+	var err error
+	d.once.Do(func() {
+		close(d.closed)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.nl != nil {
+			err = d.teardown()
+		}
+	})
+	return err
+}
+
+// teardown undoes Open (also a partial one). d.mu is held.
+func (d *Device) teardown() error {
+	var errs []error
+	for _, r := range slices.Backward(d.st.Routes) {
+		if err := ignoreGone(d.nl.routeDel(r)); err != nil {
+			errs = append(errs, fmt.Errorf("tun: delete route %s: %w", r, err))
+		}
+	}
+	for _, a := range d.st.Addrs {
+		if err := ignoreGone(d.nl.addr(false, d.index, a)); err != nil {
+			errs = append(errs, fmt.Errorf("tun: delete address %s: %w", a, err))
+		}
+	}
+	if d.dev != nil {
+		// A TUN device disappears with its last descriptor.
+		if err := d.dev.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("tun: close %s: %w", d.name, err))
+		}
+		d.events.Wait() // d.dev stays: late Read/Write calls get os.ErrClosed
+	}
+	d.opened = false
+	if len(errs) == 0 {
+		if err := os.Remove(d.statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	} else {
+		d.log.Warn("TUN teardown incomplete; the state file is kept for Cleanup", "state", d.statePath)
+	}
+	d.st = state{}
+	d.excluded = map[netip.Prefix]route{}
+	d.nl.close()
+	d.nl = nil
+	return errors.Join(errs...)
+}
