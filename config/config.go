@@ -31,6 +31,18 @@ type Config struct {
 	Transport Transport
 	Discovery Plugin
 	Cover     Plugin
+	Adapter   Plugin // client IP adapter (tun, socks); Name "" = none
+	Exit      Exit
+}
+
+// Exit is the [exit] section: the exit adapter (the pseudonymous NAT) and
+// the exit policy. Used only when node.exit is true.
+type Exit struct {
+	Plugin
+	// Policy is the ordered accept/reject rules, first match wins; empty
+	// means the default policy (no loopback, private, link-local or
+	// multicast destinations).
+	Policy []string
 }
 
 // Node is the [node] section.
@@ -93,6 +105,8 @@ func Default() *Config {
 		},
 		Discovery: Plugin{Name: "static", Options: map[string]string{}},
 		Cover:     Plugin{Name: "none", Options: map[string]string{}},
+		Adapter:   Plugin{Name: "", Options: map[string]string{}},
+		Exit:      Exit{Plugin: Plugin{Name: "pnat", Options: map[string]string{}}, Policy: []string{}},
 	}
 }
 
@@ -127,7 +141,7 @@ func (c *Config) Validate() error {
 
 // resolve makes the file's relative paths relative to dir instead.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.Node.Identity, &c.Node.DataDir, &c.Transport.Path, &c.Discovery.Path, &c.Cover.Path} {
+	for _, p := range []*string{&c.Node.Identity, &c.Node.DataDir, &c.Transport.Path, &c.Discovery.Path, &c.Cover.Path, &c.Adapter.Path, &c.Exit.Path} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -92,6 +92,50 @@ var schema = []section{
 			"none (send data at once and nothing else), constant, balanced (Tarzan's\n"+
 				"invariant), poisson (Loopix-like), or the name of an external plugin."),
 	}, pluginFields("cover", func(c *Config) *Plugin { return &c.Cover })...)},
+	{name: "adapter", doc: "Client IP adapter: how local applications reach the network through\ntunnels. Empty name: this node only relays (and exits, if node.exit).", fields: append([]field{
+		stringField("adapter.name", func(c *Config) *string { return &c.Adapter.Name },
+			"\"\" (none), socks (a SOCKS5 port, no root needed: options.listen, default\n"+
+				"127.0.0.1:1080) or tun (a kernel TUN device that routes the host's traffic\n"+
+				"into tunnels; needs root)."),
+	}, pluginFields("adapter", func(c *Config) *Plugin { return &c.Adapter })...)},
+	{name: "exit", doc: "Exit: the pseudonymous NAT that sends tunnel traffic to servers under\nthis node's address, when node.exit = true.", fields: append([]field{
+		stringField("exit.name", func(c *Config) *string { return &c.Exit.Name },
+			"Exit adapter plugin: pnat (builtin; a userspace stack, no root needed)."),
+		stringListField("exit.policy", func(c *Config) *[]string { return &c.Exit.Policy },
+			"Exit policy: ordered rules, first match wins, e.g.\n"+
+				"[\"accept *:80,443\", \"reject *:*\"]. Empty means the default: reject\n"+
+				"loopback, private, link-local and multicast destinations, accept the rest.\n"+
+				"A summary is published in the descriptor so clients pick exits that\n"+
+				"accept their destination."),
+	}, pluginFields("exit", func(c *Config) *Plugin { return &c.Exit.Plugin })...)},
+}
+
+func stringListField(key string, p func(*Config) *[]string, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			list, ok := v.([]any)
+			if !ok {
+				return typeError("an array of strings", v)
+			}
+			out := make([]string, 0, len(list))
+			for i, e := range list {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("element %d: %w", i+1, typeError("a string", e))
+				}
+				out = append(out, s)
+			}
+			*p(c) = out
+			return nil
+		},
+		encode: func(c *Config) string {
+			parts := make([]string, len(*p(c)))
+			for i, s := range *p(c) {
+				parts[i] = quote(s)
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		},
+	}
 }
 
 // pluginFields are the keys every plugin section shares after name.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"net/netip"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"regexp"
 	"slices"
 	"time"
@@ -27,6 +29,13 @@ func (c *Config) validate(v *checker) {
 	c.Transport.validate(v)
 	c.Discovery.validate(v, "discovery")
 	c.Cover.validate(v, "cover")
+	if c.Adapter.Name != "" || c.Adapter.Path != "" {
+		c.Adapter.validate(v, "adapter")
+	}
+	c.Exit.Plugin.validate(v, "exit")
+	if _, err := exitpolicy.Parse(c.Exit.Policy); err != nil {
+		v.fail("exit.policy", "%v", err)
+	}
 }
 
 func (n *Node) validate(v *checker) {

@@ -85,6 +85,10 @@ func optionsOf(c *Config, key string) map[string]string {
 		return c.Discovery.Options
 	case "cover":
 		return c.Cover.Options
+	case "adapter":
+		return c.Adapter.Options
+	case "exit":
+		return c.Exit.Options
 	}
 	panic("config: no plugin section for " + key)
 }

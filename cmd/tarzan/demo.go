@@ -28,6 +28,7 @@ type demoResult struct {
 	MembershipSeconds float64        `json:"membership_seconds"`
 	Tunnels           []demoTunnel   `json:"tunnels"`
 	PluginChildren    map[string]int `json:"plugin_children"` // node short ID → plugin child processes seen
+	Fetch             *fetchResult   `json:"fetch,omitempty"`
 	Dir               string         `json:"dir,omitempty"`
 }
 
@@ -57,6 +58,7 @@ func runDemo(args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
 	keep := fs.Bool("keep", false, "keep the demo directory (configs, keys, logs) afterwards")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
+	fetchSize := fs.Int("fetch-size", 4<<20, "bytes of the file fetched through SOCKS5 over a tunnel (0: no fetch)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -81,7 +83,22 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	ns, err := writeDemoConfigs(dir, *nodes, *coverName)
+	var ip *demoIP
+	var server *demoServer
+	if *fetchSize > 0 {
+		if server, err = startDemoServer(*fetchSize); err != nil {
+			return err
+		}
+		defer server.close()
+		client := netip.AddrFrom4([4]byte{127, 1, 0, 1})
+		port, err := freeTCPPort(client)
+		if err != nil {
+			return err
+		}
+		ip = &demoIP{socks: netip.AddrPortFrom(client, port), server: server.addr,
+			alias: netip.AddrPortFrom(demoAlias, server.addr.Port())}
+	}
+	ns, err := writeDemoConfigsIP(dir, *nodes, *coverName, ip)
 	if err != nil {
 		return err
 	}
@@ -116,6 +133,22 @@ func runDemo(args []string) error {
 		}
 		res.Tunnels = append(res.Tunnels, demoTunnel{TunnelReply: *rep, MimicChainOK: mimicChain(ctx, ns, rep)})
 	}
+	if ip != nil {
+		progress("fetching %d bytes from %s through SOCKS5 %s over a %d-hop tunnel", *fetchSize, server.addr, ip.socks, *hops)
+		var f *fetchResult
+		for attempt := 0; ; attempt++ {
+			f, err = fetchViaSOCKS(ctx, ip.socks, server, ip.alias)
+			if err == nil || attempt >= 2 || ctx.Err() != nil {
+				break
+			}
+			progress("  retrying: %v", err)
+		}
+		if err != nil {
+			return fmt.Errorf("%w (logs in %s; rerun with -keep to inspect)", err, dir)
+		}
+		f.ClientAddr = ns[0].addr.Addr().String()
+		res.Fetch = f
+	}
 	if *keep {
 		res.Dir = dir
 	}
@@ -129,6 +162,10 @@ func runDemo(args []string) error {
 		for j, h := range t.Hops {
 			fmt.Printf("  %-4d %-9s %-18s %-15s %.3f ms\n", j+1, h.ID, h.Addr, h.Domain, h.RTTMS)
 		}
+	}
+	if f := res.Fetch; f != nil {
+		fmt.Printf("\nfetched %s through SOCKS5: %d bytes in %.2f s (%.1f Mbit/s), sha256 match: %v\n", f.URL, f.Bytes, f.Seconds, f.MBitPerSec, f.SHA256Match)
+		fmt.Printf("the server saw %s (an exit); the client is %s\n", f.ServerSaw, f.ClientAddr)
 	}
 	fmt.Printf("\nplugin child processes per node: %v\n", res.PluginChildren)
 	return nil
@@ -184,6 +221,28 @@ func launchNodes(exe string, ns []*demoNode) error {
 // writeDemoConfigs creates one directory, key and node.toml per node. Node
 // i listens on 127.i.0.1, so every node is alone in its /16 domain.
 func writeDemoConfigs(dir string, count int, coverName string) ([]*demoNode, error) {
+	return writeDemoConfigsIP(dir, count, coverName, nil)
+}
+
+// demoIP configures the IP service of a demo network: node 1 runs a SOCKS5
+// port, every other node is an exit that may reach exactly the demo's own
+// HTTP server.
+//
+// The server listens on loopback, and userspace TCP/IP stacks (rightly)
+// drop packets from loopback addresses arriving on a network interface.
+// So the client asks for an alias in the benchmarking range 198.18.0.0/15
+// (RFC 2544), and the exits' PNAT, told so by its alias option, dials the
+// loopback server for it. Nothing is ever sent to the alias itself.
+type demoIP struct {
+	socks  netip.AddrPort // node 1's SOCKS5 listen address
+	server netip.AddrPort // the demo HTTP server, on loopback
+	alias  netip.AddrPort // what the client fetches from
+}
+
+// demoAlias is the address the demo client uses for the loopback server.
+var demoAlias = netip.MustParseAddr("198.18.0.1")
+
+func writeDemoConfigsIP(dir string, count int, coverName string, ip *demoIP) ([]*demoNode, error) {
 	var ns []*demoNode
 	var peers []string
 	for i := 1; i <= count; i++ {
@@ -217,6 +276,23 @@ func writeDemoConfigs(dir string, count int, coverName string) ([]*demoNode, err
 		cfg.Discovery.Name = "static"
 		cfg.Discovery.Options = map[string]string{"peers": strings.Join(peers, ","), "interval": "2s"}
 		cfg.Cover.Name = coverName
+		if ip != nil {
+			if n == ns[0] {
+				cfg.Adapter.Name = "socks"
+				cfg.Adapter.Options = map[string]string{"listen": ip.socks.String()}
+			} else {
+				// These exits accept exactly the demo server's alias and
+				// dial it on loopback from their own address.
+				rule := fmt.Sprintf("accept %s/32:%d", ip.alias.Addr(), ip.alias.Port())
+				cfg.Node.Exit = true
+				cfg.Exit.Policy = []string{rule, "reject *:*"}
+				cfg.Exit.Options = map[string]string{
+					"policy": rule + ";reject *:*",
+					"alias":  fmt.Sprintf("%s=%s", ip.alias.Addr(), ip.server.Addr()),
+					"bind":   n.addr.Addr().String(),
+				}
+			}
+		}
 		if err := config.Write(filepath.Join(n.dir, "node.toml"), cfg); err != nil {
 			return nil, err
 		}

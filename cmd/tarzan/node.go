@@ -14,8 +14,10 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -85,24 +87,53 @@ func runNode(args []string) error {
 		disc.Close()
 		return fmt.Errorf("cover %q: %w", cfg.Cover.Name, err)
 	}
+	closeAll := func(ps ...interface{ Close() error }) {
+		for _, p := range ps {
+			if p != nil {
+				p.Close()
+			}
+		}
+	}
+	var clientAd, exitAd adapter.Adapter
+	if cfg.Adapter.Name != "" || cfg.Adapter.Path != "" {
+		if clientAd, err = openAdapter(cfg.Adapter, log); err != nil {
+			closeAll(tr, disc, cov)
+			return fmt.Errorf("adapter %q: %w", cfg.Adapter.Name, err)
+		}
+	}
+	var policy *exitpolicy.Policy
+	if cfg.Node.Exit {
+		if len(cfg.Exit.Policy) > 0 {
+			if policy, err = exitpolicy.Parse(cfg.Exit.Policy); err != nil {
+				closeAll(tr, disc, cov, clientAd)
+				return fmt.Errorf("%s: exit.policy: %w", cfg.File, err)
+			}
+		}
+		if exitAd, err = openAdapter(cfg.Exit.Plugin, log); err != nil {
+			closeAll(tr, disc, cov, clientAd)
+			return fmt.Errorf("exit %q: %w", cfg.Exit.Name, err)
+		}
+	}
 	n, err := node.New(node.Options{
-		Identity:    id,
-		Transport:   tr,
-		Listen:      cfg.Transport.Listen,
-		Advertise:   cfg.Transport.Advertise,
-		Discovery:   disc,
-		Cover:       cov,
-		MimicCount:  cfg.Mimics.Count,
-		EpochLength: cfg.Mimics.Epoch,
-		Exit:        cfg.Node.Exit,
+		ClientAdapter: clientAd,
+		ExitAdapter:   exitAd,
+		ExitPolicy:    policy,
+		TunnelHops:    cfg.Tunnels.Hops,
+		Identity:      id,
+		Transport:     tr,
+		Listen:        cfg.Transport.Listen,
+		Advertise:     cfg.Transport.Advertise,
+		Discovery:     disc,
+		Cover:         cov,
+		MimicCount:    cfg.Mimics.Count,
+		EpochLength:   cfg.Mimics.Epoch,
+		Exit:          cfg.Node.Exit,
 
 		TunnelIdleTimeout: cfg.Tunnels.IdleTimeout,
 		Logger:            log,
 	})
 	if err != nil {
-		tr.Close()
-		disc.Close()
-		cov.Close()
+		closeAll(tr, disc, cov, clientAd, exitAd)
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -117,7 +148,11 @@ func runNode(args []string) error {
 			kind string
 			name string
 			v    any
-		}{{"transport", cfg.Transport.Name, tr}, {"discovery", cfg.Discovery.Name, disc}, {"cover", cfg.Cover.Name, cov}} {
+		}{{"transport", cfg.Transport.Name, tr}, {"discovery", cfg.Discovery.Name, disc}, {"cover", cfg.Cover.Name, cov},
+			{"adapter", cfg.Adapter.Name, clientAd}, {"exit", cfg.Exit.Name, exitAd}} {
+			if p.v == nil || p.v == (adapter.Adapter)(nil) {
+				continue
+			}
 			r := control.PluginReply{Kind: p.kind, Name: p.name, InProc: true}
 			if st, ok := pluginStats(p.v); ok {
 				r.InProc, r.PID, r.Restarts = false, st.PID, st.Restarts

@@ -8,6 +8,8 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 	"github.com/tarzan-net/tarzan/sdk/cover/coverplugin"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
@@ -88,6 +90,23 @@ func openCover(cfg config.Plugin, log *slog.Logger) (cover.Policy, error) {
 	return coverplugin.Launch(l, cfg.Options)
 }
 
+func openAdapter(cfg config.Plugin, log *slog.Logger) (adapter.Adapter, error) {
+	if cfg.Path == "" {
+		f, ok := builtin.Adapters[cfg.Name]
+		if !ok {
+			return nil, unknownPlugin(builtin.KindAdapter, cfg.Name)
+		}
+		if cfg.InProcess {
+			return f(cfg.Options)
+		}
+	}
+	l, err := launcher(builtin.KindAdapter, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return adapterplugin.Launch(l, cfg.Options)
+}
+
 // pluginStats reports a plugin's supervisor stats when it runs out of process.
 func pluginStats(p any) (pluginkit.Stats, bool) {
 	if r, ok := p.(pluginkit.Reporter); ok {
@@ -103,7 +122,7 @@ func runPlugin(args []string) error {
   tarzan plugin serve KIND NAME   serve a shipped plugin to a parent node (started by the node itself)
   tarzan plugin list              list the shipped plugins
 
-Kinds: transport, discovery, cover.
+Kinds: transport, discovery, cover, adapter.
 `)
 		if len(args) == 0 {
 			return errUsage
@@ -112,7 +131,7 @@ Kinds: transport, discovery, cover.
 	}
 	switch args[0] {
 	case "list":
-		for _, kind := range []string{builtin.KindTransport, builtin.KindDiscovery, builtin.KindCover} {
+		for _, kind := range []string{builtin.KindTransport, builtin.KindDiscovery, builtin.KindCover, builtin.KindAdapter} {
 			names := builtin.Names(kind)
 			sort.Strings(names)
 			for _, n := range names {
@@ -144,8 +163,14 @@ Kinds: transport, discovery, cover.
 				return unknownPlugin(kind, name)
 			}
 			coverplugin.Serve(f)
+		case builtin.KindAdapter:
+			f, ok := builtin.Adapters[name]
+			if !ok {
+				return unknownPlugin(kind, name)
+			}
+			adapterplugin.Serve(f)
 		default:
-			return fmt.Errorf("unknown plugin kind %q (transport, discovery, cover)", kind)
+			return fmt.Errorf("unknown plugin kind %q (transport, discovery, cover, adapter)", kind)
 		}
 		return nil
 	default:

@@ -10,7 +10,11 @@ import (
 	"github.com/tarzan-net/tarzan/plugins/cover/constant"
 	"github.com/tarzan-net/tarzan/plugins/cover/none"
 	"github.com/tarzan-net/tarzan/plugins/discovery/static"
+	"github.com/tarzan-net/tarzan/plugins/exit/pnat"
+	"github.com/tarzan-net/tarzan/plugins/exit/socks"
+	"github.com/tarzan-net/tarzan/plugins/exit/tun"
 	"github.com/tarzan-net/tarzan/plugins/transport/udp"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -40,6 +44,14 @@ var Covers = map[string]cover.Factory{
 	"constant": constant.New,
 }
 
+// Adapters are the shipped IP adapters by name: client (socks, tun) and
+// exit (pnat).
+var Adapters = map[string]adapter.Factory{
+	"socks": socks.New,
+	"tun":   tun.New,
+	"pnat":  pnat.New,
+}
+
 // Names lists the shipped plugin names of a kind, sorted.
 func Names(kind string) []string {
 	var out []string
@@ -54,6 +66,10 @@ func Names(kind string) []string {
 		}
 	case KindCover:
 		for k := range Covers {
+			out = append(out, k)
+		}
+	case KindAdapter:
+		for k := range Adapters {
 			out = append(out, k)
 		}
 	}

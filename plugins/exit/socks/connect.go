@@ -93,7 +93,7 @@ func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip
 	rep := byte(repHostUnreachable)
 	for _, a := range found {
 		switch {
-		case !allowedDestination(a):
+		case !p.allowedDestination(a):
 			rep = repNotAllowed
 		case a.Is4() && g.v4.IsValid():
 			v4 = append(v4, a)
@@ -110,9 +110,13 @@ func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip
 }
 
 // allowedDestination rejects addresses that cannot mean anything through
-// a tunnel, or would reach into the exit itself (loopback). The exit
-// enforces its own policy for everything else.
-func allowedDestination(a netip.Addr) bool {
+// a tunnel, or would reach into the exit itself (loopback, unless the
+// allow_loopback option says the whole network lives on loopback, as in
+// `tarzan demo`). The exit enforces its own policy for everything else.
+func (p *Proxy) allowedDestination(a netip.Addr) bool {
+	if a.IsLoopback() && p.opts.allowLoopback {
+		return true
+	}
 	return a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
 		!a.IsLinkLocalUnicast() && a != netip.IPv4Unspecified() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

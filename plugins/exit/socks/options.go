@@ -24,6 +24,7 @@ const (
 type options struct {
 	listen         netip.AddrPort
 	allowRemote    bool
+	allowLoopback  bool // pass loopback destinations to the exit (demo networks on loopback)
 	addresses      []netip.Addr // inner addresses of every group's stack
 	addressSet     bool         // "address" given: Config.Addresses does not override it
 	dns            []netip.Addr
@@ -34,7 +35,7 @@ type options struct {
 	connectTimeout time.Duration
 }
 
-var knownOptions = []string{"address", "allow_remote", "connect_timeout", "dns", "idle_timeout", "isolate", "listen", "mtu"}
+var knownOptions = []string{"address", "allow_loopback", "allow_remote", "connect_timeout", "dns", "idle_timeout", "isolate", "listen", "mtu"}
 
 func parseOptions(m map[string]string) (options, error) {
 	o := options{
@@ -58,6 +59,8 @@ func parseOptions(m map[string]string) (options, error) {
 			o.listen, err = netip.ParseAddrPort(v)
 		case "allow_remote":
 			o.allowRemote, err = strconv.ParseBool(v)
+		case "allow_loopback":
+			o.allowLoopback, err = strconv.ParseBool(v)
 		case "address":
 			o.addresses, err = parseAddrList(v)
 			o.addressSet = true

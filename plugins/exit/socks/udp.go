@@ -152,7 +152,7 @@ func (a *association) target(dst destination) (netip.AddrPort, bool) {
 			a.mu.Unlock()
 		}
 	}
-	if !allowedDestination(addr) {
+	if !a.p.allowedDestination(addr) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(addr, dst.port), true

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/proxy"
+)
+
+// fetchResult is the "fetch" object of `tarzan demo --json`.
+type fetchResult struct {
+	URL         string  `json:"url"`
+	Bytes       int64   `json:"bytes"`
+	SHA256Match bool    `json:"sha256_match"`
+	ServerSaw   string  `json:"server_saw"`  // the address the HTTP server saw the request from
+	ClientAddr  string  `json:"client_addr"` // the client node's own address
+	Seconds     float64 `json:"seconds"`
+	MBitPerSec  float64 `json:"mbit_per_s"`
+}
+
+// demoServer is a local HTTP server holding one random file; it records
+// who fetched it.
+type demoServer struct {
+	addr netip.AddrPort
+	body []byte
+	sum  [32]byte
+	srv  *http.Server
+
+	mu  sync.Mutex
+	saw []string
+}
+
+func startDemoServer(size int) (*demoServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &demoServer{addr: ln.Addr().(*net.TCPAddr).AddrPort(), body: make([]byte, size)}
+	rand.Read(s.body)
+	s.sum = sha256.Sum256(s.body)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /file", func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		s.mu.Lock()
+		s.saw = append(s.saw, host)
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(s.body)
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+func (s *demoServer) close() { s.srv.Close() }
+
+func (s *demoServer) lastSaw() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.saw) == 0 {
+		return ""
+	}
+	return s.saw[len(s.saw)-1]
+}
+
+// fetchViaSOCKS downloads the server's file through a SOCKS5 proxy and
+// checks it byte for byte.
+func fetchViaSOCKS(ctx context.Context, socks netip.AddrPort, s *demoServer, via netip.AddrPort) (*fetchResult, error) {
+	d, err := proxy.SOCKS5("tcp", socks.String(), &proxy.Auth{User: "demo", Password: "demo"}, proxy.Direct)
+	if err != nil {
+		return nil, err
+	}
+	cd := d.(proxy.ContextDialer)
+	client := &http.Client{Transport: &http.Transport{DialContext: cd.DialContext, DisableKeepAlives: true}}
+	url := fmt.Sprintf("http://%s/file", via)
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s through SOCKS5 %s: %w", url, socks, err)
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s through the tunnel after %d bytes: %w", url, n, err)
+	}
+	secs := time.Since(start).Seconds()
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return &fetchResult{
+		URL: url, Bytes: n, SHA256Match: sum == s.sum && n == int64(len(s.body)),
+		ServerSaw: s.lastSaw(), Seconds: secs, MBitPerSec: float64(n) * 8 / 1e6 / secs,
+	}, nil
+}
+
+// freeTCPPort finds a free TCP port on ip.
+func freeTCPPort(ip netip.Addr) (uint16, error) {
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return uint16(ln.Addr().(*net.TCPAddr).Port), nil
+}
