@@ -26,7 +26,7 @@ import (
 type session struct {
 	t      *dtlsTransport
 	client bool
-	in     chan []byte   // raw datagrams from the receive loop
+	in     chan []byte     // raw datagrams from the receive loop
 	ctx    context.Context // cancelled by close: ends the handshake
 	cancel context.CancelFunc
 	closed chan struct{} // closed once: netConn reads return EOF

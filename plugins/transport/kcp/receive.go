@@ -1,0 +1,116 @@
+package kcp
+
+// The receive loop (one goroutine per transport, started by Listen) reads
+// the socket and routes every packet by source address and KCP
+// conversation id (conv):
+//
+//  1. a known address, same conv (or a parity packet, which has none):
+//     to that peer's session;
+//  2. a known address, another conv, on the first segment of a new
+//     session (PUSH with sn 0): the peer restarted (it had spoken our
+//     conv before) or both sides opened at once (the lower conv wins);
+//     the session is replaced;
+//  3. an unknown address opening a new session: a new peer with its conv;
+//  4. anything else is dropped and counted. A session that only hears
+//     silence is closed by the janitor, so a peer that lost its state
+//     gets a fresh session after idle_timeout_ms at worst.
+//
+// Packets are copied before they are queued, so the loop reuses one buffer.
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+)
+
+const (
+	fecTypeData   = 0xf1
+	fecTypeParity = 0xf2
+	fecHeader     = 8 // seqid(4) type(2) size(2) on data packets
+	cmdPush       = 81
+)
+
+// segment is the first KCP segment header of a packet.
+type segment struct {
+	conv uint32
+	cmd  byte
+	sn   uint32
+}
+
+// parseSegment finds the first segment of a packet, behind the FEC header
+// if there is one. Parity packets carry none.
+func parseSegment(b []byte) (segment, bool) {
+	if len(b) >= 6 {
+		switch binary.LittleEndian.Uint16(b[4:]) {
+		case fecTypeParity:
+			return segment{}, false
+		case fecTypeData:
+			b = b[fecHeader:]
+		}
+	}
+	if len(b) < SegmentOverhead {
+		return segment{}, false
+	}
+	return segment{conv: binary.LittleEndian.Uint32(b), cmd: b[4], sn: binary.LittleEndian.Uint32(b[12:])}, true
+}
+
+func (t *kcpTransport) receive(conn *net.UDPConn) {
+	defer t.wg.Done()
+	buf := make([]byte, 1<<16)
+	for {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-t.done:
+				return
+			case <-time.After(time.Millisecond): // a transient error; do not spin
+			}
+			continue
+		}
+		t.route(unmap(from), buf[:n])
+	}
+}
+
+func (t *kcpTransport) route(from netip.AddrPort, b []byte) {
+	seg, hasSeg := parseSegment(b)
+	opens := hasSeg && seg.cmd == cmdPush && seg.sn == 0
+
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	p := t.peers[from]
+	var old *peer
+	switch {
+	case p != nil && hasSeg && seg.conv != p.conv:
+		if !opens || (!p.heard.Load() && seg.conv > p.conv) {
+			t.mu.Unlock()
+			t.stats.inputDrops.Add(1)
+			return
+		}
+		old, p = p, t.newPeer(from, seg.conv)
+		t.peers[from] = p
+		t.stats.replaced.Add(1)
+	case p == nil && opens:
+		p = t.newPeer(from, seg.conv)
+		t.peers[from] = p
+	case p == nil:
+		t.mu.Unlock()
+		t.stats.inputDrops.Add(1)
+		return
+	}
+	t.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	if hasSeg {
+		p.heard.Store(true)
+	}
+	p.deliver(b)
+}
