@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -75,6 +76,44 @@ type Transport struct {
 	// means the bound listen address, which the node can only use if it is
 	// not unspecified (0.0.0.0 or ::).
 	Advertise []netip.AddrPort
+	// Extra are further builtin transports, in preference order after the
+	// main one, each "NAME LISTEN [ADVERTISE]" (transport.extra).
+	Extra []ExtraTransport
+}
+
+// ExtraTransport is one more builtin transport the node runs and
+// advertises, with default options.
+type ExtraTransport struct {
+	Name      string
+	Listen    netip.AddrPort
+	Advertise netip.AddrPort // zero: the bound listen address
+}
+
+// ParseExtraTransport reads "NAME LISTEN [ADVERTISE]".
+func ParseExtraTransport(s string) (ExtraTransport, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 || len(f) > 3 {
+		return ExtraTransport{}, fmt.Errorf("%q: want \"NAME LISTEN [ADVERTISE]\", e.g. \"kcp 0.0.0.0:7702\"", s)
+	}
+	e := ExtraTransport{Name: f[0]}
+	var err error
+	if e.Listen, err = parseAddrPort(f[1]); err != nil {
+		return e, err
+	}
+	if len(f) == 3 {
+		if e.Advertise, err = parseAddrPort(f[2]); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+func (e ExtraTransport) String() string {
+	s := e.Name + " " + e.Listen.String()
+	if e.Advertise.IsValid() {
+		s += " " + e.Advertise.String()
+	}
+	return s
 }
 
 // Plugin selects and configures one plugin.
@@ -102,6 +141,7 @@ func Default() *Config {
 			Plugin:    Plugin{Name: "udp", Options: map[string]string{}},
 			Listen:    netip.MustParseAddrPort("0.0.0.0:7700"),
 			Advertise: []netip.AddrPort{},
+			Extra:     []ExtraTransport{},
 		},
 		Discovery: Plugin{Name: "static", Options: map[string]string{}},
 		Cover:     Plugin{Name: "none", Options: map[string]string{}},

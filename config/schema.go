@@ -81,6 +81,37 @@ var schema = []section{
 				"reach it. Empty means the listen address, which only works if that is not\n"+
 				"0.0.0.0 or [::]. Peers check that the node answers at each one before\n"+
 				"admitting it."),
+		field{key: "transport.extra", doc: "More builtin transports to run and advertise, in preference order after\n" +
+			"the main one: \"NAME LISTEN [ADVERTISE]\", e.g. [\"udp 0.0.0.0:7700\"]. With\n" +
+			"each mimic the node uses the first transport both advertise.",
+			decode: func(c *Config, v any) error {
+				list, ok := v.([]any)
+				if !ok {
+					return typeError(`an array of "NAME LISTEN [ADVERTISE]" strings`, v)
+				}
+				out := make([]ExtraTransport, 0, len(list))
+				for i, e := range list {
+					s, ok := e.(string)
+					if !ok {
+						return fmt.Errorf("element %d: %w", i+1, typeError("a string", e))
+					}
+					x, err := ParseExtraTransport(s)
+					if err != nil {
+						return fmt.Errorf("element %d: %w", i+1, err)
+					}
+					out = append(out, x)
+				}
+				c.Transport.Extra = out
+				return nil
+			},
+			encode: func(c *Config) string {
+				parts := make([]string, len(c.Transport.Extra))
+				for i, e := range c.Transport.Extra {
+					parts[i] = quote(e.String())
+				}
+				return "[" + strings.Join(parts, ", ") + "]"
+			},
+		},
 	}, pluginFields("transport", func(c *Config) *Plugin { return &c.Transport.Plugin })...)},
 	{name: "discovery", doc: "Discovery plugin: how this node learns of other nodes. Discovery only\nproposes peers; the node admits one after checking its signed descriptor\nand that it answers at its advertised address.", fields: append([]field{
 		stringField("discovery.name", func(c *Config) *string { return &c.Discovery.Name },

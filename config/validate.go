@@ -78,6 +78,21 @@ func (t *Transport) validate(v *checker) {
 	if !t.Listen.IsValid() {
 		v.fail("transport.listen", "must be an address:port such as 0.0.0.0:7700")
 	}
+	seen := map[string]bool{t.Name: true}
+	for i, e := range t.Extra {
+		if !pluginName.MatchString(e.Name) {
+			v.fail("transport.extra", "element %d: %q is not a plugin name", i+1, e.Name)
+		}
+		if seen[e.Name] {
+			v.fail("transport.extra", "element %d: transport %s is already configured", i+1, e.Name)
+		}
+		seen[e.Name] = true
+		if e.Advertise.IsValid() {
+			if msg := advertiseProblem(e.Advertise); msg != "" {
+				v.fail("transport.extra", "element %d: advertise %s %s", i+1, e.Advertise, msg)
+			}
+		}
+	}
 	for i, ap := range t.Advertise {
 		if msg := advertiseProblem(ap); msg != "" {
 			v.fail("transport.advertise", "element %d (%s) %s", i+1, ap, msg)

@@ -41,6 +41,7 @@ type demoTunnel struct {
 }
 
 type demoNode struct {
+	extra  []config.ExtraTransport
 	dir    string
 	id     identity.ID
 	addr   netip.AddrPort
@@ -55,6 +56,7 @@ func runDemo(args []string) error {
 	hops := fs.Int("hops", 3, "hops per tunnel")
 	pings := fs.Int("pings", 5, "pings per hop (the median is reported)")
 	coverName := fs.String("cover", "none", "cover policy for every node (none, constant)")
+	transportName := fs.String("transport", "udp", "transport of every node: udp, dtls, kcp, or mixed (each node a different set; all share udp)")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
 	keep := fs.Bool("keep", false, "keep the demo directory (configs, keys, logs) afterwards")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
@@ -98,7 +100,12 @@ func runDemo(args []string) error {
 		ip = &demoIP{socks: netip.AddrPortFrom(client, port), server: server.addr,
 			alias: netip.AddrPortFrom(demoAlias, server.addr.Port())}
 	}
-	ns, err := writeDemoConfigsIP(dir, *nodes, *coverName, ip)
+	switch *transportName {
+	case "udp", "dtls", "kcp", "mixed":
+	default:
+		return fmt.Errorf("-transport %q: want udp, dtls, kcp or mixed", *transportName)
+	}
+	ns, err := writeDemoNet(dir, *nodes, demoOptions{cover: *coverName, transport: *transportName, ip: ip})
 	if err != nil {
 		return err
 	}
@@ -221,7 +228,28 @@ func launchNodes(exe string, ns []*demoNode) error {
 // writeDemoConfigs creates one directory, key and node.toml per node. Node
 // i listens on 127.i.0.1, so every node is alone in its /16 domain.
 func writeDemoConfigs(dir string, count int, coverName string) ([]*demoNode, error) {
-	return writeDemoConfigsIP(dir, count, coverName, nil)
+	return writeDemoNet(dir, count, demoOptions{cover: coverName})
+}
+
+// demoOptions shape a demo network.
+type demoOptions struct {
+	cover     string
+	transport string  // udp, dtls, kcp, or mixed; "" = udp
+	ip        *demoIP // nil: no IP service
+}
+
+// demoTransports returns node i's transports in preference order. In a
+// mixed network every node also runs udp, so any two share a transport,
+// while pairs of dtls or kcp nodes use those.
+func demoTransports(mode string, i int) []string {
+	switch mode {
+	case "", "udp":
+		return []string{"udp"}
+	case "mixed":
+		return [][]string{{"dtls", "udp"}, {"kcp", "udp"}, {"udp"}}[i%3]
+	default:
+		return []string{mode}
+	}
 }
 
 // demoIP configures the IP service of a demo network: node 1 runs a SOCKS5
@@ -242,7 +270,8 @@ type demoIP struct {
 // demoAlias is the address the demo client uses for the loopback server.
 var demoAlias = netip.MustParseAddr("198.18.0.1")
 
-func writeDemoConfigsIP(dir string, count int, coverName string, ip *demoIP) ([]*demoNode, error) {
+func writeDemoNet(dir string, count int, o demoOptions) ([]*demoNode, error) {
+	coverName, ip := o.cover, o.ip
 	var ns []*demoNode
 	var peers []string
 	for i := 1; i <= count; i++ {
@@ -254,8 +283,19 @@ func writeDemoConfigsIP(dir string, count int, coverName string, ip *demoIP) ([]
 		n := &demoNode{dir: filepath.Join(dir, fmt.Sprintf("node%02d", i)), addr: netip.AddrPortFrom(ip, port)}
 		ns = append(ns, n)
 		peers = append(peers, n.addr.String())
+		// Static discovery lists bare addresses, so list every transport's
+		// address: nodes that share only udp find each other there.
+		for _, extra := range demoTransports(o.transport, i-1)[1:] {
+			port, err := freeUDPPort(ip)
+			if err != nil {
+				return nil, err
+			}
+			x := config.ExtraTransport{Name: extra, Listen: netip.AddrPortFrom(ip, port)}
+			n.extra = append(n.extra, x)
+			peers = append(peers, x.Listen.String())
+		}
 	}
-	for _, n := range ns {
+	for i, n := range ns {
 		if err := os.MkdirAll(n.dir, 0o700); err != nil {
 			return nil, err
 		}
@@ -273,6 +313,8 @@ func writeDemoConfigsIP(dir string, count int, coverName string, ip *demoIP) ([]
 		cfg.Node.Control = "127.0.0.1:0"
 		cfg.Node.LogLevel = "info"
 		cfg.Transport.Listen = n.addr
+		cfg.Transport.Name = demoTransports(o.transport, i)[0]
+		cfg.Transport.Extra = append(cfg.Transport.Extra, n.extra...)
 		cfg.Discovery.Name = "static"
 		cfg.Discovery.Options = map[string]string{"peers": strings.Join(peers, ","), "interval": "2s"}
 		cfg.Cover.Name = coverName

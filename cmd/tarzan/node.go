@@ -94,9 +94,31 @@ func runNode(args []string) error {
 			}
 		}
 	}
+	specs := []node.TransportSpec{{Transport: tr, Listen: cfg.Transport.Listen, Advertise: cfg.Transport.Advertise}}
+	for _, e := range cfg.Transport.Extra {
+		t, err := openTransport(config.Plugin{Name: e.Name, Options: map[string]string{}}, log)
+		if err != nil {
+			for _, s := range specs {
+				s.Transport.Close()
+			}
+			closeAll(disc, cov)
+			return fmt.Errorf("transport.extra %q: %w", e.Name, err)
+		}
+		spec := node.TransportSpec{Transport: t, Listen: e.Listen}
+		if e.Advertise.IsValid() {
+			spec.Advertise = []netip.AddrPort{e.Advertise}
+		}
+		specs = append(specs, spec)
+	}
+	closeTransports := func() {
+		for _, s := range specs[1:] {
+			s.Transport.Close()
+		}
+	}
 	var clientAd, exitAd adapter.Adapter
 	if cfg.Adapter.Name != "" || cfg.Adapter.Path != "" {
 		if clientAd, err = openAdapter(cfg.Adapter, log); err != nil {
+			closeTransports()
 			closeAll(tr, disc, cov)
 			return fmt.Errorf("adapter %q: %w", cfg.Adapter.Name, err)
 		}
@@ -105,11 +127,13 @@ func runNode(args []string) error {
 	if cfg.Node.Exit {
 		if len(cfg.Exit.Policy) > 0 {
 			if policy, err = exitpolicy.Parse(cfg.Exit.Policy); err != nil {
+				closeTransports()
 				closeAll(tr, disc, cov, clientAd)
 				return fmt.Errorf("%s: exit.policy: %w", cfg.File, err)
 			}
 		}
 		if exitAd, err = openAdapter(cfg.Exit.Plugin, log); err != nil {
+			closeTransports()
 			closeAll(tr, disc, cov, clientAd)
 			return fmt.Errorf("exit %q: %w", cfg.Exit.Name, err)
 		}
@@ -120,9 +144,7 @@ func runNode(args []string) error {
 		ExitPolicy:    policy,
 		TunnelHops:    cfg.Tunnels.Hops,
 		Identity:      id,
-		Transport:     tr,
-		Listen:        cfg.Transport.Listen,
-		Advertise:     cfg.Transport.Advertise,
+		Transports:    specs,
 		Discovery:     disc,
 		Cover:         cov,
 		MimicCount:    cfg.Mimics.Count,
@@ -133,6 +155,7 @@ func runNode(args []string) error {
 		Logger:            log,
 	})
 	if err != nil {
+		closeTransports()
 		closeAll(tr, disc, cov, clientAd, exitAd)
 		return err
 	}
@@ -142,17 +165,24 @@ func runNode(args []string) error {
 		n.Close()
 		return err
 	}
+	type running struct {
+		kind, name string
+		v          any
+	}
+	plugins := []running{{"transport", cfg.Transport.Name, tr}}
+	for i, e := range cfg.Transport.Extra {
+		plugins = append(plugins, running{"transport", e.Name, specs[i+1].Transport})
+	}
+	plugins = append(plugins, running{"discovery", cfg.Discovery.Name, disc}, running{"cover", cfg.Cover.Name, cov})
+	if clientAd != nil {
+		plugins = append(plugins, running{"adapter", cfg.Adapter.Name, clientAd})
+	}
+	if exitAd != nil {
+		plugins = append(plugins, running{"exit", cfg.Exit.Name, exitAd})
+	}
 	srv := &control.Server{Node: n, Plugins: func() []control.PluginReply {
 		var out []control.PluginReply
-		for _, p := range []struct {
-			kind string
-			name string
-			v    any
-		}{{"transport", cfg.Transport.Name, tr}, {"discovery", cfg.Discovery.Name, disc}, {"cover", cfg.Cover.Name, cov},
-			{"adapter", cfg.Adapter.Name, clientAd}, {"exit", cfg.Exit.Name, exitAd}} {
-			if p.v == nil || p.v == (adapter.Adapter)(nil) {
-				continue
-			}
+		for _, p := range plugins {
 			r := control.PluginReply{Kind: p.kind, Name: p.name, InProc: true}
 			if st, ok := pluginStats(p.v); ok {
 				r.InProc, r.PID, r.Restarts = false, st.PID, st.Restarts

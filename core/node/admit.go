@@ -178,6 +178,7 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 	}
 	if n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now}) {
 		n.stats.inc(EventAdmitted)
+		n.tellTransports(d)
 		n.log.Debug("peer admitted", "peer", id.Short(), "peers", n.view.Len())
 		if err := n.opts.Discovery.Admitted([][]byte{d.Encoded()}); err != nil {
 			n.limiter.warn(n.log, "admitted", "discovery plugin refused admitted descriptor", "err", err)

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"net/netip"
 
+	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
@@ -30,6 +32,9 @@ func (a peerAddr) String() string { return a.ap.String() }
 // bindEndpoints listens on every configured transport.
 func (n *Node) bindEndpoints() error {
 	for i, spec := range n.opts.Transports {
+		if err := n.giveCredentials(spec.Transport); err != nil {
+			return err
+		}
 		bound, err := spec.Transport.Listen(spec.Listen)
 		if err != nil {
 			return fmt.Errorf("node: transport %s cannot listen on %v: %w", spec.Transport.Name(), spec.Listen, err)
@@ -48,6 +53,48 @@ func (n *Node) bindEndpoints() error {
 	}
 	n.bound = n.eps[0].advertise[0]
 	return nil
+}
+
+// giveCredentials hands a transport that authenticates at its own layer
+// (DTLS) a key of its own, endorsed by our identity key; the identity key
+// itself never leaves the core.
+func (n *Node) giveCredentials(tr transport.Transport) error {
+	cs, ok := tr.(transport.CredentialSetter)
+	if !ok {
+		return nil
+	}
+	pub, priv, err := ed25519.GenerateKey(n.opts.Rand)
+	if err != nil {
+		return fmt.Errorf("node: transport key: %w", err)
+	}
+	err = cs.SetCredentials(transport.Credentials{
+		NodeID:      n.id,
+		CertKey:     priv,
+		Endorsement: n.opts.Identity.Sign(transport.EndorsementMessage(pub)),
+		IdentityKey: n.opts.Identity.Public(),
+	})
+	if err != nil {
+		return fmt.Errorf("node: transport %s refused its credentials: %w", tr.Name(), err)
+	}
+	return nil
+}
+
+// tellTransports lets transports that verify peers know which identity
+// each admitted peer's addresses belong to.
+func (n *Node) tellTransports(d *descriptor.Descriptor) {
+	for _, ep := range n.eps {
+		pv, ok := ep.tr.(transport.PeerVerifier)
+		if !ok {
+			continue
+		}
+		for _, a := range d.Addrs {
+			if a.Transport == ep.name {
+				if err := pv.SetPeer(a.AddrPort, d.Identity); err != nil {
+					n.limiter.warn(n.log, "setpeer", "transport refused a peer identity", "transport", ep.name, "err", err)
+				}
+			}
+		}
+	}
 }
 
 // endpointFor picks, in our preference order, the first transport the

@@ -13,6 +13,8 @@ import (
 	"github.com/tarzan-net/tarzan/plugins/exit/pnat"
 	"github.com/tarzan-net/tarzan/plugins/exit/socks"
 	"github.com/tarzan-net/tarzan/plugins/exit/tun"
+	"github.com/tarzan-net/tarzan/plugins/transport/dtls"
+	"github.com/tarzan-net/tarzan/plugins/transport/kcp"
 	"github.com/tarzan-net/tarzan/plugins/transport/udp"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/cover"
@@ -30,7 +32,9 @@ const (
 
 // Transports are the shipped transports by name.
 var Transports = map[string]transport.Factory{
-	"udp": udp.New,
+	"udp":  udp.New,
+	"dtls": dtls.New,
+	"kcp":  kcp.New,
 }
 
 // Discoveries are the shipped discovery backends by name.

@@ -43,6 +43,10 @@ type PeerVerifier interface {
 // identity key makes.
 const endorsementContext = "tarzan-transport-cert-v1"
 
+// EndorsementMessage is what an identity key signs to endorse certKey; a
+// node that keeps its identity key to itself signs it with its own signer.
+func EndorsementMessage(certKey ed25519.PublicKey) []byte { return endorsementMessage(certKey) }
+
 func endorsementMessage(certKey ed25519.PublicKey) []byte {
 	return append([]byte(endorsementContext), certKey...)
 }

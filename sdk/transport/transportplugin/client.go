@@ -2,6 +2,7 @@ package transportplugin
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -30,6 +31,8 @@ type client struct {
 	name    string
 	bound   netip.AddrPort // valid after Listen; replayed on restart
 	pending *datachan.Pair // made by prepare, published by attach
+	creds   *transport.Credentials
+	peers   map[netip.AddrPort]ed25519.PublicKey
 
 	data    *datachan.Slot
 	rd      reader
@@ -98,6 +101,9 @@ func (c *client) attach(raw any, restart bool) error {
 		return fmt.Errorf("configure: %w", err)
 	}
 	c.name = resp.GetName()
+	if err := c.replayIdentity(ctx, rpc); err != nil {
+		return err
+	}
 	if restart && c.bound.IsValid() {
 		lr, err := rpc.Listen(ctx, &transportpb.ListenRequest{Addr: c.bound.String()})
 		if err != nil {

@@ -237,6 +237,126 @@ func (x *ListenResponse) GetBound() string {
 	return ""
 }
 
+type CredentialsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        []byte                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`                // 32 bytes
+	CertKey       []byte                 `protobuf:"bytes,2,opt,name=cert_key,json=certKey,proto3" json:"cert_key,omitempty"`             // Ed25519 private key (64 bytes) made for the transport, never the identity key
+	Endorsement   []byte                 `protobuf:"bytes,3,opt,name=endorsement,proto3" json:"endorsement,omitempty"`                    // identity signature over the cert key
+	IdentityKey   []byte                 `protobuf:"bytes,4,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"` // Ed25519 public identity key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialsRequest) Reset() {
+	*x = CredentialsRequest{}
+	mi := &file_transport_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialsRequest) ProtoMessage() {}
+
+func (x *CredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialsRequest.ProtoReflect.Descriptor instead.
+func (*CredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CredentialsRequest) GetNodeId() []byte {
+	if x != nil {
+		return x.NodeId
+	}
+	return nil
+}
+
+func (x *CredentialsRequest) GetCertKey() []byte {
+	if x != nil {
+		return x.CertKey
+	}
+	return nil
+}
+
+func (x *CredentialsRequest) GetEndorsement() []byte {
+	if x != nil {
+		return x.Endorsement
+	}
+	return nil
+}
+
+func (x *CredentialsRequest) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+type SetPeerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`                                  // netip.AddrPort text form
+	IdentityKey   []byte                 `protobuf:"bytes,2,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"` // Ed25519 public key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeerRequest) Reset() {
+	*x = SetPeerRequest{}
+	mi := &file_transport_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeerRequest) ProtoMessage() {}
+
+func (x *SetPeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeerRequest.ProtoReflect.Descriptor instead.
+func (*SetPeerRequest) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetPeerRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *SetPeerRequest) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
 type StatsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Counters      map[string]uint64      `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
@@ -246,7 +366,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_transport_proto_msgTypes[5]
+	mi := &file_transport_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +378,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[5]
+	mi := &file_transport_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +391,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{5}
+	return file_transport_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StatsResponse) GetCounters() map[string]uint64 {
@@ -297,15 +417,25 @@ const file_transport_proto_rawDesc = "" +
 	"\rListenRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\"&\n" +
 	"\x0eListenResponse\x12\x14\n" +
-	"\x05bound\x18\x01 \x01(\tR\x05bound\"\x9a\x01\n" +
+	"\x05bound\x18\x01 \x01(\tR\x05bound\"\x8d\x01\n" +
+	"\x12CredentialsRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\fR\x06nodeId\x12\x19\n" +
+	"\bcert_key\x18\x02 \x01(\fR\acertKey\x12 \n" +
+	"\vendorsement\x18\x03 \x01(\fR\vendorsement\x12!\n" +
+	"\fidentity_key\x18\x04 \x01(\fR\videntityKey\"G\n" +
+	"\x0eSetPeerRequest\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12!\n" +
+	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\"\x9a\x01\n" +
 	"\rStatsResponse\x12L\n" +
 	"\bcounters\x18\x01 \x03(\v20.tarzan.transport.v1.StatsResponse.CountersEntryR\bcounters\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xc4\x02\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xe7\x03\n" +
 	"\tTransport\x12Z\n" +
 	"\tConfigure\x12%.tarzan.transport.v1.ConfigureRequest\x1a&.tarzan.transport.v1.ConfigureResponse\x12Q\n" +
-	"\x06Listen\x12\".tarzan.transport.v1.ListenRequest\x1a#.tarzan.transport.v1.ListenResponse\x12G\n" +
+	"\x06Listen\x12\".tarzan.transport.v1.ListenRequest\x1a#.tarzan.transport.v1.ListenResponse\x12U\n" +
+	"\x0eSetCredentials\x12'.tarzan.transport.v1.CredentialsRequest\x1a\x1a.tarzan.transport.v1.Empty\x12J\n" +
+	"\aSetPeer\x12#.tarzan.transport.v1.SetPeerRequest\x1a\x1a.tarzan.transport.v1.Empty\x12G\n" +
 	"\x05Stats\x12\x1a.tarzan.transport.v1.Empty\x1a\".tarzan.transport.v1.StatsResponse\x12?\n" +
 	"\x05Close\x12\x1a.tarzan.transport.v1.Empty\x1a\x1a.tarzan.transport.v1.EmptyBQZOgithub.com/tarzan-net/tarzan/sdk/transport/transportplugin/internal/transportpbb\x06proto3"
 
@@ -321,30 +451,36 @@ func file_transport_proto_rawDescGZIP() []byte {
 	return file_transport_proto_rawDescData
 }
 
-var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_transport_proto_goTypes = []any{
-	(*Empty)(nil),             // 0: tarzan.transport.v1.Empty
-	(*ConfigureRequest)(nil),  // 1: tarzan.transport.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 2: tarzan.transport.v1.ConfigureResponse
-	(*ListenRequest)(nil),     // 3: tarzan.transport.v1.ListenRequest
-	(*ListenResponse)(nil),    // 4: tarzan.transport.v1.ListenResponse
-	(*StatsResponse)(nil),     // 5: tarzan.transport.v1.StatsResponse
-	nil,                       // 6: tarzan.transport.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 7: tarzan.transport.v1.StatsResponse.CountersEntry
+	(*Empty)(nil),              // 0: tarzan.transport.v1.Empty
+	(*ConfigureRequest)(nil),   // 1: tarzan.transport.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),  // 2: tarzan.transport.v1.ConfigureResponse
+	(*ListenRequest)(nil),      // 3: tarzan.transport.v1.ListenRequest
+	(*ListenResponse)(nil),     // 4: tarzan.transport.v1.ListenResponse
+	(*CredentialsRequest)(nil), // 5: tarzan.transport.v1.CredentialsRequest
+	(*SetPeerRequest)(nil),     // 6: tarzan.transport.v1.SetPeerRequest
+	(*StatsResponse)(nil),      // 7: tarzan.transport.v1.StatsResponse
+	nil,                        // 8: tarzan.transport.v1.ConfigureRequest.OptionsEntry
+	nil,                        // 9: tarzan.transport.v1.StatsResponse.CountersEntry
 }
 var file_transport_proto_depIdxs = []int32{
-	6, // 0: tarzan.transport.v1.ConfigureRequest.options:type_name -> tarzan.transport.v1.ConfigureRequest.OptionsEntry
-	7, // 1: tarzan.transport.v1.StatsResponse.counters:type_name -> tarzan.transport.v1.StatsResponse.CountersEntry
+	8, // 0: tarzan.transport.v1.ConfigureRequest.options:type_name -> tarzan.transport.v1.ConfigureRequest.OptionsEntry
+	9, // 1: tarzan.transport.v1.StatsResponse.counters:type_name -> tarzan.transport.v1.StatsResponse.CountersEntry
 	1, // 2: tarzan.transport.v1.Transport.Configure:input_type -> tarzan.transport.v1.ConfigureRequest
 	3, // 3: tarzan.transport.v1.Transport.Listen:input_type -> tarzan.transport.v1.ListenRequest
-	0, // 4: tarzan.transport.v1.Transport.Stats:input_type -> tarzan.transport.v1.Empty
-	0, // 5: tarzan.transport.v1.Transport.Close:input_type -> tarzan.transport.v1.Empty
-	2, // 6: tarzan.transport.v1.Transport.Configure:output_type -> tarzan.transport.v1.ConfigureResponse
-	4, // 7: tarzan.transport.v1.Transport.Listen:output_type -> tarzan.transport.v1.ListenResponse
-	5, // 8: tarzan.transport.v1.Transport.Stats:output_type -> tarzan.transport.v1.StatsResponse
-	0, // 9: tarzan.transport.v1.Transport.Close:output_type -> tarzan.transport.v1.Empty
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
+	5, // 4: tarzan.transport.v1.Transport.SetCredentials:input_type -> tarzan.transport.v1.CredentialsRequest
+	6, // 5: tarzan.transport.v1.Transport.SetPeer:input_type -> tarzan.transport.v1.SetPeerRequest
+	0, // 6: tarzan.transport.v1.Transport.Stats:input_type -> tarzan.transport.v1.Empty
+	0, // 7: tarzan.transport.v1.Transport.Close:input_type -> tarzan.transport.v1.Empty
+	2, // 8: tarzan.transport.v1.Transport.Configure:output_type -> tarzan.transport.v1.ConfigureResponse
+	4, // 9: tarzan.transport.v1.Transport.Listen:output_type -> tarzan.transport.v1.ListenResponse
+	0, // 10: tarzan.transport.v1.Transport.SetCredentials:output_type -> tarzan.transport.v1.Empty
+	0, // 11: tarzan.transport.v1.Transport.SetPeer:output_type -> tarzan.transport.v1.Empty
+	7, // 12: tarzan.transport.v1.Transport.Stats:output_type -> tarzan.transport.v1.StatsResponse
+	0, // 13: tarzan.transport.v1.Transport.Close:output_type -> tarzan.transport.v1.Empty
+	8, // [8:14] is the sub-list for method output_type
+	2, // [2:8] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -361,7 +497,7 @@ func file_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,10 +23,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Transport_Configure_FullMethodName = "/tarzan.transport.v1.Transport/Configure"
-	Transport_Listen_FullMethodName    = "/tarzan.transport.v1.Transport/Listen"
-	Transport_Stats_FullMethodName     = "/tarzan.transport.v1.Transport/Stats"
-	Transport_Close_FullMethodName     = "/tarzan.transport.v1.Transport/Close"
+	Transport_Configure_FullMethodName      = "/tarzan.transport.v1.Transport/Configure"
+	Transport_Listen_FullMethodName         = "/tarzan.transport.v1.Transport/Listen"
+	Transport_SetCredentials_FullMethodName = "/tarzan.transport.v1.Transport/SetCredentials"
+	Transport_SetPeer_FullMethodName        = "/tarzan.transport.v1.Transport/SetPeer"
+	Transport_Stats_FullMethodName          = "/tarzan.transport.v1.Transport/Stats"
+	Transport_Close_FullMethodName          = "/tarzan.transport.v1.Transport/Close"
 )
 
 // TransportClient is the client API for Transport service.
@@ -39,6 +41,12 @@ type TransportClient interface {
 	// Listen binds the transport and starts moving packets over the data
 	// channel.
 	Listen(ctx context.Context, in *ListenRequest, opts ...grpc.CallOption) (*ListenResponse, error)
+	// SetCredentials hands the transport its identity-bound keys
+	// (transport.CredentialSetter). Unimplemented if the transport has none.
+	SetCredentials(ctx context.Context, in *CredentialsRequest, opts ...grpc.CallOption) (*Empty, error)
+	// SetPeer tells the transport which identity to expect at an address
+	// (transport.PeerVerifier). Unimplemented if the transport has none.
+	SetPeer(ctx context.Context, in *SetPeerRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Stats returns the plugin's counters.
 	Stats(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StatsResponse, error)
 	// Close closes the transport; the process exits when the host kills it.
@@ -67,6 +75,26 @@ func (c *transportClient) Listen(ctx context.Context, in *ListenRequest, opts ..
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListenResponse)
 	err := c.cc.Invoke(ctx, Transport_Listen_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *transportClient) SetCredentials(ctx context.Context, in *CredentialsRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Transport_SetCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *transportClient) SetPeer(ctx context.Context, in *SetPeerRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Transport_SetPeer_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +131,12 @@ type TransportServer interface {
 	// Listen binds the transport and starts moving packets over the data
 	// channel.
 	Listen(context.Context, *ListenRequest) (*ListenResponse, error)
+	// SetCredentials hands the transport its identity-bound keys
+	// (transport.CredentialSetter). Unimplemented if the transport has none.
+	SetCredentials(context.Context, *CredentialsRequest) (*Empty, error)
+	// SetPeer tells the transport which identity to expect at an address
+	// (transport.PeerVerifier). Unimplemented if the transport has none.
+	SetPeer(context.Context, *SetPeerRequest) (*Empty, error)
 	// Stats returns the plugin's counters.
 	Stats(context.Context, *Empty) (*StatsResponse, error)
 	// Close closes the transport; the process exits when the host kills it.
@@ -122,6 +156,12 @@ func (UnimplementedTransportServer) Configure(context.Context, *ConfigureRequest
 }
 func (UnimplementedTransportServer) Listen(context.Context, *ListenRequest) (*ListenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Listen not implemented")
+}
+func (UnimplementedTransportServer) SetCredentials(context.Context, *CredentialsRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetCredentials not implemented")
+}
+func (UnimplementedTransportServer) SetPeer(context.Context, *SetPeerRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPeer not implemented")
 }
 func (UnimplementedTransportServer) Stats(context.Context, *Empty) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
@@ -186,6 +226,42 @@ func _Transport_Listen_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Transport_SetCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).SetCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_SetCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).SetCredentials(ctx, req.(*CredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Transport_SetPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).SetPeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_SetPeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).SetPeer(ctx, req.(*SetPeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Transport_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
 	if err := dec(in); err != nil {
@@ -236,6 +312,14 @@ var Transport_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Listen",
 			Handler:    _Transport_Listen_Handler,
+		},
+		{
+			MethodName: "SetCredentials",
+			Handler:    _Transport_SetCredentials_Handler,
+		},
+		{
+			MethodName: "SetPeer",
+			Handler:    _Transport_SetPeer_Handler,
 		},
 		{
 			MethodName: "Stats",
