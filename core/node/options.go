@@ -67,7 +67,9 @@ type Options struct {
 	// LinkTimeout drops a link that received nothing for this long. Default 30 s.
 	LinkTimeout time.Duration
 	// KeepaliveInterval sends a keepalive on a link that sent nothing for
-	// this long. Default 5 s.
+	// this long. Default 2 s: besides liveness, it is what re-opens a
+	// session through a transport that lost its state (a restarted KCP
+	// plugin drops mid-session packets until it hears from us).
 	KeepaliveInterval time.Duration
 	// MaintenanceInterval is how often the node reconciles links, probes
 	// and timers. Default 250 ms.
@@ -110,7 +112,7 @@ func (o *Options) setDefaults() {
 		o.LinkTimeout = 30 * time.Second
 	}
 	if o.KeepaliveInterval == 0 {
-		o.KeepaliveInterval = 5 * time.Second
+		o.KeepaliveInterval = 2 * time.Second
 	}
 	if o.MaintenanceInterval == 0 {
 		o.MaintenanceInterval = 250 * time.Millisecond
