@@ -25,6 +25,7 @@ const (
 	TypeData          = 3
 	TypeProbe         = 4
 	TypeProof         = 5
+	TypeGossip        = 6
 )
 
 var (
@@ -53,7 +54,7 @@ func Header(frame []byte) (typ byte, receiverIndex uint32, err error) {
 		return 0, 0, fmt.Errorf("%w: %d bytes, want %d", ErrMalformed, len(frame), FrameSize)
 	}
 	typ = frame[0]
-	if typ < TypeHandshakeInit || typ > TypeProof {
+	if typ < TypeHandshakeInit || typ > TypeGossip {
 		return 0, 0, fmt.Errorf("%w: unknown type %d", ErrMalformed, typ)
 	}
 	if frame[1]|frame[2]|frame[3] != 0 {

@@ -24,7 +24,7 @@ func FuzzHeader(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		typ, _, err := Header(frame)
-		if err == nil && (len(frame) != FrameSize || typ < TypeHandshakeInit || typ > TypeProof) {
+		if err == nil && (len(frame) != FrameSize || typ < TypeHandshakeInit || typ > TypeGossip) {
 			t.Fatalf("accepted type %d length %d", typ, len(frame))
 		}
 	})

@@ -142,7 +142,7 @@ func TestHeader(t *testing.T) {
 		"short":      good[:FrameSize-1],
 		"long":       append(bytes.Clone(good), 0),
 		"type 0":     mod(func(f []byte) { f[0] = 0 }),
-		"type 6":     mod(func(f []byte) { f[0] = 6 }),
+		"type 7":     mod(func(f []byte) { f[0] = 7 }),
 		"type 255":   mod(func(f []byte) { f[0] = 255 }),
 		"reserved 1": mod(func(f []byte) { f[1] = 1 }),
 		"reserved 3": mod(func(f []byte) { f[3] = 0x80 }),

@@ -183,6 +183,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun(n.maintainLoop)
 	n.goRun(n.shapeLoop)
 	n.goRun(func() { n.discoveryLoop(ctx) })
+	n.goRun(func() { n.outboxLoop(ctx) })
 	n.goRun(func() {
 		select {
 		case <-ctx.Done():

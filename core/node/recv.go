@@ -54,6 +54,8 @@ func (n *Node) handleFrame(src peerAddr, frame, scratch []byte) {
 		n.handleProbe(src, frame)
 	case link.TypeProof:
 		n.handleProof(src, frame)
+	case link.TypeGossip:
+		n.handleGossip(src, frame)
 	case link.TypeHandshakeInit:
 		n.handleInit(src, frame)
 	case link.TypeHandshakeResp:

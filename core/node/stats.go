@@ -32,6 +32,7 @@ const (
 	DropExitPolicy        = "drop_exit_policy"        // destination refused by the exit policy (answered with ICMP unreachable)
 	DropNoTunnel          = "drop_no_tunnel"          // no tunnel could be built for the packet
 	DropAdapter           = "drop_adapter"            // an adapter refused a packet
+	DropGossip            = "drop_gossip"             // discovery message that could not be sent or delivered
 
 	EventFramesIn      = "frames_in"
 	EventFramesOut     = "frames_out"
@@ -42,6 +43,8 @@ const (
 	EventAdmitted      = "peers_admitted"
 	EventLinksUp       = "links_established"
 	EventTransportErrs = "transport_errors"
+	EventGossipIn      = "gossip_in"
+	EventGossipOut     = "gossip_out"
 )
 
 // counters is a set of named monotonic counters.

@@ -20,6 +20,10 @@ import (
 // ErrClosed is returned by Next after Close.
 var ErrClosed = errors.New("discovery: closed")
 
+// ErrNoMessaging is returned by Outbox of a host-side plugin client whose
+// backend does not implement Messenger; the core then stops asking.
+var ErrNoMessaging = errors.New("discovery: backend does not exchange messages")
+
 // Proposal is one candidate peer. At least one of Descriptor and Addr is
 // set. With only Addr, the core contacts the address and learns the
 // descriptor from the signed answer.
@@ -49,3 +53,28 @@ type Discovery interface {
 
 // Factory creates a discovery backend from its options.
 type Factory func(options map[string]string) (Discovery, error)
+
+// MaxMessage is the largest discovery message the core carries: one
+// fixed-size frame's body less its length field.
+const MaxMessage = 1390
+
+// Message is a discovery message to or from another node's backend.
+type Message struct {
+	Addr      netip.AddrPort // destination (Outbox) or source (Deliver)
+	Transport string         // the transport to use or that carried it; "" = the node's first
+	Data      []byte         // at most MaxMessage bytes
+}
+
+// Messenger is implemented by backends that talk to other nodes' backends
+// (gossip). The core carries their messages in fixed-size frames of their
+// own type (docs/PROTOCOL.md §3), unauthenticated: a backend must treat
+// every message as untrusted and may only propose what it learns, as
+// always. Messages are datagrams: best effort, possibly reordered.
+type Messenger interface {
+	// Outbox blocks until the backend has messages to send (or ctx ends)
+	// and returns them; the slice and its Data belong to the caller.
+	Outbox(ctx context.Context) ([]Message, error)
+	// Deliver hands the backend messages that arrived. The backend must
+	// not retain msgs or their Data after returning.
+	Deliver(msgs []Message) error
+}
