@@ -1,9 +1,9 @@
 package main
 
 import (
-	"net/netip"
-	"runtime"
-	"sync/atomic"
+	"encoding/json"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +16,8 @@ import (
 // Frames/s through the shipped UDP transport, in process and as the child
 // process a node really runs (`tarzan plugin serve transport udp`), with the
 // same sender window, so the two can be compared: the design target is
-// out of process ≥ 80 % of in process.
+// out of process ≥ 80 % of in process. `tarzan bench transports` runs the
+// same harness (measureFrames) for every shipped transport.
 
 func BenchmarkUDPTransportInProcess(b *testing.B) {
 	a, err := udp.New(nil)
@@ -43,60 +44,62 @@ func BenchmarkUDPTransportOutOfProcess(b *testing.B) {
 	benchFrames(b, launch(), launch())
 }
 
+// benchFrames sends b.N full-size frames from → to with a 2048-frame
+// window and reports frames/s and loss.
 func benchFrames(b *testing.B, from, to transport.Transport) {
 	defer from.Close()
 	defer to.Close()
-	lo := netip.MustParseAddrPort("127.0.0.1:0")
-	if _, err := from.Listen(lo); err != nil {
-		b.Fatal(err)
-	}
-	dst, err := to.Listen(lo)
+	b.SetBytes(transport.MaxDatagram)
+	b.ResetTimer()
+	r, err := measureFrames(from, to, b.N, 2048, time.Minute)
+	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var got atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pkts := make([]transport.Packet, transport.BatchSize)
-		for i := range pkts {
-			pkts[i].Buf = make([]byte, transport.MaxDatagram)
-		}
-		for {
-			n, err := to.ReadBatch(pkts)
-			if err != nil {
-				return
-			}
-			got.Add(int64(n))
-		}
-	}()
-	batch := make([]transport.Packet, transport.BatchSize)
-	for i := range batch {
-		batch[i] = transport.Packet{Addr: dst, Buf: make([]byte, transport.MaxDatagram), N: transport.MaxDatagram}
+	if r.elapsed > 0 {
+		b.ReportMetric(float64(r.received)/r.elapsed.Seconds(), "frames/s")
 	}
-	// A window of frames in flight keeps the sender from simply overrunning
-	// the receiver's socket buffer, which would measure loss, not speed.
-	const window = 2048
-	b.SetBytes(transport.MaxDatagram)
-	b.ResetTimer()
-	start := time.Now()
-	for sent := 0; sent < b.N; {
-		deadline := time.Now().Add(time.Second)
-		for int64(sent)-got.Load() > window && time.Now().Before(deadline) {
-			runtime.Gosched()
-		}
-		k := min(len(batch), b.N-sent)
-		if err := from.WriteBatch(batch[:k]); err != nil {
-			b.Fatal(err)
-		}
-		sent += k
+	b.ReportMetric(100*(1-float64(r.received)/float64(b.N)), "loss%")
+}
+
+// TestBenchTransports runs the bench command with a few frames: every
+// shipped transport in both modes, and the JSON it prints.
+func TestBenchTransports(t *testing.T) {
+	cmd := exec.Command(tarzanBin, "bench", "transports", "-json", "-frames", "3000", "-max", "5s", "-transports", "udp,dtls,kcp")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench transports: %v\n%s", err, out)
 	}
-	for last := int64(-1); got.Load() < int64(b.N) && got.Load() != last; {
-		last = got.Load()
-		time.Sleep(20 * time.Millisecond)
+	var rep benchReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("bench transports -json: %v\n%s", err, out)
 	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(got.Load())/elapsed.Seconds(), "frames/s")
-	b.ReportMetric(100*(1-float64(got.Load())/float64(b.N)), "loss%")
+	if rep.FrameBytes != transport.MaxDatagram || rep.Frames != 3000 || len(rep.Cases) != 6 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for i, c := range rep.Cases {
+		wantMode := []string{"in-process", "out-of-process"}[i%2]
+		if c.Error != "" || c.Mode != wantMode || c.Sent != 3000 || c.Received <= 0 || c.FramesPerSec <= 0 || c.MbitPerSec <= 0 {
+			t.Errorf("case %d: %+v", i, c)
+		}
+		if wantMode == "out-of-process" && c.OutInRatio <= 0 {
+			t.Errorf("case %d has no out/in ratio: %+v", i, c)
+		}
+	}
+}
+
+func TestBenchRejectsUnknownTransport(t *testing.T) {
+	out, err := exec.Command(tarzanBin, "bench", "transports", "-transports", "carrier-pigeon").CombinedOutput()
+	if exitCode(err) != 1 || !containsAll(string(out), "carrier-pigeon", "not shipped") {
+		t.Fatalf("bench with an unknown transport: %v\n%s", err, out)
+	}
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

@@ -23,6 +23,7 @@ func init() {
 		{"status", "show a running node's peers, mimic links and counters", runStatus},
 		{"demo", "start a local network of node processes, build tunnels, ping every hop", runDemo},
 		{"plugin", "run or inspect plugins (tarzan plugin serve KIND NAME)", runPlugin},
+		{"bench", "measure the shipped transports in and out of process (tarzan bench transports)", runBench},
 	}
 }
 

@@ -22,6 +22,12 @@ type result struct {
 		} `json:"hops"`
 	} `json:"tunnels"`
 	PluginChildren map[string]int `json:"plugin_children"`
+	Fetch          *struct {
+		Bytes       int64  `json:"bytes"`
+		SHA256Match bool   `json:"sha256_match"`
+		ServerSaw   string `json:"server_saw"`
+		ClientAddr  string `json:"client_addr"`
+	} `json:"fetch"`
 }
 
 func main() {
@@ -66,6 +72,16 @@ func main() {
 		if c < 3 {
 			fail("node %s had %d plugin children, want 3 (transport, discovery, cover)", id, c)
 		}
+	}
+	if f := r.Fetch; f != nil {
+		if !f.SHA256Match || f.Bytes == 0 {
+			fail("fetch through SOCKS5: %d bytes, sha256 match %v", f.Bytes, f.SHA256Match)
+		}
+		if f.ServerSaw == "" || f.ServerSaw == f.ClientAddr {
+			fail("the server saw %q, the client is %q: it must see an exit", f.ServerSaw, f.ClientAddr)
+		}
+	} else if os.Getenv("CHECKDEMO_NO_FETCH") == "" {
+		fail("no fetch in the demo output")
 	}
 	fmt.Printf("demo ok: %d nodes, %d tunnels\n", r.Nodes, len(r.Tunnels))
 }

@@ -1,0 +1,284 @@
+package pnat
+
+// Data path.
+//
+// Tunnel → Internet (WritePackets, on the caller's goroutine):
+//  1. parse the packet (core/ippkt); drop what does not parse;
+//  2. DNS to a resolver address is let through to the stack's DNS service;
+//  3. otherwise the exit policy and the local-destination guard decide;
+//     a refusal is answered at once (TCP RST, ICMP admin-prohibited);
+//  4. ICMP echo is served by the echo path (icmp.go), other ICMP dropped;
+//  5. TCP/UDP: find or make the (tunnel, inner source) mapping, apply the
+//     flow limit to new UDP flows, clamp the SYN's MSS, copy the packet,
+//     rewrite its source to the internal address, inject into the stack.
+//     The stack's forwarders (tcp.go, udp.go) dial out per new flow.
+//
+// Internet → tunnel (pump goroutine, owned by Open/Close):
+//  1. read the stack's outbound packets from the channel endpoint;
+//  2. look the destination (an internal address) up; drop if unknown;
+//  3. rewrite it to the inner address and queue the packet with its
+//     tunnel's Flow for ReadPackets (blocking: back-pressure to the stack).
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+)
+
+// WritePackets takes packets from tunnels. Every packet is consumed (n is
+// len(pkts)); those refused are counted in Stats.
+func (e *Exit) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+	if !e.isOpen() {
+		return 0, errors.New("pnat: not open")
+	}
+	select {
+	case <-e.done:
+		return 0, adapter.ErrClosed
+	default:
+	}
+	scratch := getBuf()
+	defer putBuf(scratch)
+	for i := range pkts {
+		p := &pkts[i]
+		if offset > len(p.Buf) || p.N < 0 || offset+p.N > len(p.Buf) {
+			e.stats.dropMalformed.Add(1)
+			continue
+		}
+		e.stats.packetsIn.Add(1)
+		e.writeOne(p.Buf[offset:offset+p.N], p.Flow, scratch)
+	}
+	return len(pkts), nil
+}
+
+func protoName(in ippkt.Info) string {
+	switch in.Proto {
+	case ippkt.ProtoTCP:
+		return "tcp"
+	case ippkt.ProtoUDP:
+		return "udp"
+	case ippkt.ProtoICMP, ippkt.ProtoICMPv6:
+		return "icmp"
+	}
+	return ""
+}
+
+func (e *Exit) writeOne(pkt []byte, tid uint64, scratch *[]byte) {
+	in, err := ippkt.Parse(pkt)
+	if err != nil {
+		e.stats.dropMalformed.Add(1)
+		return
+	}
+	pkt = pkt[:in.Length]
+	proto := protoName(in)
+	if proto == "" || proto == "icmp" && (in.Proto == ippkt.ProtoICMP) != (in.Version == 4) {
+		e.stats.dropUnsupported.Add(1)
+		return
+	}
+	dst := netip.AddrPortFrom(in.Dst, in.DstPort)
+	if !(proto != "icmp" && e.isDNS(dst)) {
+		if !in.HasTransport() {
+			// Later fragments carry no ports to check; the first
+			// fragment decides, so let them follow an existing mapping.
+			if m := e.existingMapping(tid, in.Src); m != nil {
+				e.injectMapped(pkt, in, m, scratch)
+			}
+			return
+		}
+		if err := e.allowed(proto, dst); err != nil {
+			e.refuse(pkt, in, tid)
+			return
+		}
+	}
+	if proto == "icmp" {
+		if !ippkt.IsEchoRequest(in) || in.Fragment {
+			e.stats.dropUnsupported.Add(1)
+			return
+		}
+		e.echo(pkt, in, tid)
+		return
+	}
+	var m *mapping
+	if proto == "tcp" && !isSYN(pkt, in) {
+		// Only a SYN opens a mapping; a stray segment (its tunnel's
+		// flows were closed) gets the RST a host would send.
+		if m = e.existingMapping(tid, in.Src); m == nil {
+			e.refuse(pkt, in, tid)
+			return
+		}
+	} else if m, err = e.mappingFor(tid, in.Src); err != nil {
+		e.refuse(pkt, in, tid)
+		return
+	}
+	if proto == "udp" {
+		key := flowKey{ippkt.ProtoUDP, netip.AddrPortFrom(m.internal, in.SrcPort), dst}
+		if e.flowByKey(key) == nil && e.tunnelFull(tid) {
+			e.stats.rejectedLimit.Add(1)
+			e.refuse(pkt, in, tid)
+			return
+		}
+	}
+	e.injectMapped(pkt, in, m, scratch)
+}
+
+func (e *Exit) existingMapping(tid uint64, inner netip.Addr) *mapping {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.tunnels[tid]; t != nil {
+		return t.maps[inner]
+	}
+	return nil
+}
+
+func (e *Exit) injectMapped(pkt []byte, in ippkt.Info, m *mapping, scratch *[]byte) {
+	b := append((*scratch)[:0], pkt...)
+	*scratch = b
+	if err := ippkt.SetSrc(b, in, m.internal); err != nil {
+		e.stats.dropMalformed.Add(1)
+		return
+	}
+	if in.Proto == ippkt.ProtoTCP {
+		// Keep segments from the far side within the tunnel's MTU.
+		ippkt.ClampMSS(b, e.mss(in.Version))
+	}
+	m.touch()
+	e.st.inject(b)
+}
+
+func (e *Exit) mss(version int) uint16 {
+	mtu := int(e.st.ep.MTU())
+	if version == 4 {
+		return uint16(mtu - 40)
+	}
+	return uint16(mtu - 60)
+}
+
+// refuse answers a refused packet: RST for TCP, ICMP admin-prohibited for
+// the rest, so that the client fails at once.
+func (e *Exit) refuse(pkt []byte, in ippkt.Info, tid uint64) {
+	b := getBuf()
+	var err error
+	if in.Proto == ippkt.ProtoTCP {
+		*b, err = ippkt.Reset((*b)[:0], pkt)
+	} else {
+		*b, err = ippkt.Unreachable((*b)[:0], pkt)
+	}
+	if err != nil {
+		putBuf(b)
+		return
+	}
+	e.enqueue(b, tid)
+}
+
+// allowed applies the local-destination guard and the exit policy. It runs
+// on every packet and again right before every dial.
+func (e *Exit) allowed(proto string, dst netip.AddrPort) error {
+	a := dst.Addr().Unmap()
+	if !e.cfg.allowLoopback && e.isLocal(a) {
+		e.stats.rejectedLocal.Add(1)
+		return errLocal
+	}
+	if ok, _ := e.cfg.policy.Allows(proto, dst); !ok {
+		e.stats.rejectedPolicy.Add(1)
+		return errPolicy
+	}
+	return nil
+}
+
+var (
+	errLocal  = errors.New("pnat: destination is the exit host itself")
+	errPolicy = errors.New("pnat: destination rejected by the exit policy")
+)
+
+func (e *Exit) isLocal(a netip.Addr) bool {
+	if a.IsLoopback() || a.IsUnspecified() {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.localAddrs[a]
+}
+
+func (e *Exit) isDNS(dst netip.AddrPort) bool {
+	return dst.Port() == 53 && slices.Contains(e.cfg.dnsAddrs, dst.Addr().Unmap())
+}
+
+// hostAddrs lists the exit host's interface addresses.
+func hostAddrs() map[netip.Addr]bool {
+	out := make(map[netip.Addr]bool)
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		if pn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(pn.IP); ok {
+				out[ip.Unmap()] = true
+			}
+		}
+	}
+	return out
+}
+
+// pump moves the stack's outbound packets to the ReadPackets queue.
+func (e *Exit) pump() {
+	defer e.wg.Done()
+	for {
+		pkb := e.st.ep.ReadContext(e.ctx)
+		if pkb == nil {
+			return
+		}
+		b := getBuf()
+		for _, s := range pkb.AsSlices() {
+			*b = append(*b, s...)
+		}
+		pkb.DecRef()
+		flow, ok := e.unmap(*b)
+		if !ok {
+			putBuf(b)
+			continue
+		}
+		select {
+		case e.out <- outPacket{b, flow}:
+			e.stats.packetsOut.Add(1)
+		case <-e.ctx.Done():
+			putBuf(b)
+			return
+		}
+	}
+}
+
+// unmap rewrites a stack packet's destination from the internal address
+// to the tunnel's inner address and returns the tunnel.
+func (e *Exit) unmap(pkt []byte) (uint64, bool) {
+	in, err := ippkt.Parse(pkt)
+	if err != nil {
+		e.stats.dropMalformed.Add(1)
+		return 0, false
+	}
+	if in.Proto != ippkt.ProtoTCP && in.Proto != ippkt.ProtoUDP {
+		// The stack's own ICMP (errors quoting internal addresses,
+		// neighbour discovery) must not reach clients.
+		e.stats.dropUnsupported.Add(1)
+		return 0, false
+	}
+	m := e.lookupInternal(in.Dst)
+	if m == nil {
+		e.stats.dropNoMapping.Add(1)
+		return 0, false
+	}
+	if err := ippkt.SetDst(pkt, in, m.inner); err != nil {
+		e.stats.dropMalformed.Add(1)
+		return 0, false
+	}
+	m.touch()
+	return m.t.id, true
+}
+
+// isSYN reports whether a TCP segment opens a connection (SYN, no ACK).
+func isSYN(pkt []byte, in ippkt.Info) bool {
+	return pkt[in.PayloadOffset+13]&0x12 == 0x02
+}

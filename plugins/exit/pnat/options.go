@@ -1,0 +1,106 @@
+package pnat
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+)
+
+// Option keys (the [adapter.options] table) and their defaults.
+const (
+	OptIdleTimeout    = "idle_timeout"         // UDP, ICMP, DNS and idle mappings; default 2m
+	OptTCPIdleTimeout = "tcp_idle_timeout"     // TCP with no data either way; default 10m
+	OptMaxFlows       = "max_flows_per_tunnel" // open flows per tunnel; default 256
+	OptPolicy         = "policy"               // exit policy rules separated by ";"; default exitpolicy.Default()
+	OptAllowLoopback  = "allow_loopback"       // "true" lifts the local-destination guard (tests only)
+	OptDNSAddr        = "dns_addr"             // comma-separated resolver addresses clients use; "none" disables
+	OptDialTimeout    = "dial_timeout"         // outbound TCP connect timeout; default 10s
+	OptBind           = "bind"                 // local address for outgoing connections; default any
+	OptAlias          = "alias"                // "A=B,...": dial B for connections to A (test networks; see dialer.go)
+)
+
+// DefaultDNSAddrs are the resolver addresses the client side hands out.
+var DefaultDNSAddrs = []netip.Addr{
+	netip.MustParseAddr("100.64.0.53"),
+	netip.MustParseAddr("fd7a:7a72:7a6e::53"),
+}
+
+type config struct {
+	idle, tcpIdle, dialTimeout time.Duration
+	maxFlows                   int
+	policy                     *exitpolicy.Policy
+	allowLoopback              bool
+	dnsAddrs                   []netip.Addr
+	bind                       netip.Addr
+	alias                      map[netip.Addr]netip.Addr
+}
+
+func parseOptions(opts map[string]string) (config, error) {
+	c := config{
+		idle:        2 * time.Minute,
+		tcpIdle:     10 * time.Minute,
+		dialTimeout: 10 * time.Second,
+		maxFlows:    256,
+		policy:      exitpolicy.Default(),
+		dnsAddrs:    DefaultDNSAddrs,
+	}
+	for k, v := range opts {
+		var err error
+		switch k {
+		case OptIdleTimeout:
+			c.idle, err = positiveDuration(v)
+		case OptTCPIdleTimeout:
+			c.tcpIdle, err = positiveDuration(v)
+		case OptDialTimeout:
+			c.dialTimeout, err = positiveDuration(v)
+		case OptMaxFlows:
+			c.maxFlows, err = strconv.Atoi(v)
+			if err == nil && c.maxFlows < 1 {
+				err = fmt.Errorf("must be at least 1")
+			}
+		case OptPolicy:
+			c.policy, err = exitpolicy.Parse(strings.Split(v, ";"))
+		case OptAllowLoopback:
+			c.allowLoopback, err = strconv.ParseBool(v)
+		case OptDNSAddr:
+			c.dnsAddrs, err = parseAddrs(v)
+		case OptBind:
+			c.bind, err = netip.ParseAddr(strings.TrimSpace(v))
+		case OptAlias:
+			c.alias, err = parseAlias(v)
+		default:
+			return c, fmt.Errorf("pnat: unknown option %q", k)
+		}
+		if err != nil {
+			return c, fmt.Errorf("pnat: option %s=%q: %w", k, v, err)
+		}
+	}
+	return c, nil
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("must be positive")
+	}
+	return d, err
+}
+
+func parseAddrs(v string) ([]netip.Addr, error) {
+	if strings.TrimSpace(v) == "none" {
+		return nil, nil
+	}
+	var out []netip.Addr
+	for _, s := range strings.Split(v, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a.Unmap())
+	}
+	return out, nil
+}

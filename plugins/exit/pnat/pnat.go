@@ -1,0 +1,270 @@
+package pnat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+)
+
+// Name is the adapter's registry name.
+const Name = "pnat"
+
+// Resolver is the part of *net.Resolver the DNS service uses.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Exit is the pseudonymous NAT. Create it with New; it is an
+// adapter.Adapter and an adapter.FlowCloser.
+type Exit struct {
+	cfg      config
+	resolver Resolver
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	// listenPing opens an unprivileged ICMP socket; replaced in tests.
+	listenPing func(network string) (net.PacketConn, error)
+
+	st  *netStack
+	out chan outPacket
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed by Close
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex // guards everything below
+	opened     bool
+	closed     bool
+	tunnels    map[uint64]*tunnel
+	byInternal map[netip.Addr]*mapping
+	flowsByKey map[flowKey]*flow // UDP, ICMP and DNS flows by 5-tuple
+	pool4      *addrPool
+	pool6      *addrPool
+	localAddrs map[netip.Addr]bool // the exit host's own addresses
+
+	stats stats
+}
+
+var (
+	_ adapter.Adapter    = (*Exit)(nil)
+	_ adapter.FlowCloser = (*Exit)(nil)
+)
+
+// New returns an exit NAT configured from options (keys Opt*); it does
+// nothing until Open.
+func New(options map[string]string) (adapter.Adapter, error) {
+	cfg, err := parseOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	return &Exit{
+		cfg:        cfg,
+		resolver:   net.DefaultResolver,
+		dial:       newDialer(cfg.bind, cfg.alias),
+		listenPing: listenPing,
+		done:       make(chan struct{}),
+		tunnels:    make(map[uint64]*tunnel),
+		byInternal: make(map[netip.Addr]*mapping),
+		flowsByKey: make(map[flowKey]*flow),
+		pool4:      newPool4(cfg.dnsAddrs),
+		pool6:      newPool6(cfg.dnsAddrs),
+	}, nil
+}
+
+// SetResolver replaces the resolver DNS queries go to. Call before Open.
+func (e *Exit) SetResolver(r Resolver) { e.resolver = r }
+
+func (e *Exit) Name() string       { return Name }
+func (e *Exit) Role() adapter.Role { return adapter.RoleExit }
+
+// Open builds the userspace stack and starts the pump and the janitor.
+func (e *Exit) Open(cfg adapter.Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return adapter.ErrClosed
+	}
+	if e.opened {
+		return errors.New("pnat: already open")
+	}
+	if len(cfg.Options) > 0 {
+		c, err := parseOptions(cfg.Options)
+		if err != nil {
+			return err
+		}
+		e.cfg = c
+		e.pool4, e.pool6 = newPool4(c.dnsAddrs), newPool6(c.dnsAddrs)
+	}
+	mtu := cfg.MTU
+	if mtu <= 0 {
+		mtu = 1280
+	}
+	st, err := newNetStack(e, mtu)
+	if err != nil {
+		return fmt.Errorf("pnat: open: %w", err)
+	}
+	e.st = st
+	e.out = make(chan outPacket, 1024)
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.localAddrs = hostAddrs()
+	e.opened = true
+	e.wg.Add(2)
+	go e.pump()
+	go e.janitor()
+	return nil
+}
+
+// Close stops every flow and goroutine and releases the stack.
+func (e *Exit) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.done)
+	var flows []*flow
+	for _, t := range e.tunnels {
+		flows = append(flows, t.allFlows()...)
+	}
+	opened := e.opened
+	e.mu.Unlock()
+	if !opened {
+		return nil
+	}
+	e.cancel()
+	for _, f := range flows {
+		f.abort()
+	}
+	// Closing the stack aborts its endpoints, including handshakes the
+	// TCP forwarder is blocked in, so every goroutine can finish.
+	e.st.s.Close()
+	e.wg.Wait()
+	e.st.close()
+	return nil
+}
+
+// track registers a goroutine with the WaitGroup unless Close has begun.
+func (e *Exit) track() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	return true
+}
+
+// CloseFlow forgets everything of one tunnel: its flows are aborted and
+// its internal addresses freed.
+func (e *Exit) CloseFlow(id uint64) error {
+	e.mu.Lock()
+	t := e.tunnels[id]
+	var flows []*flow
+	if t != nil {
+		flows = t.allFlows()
+		for _, m := range t.maps {
+			e.freeMappingLocked(m)
+		}
+		delete(e.tunnels, id)
+	}
+	e.mu.Unlock()
+	for _, f := range flows {
+		f.abort()
+	}
+	return nil
+}
+
+// outPacket is a reply waiting for ReadPackets.
+type outPacket struct {
+	buf  *[]byte
+	flow uint64
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
+func putBuf(b *[]byte) { *b = (*b)[:0]; bufPool.Put(b) }
+
+// enqueue hands a locally built reply to ReadPackets without blocking;
+// when the queue is full the reply is dropped, as a router would.
+func (e *Exit) enqueue(b *[]byte, flow uint64) {
+	select {
+	case e.out <- outPacket{b, flow}:
+		e.stats.packetsOut.Add(1)
+	default:
+		e.stats.dropQueueFull.Add(1)
+		putBuf(b)
+	}
+}
+
+// ReadPackets returns replies for tunnels, each with its tunnel's Flow.
+func (e *Exit) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+	if !e.isOpen() {
+		return 0, errors.New("pnat: not open")
+	}
+	n := 0
+	for n == 0 {
+		var p outPacket
+		select {
+		case <-e.done:
+			return 0, adapter.ErrClosed
+		case p = <-e.out:
+		}
+		n = e.fill(pkts, offset, n, p)
+		for n < len(pkts) {
+			select {
+			case p = <-e.out:
+				n = e.fill(pkts, offset, n, p)
+				continue
+			default:
+			}
+			break
+		}
+	}
+	return n, nil
+}
+
+func (e *Exit) fill(pkts []adapter.Packet, offset, n int, p outPacket) int {
+	defer putBuf(p.buf)
+	dst := pkts[n].Buf
+	if offset > len(dst) || len(dst)-offset < len(*p.buf) {
+		e.stats.dropTooBig.Add(1)
+		return n
+	}
+	pkts[n].N = copy(dst[offset:], *p.buf)
+	pkts[n].Flow = p.flow
+	return n + 1
+}
+
+func (e *Exit) isOpen() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.opened
+}
+
+// Stats returns a snapshot of the counters (names in stats.go).
+func (e *Exit) Stats() map[string]uint64 {
+	m := e.stats.snapshot()
+	e.mu.Lock()
+	m["tunnels"] = uint64(len(e.tunnels))
+	m["mappings"] = uint64(len(e.byInternal))
+	var open int
+	for _, t := range e.tunnels {
+		open += t.nflows
+	}
+	m["flows_open"] = uint64(open)
+	e.mu.Unlock()
+	return m
+}
+
+// Policy returns the exit policy in force.
+func (e *Exit) Policy() *exitpolicy.Policy { return e.cfg.policy }
+
+func now() int64 { return time.Now().UnixNano() }
