@@ -24,7 +24,7 @@ const (
 type options struct {
 	listen         netip.AddrPort
 	allowRemote    bool
-	allowLoopback  bool // pass loopback destinations to the exit (demo networks on loopback)
+	allowLoopback  bool         // pass loopback destinations to the exit (demo networks on loopback)
 	addresses      []netip.Addr // inner addresses of every group's stack
 	addressSet     bool         // "address" given: Config.Addresses does not override it
 	dns            []netip.Addr
