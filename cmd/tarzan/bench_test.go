@@ -44,14 +44,14 @@ func BenchmarkUDPTransportOutOfProcess(b *testing.B) {
 	benchFrames(b, launch(), launch())
 }
 
-// benchFrames sends b.N full-size frames from → to with a 2048-frame
-// window and reports frames/s and loss.
+// benchFrames sends b.N full-size frames from → to with the bench
+// command's window and reports frames/s and loss.
 func benchFrames(b *testing.B, from, to transport.Transport) {
 	defer from.Close()
 	defer to.Close()
 	b.SetBytes(transport.MaxDatagram)
 	b.ResetTimer()
-	r, err := measureFrames(from, to, b.N, 2048, time.Minute)
+	r, err := measureFrames(from, to, b.N, defaultWindow, time.Minute)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)

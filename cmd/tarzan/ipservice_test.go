@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 // and PNAT exits on an in-memory network, fetching from a real HTTP server
 // on loopback.
 func TestSOCKSFetchThroughTunnel(t *testing.T) {
-	server, err := startDemoServer(256 << 10)
+	server, err := startDemoServer(fetchTestSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +97,15 @@ func TestSOCKSFetchThroughTunnel(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
+	t.Logf("fetched %d bytes in %.3f s: %.1f Mbit/s", f.Bytes, f.Seconds, f.MBitPerSec)
+	for _, n := range nodes {
+		st := n.Stats()
+		for k, v := range st {
+			if strings.HasPrefix(k, "drop_") && v > 0 {
+				t.Logf("%s %s=%d", n.ID().Short(), k, v)
+			}
+		}
+	}
 	if !f.SHA256Match {
 		t.Fatal("fetched body does not match")
 	}
@@ -108,3 +118,7 @@ func TestSOCKSFetchThroughTunnel(t *testing.T) {
 		t.Fatalf("server saw %q, want one of the exits' addresses (the client is %s)", f.ServerSaw, addrs[0].Addr())
 	}
 }
+
+// fetchTestSize is the file size of TestSOCKSFetchThroughTunnel; raise it
+// to measure throughput in process.
+var fetchTestSize = 1 << 20
