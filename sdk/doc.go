@@ -45,4 +45,77 @@
 // Logging: in a plugin use pluginkit.Logger() (a log/slog logger); its
 // lines appear in the node's log tagged with the plugin's name. Never
 // write to stdout: go-plugin uses it for its handshake.
+//
+// # Walkthrough: writing a plugin
+//
+// Two complete external plugins live in sdk/examples, each its own Go
+// module importing only sdk packages: transport-xor (a UDP transport that
+// XORs payloads with a key, a toy and not security) and cover-burst (a
+// constant cover rate with periodic bursts). Copy one to start. The steps,
+// for a transport:
+//
+// 1. Implement the interface. Write a type with the methods of
+// transport.Transport and a transport.Factory that builds it from its
+// options, rejecting unknown keys with a message naming them. Read the
+// buffer-ownership rules in package transport: ReadBatch copies into the
+// caller's buffers and keeps no reference; WriteBatch must be done with
+// the caller's buffers when it returns; Close unblocks ReadBatch, which
+// then returns transport.ErrClosed.
+//
+//	func New(options map[string]string) (transport.Transport, error) { ... }
+//
+// 2. Serve it. The program's main is one line; the same factory can be
+// used in process by tests and by anything else that wants no IPC:
+//
+//	func main() { transportplugin.Serve(New) }
+//
+// (coverplugin.Serve, discoveryplugin.Serve and adapterplugin.Serve for
+// the other kinds.) Log with pluginkit.Logger(), never to stdout.
+//
+// 3. Test it with the conformance suite, in process and, by re-executing
+// the test binary as the plugin, out of process exactly as a node runs it
+// (see sdk/examples/transport-xor/xor_test.go for both):
+//
+//	func TestConformance(t *testing.T) {
+//		transporttest.Run(t, func(t *testing.T) transport.Transport {
+//			tr, err := New(map[string]string{"key": "k"})
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return tr
+//		})
+//	}
+//
+// The suite checks listening, single and full batches, both buffer
+// ownership rules, oversize datagrams, Close unblocking a read,
+// concurrent writers, and goroutine leaks.
+//
+// 4. Build and pin it. The node runs an external plugin only if the file
+// matches the SHA-256 in node.toml, checked before every start, restarts
+// included:
+//
+//	go build -o tarzan-xor-transport .
+//	sha256sum tarzan-xor-transport
+//
+// 5. Configure it: name, path and sha256 in the plugin's section of every
+// node.toml, options in its options table. Relative paths are relative to
+// node.toml.
+//
+//	[transport]
+//	name = "xor"
+//	path = "/usr/local/lib/tarzan/tarzan-xor-transport"
+//	sha256 = "<64 hex digits from sha256sum>"
+//
+//	[transport.options]
+//	key = "the same on every node"
+//
+// 6. Debug it. `tarzan plugin verify PATH [-sha256 HEX]` starts the
+// binary as a node would and reports the kind it serves and the protocol
+// version it speaks, or why the handshake failed (-v shows the plugin's
+// log). `tarzan plugin list -c node.toml` shows which plugins a config
+// selects, whether each external file still matches its pin and, for a
+// running node, each plugin's process ID and restart count. A node whose
+// plugin fails its pin refuses to start with an error wrapping
+// pluginkit.ErrChecksum that names the file, the pinned and the actual
+// hash; `tarzan node` with log_level = "debug" shows go-plugin's events.
 package sdk

@@ -321,3 +321,61 @@ func TestMixedTransports(t *testing.T) {
 		t.Log("node 0 has no alt mimic in this draw")
 	}
 }
+
+// A relay that dies takes only its part of the tunnel with it: the hop
+// before it reports TRUNCATED and the initiator re-extends from there,
+// keeping the hops that still work.
+func TestTunnelRepairAfterRelayDies(t *testing.T) {
+	tn := startNet(t, 10, 3, func(i int, o *Options) {
+		o.LinkTimeout = 800 * time.Millisecond
+		o.KeepaliveInterval = 100 * time.Millisecond
+	})
+	src := tn.nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tun, err := src.BuildTunnel(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tun.Hops()
+	tn.byID(before[2].ID).Close()
+	waitFor(t, "repair", 15*time.Second, func() bool { return src.Stat(EventTunnelsRepaired) > 0 })
+	after := tun.Hops()
+	if len(after) != 3 || after[0].ID != before[0].ID || after[1].ID != before[1].ID {
+		t.Fatalf("repair changed kept hops: %v -> %v", before, after)
+	}
+	if after[2].ID == before[2].ID {
+		t.Fatal("the dead hop is still in the tunnel")
+	}
+	if _, err := tun.Ping(ctx, 2); err != nil {
+		t.Fatalf("ping the new last hop: %v", err)
+	}
+}
+
+func TestTunnelRepairOnRequest(t *testing.T) {
+	tn := startNet(t, 10, 3, nil)
+	src := tn.nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tun, err := src.BuildTunnel(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tun.Hops()
+	if err := tun.Repair(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	after := tun.Hops()
+	if len(after) != 3 || after[0].ID != before[0].ID {
+		t.Fatalf("hops after repair: %v", after)
+	}
+	for i := range after {
+		if _, err := tun.Ping(ctx, i); err != nil {
+			t.Fatalf("ping hop %d after repair: %v", i+1, err)
+		}
+	}
+	// The old hop 2 no longer holds the circuit.
+	if old := tn.byID(before[1].ID); old.ID() != after[1].ID {
+		waitFor(t, "old hop released", 3*time.Second, func() bool { return old.Status().Circuits == 0 })
+	}
+}

@@ -34,17 +34,18 @@ const (
 	DropAdapter           = "drop_adapter"            // an adapter refused a packet
 	DropGossip            = "drop_gossip"             // discovery message that could not be sent or delivered
 
-	EventFramesIn      = "frames_in"
-	EventFramesOut     = "frames_out"
-	EventPaddingOut    = "padding_out"
-	EventPaddingIn     = "padding_in"
-	EventCellsRelayed  = "cells_relayed"
-	EventCircuits      = "circuits_created"
-	EventAdmitted      = "peers_admitted"
-	EventLinksUp       = "links_established"
-	EventTransportErrs = "transport_errors"
-	EventGossipIn      = "gossip_in"
-	EventGossipOut     = "gossip_out"
+	EventFramesIn        = "frames_in"
+	EventFramesOut       = "frames_out"
+	EventPaddingOut      = "padding_out"
+	EventPaddingIn       = "padding_in"
+	EventCellsRelayed    = "cells_relayed"
+	EventCircuits        = "circuits_created"
+	EventAdmitted        = "peers_admitted"
+	EventLinksUp         = "links_established"
+	EventTransportErrs   = "transport_errors"
+	EventGossipIn        = "gossip_in"
+	EventTunnelsRepaired = "tunnels_repaired"
+	EventGossipOut       = "gossip_out"
 )
 
 // counters is a set of named monotonic counters.

@@ -26,8 +26,9 @@ type Tunnel struct {
 	path  *onion.Path
 	setup time.Duration
 
-	flow     uint64       // client isolation group (IP service)
-	lastUsed atomic.Int64 // unix nanos
+	flow     uint64                // client isolation group (IP service)
+	exitOK   func(*view.Peer) bool // constraint on the last hop, kept for repairs
+	lastUsed atomic.Int64          // unix nanos
 
 	mu       sync.Mutex
 	hops     []*view.Peer
@@ -36,6 +37,10 @@ type Tunnel struct {
 	pings    map[uint64]chan time.Time
 	closed   bool
 	done     chan struct{}
+
+	truncated chan struct{} // a TRUNCATED arrived
+	repairing bool
+	cutAt     int // hops left after an unsolicited TRUNCATED; 0 = none
 }
 
 type extendResult struct {
@@ -82,6 +87,7 @@ func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) 
 		}
 		t, err := n.BuildTunnelPath(ctx, path)
 		if err == nil {
+			t.exitOK = last
 			return t, nil
 		}
 		lastErr = err
@@ -113,17 +119,28 @@ func (n *Node) selectPath(hops int, last func(*view.Peer) bool) ([]identity.ID, 
 }
 
 func (n *Node) walk(hops int, last func(*view.Peer) bool) ([]identity.ID, error) {
+	return n.walkFrom(n.id, nil, hops, last)
+}
+
+// walkFrom extends a walk that has reached prev through kept (the hops
+// already in the tunnel) by count more hops.
+func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool) ([]identity.ID, error) {
 	table := n.mimicTable()
 	used := map[netip.Prefix]bool{domain.Top(n.bound.Addr()): true}
-	var path []identity.ID
-	prev := n.id
-	for len(path) < hops {
+	inPath := map[identity.ID]bool{n.id: true}
+	for _, p := range kept {
+		used[p.Top()] = true
+		inPath[p.ID] = true
+	}
+	hops := len(kept) + count
+	path := make([]identity.ID, 0, count)
+	for len(kept)+len(path) < hops {
 		byTop := map[netip.Prefix][]identity.ID{}
 		var tops []netip.Prefix
 		for _, m := range table.Mimics(prev) {
 			id := identity.ID(m)
 			p, ok := n.view.Get(id)
-			if !ok || id == n.id {
+			if !ok || inPath[id] {
 				continue
 			}
 			top := p.Top()
@@ -131,10 +148,10 @@ func (n *Node) walk(hops int, last func(*view.Peer) bool) ([]identity.ID, error)
 				continue
 			}
 			// The first hop must be a live link of ours.
-			if len(path) == 0 && n.upLink(id) == nil {
+			if len(kept)+len(path) == 0 && n.upLink(id) == nil {
 				continue
 			}
-			if len(path) == hops-1 && last != nil && !last(p) {
+			if len(kept)+len(path) == hops-1 && last != nil && !last(p) {
 				continue
 			}
 			if byTop[top] == nil {
@@ -143,12 +160,13 @@ func (n *Node) walk(hops int, last func(*view.Peer) bool) ([]identity.ID, error)
 			byTop[top] = append(byTop[top], id)
 		}
 		if len(tops) == 0 {
-			return nil, fmt.Errorf("%w: no eligible hop %d after %d (view has %d peers)", ErrNoPath, len(path)+1, len(path), n.view.Len())
+			return nil, fmt.Errorf("%w: no eligible hop %d (view has %d peers)", ErrNoPath, len(kept)+len(path)+1, n.view.Len())
 		}
 		top := tops[n.randIntN(len(tops))]
 		cands := byTop[top]
 		next := cands[n.randIntN(len(cands))]
 		used[top] = true
+		inPath[next] = true
 		path = append(path, next)
 		prev = next
 	}
@@ -171,10 +189,11 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 	}
 	t := &Tunnel{
 		n: n, first: first, path: onion.NewPath(),
-		created:  make(chan []byte, 1),
-		extended: make(chan extendResult, 1),
-		pings:    map[uint64]chan time.Time{},
-		done:     make(chan struct{}),
+		created:   make(chan []byte, 1),
+		extended:  make(chan extendResult, 1),
+		pings:     map[uint64]chan time.Time{},
+		done:      make(chan struct{}),
+		truncated: make(chan struct{}, 1),
 	}
 	n.mu.Lock()
 	t.key = circKey{path[0], n.newCircIDLocked(path[0])}
@@ -182,44 +201,51 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 	n.tunnels[t] = struct{}{}
 	n.mu.Unlock()
 
-	for i, id := range path {
-		p, ok := n.view.Get(id)
-		if !ok {
-			t.Close()
-			return nil, fmt.Errorf("node: hop %d (%s) is not in our view", i+1, id.Short())
-		}
-		hs, msg, err := onion.NewClientHandshake(n.opts.Rand, id, p.Desc.OnionKey)
-		if err != nil {
+	for _, id := range path {
+		if err := t.extendTo(ctx, id); err != nil {
 			t.Close()
 			return nil, err
 		}
-		var reply []byte
-		if i == 0 {
-			reply, err = t.create(ctx, msg)
-		} else {
-			reply, err = t.extend(ctx, id, msg)
-		}
-		if err != nil {
-			t.Close()
-			return nil, fmt.Errorf("node: building hop %d (%s): %w", i+1, id.Short(), err)
-		}
-		keys, err := hs.Finish(reply)
-		if err != nil {
-			t.Close()
-			return nil, fmt.Errorf("node: hop %d (%s) handshake: %w", i+1, id.Short(), err)
-		}
-		if err := t.path.AddHop(keys); err != nil {
-			t.Close()
-			return nil, err
-		}
-		t.mu.Lock()
-		t.hops = append(t.hops, p)
-		t.mu.Unlock()
 	}
 	t.setup = n.opts.Clock.Now().Sub(start)
 	t.touch()
 	n.log.Debug("tunnel built", "hops", len(path), "setup", t.setup)
 	return t, nil
+}
+
+// extendTo adds one hop: CREATE for the first, EXTEND through the partial
+// tunnel for the others (telescoping).
+func (t *Tunnel) extendTo(ctx context.Context, id identity.ID) error {
+	n := t.n
+	i := t.path.Len()
+	p, ok := n.view.Get(id)
+	if !ok {
+		return fmt.Errorf("node: hop %d (%s) is not in our view", i+1, id.Short())
+	}
+	hs, msg, err := onion.NewClientHandshake(n.opts.Rand, id, p.Desc.OnionKey)
+	if err != nil {
+		return err
+	}
+	var reply []byte
+	if i == 0 {
+		reply, err = t.create(ctx, msg)
+	} else {
+		reply, err = t.extend(ctx, id, msg)
+	}
+	if err != nil {
+		return fmt.Errorf("node: building hop %d (%s): %w", i+1, id.Short(), err)
+	}
+	keys, err := hs.Finish(reply)
+	if err != nil {
+		return fmt.Errorf("node: hop %d (%s) handshake: %w", i+1, id.Short(), err)
+	}
+	if err := t.path.AddHop(keys); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.hops = append(t.hops, p)
+	t.mu.Unlock()
+	return nil
 }
 
 const stepTimeout = 5 * time.Second
@@ -337,6 +363,7 @@ func (t *Tunnel) handleBackward(cell []byte) {
 		}
 	case onion.CmdTruncated:
 		t.n.log.Debug("tunnel truncated", "at_hop", hop+1)
+		t.truncatedBy(hop)
 	}
 }
 
@@ -448,3 +475,107 @@ func (t *Tunnel) Close() error {
 
 // Done is closed when the tunnel is gone.
 func (t *Tunnel) Done() <-chan struct{} { return t.done }
+
+// Repair replaces every hop after the first keep hops (keep >= 1) without
+// rebuilding the kept part: it truncates the circuit at hop keep (unless
+// that hop already reported TRUNCATED) and extends it again through new
+// hops chosen by the same rules, keeping the exit constraint the tunnel
+// was built with.
+func (t *Tunnel) Repair(ctx context.Context, keep int) error {
+	t.mu.Lock()
+	total := len(t.hops)
+	if keep < 1 || keep > total {
+		t.mu.Unlock()
+		return fmt.Errorf("node: cannot keep %d of %d hops", keep, total)
+	}
+	if t.repairing {
+		t.mu.Unlock()
+		return errors.New("node: tunnel repair already running")
+	}
+	t.repairing = true
+	cut := t.cutAt
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.repairing = false
+		t.mu.Unlock()
+	}()
+	if cut != keep && keep < t.path.Len() {
+		// Ask hop keep to drop what lies beyond it.
+		select {
+		case <-t.truncated:
+		default:
+		}
+		if err := t.send(keep-1, onion.CmdTruncate, nil); err != nil {
+			return err
+		}
+		timer := t.n.opts.Clock.NewTimer(stepTimeout)
+		defer timer.Stop()
+		select {
+		case <-t.truncated:
+		case <-timer.C():
+			return errors.New("node: timed out waiting for TRUNCATED")
+		case <-t.done:
+			return ErrTunnelClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	t.path.Truncate(keep)
+	t.mu.Lock()
+	t.hops = t.hops[:keep]
+	kept := append([]*view.Peer(nil), t.hops...)
+	t.cutAt = 0
+	t.mu.Unlock()
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		more, err := t.n.walkFrom(kept[len(kept)-1].ID, kept, total-keep, t.exitOK)
+		if err != nil {
+			return err
+		}
+		lastErr = nil
+		for _, id := range more {
+			if lastErr = t.extendTo(ctx, id); lastErr != nil {
+				break
+			}
+		}
+		if lastErr == nil {
+			t.n.stats.inc(EventTunnelsRepaired)
+			t.n.log.Debug("tunnel repaired", "kept", keep, "hops", total)
+			return nil
+		}
+		// Undo a partial extension before the next attempt.
+		t.path.Truncate(keep)
+		t.mu.Lock()
+		t.hops = t.hops[:keep]
+		t.mu.Unlock()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return lastErr
+}
+
+// truncatedBy handles TRUNCATED from hop (0-based): the part of the
+// circuit beyond it is gone. An unsolicited one (a relay lost its next
+// link) starts a repair in the background.
+func (t *Tunnel) truncatedBy(hop int) {
+	t.mu.Lock()
+	t.cutAt = hop + 1
+	repairing := t.repairing
+	t.mu.Unlock()
+	select {
+	case t.truncated <- struct{}{}:
+	default:
+	}
+	if repairing || hop+1 >= t.path.Len() {
+		return
+	}
+	t.n.goRun(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		if err := t.Repair(ctx, hop+1); err != nil && !t.isClosed() {
+			t.n.limiter.warn(t.n.log, "repair", "tunnel repair failed", "err", err)
+		}
+	})
+}

@@ -37,15 +37,18 @@ type client struct {
 	closed context.Context // done after Close
 	close  context.CancelFunc
 	once   sync.Once
+
+	messaging // Outbox and Deliver (messages.go)
 }
 
 // Launch starts the discovery plugin l describes and creates its backend
 // from options. If the child dies it is restarted and, if Start had been
 // called, started again with the same descriptor; a pending Next waits for
 // the new child. Descriptors passed to Admitted before the crash are not
-// replayed. The result also implements pluginkit.Reporter.
+// replayed. The result also implements pluginkit.Reporter and
+// discovery.Messenger (see Outbox and Deliver).
 func Launch(l pluginkit.Launcher, options map[string]string) (discovery.Discovery, error) {
-	c := &client{options: options}
+	c := &client{options: options, messaging: newMessaging()}
 	c.closed, c.close = context.WithCancel(context.Background())
 	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{Attach: c.attach})
 	if err != nil {
@@ -53,6 +56,7 @@ func Launch(l pluginkit.Launcher, options map[string]string) (discovery.Discover
 		return nil, err
 	}
 	c.sup = sup
+	go c.forward()
 	return c, nil
 }
 

@@ -31,8 +31,15 @@ func (e echo) Admitted(ds [][]byte) error {
 }
 
 func TestMain(m *testing.M) {
-	plugintest.Main(m, func(string) {
-		discoveryplugin.Serve(func(map[string]string) (discovery.Discovery, error) { return echo{discoverytest.New()}, nil })
+	plugintest.Main(m, func(mode string) {
+		switch mode {
+		case "mirror":
+			discoveryplugin.Serve(func(map[string]string) (discovery.Discovery, error) {
+				return mirror{discoverytest.NewMessaging()}, nil
+			})
+		default:
+			discoveryplugin.Serve(func(map[string]string) (discovery.Discovery, error) { return echo{discoverytest.New()}, nil })
+		}
 	})
 }
 

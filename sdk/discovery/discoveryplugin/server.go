@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -93,4 +94,59 @@ func (s *server) Close(context.Context, *discoverypb.Empty) (*discoverypb.Empty,
 		return &discoverypb.Empty{}, nil
 	}
 	return &discoverypb.Empty{}, d.Close()
+}
+
+// messenger returns the backend as a discovery.Messenger, or
+// Unimplemented so that the host returns discovery.ErrNoMessaging.
+func (s *server) messenger() (discovery.Messenger, error) {
+	d, err := s.backend()
+	if err != nil {
+		return nil, err
+	}
+	m, ok := d.(discovery.Messenger)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, discovery.ErrNoMessaging.Error())
+	}
+	return m, nil
+}
+
+// Outbox is a blocking unary call like Next.
+func (s *server) Outbox(ctx context.Context, _ *discoverypb.Empty) (*discoverypb.Messages, error) {
+	m, err := s.messenger()
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := m.Outbox(ctx)
+	if errors.Is(err, discovery.ErrClosed) {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp := &discoverypb.Messages{Messages: make([]*discoverypb.Message, len(msgs))}
+	for i, msg := range msgs {
+		resp.Messages[i] = &discoverypb.Message{Addr: msg.Addr.String(), Transport: msg.Transport, Data: msg.Data}
+	}
+	return resp, nil
+}
+
+// Deliver drops messages whose source address does not parse: they can
+// only come from a broken host, and the backend could not answer them.
+func (s *server) Deliver(_ context.Context, req *discoverypb.Messages) (*discoverypb.Empty, error) {
+	m, err := s.messenger()
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]discovery.Message, 0, len(req.GetMessages()))
+	for _, msg := range req.GetMessages() {
+		ap, err := netip.ParseAddrPort(msg.GetAddr())
+		if err != nil {
+			continue
+		}
+		msgs = append(msgs, discovery.Message{Addr: ap, Transport: msg.GetTransport(), Data: msg.GetData()})
+	}
+	if len(msgs) == 0 {
+		return &discoverypb.Empty{}, nil
+	}
+	return &discoverypb.Empty{}, m.Deliver(msgs)
 }

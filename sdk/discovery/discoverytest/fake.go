@@ -5,6 +5,9 @@
 //	d.Propose(discovery.Proposal{Addr: addr})   // Next returns it
 //	... the core calls d.Admitted(descs) ...
 //	calls := d.AdmittedCalls()
+//
+// NewMessaging returns a Fake that is also a discovery.Messenger: Send
+// queues messages for Outbox, Delivered lists what Deliver was given.
 package discoverytest
 
 import (

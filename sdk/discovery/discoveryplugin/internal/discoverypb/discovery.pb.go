@@ -339,6 +339,112 @@ func (x *AdmittedRequest) GetDescriptors() [][]byte {
 	return nil
 }
 
+// Message is a discovery.Message: a datagram to (Outbox) or from
+// (Deliver) another node's backend.
+type Message struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"` // netip.AddrPort text form
+	Transport     string                 `protobuf:"bytes,2,opt,name=transport,proto3" json:"transport,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"` // at most discovery.MaxMessage bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Message) Reset() {
+	*x = Message{}
+	mi := &file_discovery_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Message) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Message) ProtoMessage() {}
+
+func (x *Message) ProtoReflect() protoreflect.Message {
+	mi := &file_discovery_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Message.ProtoReflect.Descriptor instead.
+func (*Message) Descriptor() ([]byte, []int) {
+	return file_discovery_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Message) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *Message) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *Message) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type Messages struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Messages) Reset() {
+	*x = Messages{}
+	mi := &file_discovery_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Messages) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Messages) ProtoMessage() {}
+
+func (x *Messages) ProtoReflect() protoreflect.Message {
+	mi := &file_discovery_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Messages.ProtoReflect.Descriptor instead.
+func (*Messages) Descriptor() ([]byte, []int) {
+	return file_discovery_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Messages) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 var File_discovery_proto protoreflect.FileDescriptor
 
 const file_discovery_proto_rawDesc = "" +
@@ -363,13 +469,21 @@ const file_discovery_proto_rawDesc = "" +
 	"\fNextResponse\x12;\n" +
 	"\tproposals\x18\x01 \x03(\v2\x1d.tarzan.discovery.v1.ProposalR\tproposals\"3\n" +
 	"\x0fAdmittedRequest\x12 \n" +
-	"\vdescriptors\x18\x01 \x03(\fR\vdescriptors2\x85\x03\n" +
+	"\vdescriptors\x18\x01 \x03(\fR\vdescriptors\"O\n" +
+	"\aMessage\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1c\n" +
+	"\ttransport\x18\x02 \x01(\tR\ttransport\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"D\n" +
+	"\bMessages\x128\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1c.tarzan.discovery.v1.MessageR\bmessages2\x90\x04\n" +
 	"\tDiscovery\x12Z\n" +
 	"\tConfigure\x12%.tarzan.discovery.v1.ConfigureRequest\x1a&.tarzan.discovery.v1.ConfigureResponse\x12F\n" +
 	"\x05Start\x12!.tarzan.discovery.v1.StartRequest\x1a\x1a.tarzan.discovery.v1.Empty\x12E\n" +
 	"\x04Next\x12\x1a.tarzan.discovery.v1.Empty\x1a!.tarzan.discovery.v1.NextResponse\x12L\n" +
 	"\bAdmitted\x12$.tarzan.discovery.v1.AdmittedRequest\x1a\x1a.tarzan.discovery.v1.Empty\x12?\n" +
-	"\x05Close\x12\x1a.tarzan.discovery.v1.Empty\x1a\x1a.tarzan.discovery.v1.EmptyBQZOgithub.com/tarzan-net/tarzan/sdk/discovery/discoveryplugin/internal/discoverypbb\x06proto3"
+	"\x05Close\x12\x1a.tarzan.discovery.v1.Empty\x1a\x1a.tarzan.discovery.v1.Empty\x12C\n" +
+	"\x06Outbox\x12\x1a.tarzan.discovery.v1.Empty\x1a\x1d.tarzan.discovery.v1.Messages\x12D\n" +
+	"\aDeliver\x12\x1d.tarzan.discovery.v1.Messages\x1a\x1a.tarzan.discovery.v1.EmptyBQZOgithub.com/tarzan-net/tarzan/sdk/discovery/discoveryplugin/internal/discoverypbb\x06proto3"
 
 var (
 	file_discovery_proto_rawDescOnce sync.Once
@@ -383,7 +497,7 @@ func file_discovery_proto_rawDescGZIP() []byte {
 	return file_discovery_proto_rawDescData
 }
 
-var file_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_discovery_proto_goTypes = []any{
 	(*Empty)(nil),             // 0: tarzan.discovery.v1.Empty
 	(*ConfigureRequest)(nil),  // 1: tarzan.discovery.v1.ConfigureRequest
@@ -392,26 +506,33 @@ var file_discovery_proto_goTypes = []any{
 	(*Proposal)(nil),          // 4: tarzan.discovery.v1.Proposal
 	(*NextResponse)(nil),      // 5: tarzan.discovery.v1.NextResponse
 	(*AdmittedRequest)(nil),   // 6: tarzan.discovery.v1.AdmittedRequest
-	nil,                       // 7: tarzan.discovery.v1.ConfigureRequest.OptionsEntry
+	(*Message)(nil),           // 7: tarzan.discovery.v1.Message
+	(*Messages)(nil),          // 8: tarzan.discovery.v1.Messages
+	nil,                       // 9: tarzan.discovery.v1.ConfigureRequest.OptionsEntry
 }
 var file_discovery_proto_depIdxs = []int32{
-	7, // 0: tarzan.discovery.v1.ConfigureRequest.options:type_name -> tarzan.discovery.v1.ConfigureRequest.OptionsEntry
-	4, // 1: tarzan.discovery.v1.NextResponse.proposals:type_name -> tarzan.discovery.v1.Proposal
-	1, // 2: tarzan.discovery.v1.Discovery.Configure:input_type -> tarzan.discovery.v1.ConfigureRequest
-	3, // 3: tarzan.discovery.v1.Discovery.Start:input_type -> tarzan.discovery.v1.StartRequest
-	0, // 4: tarzan.discovery.v1.Discovery.Next:input_type -> tarzan.discovery.v1.Empty
-	6, // 5: tarzan.discovery.v1.Discovery.Admitted:input_type -> tarzan.discovery.v1.AdmittedRequest
-	0, // 6: tarzan.discovery.v1.Discovery.Close:input_type -> tarzan.discovery.v1.Empty
-	2, // 7: tarzan.discovery.v1.Discovery.Configure:output_type -> tarzan.discovery.v1.ConfigureResponse
-	0, // 8: tarzan.discovery.v1.Discovery.Start:output_type -> tarzan.discovery.v1.Empty
-	5, // 9: tarzan.discovery.v1.Discovery.Next:output_type -> tarzan.discovery.v1.NextResponse
-	0, // 10: tarzan.discovery.v1.Discovery.Admitted:output_type -> tarzan.discovery.v1.Empty
-	0, // 11: tarzan.discovery.v1.Discovery.Close:output_type -> tarzan.discovery.v1.Empty
-	7, // [7:12] is the sub-list for method output_type
-	2, // [2:7] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	9,  // 0: tarzan.discovery.v1.ConfigureRequest.options:type_name -> tarzan.discovery.v1.ConfigureRequest.OptionsEntry
+	4,  // 1: tarzan.discovery.v1.NextResponse.proposals:type_name -> tarzan.discovery.v1.Proposal
+	7,  // 2: tarzan.discovery.v1.Messages.messages:type_name -> tarzan.discovery.v1.Message
+	1,  // 3: tarzan.discovery.v1.Discovery.Configure:input_type -> tarzan.discovery.v1.ConfigureRequest
+	3,  // 4: tarzan.discovery.v1.Discovery.Start:input_type -> tarzan.discovery.v1.StartRequest
+	0,  // 5: tarzan.discovery.v1.Discovery.Next:input_type -> tarzan.discovery.v1.Empty
+	6,  // 6: tarzan.discovery.v1.Discovery.Admitted:input_type -> tarzan.discovery.v1.AdmittedRequest
+	0,  // 7: tarzan.discovery.v1.Discovery.Close:input_type -> tarzan.discovery.v1.Empty
+	0,  // 8: tarzan.discovery.v1.Discovery.Outbox:input_type -> tarzan.discovery.v1.Empty
+	8,  // 9: tarzan.discovery.v1.Discovery.Deliver:input_type -> tarzan.discovery.v1.Messages
+	2,  // 10: tarzan.discovery.v1.Discovery.Configure:output_type -> tarzan.discovery.v1.ConfigureResponse
+	0,  // 11: tarzan.discovery.v1.Discovery.Start:output_type -> tarzan.discovery.v1.Empty
+	5,  // 12: tarzan.discovery.v1.Discovery.Next:output_type -> tarzan.discovery.v1.NextResponse
+	0,  // 13: tarzan.discovery.v1.Discovery.Admitted:output_type -> tarzan.discovery.v1.Empty
+	0,  // 14: tarzan.discovery.v1.Discovery.Close:output_type -> tarzan.discovery.v1.Empty
+	8,  // 15: tarzan.discovery.v1.Discovery.Outbox:output_type -> tarzan.discovery.v1.Messages
+	0,  // 16: tarzan.discovery.v1.Discovery.Deliver:output_type -> tarzan.discovery.v1.Empty
+	10, // [10:17] is the sub-list for method output_type
+	3,  // [3:10] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_discovery_proto_init() }
@@ -425,7 +546,7 @@ func file_discovery_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_discovery_proto_rawDesc), len(file_discovery_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,8 @@ const (
 	Discovery_Next_FullMethodName      = "/tarzan.discovery.v1.Discovery/Next"
 	Discovery_Admitted_FullMethodName  = "/tarzan.discovery.v1.Discovery/Admitted"
 	Discovery_Close_FullMethodName     = "/tarzan.discovery.v1.Discovery/Close"
+	Discovery_Outbox_FullMethodName    = "/tarzan.discovery.v1.Discovery/Outbox"
+	Discovery_Deliver_FullMethodName   = "/tarzan.discovery.v1.Discovery/Deliver"
 )
 
 // DiscoveryClient is the client API for Discovery service.
@@ -40,6 +42,14 @@ type DiscoveryClient interface {
 	Next(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*NextResponse, error)
 	Admitted(ctx context.Context, in *AdmittedRequest, opts ...grpc.CallOption) (*Empty, error)
 	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
+	// Outbox blocks until the backend has messages for other nodes; the host
+	// cancels it to stop. Status UNIMPLEMENTED means the backend does not
+	// exchange messages (discovery.ErrNoMessaging); FAILED_PRECONDITION
+	// means it is closed.
+	Outbox(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Messages, error)
+	// Deliver hands the backend messages that arrived from other nodes.
+	// Status UNIMPLEMENTED as for Outbox.
+	Deliver(ctx context.Context, in *Messages, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type discoveryClient struct {
@@ -100,6 +110,26 @@ func (c *discoveryClient) Close(ctx context.Context, in *Empty, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *discoveryClient) Outbox(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Messages, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Messages)
+	err := c.cc.Invoke(ctx, Discovery_Outbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *discoveryClient) Deliver(ctx context.Context, in *Messages, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Discovery_Deliver_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DiscoveryServer is the server API for Discovery service.
 // All implementations must embed UnimplementedDiscoveryServer
 // for forward compatibility.
@@ -112,6 +142,14 @@ type DiscoveryServer interface {
 	Next(context.Context, *Empty) (*NextResponse, error)
 	Admitted(context.Context, *AdmittedRequest) (*Empty, error)
 	Close(context.Context, *Empty) (*Empty, error)
+	// Outbox blocks until the backend has messages for other nodes; the host
+	// cancels it to stop. Status UNIMPLEMENTED means the backend does not
+	// exchange messages (discovery.ErrNoMessaging); FAILED_PRECONDITION
+	// means it is closed.
+	Outbox(context.Context, *Empty) (*Messages, error)
+	// Deliver hands the backend messages that arrived from other nodes.
+	// Status UNIMPLEMENTED as for Outbox.
+	Deliver(context.Context, *Messages) (*Empty, error)
 	mustEmbedUnimplementedDiscoveryServer()
 }
 
@@ -136,6 +174,12 @@ func (UnimplementedDiscoveryServer) Admitted(context.Context, *AdmittedRequest) 
 }
 func (UnimplementedDiscoveryServer) Close(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
+}
+func (UnimplementedDiscoveryServer) Outbox(context.Context, *Empty) (*Messages, error) {
+	return nil, status.Error(codes.Unimplemented, "method Outbox not implemented")
+}
+func (UnimplementedDiscoveryServer) Deliver(context.Context, *Messages) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method Deliver not implemented")
 }
 func (UnimplementedDiscoveryServer) mustEmbedUnimplementedDiscoveryServer() {}
 func (UnimplementedDiscoveryServer) testEmbeddedByValue()                   {}
@@ -248,6 +292,42 @@ func _Discovery_Close_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Discovery_Outbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DiscoveryServer).Outbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Discovery_Outbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DiscoveryServer).Outbox(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Discovery_Deliver_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Messages)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DiscoveryServer).Deliver(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Discovery_Deliver_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DiscoveryServer).Deliver(ctx, req.(*Messages))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Discovery_ServiceDesc is the grpc.ServiceDesc for Discovery service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -274,6 +354,14 @@ var Discovery_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Close",
 			Handler:    _Discovery_Close_Handler,
+		},
+		{
+			MethodName: "Outbox",
+			Handler:    _Discovery_Outbox_Handler,
+		},
+		{
+			MethodName: "Deliver",
+			Handler:    _Discovery_Deliver_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
