@@ -10,7 +10,14 @@ while IFS= read -r file; do
   for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
     echo "fuzz $pkg $target ($dur)"
     if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$dur" -fuzzminimizetime=50x "$pkg" >/tmp/fuzz-$$.log 2>&1; then
-      cat /tmp/fuzz-$$.log; fail=1
+      # The go fuzzer sometimes reports "context deadline exceeded" when
+      # its time runs out while it is still recording a new interesting
+      # input; that is not a crash. A real failure writes a failing input.
+      if grep -q "context deadline exceeded" /tmp/fuzz-$$.log && ! grep -q "Failing input written" /tmp/fuzz-$$.log; then
+        echo "  (fuzzer stopped at its deadline while recording an input; no failure found)"
+      else
+        cat /tmp/fuzz-$$.log; fail=1
+      fi
     fi
   done
 done < <(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' || true)
