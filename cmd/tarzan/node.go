@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/tarzan-net/tarzan/config"
@@ -132,7 +134,18 @@ func runNode(args []string) error {
 				return fmt.Errorf("%s: exit.policy: %w", cfg.File, err)
 			}
 		}
-		if exitAd, err = openAdapter(cfg.Exit.Plugin, log); err != nil {
+		// The exit adapter enforces the policy again before it dials
+		// (defence in depth): hand it the same rules unless its options
+		// name their own.
+		exitCfg := cfg.Exit.Plugin
+		if len(cfg.Exit.Policy) > 0 && exitCfg.Options["policy"] == "" {
+			exitCfg.Options = maps.Clone(exitCfg.Options)
+			if exitCfg.Options == nil {
+				exitCfg.Options = map[string]string{}
+			}
+			exitCfg.Options["policy"] = strings.Join(cfg.Exit.Policy, ";")
+		}
+		if exitAd, err = openAdapter(exitCfg, log); err != nil {
 			closeTransports()
 			closeAll(tr, disc, cov, clientAd)
 			return fmt.Errorf("exit %q: %w", cfg.Exit.Name, err)

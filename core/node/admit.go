@@ -54,7 +54,7 @@ func (n *Node) handleProposals(props []discovery.Proposal) {
 // us, probes the address it advertises. force skips the check for an
 // outstanding probe (used when the peer just showed it is up).
 func (n *Node) considerDescriptor(b []byte, force bool) {
-	d, err := descriptor.Parse(b, n.opts.Clock.Now())
+	d, err := n.opts.ParseDescriptor(b, n.opts.Clock.Now())
 	if err != nil {
 		n.stats.inc(DropDescriptorInvalid)
 		n.limiter.debug(n.log, "desc-invalid", "dropped invalid descriptor", "err", err)
@@ -149,7 +149,7 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		return
 	}
 	now := n.opts.Clock.Now()
-	d, err := descriptor.Parse(descBytes, now)
+	d, err := n.opts.ParseDescriptor(descBytes, now)
 	if err != nil {
 		n.stats.inc(DropDescriptorInvalid)
 		n.limiter.debug(n.log, "proof-desc", "dropped proof with invalid descriptor", "err", err)

@@ -133,6 +133,12 @@ func (n *Node) clientPacket(flow uint64, pkt []byte) {
 	if info.Proto == 6 {
 		ippkt.ClampMSS(pkt, mss(info.Version))
 	}
+	if d := info.Dst; d.IsMulticast() || d.IsLinkLocalUnicast() || d.IsUnspecified() || d.IsLoopback() {
+		// The kernel's own chatter (IPv6 neighbour discovery, mDNS, ...)
+		// that a TUN catches: it means nothing beyond this host.
+		n.stats.inc(DropIPLocal)
+		return
+	}
 	proto, dst := protoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
 	if t := n.tunnelFor(flow, proto, dst); t != nil {
 		if err := t.send(t.path.Len()-1, onion.CmdData, pkt); err == nil {

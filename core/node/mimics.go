@@ -9,16 +9,18 @@ import (
 // rebuilding it when either changed. Every node computes the same table
 // from (nearly) the same view, which is what makes mimicry verifiable.
 func (n *Node) mimicTable() *mimic.Table {
-	epoch := mimic.Epoch(n.opts.Clock.Now(), n.opts.EpochLength)
+	now := n.opts.Clock.Now()
+	epoch := mimic.Epoch(now, n.opts.EpochLength)
 	version := n.view.Version()
 	n.mimicMu.Lock()
 	defer n.mimicMu.Unlock()
-	if n.table != nil && n.tableAt == version && n.table.Epoch() == epoch {
+	if n.table != nil && n.table.Epoch() == epoch &&
+		(n.tableAt == version || now.Sub(n.tableBuilt) < n.opts.MimicRebuildInterval) {
 		return n.table
 	}
 	self := mimic.Member{ID: n.id, Addr: n.bound.Addr()}
-	n.table = mimic.NewTable(n.view.Members(self), epoch, n.opts.MimicCount)
-	n.tableAt = version
+	n.table = n.opts.MimicTable(n.view.Members(self), epoch, n.opts.MimicCount)
+	n.tableAt, n.tableBuilt = version, now
 	return n.table
 }
 

@@ -64,10 +64,11 @@ type Node struct {
 	desc      []byte
 	descUntil time.Time
 
-	view    *view.View
-	mimicMu sync.Mutex
-	table   *mimic.Table
-	tableAt uint64 // view version the table was built from
+	view       *view.View
+	mimicMu    sync.Mutex
+	table      *mimic.Table
+	tableAt    uint64 // view version the table was built from
+	tableBuilt time.Time
 
 	mu       sync.Mutex
 	links    map[identity.ID]*peerLink

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/clock"
+	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/mimic"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/cover"
@@ -77,6 +79,23 @@ type Options struct {
 	// QueueLength bounds each link's shaped send queue. Default 1024 frames.
 	QueueLength int
 
+	// Simulation hooks, all off by default: a simulator that runs
+	// thousands of nodes in one process shares immutable work between
+	// them, where a real deployment computes it once per node.
+	//
+	// MimicTable, when set, is called instead of mimic.NewTable and must
+	// return what NewTable would (e.g. one table shared by every node
+	// whose view is the same member set).
+	MimicTable func(members []mimic.Member, epoch uint64, k int) *mimic.Table
+	// ParseDescriptor, when set, is called instead of descriptor.Parse and
+	// must make the same checks, validity at now included (e.g. a cache of
+	// descriptors whose signature was verified once: they are immutable).
+	ParseDescriptor func(b []byte, now time.Time) (*descriptor.Descriptor, error)
+	// MimicRebuildInterval bounds how often view changes rebuild the
+	// mimic table: within it a changed view keeps the previous table (an
+	// epoch change always rebuilds). 0 rebuilds on every change.
+	MimicRebuildInterval time.Duration
+
 	Clock  clock.Clock  // default clock.Real
 	Rand   io.Reader    // default crypto/rand
 	Logger *slog.Logger // default slog.Default
@@ -138,6 +157,12 @@ func (o *Options) setDefaults() {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
+	if o.MimicTable == nil {
+		o.MimicTable = mimic.NewTable
+	}
+	if o.ParseDescriptor == nil {
+		o.ParseDescriptor = descriptor.Parse
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -158,6 +183,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: MimicCount %d out of range 1..32", ErrOptions, o.MimicCount)
 	case o.EpochLength < time.Second:
 		return fmt.Errorf("%w: EpochLength %v is shorter than 1s", ErrOptions, o.EpochLength)
+	case o.MimicRebuildInterval < 0:
+		return fmt.Errorf("%w: MimicRebuildInterval %v is negative", ErrOptions, o.MimicRebuildInterval)
 	}
 	names := map[string]bool{}
 	for i, t := range o.Transports {

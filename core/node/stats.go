@@ -29,6 +29,7 @@ const (
 	DropTransportWrite    = "drop_transport_write"    // transport refused a batch
 	DropIPMalformed       = "drop_ip_malformed"       // not a valid IP packet
 	DropIPTooBig          = "drop_ip_too_big"         // IP packet larger than a relay payload
+	DropIPLocal           = "drop_ip_local"           // client packet for a multicast, link-local or loopback destination
 	DropExitPolicy        = "drop_exit_policy"        // destination refused by the exit policy (answered with ICMP unreachable)
 	DropNoTunnel          = "drop_no_tunnel"          // no tunnel could be built for the packet
 	DropAdapter           = "drop_adapter"            // an adapter refused a packet

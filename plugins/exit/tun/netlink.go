@@ -215,10 +215,13 @@ func (nl *netlink) routeAdd(r route) error {
 }
 
 // routeDel deletes our route to r.Dst (matched on destination, table and
-// protocol, so an interface index that changed does not matter).
+// protocol, so an interface index that changed does not matter). The
+// scope is RT_SCOPE_NOWHERE, the kernel's "any scope" for deletes: with 0
+// (universe) it would match only global-scope routes and silently keep our
+// link-scope host routes.
 func (nl *netlink) routeDel(r route) error {
 	a := r.Dst.Addr()
-	body := []byte{family(a), uint8(r.Dst.Bits()), 0, 0, unix.RT_TABLE_MAIN, routeProto, 0, 0, 0, 0, 0, 0}
+	body := []byte{family(a), uint8(r.Dst.Bits()), 0, 0, unix.RT_TABLE_MAIN, routeProto, unix.RT_SCOPE_NOWHERE, 0, 0, 0, 0, 0}
 	body = attr(body, unix.RTA_DST, a.AsSlice())
 	_, err := nl.request(unix.RTM_DELROUTE, 0, body)
 	return err
