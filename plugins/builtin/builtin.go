@@ -9,6 +9,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/plugins/cover/constant"
 	"github.com/tarzan-net/tarzan/plugins/cover/none"
+	"github.com/tarzan-net/tarzan/plugins/discovery/gossip"
 	"github.com/tarzan-net/tarzan/plugins/discovery/static"
 	"github.com/tarzan-net/tarzan/plugins/exit/pnat"
 	"github.com/tarzan-net/tarzan/plugins/exit/socks"
@@ -40,6 +41,7 @@ var Transports = map[string]transport.Factory{
 // Discoveries are the shipped discovery backends by name.
 var Discoveries = map[string]discovery.Factory{
 	"static": static.New,
+	"gossip": gossip.New,
 }
 
 // Covers are the shipped cover policies by name.

@@ -1,0 +1,366 @@
+package gossip
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/sdk/discovery"
+)
+
+// Name is the backend's registered name.
+const Name = "gossip"
+
+// Gossip is the epidemic membership backend; see the package doc.
+type Gossip struct {
+	opts   options
+	now    func() time.Time
+	manual bool // tests drive Round themselves
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	self     *entry
+	selfAddr map[netip.AddrPort]bool
+	view     map[identity.ID]*entry     // admitted by the core, gossiped onward
+	cands    map[identity.ID]*candidate // learned, proposed, not (yet) admitted
+	issued   map[netip.AddrPort][]issued
+	asked    map[prefix]uint64 // round an ID was last requested in
+	round    uint64
+	budget   int // bytes left to send this round
+
+	outbox   []discovery.Message
+	outBytes int
+	outWake  chan struct{}
+	props    []discovery.Proposal
+	propWake chan struct{}
+
+	started bool
+	closed  bool
+	done    chan struct{}
+	stats   map[string]uint64
+}
+
+// entry is a descriptor this node gossips: its own or one its core
+// admitted.
+type entry struct {
+	id        identity.ID
+	raw       []byte
+	published uint32
+	expires   time.Time
+	lifetime  time.Duration
+	addrs     []descriptor.Addr
+	refreshed time.Time // last time a refresh probe was proposed
+}
+
+// candidate is a descriptor learned from another node and proposed to the
+// core; it is not gossiped until the core admits it.
+type candidate struct {
+	desc      *descriptor.Descriptor // verified when learned
+	published uint32
+	expires   time.Time
+	proposed  time.Time
+}
+
+// issued is a nonce this node sent to an address, and the nonce that
+// address had sent it (to echo in replies to it).
+type issued struct {
+	mine, theirs uint64
+	round        uint64
+}
+
+var (
+	_ discovery.Discovery = (*Gossip)(nil)
+	_ discovery.Messenger = (*Gossip)(nil)
+)
+
+// New creates the backend from its options; it is a discovery.Factory.
+func New(options map[string]string) (discovery.Discovery, error) {
+	o, err := parseOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	var seed [16]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("gossip discovery: seeding: %w", err)
+	}
+	return newGossip(o, time.Now, rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])), false), nil
+}
+
+func newGossip(o options, now func() time.Time, src rand.Source, manual bool) *Gossip {
+	return &Gossip{
+		opts:     o,
+		now:      now,
+		manual:   manual,
+		rng:      rand.New(src),
+		view:     map[identity.ID]*entry{},
+		cands:    map[identity.ID]*candidate{},
+		issued:   map[netip.AddrPort][]issued{},
+		asked:    map[prefix]uint64{},
+		outWake:  make(chan struct{}),
+		propWake: make(chan struct{}),
+		done:     make(chan struct{}),
+		stats:    map[string]uint64{},
+	}
+}
+
+// Name returns "gossip".
+func (g *Gossip) Name() string { return Name }
+
+// Start sets this node's descriptor and starts the rounds. Called again
+// (a restarted plugin host replays it), a newer descriptor replaces the
+// old one.
+func (g *Gossip) Start(self []byte) error {
+	d, err := descriptor.Parse(self, g.now())
+	if err != nil {
+		return fmt.Errorf("gossip discovery: own descriptor: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return discovery.ErrClosed
+	}
+	g.setSelfLocked(d)
+	if g.started {
+		return nil
+	}
+	g.started = true
+	if !g.manual {
+		go g.run()
+	}
+	return nil
+}
+
+func (g *Gossip) setSelfLocked(d *descriptor.Descriptor) {
+	if g.self != nil && wireTime(d.Published.Unix()) <= g.self.published {
+		return
+	}
+	g.self = newEntry(d)
+	g.selfAddr = map[netip.AddrPort]bool{}
+	for _, a := range d.Addrs {
+		g.selfAddr[a.AddrPort] = true
+	}
+}
+
+func newEntry(d *descriptor.Descriptor) *entry {
+	return &entry{
+		id:        d.ID(),
+		raw:       d.Encoded(),
+		published: wireTime(d.Published.Unix()),
+		expires:   d.Expires,
+		lifetime:  d.Expires.Sub(d.Published),
+		addrs:     d.Addrs,
+	}
+}
+
+func (g *Gossip) run() {
+	t := time.NewTicker(g.opts.interval)
+	defer t.Stop()
+	for {
+		g.Round()
+		select {
+		case <-g.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Next returns the descriptors learned from other nodes (and refresh
+// probes) since the last call, blocking until there are some.
+func (g *Gossip) Next(ctx context.Context) ([]discovery.Proposal, error) {
+	for {
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			return nil, discovery.ErrClosed
+		}
+		if len(g.props) > 0 {
+			out := g.props
+			g.props = nil
+			g.mu.Unlock()
+			return out, nil
+		}
+		wake := g.propWake
+		g.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+// Admitted adds descriptors the core admitted to what this node gossips.
+func (g *Gossip) Admitted(descriptors [][]byte) error {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, raw := range descriptors {
+		d, err := g.admittedDescriptor(raw, now)
+		if err != nil {
+			g.stats["admitted_invalid"]++
+			continue
+		}
+		e := newEntry(d)
+		if e.id == g.selfID() {
+			continue
+		}
+		if old := g.view[e.id]; old != nil && old.published > e.published {
+			continue
+		}
+		g.view[e.id] = e
+		g.stats["admitted"]++
+		if c := g.cands[e.id]; c != nil && c.published <= e.published {
+			delete(g.cands, e.id)
+		}
+	}
+	return nil
+}
+
+// admittedDescriptor parses an admitted descriptor, reusing the candidate
+// we verified ourselves when the core admitted exactly that.
+func (g *Gossip) admittedDescriptor(raw []byte, now time.Time) (*descriptor.Descriptor, error) {
+	if id, _, ok := peek(raw); ok {
+		if c := g.cands[id]; c != nil && bytes.Equal(c.desc.Encoded(), raw) {
+			return c.desc, nil
+		}
+	}
+	return descriptor.Parse(raw, now)
+}
+
+// Outbox returns the messages queued for other nodes, blocking until
+// there are some.
+func (g *Gossip) Outbox(ctx context.Context) ([]discovery.Message, error) {
+	for {
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			return nil, discovery.ErrClosed
+		}
+		if len(g.outbox) > 0 {
+			out := g.outbox
+			g.outbox, g.outBytes = nil, 0
+			g.mu.Unlock()
+			return out, nil
+		}
+		wake := g.outWake
+		g.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+// Close stops the rounds and unblocks Next and Outbox.
+func (g *Gossip) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.closed = true
+		close(g.done)
+		wakeUp(&g.outWake)
+		wakeUp(&g.propWake)
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters (see the package doc).
+func (g *Gossip) Stats() map[string]uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]uint64, len(g.stats)+3)
+	for k, v := range g.stats {
+		out[k] = v
+	}
+	out["view"] = uint64(len(g.view))
+	out["candidates"] = uint64(len(g.cands))
+	out["round"] = g.round
+	return out
+}
+
+func wakeUp(c *chan struct{}) {
+	close(*c)
+	*c = make(chan struct{})
+}
+
+func (g *Gossip) selfID() identity.ID {
+	if g.self == nil {
+		return identity.ID{}
+	}
+	return g.self.id
+}
+
+// errNotStarted is returned by Deliver before Start.
+var errNotStarted = errors.New("gossip discovery: not started")
+
+// Deliver handles messages from other nodes. Malformed, unsolicited and
+// invalid ones are counted and dropped; Deliver returns an error only
+// when the backend cannot take messages at all.
+func (g *Gossip) Deliver(msgs []discovery.Message) error {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.closed:
+		return discovery.ErrClosed
+	case g.self == nil:
+		return errNotStarted
+	}
+	for _, msg := range msgs {
+		g.stats["msgs_in"]++
+		g.stats["bytes_in"] += uint64(len(msg.Data))
+		m, err := decode(msg.Data)
+		if err != nil {
+			g.stats["drop_malformed"]++
+			continue
+		}
+		g.handleLocked(now, msg, m)
+	}
+	return nil
+}
+
+// queueLocked encodes m for addr and charges it to the round's budget.
+func (g *Gossip) queueLocked(to netip.AddrPort, transport string, m *message) bool {
+	b, err := m.encode()
+	if err != nil {
+		g.stats["drop_encode"]++
+		return false
+	}
+	if len(b) > g.budget {
+		g.stats["drop_budget"]++
+		return false
+	}
+	// A host that stops draining Outbox must not make us hoard.
+	if g.outBytes+len(b) > 4*g.opts.maxBytes {
+		g.stats["drop_outbox_full"]++
+		return false
+	}
+	g.budget -= len(b)
+	g.outBytes += len(b)
+	g.outbox = append(g.outbox, discovery.Message{Addr: to, Transport: transport, Data: b})
+	g.stats["msgs_out"]++
+	g.stats["bytes_out"] += uint64(len(b))
+	g.stats[msgStat[m.typ]]++
+	wakeUp(&g.outWake)
+	return true
+}
+
+var msgStat = map[byte]string{typeDigest: "out_digest", typeSummary: "out_summary", typeRequest: "out_request", typeDescs: "out_descs"}
+
+func (g *Gossip) proposeLocked(p discovery.Proposal) {
+	p.Descriptor = slices.Clone(p.Descriptor)
+	g.props = append(g.props, p)
+	wakeUp(&g.propWake)
+}
