@@ -56,6 +56,7 @@ func runDemo(args []string) error {
 	hops := fs.Int("hops", 3, "hops per tunnel")
 	pings := fs.Int("pings", 5, "pings per hop (the median is reported)")
 	coverName := fs.String("cover", "none", "cover policy for every node (none, constant)")
+	discName := fs.String("discovery", "gossip", "how nodes find each other: gossip (from one bootstrap address) or static (every address listed)")
 	transportName := fs.String("transport", "udp", "transport of every node: udp, dtls, kcp, or mixed (each node a different set; all share udp)")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
 	keep := fs.Bool("keep", false, "keep the demo directory (configs, keys, logs) afterwards")
@@ -105,7 +106,7 @@ func runDemo(args []string) error {
 	default:
 		return fmt.Errorf("-transport %q: want udp, dtls, kcp or mixed", *transportName)
 	}
-	ns, err := writeDemoNet(dir, *nodes, demoOptions{cover: *coverName, transport: *transportName, ip: ip})
+	ns, err := writeDemoNet(dir, *nodes, demoOptions{cover: *coverName, transport: *transportName, ip: ip, discovery: *discName})
 	if err != nil {
 		return err
 	}
@@ -236,6 +237,7 @@ type demoOptions struct {
 	cover     string
 	transport string  // udp, dtls, kcp, or mixed; "" = udp
 	ip        *demoIP // nil: no IP service
+	discovery string  // static (every address listed) or gossip (one bootstrap address)
 }
 
 // demoTransports returns node i's transports in preference order. In a
@@ -315,8 +317,22 @@ func writeDemoNet(dir string, count int, o demoOptions) ([]*demoNode, error) {
 		cfg.Transport.Listen = n.addr
 		cfg.Transport.Name = demoTransports(o.transport, i)[0]
 		cfg.Transport.Extra = append(cfg.Transport.Extra, n.extra...)
-		cfg.Discovery.Name = "static"
-		cfg.Discovery.Options = map[string]string{"peers": strings.Join(peers, ","), "interval": "2s"}
+		switch o.discovery {
+		case "gossip":
+			// Tarzan has no directory: every node joins from one address
+			// (the first node's, on udp, which every demo node runs).
+			boot := ns[0].addr
+			for _, x := range ns[0].extra {
+				if x.Name == "udp" {
+					boot = x.Listen
+				}
+			}
+			cfg.Discovery.Name = "gossip"
+			cfg.Discovery.Options = map[string]string{"bootstrap": boot.String(), "interval": "500ms"}
+		default:
+			cfg.Discovery.Name = "static"
+			cfg.Discovery.Options = map[string]string{"peers": strings.Join(peers, ","), "interval": "2s"}
+		}
 		cfg.Cover.Name = coverName
 		if ip != nil {
 			if n == ns[0] {

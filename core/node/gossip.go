@@ -48,20 +48,24 @@ func (n *Node) outboxLoop(ctx context.Context) {
 		}
 		backoff = 50 * time.Millisecond
 		for _, msg := range msgs {
-			ep := 0
-			if msg.Transport != "" {
-				var ok bool
-				if ep, ok = n.endpointNamed(msg.Transport); !ok {
-					continue
-				}
-			}
 			frame, err := link.EncodeGossip(msg.Data)
 			if err != nil {
 				n.stats.inc(DropGossip)
 				continue
 			}
-			n.stats.inc(EventGossipOut)
-			n.sendRaw(peerAddr{ep: ep, ap: msg.Addr}, frame)
+			if msg.Transport != "" {
+				if ep, ok := n.endpointNamed(msg.Transport); ok {
+					n.stats.inc(EventGossipOut)
+					n.sendRaw(peerAddr{ep: ep, ap: msg.Addr}, frame)
+				}
+				continue
+			}
+			// No transport named (a bootstrap address, say): like a probe
+			// of a bare address, try it on each of ours.
+			for _, ep := range n.eps {
+				n.stats.inc(EventGossipOut)
+				n.sendRaw(peerAddr{ep: ep.idx, ap: msg.Addr}, frame)
+			}
 		}
 	}
 }
