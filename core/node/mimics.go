@@ -14,8 +14,14 @@ func (n *Node) mimicTable() *mimic.Table {
 	version := n.view.Version()
 	n.mimicMu.Lock()
 	defer n.mimicMu.Unlock()
+	if n.viewSeen != version {
+		n.viewSeen, n.viewSeenAt = version, now
+	}
+	// With a rebuild interval, a table for an older view is kept while
+	// the view keeps changing, but not once it has settled.
+	settled := now.Sub(n.viewSeenAt) >= 2*n.opts.MaintenanceInterval
 	if n.table != nil && n.table.Epoch() == epoch &&
-		(n.tableAt == version || now.Sub(n.tableBuilt) < n.opts.MimicRebuildInterval) {
+		(n.tableAt == version || (!settled && now.Sub(n.tableBuilt) < n.opts.MimicRebuildInterval)) {
 		return n.table
 	}
 	self := mimic.Member{ID: n.id, Addr: n.bound.Addr()}

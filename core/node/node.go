@@ -69,6 +69,8 @@ type Node struct {
 	table      *mimic.Table
 	tableAt    uint64 // view version the table was built from
 	tableBuilt time.Time
+	viewSeen   uint64    // newest view version mimicTable saw
+	viewSeenAt time.Time // when it first saw it
 
 	mu       sync.Mutex
 	links    map[identity.ID]*peerLink
@@ -81,6 +83,7 @@ type Node struct {
 	proposal chan []discovery.Proposal
 
 	stats counters
+	pad   *padReader // cell padding
 
 	started atomic.Bool
 	stop    chan struct{}
@@ -123,6 +126,9 @@ func New(opts Options) (*Node, error) {
 	}
 	n.rng = mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[:8]), binary.BigEndian.Uint64(seed[8:])))
 	var err error
+	if n.pad, err = newPadReader(opts.Rand); err != nil {
+		return nil, fmt.Errorf("node: reading randomness: %w", err)
+	}
 	if n.linkStatic, err = link.NewStatic(opts.Rand); err != nil {
 		return nil, fmt.Errorf("node: creating link key: %w", err)
 	}

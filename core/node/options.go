@@ -92,8 +92,10 @@ type Options struct {
 	// descriptors whose signature was verified once: they are immutable).
 	ParseDescriptor func(b []byte, now time.Time) (*descriptor.Descriptor, error)
 	// MimicRebuildInterval bounds how often view changes rebuild the
-	// mimic table: within it a changed view keeps the previous table (an
-	// epoch change always rebuilds). 0 rebuilds on every change.
+	// mimic table: while the view keeps changing, a table younger than
+	// this is kept; once the view has not changed for two maintenance
+	// intervals, or the epoch turns, the table is rebuilt. 0 rebuilds on
+	// every change.
 	MimicRebuildInterval time.Duration
 
 	Clock  clock.Clock  // default clock.Real

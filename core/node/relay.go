@@ -213,7 +213,7 @@ func (n *Node) originate(c *circuit, cmd onion.Command, data []byte) {
 	clear(pl[:payloadHeader])
 	pl[0] = kindRelayBwd
 	putCirc(pl, c.prev.id)
-	if err := c.relay.Originate(pl[payloadHeader:], body, n.opts.Rand); err != nil {
+	if err := c.relay.Originate(pl[payloadHeader:], body, n.pad); err != nil {
 		putBuf(p)
 		return
 	}

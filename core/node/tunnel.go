@@ -308,7 +308,7 @@ func (t *Tunnel) send(hop int, cmd onion.Command, data []byte) error {
 	clear(pl[:payloadHeader])
 	pl[0] = kindRelayFwd
 	putCirc(pl, t.key.id)
-	if err := t.path.Seal(pl[payloadHeader:], hop, body, t.n.opts.Rand); err != nil {
+	if err := t.path.Seal(pl[payloadHeader:], hop, body, t.n.pad); err != nil {
 		putBuf(p)
 		return err
 	}
