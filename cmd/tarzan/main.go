@@ -24,6 +24,7 @@ func init() {
 		{"demo", "start a local network of node processes, build tunnels, ping every hop", runDemo},
 		{"plugin", "run or inspect plugins (tarzan plugin serve KIND NAME)", runPlugin},
 		{"bench", "measure the shipped transports in and out of process (tarzan bench transports)", runBench},
+		{"sim", "run N real nodes on a simulated network and report convergence, tunnels, memory", runSim},
 	}
 }
 

@@ -374,8 +374,13 @@ func TestTunnelRepairOnRequest(t *testing.T) {
 			t.Fatalf("ping hop %d after repair: %v", i+1, err)
 		}
 	}
-	// The old hop 2 no longer holds the circuit.
-	if old := tn.byID(before[1].ID); old.ID() != after[1].ID {
+	// The old hop 2 no longer holds the circuit (unless the new path
+	// happens to use it again).
+	inNew := false
+	for _, h := range after {
+		inNew = inNew || h.ID == before[1].ID
+	}
+	if old := tn.byID(before[1].ID); !inNew {
 		waitFor(t, "old hop released", 3*time.Second, func() bool { return old.Status().Circuits == 0 })
 	}
 }

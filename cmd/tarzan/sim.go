@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sim"
+	"github.com/tarzan-net/tarzan/sim/simplot"
+)
+
+// `tarzan sim` runs N real nodes in this process on the simulated network
+// (sim/simnet) and reports convergence, handshakes, tunnels, memory, churn
+// and the Sybil shares; see package sim.
+func runSim(args []string) error {
+	fs := newFlags("sim", "sim --nodes N [--json] [--seed S] [--k 6] [--hops 3] [--tunnels T]\n"+
+		"           [--churn X] [--sybil-nodes M --sybil-domains D] [--plot FILE.png]\n\n"+
+		"Runs N nodes of the real core in one process on an in-memory network,\n"+
+		"waits for full membership (gossip from one bootstrap address), builds\n"+
+		"tunnels and reports. A progress line goes to stderr.")
+	def := sim.DefaultConfig()
+	nodes := fs.Int("nodes", def.Nodes, "honest nodes")
+	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of a table")
+	seed := fs.Uint64("seed", 1, "seed of identities, addresses and the network's random choices")
+	k := fs.Int("k", def.K, "mimics chosen per node")
+	hops := fs.Int("hops", def.Hops, "tunnel length (1..4)")
+	tunnels := fs.Int("tunnels", def.Tunnels, "tunnels to build after convergence")
+	churn := fs.Float64("churn", 0, "percent of nodes that leave and join per epoch")
+	churnEpochs := fs.Int("churn-epochs", 3, "epochs of churn")
+	epoch := fs.Duration("epoch", 0, "epoch length (default 24h, 30s with --churn)")
+	sybilNodes := fs.Int("sybil-nodes", 0, "adversary nodes")
+	sybilDomains := fs.Int("sybil-domains", 0, "/16s the adversary nodes are in (default 1)")
+	domains := fs.Int("domains", 0, "/16s the honest nodes are spread over (default nodes/2)")
+	perMid := fs.Int("per-24", 1, "honest nodes per /24")
+	discovery := fs.String("discovery", "gossip", "gossip (one bootstrap address) or static (every address)")
+	gossipInterval := fs.Duration("gossip-interval", def.GossipInterval, "gossip round interval (default 1s)")
+	gossipMax := fs.Int("gossip-max-bytes", 256<<10, "gossip plugin's byte budget per round")
+	latency := fs.Duration("latency", def.Net.Latency, "one-way link latency")
+	jitter := fs.Duration("jitter", def.Net.Jitter, "extra uniform delay per datagram")
+	loss := fs.Float64("loss", 0, "datagram loss probability")
+	bandwidth := fs.Float64("bandwidth", def.Net.Bandwidth, "uplink bytes/s per node (0: unlimited)")
+	noShare := fs.Bool("no-share", false, "do not share mimic tables and verified descriptors between nodes")
+	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
+	plot := fs.String("plot", "", "draw convergence (and Sybil) curves to this PNG file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *nodes < 2 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg := def
+	cfg.Nodes, cfg.Seed, cfg.K, cfg.Hops, cfg.Tunnels = *nodes, *seed, *k, *hops, *tunnels
+	cfg.Churn, cfg.ChurnEpochs, cfg.EpochLength = *churn/100, *churnEpochs, *epoch
+	cfg.SybilNodes, cfg.SybilDomains, cfg.Domains, cfg.PerMid = *sybilNodes, *sybilDomains, *domains, *perMid
+	cfg.Discovery, cfg.GossipInterval, cfg.GossipMaxBytes = *discovery, *gossipInterval, *gossipMax
+	cfg.Net.Latency, cfg.Net.Jitter, cfg.Net.Loss, cfg.Net.Bandwidth = *latency, *jitter, *loss, *bandwidth
+	cfg.Share = !*noShare
+	cfg.Timeout = *timeout
+	cfg.Progress = os.Stderr
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	r, runErr := sim.Run(ctx, cfg)
+	if r == nil {
+		return runErr
+	}
+	if runErr != nil {
+		r.Notes = append(r.Notes, "incomplete: "+runErr.Error())
+	}
+	if *plot != "" {
+		if err := simplot.Write(*plot, r); err != nil {
+			return fmt.Errorf("drawing %s: %w", *plot, err)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		r.WriteTable(os.Stdout)
+	}
+	return runErr
+}
