@@ -169,6 +169,40 @@ func (n *Node) linkAddr(p *view.Peer) (peerAddr, bool) {
 	return peerAddr{ep: ep, ap: p.Addr}, ok
 }
 
+// resyncFrom reacts to a data frame for a session we no longer hold, sent
+// from the address of one of our mimic links: the peer still believes in a
+// session we dropped (say while our view was growing and it briefly was
+// no mimic of ours), so a fresh handshake now heals the link in one round
+// trip instead of after its timeout. Rate-limited per link; nothing is
+// trusted from the frame itself, it only makes us do what maintenance
+// would do later anyway.
+func (n *Node) resyncFrom(src peerAddr) {
+	n.mu.Lock()
+	var l *peerLink
+	for _, x := range n.links {
+		x.mu.Lock()
+		match := x.addr == src
+		x.mu.Unlock()
+		if match {
+			l = x
+			break
+		}
+	}
+	n.mu.Unlock()
+	if l == nil || !n.isMimic(l.id) {
+		return
+	}
+	now := n.opts.Clock.Now()
+	l.mu.Lock()
+	due := now.Sub(l.lastAttempt) >= resyncEvery && (l.pending == nil || now.Sub(l.pendingAt) >= resyncEvery)
+	l.mu.Unlock()
+	if due {
+		n.initiate(l)
+	}
+}
+
+const resyncEvery = 250 * time.Millisecond
+
 // handleInit answers a link handshake initiation, but only from an
 // admitted peer that is our mimic.
 func (n *Node) handleInit(src peerAddr, frame []byte) {

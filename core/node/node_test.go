@@ -21,7 +21,7 @@ import (
 func TestTunnelAlongMimics(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	tun, err := src.BuildTunnel(ctx, 3)
 	if err != nil {
@@ -87,7 +87,7 @@ func TestExtendToNonMimicRefused(t *testing.T) {
 	if target == nil {
 		t.Skip("every node is a mimic of hop 1 in this draw")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	_, err := src.BuildTunnelPath(ctx, []identity.ID{hop1.id, target.id})
 	if !errors.Is(err, ErrExtendFailed) {
@@ -191,7 +191,7 @@ func TestReplayedFrameDropped(t *testing.T) {
 func TestModifiedCellDropped(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	tun, err := src.BuildTunnel(ctx, 3)
 	if err != nil {
@@ -251,7 +251,7 @@ func TestCoverConstantSendsPadding(t *testing.T) {
 	tn := startNet(t, 4, 2, func(i int, o *Options) { o.Cover = fixedRate(200) })
 	n := tn.nodes[0]
 	waitFor(t, "padding frames", 3*time.Second, func() bool { return n.Stat(EventPaddingOut) > 50 })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	tun, err := n.BuildTunnel(ctx, 2)
 	if err != nil {
@@ -306,7 +306,7 @@ func TestMixedTransports(t *testing.T) {
 			t.Errorf("link to a mem-only node runs over %s", a.eps[to.ep].name)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	for _, src := range tn.nodes[:2] {
 		tun, err := src.BuildTunnel(ctx, 3)

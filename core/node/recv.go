@@ -67,6 +67,7 @@ func (n *Node) handleFrame(src peerAddr, frame, scratch []byte) {
 		if l == nil {
 			n.stats.inc(DropUnknownSession)
 			n.limiter.debug(n.log, "unknown-session", "dropped frame for unknown session (not a mimic link)", "from", src)
+			n.resyncFrom(src)
 			return
 		}
 		pl, err := n.openData(l, idx, scratch[:0], frame)
