@@ -45,41 +45,7 @@ func (t *dtlsTransport) ReadBatch(pkts []transport.Packet) (int, error) {
 	if err := t.listening(); err != nil {
 		return 0, err
 	}
-	if len(pkts) == 0 {
-		return 0, nil
-	}
-	n := 0
-	for n == 0 {
-		select {
-		case <-t.done:
-			return 0, transport.ErrClosed
-		case d := <-t.rx:
-			n = t.fill(pkts, n, d)
-		}
-	drain:
-		for n < len(pkts) {
-			select {
-			case d := <-t.rx:
-				n = t.fill(pkts, n, d)
-			default:
-				break drain
-			}
-		}
-	}
-	return n, nil
-}
-
-// fill copies d into pkts[n] unless it does not fit, and returns the new count.
-func (t *dtlsTransport) fill(pkts []transport.Packet, n int, d rxDatagram) int {
-	defer rxPool.Put(d.buf)
-	p := &pkts[n]
-	if d.n > len(p.Buf) {
-		t.stats.oversize.Add(1)
-		return n
-	}
-	p.N = copy(p.Buf, (*d.buf)[:d.n])
-	p.Addr = d.addr
-	return n + 1
+	return t.rx.Read(pkts, t.done)
 }
 
 func (t *dtlsTransport) WriteBatch(pkts []transport.Packet) error {

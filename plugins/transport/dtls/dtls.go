@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tarzan-net/tarzan/plugins/transport/internal/rxqueue"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
@@ -69,15 +70,16 @@ func New(opts map[string]string) (transport.Transport, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &dtlsTransport{
+	t := &dtlsTransport{
 		opts:     o,
 		ctx:      ctx,
 		cancel:   cancel,
 		done:     make(chan struct{}),
-		rx:       make(chan rxDatagram, 4*transport.BatchSize*16),
 		sessions: make(map[netip.AddrPort]*session),
 		expect:   make(map[netip.AddrPort]ed25519.PublicKey),
-	}, nil
+	}
+	t.rx = &rxqueue.Queue{C: make(chan rxqueue.Datagram, 4*transport.BatchSize*16), Pool: &rxPool, Oversize: &t.stats.oversize}
+	return t, nil
 }
 
 func parseOptions(m map[string]string) (options, error) {
@@ -114,13 +116,6 @@ func parseOptions(m map[string]string) (options, error) {
 	return o, nil
 }
 
-// rxDatagram is one decrypted datagram waiting for ReadBatch.
-type rxDatagram struct {
-	addr netip.AddrPort
-	buf  *[]byte // from rxPool
-	n    int
-}
-
 var rxPool = sync.Pool{New: func() any { b := make([]byte, MaxPayload); return &b }}
 
 type dtlsTransport struct {
@@ -128,7 +123,7 @@ type dtlsTransport struct {
 	ctx    context.Context // cancelled by Close: ends every handshake
 	cancel context.CancelFunc
 	done   chan struct{} // closed by Close: unblocks ReadBatch
-	rx     chan rxDatagram
+	rx     *rxqueue.Queue
 	stats  counters
 	wg     sync.WaitGroup // the receive loop and every session goroutine
 
@@ -281,14 +276,8 @@ func (t *dtlsTransport) Close() error {
 	close(t.done)
 	t.wg.Wait()
 	// Return the buffers of datagrams nobody will read.
-	for {
-		select {
-		case d := <-t.rx:
-			rxPool.Put(d.buf)
-		default:
-			return err
-		}
-	}
+	t.rx.Drain()
+	return err
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort {

@@ -15,6 +15,8 @@ import (
 	"github.com/pion/dtls/v2/pkg/crypto/ciphersuite"
 	"github.com/pion/dtls/v2/pkg/crypto/elliptic"
 	"github.com/pion/logging"
+
+	"github.com/tarzan-net/tarzan/plugins/transport/internal/rxqueue"
 )
 
 // A session is one DTLS association with one peer address. Its goroutine
@@ -169,7 +171,7 @@ func (s *session) readLoop(c *dtls.Conn) {
 		b := rxPool.Get().(*[]byte)
 		copy(*b, buf[:n])
 		select {
-		case t.rx <- rxDatagram{addr: s.remote(), buf: b, n: n}:
+		case t.rx.C <- rxqueue.Datagram{Addr: s.remote(), Buf: b, N: n}:
 		case <-t.done:
 			rxPool.Put(b)
 			return

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tarzan-net/tarzan/plugins/transport/internal/rxqueue"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
@@ -96,12 +97,13 @@ func New(opts map[string]string) (transport.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kcpTransport{
+	t := &kcpTransport{
 		opts:  o,
 		done:  make(chan struct{}),
-		rx:    make(chan rxDatagram, 4096),
 		peers: make(map[netip.AddrPort]*peer),
-	}, nil
+	}
+	t.rx = &rxqueue.Queue{C: make(chan rxqueue.Datagram, 4096), Pool: &bufPool, Oversize: &t.stats.oversize}
+	return t, nil
 }
 
 func parseOptions(m map[string]string) (options, error) {
@@ -159,19 +161,12 @@ func parseOptions(m map[string]string) (options, error) {
 	return o, nil
 }
 
-// rxDatagram is one received datagram waiting for ReadBatch.
-type rxDatagram struct {
-	addr netip.AddrPort
-	buf  *[]byte // from bufPool
-	n    int
-}
-
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1500); return &b }}
 
 type kcpTransport struct {
 	opts  options
 	done  chan struct{} // closed by Close
-	rx    chan rxDatagram
+	rx    *rxqueue.Queue
 	stats counters
 	wg    sync.WaitGroup // the receive loop, the janitor and every peer goroutine
 
@@ -250,14 +245,8 @@ func (t *kcpTransport) Close() error {
 		err = conn.Close()
 	}
 	t.wg.Wait()
-	for {
-		select {
-		case d := <-t.rx:
-			bufPool.Put(d.buf)
-		default:
-			return err
-		}
-	}
+	t.rx.Drain()
+	return err
 }
 
 // janitor closes sessions that have heard nothing for idle_timeout_ms:

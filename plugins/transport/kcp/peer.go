@@ -10,6 +10,8 @@ import (
 	"time"
 
 	kcp "github.com/xtaci/kcp-go/v5"
+
+	"github.com/tarzan-net/tarzan/plugins/transport/internal/rxqueue"
 )
 
 // A peer is the KCP session with one remote address. Besides kcp-go's own
@@ -179,7 +181,7 @@ func (p *peer) readLoop() {
 		b := bufPool.Get().(*[]byte)
 		copy(*b, buf[:n])
 		select {
-		case t.rx <- rxDatagram{addr: p.addr, buf: b, n: n}:
+		case t.rx.C <- rxqueue.Datagram{Addr: p.addr, Buf: b, N: n}:
 		case <-p.closed:
 			bufPool.Put(b)
 			return
