@@ -120,6 +120,7 @@ func (c *cluster) start(addr netip.AddrPort, bootstrap []netip.AddrPort, sybil b
 		KeepaliveInterval:    cfg.KeepaliveInterval,
 		LinkTimeout:          cfg.LinkTimeout,
 		MimicRebuildInterval: cfg.MimicRebuildInterval,
+		MimicSettleTime:      cfg.MimicSettleTime,
 		TunnelHops:           cfg.Hops,
 		Rand:                 rnd,
 		Logger:               c.log,
@@ -156,6 +157,9 @@ func (c *cluster) discovery(bootstrap []netip.AddrPort) (discovery.Discovery, er
 	}
 	if c.cfg.GossipMaxBytes > 0 {
 		o["max_bytes"] = strconv.Itoa(c.cfg.GossipMaxBytes)
+	}
+	if c.descs != nil {
+		return gossip.NewWithParser(o, c.descs.Parse)
 	}
 	return gossip.New(o)
 }

@@ -160,6 +160,20 @@ func (m *monitor) gossipRates() {
 	m.r.GossipWireBytesPerRound = m.r.GossipFramesPerNodeRound * 1408
 }
 
+// beforeClose reads what must be read while the nodes still run.
+func (m *monitor) beforeClose() {
+	r := m.r
+	for _, x := range m.c.live() {
+		r.PeersAdmitted += x.n.Stat(node.EventAdmitted)
+	}
+	if !m.started.IsZero() {
+		r.AdmissionsPerSec = float64(r.PeersAdmitted) / time.Since(m.started).Seconds()
+		if !r.Converged {
+			m.project()
+		}
+	}
+}
+
 // finish fills the totals at the end of a run.
 func (m *monitor) finish() {
 	if m.cfg.Progress != nil && m.lastLen > 0 {
@@ -180,13 +194,43 @@ func (m *monitor) finish() {
 	for _, v := range st.Dropped {
 		r.FramesDropped += v
 	}
-	for _, x := range m.c.live() {
-		r.PeersAdmitted += x.n.Stat(node.EventAdmitted)
-	}
-	if !m.started.IsZero() {
-		r.AdmissionsPerSec = float64(r.PeersAdmitted) / time.Since(m.started).Seconds()
-	}
+
 	if r.GossipBytesPerNodeRound == 0 {
 		m.gossipRates()
 	}
+}
+
+// project says, for a run that did not reach full membership, what it
+// would take at the rates measured: every node must admit every other
+// (each admission a signed and verified reachability proof), and each
+// admitted peer costs every node that holds it the heap measured here.
+func (m *monitor) project() {
+	r := m.r
+	live := m.c.live()
+	n := uint64(len(live))
+	if n < 2 {
+		return
+	}
+	var entries uint64
+	for _, x := range live {
+		entries += uint64(x.n.View().Len())
+	}
+	r.ViewEntries = entries
+	full := n * (n - 1)
+	if entries == 0 || entries >= full {
+		return
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > m.baseline {
+		r.HeapPerViewEntry = float64(ms.HeapAlloc-m.baseline) / float64(entries)
+		r.ProjectedHeapBytes = r.HeapPerViewEntry * float64(full)
+	}
+	if r.AdmissionsPerSec > 0 {
+		r.ProjectedSeconds = float64(full-entries) / r.AdmissionsPerSec
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf(
+		"membership incomplete: %d of %d view entries (%.2f%%) after %.0fs; at %.0f admissions/s the rest would take %.0f s more, and at %s of heap per view entry full membership would hold %s",
+		entries, full, 100*float64(entries)/float64(full), time.Since(m.started).Seconds(),
+		r.AdmissionsPerSec, r.ProjectedSeconds, bytesStr(r.HeapPerViewEntry), bytesStr(r.ProjectedHeapBytes)))
 }

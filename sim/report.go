@@ -54,6 +54,13 @@ type Report struct {
 	PeersAdmitted    uint64  `json:"peers_admitted"`
 	AdmissionsPerSec float64 `json:"admissions_per_s"`
 
+	// When membership did not complete: where the run stood and what
+	// full membership would take at the measured rates.
+	ViewEntries        uint64  `json:"view_entries,omitempty"`              // sum of all views at the end
+	HeapPerViewEntry   float64 `json:"heap_per_view_entry_bytes,omitempty"` // heap above baseline ÷ view entries
+	ProjectedSeconds   float64 `json:"projected_membership_s,omitempty"`
+	ProjectedHeapBytes float64 `json:"projected_heap_bytes,omitempty"`
+
 	Sybil *SybilReport  `json:"sybil,omitempty"`
 	Churn []ChurnEpoch  `json:"churn,omitempty"`
 	Curve []CurveSample `json:"convergence"`

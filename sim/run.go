@@ -42,6 +42,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	mon := &monitor{cfg: cfg, c: c, r: r, baseline: baseline}
 	defer func() {
+		if cfg.BeforeStop != nil {
+			cfg.BeforeStop()
+		}
+		mon.beforeClose()
 		// Stop the nodes first: at thousands of nodes they would
 		// otherwise keep both cores busy while the totals are read.
 		c.close()

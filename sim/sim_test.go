@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/sim/simnet"
 	"go.uber.org/goleak"
 )
 
@@ -51,4 +54,74 @@ func (w testWriter) Write(p []byte) (int, error) {
 		w.t.Logf("%s", p)
 	}
 	return len(p), nil
+}
+
+// TestUnreachableNeverAdmitted: one node's gossip backend spreads the
+// validly signed descriptor of a node that never listens anywhere (as a
+// lying peer would). Gossip carries it to every node and their cores
+// probe it, but no core admits it: only a reachability proof does.
+func TestUnreachableNeverAdmitted(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := DefaultConfig()
+	cfg.Nodes = 30
+	cfg.Seed = 7
+	cfg.GossipInterval = 200 * time.Millisecond
+	cfg.MaintenanceInterval = 100 * time.Millisecond
+	cfg.MimicRebuildInterval = 200 * time.Millisecond
+	cfg.Timeout = time.Minute
+	cfg.setDefaults()
+	c, err := newCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	mon := &monitor{cfg: cfg, c: c, r: &Report{}}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	if err := c.startAll(ctx, mon); err != nil {
+		t.Fatal(err)
+	}
+	mon.started = time.Now()
+
+	ghostAddr, err := c.alloc.Addr(c.honest[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghostID, err := identity.Generate(c.newRand())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	d := &descriptor.Descriptor{
+		Addrs:     []descriptor.Addr{{Transport: "sim", AddrPort: ghostAddr}},
+		Published: now.Add(-time.Minute), Expires: now.Add(time.Hour),
+	}
+	ghost, err := d.Sign(ghostID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.net.Stats().Dropped[simnet.DropNoListen]
+	liar := c.live()[len(c.live())-1]
+	if err := liar.disc.Admitted([][]byte{ghost}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := mon.waitMembership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Let the ghost's descriptor reach everyone: a few more rounds.
+	time.Sleep(15 * cfg.GossipInterval)
+	probes := c.net.Stats().Dropped[simnet.DropNoListen] - before
+	if probes < uint64(cfg.Nodes/2) {
+		t.Errorf("only %d datagrams went to the ghost's address: gossip did not spread its descriptor to the cores", probes)
+	}
+	for _, m := range c.live() {
+		if _, ok := m.n.View().Get(ghostID.ID()); ok {
+			t.Errorf("node %s admitted the unreachable node", m.n.ID().Short())
+		}
+		if got := m.n.View().Len(); got != cfg.Nodes-1 {
+			t.Errorf("node %s has %d peers, want %d", m.n.ID().Short(), got, cfg.Nodes-1)
+		}
+	}
+	t.Logf("%d probes to the unreachable address went unanswered; no view holds it", probes)
 }

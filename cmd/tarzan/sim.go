@@ -47,6 +47,7 @@ func runSim(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	plot := fs.String("plot", "", "draw convergence (and Sybil) curves to this PNG file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file just before the nodes stop")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -74,6 +75,19 @@ func runSim(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		path := *memProfile
+		cfg.BeforeStop = func() {
+			f, err := os.Create(path)
+			if err == nil {
+				err = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "tarzan sim: heap profile: %v\n", err)
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

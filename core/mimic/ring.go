@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"slices"
+	"sync"
 )
 
 // pointsPerElement is V, the number of points each domain or host has on
@@ -28,6 +29,8 @@ type point struct {
 
 // ringBuilder builds rings, reusing its scratch space between them.
 type ringBuilder struct{ scratch, tmp []point }
+
+var builderPool = sync.Pool{New: func() any { return new(ringBuilder) }}
 
 // build places each element refs[j] at the points derived from seeds[j].
 func (b *ringBuilder) build(refs []int32, seeds [][32]byte) ring {

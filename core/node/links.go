@@ -29,6 +29,7 @@ type peerLink struct {
 	pendingAt    time.Time
 	lastTS       [12]byte // newest handshake timestamp accepted from this peer
 	lastAttempt  time.Time
+	unanswered   int // handshakes sent since the link was last up, unanswered
 	upSince      time.Time
 
 	lastRecv atomic.Int64 // unix nanos
@@ -138,6 +139,7 @@ func (n *Node) initiate(l *peerLink) {
 	l.mu.Lock()
 	if l.pending != nil {
 		n.releaseIndex(l.pendingIndex)
+		l.unanswered++
 	}
 	l.pending, l.pendingIndex, l.pendingAt, l.lastAttempt = hs, idx, now, now
 	l.addr = to
@@ -207,6 +209,15 @@ const resyncEvery = 250 * time.Millisecond
 // admitted peer that is our mimic.
 func (n *Node) handleInit(src peerAddr, frame []byte) {
 	now := n.opts.Clock.Now()
+	if !n.fromMimicHost(src) {
+		// Refused before any key agreement: the initiator's identity
+		// is sealed under a Diffie-Hellman, and while views still differ
+		// most initiations come from peers that do not count as our
+		// mimics yet.
+		n.stats.inc(DropHandshakeNonMimic)
+		n.limiter.debug(n.log, "init-nonmimic-addr", "refused link handshake from an address that is no mimic's", "from", src)
+		return
+	}
 	var l *peerLink
 	var refused bool
 	n.mu.Lock()
@@ -258,6 +269,30 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 
 var errNotMimic = errors.New("node: peer is not a mimic")
 
+// fromMimicHost reports whether src's IP address is one that a current
+// mimic's descriptor advertises. Only the IP is compared, and against
+// every advertised address, so that a mimic initiating over another of
+// its transports (another port) still gets its handshake answered; the
+// handshake itself then proves who it is.
+func (n *Node) fromMimicHost(src peerAddr) bool {
+	ip := src.ap.Addr().Unmap()
+	for _, m := range n.mimicTable().Mimics(n.id) {
+		p, ok := n.view.Get(identity.ID(m))
+		if !ok {
+			continue
+		}
+		if p.Addr.Addr().Unmap() == ip {
+			return true
+		}
+		for _, a := range p.Desc.Addrs {
+			if a.AddrPort.Addr().Unmap() == ip {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // promoteLocked makes l.next the sending session. Caller holds l.mu.
 func (l *peerLink) promoteLocked(n *Node) {
 	if l.next == nil {
@@ -268,6 +303,7 @@ func (l *peerLink) promoteLocked(n *Node) {
 	}
 	wasUp := l.cur != nil
 	l.prev, l.cur, l.next = l.cur, l.next, nil
+	l.unanswered = 0
 	if !wasUp {
 		l.upSince = n.opts.Clock.Now()
 		n.stats.inc(EventLinksUp)
@@ -358,14 +394,15 @@ func (n *Node) maintainLinks(now time.Time) {
 		l := n.link(id, true)
 		l.mu.Lock()
 		needInit := false
+		retry := l.retryDelay()
 		switch {
-		case l.pending != nil && now.Sub(l.pendingAt) < handshakeRetry:
+		case l.pending != nil && now.Sub(l.pendingAt) < retry:
 		case l.cur == nil:
 			// Both sides may initiate; crossed handshakes are harmless (each
 			// side ends up sending on the newest session and accepting
 			// both). Waiting for the other side instead would leave a link
 			// down whenever that side still believes its old session works.
-			needInit = now.Sub(l.lastAttempt) >= handshakeRetry
+			needInit = now.Sub(l.lastAttempt) >= retry
 		case l.cur.NeedsRekey(now) && l.next == nil:
 			needInit = less(n.id, id) || l.cur.Expired(now.Add(30*time.Second))
 		}
@@ -427,7 +464,21 @@ func (n *Node) dropSessionsLocked(l *peerLink) {
 	l.cur, l.prev, l.next, l.pending = nil, nil, nil, nil
 }
 
-const handshakeRetry = time.Second
+const (
+	handshakeRetry = time.Second
+	// maxRetryShift caps the back-off at handshakeRetry << 4 = 16 s.
+	maxRetryShift = 4
+)
+
+// retryDelay is how long to wait for an answer before handshaking again:
+// doubling with each unanswered attempt. A peer that does not answer is
+// usually one whose view differs from ours and that does not count us as
+// its mimic yet; each refused attempt costs both sides key agreements,
+// and once its view catches up it initiates itself, so backing off
+// delays nothing. Caller holds l.mu.
+func (l *peerLink) retryDelay() time.Duration {
+	return handshakeRetry << min(l.unanswered, maxRetryShift)
+}
 
 func less(a, b identity.ID) bool {
 	for i := range a {

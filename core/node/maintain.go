@@ -43,9 +43,5 @@ func (n *Node) maintain(now time.Time) {
 
 // expireView drops peers whose descriptors expired.
 func (n *Node) expireView(now time.Time) {
-	for _, p := range n.view.All() {
-		if now.After(p.Desc.Expires) {
-			n.view.Remove(p.ID)
-		}
-	}
+	n.view.RemoveExpired(now)
 }

@@ -19,7 +19,11 @@ func (n *Node) mimicTable() *mimic.Table {
 	}
 	// With a rebuild interval, a table for an older view is kept while
 	// the view keeps changing, but not once it has settled.
-	settled := now.Sub(n.viewSeenAt) >= 2*n.opts.MaintenanceInterval
+	settle := n.opts.MimicSettleTime
+	if settle == 0 {
+		settle = 2 * n.opts.MaintenanceInterval
+	}
+	settled := now.Sub(n.viewSeenAt) >= settle
 	if n.table != nil && n.table.Epoch() == epoch &&
 		(n.tableAt == version || (!settled && now.Sub(n.tableBuilt) < n.opts.MimicRebuildInterval)) {
 		return n.table

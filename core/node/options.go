@@ -93,10 +93,15 @@ type Options struct {
 	ParseDescriptor func(b []byte, now time.Time) (*descriptor.Descriptor, error)
 	// MimicRebuildInterval bounds how often view changes rebuild the
 	// mimic table: while the view keeps changing, a table younger than
-	// this is kept; once the view has not changed for two maintenance
-	// intervals, or the epoch turns, the table is rebuilt. 0 rebuilds on
-	// every change.
+	// this is kept; once the view has not changed for MimicSettleTime,
+	// or the epoch turns, the table is rebuilt. 0 rebuilds on every
+	// change.
 	MimicRebuildInterval time.Duration
+	// MimicSettleTime is how long the view must stay unchanged to count
+	// as settled (default two maintenance intervals). A simulator whose
+	// nodes admit peers in bursts a few rounds apart raises it so that a
+	// growing view is not taken for a settled one.
+	MimicSettleTime time.Duration
 
 	Clock  clock.Clock  // default clock.Real
 	Rand   io.Reader    // default crypto/rand
@@ -187,6 +192,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: EpochLength %v is shorter than 1s", ErrOptions, o.EpochLength)
 	case o.MimicRebuildInterval < 0:
 		return fmt.Errorf("%w: MimicRebuildInterval %v is negative", ErrOptions, o.MimicRebuildInterval)
+	case o.MimicSettleTime < 0:
+		return fmt.Errorf("%w: MimicSettleTime %v is negative", ErrOptions, o.MimicSettleTime)
 	}
 	names := map[string]bool{}
 	for i, t := range o.Transports {

@@ -98,33 +98,47 @@ func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) 
 	return nil, lastErr
 }
 
-// SelectPath chooses hops: the first uniformly over the domains of our
-// mimics, each next one uniformly over the domains of the previous hop's
-// mimics, no two hops (nor us) in one top-level domain, every hop admitted.
+// SelectPath chooses hops: the first uniformly over the domains of the
+// mimics we chose, each next one uniformly over the domains of the mimics
+// the previous hop chose, no two hops (nor us) in one top-level domain,
+// every hop admitted. Only when no such walk is found does it walk the
+// symmetric mimic sets (which include the members that chose a hop).
+//
+// Why the chosen mimics: a member's own choices are uniform over domains,
+// but the members that chose it are not. An adversary with many nodes in
+// one /16 has each of them choose honest members, so an honest member's
+// symmetric set holds about k adversary nodes, all in one domain, beside
+// about 2k honest ones; a walk over symmetric sets meets the adversary at
+// the first hop about once in 2k+1 paths (measured 8.5% with k = 6,
+// docs/DECISIONS.md D15) instead of once per domain in the view.
 func (n *Node) SelectPath(hops int) ([]identity.ID, error) {
 	return n.selectPath(hops, nil)
 }
 
-// selectPath retries random walks until one ends on a hop that satisfies
-// last: the mimic topology decides which exits a walk can reach.
 func (n *Node) selectPath(hops int, last func(*view.Peer) bool) ([]identity.ID, error) {
+	return n.walkFrom(n.id, nil, hops, last)
+}
+
+// walkFrom extends a walk that has reached prev through kept (the hops
+// already in the tunnel) by count more hops, retrying random walks until
+// one ends on a hop that satisfies last: the mimic topology decides which
+// exits a walk can reach.
+func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool) ([]identity.ID, error) {
 	var err error
-	for attempt := 0; attempt < 32; attempt++ {
-		var path []identity.ID
-		if path, err = n.walk(hops, last); err == nil {
-			return path, nil
+	for _, directed := range []bool{true, false} {
+		for attempt := 0; attempt < 32; attempt++ {
+			var path []identity.ID
+			if path, err = n.walkOnce(prev, kept, count, last, directed); err == nil {
+				return path, nil
+			}
 		}
 	}
 	return nil, err
 }
 
-func (n *Node) walk(hops int, last func(*view.Peer) bool) ([]identity.ID, error) {
-	return n.walkFrom(n.id, nil, hops, last)
-}
-
-// walkFrom extends a walk that has reached prev through kept (the hops
-// already in the tunnel) by count more hops.
-func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool) ([]identity.ID, error) {
+// walkOnce is one random walk: over the mimics each hop chose (directed)
+// or over its symmetric mimic sets.
+func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, directed bool) ([]identity.ID, error) {
 	table := n.mimicTable()
 	used := map[netip.Prefix]bool{domain.Top(n.bound.Addr()): true}
 	inPath := map[identity.ID]bool{n.id: true}
@@ -137,7 +151,11 @@ func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last fun
 	for len(kept)+len(path) < hops {
 		byTop := map[netip.Prefix][]identity.ID{}
 		var tops []netip.Prefix
-		for _, m := range table.Mimics(prev) {
+		next := table.Mimics(prev)
+		if directed {
+			next = table.Chosen(prev)
+		}
+		for _, m := range next {
 			id := identity.ID(m)
 			p, ok := n.view.Get(id)
 			if !ok || inPath[id] {
@@ -164,11 +182,11 @@ func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last fun
 		}
 		top := tops[n.randIntN(len(tops))]
 		cands := byTop[top]
-		next := cands[n.randIntN(len(cands))]
+		hop := cands[n.randIntN(len(cands))]
 		used[top] = true
-		inPath[next] = true
-		path = append(path, next)
-		prev = next
+		inPath[hop] = true
+		path = append(path, hop)
+		prev = hop
 	}
 	return path, nil
 }

@@ -25,6 +25,7 @@ const Name = "gossip"
 type Gossip struct {
 	opts   options
 	now    func() time.Time
+	parse  ParseFunc
 	manual bool // tests drive Round themselves
 
 	mu       sync.Mutex
@@ -32,11 +33,17 @@ type Gossip struct {
 	self     *entry
 	selfAddr map[netip.AddrPort]bool
 	view     map[identity.ID]*entry     // admitted by the core, gossiped onward
+	viewList []*entry                   // view's entries, for picking at random
+	viewPos  map[identity.ID]int        // index in viewList
+	addrRefs map[netip.AddrPort]int     // how many view entries advertise each address
 	cands    map[identity.ID]*candidate // learned, proposed, not (yet) admitted
 	issued   map[netip.AddrPort][]issued
 	asked    map[prefix]uint64 // round an ID was last requested in
 	round    uint64
 	budget   int // bytes left to send this round
+	// nextExpire is no later than the first time a view entry or a
+	// candidate expires (zero: nothing to expire).
+	nextExpire time.Time
 
 	outbox   []discovery.Message
 	outBytes int
@@ -48,6 +55,17 @@ type Gossip struct {
 	closed  bool
 	done    chan struct{}
 	stats   map[string]uint64
+
+	// Caches of what the digest and summaries are computed from; nil when
+	// the view, the candidates or our own descriptor changed (see
+	// changedLocked). Recomputing them for every message costs a hash per
+	// known descriptor, which at a thousand peers was a quarter of a
+	// node's CPU.
+	digest       *message
+	digestLive   bool // whether our own descriptor was live for digest
+	known        map[prefix]known
+	knownLive    bool
+	knownBuckets *[numBuckets][]summaryEntry
 }
 
 // entry is a descriptor this node gossips: its own or one its core
@@ -59,6 +77,7 @@ type entry struct {
 	expires   time.Time
 	lifetime  time.Duration
 	addrs     []descriptor.Addr
+	sum       uint32    // entrySum(id, published), computed once
 	refreshed time.Time // last time a refresh probe was proposed
 }
 
@@ -85,6 +104,19 @@ var (
 
 // New creates the backend from its options; it is a discovery.Factory.
 func New(options map[string]string) (discovery.Discovery, error) {
+	return NewWithParser(options, descriptor.Parse)
+}
+
+// ParseFunc verifies and parses a descriptor; descriptor.Parse is the
+// one real nodes use.
+type ParseFunc func(b []byte, now time.Time) (*descriptor.Descriptor, error)
+
+// NewWithParser is New with another descriptor parser: the simulator
+// passes one that verifies each distinct descriptor once for all the
+// nodes it runs in one process and shares the parsed (immutable) result,
+// where real nodes each verify and hold their own copy. parse must check
+// everything descriptor.Parse checks.
+func NewWithParser(options map[string]string, parse ParseFunc) (discovery.Discovery, error) {
 	o, err := parseOptions(options)
 	if err != nil {
 		return nil, err
@@ -93,16 +125,21 @@ func New(options map[string]string) (discovery.Discovery, error) {
 	if _, err := crand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("gossip discovery: seeding: %w", err)
 	}
-	return newGossip(o, time.Now, rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])), false), nil
+	g := newGossip(o, time.Now, rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])), false)
+	g.parse = parse
+	return g, nil
 }
 
 func newGossip(o options, now func() time.Time, src rand.Source, manual bool) *Gossip {
 	return &Gossip{
 		opts:     o,
 		now:      now,
+		parse:    descriptor.Parse,
 		manual:   manual,
 		rng:      rand.New(src),
 		view:     map[identity.ID]*entry{},
+		viewPos:  map[identity.ID]int{},
+		addrRefs: map[netip.AddrPort]int{},
 		cands:    map[identity.ID]*candidate{},
 		issued:   map[netip.AddrPort][]issued{},
 		asked:    map[prefix]uint64{},
@@ -120,7 +157,7 @@ func (g *Gossip) Name() string { return Name }
 // (a restarted plugin host replays it), a newer descriptor replaces the
 // old one.
 func (g *Gossip) Start(self []byte) error {
-	d, err := descriptor.Parse(self, g.now())
+	d, err := g.parse(self, g.now())
 	if err != nil {
 		return fmt.Errorf("gossip discovery: own descriptor: %w", err)
 	}
@@ -145,6 +182,7 @@ func (g *Gossip) setSelfLocked(d *descriptor.Descriptor) {
 		return
 	}
 	g.self = newEntry(d)
+	g.changedLocked()
 	g.selfAddr = map[netip.AddrPort]bool{}
 	for _, a := range d.Addrs {
 		g.selfAddr[a.AddrPort] = true
@@ -152,13 +190,15 @@ func (g *Gossip) setSelfLocked(d *descriptor.Descriptor) {
 }
 
 func newEntry(d *descriptor.Descriptor) *entry {
+	id, pub := d.ID(), wireTime(d.Published.Unix())
 	return &entry{
-		id:        d.ID(),
+		id:        id,
 		raw:       d.Encoded(),
-		published: wireTime(d.Published.Unix()),
+		published: pub,
 		expires:   d.Expires,
 		lifetime:  d.Expires.Sub(d.Published),
 		addrs:     d.Addrs,
+		sum:       entrySum(id, pub),
 	}
 }
 
@@ -218,13 +258,53 @@ func (g *Gossip) Admitted(descriptors [][]byte) error {
 		if old := g.view[e.id]; old != nil && old.published > e.published {
 			continue
 		}
-		g.view[e.id] = e
+		g.putViewLocked(e)
 		g.stats["admitted"]++
 		if c := g.cands[e.id]; c != nil && c.published <= e.published {
 			delete(g.cands, e.id)
 		}
 	}
 	return nil
+}
+
+// putViewLocked adds or replaces an entry of the view.
+func (g *Gossip) putViewLocked(e *entry) {
+	if old := g.view[e.id]; old != nil {
+		g.addrRefsLocked(old, -1)
+		g.viewList[g.viewPos[e.id]] = e
+	} else {
+		g.viewPos[e.id] = len(g.viewList)
+		g.viewList = append(g.viewList, e)
+	}
+	g.view[e.id] = e
+	g.expiresAtLocked(e.expires.Add(g.opts.expiry))
+	g.addrRefsLocked(e, 1)
+	g.changedLocked()
+}
+
+// delViewLocked removes an entry from the view.
+func (g *Gossip) delViewLocked(id identity.ID) {
+	old := g.view[id]
+	if old == nil {
+		return
+	}
+	g.addrRefsLocked(old, -1)
+	i, last := g.viewPos[id], len(g.viewList)-1
+	g.viewList[i] = g.viewList[last]
+	g.viewPos[g.viewList[i].id] = i
+	g.viewList[last] = nil
+	g.viewList = g.viewList[:last]
+	delete(g.viewPos, id)
+	delete(g.view, id)
+	g.changedLocked()
+}
+
+func (g *Gossip) addrRefsLocked(e *entry, d int) {
+	for _, a := range e.addrs {
+		if g.addrRefs[a.AddrPort] += d; g.addrRefs[a.AddrPort] <= 0 {
+			delete(g.addrRefs, a.AddrPort)
+		}
+	}
 }
 
 // admittedDescriptor parses an admitted descriptor, reusing the candidate
@@ -235,7 +315,7 @@ func (g *Gossip) admittedDescriptor(raw []byte, now time.Time) (*descriptor.Desc
 			return c.desc, nil
 		}
 	}
-	return descriptor.Parse(raw, now)
+	return g.parse(raw, now)
 }
 
 // Outbox returns the messages queued for other nodes, blocking until

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 )
@@ -58,15 +57,7 @@ func (g *Gossip) onDigest(now time.Time, msg discovery.Message, m *message) {
 	start := g.rng.IntN(len(diff))
 	diff = append(diff[start:], diff[:start]...)
 
-	byBucket := map[int][]summaryEntry{}
-	for p, k := range g.knownLocked(now) {
-		var flags byte
-		if k.sendable {
-			flags = flagSendable
-		}
-		b := bucketOfPrefix(p)
-		byBucket[b] = append(byBucket[b], summaryEntry{prefix: p, published: k.published, flags: flags})
-	}
+	byBucket := g.knownBucketsLocked(now)
 	reply := g.rng.Uint64()
 	g.issueLocked(msg.Addr, reply, m.nonce)
 	page := &message{typ: typeSummary, nonce: m.nonce, reply: reply}
@@ -88,7 +79,12 @@ func (g *Gossip) onDigest(now time.Time, msg discovery.Message, m *message) {
 		if len(list) > maxSummaryEntries {
 			// Too many to list completely: list some, without claiming
 			// the bucket, so the other side only pulls from it.
-			page.entries = append(page.entries, list[:maxSummaryEntries]...)
+			// A random window, so that successive digests list
+			// different parts of the bucket.
+			start := g.rng.IntN(len(list))
+			for i := range maxSummaryEntries {
+				page.entries = append(page.entries, list[(start+i)%len(list)])
+			}
 			if !flush() {
 				return
 			}
@@ -184,7 +180,7 @@ func (g *Gossip) learnLocked(now time.Time, raw []byte) {
 		g.stats["duplicate"]++
 		return
 	}
-	d, err := descriptor.Parse(raw, now)
+	d, err := g.parse(raw, now)
 	if err != nil {
 		g.stats["drop_invalid_descriptor"]++
 		return
@@ -205,7 +201,10 @@ func (g *Gossip) learnLocked(now time.Time, raw []byte) {
 		g.stats["duplicate"]++
 		return
 	}
-	g.cands[id] = &candidate{published: pub, expires: d.Expires, proposed: now, desc: d}
+	c := &candidate{published: pub, expires: d.Expires, proposed: now, desc: d}
+	g.cands[id] = c
+	g.expiresAtLocked(g.candidateDeadline(c))
+	g.changedLocked()
 	g.proposeLocked(discovery.Proposal{Descriptor: d.Encoded()})
 	g.stats["proposed"]++
 }

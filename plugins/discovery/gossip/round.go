@@ -37,12 +37,12 @@ func (g *Gossip) Round() {
 	g.budget = g.opts.maxBytes
 	g.expireLocked(now)
 	g.refreshLocked(now)
-	dg := g.digestLocked(now)
+	dg := *g.digestLocked(now) // a copy: the nonce differs per target
 	for _, t := range g.targetsLocked() {
 		nonce := g.rng.Uint64()
 		g.issueLocked(t.addr, nonce, 0)
 		dg.nonce = nonce
-		g.queueLocked(t.addr, t.transport, dg)
+		g.queueLocked(t.addr, t.transport, &dg)
 	}
 }
 
@@ -50,17 +50,49 @@ func (g *Gossip) live(now time.Time, expires time.Time) bool {
 	return now.Before(expires.Add(g.opts.expiry))
 }
 
-func (g *Gossip) expireLocked(now time.Time) {
-	for id, e := range g.view {
-		if !g.live(now, e.expires) {
-			delete(g.view, id)
-			g.stats["expired"]++
-		}
+// candidateDeadline is when a candidate is forgotten.
+func (g *Gossip) candidateDeadline(c *candidate) time.Time {
+	t := c.proposed.Add(candidateRounds*g.opts.interval + time.Nanosecond)
+	if e := c.expires.Add(g.opts.expiry); e.Before(t) {
+		return e
 	}
-	for id, c := range g.cands {
-		if !g.live(now, c.expires) || now.Sub(c.proposed) > candidateRounds*g.opts.interval {
-			delete(g.cands, id)
+	return t
+}
+
+// expiresAtLocked lowers nextExpire to t.
+func (g *Gossip) expiresAtLocked(t time.Time) {
+	if g.nextExpire.IsZero() || t.Before(g.nextExpire) {
+		g.nextExpire = t
+	}
+}
+
+func (g *Gossip) expireLocked(now time.Time) {
+	// Scanning a thousand entries every round was a twentieth of a
+	// simulated node's CPU: scan only once something may have expired.
+	if !g.nextExpire.IsZero() && !now.Before(g.nextExpire) {
+		var next time.Time
+		soonest := func(t time.Time) {
+			if next.IsZero() || t.Before(next) {
+				next = t
+			}
 		}
+		for id, e := range g.view {
+			if !g.live(now, e.expires) {
+				g.delViewLocked(id)
+				g.stats["expired"]++
+			} else {
+				soonest(e.expires.Add(g.opts.expiry))
+			}
+		}
+		for id, c := range g.cands {
+			if !g.live(now, c.expires) || now.Sub(c.proposed) > candidateRounds*g.opts.interval {
+				delete(g.cands, id)
+				g.changedLocked()
+			} else {
+				soonest(g.candidateDeadline(c))
+			}
+		}
+		g.nextExpire = next
 	}
 	for a, list := range g.issued {
 		keep := list[:0]
@@ -132,23 +164,23 @@ type target struct {
 // bootstrap (perhaps gone for good) is tried every 8th round only.
 func (g *Gossip) targetsLocked() []target {
 	var pool []target
-	known := map[netip.AddrPort]bool{}
-	for _, e := range g.view {
-		for _, a := range e.addrs {
-			known[a.AddrPort] = true
+	// fanout distinct entries at random (a partial Fisher-Yates shuffle
+	// of the indexes would allocate per round; a few retries do not).
+	n := len(g.viewList)
+	picked := make(map[int]bool, g.opts.fanout)
+	for tries := 0; len(picked) < min(g.opts.fanout, n) && tries < 4*g.opts.fanout+n; tries++ {
+		i := g.rng.IntN(n)
+		if picked[i] {
+			continue
 		}
-		if ap, tr, ok := g.addrFor(e); ok {
+		picked[i] = true
+		if ap, tr, ok := g.addrFor(g.viewList[i]); ok {
 			pool = append(pool, target{ap, tr})
 		}
 	}
-	// Map order is not random enough to pick from; shuffle.
-	g.rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-	if len(pool) > g.opts.fanout {
-		pool = pool[:g.opts.fanout]
-	}
 	if g.round <= bootstrapRounds || g.round%8 == 1 {
 		for _, ap := range g.opts.bootstrap {
-			if !g.selfAddr[ap] && !known[ap] {
+			if !g.selfAddr[ap] && g.addrRefs[ap] == 0 {
 				pool = append(pool, target{ap, ""})
 			}
 		}
@@ -185,14 +217,25 @@ func (g *Gossip) gossiped(now time.Time, f func(*entry)) {
 	}
 }
 
-// digestLocked summarises what this node gossips.
+// changedLocked drops the cached digest and summaries: call it whenever
+// the view, the candidates or our own descriptor change.
+func (g *Gossip) changedLocked() {
+	g.digest, g.known, g.knownBuckets = nil, nil, nil
+}
+
+// digestLocked summarises what this node gossips. The result is shared:
+// callers must not modify it.
 func (g *Gossip) digestLocked(now time.Time) *message {
+	live := g.live(now, g.self.expires)
+	if g.digest != nil && g.digestLive == live {
+		return g.digest
+	}
 	var sums [numBuckets]uint32
 	var present bitmap
 	g.gossiped(now, func(e *entry) {
 		b := bucketOf(e.id)
 		present.set(b)
-		sums[b] ^= entrySum(e.id, e.published)
+		sums[b] ^= e.sum
 	})
 	m := &message{typ: typeDigest, buckets: present}
 	for b := range numBuckets {
@@ -200,6 +243,7 @@ func (g *Gossip) digestLocked(now time.Time) *message {
 			m.sums = append(m.sums, sums[b])
 		}
 	}
+	g.digest, g.digestLive = m, live
 	return m
 }
 
@@ -211,7 +255,13 @@ type known struct {
 	sendable  bool
 }
 
+// knownLocked maps every ID prefix we gossip or proposed to what we know
+// of it. The result is shared: callers must not modify it.
 func (g *Gossip) knownLocked(now time.Time) map[prefix]known {
+	live := g.live(now, g.self.expires)
+	if g.known != nil && g.knownLive == live {
+		return g.known
+	}
 	out := make(map[prefix]known, len(g.view)+len(g.cands)+1)
 	g.gossiped(now, func(e *entry) {
 		out[prefixOf(e.id)] = known{e: e, published: e.published, sendable: true}
@@ -222,5 +272,26 @@ func (g *Gossip) knownLocked(now time.Time) map[prefix]known {
 			out[p] = known{e: k.e, published: c.published}
 		}
 	}
+	g.known, g.knownLive, g.knownBuckets = out, live, nil
 	return out
+}
+
+// knownBucketsLocked is knownLocked as summary entries, by bucket. The
+// result is shared: callers must not modify it.
+func (g *Gossip) knownBucketsLocked(now time.Time) *[numBuckets][]summaryEntry {
+	known := g.knownLocked(now) // may reset knownBuckets
+	if g.knownBuckets != nil {
+		return g.knownBuckets
+	}
+	var by [numBuckets][]summaryEntry
+	for p, k := range known {
+		var flags byte
+		if k.sendable {
+			flags = flagSendable
+		}
+		b := bucketOfPrefix(p)
+		by[b] = append(by[b], summaryEntry{prefix: p, published: k.published, flags: flags})
+	}
+	g.knownBuckets = &by
+	return g.knownBuckets
 }
