@@ -93,6 +93,7 @@ func TestUnreachableNeverAdmitted(t *testing.T) {
 	}
 	now := time.Now()
 	d := &descriptor.Descriptor{
+		LinkKey: [32]byte{1}, OnionKey: [32]byte{2},
 		Addrs:     []descriptor.Addr{{Transport: "sim", AddrPort: ghostAddr}},
 		Published: now.Add(-time.Minute), Expires: now.Add(time.Hour),
 	}

@@ -44,6 +44,9 @@ type Gossip struct {
 	// nextExpire is no later than the first time a view entry or a
 	// candidate expires (zero: nothing to expire).
 	nextExpire time.Time
+	// nextRefresh is no later than the first time a view entry is due
+	// for a refresh probe (zero: the view is empty).
+	nextRefresh time.Time
 
 	outbox   []discovery.Message
 	outBytes int
@@ -56,16 +59,15 @@ type Gossip struct {
 	done    chan struct{}
 	stats   map[string]uint64
 
-	// Caches of what the digest and summaries are computed from; nil when
-	// the view, the candidates or our own descriptor changed (see
-	// changedLocked). Recomputing them for every message costs a hash per
-	// known descriptor, which at a thousand peers was a quarter of a
-	// node's CPU.
-	digest       *message
-	digestLive   bool // whether our own descriptor was live for digest
-	known        map[prefix]known
-	knownLive    bool
-	knownBuckets *[numBuckets][]summaryEntry
+	// What the digest and the summaries are made of, kept up to date by
+	// changedLocked (round.go).
+	vsum          [numBuckets]uint32 // XOR of the view's entry sums
+	vcount        [numBuckets]int    // view entries per bucket
+	kb            [numBuckets]map[prefix]known
+	kbList        [numBuckets][]summaryEntry
+	kbListOK      [numBuckets]bool
+	selfKnownLive bool     // whether kb holds our own entry
+	digest        *message // nil: recompute
 }
 
 // entry is a descriptor this node gossips: its own or one its core
@@ -181,8 +183,13 @@ func (g *Gossip) setSelfLocked(d *descriptor.Descriptor) {
 	if g.self != nil && wireTime(d.Published.Unix()) <= g.self.published {
 		return
 	}
+	old := g.self
 	g.self = newEntry(d)
-	g.changedLocked()
+	if old != nil && old.id != g.self.id {
+		g.changedLocked(old.id)
+	}
+	g.selfKnownLive = g.live(g.now(), g.self.expires)
+	g.changedLocked(g.self.id)
 	g.selfAddr = map[netip.AddrPort]bool{}
 	for _, a := range d.Addrs {
 		g.selfAddr[a.AddrPort] = true
@@ -262,6 +269,7 @@ func (g *Gossip) Admitted(descriptors [][]byte) error {
 		g.stats["admitted"]++
 		if c := g.cands[e.id]; c != nil && c.published <= e.published {
 			delete(g.cands, e.id)
+			g.changedLocked(e.id)
 		}
 	}
 	return nil
@@ -269,17 +277,25 @@ func (g *Gossip) Admitted(descriptors [][]byte) error {
 
 // putViewLocked adds or replaces an entry of the view.
 func (g *Gossip) putViewLocked(e *entry) {
+	b := bucketOf(e.id)
 	if old := g.view[e.id]; old != nil {
 		g.addrRefsLocked(old, -1)
+		g.vsum[b] ^= old.sum
+		g.vcount[b]--
 		g.viewList[g.viewPos[e.id]] = e
 	} else {
 		g.viewPos[e.id] = len(g.viewList)
 		g.viewList = append(g.viewList, e)
 	}
 	g.view[e.id] = e
+	g.vsum[b] ^= e.sum
+	g.vcount[b]++
 	g.expiresAtLocked(e.expires.Add(g.opts.expiry))
+	if at := refreshAt(e); g.nextRefresh.IsZero() || at.Before(g.nextRefresh) {
+		g.nextRefresh = at
+	}
 	g.addrRefsLocked(e, 1)
-	g.changedLocked()
+	g.changedLocked(e.id)
 }
 
 // delViewLocked removes an entry from the view.
@@ -289,6 +305,8 @@ func (g *Gossip) delViewLocked(id identity.ID) {
 		return
 	}
 	g.addrRefsLocked(old, -1)
+	g.vsum[bucketOf(id)] ^= old.sum
+	g.vcount[bucketOf(id)]--
 	i, last := g.viewPos[id], len(g.viewList)-1
 	g.viewList[i] = g.viewList[last]
 	g.viewPos[g.viewList[i].id] = i
@@ -296,7 +314,7 @@ func (g *Gossip) delViewLocked(id identity.ID) {
 	g.viewList = g.viewList[:last]
 	delete(g.viewPos, id)
 	delete(g.view, id)
-	g.changedLocked()
+	g.changedLocked(id)
 }
 
 func (g *Gossip) addrRefsLocked(e *entry, d int) {

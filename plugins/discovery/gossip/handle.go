@@ -52,12 +52,14 @@ func (g *Gossip) onDigest(now time.Time, msg discovery.Message, m *message) {
 		g.stats["digest_match"]++
 		return
 	}
+	if g.introduceLocked(msg, m, mine) {
+		return
+	}
 	// Start at a random differing bucket so that, when the pages run
 	// out, later rounds cover the rest.
 	start := g.rng.IntN(len(diff))
 	diff = append(diff[start:], diff[:start]...)
 
-	byBucket := g.knownBucketsLocked(now)
 	reply := g.rng.Uint64()
 	g.issueLocked(msg.Addr, reply, m.nonce)
 	page := &message{typ: typeSummary, nonce: m.nonce, reply: reply}
@@ -70,7 +72,7 @@ func (g *Gossip) onDigest(now time.Time, msg discovery.Message, m *message) {
 		return ok && pages < maxSummaryPages
 	}
 	for _, b := range diff {
-		list := byBucket[b]
+		list := g.bucketListLocked(now, b)
 		if len(page.entries)+len(list) > maxSummaryEntries && len(page.entries) > 0 {
 			if !flush() {
 				return
@@ -98,6 +100,37 @@ func (g *Gossip) onDigest(now time.Time, msg discovery.Message, m *message) {
 	}
 }
 
+// introductions is how many descriptors a node that knows little is sent
+// in answer to its digest instead of a summary.
+const introductions = 8
+
+// introduceLocked answers the digest of a node that knows less than a
+// quarter of what we know (a newcomer, typically at the bootstrap node)
+// with a few random descriptors, ours among them, instead of summary
+// pages. A summary of everything would make the newcomer request
+// everything from us, and with one bootstrap address for all, the
+// bootstrap node's budget would serve a handful of newcomers a round
+// while the rest learn nothing; a few introductions each give every
+// newcomer other peers to gossip with, and the epidemic does the rest.
+func (g *Gossip) introduceLocked(msg discovery.Message, m, mine *message) bool {
+	theirs, ours := len(m.sums), len(mine.sums)
+	if theirs*4 >= ours || len(g.viewList) < introductions {
+		return false
+	}
+	out := [][]byte{g.self.raw}
+	picked := map[int]bool{}
+	for tries := 0; len(out) < introductions && tries < 4*introductions; tries++ {
+		i := g.rng.IntN(len(g.viewList))
+		if !picked[i] {
+			picked[i] = true
+			out = append(out, g.viewList[i].raw)
+		}
+	}
+	g.stats["introductions"]++
+	g.queueDescsLocked(msg, m.nonce, out)
+	return true
+}
+
 // onSummary answers a SUMMARY of the buckets where our digest differed:
 // request what the other side has newer, push what it lacks.
 func (g *Gossip) onSummary(now time.Time, msg discovery.Message, m *message) {
@@ -106,15 +139,16 @@ func (g *Gossip) onSummary(now time.Time, msg discovery.Message, m *message) {
 		return
 	}
 	g.stats["in_summary"]++
-	known := g.knownLocked(now)
 	listed := make(map[prefix]summaryEntry, len(m.entries))
 	var want []prefix
+	var buckets bitmap // where to look for what the other side lacks
 	for _, e := range m.entries {
 		listed[e.prefix] = e
+		buckets.set(bucketOfPrefix(e.prefix))
 		if e.flags&flagSendable == 0 {
 			continue
 		}
-		if k, ok := known[e.prefix]; ok && k.published >= e.published {
+		if k, ok := g.lookupLocked(now, e.prefix); ok && k.published >= e.published {
 			continue
 		}
 		if r, ok := g.asked[e.prefix]; ok && g.round-r < askRounds {
@@ -126,15 +160,21 @@ func (g *Gossip) onSummary(now time.Time, msg discovery.Message, m *message) {
 		}
 	}
 	var push [][]byte
-	for p, k := range known {
-		if !k.sendable {
+	for b := range numBuckets {
+		if !buckets.has(b) && !m.buckets.has(b) {
 			continue
 		}
-		e, ok := listed[p]
-		if ok && e.published >= k.published || !ok && !m.buckets.has(bucketOfPrefix(p)) {
-			continue
+		g.selfLiveLocked(now)
+		for p, k := range g.kb[b] {
+			if !k.sendable {
+				continue
+			}
+			e, ok := listed[p]
+			if ok && e.published >= k.published || !ok && !m.buckets.has(b) {
+				continue
+			}
+			push = append(push, k.e.raw)
 		}
-		push = append(push, k.e.raw)
 	}
 	if len(want) > 0 {
 		g.queueLocked(msg.Addr, msg.Transport, &message{typ: typeRequest, nonce: m.reply, prefixes: want})
@@ -151,10 +191,9 @@ func (g *Gossip) onRequest(now time.Time, msg discovery.Message, m *message) {
 		return
 	}
 	g.stats["in_request"]++
-	known := g.knownLocked(now)
 	var out [][]byte
 	for _, p := range m.prefixes {
-		if k, ok := known[p]; ok && k.sendable {
+		if k, ok := g.lookupLocked(now, p); ok && k.sendable {
 			out = append(out, k.e.raw)
 		}
 	}
@@ -204,7 +243,7 @@ func (g *Gossip) learnLocked(now time.Time, raw []byte) {
 	c := &candidate{published: pub, expires: d.Expires, proposed: now, desc: d}
 	g.cands[id] = c
 	g.expiresAtLocked(g.candidateDeadline(c))
-	g.changedLocked()
+	g.changedLocked(id)
 	g.proposeLocked(discovery.Proposal{Descriptor: d.Encoded()})
 	g.stats["proposed"]++
 }

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"github.com/tarzan-net/tarzan/core/identity"
 	"net/netip"
 	"time"
 
@@ -87,7 +88,7 @@ func (g *Gossip) expireLocked(now time.Time) {
 		for id, c := range g.cands {
 			if !g.live(now, c.expires) || now.Sub(c.proposed) > candidateRounds*g.opts.interval {
 				delete(g.cands, id)
-				g.changedLocked()
+				g.changedLocked(id)
 			} else {
 				soonest(g.candidateDeadline(c))
 			}
@@ -120,13 +121,24 @@ func (g *Gossip) expireLocked(now time.Time) {
 // admits it and reports it, and gossip spreads it (including back to its
 // owner's backend, which learns its own new descriptor that way).
 func (g *Gossip) refreshLocked(now time.Time) {
+	// Scan only once some entry may be due: a scan of every entry each
+	// round was a twelfth of a simulated node's CPU at 1,000 peers.
+	if g.nextRefresh.IsZero() || now.Before(g.nextRefresh) {
+		return
+	}
 	n := 0
+	var next time.Time
 	for _, e := range g.view {
 		if n >= g.opts.fanout {
-			return
+			// Out of probes this round: look again next round.
+			next = now
+			break
 		}
-		due := e.expires.Add(-e.lifetime/2 + e.lifetime/16)
-		if now.Before(due) || now.Sub(e.refreshed) < e.lifetime/8 {
+		at := refreshAt(e)
+		if now.Before(at) {
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
 			continue
 		}
 		if ap, tr, ok := g.addrFor(e); ok {
@@ -135,7 +147,21 @@ func (g *Gossip) refreshLocked(now time.Time) {
 			g.stats["refresh_probes"]++
 			n++
 		}
+		if at := refreshAt(e); next.IsZero() || at.Before(next) {
+			next = at
+		}
 	}
+	g.nextRefresh = next
+}
+
+// refreshAt is when e is next due for a refresh probe: past 9/16 of its
+// lifetime, and an eighth of a lifetime after the last one.
+func refreshAt(e *entry) time.Time {
+	due := e.expires.Add(-e.lifetime/2 + e.lifetime/16)
+	if again := e.refreshed.Add(e.lifetime / 8); again.After(due) {
+		return again
+	}
+	return due
 }
 
 // addrFor picks the peer's address on the first of our own transports it
@@ -206,44 +232,78 @@ func (g *Gossip) solicited(from netip.AddrPort, echo uint64) (issued, bool) {
 	return issued{}, false
 }
 
-// gossiped calls f for this node's own descriptor and every admitted one
-// that has not expired: what the digest covers and what may be sent.
-func (g *Gossip) gossiped(now time.Time, f func(*entry)) {
-	if g.live(now, g.self.expires) {
-		f(g.self)
+// The digest and the summaries are kept up to date per descriptor as the
+// view, the candidates and our own descriptor change, instead of being
+// recomputed from everything for each message: at a thousand peers that
+// recomputation was a quarter of a node's CPU.
+
+// changedLocked updates what is known of id after the view, the
+// candidates or our own descriptor changed for it.
+func (g *Gossip) changedLocked(id identity.ID) {
+	g.digest = nil
+	p := prefixOf(id)
+	b := bucketOfPrefix(p)
+	g.kbListOK[b] = false
+	var k known
+	have := false
+	switch {
+	case g.self != nil && id == g.self.id:
+		if g.selfKnownLive {
+			k, have = known{e: g.self, published: g.self.published, sendable: true}, true
+		}
+	default:
+		if e := g.view[id]; e != nil {
+			k, have = known{e: e, published: e.published, sendable: true}, true
+		}
 	}
-	for _, e := range g.view {
-		f(e)
+	if c := g.cands[id]; c != nil && (!have || c.published > k.published) {
+		k, have = known{e: k.e, published: c.published}, true
+	}
+	if g.kb[b] == nil {
+		g.kb[b] = map[prefix]known{}
+	}
+	if have {
+		g.kb[b][p] = k
+	} else {
+		delete(g.kb[b], p)
 	}
 }
 
-// changedLocked drops the cached digest and summaries: call it whenever
-// the view, the candidates or our own descriptor change.
-func (g *Gossip) changedLocked() {
-	g.digest, g.known, g.knownBuckets = nil, nil, nil
+// selfLiveLocked brings our own entry in line with whether our descriptor
+// is still live (it is gossiped only while it is).
+func (g *Gossip) selfLiveLocked(now time.Time) {
+	if live := g.live(now, g.self.expires); live != g.selfKnownLive {
+		g.selfKnownLive = live
+		g.changedLocked(g.self.id)
+	}
 }
 
 // digestLocked summarises what this node gossips. The result is shared:
 // callers must not modify it.
 func (g *Gossip) digestLocked(now time.Time) *message {
-	live := g.live(now, g.self.expires)
-	if g.digest != nil && g.digestLive == live {
+	g.selfLiveLocked(now)
+	if g.digest != nil {
 		return g.digest
 	}
-	var sums [numBuckets]uint32
+	sums := g.vsum
 	var present bitmap
-	g.gossiped(now, func(e *entry) {
-		b := bucketOf(e.id)
+	for b := range numBuckets {
+		if g.vcount[b] > 0 {
+			present.set(b)
+		}
+	}
+	if g.selfKnownLive {
+		b := bucketOf(g.self.id)
 		present.set(b)
-		sums[b] ^= e.sum
-	})
+		sums[b] ^= g.self.sum
+	}
 	m := &message{typ: typeDigest, buckets: present}
 	for b := range numBuckets {
 		if present.has(b) {
 			m.sums = append(m.sums, sums[b])
 		}
 	}
-	g.digest, g.digestLive = m, live
+	g.digest = m
 	return m
 }
 
@@ -255,43 +315,28 @@ type known struct {
 	sendable  bool
 }
 
-// knownLocked maps every ID prefix we gossip or proposed to what we know
-// of it. The result is shared: callers must not modify it.
-func (g *Gossip) knownLocked(now time.Time) map[prefix]known {
-	live := g.live(now, g.self.expires)
-	if g.known != nil && g.knownLive == live {
-		return g.known
-	}
-	out := make(map[prefix]known, len(g.view)+len(g.cands)+1)
-	g.gossiped(now, func(e *entry) {
-		out[prefixOf(e.id)] = known{e: e, published: e.published, sendable: true}
-	})
-	for id, c := range g.cands {
-		p := prefixOf(id)
-		if k, ok := out[p]; !ok || c.published > k.published {
-			out[p] = known{e: k.e, published: c.published}
-		}
-	}
-	g.known, g.knownLive, g.knownBuckets = out, live, nil
-	return out
+// lookupLocked returns what we know of the ID with prefix p.
+func (g *Gossip) lookupLocked(now time.Time, p prefix) (known, bool) {
+	g.selfLiveLocked(now)
+	k, ok := g.kb[bucketOfPrefix(p)][p]
+	return k, ok
 }
 
-// knownBucketsLocked is knownLocked as summary entries, by bucket. The
+// bucketListLocked is what we know in bucket b as summary entries. The
 // result is shared: callers must not modify it.
-func (g *Gossip) knownBucketsLocked(now time.Time) *[numBuckets][]summaryEntry {
-	known := g.knownLocked(now) // may reset knownBuckets
-	if g.knownBuckets != nil {
-		return g.knownBuckets
+func (g *Gossip) bucketListLocked(now time.Time, b int) []summaryEntry {
+	g.selfLiveLocked(now)
+	if g.kbListOK[b] {
+		return g.kbList[b]
 	}
-	var by [numBuckets][]summaryEntry
-	for p, k := range known {
+	list := g.kbList[b][:0]
+	for p, k := range g.kb[b] {
 		var flags byte
 		if k.sendable {
 			flags = flagSendable
 		}
-		b := bucketOfPrefix(p)
-		by[b] = append(by[b], summaryEntry{prefix: p, published: k.published, flags: flags})
+		list = append(list, summaryEntry{prefix: p, published: k.published, flags: flags})
 	}
-	g.knownBuckets = &by
-	return g.knownBuckets
+	g.kbList[b], g.kbListOK[b] = list, true
+	return list
 }
