@@ -62,7 +62,9 @@ func newCluster(cfg Config) (*cluster, error) {
 		return nil, err
 	}
 	if cfg.SybilNodes > 0 {
-		if c.sybil, err = c.alloc.NewDomains(cfg.SybilDomains); err != nil {
+		// Enough hosts per /24 to fit the adversary's nodes in its /16s.
+		perDomain := (cfg.SybilNodes + cfg.SybilDomains - 1) / cfg.SybilDomains
+		if c.sybil, err = c.alloc.NewDomainsPacked(cfg.SybilDomains, max(cfg.PerMid, (perDomain+255)/256)); err != nil {
 			return nil, err
 		}
 	}

@@ -34,6 +34,9 @@ func (m *monitor) sample() CurveSample {
 	var sum float64
 	full := 0
 	for _, x := range live {
+		if len(live) < 2 {
+			break // no one to know: nothing to average (and no NaN to plot)
+		}
 		l := x.n.View().Len()
 		sum += float64(l) / float64(len(live)-1)
 		if l >= len(live)-1 {
@@ -45,10 +48,11 @@ func (m *monitor) sample() CurveSample {
 	m.r.PeakHeapBytes = max(m.r.PeakHeapBytes, ms.HeapAlloc)
 	m.r.PeakSysBytes = max(m.r.PeakSysBytes, ms.Sys)
 	m.r.PeakGoroutines = max(m.r.PeakGoroutines, runtime.NumGoroutine())
+	n := float64(max(len(live), 1))
 	s := CurveSample{
 		T:         time.Since(m.started).Seconds(),
-		MeanView:  sum / float64(len(live)),
-		FullShare: float64(full) / float64(len(live)),
+		MeanView:  sum / n,
+		FullShare: float64(full) / n,
 		Round:     medianRound(live),
 		HeapBytes: ms.HeapAlloc,
 	}

@@ -16,6 +16,7 @@ type Allocator struct {
 	slots  []uint16 // unused /16s, shuffled: a.b as a<<8|b
 	tops   []netip.Prefix
 	used   []int // hosts handed out per top
+	per    []int // hosts per /24 in each top
 }
 
 // NewAllocator returns an allocator putting perMid nodes in each /24
@@ -38,6 +39,14 @@ func NewAllocator(seed uint64, perMid int, port uint16) *Allocator {
 
 // NewDomains opens k fresh /16s and returns their handles.
 func (a *Allocator) NewDomains(k int) ([]int, error) {
+	return a.NewDomainsPacked(k, a.perMid)
+}
+
+// NewDomainsPacked is NewDomains with perMid hosts in each /24 of these
+// domains instead of the allocator's: a Sybil adversary packing a
+// thousand nodes into one /16 needs more than 256 of them there.
+func (a *Allocator) NewDomainsPacked(k, perMid int) ([]int, error) {
+	perMid = min(max(perMid, 1), 254)
 	if k > len(a.slots) {
 		return nil, fmt.Errorf("simnet: %d more /16 domains wanted, %d left", k, len(a.slots))
 	}
@@ -48,6 +57,7 @@ func (a *Allocator) NewDomains(k int) ([]int, error) {
 		out[i] = len(a.tops)
 		a.tops = append(a.tops, netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(s >> 8), byte(s), 0, 0}), 16))
 		a.used = append(a.used, 0)
+		a.per = append(a.per, perMid)
 	}
 	return out, nil
 }
@@ -55,7 +65,7 @@ func (a *Allocator) NewDomains(k int) ([]int, error) {
 // Addr hands out the next address in domain top.
 func (a *Allocator) Addr(top int) (netip.AddrPort, error) {
 	q := a.used[top]
-	mid, host := q/a.perMid, q%a.perMid+1
+	mid, host := q/a.per[top], q%a.per[top]+1
 	if mid > 255 {
 		return netip.AddrPort{}, fmt.Errorf("simnet: domain %s is full", a.tops[top])
 	}
