@@ -1,0 +1,134 @@
+package traffic
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/cover"
+)
+
+// Config describes one run of the model.
+type Config struct {
+	Nodes   int    // default 200
+	K       int    // mimics each node chooses (default 6)
+	Hops    int    // tunnel length (default 3)
+	Domains int    // /16s the nodes are spread over (default Nodes/2)
+	Seed    uint64 // topology, paths, workload, jitter and Poisson gaps
+
+	Latency  time.Duration // one-way per link (default 20 ms)
+	Jitter   time.Duration // extra uniform delay per frame (default 2 ms)
+	Capacity float64       // frames per second a link can send (default 1000 ≈ 11 Mbit/s)
+	Queue    int           // data frames a link queue holds (default 256, as the core)
+
+	Warmup   time.Duration // cover only, before any flow starts (default 5 s)
+	Duration time.Duration // time with flows (default 60 s)
+
+	Initiators int      // nodes that start flows (default 20)
+	Workload   Workload // what they send
+
+	// Policy returns node i's cover policy; nil means "none" everywhere.
+	// It is called once per node, in order.
+	Policy func(i int) (cover.Policy, error)
+
+	// Observe, if set, sees every frame on every link when it is sent:
+	// the time since the start, the sending and the receiving node's
+	// index. Observers never learn what a frame carries.
+	Observe func(t time.Duration, src, dst int)
+}
+
+// Workload is what each initiator does with its tunnel.
+type Workload struct {
+	// Kind is "onoff" (upload: exponential on and off periods, sending
+	// Rate frames/s with Poisson arrivals while on) or "web" (requests
+	// with Poisson arrivals at Rate per second, each one frame up and a
+	// response of Size frames on average, geometric, sent down by the
+	// server at the link capacity).
+	Kind string
+	Rate float64 // default 50 when Kind is empty too
+
+	On   time.Duration // mean on period (onoff; default 2 s)
+	Off  time.Duration // mean off period (onoff; default 2 s)
+	Size float64       // mean response frames (web; default 20)
+}
+
+// Grid is the cover engine's pacing step, as in core/node.
+const Grid = 5 * time.Millisecond
+
+// PayloadBytes is the cleartext carried by one data frame (a tunnel
+// cell's payload, PROTOCOL §5): what the server sees per frame.
+const PayloadBytes = 1288
+
+func (c *Config) setDefaults() {
+	if c.Nodes == 0 {
+		c.Nodes = 200
+	}
+	if c.K == 0 {
+		c.K = 6
+	}
+	if c.Hops == 0 {
+		c.Hops = 3
+	}
+	if c.Domains == 0 {
+		c.Domains = max(1, c.Nodes/2)
+	}
+	if c.Latency == 0 {
+		c.Latency = 20 * time.Millisecond
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 2 * time.Millisecond
+	}
+	if c.Capacity == 0 {
+		c.Capacity = 1000
+	}
+	if c.Queue == 0 {
+		c.Queue = 256
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 5 * time.Second
+	}
+	if c.Duration == 0 {
+		c.Duration = 60 * time.Second
+	}
+	if c.Initiators == 0 {
+		c.Initiators = 20
+	}
+	w := &c.Workload
+	if w.Kind == "" {
+		// No workload given: the default one. (A given kind with rate 0
+		// is a run with no data at all, cover only.)
+		w.Kind = "onoff"
+		if w.Rate == 0 {
+			w.Rate = 50
+		}
+	}
+	if w.On == 0 {
+		w.On = 2 * time.Second
+	}
+	if w.Off == 0 {
+		w.Off = 2 * time.Second
+	}
+	if w.Size == 0 {
+		w.Size = 20
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Nodes < c.Hops+2:
+		return fmt.Errorf("traffic: %d nodes for %d hops", c.Nodes, c.Hops)
+	case c.Domains > c.Nodes || c.Domains < c.Hops+1:
+		return fmt.Errorf("traffic: %d domains for %d nodes and %d hops (need hops+1 ≤ domains ≤ nodes)", c.Domains, c.Nodes, c.Hops)
+	case c.Hops < 1 || c.Hops > 4:
+		return fmt.Errorf("traffic: %d hops out of range 1..4", c.Hops)
+	case c.Initiators < 1 || c.Initiators > c.Nodes:
+		return fmt.Errorf("traffic: %d initiators for %d nodes", c.Initiators, c.Nodes)
+	case c.Capacity <= 0 || c.Workload.Rate < 0:
+		return errors.New("traffic: capacity must be positive and the workload rate not negative")
+	case c.Workload.Kind != "onoff" && c.Workload.Kind != "web":
+		return fmt.Errorf("traffic: workload %q: want onoff or web", c.Workload.Kind)
+	case c.Latency < 0 || c.Jitter < 0 || c.Warmup < 0 || c.Duration <= 0:
+		return errors.New("traffic: latency, jitter and warm-up must not be negative, duration must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+package traffic
+
+import (
+	"container/heap"
+	"errors"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/domain"
+	"github.com/tarzan-net/tarzan/sdk/cover"
+)
+
+// pickTunnels chooses the initiators and their paths the way
+// node.SelectPath does: each hop among the mimics the previous one chose,
+// uniformly over their /16s, no two hops (nor the initiator) in one /16;
+// over the symmetric mimic sets only when that finds nothing.
+func (m *model) pickTunnels() error {
+	perm := m.rng.Perm(len(m.nodes))
+	for _, init := range perm[:m.cfg.Initiators] {
+		var path []int
+		var ok bool
+		for _, directed := range []bool{true, false} {
+			for range 32 {
+				if path, ok = m.walk(init, directed); ok {
+					break
+				}
+			}
+			if ok {
+				break
+			}
+		}
+		if !ok {
+			return errors.New("traffic: no path from an initiator: the network is too small for the hop count")
+		}
+		t := &tunnel{nodes: append([]int{init}, path...)}
+		m.tunnels = append(m.tunnels, t)
+		m.flows = append(m.flows, FlowLog{Initiator: init, Path: path})
+		m.res.Initiators = append(m.res.Initiators, init)
+	}
+	return nil
+}
+
+func (m *model) walk(from int, directed bool) ([]int, bool) {
+	used := map[netip.Prefix]bool{domain.Top(m.nodes[from].addr): true}
+	in := map[int]bool{from: true}
+	prev := from
+	var path []int
+	for len(path) < m.cfg.Hops {
+		next := m.table.Mimics(m.nodes[prev].id)
+		if directed {
+			next = m.table.Chosen(m.nodes[prev].id)
+		}
+		var tops []netip.Prefix
+		byTop := map[netip.Prefix][]int{}
+		for _, id := range next {
+			j := m.index[id]
+			top := domain.Top(m.nodes[j].addr)
+			if in[j] || used[top] {
+				continue
+			}
+			if byTop[top] == nil {
+				tops = append(tops, top)
+			}
+			byTop[top] = append(byTop[top], j)
+		}
+		if len(tops) == 0 {
+			return nil, false
+		}
+		top := tops[m.rng.IntN(len(tops))]
+		c := byTop[top]
+		hop := c[m.rng.IntN(len(c))]
+		used[top], in[hop] = true, true
+		path = append(path, hop)
+		prev = hop
+	}
+	return path, true
+}
+
+func (m *model) exp(mean time.Duration) time.Duration {
+	return time.Duration(m.rng.ExpFloat64() * float64(mean))
+}
+
+// run advances the clock grid step by grid step.
+func (m *model) run() {
+	cfg := m.cfg
+	end := cfg.Warmup + cfg.Duration
+	for _, t := range m.tunnels {
+		// Every flow starts in an off period (or waiting for its first
+		// request), so that they do not all start together.
+		t.switchAt = cfg.Warmup + m.exp(cfg.Workload.Off)
+		t.nextPkt = cfg.Warmup + m.exp(m.meanGap())
+	}
+	for now := time.Duration(0); now < end; now += Grid {
+		m.now = now
+		m.deliver(now)
+		m.tick(now)
+		if now >= cfg.Warmup {
+			m.generate(now)
+		}
+		m.send(now)
+	}
+	m.finish()
+}
+
+func (m *model) meanGap() time.Duration {
+	if m.cfg.Workload.Rate <= 0 {
+		return time.Duration(math.MaxInt64 / 4)
+	}
+	return time.Duration(float64(time.Second) / m.cfg.Workload.Rate)
+}
+
+func (m *model) measuring() bool { return m.now >= m.cfg.Warmup }
+
+// generate starts the workload's packets that fall due by now.
+func (m *model) generate(now time.Duration) {
+	w := m.cfg.Workload
+	for ti, t := range m.tunnels {
+		switch w.Kind {
+		case "onoff":
+			for {
+				// Packets only while on; the state flips at switchAt.
+				if t.on && t.nextPkt <= now && t.nextPkt < t.switchAt {
+					m.enqueueForward(ti, t.nextPkt)
+					t.nextPkt += m.exp(m.meanGap())
+					continue
+				}
+				if t.switchAt <= now {
+					t.on = !t.on
+					if t.on {
+						t.nextPkt = t.switchAt + m.exp(m.meanGap())
+						t.switchAt += m.exp(w.On)
+					} else {
+						t.switchAt += m.exp(w.Off)
+					}
+					continue
+				}
+				break
+			}
+		case "web":
+			for t.nextPkt <= now {
+				m.enqueueForward(ti, t.nextPkt)
+				t.nextPkt += m.exp(m.meanGap())
+			}
+		}
+	}
+}
+
+func (m *model) enqueueForward(ti int, born time.Duration) {
+	t := m.tunnels[ti]
+	m.res.Offered++
+	m.enqueue(m.nodes[t.nodes[0]].to[t.nodes[1]], frame{data: true, tun: int32(ti), pos: 0, fwd: true, born: born})
+}
+
+func (m *model) enqueue(l *link, f frame) {
+	if l.queued() >= m.cfg.Queue {
+		if m.measuring() {
+			m.res.Dropped++
+		}
+		return
+	}
+	l.push(f)
+}
+
+// deliver hands on every frame that arrived by now.
+func (m *model) deliver(now time.Duration) {
+	for len(m.pending) > 0 && m.pending[0].at <= now {
+		a := heap.Pop(&m.pending).(arrival)
+		back := a.l.rev // counters of the receiving side
+		if !a.f.data {
+			back.coverRecv++
+			continue
+		}
+		back.dataRecv++
+		f := a.f
+		t := m.tunnels[f.tun]
+		last := len(t.nodes) - 1
+		if f.fwd {
+			f.pos++
+			if int(f.pos) == last {
+				m.atExit(int(f.tun), f, a.at)
+				continue
+			}
+			m.enqueue(m.nodes[t.nodes[f.pos]].to[t.nodes[f.pos+1]], f)
+		} else {
+			f.pos--
+			if f.pos == 0 {
+				m.delivered(f, a.at)
+				continue
+			}
+			m.enqueue(m.nodes[t.nodes[f.pos]].to[t.nodes[f.pos-1]], f)
+		}
+	}
+}
+
+func (m *model) delivered(f frame, at time.Duration) {
+	if f.born >= m.cfg.Warmup {
+		m.res.Delivered += PayloadBytes
+		m.res.Latencies = append(m.res.Latencies, at-f.born)
+	}
+}
+
+// atExit hands a forward packet to the server; a web request makes the
+// server answer with a geometric number of frames, sent into the exit at
+// once (the server is fast; the tunnel paces them).
+func (m *model) atExit(ti int, f frame, at time.Duration) {
+	m.delivered(f, at)
+	m.flows[ti].Up = append(m.flows[ti].Up, Packet{T: at, Bytes: PayloadBytes})
+	if m.cfg.Workload.Kind != "web" {
+		return
+	}
+	t := m.tunnels[ti]
+	last := len(t.nodes) - 1
+	p := 1 / m.cfg.Workload.Size
+	count := 1
+	for m.rng.Float64() > p {
+		count++
+	}
+	l := m.nodes[t.nodes[last]].to[t.nodes[last-1]]
+	for range count {
+		m.res.Offered++
+		m.flows[ti].Down = append(m.flows[ti].Down, Packet{T: at, Bytes: PayloadBytes})
+		m.enqueue(l, frame{data: true, tun: int32(ti), pos: int8(last), fwd: false, born: at})
+	}
+}
+
+// tick consults the policies that are due, like core/node's shaper.
+func (m *model) tick(now time.Duration) {
+	for _, n := range m.nodes {
+		if n.policy == nil || now < n.nextTick {
+			continue
+		}
+		for n.nextTick <= now {
+			n.nextTick += n.interval
+		}
+		stats := make([]cover.LinkStats, len(n.out))
+		for i, l := range n.out {
+			stats[i] = cover.LinkStats{
+				Peer: m.nodes[l.dst].short, Queued: l.queued(),
+				DataSent: l.dataSent, CoverSent: l.coverSent, DataRecv: l.dataRecv, CoverRecv: l.coverRecv,
+			}
+			l.dataSent, l.coverSent, l.dataRecv, l.coverRecv = 0, 0, 0, 0
+		}
+		targets, err := n.policy.Tick(time.Unix(0, 0).Add(now), stats)
+		if err != nil {
+			for _, l := range n.out {
+				l.rate = 0
+			}
+			continue
+		}
+		for i, l := range n.out {
+			if i >= len(targets) {
+				break
+			}
+			r := targets[i].Rate
+			if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+				r = 0
+			}
+			old, was := l.rate, l.poisson
+			l.rate, l.poisson = r, targets[i].Poisson
+			switch {
+			case l.poisson && (!was || old == 0) && r > 0:
+				l.next = now + time.Duration(m.rng.ExpFloat64()/r*float64(time.Second))
+			case !l.poisson && (was || old == 0):
+				_, l.credit = math.Modf(0.5 * r * Grid.Seconds())
+			}
+		}
+	}
+}
+
+// send lets every link send what its shaping allows this grid step.
+func (m *model) send(now time.Duration) {
+	step := m.cfg.Capacity * Grid.Seconds()
+	for _, l := range m.links {
+		l.capCred = math.Min(l.capCred+step, 2*step+1)
+		switch {
+		case l.rate == 0:
+			for l.queued() > 0 && l.capCred >= 1 {
+				m.transmit(l, now)
+			}
+		case l.poisson:
+			for l.next <= now && l.capCred >= 1 {
+				m.transmit(l, now)
+				l.next += time.Duration(m.rng.ExpFloat64() / l.rate * float64(time.Second))
+			}
+			if l.next <= now {
+				l.next = now + Grid // over capacity: the backlog does not pile up
+			}
+		default:
+			l.credit += math.Min(l.rate, m.cfg.Capacity) * Grid.Seconds()
+			for l.credit >= 1 && l.capCred >= 1 {
+				m.transmit(l, now)
+				l.credit--
+			}
+			l.credit = math.Min(l.credit, 2)
+		}
+	}
+}
+
+// transmit sends one frame on l: queued data first, else padding.
+func (m *model) transmit(l *link, now time.Duration) {
+	l.capCred--
+	var f frame
+	if l.queued() > 0 {
+		f = l.pop()
+		l.dataSent++
+		if m.measuring() {
+			m.res.DataFrames++
+			l.carried++
+		}
+	} else {
+		l.coverSent++
+	}
+	if m.measuring() {
+		m.res.Frames++
+	}
+	if m.cfg.Observe != nil {
+		m.cfg.Observe(now, l.src, l.dst)
+	}
+	at := now + m.cfg.Latency
+	if m.cfg.Jitter > 0 {
+		at += time.Duration(m.rng.Int64N(int64(m.cfg.Jitter)))
+	}
+	// A link delivers in order.
+	at = max(at, l.lastArrival+time.Nanosecond)
+	l.lastArrival = at
+	m.seq++
+	heap.Push(&m.pending, arrival{at: at, seq: m.seq, l: l, f: f})
+}
+
+func (m *model) finish() {
+	m.res.Flows = m.flows
+	var busy int
+	var carried uint64
+	for _, l := range m.links {
+		if l.carried > 0 {
+			busy++
+			carried += l.carried
+		}
+	}
+	if busy > 0 {
+		m.res.Utilisation = float64(carried) / float64(busy) / m.cfg.Duration.Seconds() / m.cfg.Capacity
+	}
+}
