@@ -83,6 +83,8 @@ type Network struct {
 
 	sent, delivered, bytes                      atomic.Uint64
 	dropLoss, dropMTU, dropQ, dropNone, dropBuf atomic.Uint64
+
+	rec atomic.Pointer[func(Observation)] // see SetRecorder (record.go)
 }
 
 // New returns an empty network.

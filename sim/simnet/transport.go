@@ -111,6 +111,7 @@ func (t *Transport) WriteBatch(pkts []transport.Packet) error {
 	}
 	n := t.net
 	now := time.Now()
+	rec := n.recorder()
 	for _, p := range pkts {
 		n.sent.Add(1)
 		n.bytes.Add(uint64(p.N))
@@ -119,7 +120,10 @@ func (t *Transport) WriteBatch(pkts []transport.Packet) error {
 			n.dropMTU.Add(1)
 			continue
 		}
-		at, ok := t.judge(now, p.N, lp)
+		depart, at, ok := t.judge(now, p.N, lp)
+		if rec != nil && !depart.IsZero() {
+			rec(Observation{Src: from, Dst: p.Addr, Size: p.N, Sent: depart, Arrived: at})
+		}
 		if !ok {
 			continue
 		}
@@ -135,12 +139,13 @@ func (t *Transport) WriteBatch(pkts []transport.Packet) error {
 }
 
 // judge charges the uplink bucket and decides loss and delay; it returns
-// the due time, or false when the datagram is dropped.
-func (t *Transport) judge(now time.Time, size int, lp LinkParams) (time.Time, bool) {
+// the departure and due times, or false when the datagram is dropped
+// (depart is zero when it never left the uplink, at is zero when lost).
+func (t *Transport) judge(now time.Time, size int, lp LinkParams) (depart, at time.Time, ok bool) {
 	n := t.net
 	t.sendMu.Lock()
 	defer t.sendMu.Unlock()
-	depart := now
+	depart = now
 	if bw := n.cfg.Bandwidth; bw > 0 {
 		if t.filled.IsZero() {
 			t.filled = now
@@ -151,7 +156,7 @@ func (t *Transport) judge(now time.Time, size int, lp LinkParams) (time.Time, bo
 		if wait := time.Duration((float64(size) - t.tokens) / bw * float64(time.Second)); wait > 0 {
 			if wait > n.cfg.MaxQueueDelay {
 				n.dropQ.Add(1)
-				return time.Time{}, false
+				return time.Time{}, time.Time{}, false
 			}
 			depart = now.Add(wait)
 		}
@@ -159,13 +164,13 @@ func (t *Transport) judge(now time.Time, size int, lp LinkParams) (time.Time, bo
 	}
 	if lp.Loss > 0 && t.rng.Float64() < lp.Loss {
 		n.dropLoss.Add(1)
-		return time.Time{}, false
+		return depart, time.Time{}, false
 	}
 	delay := lp.Latency
 	if lp.Jitter > 0 {
 		delay += time.Duration(t.rng.Int64N(int64(lp.Jitter)))
 	}
-	return depart.Add(delay), true
+	return depart, depart.Add(delay), true
 }
 
 func (t *Transport) enqueue(d datagram) {
