@@ -195,8 +195,14 @@ func (m *monitor) finish() {
 	}
 	st := m.c.net.Stats()
 	r.FramesSent = st.Sent
-	for _, v := range st.Dropped {
+	for k, v := range st.Dropped {
 		r.FramesDropped += v
+		if v > 0 {
+			if r.DroppedBy == nil {
+				r.DroppedBy = map[string]uint64{}
+			}
+			r.DroppedBy[k] = v
+		}
 	}
 
 	if r.GossipBytesPerNodeRound == 0 {

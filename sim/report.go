@@ -40,19 +40,20 @@ type Report struct {
 
 	Tunnels TunnelStats `json:"tunnels"`
 
-	PeakHeapBytes    uint64  `json:"peak_heap_bytes"`
-	PeakHeapPerNode  float64 `json:"peak_heap_per_node_bytes"`
-	PeakSysBytes     uint64  `json:"peak_sys_bytes"`
-	PeakGoroutines   int     `json:"peak_goroutines"`
-	WallSeconds      float64 `json:"wall_s"`
-	TableBuilds      uint64  `json:"mimic_table_builds"`
-	TableHits        uint64  `json:"mimic_table_hits"`
-	DescVerified     uint64  `json:"descriptors_verified"`
-	DescHits         uint64  `json:"descriptor_cache_hits"`
-	FramesSent       uint64  `json:"net_frames_sent"`
-	FramesDropped    uint64  `json:"net_frames_dropped"`
-	PeersAdmitted    uint64  `json:"peers_admitted"`
-	AdmissionsPerSec float64 `json:"admissions_per_s"`
+	PeakHeapBytes    uint64            `json:"peak_heap_bytes"`
+	PeakHeapPerNode  float64           `json:"peak_heap_per_node_bytes"`
+	PeakSysBytes     uint64            `json:"peak_sys_bytes"`
+	PeakGoroutines   int               `json:"peak_goroutines"`
+	WallSeconds      float64           `json:"wall_s"`
+	TableBuilds      uint64            `json:"mimic_table_builds"`
+	TableHits        uint64            `json:"mimic_table_hits"`
+	DescVerified     uint64            `json:"descriptors_verified"`
+	DescHits         uint64            `json:"descriptor_cache_hits"`
+	FramesSent       uint64            `json:"net_frames_sent"`
+	FramesDropped    uint64            `json:"net_frames_dropped"`
+	DroppedBy        map[string]uint64 `json:"net_frames_dropped_by,omitempty"`
+	PeersAdmitted    uint64            `json:"peers_admitted"`
+	AdmissionsPerSec float64           `json:"admissions_per_s"`
 
 	// When membership did not complete: where the run stood and what
 	// full membership would take at the measured rates.
@@ -171,7 +172,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("peak heap", "%s (%s per node), sys %s, %d goroutines", bytesStr(float64(r.PeakHeapBytes)), bytesStr(r.PeakHeapPerNode), bytesStr(float64(r.PeakSysBytes)), r.PeakGoroutines)
 	row("admissions", "%d (%.0f/s)", r.PeersAdmitted, r.AdmissionsPerSec)
 	row("shared work", "mimic tables built %d, shared %d; descriptors verified %d, shared %d", r.TableBuilds, r.TableHits, r.DescVerified, r.DescHits)
-	row("network", "%d frames sent, %d dropped", r.FramesSent, r.FramesDropped)
+	row("network", "%d frames sent, %d dropped %v", r.FramesSent, r.FramesDropped, r.DroppedBy)
 	row("wall time", "%.1f s", r.WallSeconds)
 	if r.Sybil != nil {
 		for _, m := range r.Sybil.Methods {

@@ -91,6 +91,13 @@ func runSim(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() {
+		// The first interrupt stops the run and reports what it has
+		// (stopping thousands of nodes takes a while); a second one
+		// kills the process.
+		<-ctx.Done()
+		stop()
+	}()
 	r, runErr := sim.Run(ctx, cfg)
 	if r == nil {
 		return runErr
