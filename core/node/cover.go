@@ -1,18 +1,31 @@
 package node
 
 import (
+	"math"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/tarzan-net/tarzan/sdk/cover"
 )
 
-// The cover engine. The policy sets a per-link rate once per policy tick;
-// between ticks the engine releases each shaped link's frames on a fine
-// grid: queued data first, padding when there is none, so on the wire a
-// shaped link sends the same number of identical-looking frames whatever
-// it carries.
+// The cover engine. The policy sets a per-link target once per policy
+// tick; between ticks the engine releases each shaped link's frames on a
+// fine grid: queued data first, padding when there is none, so on the wire
+// a shaped link sends the same number of identical-looking frames whatever
+// it carries. Frames are spaced evenly, or at exponential gaps (a Poisson
+// process) when the target asks for it.
 
 const shapeGrid = 5 * time.Millisecond
+
+// shaper is the state of shapeLoop beyond each link's credit: which links
+// send at Poisson gaps and the randomness those gaps come from. Only
+// shapeLoop touches it, so it needs no lock.
+type shaper struct {
+	n       *Node
+	poisson map[*peerLink]struct{} // links whose target asks for Poisson gaps
+	rnd     *mrand.Rand            // made when a link first asks for Poisson gaps
+	links   []*peerLink            // reused by every grid tick
+}
 
 func (n *Node) shapeLoop() {
 	policy := n.opts.Cover
@@ -23,6 +36,7 @@ func (n *Node) shapeLoop() {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	s := &shaper{n: n, poisson: map[*peerLink]struct{}{}}
 	policyTick := n.opts.Clock.NewTicker(interval)
 	defer policyTick.Stop()
 	grid := n.opts.Clock.NewTicker(shapeGrid)
@@ -33,19 +47,20 @@ func (n *Node) shapeLoop() {
 		case <-n.stop:
 			return
 		case now := <-policyTick.C():
-			n.consultPolicy(policy, now)
+			s.consultPolicy(policy, now)
 		case now := <-grid.C():
 			dt := now.Sub(last).Seconds()
 			last = now
-			n.releaseShaped(dt)
+			s.releaseShaped(dt)
 		}
 	}
 }
 
 // consultPolicy gives the policy the last tick's per-link statistics and
-// applies the rates it answers with.
-func (n *Node) consultPolicy(policy cover.Policy, now time.Time) {
-	links := n.establishedLinks()
+// applies the targets it answers with.
+func (s *shaper) consultPolicy(policy cover.Policy, now time.Time) {
+	n := s.n
+	links := n.establishedLinks(nil)
 	stats := make([]cover.LinkStats, len(links))
 	for i, l := range links {
 		stats[i] = cover.LinkStats{
@@ -60,7 +75,9 @@ func (n *Node) consultPolicy(policy cover.Policy, now time.Time) {
 	targets, err := policy.Tick(now, stats)
 	if err != nil {
 		// A failing policy must not stop the data: fall back to unshaped
-		// links until it answers again.
+		// links until it answers again. Poisson links keep their mode
+		// (and their pending gap, which stays valid): the next answer
+		// decides.
 		n.limiter.warn(n.log, "cover", "cover policy failed; links unshaped until it recovers", "policy", policy.Name(), "err", err)
 		for _, l := range links {
 			l.setRate(0)
@@ -69,41 +86,113 @@ func (n *Node) consultPolicy(policy cover.Policy, now time.Time) {
 	}
 	for i, l := range links {
 		if i < len(targets) {
+			old := l.getRate()
 			l.setRate(targets[i].Rate)
+			s.setMode(l, old, targets[i].Poisson)
+		}
+	}
+	s.forgetClosed()
+}
+
+// setMode starts a link's pacing afresh when it switches between even and
+// Poisson gaps, or starts being shaped. For Poisson, credit holds minus
+// the unit-rate time left before the next frame (see pace), so the link
+// waits a fresh exponential gap; for the even grid, it starts at
+// evenPhase.
+func (s *shaper) setMode(l *peerLink, oldRate float64, poisson bool) {
+	_, was := s.poisson[l]
+	switch {
+	case poisson && !was:
+		s.poisson[l] = struct{}{}
+		l.credit = -s.rand().ExpFloat64()
+	case !poisson && was:
+		delete(s.poisson, l)
+		l.credit = evenPhase(l.getRate())
+	case !poisson && oldRate == 0:
+		l.credit = evenPhase(l.getRate())
+	}
+}
+
+// evenPhase is the credit an evenly paced link starts from: half a grid
+// slot's worth, so that frames fall due half-way between ticks. Started
+// from 0, a rate that divides the grid (50/s: 0.25 per slot) brings the
+// credit to exactly 1 on a tick, and whether a frame leaves on that tick
+// or the next then hangs on microseconds of tick lateness: the metronome
+// turns into 15/25 ms gaps that follow the machine's load. Half a slot
+// away from the boundary, only a tick more than 2.5 ms late moves a frame.
+func evenPhase(rate float64) float64 {
+	_, frac := math.Modf(0.5 * rate * shapeGrid.Seconds())
+	return frac
+}
+
+// forgetClosed drops the Poisson mode of links the node no longer has, so
+// that a closed link is not kept alive by the map.
+func (s *shaper) forgetClosed() {
+	if len(s.poisson) == 0 {
+		return
+	}
+	n := s.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for l := range s.poisson {
+		if n.links[l.id] != l {
+			delete(s.poisson, l)
 		}
 	}
 }
 
-func (n *Node) establishedLinks() []*peerLink {
+// rand is the source of Poisson gaps. It is seeded from the padding
+// generator, itself seeded from Options.Rand, so a simulation with a fixed
+// Rand draws the same gaps; ChaCha8 so the gaps seen on a link do not
+// predict the next ones. It is made on first use, so that even-grid
+// policies draw nothing.
+func (s *shaper) rand() *mrand.Rand {
+	if s.rnd == nil {
+		var seed [32]byte
+		_, _ = s.n.pad.Read(seed[:]) // ChaCha8 reads never fail
+		s.rnd = mrand.New(mrand.NewChaCha8(seed))
+	}
+	return s.rnd
+}
+
+// establishedLinks appends the node's links to buf.
+func (n *Node) establishedLinks(buf []*peerLink) []*peerLink {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make([]*peerLink, 0, len(n.links))
-	for _, l := range n.links {
-		out = append(out, l)
+	if buf == nil {
+		buf = make([]*peerLink, 0, len(n.links))
 	}
-	return out
+	for _, l := range n.links {
+		buf = append(buf, l)
+	}
+	return buf
 }
 
 // releaseShaped sends what each shaped link is due for dt seconds, and
 // flushes the queue of links that just became unshaped.
-func (n *Node) releaseShaped(dt float64) {
-	for _, l := range n.establishedLinks() {
+func (s *shaper) releaseShaped(dt float64) {
+	n := s.n
+	s.links = n.establishedLinks(s.links[:0])
+	for _, l := range s.links {
+		_, poisson := s.poisson[l]
 		rate := l.getRate()
 		if rate == 0 {
-			l.credit = 0
+			// A Poisson link keeps its pending gap: by memorylessness
+			// it is as good as a fresh one when shaping resumes.
+			if !poisson {
+				l.credit = 0
+			}
 			n.flushQueue(l)
 			continue
 		}
 		if !l.up() {
 			continue
 		}
-		l.credit += rate * dt
-		// Cap the credit so a stalled loop does not burst afterwards.
-		if maxCredit := rate*0.05 + 1; l.credit > maxCredit {
-			l.credit = maxCredit
+		var rnd *mrand.Rand
+		if poisson {
+			rnd = s.rand()
 		}
-		for l.credit >= 1 {
-			l.credit--
+		for due := pace(&l.credit, rate, dt, rnd); due > 0; due-- {
 			select {
 			case p := <-l.queue:
 				n.sealAndSend(l, p, false)
@@ -115,6 +204,42 @@ func (n *Node) releaseShaped(dt float64) {
 			}
 		}
 	}
+	clear(s.links) // do not keep closed links alive until the next tick
+}
+
+// pace advances one shaped link's send clock by dt seconds at rate frames
+// per second and returns how many frames are due now.
+//
+// Even grid (rnd nil): credit accrues rate·dt and every whole unit is a
+// frame, so frames are 1/rate apart.
+//
+// Poisson (rnd set): credit is minus the unit-rate time left before the
+// next frame. It accrues rate·dt; whenever it reaches 0 a frame is due and
+// a fresh Exp(1) gap is subtracted. That is a unit-rate Poisson process
+// run on the clock rate·t: gaps are exponential with mean 1/rate, several
+// frames fall in one grid slot when gaps are short, and a new rate applies
+// at once without redrawing, since the pending gap is memoryless.
+//
+// Either way the credit is capped, so a stalled loop does not burst
+// afterwards. pace allocates nothing.
+func pace(credit *float64, rate, dt float64, rnd *mrand.Rand) int {
+	*credit += rate * dt
+	if maxCredit := rate*0.05 + 1; *credit > maxCredit {
+		*credit = maxCredit
+	}
+	due := 0
+	if rnd == nil {
+		for *credit >= 1 {
+			*credit--
+			due++
+		}
+		return due
+	}
+	for *credit >= 0 {
+		*credit -= rnd.ExpFloat64()
+		due++
+	}
+	return due
 }
 
 func (n *Node) flushQueue(l *peerLink) {

@@ -284,6 +284,15 @@ func (n *Node) fromMimicHost(src peerAddr) bool {
 		if p.Addr.Addr().Unmap() == ip {
 			return true
 		}
+		// A link that moved (NAT rebinding) is answered where it is now.
+		if l := n.link(identity.ID(m), false); l != nil {
+			l.mu.Lock()
+			at := l.addr.ap.Addr().Unmap()
+			l.mu.Unlock()
+			if at == ip {
+				return true
+			}
+		}
 		for _, a := range p.Desc.Addrs {
 			if a.AddrPort.Addr().Unmap() == ip {
 				return true

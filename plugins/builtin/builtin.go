@@ -7,8 +7,10 @@ package builtin
 import (
 	"sort"
 
+	"github.com/tarzan-net/tarzan/plugins/cover/balanced"
 	"github.com/tarzan-net/tarzan/plugins/cover/constant"
 	"github.com/tarzan-net/tarzan/plugins/cover/none"
+	"github.com/tarzan-net/tarzan/plugins/cover/poisson"
 	"github.com/tarzan-net/tarzan/plugins/discovery/gossip"
 	"github.com/tarzan-net/tarzan/plugins/discovery/static"
 	"github.com/tarzan-net/tarzan/plugins/exit/pnat"
@@ -46,8 +48,10 @@ var Discoveries = map[string]discovery.Factory{
 
 // Covers are the shipped cover policies by name.
 var Covers = map[string]cover.Factory{
-	"none":     none.New,
-	"constant": constant.New,
+	none.Name:     none.New,
+	constant.Name: constant.New,
+	balanced.Name: balanced.New,
+	poisson.Name:  poisson.New,
 }
 
 // Adapters are the shipped IP adapters by name: client (socks, tun) and

@@ -30,6 +30,16 @@ type Target struct {
 	// in the queue (or is dropped when the queue is full). Rate 0 means
 	// "no shaping": data goes out at once and no padding is sent.
 	Rate float64
+	// Poisson makes the link's frames (data or padding alike) leave at
+	// independent, exponentially distributed gaps of mean 1/Rate, a
+	// Poisson process, instead of evenly spaced. The mean rate is the
+	// same, but the gaps carry no phase for data to disturb, and a cell
+	// waits an exponential time for its slot (as in Loopix). The engine
+	// draws the gaps from the node's seeded randomness, and frames still
+	// leave on its release grid (5 ms), so gaps shorter than a slot put
+	// several frames in one. A new Rate applies at once. Poisson has no
+	// effect when Rate is 0.
+	Poisson bool
 }
 
 // Policy decides cover traffic.

@@ -84,9 +84,16 @@ func (c *client) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, e
 	if len(resp.GetRates()) != len(links) {
 		return nil, fmt.Errorf("coverplugin: plugin returned %d targets for %d links", len(resp.GetRates()), len(links))
 	}
+	poisson := resp.GetPoisson()
+	if len(poisson) != 0 && len(poisson) != len(links) {
+		return nil, fmt.Errorf("coverplugin: plugin returned %d Poisson flags for %d links", len(poisson), len(links))
+	}
 	out := make([]cover.Target, len(links))
 	for i, r := range resp.GetRates() {
 		out[i].Rate = r
+		if len(poisson) != 0 {
+			out[i].Poisson = poisson[i]
+		}
 	}
 	return out, nil
 }

@@ -41,3 +41,32 @@ func TestTickRoundTrip(t *testing.T) {
 		t.Fatalf("Tick after restart = %v, %v", targets, err)
 	}
 }
+
+// Target.Poisson crosses the process boundary; an all-even answer still
+// arrives as all even.
+func TestTickPoissonRoundTrip(t *testing.T) {
+	links := []cover.LinkStats{{Peer: "a"}, {Peer: "b"}, {Peer: "c"}}
+	for _, poisson := range []bool{true, false} {
+		opts := map[string]string{}
+		if poisson {
+			opts["poisson"] = "true"
+		}
+		p, err := coverplugin.Launch(plugintest.Launcher(t, "fake"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets, err := p.Tick(time.Now(), links)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(targets) != len(links) {
+			t.Fatalf("poisson=%v: %d targets for %d links", poisson, len(targets), len(links))
+		}
+		for i, tg := range targets {
+			if tg != (cover.Target{Rate: 42, Poisson: poisson}) {
+				t.Errorf("poisson=%v: link %d target %+v", poisson, i, tg)
+			}
+		}
+	}
+}

@@ -56,6 +56,14 @@ func (s *server) Tick(_ context.Context, req *coverpb.TickRequest) (*coverpb.Tic
 	resp := &coverpb.TickResponse{Rates: make([]float64, len(targets))}
 	for i, t := range targets {
 		resp.Rates[i] = t.Rate
+		if t.Poisson && resp.Poisson == nil {
+			// Sent only when some link asks for it: an all-even answer
+			// stays what hosts older than the field understand.
+			resp.Poisson = make([]bool, len(targets))
+		}
+		if resp.Poisson != nil {
+			resp.Poisson[i] = t.Poisson
+		}
 	}
 	return resp, nil
 }

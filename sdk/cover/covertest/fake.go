@@ -1,10 +1,14 @@
 // Package covertest provides a fake cover.Policy for tests of the cover
-// engine and of the coverplugin glue.
+// engine and of the coverplugin glue, and Run, the conformance checks
+// every policy should pass.
 //
 //	p := covertest.New(10*time.Millisecond, 50) // interval, rate
 //	p.SetRate(100)
+//	p.SetPoisson(true)
 //	... run the engine ...
 //	ticks := p.Ticks()
+//
+//	covertest.Run(t, func(t *testing.T) cover.Policy { ... }) // in a policy's tests
 package covertest
 
 import (
@@ -22,15 +26,16 @@ type Tick struct {
 	Links []cover.LinkStats // a copy
 }
 
-// Policy is a fake cover.Policy: every link gets the same settable rate,
-// and every tick is recorded.
+// Policy is a fake cover.Policy: every link gets the same settable
+// target, and every tick is recorded.
 type Policy struct {
 	interval time.Duration
 
-	mu     sync.Mutex
-	rate   float64
-	ticks  []Tick
-	closed bool
+	mu      sync.Mutex
+	rate    float64
+	poisson bool
+	ticks   []Tick
+	closed  bool
 }
 
 // New returns a policy named "fake" that ticks every interval and answers
@@ -39,9 +44,14 @@ func New(interval time.Duration, rate float64) *Policy {
 	return &Policy{interval: interval, rate: rate}
 }
 
-// Factory makes a Policy from options, for Serve in tests; it ignores them.
+// Factory makes a Policy from options, for Serve in tests. The option
+// poisson = "true" starts it with SetPoisson(true); the rest are ignored.
 func Factory(interval time.Duration, rate float64) cover.Factory {
-	return func(map[string]string) (cover.Policy, error) { return New(interval, rate), nil }
+	return func(options map[string]string) (cover.Policy, error) {
+		p := New(interval, rate)
+		p.poisson = options["poisson"] == "true"
+		return p, nil
+	}
 }
 
 // SetRate changes the rate answered from the next tick on.
@@ -49,6 +59,13 @@ func (p *Policy) SetRate(r float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rate = r
+}
+
+// SetPoisson changes the Target.Poisson answered from the next tick on.
+func (p *Policy) SetPoisson(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.poisson = on
 }
 
 // Ticks returns the ticks so far.
@@ -70,7 +87,7 @@ func (p *Policy) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, e
 	p.ticks = append(p.ticks, Tick{Now: now, Links: slices.Clone(links)})
 	out := make([]cover.Target, len(links))
 	for i := range out {
-		out[i].Rate = p.rate
+		out[i] = cover.Target{Rate: p.rate, Poisson: p.poisson}
 	}
 	return out, nil
 }

@@ -293,8 +293,12 @@ func (x *TickRequest) GetLinks() []*LinkStats {
 }
 
 type TickResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rates         []float64              `protobuf:"fixed64,1,rep,packed,name=rates,proto3" json:"rates,omitempty"` // one per link, same order
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rates []float64              `protobuf:"fixed64,1,rep,packed,name=rates,proto3" json:"rates,omitempty"` // one per link, same order
+	// One per link, same order: send at Poisson gaps instead of evenly
+	// (cover.Target.Poisson). Empty means false for every link, so a plugin
+	// built before this field keeps working.
+	Poisson       []bool `protobuf:"varint,2,rep,packed,name=poisson,proto3" json:"poisson,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -336,6 +340,13 @@ func (x *TickResponse) GetRates() []float64 {
 	return nil
 }
 
+func (x *TickResponse) GetPoisson() []bool {
+	if x != nil {
+		return x.Poisson
+	}
+	return nil
+}
+
 var File_cover_proto protoreflect.FileDescriptor
 
 const file_cover_proto_rawDesc = "" +
@@ -362,9 +373,10 @@ const file_cover_proto_rawDesc = "" +
 	"cover_recv\x18\x06 \x01(\x04R\tcoverRecv\"c\n" +
 	"\vTickRequest\x12\"\n" +
 	"\rnow_unix_nano\x18\x01 \x01(\x03R\vnowUnixNano\x120\n" +
-	"\x05links\x18\x02 \x03(\v2\x1a.tarzan.cover.v1.LinkStatsR\x05links\"$\n" +
+	"\x05links\x18\x02 \x03(\v2\x1a.tarzan.cover.v1.LinkStatsR\x05links\">\n" +
 	"\fTickResponse\x12\x14\n" +
-	"\x05rates\x18\x01 \x03(\x01R\x05rates2\xd9\x01\n" +
+	"\x05rates\x18\x01 \x03(\x01R\x05rates\x12\x18\n" +
+	"\apoisson\x18\x02 \x03(\bR\apoisson2\xd9\x01\n" +
 	"\x05Cover\x12R\n" +
 	"\tConfigure\x12!.tarzan.cover.v1.ConfigureRequest\x1a\".tarzan.cover.v1.ConfigureResponse\x12C\n" +
 	"\x04Tick\x12\x1c.tarzan.cover.v1.TickRequest\x1a\x1d.tarzan.cover.v1.TickResponse\x127\n" +
