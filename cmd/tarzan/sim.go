@@ -4,9 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	httppprof "net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/tarzan-net/tarzan/sim"
@@ -48,6 +54,8 @@ func runSim(args []string) error {
 	plot := fs.String("plot", "", "draw convergence (and Sybil) curves to this PNG file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file just before the nodes stop")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060) while running")
+	memLimit := fs.Float64("mem-limit", 0.75, "soft heap limit as a share of physical memory (the collector works harder near it); 0: none")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +73,16 @@ func runSim(args []string) error {
 	cfg.Timeout = *timeout
 	cfg.Progress = os.Stderr
 
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			return err
+		}
+	}
+	if *memLimit > 0 {
+		if total := physicalMemory(); total > 0 {
+			debug.SetMemoryLimit(int64(*memLimit * float64(total)))
+		}
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -120,4 +138,40 @@ func runSim(args []string) error {
 		r.WriteTable(os.Stdout)
 	}
 	return runErr
+}
+
+// servePprof serves the profiler on a loopback address only: it exposes
+// the process's memory.
+func servePprof(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return fmt.Errorf("--pprof %q: want a loopback address and port, like 127.0.0.1:6060", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	go http.Serve(ln, mux)
+	fmt.Fprintf(os.Stderr, "tarzan sim: profiler at http://%s/debug/pprof/\n", ln.Addr())
+	return nil
+}
+
+// physicalMemory is the machine's RAM in bytes (0 if unknown).
+func physicalMemory() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var kb uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -95,13 +95,14 @@ func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) {
 		return
 	}
 	n.mu.Lock()
-	for _, p := range n.probes {
-		if !force && p.addr == addr && now.Sub(p.sent) < probeTimeout {
-			n.mu.Unlock()
-			return
-		}
+	// One index lookup, not a scan of every pending probe: a node
+	// learning hundreds of peers at once probes them in one batch.
+	if sent, ok := n.probing[addr]; ok && !force && now.Sub(sent) < probeTimeout {
+		n.mu.Unlock()
+		return
 	}
 	n.probes[nonce] = &pendingProbe{addr: addr, expect: expect, sent: now}
+	n.probing[addr] = now
 	n.mu.Unlock()
 	frame, err := link.EncodeProbe(nonce, n.Descriptor())
 	if err != nil {
@@ -143,6 +144,9 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 	n.mu.Lock()
 	pending := n.probes[nonce]
 	delete(n.probes, nonce)
+	if pending != nil && pending.addr == src {
+		delete(n.probing, src)
+	}
 	n.mu.Unlock()
 	if pending == nil || pending.addr != src {
 		n.stats.inc(DropProofInvalid)
@@ -193,6 +197,11 @@ func (n *Node) expireProbes(now time.Time) {
 	for k, p := range n.probes {
 		if now.Sub(p.sent) > probeTimeout {
 			delete(n.probes, k)
+		}
+	}
+	for a, sent := range n.probing {
+		if now.Sub(sent) > probeTimeout {
+			delete(n.probing, a)
 		}
 	}
 }

@@ -475,8 +475,11 @@ func (n *Node) dropSessionsLocked(l *peerLink) {
 
 const (
 	handshakeRetry = time.Second
-	// maxRetryShift caps the back-off at handshakeRetry << 4 = 16 s.
-	maxRetryShift = 4
+	// maxRetryShift caps the back-off at handshakeRetry << 6 = 64 s. A
+	// long cap delays nothing that matters: a peer that newly counts us
+	// as its mimic initiates itself at once (its link to us is new), and
+	// a link that was up retries from 1 s.
+	maxRetryShift = 6
 )
 
 // retryDelay is how long to wait for an answer before handshaking again:

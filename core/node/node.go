@@ -76,6 +76,7 @@ type Node struct {
 	links    map[identity.ID]*peerLink
 	byIndex  map[uint32]*peerLink // local session or pending-handshake index → link
 	probes   map[[32]byte]*pendingProbe
+	probing  map[peerAddr]time.Time // newest probe sent to each address (by nonce in probes)
 	routes   map[circKey]route
 	tunnels  map[*Tunnel]struct{}
 	rngMu    sync.Mutex
@@ -113,6 +114,7 @@ func New(opts Options) (*Node, error) {
 		links:    map[identity.ID]*peerLink{},
 		byIndex:  map[uint32]*peerLink{},
 		probes:   map[[32]byte]*pendingProbe{},
+		probing:  map[peerAddr]time.Time{},
 		routes:   map[circKey]route{},
 		tunnels:  map[*Tunnel]struct{}{},
 		view:     view.New(),

@@ -32,9 +32,10 @@ type Config struct {
 	Policy func(i int) (cover.Policy, error)
 
 	// Observe, if set, sees every frame on every link when it is sent:
-	// the time since the start, the sending and the receiving node's
-	// index. Observers never learn what a frame carries.
-	Observe func(t time.Duration, src, dst int)
+	// when it left and when it arrives (since the start of the run), the
+	// sending and the receiving node's index. Observers never learn what
+	// a frame carries.
+	Observe func(sent, arrived time.Duration, src, dst int)
 }
 
 // Workload is what each initiator does with its tunnel.

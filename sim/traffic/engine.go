@@ -314,9 +314,6 @@ func (m *model) transmit(l *link, now time.Duration) {
 	if m.measuring() {
 		m.res.Frames++
 	}
-	if m.cfg.Observe != nil {
-		m.cfg.Observe(now, l.src, l.dst)
-	}
 	at := now + m.cfg.Latency
 	if m.cfg.Jitter > 0 {
 		at += time.Duration(m.rng.Int64N(int64(m.cfg.Jitter)))
@@ -324,6 +321,9 @@ func (m *model) transmit(l *link, now time.Duration) {
 	// A link delivers in order.
 	at = max(at, l.lastArrival+time.Nanosecond)
 	l.lastArrival = at
+	if m.cfg.Observe != nil {
+		m.cfg.Observe(now, at, l.src, l.dst)
+	}
 	m.seq++
 	heap.Push(&m.pending, arrival{at: at, seq: m.seq, l: l, f: f})
 }

@@ -20,7 +20,7 @@ func small() Config {
 func TestNoCover(t *testing.T) {
 	cfg := small()
 	var observed uint64
-	cfg.Observe = func(t time.Duration, src, dst int) { observed++ }
+	cfg.Observe = func(t, _ time.Duration, src, dst int) { observed++ }
 	r, err := Run(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestDeterministic(t *testing.T) {
 		cfg := small()
 		cfg.Policy = func(int) (cover.Policy, error) { return constant.New(map[string]string{"rate": "20"}) }
 		var trace []int
-		cfg.Observe = func(t time.Duration, src, dst int) { trace = append(trace, int(t/time.Millisecond), src, dst) }
+		cfg.Observe = func(t, at time.Duration, src, dst int) { trace = append(trace, int(t/time.Millisecond), int(at), src, dst) }
 		r, err := Run(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +81,7 @@ func TestConstantCoverRate(t *testing.T) {
 	cfg.Workload.Rate = 0
 	cfg.Policy = func(int) (cover.Policy, error) { return constant.New(map[string]string{"rate": "20"}) }
 	perLink := map[[2]int]int{}
-	cfg.Observe = func(t time.Duration, src, dst int) {
+	cfg.Observe = func(t, _ time.Duration, src, dst int) {
 		if t >= cfg.Warmup {
 			perLink[[2]int{src, dst}]++
 		}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tarzan-net/tarzan/experiment"
+)
+
+var burstPlugin struct {
+	once      sync.Once
+	path, sum string
+	err       error
+}
+
+// buildBurst builds the example cover policy sdk/examples/cover-burst
+// (its own module) next to the tarzan binary.
+func buildBurst(t *testing.T) (path, sum string) {
+	t.Helper()
+	burstPlugin.once.Do(func() {
+		burstPlugin.path = filepath.Join(filepath.Dir(tarzanBin), "tarzan-burst-cover")
+		cmd := exec.Command("go", "build", "-o", burstPlugin.path, ".")
+		cmd.Dir = filepath.Join("..", "..", "sdk", "examples", "cover-burst")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			burstPlugin.err = fmt.Errorf("building %s: %v\n%s", cmd.Dir, err, out)
+			return
+		}
+		burstPlugin.sum, burstPlugin.err = fileSHA256(burstPlugin.path)
+	})
+	if burstPlugin.err != nil {
+		t.Fatal(burstPlugin.err)
+	}
+	return burstPlugin.path, burstPlugin.sum
+}
+
+// TestExperimentExternalPolicy sweeps an external cover policy (one
+// child process per simulated node, pinned by SHA-256) beside a shipped
+// one through the real `tarzan experiment` command, and checks what it
+// wrote: every run, the external policy's padding in the overhead, and
+// report.md naming both.
+func TestExperimentExternalPolicy(t *testing.T) {
+	path, sum := buildBurst(t)
+	dir := t.TempDir()
+	sweep := filepath.Join(dir, "sweep.toml")
+	body := fmt.Sprintf(`name = "ext"
+[network]
+nodes = [20]
+initiators = 3
+warmup = "1s"
+duration = "8s"
+[[policy]]
+name = "none"
+plugin = "none"
+[[policy]]
+name = "burst"
+path = %q
+sha256 = %q
+sweep = { rate = ["20", "40"] }
+`, path, sum)
+	if err := os.WriteFile(sweep, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	cmd := exec.Command(tarzanBin, "experiment", "-c", sweep, "-o", out)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tarzan experiment: %v\n%s", err, b)
+	}
+	js, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res experiment.Results
+	if err := json.Unmarshal(js, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 3 {
+		t.Fatalf("%d runs, want 3:\n%s", len(res.Runs), b)
+	}
+	none, b20, b40 := res.Runs[0], res.Runs[1], res.Runs[2]
+	if b20.Plugin != path || b20.Options["rate"] != "20" || b40.Options["rate"] != "40" {
+		t.Errorf("external runs: %+v / %+v", b20, b40)
+	}
+	if none.Overhead != 1 || b20.Overhead <= 1 || b40.Overhead <= b20.Overhead {
+		t.Errorf("overheads none %.2f, burst rate=20 %.2f, rate=40 %.2f: the external policy's padding is missing", none.Overhead, b20.Overhead, b40.Overhead)
+	}
+	rep, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil || !strings.Contains(string(rep), "| burst rate=40 |") {
+		t.Errorf("report.md: %v\n%s", err, rep)
+	}
+
+	// A wrong checksum is refused with a clear error.
+	bad := strings.Replace(body, sum, strings.Repeat("0", 64), 1)
+	if err := os.WriteFile(sweep, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err = exec.Command(tarzanBin, "experiment", "-c", sweep, "-o", filepath.Join(dir, "bad")).CombinedOutput()
+	if err == nil || !strings.Contains(strings.ToLower(string(b)), "sha-256") && !strings.Contains(strings.ToLower(string(b)), "checksum") {
+		t.Errorf("wrong checksum: err %v, output:\n%s", err, b)
+	}
+}

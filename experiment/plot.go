@@ -1,0 +1,108 @@
+package experiment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// writePlots draws, per network size and workload, anonymity against
+// overhead and latency against overhead, one labelled point per policy.
+func writePlots(dir string, res *Results) ([]string, error) {
+	type key struct {
+		nodes    int
+		workload string
+	}
+	var order []key
+	groups := map[key][]Run{}
+	for _, r := range res.Runs {
+		k := key{r.Nodes, r.Workload}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	var paths []string
+	for _, k := range order {
+		runs := groups[k]
+		base := fmt.Sprintf("%d-nodes-%s", k.nodes, sanitizeName(k.workload))
+		p, err := scatter(runs, fmt.Sprintf("Anonymity against overhead (%d nodes, %s)", k.nodes, k.workload),
+			"degree of anonymity under flow correlation (H / log2 N)", func(r Run) float64 { return r.Correlation.Degree })
+		if err != nil {
+			return paths, err
+		}
+		path := filepath.Join(dir, "anonymity-"+base+".png")
+		if err := save(p, path); err != nil {
+			return paths, err
+		}
+		paths = append(paths, path)
+
+		p, err = scatter(runs, fmt.Sprintf("Latency against overhead (%d nodes, %s)", k.nodes, k.workload),
+			"one-way latency p50 (ms)", func(r Run) float64 { return r.LatencyP50 })
+		if err != nil {
+			return paths, err
+		}
+		path = filepath.Join(dir, "latency-"+base+".png")
+		if err := save(p, path); err != nil {
+			return paths, err
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+func scatter(runs []Run, title, ylabel string, y func(Run) float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "overhead (all frames ÷ data frames)"
+	p.Y.Label.Text = ylabel
+	p.Add(plotter.NewGrid())
+	for i, r := range runs {
+		xy := plotter.XYs{{X: r.Overhead, Y: y(r)}}
+		s, err := plotter.NewScatter(xy)
+		if err != nil {
+			return nil, err
+		}
+		s.GlyphStyle.Color = plotutil.Color(i)
+		s.GlyphStyle.Shape = plotutil.Shape(i)
+		s.GlyphStyle.Radius = vg.Points(4)
+		p.Add(s)
+		p.Legend.Add(r.Policy, s)
+		labels, err := plotter.NewLabels(plotter.XYLabels{XYs: xy, Labels: []string{r.Policy}})
+		if err != nil {
+			return nil, err
+		}
+		labels.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(3)}
+		p.Add(labels)
+	}
+	p.Legend.Top = true
+	p.Legend.Left = false
+	p.Legend.XOffs = -vg.Points(4)
+	return p, nil
+}
+
+func save(p *plot.Plot, path string) error {
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, path); err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+func sanitizeName(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			out = append(out, r)
+		default:
+			out = append(out, '_')
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,140 @@
+package experiment
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Write saves results.json, report.md and the plots in dir (created if
+// needed) and returns the paths written.
+func Write(dir string, res *Results) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	sanitize(res)
+	var paths []string
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, "results.json")
+	if err := os.WriteFile(p, append(js, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	paths = append(paths, p)
+	plots, err := writePlots(dir, res)
+	if err != nil {
+		return paths, fmt.Errorf("plots: %w", err)
+	}
+	paths = append(paths, plots...)
+	p = filepath.Join(dir, "report.md")
+	if err := os.WriteFile(p, report(res, plots), 0o644); err != nil {
+		return paths, err
+	}
+	return append(paths, p), nil
+}
+
+// sanitize replaces values JSON cannot hold (NaN, ±Inf: an overhead with
+// no data frames) by 0, with a note.
+func sanitize(res *Results) {
+	for i := range res.Runs {
+		r := &res.Runs[i]
+		for _, f := range []*float64{&r.Overhead, &r.Correlation.Entropy, &r.Correlation.Degree, &r.Originator.Entropy, &r.Originator.Degree} {
+			if math.IsNaN(*f) || math.IsInf(*f, 0) {
+				*f = 0
+				res.Notes = appendOnce(res.Notes, fmt.Sprintf("%s / %s / %d nodes: a value was undefined (no data frames?) and is written as 0", r.Policy, r.Workload, r.Nodes))
+			}
+		}
+	}
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// report is report.md: one table per network size and workload, then how
+// to read it.
+func report(res *Results, plots []string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# %s\n\n", res.Name)
+	fmt.Fprintf(&b, "Mode: %s. Seed %d. Adversary bins %v, correlation window %v, lag search up to %v.\n\n",
+		res.Mode, res.Seed, res.Attack.Bin.Duration, orDefault(res.Attack.Window.String(), "100ms"), orDefault(res.Attack.MaxLag.String(), "500ms"))
+	type key struct {
+		nodes    int
+		workload string
+	}
+	var order []key
+	groups := map[key][]Run{}
+	for _, r := range res.Runs {
+		k := key{r.Nodes, r.Workload}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	for _, k := range order {
+		runs := groups[k]
+		fmt.Fprintf(&b, "## %d nodes, workload %s (%d flows)\n\n", k.nodes, k.workload, runs[0].Flows)
+		b.WriteString("| policy | corr. top-1 | corr. top-10 | corr. rank | corr. H (bits) | 2^H | degree | orig. top-1 | orig. H | overhead | utilisation | latency p50 / p99 (ms) | goodput (kB/s) |\n")
+		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range runs {
+			c, o := r.Correlation, r.Originator
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f%% | %.0f / %.0f | %.0f |\n",
+				r.Policy, c.Top1, c.Top10, c.MeanRank, c.Entropy, c.EffectiveSize, c.Degree, o.Top1, o.Entropy,
+				r.Overhead, 100*r.Utilisation, r.LatencyP50, r.LatencyP99, r.Goodput/1000)
+		}
+		b.WriteString("\n")
+	}
+	if len(plots) > 0 {
+		b.WriteString("## Plots\n\n")
+		for _, p := range plots {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(filepath.Base(p), ".png"), filepath.Base(p))
+		}
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(&b, "Note: %s\n\n", n)
+	}
+	b.WriteString(readingGuide)
+	return b.Bytes()
+}
+
+func orDefault(s, def string) string {
+	if s == "0s" || s == "" {
+		return def
+	}
+	return s
+}
+
+const readingGuide = `## How to read this
+
+- **corr.** is the flow-correlation attack: for every flow, the adversary
+  correlates what the exit sent to and received from the server with each
+  node's frames on its links and ranks the nodes. **top-1** is the share
+  of flows whose true initiator it ranks first (chance is 1/(nodes−1)),
+  **top-10** within the first ten, **rank** the true initiator's mean rank.
+- **H** is the entropy of the adversary's distribution over initiators,
+  **2^H** the effective anonymity-set size (Serjantov & Danezis 2002),
+  **degree** H / log2 N (Díaz et al. 2002): 1 is perfect, 0 is none.
+- **orig.** is originator detection: which nodes send more than they
+  receive, and when.
+- **overhead** is all frames on all links divided by frames carrying
+  data, over the time flows ran; **utilisation** the data frames on links
+  that carried data, as a share of their capacity.
+- **latency** is one-way, from the moment a packet enters its tunnel to
+  its arrival at the other end; **goodput** the payload delivered per
+  second, both directions.
+
+A policy buys anonymity when top-1 falls toward chance and H rises toward
+log2 N; what it costs is in the overhead and latency columns. See
+docs/EXPERIMENTS.md.
+`
