@@ -58,7 +58,9 @@ func TestDeterministic(t *testing.T) {
 		cfg := small()
 		cfg.Policy = func(int) (cover.Policy, error) { return constant.New(map[string]string{"rate": "20"}) }
 		var trace []int
-		cfg.Observe = func(t, at time.Duration, src, dst int) { trace = append(trace, int(t/time.Millisecond), int(at), src, dst) }
+		cfg.Observe = func(t, at time.Duration, src, dst int) {
+			trace = append(trace, int(t/time.Millisecond), int(at), src, dst)
+		}
 		r, err := Run(cfg)
 		if err != nil {
 			t.Fatal(err)
