@@ -23,7 +23,17 @@ type pendingProbe struct {
 	sent   time.Time
 }
 
-const probeTimeout = 3 * time.Second
+const (
+	// reprobeAfter is how long a probe to an address suppresses another
+	// (unless forced): a lost probe or proof delays admission this long.
+	reprobeAfter = 5 * time.Second
+	// probeValidity is how long the answer to a probe is accepted. Longer
+	// than reprobeAfter, so that an overloaded peer's late proof still
+	// counts instead of being dropped while the next probe already asks
+	// it for another signature (at 2,000 simulated nodes on two cores,
+	// proofs came seconds late and most signatures were wasted).
+	probeValidity = 30 * time.Second
+)
 
 // handleProposals processes a batch from the discovery plugin.
 func (n *Node) handleProposals(props []discovery.Proposal) {
@@ -97,7 +107,11 @@ func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) {
 	n.mu.Lock()
 	// One index lookup, not a scan of every pending probe: a node
 	// learning hundreds of peers at once probes them in one batch.
-	if sent, ok := n.probing[addr]; ok && !force && now.Sub(sent) < probeTimeout {
+	// force (the peer just probed us, so it is up) overrides the wait
+	// for an unanswered probe, but not for one sent within the last
+	// second, whose proof is likely on its way: each probe costs the
+	// peer a signature.
+	if sent, ok := n.probing[addr]; ok && now.Sub(sent) < reprobeAfter && (!force || now.Sub(sent) < time.Second) {
 		n.mu.Unlock()
 		return
 	}
@@ -195,12 +209,12 @@ func (n *Node) expireProbes(now time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for k, p := range n.probes {
-		if now.Sub(p.sent) > probeTimeout {
+		if now.Sub(p.sent) > probeValidity {
 			delete(n.probes, k)
 		}
 	}
 	for a, sent := range n.probing {
-		if now.Sub(sent) > probeTimeout {
+		if now.Sub(sent) > reprobeAfter {
 			delete(n.probing, a)
 		}
 	}

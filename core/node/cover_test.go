@@ -247,8 +247,12 @@ func TestCoverPoissonOnTheWire(t *testing.T) {
 	if pSpread < 0.7 {
 		t.Errorf("Poisson link: gaps' spread %.2f, want about 1", pSpread)
 	}
-	if eSpread > 0.5 {
-		t.Errorf("even link: gaps' spread %.2f, want near 0", eSpread)
+	// On a loaded machine late ticks spread the metronome too (0.04 quiet,
+	// 0.5 beside a 2,000-node simulation); what must hold is that the
+	// even link stays clearly more regular than the Poisson one. The
+	// exact shapes are asserted in simulated time (TestShapePaceGaps).
+	if eSpread > 0.6*pSpread {
+		t.Errorf("even link: gaps' spread %.2f, want well under the Poisson link's %.2f", eSpread, pSpread)
 	}
 }
 

@@ -17,8 +17,8 @@ const (
 	// from anyone (its answer may still be on the way).
 	askRounds = 2
 	// candidateRounds is how long a proposed descriptor the core has not
-	// admitted is remembered (and not proposed again). Long enough for
-	// the core's probe to be answered or time out (3 s); short, because
+	// admitted is remembered (and not proposed again). Longer than the
+	// core's wait before probing an address again (5 s); short, because
 	// a lost probe or proof keeps its peer out of the view until then
 	// (30 rounds made 400 simulated nodes converge at a third of the
 	// speed: bursts of probes lose a few).
