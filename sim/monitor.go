@@ -68,8 +68,8 @@ func (m *monitor) sample() CurveSample {
 func medianRound(live []*member) float64 {
 	var rounds []uint64
 	for _, x := range live {
-		if s, ok := x.disc.(interface{ Stats() map[string]uint64 }); ok {
-			rounds = append(rounds, s.Stats()["round"])
+		if s, ok := x.disc.(interface{ Rounds() uint64 }); ok {
+			rounds = append(rounds, s.Rounds())
 		}
 	}
 	if len(rounds) == 0 {

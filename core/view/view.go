@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -37,6 +38,7 @@ type View struct {
 	peers   map[identity.ID]*Peer
 	byTop   map[netip.Prefix]map[identity.ID]*Peer
 	version uint64
+	size    atomic.Int64 // len(peers), readable without the lock
 	// nextExpiry is no later than the earliest descriptor expiry in the
 	// view, so that RemoveExpired scans only when something may expire.
 	nextExpiry time.Time
@@ -59,6 +61,7 @@ func (v *View) Add(p *Peer) bool {
 		v.removeLocked(p.ID)
 	}
 	v.peers[p.ID] = p
+	v.size.Store(int64(len(v.peers)))
 	if v.nextExpiry.IsZero() || p.Desc.Expires.Before(v.nextExpiry) {
 		v.nextExpiry = p.Desc.Expires
 	}
@@ -84,6 +87,7 @@ func (v *View) removeLocked(id identity.ID) bool {
 		return false
 	}
 	delete(v.peers, id)
+	v.size.Store(int64(len(v.peers)))
 	top := p.Top()
 	delete(v.byTop[top], id)
 	if len(v.byTop[top]) == 0 {
@@ -127,9 +131,8 @@ func (v *View) Get(id identity.ID) (*Peer, bool) {
 
 // Len is the number of admitted peers.
 func (v *View) Len() int {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return len(v.peers)
+	// Lock-free: monitors poll thousands of views while they are written.
+	return int(v.size.Load())
 }
 
 // Version changes whenever the set of peers changes.

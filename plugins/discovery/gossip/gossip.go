@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -40,7 +41,8 @@ type Gossip struct {
 	issued   map[netip.AddrPort][]issued
 	asked    map[prefix]uint64 // round an ID was last requested in
 	round    uint64
-	budget   int // bytes left to send this round
+	rounds   atomic.Uint64 // round, readable without the lock
+	budget   int           // bytes left to send this round
 	// nextExpire is no later than the first time a view entry or a
 	// candidate expires (zero: nothing to expire).
 	nextExpire time.Time
@@ -373,6 +375,10 @@ func (g *Gossip) Close() error {
 	}
 	return nil
 }
+
+// Rounds returns how many rounds have run, without taking the lock (a
+// simulator polls thousands of backends).
+func (g *Gossip) Rounds() uint64 { return g.rounds.Load() }
 
 // Stats returns a snapshot of the counters (see the package doc).
 func (g *Gossip) Stats() map[string]uint64 {

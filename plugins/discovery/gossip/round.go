@@ -39,6 +39,7 @@ func (g *Gossip) Round() {
 		return
 	}
 	g.round++
+	g.rounds.Store(g.round)
 	g.budget = g.opts.maxBytes
 	g.expireLocked(now)
 	g.refreshLocked(now)
