@@ -29,6 +29,10 @@ type Config struct {
 	// SelectionSamples is how many paths the selection-only comparison
 	// draws (default 20,000).
 	SelectionSamples int
+	// SelectionOnly skips running nodes: it draws the Sybil shares on the
+	// full-membership mimic table of the same identities and addresses
+	// (for networks too large to run here).
+	SelectionOnly bool
 
 	// Churn is the fraction (0..1) of nodes replaced per epoch, for
 	// ChurnEpochs epochs of EpochLength after the first convergence.

@@ -21,6 +21,9 @@ type Report struct {
 	Discovery    string `json:"discovery"`
 	Seed         uint64 `json:"seed"`
 	Shared       bool   `json:"shared_caches"`
+	// SelectionOnly: no node ran (tarzan sim --selection-only); only the
+	// Sybil shares are measured.
+	SelectionOnly bool `json:"selection_only,omitempty"`
 
 	StartSeconds      float64 `json:"start_s"`           // starting every node
 	Converged         bool    `json:"full_membership"`   // every node knew every other
@@ -156,6 +159,12 @@ func (r *Report) WriteTable(w io.Writer) {
 		row("sybil", "%d nodes in %d /16s", r.SybilNodes, r.SybilDomains)
 	}
 	row("setup", "k=%d hops=%d discovery=%s seed=%d shared caches=%v", r.K, r.Hops, r.Discovery, r.Seed, r.Shared)
+	if r.SelectionOnly {
+		r.writeSybil(row)
+		tw.Flush()
+		r.writeMethods(w)
+		return
+	}
 	row("start all nodes", "%.1f s", r.StartSeconds)
 	row("full membership", "%v after %.1f s, %.1f gossip rounds (mean view %.2f%%)", r.Converged, r.MembershipSeconds, r.MembershipRounds, 100*r.MeanViewShare)
 	row("all mimic links up", "%v after %.1f s", r.LinksUp, r.LinksSeconds)
@@ -174,15 +183,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("shared work", "mimic tables built %d, shared %d; descriptors verified %d, shared %d", r.TableBuilds, r.TableHits, r.DescVerified, r.DescHits)
 	row("network", "%d frames sent, %d dropped %v", r.FramesSent, r.FramesDropped, r.DroppedBy)
 	row("wall time", "%.1f s", r.WallSeconds)
-	if r.Sybil != nil {
-		for _, m := range r.Sybil.Methods {
-			exp := ""
-			if m.Expect1 > 0 {
-				exp = fmt.Sprintf(" (expected first %.4f)", m.Expect1)
-			}
-			row("sybil: "+m.Method, "first %.4f  last %.4f  every %.4f  over %d paths%s", m.First, m.Last, m.All, m.Paths, exp)
-		}
-	}
+	r.writeSybil(row)
 	for _, e := range r.Churn {
 		row(fmt.Sprintf("churn epoch %d", e.Epoch), "-%d +%d nodes; live peers known %.1f%%, stale %.1f%%; tunnels %d/%d (%.1f%%) p50 %.1f ms",
 			e.Left, e.Joined, 100*e.KnownShare, 100*e.StaleShare, e.Tunnels.Built, e.Tunnels.Attempted, 100*e.Tunnels.Success, e.Tunnels.P50ms)
@@ -191,6 +192,28 @@ func (r *Report) WriteTable(w io.Writer) {
 		row("note", "%s", n)
 	}
 	tw.Flush()
+	r.writeMethods(w)
+}
+
+func (r *Report) writeSybil(row func(string, string, ...any)) {
+	if r.Sybil == nil {
+		return
+	}
+	for _, m := range r.Sybil.Methods {
+		exp := ""
+		if m.Expect1 > 0 {
+			exp = fmt.Sprintf(" (expected first %.4f)", m.Expect1)
+		}
+		row("sybil: "+m.Method, "first %.4f  last %.4f  every %.4f  over %d paths%s", m.First, m.Last, m.All, m.Paths, exp)
+	}
+	if r.SelectionOnly {
+		for _, n := range r.Notes {
+			row("note", "%s", n)
+		}
+	}
+}
+
+func (r *Report) writeMethods(w io.Writer) {
 	if r.Sybil != nil {
 		fmt.Fprintln(w)
 		for _, m := range r.Sybil.Methods {

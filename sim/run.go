@@ -40,6 +40,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Nodes: cfg.Nodes, SybilNodes: cfg.SybilNodes, SybilDomains: cfg.SybilDomains, Domains: cfg.Domains,
 		PerMid: cfg.PerMid, K: cfg.K, Hops: cfg.Hops, Discovery: cfg.Discovery, Seed: cfg.Seed, Shared: cfg.Share,
 	}
+	if cfg.SelectionOnly {
+		r.SelectionOnly = true
+		err := runSelectionOnly(cfg, r)
+		r.WallSeconds = time.Since(began).Seconds()
+		return r, err
+	}
 	mon := &monitor{cfg: cfg, c: c, r: r, baseline: baseline}
 	defer func() {
 		if cfg.BeforeStop != nil {

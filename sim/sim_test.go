@@ -126,3 +126,37 @@ func TestUnreachableNeverAdmitted(t *testing.T) {
 	}
 	t.Logf("%d probes to the unreachable address went unanswered; no view holds it", probes)
 }
+
+// TestSybilSelectionOnly: an adversary with as many nodes as the honest
+// ones, all in one /16, beside honest nodes over 100 /16s. The core's
+// path rule (over chosen mimics, D15) gives it about one first hop in
+// 101, node-uniform selection about one in two, and a walk over the
+// symmetric mimic sets far more than its domain share.
+func TestSybilSelectionOnly(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Nodes, cfg.Domains, cfg.SybilNodes, cfg.SybilDomains = 200, 100, 200, 1
+	cfg.SelectionOnly = true
+	cfg.Seed = 5
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares := map[string]float64{}
+	for _, m := range r.Sybil.Methods {
+		shares[m.Method] = m.First
+		t.Logf("%-48s first hop %.4f over %d paths", m.Method, m.First, m.Paths)
+		if m.Paths < cfg.SelectionSamples*9/10 {
+			t.Errorf("%s: only %d of %d paths drawn", m.Method, m.Paths, cfg.SelectionSamples)
+		}
+	}
+	domainShare := 1.0 / 101
+	if s := shares["core rule over chosen mimics (domain-uniform)"]; s > 2.5*domainShare {
+		t.Errorf("core rule: adversary first hop %.4f, want near its domain share %.4f", s, domainShare)
+	}
+	if s := shares["node-uniform over the view"]; s < 0.45 || s > 0.55 {
+		t.Errorf("node-uniform: adversary first hop %.4f, want about 0.5", s)
+	}
+	if s := shares["node-uniform over mimics"]; s < 5*domainShare {
+		t.Errorf("symmetric mimic sets: adversary first hop %.4f; expected the symmetric pairing to give it far more than %.4f", s, domainShare)
+	}
+}

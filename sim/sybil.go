@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -68,51 +69,112 @@ func (c *cluster) sybilAnalysis(ctx context.Context, cfg Config) *SybilReport {
 	})
 	add("tunnels built (core, domain-uniform)", "tunnels built from random honest nodes by node.BuildTunnel", n, f, l, a, 0)
 
+	pop := population{bad: bad}
+	for _, m := range live {
+		pop.ids = append(pop.ids, m.n.ID())
+		pop.addrs = append(pop.addrs, m.addr.Addr())
+		if !m.sybil {
+			pop.honest = append(pop.honest, len(pop.ids)-1)
+		}
+	}
+	byID := map[identity.ID]*member{}
+	for _, m := range live {
+		byID[m.n.ID()] = m
+	}
+	core := func(from identity.ID) []identity.ID {
+		p, err := byID[from].n.SelectPath(cfg.Hops)
+		if err != nil {
+			return nil
+		}
+		return p
+	}
+	selectionShares(rep, pop, c.globalTable(honest[0]), cfg, core,
+		"core selection over chosen mimics (domain-uniform)", "node.SelectPath from random honest nodes: the real walk, no cells sent")
+	return rep
+}
+
+// population is who is in the network, for the selection-only draws.
+type population struct {
+	ids    []identity.ID
+	addrs  []netip.Addr
+	bad    map[identity.ID]bool
+	honest []int // indexes of honest members
+}
+
+// selectionShares draws paths four ways over one network without
+// building tunnels: the core's walk (core), node-uniform choice over the
+// same mimic topology, and domain- and node-uniform choice over the whole
+// membership (a design without mimics); it appends a line per method.
+func selectionShares(rep *SybilReport, pop population, table *mimic.Table, cfg Config, core func(identity.ID) []identity.ID, coreName, coreHow string) {
+	add := func(name, how string, paths, first, last, all int, expect float64) {
+		s := SybilShares{Method: name, How: how, Paths: paths, Expect1: expect}
+		if paths > 0 {
+			s.First = float64(first) / float64(paths)
+			s.Last = float64(last) / float64(paths)
+			s.All = float64(all) / float64(paths)
+		}
+		rep.Methods = append(rep.Methods, s)
+	}
+	count := func(path []identity.ID, first, last, all *int) {
+		if len(path) == 0 {
+			return
+		}
+		every := true
+		for _, id := range path {
+			every = every && pop.bad[id]
+		}
+		if pop.bad[path[0]] {
+			*first++
+		}
+		if pop.bad[path[len(path)-1]] {
+			*last++
+		}
+		if every {
+			*all++
+		}
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5b))
 	samples := cfg.SelectionSamples
+	randomHonest := func() int { return pop.honest[rng.IntN(len(pop.honest))] }
 
-	// 2. The core's selection, without building.
-	f, l, a, n = 0, 0, 0, 0
+	// 1. The core's selection, without building.
+	f, l, a, n := 0, 0, 0, 0
 	for range samples {
-		p, err := honest[rng.IntN(len(honest))].n.SelectPath(cfg.Hops)
-		if err != nil {
-			continue
-		}
-		count(p, &f, &l, &a)
-		n++
-	}
-	add("core selection over mimics (domain-uniform)", "node.SelectPath from random honest nodes: the real walk, no cells sent", n, f, l, a, 0)
-
-	// 3. Node-uniform over the same mimic topology.
-	table := c.globalTable(honest[0])
-	addrOf := map[identity.ID]netip.Addr{}
-	for _, m := range live {
-		addrOf[m.n.ID()] = m.addr.Addr()
-	}
-	f, l, a, n = 0, 0, 0, 0
-	for range samples {
-		m := honest[rng.IntN(len(honest))]
-		if p := nodeUniformMimicWalk(rng, table, addrOf, m.n.ID(), cfg.Hops); p != nil {
+		if p := core(pop.ids[randomHonest()]); len(p) == cfg.Hops {
 			count(p, &f, &l, &a)
 			n++
 		}
 	}
-	add("node-uniform over mimics", "same walk and /16 rule as the core, each hop uniform over the previous hop's mimics instead of their domains", n, f, l, a, 0)
+	add(coreName, coreHow, n, f, l, a, 0)
 
-	// 4 and 5: no mimic topology, uniform over the whole membership.
-	byTop := map[netip.Prefix][]*member{}
-	var tops []netip.Prefix
-	for _, m := range live {
-		t := domain.Top(m.addr.Addr())
-		if byTop[t] == nil {
-			tops = append(tops, t)
-		}
-		byTop[t] = append(byTop[t], m)
+	// 2. Node-uniform over the same mimic topology.
+	addrOf := map[identity.ID]netip.Addr{}
+	for i, id := range pop.ids {
+		addrOf[id] = pop.addrs[i]
 	}
 	f, l, a, n = 0, 0, 0, 0
 	for range samples {
-		init := honest[rng.IntN(len(honest))]
-		used := map[netip.Prefix]bool{domain.Top(init.addr.Addr()): true}
+		if p := nodeUniformMimicWalk(rng, table, addrOf, pop.ids[randomHonest()], cfg.Hops); p != nil {
+			count(p, &f, &l, &a)
+			n++
+		}
+	}
+	add("node-uniform over mimics", "same walk and /16 rule as the core over symmetric mimic sets, each hop uniform over the previous hop's mimics instead of their domains", n, f, l, a, 0)
+
+	// 3 and 4: no mimic topology, uniform over the whole membership.
+	byTop := map[netip.Prefix][]int{}
+	var tops []netip.Prefix
+	for i, ad := range pop.addrs {
+		t := domain.Top(ad)
+		if byTop[t] == nil {
+			tops = append(tops, t)
+		}
+		byTop[t] = append(byTop[t], i)
+	}
+	f, l, a, n = 0, 0, 0, 0
+	for range samples {
+		init := randomHonest()
+		used := map[netip.Prefix]bool{domain.Top(pop.addrs[init]): true}
 		var path []identity.ID
 		for len(path) < cfg.Hops {
 			var free []netip.Prefix
@@ -126,7 +188,7 @@ func (c *cluster) sybilAnalysis(ctx context.Context, cfg Config) *SybilReport {
 			}
 			t := free[rng.IntN(len(free))]
 			used[t] = true
-			path = append(path, pickInTop(rng, byTop[t]).n.ID())
+			path = append(path, pop.ids[pickInTop(rng, pop.addrs, byTop[t])])
 		}
 		if len(path) == cfg.Hops {
 			count(path, &f, &l, &a)
@@ -138,35 +200,35 @@ func (c *cluster) sybilAnalysis(ctx context.Context, cfg Config) *SybilReport {
 
 	f, l, a, n = 0, 0, 0, 0
 	for range samples {
-		init := honest[rng.IntN(len(honest))]
-		in := map[identity.ID]bool{init.n.ID(): true}
+		init := randomHonest()
+		in := map[int]bool{init: true}
 		var path []identity.ID
 		for len(path) < cfg.Hops {
-			m := live[rng.IntN(len(live))]
-			if in[m.n.ID()] {
+			i := rng.IntN(len(pop.ids))
+			if in[i] {
 				continue
 			}
-			in[m.n.ID()] = true
-			path = append(path, m.n.ID())
+			in[i] = true
+			path = append(path, pop.ids[i])
 		}
 		count(path, &f, &l, &a)
 		n++
 	}
 	add("node-uniform over the view", "each hop uniformly among all other nodes, no domain rule (a design without domains)", n, f, l, a,
-		float64(cfg.SybilNodes)/float64(len(live)-1))
-	return rep
+		float64(cfg.SybilNodes)/float64(len(pop.ids)-1))
 }
 
-// pickInTop chooses a /24 uniformly, then a host in it.
-func pickInTop(rng *rand.Rand, ms []*member) *member {
-	by24 := map[netip.Prefix][]*member{}
+// pickInTop chooses a /24 uniformly among members (indexes into addrs),
+// then a host in it.
+func pickInTop(rng *rand.Rand, addrs []netip.Addr, members []int) int {
+	by24 := map[netip.Prefix][]int{}
 	var mids []netip.Prefix
-	for _, m := range ms {
-		p := domain.Of(m.addr.Addr())[domain.MiddleLevel]
+	for _, i := range members {
+		p := domain.Of(addrs[i])[domain.MiddleLevel]
 		if by24[p] == nil {
 			mids = append(mids, p)
 		}
-		by24[p] = append(by24[p], m)
+		by24[p] = append(by24[p], i)
 	}
 	hosts := by24[mids[rng.IntN(len(mids))]]
 	return hosts[rng.IntN(len(hosts))]
@@ -206,4 +268,72 @@ func nodeUniformMimicWalk(rng *rand.Rand, t *mimic.Table, addrOf map[identity.ID
 		prev = next
 	}
 	return path
+}
+
+// runSelectionOnly answers the Sybil question for networks too large to
+// run as real nodes here: it makes the same identities and addresses a
+// full run would, computes the one mimic table every node holds at full
+// membership, and draws paths with the core's rule (mimic.Table.Walk, as
+// node.SelectPath) and the comparison methods. No node runs, no tunnel is
+// built, and nothing depends on gossip: it is what the nodes would choose
+// once membership is full.
+func runSelectionOnly(cfg Config, r *Report) error {
+	c, err := newCluster(cfg)
+	if err != nil {
+		return err
+	}
+	addrs, err := c.alloc.Spread(cfg.Nodes, c.honest)
+	if err != nil {
+		return err
+	}
+	var sybil []netip.AddrPort
+	if cfg.SybilNodes > 0 {
+		if sybil, err = c.alloc.Spread(cfg.SybilNodes, c.sybil); err != nil {
+			return err
+		}
+	}
+	pop := population{bad: map[identity.ID]bool{}}
+	var members []mimic.Member
+	for i, a := range append(addrs, sybil...) {
+		id, err := identity.Generate(c.newRand())
+		if err != nil {
+			return err
+		}
+		pop.ids = append(pop.ids, id.ID())
+		pop.addrs = append(pop.addrs, a.Addr())
+		members = append(members, mimic.Member{ID: id.ID(), Addr: a.Addr()})
+		if i >= len(addrs) {
+			pop.bad[id.ID()] = true
+		} else {
+			pop.honest = append(pop.honest, i)
+		}
+	}
+	table := mimic.NewTable(members, mimic.Epoch(time.Now(), cfg.EpochLength), cfg.K)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0xc0de))
+	addrOf := map[identity.ID]netip.Addr{}
+	for i, id := range pop.ids {
+		addrOf[id] = pop.addrs[i]
+	}
+	core := func(from identity.ID) []identity.ID {
+		for _, directed := range []bool{true, false} {
+			for range 32 {
+				used := map[netip.Prefix]bool{domain.Top(addrOf[from]): true}
+				in := map[[32]byte]bool{from: true}
+				hops, failed := table.Walk(from, cfg.Hops, directed, used, in, nil, rng.IntN)
+				if failed < 0 {
+					out := make([]identity.ID, len(hops))
+					for i, h := range hops {
+						out[i] = identity.ID(h)
+					}
+					return out
+				}
+			}
+		}
+		return nil
+	}
+	r.Sybil = &SybilReport{}
+	selectionShares(r.Sybil, pop, table, cfg, core,
+		"core rule over chosen mimics (domain-uniform)", "mimic.Table.Walk (node.SelectPath's rule) on the full-membership table, from random honest nodes")
+	r.Notes = append(r.Notes, fmt.Sprintf("selection only: %d nodes' identities, addresses and full-membership mimic table (%d members), no node run and no tunnel built", len(members), table.Len()))
+	return nil
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/tarzan-net/tarzan/experiment"
+	"github.com/tarzan-net/tarzan/experiment/testbed"
 )
 
 // `tarzan experiment -c FILE.toml` runs a traffic-analysis sweep and
@@ -19,10 +23,16 @@ func runExperiment(args []string) error {
 		"options), workloads and network sizes on the deterministic data-plane\n"+
 		"simulator, attacks each run with a global passive adversary, and writes\n"+
 		"DIR/results.json, DIR/report.md and DIR/*.png. The same file and seed\n"+
-		"give the same results.json. See docs/EXPERIMENTS.md and experiments/.")
+		"give the same results.json. See docs/EXPERIMENTS.md and experiments/.\n\n"+
+		"With --testbed the same sweep runs on real node processes in Linux network\n"+
+		"namespaces, captured with tcpdump on every veth (root, ip and tcpdump needed;\n"+
+		"output in experiment-NAME-testbed by default).")
 	file := fs.String("c", "", "sweep file (TOML)")
 	out := fs.String("o", "", "output directory (default experiment-NAME beside the file)")
-	testbed := fs.Bool("testbed", false, "run on the network-namespace test bed with real node processes instead of the simulator")
+	useTestbed := fs.Bool("testbed", false, "run on the network-namespace test bed with real node processes instead of the simulator")
+	tbNodes := fs.Int("testbed-nodes", 0, fmt.Sprintf("with --testbed: nodes per run, replacing network.nodes (at least %d; default network.nodes clamped to %d..%d)", testbed.MinNodes, testbed.MinNodes, testbed.DefaultMaxNodes))
+	tbWork := fs.String("testbed-work", "", "with --testbed: keep every run's node configs, logs and packet captures in this directory")
+	tbOut := fs.Bool("testbed-out-of-process", false, "with --testbed: run the nodes' plugins as child processes (the node default) instead of in process")
 	verbose := fs.Bool("v", false, "log plugin events to stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -31,8 +41,11 @@ func runExperiment(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	if *testbed {
-		return fmt.Errorf("--testbed: not implemented yet; run the simulator (without --testbed) — the test bed sweep is tracked in the issue")
+	if *useTestbed {
+		// Refuse before reading anything else: root, ip and tcpdump.
+		if err := testbed.Check(); err != nil {
+			return err
+		}
 	}
 	f, err := experiment.Load(*file)
 	if err != nil {
@@ -41,6 +54,12 @@ func runExperiment(args []string) error {
 	dir := *out
 	if dir == "" {
 		dir = filepath.Join(filepath.Dir(*file), "experiment-"+f.Name)
+		if *useTestbed {
+			dir += "-testbed"
+		}
+	}
+	if *useTestbed {
+		return runTestbed(f, dir, testbed.Options{Nodes: *tbNodes, WorkDir: *tbWork, OutOfProcess: *tbOut, Progress: os.Stderr})
 	}
 	opts := experiment.Options{Progress: os.Stderr}
 	if *verbose {
@@ -56,6 +75,33 @@ func runExperiment(args []string) error {
 		fmt.Println(p)
 	}
 	fmt.Fprintf(os.Stderr, "experiment: %d runs in %.1fs\n", len(res.Runs), time.Since(began).Seconds())
+	if runErr != nil {
+		return runErr
+	}
+	return err
+}
+
+// runTestbed runs the sweep on the network-namespace test bed and writes
+// its results like the simulator's. Ctrl-C or SIGTERM stop the run in
+// progress; its namespaces and processes are removed before returning.
+func runTestbed(f *experiment.File, dir string, o testbed.Options) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Binary = exe
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	began := time.Now()
+	res, runErr := testbed.Sweep(ctx, f, o)
+	if res == nil || len(res.Runs) == 0 {
+		return runErr
+	}
+	paths, err := experiment.Write(dir, res)
+	for _, p := range paths {
+		fmt.Println(p)
+	}
+	fmt.Fprintf(os.Stderr, "experiment: %d test bed runs in %.1fs\n", len(res.Runs), time.Since(began).Seconds())
 	if runErr != nil {
 		return runErr
 	}

@@ -50,6 +50,7 @@ func runSim(args []string) error {
 	loss := fs.Float64("loss", 0, "datagram loss probability")
 	bandwidth := fs.Float64("bandwidth", def.Net.Bandwidth, "uplink bytes/s per node (0: unlimited)")
 	noShare := fs.Bool("no-share", false, "do not share mimic tables and verified descriptors between nodes")
+	selectionOnly := fs.Bool("selection-only", false, "run no nodes: draw the Sybil shares on the full-membership mimic table of the same network")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	plot := fs.String("plot", "", "draw convergence (and Sybil) curves to this PNG file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -70,6 +71,7 @@ func runSim(args []string) error {
 	cfg.Discovery, cfg.GossipInterval, cfg.GossipMaxBytes = *discovery, *gossipInterval, *gossipMax
 	cfg.Net.Latency, cfg.Net.Jitter, cfg.Net.Loss, cfg.Net.Bandwidth = *latency, *jitter, *loss, *bandwidth
 	cfg.Share = !*noShare
+	cfg.SelectionOnly = *selectionOnly
 	cfg.Timeout = *timeout
 	cfg.Progress = os.Stderr
 

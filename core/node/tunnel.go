@@ -136,57 +136,35 @@ func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last fun
 	return nil, err
 }
 
-// walkOnce is one random walk: over the mimics each hop chose (directed)
-// or over its symmetric mimic sets.
+// walkOnce is one random walk (mimic.Table.Walk): over the mimics each
+// hop chose (directed) or over its symmetric mimic sets.
 func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, directed bool) ([]identity.ID, error) {
 	table := n.mimicTable()
 	used := map[netip.Prefix]bool{domain.Top(n.bound.Addr()): true}
-	inPath := map[identity.ID]bool{n.id: true}
+	in := map[[32]byte]bool{n.id: true}
 	for _, p := range kept {
 		used[p.Top()] = true
-		inPath[p.ID] = true
+		in[p.ID] = true
 	}
-	hops := len(kept) + count
-	path := make([]identity.ID, 0, count)
-	for len(kept)+len(path) < hops {
-		byTop := map[netip.Prefix][]identity.ID{}
-		var tops []netip.Prefix
-		next := table.Mimics(prev)
-		if directed {
-			next = table.Chosen(prev)
+	eligible := func(id [32]byte, pos int) bool {
+		p, ok := n.view.Get(identity.ID(id))
+		switch {
+		case !ok:
+			return false
+		case len(kept)+pos == 0 && n.upLink(p.ID) == nil:
+			return false // the first hop must be a live link of ours
+		case pos == count-1 && last != nil && !last(p):
+			return false
 		}
-		for _, m := range next {
-			id := identity.ID(m)
-			p, ok := n.view.Get(id)
-			if !ok || inPath[id] {
-				continue
-			}
-			top := p.Top()
-			if used[top] {
-				continue
-			}
-			// The first hop must be a live link of ours.
-			if len(kept)+len(path) == 0 && n.upLink(id) == nil {
-				continue
-			}
-			if len(kept)+len(path) == hops-1 && last != nil && !last(p) {
-				continue
-			}
-			if byTop[top] == nil {
-				tops = append(tops, top)
-			}
-			byTop[top] = append(byTop[top], id)
-		}
-		if len(tops) == 0 {
-			return nil, fmt.Errorf("%w: no eligible hop %d (view has %d peers)", ErrNoPath, len(kept)+len(path)+1, n.view.Len())
-		}
-		top := tops[n.randIntN(len(tops))]
-		cands := byTop[top]
-		hop := cands[n.randIntN(len(cands))]
-		used[top] = true
-		inPath[hop] = true
-		path = append(path, hop)
-		prev = hop
+		return true
+	}
+	hops, failed := table.Walk(prev, count, directed, used, in, eligible, n.randIntN)
+	if failed >= 0 {
+		return nil, fmt.Errorf("%w: no eligible hop %d (view has %d peers)", ErrNoPath, len(kept)+failed+1, n.view.Len())
+	}
+	path := make([]identity.ID, len(hops))
+	for i, h := range hops {
+		path[i] = identity.ID(h)
 	}
 	return path, nil
 }

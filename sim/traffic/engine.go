@@ -43,36 +43,14 @@ func (m *model) pickTunnels() error {
 
 func (m *model) walk(from int, directed bool) ([]int, bool) {
 	used := map[netip.Prefix]bool{domain.Top(m.nodes[from].addr): true}
-	in := map[int]bool{from: true}
-	prev := from
-	var path []int
-	for len(path) < m.cfg.Hops {
-		next := m.table.Mimics(m.nodes[prev].id)
-		if directed {
-			next = m.table.Chosen(m.nodes[prev].id)
-		}
-		var tops []netip.Prefix
-		byTop := map[netip.Prefix][]int{}
-		for _, id := range next {
-			j := m.index[id]
-			top := domain.Top(m.nodes[j].addr)
-			if in[j] || used[top] {
-				continue
-			}
-			if byTop[top] == nil {
-				tops = append(tops, top)
-			}
-			byTop[top] = append(byTop[top], j)
-		}
-		if len(tops) == 0 {
-			return nil, false
-		}
-		top := tops[m.rng.IntN(len(tops))]
-		c := byTop[top]
-		hop := c[m.rng.IntN(len(c))]
-		used[top], in[hop] = true, true
-		path = append(path, hop)
-		prev = hop
+	in := map[[32]byte]bool{m.nodes[from].id: true}
+	hops, failed := m.table.Walk(m.nodes[from].id, m.cfg.Hops, directed, used, in, nil, m.rng.IntN)
+	if failed >= 0 {
+		return nil, false
+	}
+	path := make([]int, len(hops))
+	for i, h := range hops {
+		path[i] = m.index[h]
 	}
 	return path, true
 }
