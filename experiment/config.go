@@ -264,6 +264,27 @@ type runSpec struct {
 	Variant  variant
 }
 
+// Point is one run of a sweep, for runners other than the simulator
+// (the network-namespace test bed, package experiment/testbed).
+type Point struct {
+	Nodes    int
+	Workload Workload
+	Policy   Policy            // as written in the file
+	Label    string            // the policy's name plus its swept values
+	Options  map[string]string // the policy's options with the swept values applied
+}
+
+// Points lists every run of the sweep in the order Sweep runs them:
+// sizes, then workloads, then policies and their variants.
+func (f *File) Points() []Point {
+	specs := f.runs()
+	out := make([]Point, len(specs))
+	for i, s := range specs {
+		out[i] = Point{Nodes: s.Nodes, Workload: s.Workload, Policy: s.Variant.Policy, Label: s.Variant.Label, Options: clone(s.Variant.Options)}
+	}
+	return out
+}
+
 // sortedKeys returns m's keys in order.
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

@@ -28,7 +28,7 @@ func runExperiment(args []string) error {
 		"namespaces, captured with tcpdump on every veth (root, ip and tcpdump needed;\n"+
 		"output in experiment-NAME-testbed by default).")
 	file := fs.String("c", "", "sweep file (TOML)")
-	out := fs.String("o", "", "output directory (default experiment-NAME beside the file)")
+	out := fs.String("o", "", "output directory (default experiment-NAME beside the file; experiment-NAME-testbed with --testbed)")
 	useTestbed := fs.Bool("testbed", false, "run on the network-namespace test bed with real node processes instead of the simulator")
 	tbNodes := fs.Int("testbed-nodes", 0, fmt.Sprintf("with --testbed: nodes per run, replacing network.nodes (at least %d; default network.nodes clamped to %d..%d)", testbed.MinNodes, testbed.MinNodes, testbed.DefaultMaxNodes))
 	tbWork := fs.String("testbed-work", "", "with --testbed: keep every run's node configs, logs and packet captures in this directory")
