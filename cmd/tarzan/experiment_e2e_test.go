@@ -7,37 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tarzan-net/tarzan/experiment"
 )
-
-var burstPlugin struct {
-	once      sync.Once
-	path, sum string
-	err       error
-}
-
-// buildBurst builds the example cover policy sdk/examples/cover-burst
-// (its own module) next to the tarzan binary.
-func buildBurst(t *testing.T) (path, sum string) {
-	t.Helper()
-	burstPlugin.once.Do(func() {
-		burstPlugin.path = filepath.Join(filepath.Dir(tarzanBin), "tarzan-burst-cover")
-		cmd := exec.Command("go", "build", "-o", burstPlugin.path, ".")
-		cmd.Dir = filepath.Join("..", "..", "sdk", "examples", "cover-burst")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			burstPlugin.err = fmt.Errorf("building %s: %v\n%s", cmd.Dir, err, out)
-			return
-		}
-		burstPlugin.sum, burstPlugin.err = fileSHA256(burstPlugin.path)
-	})
-	if burstPlugin.err != nil {
-		t.Fatal(burstPlugin.err)
-	}
-	return burstPlugin.path, burstPlugin.sum
-}
 
 // TestExperimentExternalPolicy sweeps an external cover policy (one
 // child process per simulated node, pinned by SHA-256) beside a shipped
@@ -45,7 +18,7 @@ func buildBurst(t *testing.T) (path, sum string) {
 // wrote: every run, the external policy's padding in the overhead, and
 // report.md naming both.
 func TestExperimentExternalPolicy(t *testing.T) {
-	path, sum := buildBurst(t)
+	path, sum := burstPlugin.build(t)
 	dir := t.TempDir()
 	sweep := filepath.Join(dir, "sweep.toml")
 	body := fmt.Sprintf(`name = "ext"

@@ -20,31 +20,42 @@ import (
 // plugin sdk/examples/transport-xor: its own module, built here with its
 // own `go build`, named in node.toml by path and pinned by SHA-256.
 
-var xorPlugin struct {
+// example is one of sdk/examples built once, next to the tarzan binary
+// (TestMain removes that directory).
+type example struct {
+	dir, bin  string // under sdk/examples; the executable's name
 	once      sync.Once
 	path, sum string
 	err       error
 }
 
-// buildXOR builds the example transport once, next to the tarzan binary
-// (TestMain removes that directory).
-func buildXOR(t *testing.T) (path, sum string) {
+var (
+	xorPlugin   = &example{dir: "transport-xor", bin: "tarzan-xor-transport"}
+	burstPlugin = &example{dir: "cover-burst", bin: "tarzan-burst-cover"}
+)
+
+// build builds the example with its own module's `go build` and returns
+// the executable's path and SHA-256.
+func (e *example) build(t *testing.T) (path, sum string) {
 	t.Helper()
-	xorPlugin.once.Do(func() {
-		xorPlugin.path = filepath.Join(filepath.Dir(tarzanBin), "tarzan-xor-transport")
-		cmd := exec.Command("go", "build", "-o", xorPlugin.path, ".")
-		cmd.Dir = filepath.Join("..", "..", "sdk", "examples", "transport-xor")
+	e.once.Do(func() {
+		e.path = filepath.Join(filepath.Dir(tarzanBin), e.bin)
+		cmd := exec.Command("go", "build", "-o", e.path, ".")
+		cmd.Dir = filepath.Join("..", "..", "sdk", "examples", e.dir)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			xorPlugin.err = fmt.Errorf("building %s: %v\n%s", cmd.Dir, err, out)
+			e.err = fmt.Errorf("building %s: %v\n%s", cmd.Dir, err, out)
 			return
 		}
-		xorPlugin.sum, xorPlugin.err = fileSHA256(xorPlugin.path)
+		e.sum, e.err = fileSHA256(e.path)
 	})
-	if xorPlugin.err != nil {
-		t.Fatal(xorPlugin.err)
+	if e.err != nil {
+		t.Fatal(e.err)
 	}
-	return xorPlugin.path, xorPlugin.sum
+	return e.path, e.sum
 }
+
+// buildXOR builds the example transport.
+func buildXOR(t *testing.T) (path, sum string) { return xorPlugin.build(t) }
 
 // useXOR rewrites every node's node.toml so that its transport is the
 // external xor plugin pinned by sum.
