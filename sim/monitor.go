@@ -3,9 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -111,11 +109,11 @@ func (m *monitor) waitMembership(ctx context.Context) error {
 		}
 		// Stop before the machine runs out of memory: a run that cannot
 		// hold full membership reports where it stood instead.
-		if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 && s.HeapBytes > uint64(limit)/10*9 {
+		if err := heapNearLimit(); err != nil {
 			m.r.MembershipSeconds = s.T
 			m.r.MembershipRounds = s.Round
-			return fmt.Errorf("sim: stopped waiting for full membership after %.0fs (%.0f gossip rounds): the heap (%s) reached 90%% of the memory limit (%s); %.2f%% of nodes know every other, mean view %.2f%%",
-				s.T, s.Round, bytesStr(float64(s.HeapBytes)), bytesStr(float64(limit)), 100*s.FullShare, 100*s.MeanView)
+			return fmt.Errorf("sim: stopped waiting for full membership after %.0fs (%.0f gossip rounds): %w; %.2f%% of nodes know every other, mean view %.2f%%",
+				s.T, s.Round, err, 100*s.FullShare, 100*s.MeanView)
 		}
 		select {
 		case <-ctx.Done():

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -149,6 +151,9 @@ func (c *cluster) startAll(ctx context.Context, mon *monitor) error {
 		}
 		if i%500 == 499 {
 			mon.progress("starting nodes: %d/%d", i+1, len(all))
+			if err := heapNearLimit(); err != nil {
+				return fmt.Errorf("sim: stopped starting nodes after %d of %d: %w", i+1, len(all), err)
+			}
 		}
 	}
 	return nil
@@ -331,4 +336,20 @@ func mimicAgreement(ms []*member) float64 {
 		return 0
 	}
 	return float64(agree) / float64(total)
+}
+
+// heapNearLimit reports when the heap reached 90% of the memory limit
+// (tarzan sim --mem-limit): the run must stop before the machine runs
+// out of memory.
+func heapNearLimit() error {
+	limit := debug.SetMemoryLimit(-1)
+	if limit == math.MaxInt64 {
+		return nil
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > uint64(limit)/10*9 {
+		return fmt.Errorf("the heap (%s) reached 90%% of the memory limit (%s)", bytesStr(float64(ms.HeapAlloc)), bytesStr(float64(limit)))
+	}
+	return nil
 }
