@@ -43,6 +43,8 @@ type cluster struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex
+	gated   []*gatedDiscovery // held until release
+	opened  bool              // released: new nodes start gossiping at once
 	rng     *rand.Rand
 	members []*member // live
 	gone    []*member // closed by churn
@@ -114,7 +116,7 @@ func (c *cluster) start(addr netip.AddrPort, bootstrap []netip.AddrPort, sybil b
 		Identity:             id,
 		Transport:            c.net.NewTransport(),
 		Listen:               addr,
-		Discovery:            disc,
+		Discovery:            c.gate(disc),
 		MimicCount:           cfg.K,
 		EpochLength:          cfg.EpochLength,
 		DescriptorLifetime:   cfg.DescriptorLifetime,
@@ -215,4 +217,80 @@ func gossipStats(ms []*member) (sum map[string]uint64, ok bool) {
 		}
 	}
 	return sum, true
+}
+
+// Gossip is held until every node has started: started nodes would
+// otherwise gossip, probe and admit while the rest are still being
+// created, and at thousands of nodes that work starves the goroutine
+// creating them (3,500 of 10,000 nodes started in 4 minutes, then no
+// more). A real network grows node by node, but a simulation wants to
+// measure convergence from one common start.
+
+// gatedDiscovery defers its backend's Start until the cluster releases
+// it. It forwards the messaging methods the core looks for.
+type gatedDiscovery struct {
+	discovery.Discovery
+	mu      sync.Mutex
+	self    []byte
+	started bool
+}
+
+func (g *gatedDiscovery) Start(self []byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started {
+		return g.Discovery.Start(self)
+	}
+	g.self = append([]byte(nil), self...)
+	return nil
+}
+
+func (g *gatedDiscovery) release() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started {
+		return nil
+	}
+	g.started = true
+	if g.self == nil {
+		return nil
+	}
+	return g.Discovery.Start(g.self)
+}
+
+func (g *gatedDiscovery) Deliver(msgs []discovery.Message) error {
+	return g.Discovery.(discovery.Messenger).Deliver(msgs)
+}
+
+func (g *gatedDiscovery) Outbox(ctx context.Context) ([]discovery.Message, error) {
+	return g.Discovery.(discovery.Messenger).Outbox(ctx)
+}
+
+// gate wraps a messaging backend while the cluster is not released.
+func (c *cluster) gate(d discovery.Discovery) discovery.Discovery {
+	if _, ok := d.(discovery.Messenger); !ok {
+		return d
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opened {
+		return d
+	}
+	g := &gatedDiscovery{Discovery: d}
+	c.gated = append(c.gated, g)
+	return g
+}
+
+// release starts every held backend.
+func (c *cluster) release() error {
+	c.mu.Lock()
+	gs := c.gated
+	c.gated, c.opened = nil, true
+	c.mu.Unlock()
+	for _, g := range gs {
+		if err := g.release(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

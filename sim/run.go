@@ -64,6 +64,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := c.startAll(ctx, mon); err != nil {
 		return r, err
 	}
+	if err := c.release(); err != nil {
+		return r, err
+	}
 	r.StartSeconds = time.Since(began).Seconds()
 	mon.started = time.Now()
 

@@ -81,6 +81,9 @@ func TestUnreachableNeverAdmitted(t *testing.T) {
 	if err := c.startAll(ctx, mon); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.release(); err != nil {
+		t.Fatal(err)
+	}
 	mon.started = time.Now()
 
 	ghostAddr, err := c.alloc.Addr(c.honest[0])
