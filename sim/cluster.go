@@ -194,6 +194,7 @@ func (c *cluster) stop(m *member) {
 // waits on each one's goroutines in turn).
 func (c *cluster) close() {
 	var wg sync.WaitGroup
+	c.net.Shutdown()
 	for _, m := range c.live() {
 		m.n.Close()
 	}
