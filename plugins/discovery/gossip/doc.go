@@ -18,7 +18,7 @@
 // are verified (descriptor.Parse) and proposed through Next, and gossiped
 // onward only once the core admits them: a node never spreads what its
 // core rejected. A proposed descriptor the core does not admit is
-// remembered (not proposed again) for 30 rounds.
+// remembered (not proposed again) for 6 rounds.
 //
 // Wire format (all integers big-endian; every message ≤ MaxMessage = 1390
 // bytes; decode accepts exactly one encoding per message):
@@ -42,7 +42,13 @@
 // 8th). The bitmap marks non-empty buckets; one sum follows per marked
 // bucket. Two nodes with the same view exchange exactly one DIGEST.
 //
-// On a DIGEST whose buckets differ from its own, the receiver answers
+// On a DIGEST that marks fewer than a quarter as many buckets as its own
+// (a newcomer, typically at a bootstrap node), a node that knows at least
+// 8 peers answers instead with DESCS (echoing the DIGEST's nonce) holding
+// its own descriptor and 7 random admitted ones: introductions, so that
+// every newcomer gets peers to gossip with even when all of them knock at
+// one bootstrap address in the same round. Otherwise, on a DIGEST whose
+// buckets differ from its own, the receiver answers
 // with at most 4 SUMMARY pages echoing the DIGEST's nonce and carrying a
 // fresh nonce of its own (reply). A page's bitmap marks the buckets it
 // lists completely; its entries are what the sender knows in them, its
