@@ -108,10 +108,9 @@ func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) {
 	// One index lookup, not a scan of every pending probe: a node
 	// learning hundreds of peers at once probes them in one batch.
 	// force (the peer just probed us, so it is up) overrides the wait
-	// for an unanswered probe, but not for one sent within the last
-	// second, whose proof is likely on its way: each probe costs the
-	// peer a signature.
-	if sent, ok := n.probing[addr]; ok && now.Sub(sent) < reprobeAfter && (!force || now.Sub(sent) < time.Second) {
+	// for an unanswered probe: ours may have gone out before the peer
+	// listened, and nothing else would send another.
+	if sent, ok := n.probing[addr]; ok && !force && now.Sub(sent) < reprobeAfter {
 		n.mu.Unlock()
 		return
 	}
