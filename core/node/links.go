@@ -179,9 +179,18 @@ func (n *Node) linkAddr(p *view.Peer) (peerAddr, bool) {
 // trusted from the frame itself, it only makes us do what maintenance
 // would do later anyway.
 func (n *Node) resyncFrom(src peerAddr) {
+	// Never hold n.mu while taking a link's mu: elsewhere a link's mu is
+	// held while n.mu is taken (releaseIndex), and the two orders
+	// together deadlocked nodes under load (seen at 10,000 simulated
+	// nodes: initiate waiting for n.mu, resyncFrom for the link).
 	n.mu.Lock()
-	var l *peerLink
+	all := make([]*peerLink, 0, len(n.links))
 	for _, x := range n.links {
+		all = append(all, x)
+	}
+	n.mu.Unlock()
+	var l *peerLink
+	for _, x := range all {
 		x.mu.Lock()
 		match := x.addr == src
 		x.mu.Unlock()
@@ -190,7 +199,6 @@ func (n *Node) resyncFrom(src peerAddr) {
 			break
 		}
 	}
-	n.mu.Unlock()
 	if l == nil || !n.isMimic(l.id) {
 		return
 	}
