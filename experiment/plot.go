@@ -14,22 +14,12 @@ import (
 // writePlots draws, per network size and workload, anonymity against
 // overhead and latency against overhead, one labelled point per policy.
 func writePlots(dir string, res *Results) ([]string, error) {
-	type key struct {
-		nodes    int
-		workload string
-	}
-	var order []key
-	groups := map[key][]Run{}
-	for _, r := range res.Runs {
-		k := key{r.Nodes, r.Workload}
-		if groups[k] == nil {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], r)
-	}
 	var paths []string
-	for _, k := range order {
-		runs := groups[k]
+	for _, runs := range byTable(res.Runs) {
+		k := struct {
+			nodes    int
+			workload string
+		}{runs[0].Nodes, runs[0].Workload}
 		base := fmt.Sprintf("%d-nodes-%s", k.nodes, sanitizeName(k.workload))
 		p, err := scatter(runs, fmt.Sprintf("Anonymity against overhead (%d nodes, %s)", k.nodes, k.workload),
 			"degree of anonymity under flow correlation (H / log2 N)", func(r Run) float64 { return r.Correlation.Degree })

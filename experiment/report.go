@@ -69,22 +69,8 @@ func report(res *Results, plots []string) []byte {
 	fmt.Fprintf(&b, "# %s\n\n", res.Name)
 	fmt.Fprintf(&b, "Mode: %s. Seed %d. Adversary bins %v, correlation window %v, lag search up to %v.\n\n",
 		res.Mode, res.Seed, res.Attack.Bin.Duration, orDefault(res.Attack.Window.String(), "100ms"), orDefault(res.Attack.MaxLag.String(), "500ms"))
-	type key struct {
-		nodes    int
-		workload string
-	}
-	var order []key
-	groups := map[key][]Run{}
-	for _, r := range res.Runs {
-		k := key{r.Nodes, r.Workload}
-		if groups[k] == nil {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], r)
-	}
-	for _, k := range order {
-		runs := groups[k]
-		fmt.Fprintf(&b, "## %d nodes, workload %s (%d flows)\n\n", k.nodes, k.workload, runs[0].Flows)
+	for _, runs := range byTable(res.Runs) {
+		fmt.Fprintf(&b, "## %d nodes, workload %s (%d flows)\n\n", runs[0].Nodes, runs[0].Workload, runs[0].Flows)
 		b.WriteString("| policy | corr. top-1 | corr. top-10 | corr. rank | corr. H (bits) | 2^H | degree | orig. top-1 | orig. H | overhead | utilisation | latency p50 / p99 (ms) | goodput (kB/s) |\n")
 		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, r := range runs {
@@ -106,6 +92,28 @@ func report(res *Results, plots []string) []byte {
 	}
 	b.WriteString(readingGuide)
 	return b.Bytes()
+}
+
+// byTable groups runs by network size and workload, in the order they
+// first appear: one table of report.md, one pair of plots each.
+func byTable(runs []Run) [][]Run {
+	type key struct {
+		nodes    int
+		workload string
+	}
+	var out [][]Run
+	at := map[key]int{}
+	for _, r := range runs {
+		k := key{r.Nodes, r.Workload}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
 }
 
 func orDefault(s, def string) string {

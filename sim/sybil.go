@@ -29,45 +29,17 @@ func (c *cluster) sybilAnalysis(ctx context.Context, cfg Config) *SybilReport {
 		}
 	}
 	rep := &SybilReport{}
-	add := func(name, how string, paths, first, last, all int, expect float64) {
-		s := SybilShares{Method: name, How: how, Paths: paths, Expect1: expect}
-		if paths > 0 {
-			s.First = float64(first) / float64(paths)
-			s.Last = float64(last) / float64(paths)
-			s.All = float64(all) / float64(paths)
-		}
-		rep.Methods = append(rep.Methods, s)
-	}
-	count := func(path []identity.ID, first, last, all *int) {
-		if len(path) == 0 {
-			return
-		}
-		every := true
-		for _, id := range path {
-			every = every && bad[id]
-		}
-		if bad[path[0]] {
-			*first++
-		}
-		if bad[path[len(path)-1]] {
-			*last++
-		}
-		if every {
-			*all++
-		}
-	}
 
 	// 1. Real tunnels.
-	var f, l, a, n int
+	built := tally{bad: bad}
 	c.buildTunnels(ctx, honest, cfg.Tunnels, func(hops []node.HopInfo) {
 		path := make([]identity.ID, len(hops))
 		for i, h := range hops {
 			path[i] = h.ID
 		}
-		count(path, &f, &l, &a)
-		n++
+		built.count(path)
 	})
-	add("tunnels built (core, domain-uniform)", "tunnels built from random honest nodes by node.BuildTunnel", n, f, l, a, 0)
+	rep.Methods = append(rep.Methods, built.shares("tunnels built (core, domain-uniform)", "tunnels built from random honest nodes by node.BuildTunnel", 0))
 
 	pop := population{bad: bad}
 	for _, m := range live {
@@ -93,6 +65,43 @@ func (c *cluster) sybilAnalysis(ctx context.Context, cfg Config) *SybilReport {
 	return rep
 }
 
+// tally counts, over paths drawn one way, those whose first, last or
+// every hop is the adversary's.
+type tally struct {
+	bad                       map[identity.ID]bool
+	paths, first, last, every int
+}
+
+func (t *tally) count(path []identity.ID) {
+	if len(path) == 0 {
+		return
+	}
+	t.paths++
+	all := true
+	for _, id := range path {
+		all = all && t.bad[id]
+	}
+	if t.bad[path[0]] {
+		t.first++
+	}
+	if t.bad[path[len(path)-1]] {
+		t.last++
+	}
+	if all {
+		t.every++
+	}
+}
+
+func (t *tally) shares(method, how string, expect float64) SybilShares {
+	s := SybilShares{Method: method, How: how, Paths: t.paths, Expect1: expect}
+	if t.paths > 0 {
+		s.First = float64(t.first) / float64(t.paths)
+		s.Last = float64(t.last) / float64(t.paths)
+		s.All = float64(t.every) / float64(t.paths)
+	}
+	return s
+}
+
 // population is who is in the network, for the selection-only draws.
 type population struct {
 	ids    []identity.ID
@@ -106,60 +115,34 @@ type population struct {
 // same mimic topology, and domain- and node-uniform choice over the whole
 // membership (a design without mimics); it appends a line per method.
 func selectionShares(rep *SybilReport, pop population, table *mimic.Table, cfg Config, core func(identity.ID) []identity.ID, coreName, coreHow string) {
-	add := func(name, how string, paths, first, last, all int, expect float64) {
-		s := SybilShares{Method: name, How: how, Paths: paths, Expect1: expect}
-		if paths > 0 {
-			s.First = float64(first) / float64(paths)
-			s.Last = float64(last) / float64(paths)
-			s.All = float64(all) / float64(paths)
-		}
-		rep.Methods = append(rep.Methods, s)
-	}
-	count := func(path []identity.ID, first, last, all *int) {
-		if len(path) == 0 {
-			return
-		}
-		every := true
-		for _, id := range path {
-			every = every && pop.bad[id]
-		}
-		if pop.bad[path[0]] {
-			*first++
-		}
-		if pop.bad[path[len(path)-1]] {
-			*last++
-		}
-		if every {
-			*all++
-		}
+	add := func(t *tally, name, how string, expect float64) {
+		rep.Methods = append(rep.Methods, t.shares(name, how, expect))
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5b))
 	samples := cfg.SelectionSamples
 	randomHonest := func() int { return pop.honest[rng.IntN(len(pop.honest))] }
 
 	// 1. The core's selection, without building.
-	f, l, a, n := 0, 0, 0, 0
+	t := &tally{bad: pop.bad}
 	for range samples {
 		if p := core(pop.ids[randomHonest()]); len(p) == cfg.Hops {
-			count(p, &f, &l, &a)
-			n++
+			t.count(p)
 		}
 	}
-	add(coreName, coreHow, n, f, l, a, 0)
+	add(t, coreName, coreHow, 0)
 
 	// 2. Node-uniform over the same mimic topology.
 	addrOf := map[identity.ID]netip.Addr{}
 	for i, id := range pop.ids {
 		addrOf[id] = pop.addrs[i]
 	}
-	f, l, a, n = 0, 0, 0, 0
+	t = &tally{bad: pop.bad}
 	for range samples {
 		if p := nodeUniformMimicWalk(rng, table, addrOf, pop.ids[randomHonest()], cfg.Hops); p != nil {
-			count(p, &f, &l, &a)
-			n++
+			t.count(p)
 		}
 	}
-	add("node-uniform over mimics", "same walk and /16 rule as the core over symmetric mimic sets, each hop uniform over the previous hop's mimics instead of their domains", n, f, l, a, 0)
+	add(t, "node-uniform over mimics", "same walk and /16 rule as the core over symmetric mimic sets, each hop uniform over the previous hop's mimics instead of their domains", 0)
 
 	// 3 and 4: no mimic topology, uniform over the whole membership.
 	byTop := map[netip.Prefix][]int{}
@@ -171,7 +154,7 @@ func selectionShares(rep *SybilReport, pop population, table *mimic.Table, cfg C
 		}
 		byTop[t] = append(byTop[t], i)
 	}
-	f, l, a, n = 0, 0, 0, 0
+	t = &tally{bad: pop.bad}
 	for range samples {
 		init := randomHonest()
 		used := map[netip.Prefix]bool{domain.Top(pop.addrs[init]): true}
@@ -191,14 +174,13 @@ func selectionShares(rep *SybilReport, pop population, table *mimic.Table, cfg C
 			path = append(path, pop.ids[pickInTop(rng, pop.addrs, byTop[t])])
 		}
 		if len(path) == cfg.Hops {
-			count(path, &f, &l, &a)
-			n++
+			t.count(path)
 		}
 	}
-	add("domain-uniform over the view", "each hop: a /16 uniformly among those not yet used (nor the initiator's), then a /24, then a host", n, f, l, a,
+	add(t, "domain-uniform over the view", "each hop: a /16 uniformly among those not yet used (nor the initiator's), then a /24, then a host",
 		float64(cfg.SybilDomains)/float64(len(tops)-1))
 
-	f, l, a, n = 0, 0, 0, 0
+	t = &tally{bad: pop.bad}
 	for range samples {
 		init := randomHonest()
 		in := map[int]bool{init: true}
@@ -211,10 +193,9 @@ func selectionShares(rep *SybilReport, pop population, table *mimic.Table, cfg C
 			in[i] = true
 			path = append(path, pop.ids[i])
 		}
-		count(path, &f, &l, &a)
-		n++
+		t.count(path)
 	}
-	add("node-uniform over the view", "each hop uniformly among all other nodes, no domain rule (a design without domains)", n, f, l, a,
+	add(t, "node-uniform over the view", "each hop uniformly among all other nodes, no domain rule (a design without domains)",
 		float64(cfg.SybilNodes)/float64(len(pop.ids)-1))
 }
 
