@@ -7,6 +7,11 @@
 // It is never consulted per packet, so an out-of-process policy costs one
 // RPC per tick, not per frame.
 //
+// A policy may also ask the node for loop cover (Looper, an optional
+// interface the node finds by type assertion): cells the node sends
+// through tunnels of its own to their last hop and back, to notice an
+// active attacker who drops or delays its traffic.
+//
 // The glue that runs a Policy in a child process lives in
 // sdk/cover/coverplugin; an in-memory fake in covertest.
 package cover
@@ -57,3 +62,35 @@ type Policy interface {
 
 // Factory creates a policy from its options.
 type Factory func(options map[string]string) (Policy, error)
+
+// Looper is an optional interface of a Policy: a policy that implements it
+// asks the node for loop cover, as Loopix nodes send loop messages.
+//
+// Who calls it and when: the node, once, when it starts (after the policy
+// was created and, out of process, configured; coverplugin carries the
+// answer across the process boundary). The answer holds for the node's
+// life; a policy that changes its mind later is not heard.
+//
+// What the core does: it keeps a few tunnels of its own (built by the
+// usual path rule, no exit needed) and, as a Poisson process of the
+// given rate, sends one cell through a randomly chosen one of them to its
+// last hop and back (a tunnel ping: on the wire, and at every hop but the
+// last, the same as data). A loop whose reply has not come back within a
+// timeout is lost. The node counts loops sent, returned and lost, keeps
+// their round-trip times, and when too many of the recent loops were lost
+// it warns, counts an alert and rebuilds its loop tunnels through other
+// hops. Loop cells are data cells: on a shaped link they take the place
+// of padding, on an unshaped one they are extra frames. The thresholds
+// are the node's (core/node Options), not the policy's.
+type Looper interface {
+	// Loops returns the node-wide loop schedule. Rate 0 means no loops.
+	Loops() Loops
+}
+
+// Loops is a node's loop-cover schedule.
+type Loops struct {
+	// Rate is the mean number of loops per second the whole node sends
+	// (not per link), at independent exponential gaps. It must be finite
+	// and >= 0; 0 means none.
+	Rate float64
+}

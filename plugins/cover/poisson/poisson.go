@@ -23,17 +23,33 @@
 // that is full), and each hop adds a wait of about 1/rate (20 ms at the
 // default) to a cell that finds the link idle, more behind a backlog.
 //
-// Limits. Loopix also sends loop cover, messages that come back to their
-// sender, to detect an active (n−1) attacker who delays or drops a node's
-// incoming traffic and watches what comes out. This policy does not: a
-// cover policy only sets per-link rates, and loops would need the core to
-// build and check tunnels back to the node. Against active attacks it
-// defends nothing. Frames the engine does not shape (link handshakes,
-// reachability probes, discovery messages) are outside the process.
+// Loop cover. With loop_rate > 0 the policy also asks the node for loops
+// (cover.Looper): as a Poisson process of loop_rate per second, the node
+// sends a cell through one of its own 3-hop tunnels to the last hop and
+// back (a tunnel ping, which on the wire is one more data cell). A loop
+// whose reply does not come back in time is lost; when too many of the
+// recent loops are lost the node warns that a relay or link is dropping
+// or delaying its traffic, names the hops by short ID, and rebuilds its
+// loop tunnels through others. That is what Loopix's loops are for:
+// detecting an active (n−1) attacker who holds back a node's traffic and
+// watches what comes out. Loops also make every node a sender of tunnel
+// traffic, idle or not. Each loop is six cells (three links out, three
+// back); on links this policy shapes they take the place of padding, so
+// they add no frames to the wire, only the relays' onion work and a share
+// of each link's rate that data could have used. The node keeps a few
+// loop tunnels open (two by default). The detection thresholds and the loop timeout are the node's options
+// (core/node), not the policy's. Limits: a loop ends at the last hop of
+// a tunnel, which answers it and so knows it is a ping (the hops before it
+// see only cells), and an attacker who can tell loop tunnels from data
+// tunnels by their pattern could spare the loops; see docs/COVER.md.
+//
+// Limits. Frames the engine does not shape (link handshakes, reachability
+// probes, discovery messages) are outside the process.
 //
 // Options (all strings, like every plugin's):
 //
 //	rate      mean frames per second per link (> 0, default 50)
+//	loop_rate mean loops per second the node sends (>= 0, default 0: no loops)
 //	interval  how often the engine consults the policy (Go duration, default 100ms;
 //	          the schedule never changes, so a tick only shapes links that came
 //	          up since the last one, and those send unshaped until then)
@@ -55,15 +71,21 @@ const Name = "poisson"
 const (
 	DefaultRate     = 50.0
 	DefaultInterval = 100 * time.Millisecond
+	DefaultLoopRate = 0.0
 )
 
-// Policy gives every link the same Poisson rate.
+// Policy gives every link the same Poisson rate, and asks the node for
+// loops at loopRate.
 type Policy struct {
 	rate     float64
 	interval time.Duration
+	loopRate float64
 }
 
-var _ cover.Policy = (*Policy)(nil)
+var (
+	_ cover.Policy = (*Policy)(nil)
+	_ cover.Looper = (*Policy)(nil)
+)
 
 // New creates the policy from its options; it is a cover.Factory.
 func New(options map[string]string) (cover.Policy, error) {
@@ -89,9 +111,16 @@ func New(options map[string]string) (cover.Policy, error) {
 			}
 			p.interval = d
 		case "loop_rate":
-			return nil, fmt.Errorf("cover policy poisson: option \"loop_rate\": loop cover is not implemented (see the package documentation)")
+			r, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return nil, fmt.Errorf("cover policy poisson: option \"loop_rate\": %q is not a number of loops per second", value)
+			}
+			if !(r >= 0) || math.IsInf(r, 0) {
+				return nil, fmt.Errorf("cover policy poisson: option \"loop_rate\": %s loops per second, want a finite number >= 0 (0: no loops)", value)
+			}
+			p.loopRate = r
 		default:
-			return nil, fmt.Errorf("cover policy poisson: unknown option %q (want rate, interval)", key)
+			return nil, fmt.Errorf("cover policy poisson: unknown option %q (want rate, interval, loop_rate)", key)
 		}
 	}
 	return p, nil
@@ -115,6 +144,9 @@ func (p *Policy) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, e
 	}
 	return ts, nil
 }
+
+// Loops asks the node for loop_rate loops per second (0: none).
+func (p *Policy) Loops() cover.Loops { return cover.Loops{Rate: p.loopRate} }
 
 // Close does nothing.
 func (p *Policy) Close() error { return nil }

@@ -67,6 +67,38 @@ func checkTargets(t *testing.T, p cover.Policy, rate float64) {
 	}
 }
 
+// loop_rate is the node-wide loop schedule the policy hands the node
+// through cover.Looper; 0, the default, asks for none. It does not change
+// the per-link targets.
+func TestLoopRate(t *testing.T) {
+	for _, tt := range []struct {
+		options map[string]string
+		want    float64
+	}{
+		{nil, 0},
+		{map[string]string{"loop_rate": "0"}, 0},
+		{map[string]string{"loop_rate": "20"}, 20},
+		{map[string]string{"loop_rate": "0.25", "rate": "10"}, 0.25},
+	} {
+		p, err := New(tt.options)
+		if err != nil {
+			t.Fatalf("New(%v): %v", tt.options, err)
+		}
+		l, ok := p.(cover.Looper)
+		if !ok {
+			t.Fatal("poisson does not implement cover.Looper")
+		}
+		if got := l.Loops(); got != (cover.Loops{Rate: tt.want}) {
+			t.Errorf("New(%v).Loops() = %+v, want rate %v", tt.options, got, tt.want)
+		}
+		rate := DefaultRate
+		if r := tt.options["rate"]; r != "" {
+			rate = 10
+		}
+		checkTargets(t, p, rate)
+	}
+}
+
 func TestOptionErrors(t *testing.T) {
 	tests := []struct {
 		key, value string
@@ -79,13 +111,20 @@ func TestOptionErrors(t *testing.T) {
 		{"interval", "often"},
 		{"interval", "0s"},
 		{"interval", "-1ms"},
-		{"loop_rate", "5"}, // not implemented: refused, not ignored
+		{"loop_rate", "often"},
+		{"loop_rate", "-1"},
+		{"loop_rate", "NaN"},
+		{"loop_rate", "+Inf"},
+		{"loop_rate", ""},
 		{"rates", "10"},
 	}
 	for _, tt := range tests {
 		_, err := New(map[string]string{tt.key: tt.value})
 		if err == nil || !strings.Contains(err.Error(), `"`+tt.key+`"`) {
 			t.Errorf("New(%s=%s) = %v, want an error naming %q", tt.key, tt.value, err, tt.key)
+		}
+		if err != nil && tt.key == "loop_rate" && !strings.Contains(err.Error(), "loops per second") {
+			t.Errorf("New(loop_rate=%s) = %v, want an error saying what loop_rate counts", tt.value, err)
 		}
 	}
 }

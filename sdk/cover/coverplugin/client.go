@@ -21,13 +21,18 @@ type client struct {
 	mu       sync.Mutex
 	name     string
 	interval time.Duration
+	loopRate float64
 	once     sync.Once
 }
+
+var _ cover.Looper = (*client)(nil)
 
 // Launch starts the cover policy plugin l describes and creates its policy
 // from options. While the child restarts, Tick returns an error wrapping
 // pluginkit.ErrUnavailable; the engine should keep the previous schedule.
-// The result also implements pluginkit.Reporter.
+// The result also implements pluginkit.Reporter, and cover.Looper with the
+// loop rate the plugin's policy asked for at Configure (0 when it does not
+// implement cover.Looper).
 func Launch(l pluginkit.Launcher, options map[string]string) (cover.Policy, error) {
 	c := &client{options: options}
 	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{Attach: c.attach})
@@ -50,6 +55,7 @@ func (c *client) attach(raw any, _ bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.name, c.interval = resp.GetName(), time.Duration(resp.GetIntervalNs())
+	c.loopRate = resp.GetLoopRate()
 	return nil
 }
 
@@ -63,6 +69,13 @@ func (c *client) Interval() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.interval
+}
+
+// Loops is the loop schedule the policy answered at the last Configure.
+func (c *client) Loops() cover.Loops {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cover.Loops{Rate: c.loopRate}
 }
 
 func (c *client) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, error) {

@@ -4,7 +4,9 @@
 // Node side: p, err := coverplugin.Launch(launcher, options).
 //
 // One Tick is one gRPC call (service tarzan.cover.v1.Cover), never one per
-// frame. Interval is read once at Configure. While the child restarts,
+// frame. Interval is read once at Configure, and so is the loop schedule
+// of a policy that implements cover.Looper (the host's policy implements
+// it always, answering rate 0 for a policy that asks for no loops). While the child restarts,
 // Tick fails with an error wrapping pluginkit.ErrUnavailable and the
 // engine should keep the previous schedule; the new child gets the same
 // options and sees fresh statistics on the next tick.

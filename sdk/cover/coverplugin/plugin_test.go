@@ -1,6 +1,8 @@
 package coverplugin_test
 
 import (
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -68,5 +70,42 @@ func TestTickPoissonRoundTrip(t *testing.T) {
 				t.Errorf("poisson=%v: link %d target %+v", poisson, i, tg)
 			}
 		}
+	}
+}
+
+// The loop schedule of a policy that implements cover.Looper crosses the
+// process boundary at Configure; a policy that asks for none arrives as
+// rate 0.
+func TestLoopsRoundTrip(t *testing.T) {
+	for _, want := range []float64{20, 0.5, 0} {
+		opts := map[string]string{}
+		if want != 0 {
+			opts["loop_rate"] = strconv.FormatFloat(want, 'g', -1, 64)
+		}
+		p, err := coverplugin.Launch(plugintest.Launcher(t, "fake"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, ok := p.(cover.Looper)
+		if !ok {
+			p.Close()
+			t.Fatal("the launched policy does not implement cover.Looper")
+		}
+		got := l.Loops()
+		pid := p.(pluginkit.Reporter).PluginStats().PID
+		if pid == 0 || pid == os.Getpid() {
+			t.Errorf("policy runs in pid %d, want a child process", pid)
+		}
+		if got != (cover.Loops{Rate: want}) {
+			t.Errorf("loop_rate %v: Loops() = %+v from child pid %d", want, got, pid)
+		}
+		if want == 20 {
+			// A restarted child is configured again and answers the same.
+			plugintest.KillAndWait(t, p.(pluginkit.Reporter))
+			if again := l.Loops(); again != got {
+				t.Errorf("after a restart: Loops() = %+v, want %+v", again, got)
+			}
+		}
+		p.Close()
 	}
 }

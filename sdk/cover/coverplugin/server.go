@@ -32,7 +32,11 @@ func (s *server) Configure(_ context.Context, req *coverpb.ConfigureRequest) (*c
 		return nil, fmt.Errorf("coverplugin: creating policy: %w", err)
 	}
 	s.p = p
-	return &coverpb.ConfigureResponse{Name: p.Name(), IntervalNs: int64(p.Interval())}, nil
+	resp := &coverpb.ConfigureResponse{Name: p.Name(), IntervalNs: int64(p.Interval())}
+	if l, ok := p.(cover.Looper); ok {
+		resp.LoopRate = l.Loops().Rate
+	}
+	return resp, nil
 }
 
 func (s *server) Tick(_ context.Context, req *coverpb.TickRequest) (*coverpb.TickResponse, error) {

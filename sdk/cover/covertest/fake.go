@@ -5,6 +5,7 @@
 //	p := covertest.New(10*time.Millisecond, 50) // interval, rate
 //	p.SetRate(100)
 //	p.SetPoisson(true)
+//	p.SetLoopRate(20) // before the node starts: it reads Loops once
 //	... run the engine ...
 //	ticks := p.Ticks()
 //
@@ -13,7 +14,9 @@ package covertest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,12 +34,15 @@ type Tick struct {
 type Policy struct {
 	interval time.Duration
 
-	mu      sync.Mutex
-	rate    float64
-	poisson bool
-	ticks   []Tick
-	closed  bool
+	mu       sync.Mutex
+	rate     float64
+	poisson  bool
+	loopRate float64
+	ticks    []Tick
+	closed   bool
 }
+
+var _ cover.Looper = (*Policy)(nil)
 
 // New returns a policy named "fake" that ticks every interval and answers
 // rate for every link.
@@ -45,11 +51,19 @@ func New(interval time.Duration, rate float64) *Policy {
 }
 
 // Factory makes a Policy from options, for Serve in tests. The option
-// poisson = "true" starts it with SetPoisson(true); the rest are ignored.
+// poisson = "true" starts it with SetPoisson(true), loop_rate = "N" with
+// SetLoopRate(N); the rest are ignored.
 func Factory(interval time.Duration, rate float64) cover.Factory {
 	return func(options map[string]string) (cover.Policy, error) {
 		p := New(interval, rate)
 		p.poisson = options["poisson"] == "true"
+		if v, ok := options["loop_rate"]; ok {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return nil, fmt.Errorf("covertest: option \"loop_rate\": %q is not a number", v)
+			}
+			p.loopRate = r
+		}
 		return p, nil
 	}
 }
@@ -66,6 +80,21 @@ func (p *Policy) SetPoisson(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.poisson = on
+}
+
+// SetLoopRate sets the loops per second Loops answers (default 0: none).
+// The node reads Loops once, when it starts.
+func (p *Policy) SetLoopRate(r float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loopRate = r
+}
+
+// Loops implements cover.Looper with the rate set by SetLoopRate.
+func (p *Policy) Loops() cover.Loops {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return cover.Loops{Rate: p.loopRate}
 }
 
 // Ticks returns the ticks so far.

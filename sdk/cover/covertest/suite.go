@@ -11,7 +11,8 @@ import (
 // Run checks what the cover engine relies on from every policy that
 // newPolicy creates: a name, a positive interval, one finite,
 // non-negative target per link for any number of links (none included),
-// the engine's statistics left as they were, and a clean Close. It does
+// a finite, non-negative loop rate when it implements cover.Looper, the
+// engine's statistics left as they were, and a clean Close. It does
 // not judge the schedule itself; a policy's own tests do.
 func Run(t *testing.T, newPolicy func(t *testing.T) cover.Policy) {
 	t.Helper()
@@ -44,6 +45,17 @@ func Run(t *testing.T, newPolicy func(t *testing.T) cover.Policy) {
 					t.Errorf("Tick(%d links): link %d rate %v, want finite and >= 0", n, i, tg.Rate)
 				}
 			}
+		}
+	})
+	t.Run("loops", func(t *testing.T) {
+		p := newPolicy(t)
+		defer p.Close()
+		l, ok := p.(cover.Looper)
+		if !ok {
+			t.Skip("the policy asks for no loop cover (no cover.Looper)")
+		}
+		if r := l.Loops().Rate; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			t.Errorf("Loops().Rate = %v, want finite and >= 0", r)
 		}
 	})
 	t.Run("leaves the stats alone", func(t *testing.T) {

@@ -35,3 +35,21 @@ func TestFakePoisson(t *testing.T) {
 		t.Errorf("%d ticks recorded, want 2", n)
 	}
 }
+
+func TestFakeLoopRate(t *testing.T) {
+	p, err := Factory(time.Second, 7)(map[string]string{"loop_rate": "2.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := p.(*Policy)
+	if got := f.Loops(); got != (cover.Loops{Rate: 2.5}) {
+		t.Errorf("Loops() = %+v, want rate 2.5", got)
+	}
+	f.SetLoopRate(0)
+	if got := f.Loops(); got != (cover.Loops{}) {
+		t.Errorf("after SetLoopRate(0): Loops() = %+v, want none", got)
+	}
+	if _, err := Factory(time.Second, 7)(map[string]string{"loop_rate": "x"}); err == nil {
+		t.Error("loop_rate = x accepted")
+	}
+}

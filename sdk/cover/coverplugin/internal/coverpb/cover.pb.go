@@ -105,9 +105,12 @@ func (x *ConfigureRequest) GetOptions() map[string]string {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	IntervalNs    int64                  `protobuf:"varint,2,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	IntervalNs int64                  `protobuf:"varint,2,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
+	// Loops per second the node should send (cover.Looper); 0 or absent
+	// means none, so a plugin built before this field asks for no loops.
+	LoopRate      float64 `protobuf:"fixed64,3,opt,name=loop_rate,json=loopRate,proto3" json:"loop_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,6 +155,13 @@ func (x *ConfigureResponse) GetName() string {
 func (x *ConfigureResponse) GetIntervalNs() int64 {
 	if x != nil {
 		return x.IntervalNs
+	}
+	return 0
+}
+
+func (x *ConfigureResponse) GetLoopRate() float64 {
+	if x != nil {
+		return x.LoopRate
 	}
 	return 0
 }
@@ -357,11 +367,12 @@ const file_cover_proto_rawDesc = "" +
 	"\aoptions\x18\x01 \x03(\v2..tarzan.cover.v1.ConfigureRequest.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"e\n" +
 	"\x11ConfigureResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vinterval_ns\x18\x02 \x01(\x03R\n" +
-	"intervalNs\"\xaf\x01\n" +
+	"intervalNs\x12\x1b\n" +
+	"\tloop_rate\x18\x03 \x01(\x01R\bloopRate\"\xaf\x01\n" +
 	"\tLinkStats\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x16\n" +
 	"\x06queued\x18\x02 \x01(\x03R\x06queued\x12\x1b\n" +
