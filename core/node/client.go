@@ -218,7 +218,7 @@ func (n *Node) buildForFlow(flow uint64, pf *pendingFlow) {
 		case <-ctx.Done():
 		}
 	}()
-	t, err := n.buildTunnel(ctx, n.opts.TunnelHops, func(p *view.Peer) bool { return n.exitAllows(p, pf.proto, pf.dst) })
+	t, err := n.buildTunnel(ctx, n.opts.TunnelHops, func(p *view.Peer) bool { return n.exitAllows(p, pf.proto, pf.dst) }, nil)
 	cs := &n.client
 	cs.mu.Lock()
 	delete(cs.building, flow)
@@ -312,7 +312,7 @@ func (n *Node) buildSpare() {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	t, err := n.buildTunnel(ctx, n.opts.TunnelHops, func(p *view.Peer) bool { return p.Desc.Exit })
+	t, err := n.buildTunnel(ctx, n.opts.TunnelHops, func(p *view.Peer) bool { return p.Desc.Exit }, nil)
 	if err != nil {
 		return
 	}

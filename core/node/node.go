@@ -21,6 +21,9 @@
 //  5. maintainLoop (one goroutine) runs discovery proposals, probes,
 //     mimic recomputation, link handshakes and rekeys, keepalives, and
 //     circuit expiry on the node's clock.
+//  6. loopLoop (one goroutine, loop.go, only when the cover policy asks
+//     for loop cover) sends loops through the node's loop tunnels,
+//     expires the lost ones and keeps the tunnels built.
 //
 // Run starts all of them and returns when its context ends, after they
 // have all stopped.
@@ -93,6 +96,7 @@ type Node struct {
 
 	exits  exitFlows
 	client clientState
+	loops  loopCover
 
 	hooks testHooks
 }
@@ -121,6 +125,9 @@ func New(opts Options) (*Node, error) {
 		proposal: make(chan []discovery.Proposal, 16),
 		stop:     make(chan struct{}),
 	}
+	n.loops.rate = loopRateOf(opts.Cover) // read once (cover.Looper)
+	n.loops.pending = map[uint64]*pendingLoop{}
+	n.loops.suspects = map[identity.ID]time.Time{}
 	n.log = opts.Logger.With("node", n.id.Short())
 	var seed [16]byte
 	if _, err := opts.Rand.Read(seed[:]); err != nil {
@@ -191,6 +198,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.goRun(n.maintainLoop)
 	n.goRun(n.shapeLoop)
+	if n.loops.rate > 0 {
+		n.goRun(n.loopLoop)
+	}
 	n.goRun(func() { n.discoveryLoop(ctx) })
 	n.goRun(func() { n.outboxLoop(ctx) })
 	n.goRun(func() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"time"
 
@@ -79,6 +80,18 @@ type Options struct {
 	// QueueLength bounds each link's shaped send queue. Default 1024 frames.
 	QueueLength int
 
+	// Loop cover, sent only when the cover policy asks for it
+	// (cover.Looper; loop.go). LoopTimeout is how long a loop's reply may
+	// take before the loop counts as lost; default 5 s. LoopTunnels is how
+	// many tunnels loops are spread over; default 2. The detector looks at
+	// the last LoopWindow loops (default 20) and raises the alert when a
+	// share of at least LoopAlertLoss of them (0 < share <= 1, default
+	// 0.5) was lost.
+	LoopTimeout   time.Duration
+	LoopTunnels   int
+	LoopWindow    int
+	LoopAlertLoss float64
+
 	// Simulation hooks, all off by default: a simulator that runs
 	// thousands of nodes in one process shares immutable work between
 	// them, where a real deployment computes it once per node.
@@ -146,6 +159,18 @@ func (o *Options) setDefaults() {
 	if o.QueueLength == 0 {
 		o.QueueLength = 1024
 	}
+	if o.LoopTimeout == 0 {
+		o.LoopTimeout = 5 * time.Second
+	}
+	if o.LoopTunnels == 0 {
+		o.LoopTunnels = 2
+	}
+	if o.LoopWindow == 0 {
+		o.LoopWindow = 20
+	}
+	if o.LoopAlertLoss == 0 {
+		o.LoopAlertLoss = 0.5
+	}
 	if o.ExitPolicy == nil {
 		o.ExitPolicy = exitpolicy.Default()
 	}
@@ -194,6 +219,19 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: MimicRebuildInterval %v is negative", ErrOptions, o.MimicRebuildInterval)
 	case o.MimicSettleTime < 0:
 		return fmt.Errorf("%w: MimicSettleTime %v is negative", ErrOptions, o.MimicSettleTime)
+	case o.LoopTimeout < 0:
+		return fmt.Errorf("%w: LoopTimeout %v is negative", ErrOptions, o.LoopTimeout)
+	case o.LoopTunnels < 1 || o.LoopTunnels > 16:
+		return fmt.Errorf("%w: LoopTunnels %d out of range 1..16", ErrOptions, o.LoopTunnels)
+	case o.LoopWindow < 1 || o.LoopWindow > 10000:
+		return fmt.Errorf("%w: LoopWindow %d out of range 1..10000", ErrOptions, o.LoopWindow)
+	case !(o.LoopAlertLoss > 0 && o.LoopAlertLoss <= 1):
+		return fmt.Errorf("%w: LoopAlertLoss %v out of range (0, 1]", ErrOptions, o.LoopAlertLoss)
+	}
+	if l, ok := o.Cover.(cover.Looper); ok {
+		if r := l.Loops().Rate; !(r >= 0) || math.IsInf(r, 0) {
+			return fmt.Errorf("%w: cover policy %s asks for %v loops per second; want a finite number >= 0", ErrOptions, o.Cover.Name(), r)
+		}
 	}
 	names := map[string]bool{}
 	for i, t := range o.Transports {

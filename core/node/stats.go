@@ -47,6 +47,13 @@ const (
 	EventGossipIn        = "gossip_in"
 	EventTunnelsRepaired = "tunnels_repaired"
 	EventGossipOut       = "gossip_out"
+
+	// Loop cover (loop.go). Sent = returned + lost + in flight.
+	EventLoopsSent        = "loops_sent"         // loops sent through a loop tunnel
+	EventLoopsReturned    = "loops_returned"     // loops whose reply came back within LoopTimeout
+	EventLoopsLost        = "loops_lost"         // loops whose reply did not
+	EventLoopAlerts       = "loop_alerts"        // times too many recent loops were lost (Options.LoopAlertLoss)
+	EventLoopTunnelsBuilt = "loop_tunnels_built" // loop tunnels built, replacements included
 )
 
 // counters is a set of named monotonic counters.

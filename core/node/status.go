@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
 )
@@ -24,11 +25,15 @@ type Status struct {
 	Circuits int
 	Tunnels  int
 	Counters map[string]uint64
+	// LoopRTT is the median round trip of the recent loops that returned
+	// (loop cover; 0 when the node sends none or none returned yet).
+	LoopRTT time.Duration
 }
 
 // Status returns a snapshot of the node's state.
 func (n *Node) Status() Status {
 	st := Status{ID: n.id, Addr: n.bound, Peers: n.view.Len(), Mimics: n.Mimics(), Counters: n.Stats()}
+	st.LoopRTT, _ = n.LoopRTT()
 	for _, m := range st.Mimics {
 		if m.Up {
 			st.LinksUp++

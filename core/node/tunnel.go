@@ -28,6 +28,7 @@ type Tunnel struct {
 
 	flow     uint64                // client isolation group (IP service)
 	exitOK   func(*view.Peer) bool // constraint on the last hop, kept for repairs
+	avoid    []identity.ID         // members no hop may be, kept for repairs
 	lastUsed atomic.Int64          // unix nanos
 
 	mu       sync.Mutex
@@ -65,29 +66,30 @@ var (
 // BuildTunnel selects a path of the given length and builds a tunnel
 // along it, retrying with another path when a hop fails.
 func (n *Node) BuildTunnel(ctx context.Context, hops int) (*Tunnel, error) {
-	return n.buildTunnel(ctx, hops, nil)
+	return n.buildTunnel(ctx, hops, nil, nil)
 }
 
 // BuildExitTunnel builds a tunnel whose last hop is an exit whose
 // published policy accepts proto ("tcp", "udp", "icmp") to dst.
 func (n *Node) BuildExitTunnel(ctx context.Context, hops int, proto string, dst netip.AddrPort) (*Tunnel, error) {
-	return n.buildTunnel(ctx, hops, func(p *view.Peer) bool { return n.exitAllows(p, proto, dst) })
+	return n.buildTunnel(ctx, hops, func(p *view.Peer) bool { return n.exitAllows(p, proto, dst) }, nil)
 }
 
-// buildTunnel builds a tunnel whose last hop satisfies last (nil: any).
-func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool) (*Tunnel, error) {
+// buildTunnel builds a tunnel whose last hop satisfies last (nil: any)
+// and none of whose hops is in avoid.
+func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool, avoid []identity.ID) (*Tunnel, error) {
 	if hops < 1 || hops > onion.MaxHops {
 		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", hops, onion.MaxHops)
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		path, err := n.selectPath(hops, last)
+		path, err := n.walkFrom(n.id, nil, hops, last, avoid)
 		if err != nil {
 			return nil, err
 		}
 		t, err := n.BuildTunnelPath(ctx, path)
 		if err == nil {
-			t.exitOK = last
+			t.exitOK, t.avoid = last, avoid
 			return t, nil
 		}
 		lastErr = err
@@ -116,19 +118,19 @@ func (n *Node) SelectPath(hops int) ([]identity.ID, error) {
 }
 
 func (n *Node) selectPath(hops int, last func(*view.Peer) bool) ([]identity.ID, error) {
-	return n.walkFrom(n.id, nil, hops, last)
+	return n.walkFrom(n.id, nil, hops, last, nil)
 }
 
 // walkFrom extends a walk that has reached prev through kept (the hops
-// already in the tunnel) by count more hops, retrying random walks until
-// one ends on a hop that satisfies last: the mimic topology decides which
-// exits a walk can reach.
-func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool) ([]identity.ID, error) {
+// already in the tunnel) by count more hops, none of them in avoid,
+// retrying random walks until one ends on a hop that satisfies last: the
+// mimic topology decides which exits a walk can reach.
+func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, avoid []identity.ID) ([]identity.ID, error) {
 	var err error
 	for _, directed := range []bool{true, false} {
 		for attempt := 0; attempt < 32; attempt++ {
 			var path []identity.ID
-			if path, err = n.walkOnce(prev, kept, count, last, directed); err == nil {
+			if path, err = n.walkOnce(prev, kept, count, last, avoid, directed); err == nil {
 				return path, nil
 			}
 		}
@@ -138,10 +140,13 @@ func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last fun
 
 // walkOnce is one random walk (mimic.Table.Walk): over the mimics each
 // hop chose (directed) or over its symmetric mimic sets.
-func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, directed bool) ([]identity.ID, error) {
+func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, avoid []identity.ID, directed bool) ([]identity.ID, error) {
 	table := n.mimicTable()
 	used := map[netip.Prefix]bool{domain.Top(n.bound.Addr()): true}
 	in := map[[32]byte]bool{n.id: true}
+	for _, id := range avoid {
+		in[id] = true // a member already in the walk is never chosen again
+	}
 	for _, p := range kept {
 		used[p.Top()] = true
 		in[p.ID] = true
@@ -351,6 +356,8 @@ func (t *Tunnel) handleBackward(cell []byte) {
 		t.mu.Unlock()
 		if ch != nil {
 			ch <- t.n.opts.Clock.Now()
+		} else {
+			t.n.loopReturned(t, id, t.n.opts.Clock.Now())
 		}
 	case onion.CmdData:
 		if hop == t.path.Len()-1 {
@@ -404,6 +411,17 @@ func (t *Tunnel) Ping(ctx context.Context, hop int) (time.Duration, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// hopIDs are the IDs of the tunnel's hops.
+func (t *Tunnel) hopIDs() []identity.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]identity.ID, len(t.hops))
+	for i, p := range t.hops {
+		out[i] = p.ID
+	}
+	return out
 }
 
 // Hops describes the tunnel's path.
@@ -525,7 +543,7 @@ func (t *Tunnel) Repair(ctx context.Context, keep int) error {
 	t.mu.Unlock()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		more, err := t.n.walkFrom(kept[len(kept)-1].ID, kept, total-keep, t.exitOK)
+		more, err := t.n.walkFrom(kept[len(kept)-1].ID, kept, total-keep, t.exitOK, t.avoid)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,265 @@
+package node
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/sdk/cover"
+	"github.com/tarzan-net/tarzan/sdk/cover/covertest"
+	"github.com/tarzan-net/tarzan/sdk/transport"
+	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
+)
+
+// loopPolicy is a policy that leaves links unshaped and asks for loops
+// at rate per second.
+func loopPolicy(rate float64) cover.Policy {
+	p := covertest.New(50*time.Millisecond, 0)
+	p.SetLoopRate(rate)
+	return p
+}
+
+func loopCounts(n *Node) (sent, returned, lost uint64) {
+	return n.Stat(EventLoopsSent), n.Stat(EventLoopsReturned), n.Stat(EventLoopsLost)
+}
+
+// A policy asking for 20 loops per second gets them: two 3-hop loop
+// tunnels, loops at about that rate, (nearly) all back, counted in the
+// node's stats with a median round trip. Policies that ask for none, by
+// rate 0 or by not implementing cover.Looper, get none. Every goroutine
+// stops with the node.
+func TestLoopCover(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const rate = 20.0
+	tn := startNet(t, 10, 3, func(i int, o *Options) {
+		switch i {
+		case 0:
+			o.Cover = loopPolicy(rate)
+		case 1:
+			o.Cover = loopPolicy(0)
+		case 2:
+			o.Cover = fixedRate(0) // no cover.Looper
+		}
+	})
+	src := tn.nodes[0]
+	waitFor(t, "two loop tunnels", 30*time.Second, func() bool { return len(src.loopTunnelHops()) == 2 })
+	for _, hops := range src.loopTunnelHops() {
+		if len(hops) != 3 {
+			t.Errorf("loop tunnel of %d hops, want 3", len(hops))
+		}
+		if slices.Contains(hops, src.id) {
+			t.Errorf("loop tunnel through its own node: %v", hops)
+		}
+	}
+
+	sent0 := src.Stat(EventLoopsSent)
+	began := time.Now()
+	waitFor(t, "60 more loops sent", 30*time.Second, func() bool { return src.Stat(EventLoopsSent) >= sent0+60 })
+	perSec := float64(src.Stat(EventLoopsSent)-sent0) / time.Since(began).Seconds()
+	// Settle every loop sent so far: back, or lost after LoopTimeout.
+	sent := src.Stat(EventLoopsSent)
+	waitFor(t, "loops settled", 30*time.Second, func() bool {
+		_, ret, lost := loopCounts(src)
+		return ret+lost >= sent
+	})
+	_, returned, lost := loopCounts(src)
+	rtt, samples := src.LoopRTT()
+	st := src.Status()
+	t.Logf("%.1f loops/s; sent %d, returned %d, lost %d; median RTT %v over %d; loop tunnels built %d",
+		perSec, sent, returned, lost, rtt, samples, st.Counters[EventLoopTunnelsBuilt])
+	if perSec < rate/3 || perSec > rate*2 {
+		t.Errorf("%.1f loops per second, want about %v", perSec, rate)
+	}
+	if lost > sent/20 {
+		t.Errorf("%d of %d loops lost on a healthy network", lost, sent)
+	}
+	if rtt <= 0 || rtt >= src.opts.LoopTimeout || samples == 0 {
+		t.Errorf("median loop RTT %v over %d loops, want in (0, %v)", rtt, samples, src.opts.LoopTimeout)
+	}
+	if st.LoopRTT <= 0 {
+		t.Errorf("Status().LoopRTT = %v", st.LoopRTT)
+	}
+	for _, name := range []string{EventLoopsSent, EventLoopsReturned, EventLoopTunnelsBuilt} {
+		if st.Counters[name] == 0 {
+			t.Errorf("status counter %s = 0", name)
+		}
+	}
+	if st.Counters[EventLoopAlerts] != 0 {
+		t.Errorf("%d loop alerts on a healthy network", st.Counters[EventLoopAlerts])
+	}
+
+	for i, n := range tn.nodes[1:3] {
+		sent, ret, lost := loopCounts(n)
+		if sent+ret+lost+n.Stat(EventLoopTunnelsBuilt) != 0 || n.Status().Tunnels != 0 {
+			t.Errorf("node %d (policy without loops): sent %d, returned %d, lost %d, %d loop tunnels, %d own tunnels",
+				i+1, sent, ret, lost, n.Stat(EventLoopTunnelsBuilt), n.Status().Tunnels)
+		}
+		if rtt, _ := n.LoopRTT(); rtt != 0 {
+			t.Errorf("node %d: loop RTT %v without loops", i+1, rtt)
+		}
+	}
+	tn.close()
+}
+
+// dropTransport drops the data frames its node sends to one address
+// once told to: a relay that holds back what it should forward.
+type dropTransport struct {
+	transport.Transport
+	to      atomic.Pointer[netip.AddrPort]
+	dropped atomic.Int64
+}
+
+func (d *dropTransport) WriteBatch(pkts []transport.Packet) error {
+	to := d.to.Load()
+	if to == nil {
+		return d.Transport.WriteBatch(pkts)
+	}
+	keep := make([]transport.Packet, 0, len(pkts))
+	for _, p := range pkts {
+		if p.Addr == *to && p.N == link.FrameSize && p.Buf[0] == link.TypeData {
+			d.dropped.Add(1)
+			continue
+		}
+		keep = append(keep, p)
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return d.Transport.WriteBatch(keep)
+}
+
+// An active attacker: the middle relay of one loop tunnel starts dropping
+// what it forwards to the next hop. The node's loops through it are lost,
+// the alert fires, and the loop tunnels are rebuilt through other hops,
+// where the loops come back again.
+func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
+	drops := make([]*dropTransport, 12)
+	tn := startNet(t, 12, 3, func(i int, o *Options) {
+		drops[i] = &dropTransport{Transport: o.Transport}
+		o.Transport = drops[i]
+		// The dropped link must not time out (and repair the tunnel)
+		// before the loops notice.
+		o.LinkTimeout = 5 * time.Minute
+		if i == 0 {
+			o.Cover = loopPolicy(20)
+		}
+	})
+	src := tn.nodes[0]
+	waitFor(t, "two loop tunnels and 20 returned loops", 30*time.Second, func() bool {
+		return len(src.loopTunnelHops()) == 2 && src.Stat(EventLoopsReturned) >= 20
+	})
+	path := src.loopTunnelHops()[0]
+	relay, next := path[1], path[2]
+	var ri int
+	for i, n := range tn.nodes {
+		if n.id == relay {
+			ri = i
+		}
+	}
+	_, _, lost0 := loopCounts(src)
+	attack := time.Now()
+	to := tn.byID(next).Addr()
+	drops[ri].to.Store(&to)
+	t.Logf("relay %s (hop 2 of %s) drops everything it sends to %s", relay.Short(), shorts(path), next.Short())
+
+	waitFor(t, "the loop alert", 60*time.Second, func() bool { return src.Stat(EventLoopAlerts) > 0 })
+	alertAfter := time.Since(attack)
+	sent, ret, lost := loopCounts(src)
+	t.Logf("alert %v after the attack began; sent %d, returned %d, lost %d (%d since the attack); relay dropped %d frames",
+		alertAfter.Round(time.Millisecond), sent, ret, lost, lost-lost0, drops[ri].dropped.Load())
+	if lost <= lost0 {
+		t.Errorf("loops lost %d, before the attack %d: want more", lost, lost0)
+	}
+
+	// Rebuilt through other hops, and loops come back again.
+	waitFor(t, "two loop tunnels avoiding the relay", 30*time.Second, func() bool {
+		hops := src.loopTunnelHops()
+		if len(hops) != 2 {
+			return false
+		}
+		for _, h := range hops {
+			if slices.Contains(h, relay) {
+				return false
+			}
+		}
+		return true
+	})
+	ret1 := src.Stat(EventLoopsReturned)
+	waitFor(t, "20 loops back through the new tunnels", 30*time.Second, func() bool {
+		return src.Stat(EventLoopsReturned) >= ret1+20
+	})
+	var now []string
+	for _, h := range src.loopTunnelHops() {
+		now = append(now, shorts(h))
+	}
+	sent, ret, lost = loopCounts(src)
+	rtt, _ := src.LoopRTT()
+	t.Logf("loop tunnels now %v; sent %d, returned %d, lost %d; alerts %d; median RTT %v; %.1fs after the attack",
+		now, sent, ret, lost, src.Stat(EventLoopAlerts), rtt, time.Since(attack).Seconds())
+}
+
+func shorts(ids []identity.ID) string {
+	s := ""
+	for i, id := range ids {
+		if i > 0 {
+			s += ">"
+		}
+		s += id.Short()
+	}
+	return s
+}
+
+// A policy's loop rate and the loop options are checked when the node is
+// made.
+func TestLoopOptionsChecked(t *testing.T) {
+	id, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func() Options {
+		return Options{Identity: id, Transport: transporttest.NewNetwork().NewTransport(), Listen: addrOf(0),
+			Discovery: newListDiscovery(nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	}
+	for _, tt := range []struct {
+		name  string
+		tweak func(o *Options)
+		want  string
+	}{
+		{"NaN loop rate", func(o *Options) { o.Cover = loopPolicy(math.NaN()) }, "loops per second"},
+		{"negative loop rate", func(o *Options) { o.Cover = loopPolicy(-1) }, "loops per second"},
+		{"infinite loop rate", func(o *Options) { o.Cover = loopPolicy(math.Inf(1)) }, "loops per second"},
+		{"LoopTimeout", func(o *Options) { o.LoopTimeout = -time.Second }, "LoopTimeout"},
+		{"LoopTunnels", func(o *Options) { o.LoopTunnels = 17 }, "LoopTunnels"},
+		{"LoopWindow", func(o *Options) { o.LoopWindow = -1 }, "LoopWindow"},
+		{"LoopAlertLoss", func(o *Options) { o.LoopAlertLoss = 1.5 }, "LoopAlertLoss"},
+	} {
+		o := base()
+		tt.tweak(&o)
+		_, err := New(o)
+		if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: New = %v, want ErrOptions naming %q", tt.name, err, tt.want)
+		}
+	}
+	o := base()
+	o.Cover = loopPolicy(20)
+	n, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.loops.rate != 20 || n.opts.LoopTimeout != 5*time.Second || n.opts.LoopTunnels != 2 || n.opts.LoopWindow != 20 || n.opts.LoopAlertLoss != 0.5 {
+		t.Errorf("loop rate %v, defaults %v %d %d %v; want 20, 5s 2 20 0.5",
+			n.loops.rate, n.opts.LoopTimeout, n.opts.LoopTunnels, n.opts.LoopWindow, n.opts.LoopAlertLoss)
+	}
+}
