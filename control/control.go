@@ -34,8 +34,11 @@ type StatusReply struct {
 	Circuits int               `json:"circuits"`
 	Tunnels  int               `json:"tunnels"`
 	Counters map[string]uint64 `json:"counters"`
-	PID      int               `json:"pid"`
-	Plugins  []PluginReply     `json:"plugins,omitempty"`
+	// LoopRTTMS is the median round trip of recent loops (loop cover:
+	// counters loops_sent, loops_returned, loops_lost, loop_alerts).
+	LoopRTTMS float64       `json:"loop_rtt_ms,omitempty"`
+	PID       int           `json:"pid"`
+	Plugins   []PluginReply `json:"plugins,omitempty"`
 }
 
 // MimicReply is one mimic link.
@@ -122,7 +125,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	rep := StatusReply{
 		ID: st.ID.String(), Short: st.ID.Short(), Addr: st.Addr.String(), Peers: st.Peers,
 		LinksUp: st.LinksUp, Circuits: st.Circuits, Tunnels: st.Tunnels, Counters: st.Counters,
-		PID: os.Getpid(),
+		LoopRTTMS: float64(st.LoopRTT) / float64(time.Millisecond), PID: os.Getpid(),
 	}
 	for _, m := range st.Mimics {
 		rep.Mimics = append(rep.Mimics, MimicReply{ID: m.ID.Short(), Addr: m.Addr.String(), Up: m.Up, Rate: m.Rate})

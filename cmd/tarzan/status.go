@@ -12,6 +12,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/core/node"
 )
 
 func runStatus(args []string) error {
@@ -59,6 +60,10 @@ func runStatus(args []string) error {
 			where = fmt.Sprintf("pid %d, %d restarts", p.PID, p.Restarts)
 		}
 		fmt.Printf("  plugin %-9s %-9s %s\n", p.Kind, p.Name, where)
+	}
+	if sent := st.Counters[node.EventLoopsSent]; sent > 0 {
+		fmt.Printf("  loop cover: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms\n",
+			sent, st.Counters[node.EventLoopsReturned], st.Counters[node.EventLoopsLost], st.Counters[node.EventLoopAlerts], st.LoopRTTMS)
 	}
 	keys := make([]string, 0, len(st.Counters))
 	for k := range st.Counters {
