@@ -59,6 +59,18 @@ type Options struct {
 func Sweep(f *File, o Options) (*Results, error) {
 	res := &Results{Name: f.Name, Seed: f.Seed, Mode: "simulator", Attack: f.Attack}
 	specs := f.runs()
+	// Refuse bad options and what the model cannot do before the first
+	// run, not in the middle of the sweep.
+	for _, p := range f.Policy {
+		if p.Path != "" {
+			continue // an external plugin is checked when its first run starts it
+		}
+		for _, v := range p.variants() {
+			if _, err := policyFactory(v, nil); err != nil {
+				return res, err
+			}
+		}
+	}
 	for i, s := range specs {
 		began := time.Now()
 		r, err := runOne(f, s, o)
@@ -89,11 +101,46 @@ func policyFactory(v variant, log *slog.Logger) (func(int) (cover.Policy, error)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", v.Label, err)
 		}
+		err = modelCanRun(v, probe)
 		probe.Close()
+		if err != nil {
+			return nil, err
+		}
 		return func(int) (cover.Policy, error) { return fac(v.Options) }, nil
 	}
 	l := pluginkit.Launcher{Path: p.Path, Checksum: p.SHA256, Logger: log, Name: p.Name}
-	return func(int) (cover.Policy, error) { return coverplugin.Launch(l, v.Options) }, nil
+	return func(int) (cover.Policy, error) {
+		pol, err := coverplugin.Launch(l, v.Options)
+		if err != nil {
+			return nil, err
+		}
+		if err := modelCanRun(v, pol); err != nil {
+			pol.Close()
+			return nil, err
+		}
+		return pol, nil
+	}, nil
+}
+
+// modelCanRun refuses a policy that asks for what the traffic model does
+// not simulate, rather than leave it out of the results unsaid. The model
+// (sim/traffic) shapes links with the policy's targets but sends no loop
+// cover (cover.Looper): real nodes send loops as tunnel cells, the model
+// has no loops, so a loop_rate sweep would measure the same network at
+// every value.
+func modelCanRun(v variant, p cover.Policy) error {
+	l, ok := p.(cover.Looper)
+	if !ok {
+		return nil
+	}
+	if r := l.Loops().Rate; r != 0 {
+		opt := "its options"
+		if _, set := v.Options["loop_rate"]; set {
+			opt = fmt.Sprintf("option loop_rate = %q", v.Options["loop_rate"])
+		}
+		return fmt.Errorf("policy %s: %s asks for loop cover (%g loops per second per node), which the simulator's traffic model does not send: its runs would leave the loops out and every loop_rate would measure the same network; drop loop_rate (or set it to 0) for the simulator, or run the sweep on real nodes with --testbed", v.Label, opt, r)
+	}
+	return nil
 }
 
 func runOne(f *File, s runSpec, o Options) (*Run, error) {
