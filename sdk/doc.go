@@ -7,7 +7,8 @@
 //
 //	sdk/transport   moves link frames between nodes (udp, dtls, kcp, ...)
 //	sdk/discovery   proposes peers; the core verifies and decides
-//	sdk/cover       sets the cover-traffic schedule once per tick
+//	sdk/cover       sets the cover-traffic schedule once per tick (and may ask
+//	                for loop cover, cover.Looper)
 //	sdk/adapter     where IP packets enter and leave tunnels (TUN, SOCKS, exit NAT)
 //
 // A plugin normally runs as a child process of the node, through

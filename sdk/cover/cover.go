@@ -66,10 +66,11 @@ type Factory func(options map[string]string) (Policy, error)
 // Looper is an optional interface of a Policy: a policy that implements it
 // asks the node for loop cover, as Loopix nodes send loop messages.
 //
-// Who calls it and when: the node, once, when it starts (after the policy
-// was created and, out of process, configured; coverplugin carries the
-// answer across the process boundary). The answer holds for the node's
-// life; a policy that changes its mind later is not heard.
+// Who calls it and when: the node, once, when it is made (core/node.New,
+// after the policy was created and, out of process, configured;
+// coverplugin carries the answer across the process boundary). The
+// answer holds for the node's life; a policy that changes its mind later
+// is not heard.
 //
 // What the core does: it keeps a few tunnels of its own (built by the
 // usual path rule, no exit needed) and, as a Poisson process of the
