@@ -175,6 +175,19 @@ func (m *monitor) gossipRates() {
 // beforeClose reads what must be read while the nodes still run.
 func (m *monitor) beforeClose() {
 	r := m.r
+	// Network totals now: once the network shuts down, every frame still
+	// sent vanishes as no_listener, which says nothing about the run.
+	st := m.c.net.Stats()
+	r.FramesSent = st.Sent
+	for k, v := range st.Dropped {
+		r.FramesDropped += v
+		if v > 0 {
+			if r.DroppedBy == nil {
+				r.DroppedBy = map[string]uint64{}
+			}
+			r.DroppedBy[k] = v
+		}
+	}
 	for _, x := range m.c.live() {
 		r.PeersAdmitted += x.n.Stat(node.EventAdmitted)
 	}
@@ -200,17 +213,6 @@ func (m *monitor) finish() {
 	if m.c.tables != nil {
 		r.TableBuilds, r.TableHits = m.c.tables.Builds.Load(), m.c.tables.Hits.Load()
 		r.DescVerified, r.DescHits = m.c.descs.Verified.Load(), m.c.descs.Hits.Load()
-	}
-	st := m.c.net.Stats()
-	r.FramesSent = st.Sent
-	for k, v := range st.Dropped {
-		r.FramesDropped += v
-		if v > 0 {
-			if r.DroppedBy == nil {
-				r.DroppedBy = map[string]uint64{}
-			}
-			r.DroppedBy[k] = v
-		}
 	}
 
 	if r.GossipBytesPerNodeRound == 0 {

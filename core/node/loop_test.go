@@ -263,3 +263,60 @@ func TestLoopOptionsChecked(t *testing.T) {
 			n.loops.rate, n.opts.LoopTimeout, n.opts.LoopTunnels, n.opts.LoopWindow, n.opts.LoopAlertLoss)
 	}
 }
+
+// On shaped links loop cells are data cells: they take the place of
+// padding, and each link still sends its rate, no more.
+func TestLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
+	const rate = 100.0
+	var pol *covertest.Policy
+	tn := startNet(t, 8, 2, func(i int, o *Options) {
+		p := covertest.New(50*time.Millisecond, rate)
+		p.SetPoisson(true)
+		if i == 0 {
+			p.SetLoopRate(20)
+			pol = p
+		}
+		o.Cover = p
+	})
+	src := tn.nodes[0]
+	waitFor(t, "40 loops back over shaped links", 30*time.Second, func() bool { return src.Stat(EventLoopsReturned) >= 40 })
+	from := len(pol.Ticks())
+	sent0 := src.Stat(EventLoopsSent)
+	waitFor(t, "3 s of ticks", 30*time.Second, func() bool {
+		ts := pol.Ticks()
+		return len(ts) > from+1 && ts[len(ts)-1].Now.Sub(ts[from].Now) >= 3*time.Second
+	})
+	loops := src.Stat(EventLoopsSent) - sent0
+	ts := pol.Ticks()[from+1:] // each tick reports the interval before it
+	secs := ts[len(ts)-1].Now.Sub(pol.Ticks()[from].Now).Seconds()
+	type sum struct{ data, cover uint64 }
+	per := map[string]*sum{}
+	var data uint64
+	for _, tk := range ts {
+		for _, l := range tk.Links {
+			s := per[l.Peer]
+			if s == nil {
+				s = &sum{}
+				per[l.Peer] = s
+			}
+			s.data += l.DataSent
+			s.cover += l.CoverSent
+			data += l.DataSent
+		}
+	}
+	rtt, _ := src.LoopRTT()
+	t.Logf("%.1fs: %d loops sent, %d data frames on %d links, median loop RTT %v", secs, loops, data, len(per), rtt)
+	if data < loops/2 {
+		t.Errorf("%d data frames for %d loops: loop cells are not going out as data", data, loops)
+	}
+	for peer, s := range per {
+		got := float64(s.data+s.cover) / secs
+		t.Logf("link %s: %.1f frames/s (%d data, %d padding)", peer, got, s.data, s.cover)
+		// Shaping keeps each link at its rate; a loop adds no frame. Wide
+		// bounds: a loaded machine's late grid ticks are capped, not
+		// made up in full.
+		if got < 0.6*rate || got > 1.15*rate {
+			t.Errorf("link %s: %.1f frames/s, want about %v whatever the loops", peer, got, rate)
+		}
+	}
+}
