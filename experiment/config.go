@@ -61,6 +61,11 @@ type Workload struct {
 	On   Duration `toml:"on"`
 	Off  Duration `toml:"off"`
 	Size float64  `toml:"size"`
+	// AckEvery and AckDelay: acknowledgements sent back through the
+	// tunnel, as TCP does (traffic.Workload). The test bed's TCP
+	// acknowledges as its stacks do whatever these say.
+	AckEvery int      `toml:"ack_every"`
+	AckDelay Duration `toml:"ack_delay"`
 }
 
 // Policy is one cover policy of the sweep: a shipped one by name
@@ -190,6 +195,14 @@ func (f *File) validate() error {
 		}
 		if w.Rate < 0 {
 			return fmt.Errorf("workload[%d] (%s): rate %g is negative", i, w.Name, w.Rate)
+		}
+		switch {
+		case w.AckEvery < 0 || w.AckDelay.Duration < 0:
+			return fmt.Errorf("workload[%d] (%s): ack_every and ack_delay must not be negative", i, w.Name)
+		case w.AckEvery == 0 && w.AckDelay.Duration > 0:
+			return fmt.Errorf("workload[%d] (%s): ack_delay without ack_every: set ack_every (frames per acknowledgement, 1 for every frame)", i, w.Name)
+		case w.AckEvery > 1 && w.AckDelay.Duration == 0:
+			return fmt.Errorf("workload[%d] (%s): ack_every = %d needs ack_delay (the delayed-ACK timer, e.g. \"40ms\"), or a lone frame would never be acknowledged", i, w.Name, w.AckEvery)
 		}
 		if wnames[w.Name] {
 			return fmt.Errorf("workload[%d]: name %q used twice", i, w.Name)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tarzan-net/tarzan/sim/traffic"
 )
 
 const small = `
@@ -100,6 +102,9 @@ func TestLoadErrors(t *testing.T) {
 		{"[[policy]]\npath = \"/bin/true\"\n", "needs sha256"},
 		{"name = \n", "sweep.toml:1"},
 		{"[[policy]]\nplugin = \"none\"\n[[workload]]\nkind = \"bulk\"\n", `kind "bulk"`},
+		{"[[policy]]\nplugin = \"none\"\n[[workload]]\nack_every = 2\n", "needs ack_delay"},
+		{"[[policy]]\nplugin = \"none\"\n[[workload]]\nack_delay = \"40ms\"\n", "ack_delay without ack_every"},
+		{"[[policy]]\nplugin = \"none\"\n[[workload]]\nack_every = -1\n", "must not be negative"},
 	} {
 		_, err := Load(write(t, tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -115,5 +120,32 @@ func TestUnknownPolicy(t *testing.T) {
 	}
 	if _, err := Sweep(f, Options{}); err == nil || !strings.Contains(err.Error(), "not shipped") {
 		t.Errorf("error %v, want one saying the policy is not shipped", err)
+	}
+}
+
+// A workload's ack_every reaches the model: without cover every frame is
+// data, and acknowledging every frame doubles the frames on the wire per
+// frame of payload delivered (the acknowledgements are not goodput).
+func TestAckEvery(t *testing.T) {
+	const body = "seed = 2\n[network]\nnodes = [20]\ninitiators = 3\nwarmup = \"1s\"\nduration = \"10s\"\n" +
+		"[[workload]]\nname = \"plain\"\nrate = 20\n[[workload]]\nname = \"acked\"\nrate = 20\nack_every = 1\n" +
+		"[[policy]]\nplugin = \"none\"\n"
+	f, err := Load(write(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Sweep(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, acked := res.Runs[0], res.Runs[1]
+	if acked.Workload != "acked" || plain.Workload != "plain" {
+		t.Fatalf("runs %q, %q", plain.Workload, acked.Workload)
+	}
+	// Frames on the wire per payload frame delivered: one per hop, and
+	// as many again with acknowledgements.
+	perFrame := func(r Run) float64 { return float64(r.DataFrames) / (r.Goodput * 10 / traffic.PayloadBytes) }
+	if p, a := perFrame(plain), perFrame(acked); p < 2.8 || p > 3.2 || a < 5.6 || a > 6.4 {
+		t.Errorf("data frames per payload frame delivered: %.2f without acknowledgements (want 3, one per hop), %.2f with (want 6)", p, a)
 	}
 }

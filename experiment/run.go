@@ -162,6 +162,7 @@ func runOne(f *File, s runSpec, o Options) (*Run, error) {
 		Workload: traffic.Workload{
 			Kind: s.Workload.Kind, Rate: s.Workload.Rate, On: s.Workload.On.Duration,
 			Off: s.Workload.Off.Duration, Size: s.Workload.Size,
+			AckEvery: s.Workload.AckEvery, AckDelay: s.Workload.AckDelay.Duration,
 		},
 		Policy: policy,
 		Observe: func(sent, arrived time.Duration, src, dst int) {

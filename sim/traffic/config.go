@@ -51,6 +51,24 @@ type Workload struct {
 	On   time.Duration // mean on period (onoff; default 2 s)
 	Off  time.Duration // mean off period (onoff; default 2 s)
 	Size float64       // mean response frames (web; default 20)
+
+	// AckEvery, when > 0, makes each flow's receiving end acknowledge
+	// the data it gets, as TCP carried through the tunnel does: the exit
+	// sends one backward data frame for every AckEvery forward data
+	// frames it hands to the server, and the initiator one forward frame
+	// for every AckEvery answer frames it receives. An acknowledgement
+	// is a data frame on the wire (it takes a padding slot, or raises a
+	// link's data demand) but carries nothing for the application: it
+	// is not in the exit's cleartext, the goodput or the latencies. 0
+	// (the default): no acknowledgements, data only one way.
+	AckEvery int
+	// AckDelay is the delayed-ACK timer: frames still unacknowledged
+	// this long after the first of them arrived are acknowledged with
+	// one frame then, even if fewer than AckEvery. 0 acknowledges at
+	// once (only with AckEvery 1: TCP with quick acknowledgements, like
+	// gVisor's). Acknowledgements leave in the grid step their frame
+	// arrived in, or the first one after the timer.
+	AckDelay time.Duration
 }
 
 // Grid is the cover engine's pacing step, as in core/node.
@@ -130,6 +148,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("traffic: workload %q: want onoff or web", c.Workload.Kind)
 	case c.Latency < 0 || c.Jitter < 0 || c.Warmup < 0 || c.Duration <= 0:
 		return errors.New("traffic: latency, jitter and warm-up must not be negative, duration must be positive")
+	case c.Workload.AckEvery < 0 || c.Workload.AckDelay < 0:
+		return errors.New("traffic: ack every and ack delay must not be negative")
+	case c.Workload.AckEvery == 0 && c.Workload.AckDelay > 0:
+		return errors.New("traffic: an ack delay without ack every (how many frames one acknowledgement covers)")
+	case c.Workload.AckEvery > 1 && c.Workload.AckDelay == 0:
+		return fmt.Errorf("traffic: ack every %d needs an ack delay (the delayed-ACK timer, e.g. 40 ms), or a last frame would never be acknowledged", c.Workload.AckEvery)
 	}
 	return nil
 }

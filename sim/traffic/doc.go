@@ -23,7 +23,10 @@
 // the wire, as in the real link layer. A tunnel is a path of mimic links
 // chosen like node.SelectPath (over the mimics each hop chose, uniformly
 // over their /16s). The exit hands each forward packet to a server and
-// the server's answers enter the tunnel backwards at the exit.
+// the server's answers enter the tunnel backwards at the exit. With
+// Workload.AckEvery each end acknowledges what it receives, as TCP
+// carried through the tunnel does: a data frame back per AckEvery frames
+// (or when the delayed-ACK timer ends), which the other end absorbs.
 //
 // What is not: cryptography, handshakes, link and tunnel failures,
 // per-frame processing time in relays, congestion control; links send

@@ -72,6 +72,7 @@ func (m *model) run() {
 	for now := time.Duration(0); now < end; now += Grid {
 		m.now = now
 		m.deliver(now)
+		m.acknowledge(now)
 		m.tick(now)
 		if now >= cfg.Warmup {
 			m.generate(now)
@@ -156,14 +157,20 @@ func (m *model) deliver(now time.Duration) {
 		if f.fwd {
 			f.pos++
 			if int(f.pos) == last {
-				m.atExit(int(f.tun), f, a.at)
+				if !f.ack { // the exit's stack takes acknowledgements
+					m.atExit(int(f.tun), f, a.at)
+					m.owe(&t.unackedExit, a.at)
+				}
 				continue
 			}
 			m.enqueue(m.nodes[t.nodes[f.pos]].to[t.nodes[f.pos+1]], f)
 		} else {
 			f.pos--
 			if f.pos == 0 {
-				m.delivered(f, a.at)
+				if !f.ack {
+					m.delivered(f, a.at)
+					m.owe(&t.unackedInit, a.at)
+				}
 				continue
 			}
 			m.enqueue(m.nodes[t.nodes[f.pos]].to[t.nodes[f.pos-1]], f)
@@ -199,6 +206,57 @@ func (m *model) atExit(ti int, f frame, at time.Duration) {
 		m.res.Offered++
 		m.flows[ti].Down = append(m.flows[ti].Down, Packet{T: at, Bytes: PayloadBytes})
 		m.enqueue(l, frame{data: true, tun: int32(ti), pos: int8(last), fwd: false, born: at})
+	}
+}
+
+// owe notes a data frame that arrived at one end of a tunnel at at and
+// is to be acknowledged.
+func (m *model) owe(unacked *[]time.Duration, at time.Duration) {
+	if m.cfg.Workload.AckEvery > 0 {
+		*unacked = append(*unacked, at)
+	}
+}
+
+// acknowledge sends the acknowledgements that fall due by now, like a
+// TCP receiver behind each end of a tunnel: one frame back for every
+// AckEvery data frames received, and one for fewer once the oldest of
+// them has waited AckDelay. The exit's go backwards into the tunnel, the
+// initiator's forwards.
+func (m *model) acknowledge(now time.Duration) {
+	w := m.cfg.Workload
+	if w.AckEvery <= 0 {
+		return
+	}
+	for ti, t := range m.tunnels {
+		last := len(t.nodes) - 1
+		for _, end := range []struct {
+			unacked *[]time.Duration
+			link    *link
+			f       frame
+		}{
+			{&t.unackedExit, m.nodes[t.nodes[last]].to[t.nodes[last-1]], frame{data: true, ack: true, tun: int32(ti), pos: int8(last), fwd: false}},
+			{&t.unackedInit, m.nodes[t.nodes[0]].to[t.nodes[1]], frame{data: true, ack: true, tun: int32(ti), pos: 0, fwd: true}},
+		} {
+			u := *end.unacked
+			acks := len(u) / w.AckEvery
+			u = u[acks*w.AckEvery:]
+			if len(u) > 0 && now-u[0] >= w.AckDelay {
+				acks++
+				u = u[:0]
+			}
+			if len(u) == 0 {
+				u = (*end.unacked)[:0]
+			}
+			*end.unacked = u
+			for range acks {
+				if m.measuring() {
+					m.res.Acks++
+				}
+				f := end.f
+				f.born = now
+				m.enqueue(end.link, f)
+			}
+		}
 	}
 }
 

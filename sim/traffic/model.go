@@ -34,6 +34,9 @@ type Result struct {
 	Warmup      time.Duration   `json:"-"`
 	Duration    time.Duration   `json:"-"`
 	Utilisation float64         `json:"utilisation"` // mean data frames per link-second ÷ capacity, over links that carried data
+	// Acks is the acknowledgement frames the flows' ends sent during
+	// the flow period (Workload.AckEvery): in DataFrames, not in Offered.
+	Acks uint64 `json:"acks"`
 }
 
 // FlowLog is one initiator's tunnel and what the server saw of it.
@@ -54,6 +57,7 @@ type Packet struct {
 
 type frame struct {
 	data bool
+	ack  bool // an acknowledgement: data on the wire, nothing for the application
 	tun  int32
 	pos  int8 // index in the tunnel's node list of the hop that sent it
 	fwd  bool
@@ -111,6 +115,10 @@ type tunnel struct {
 	on       bool
 	switchAt time.Duration
 	nextPkt  time.Duration
+	// Arrival times of the data frames each end has not acknowledged
+	// yet (Workload.AckEvery): at the exit (forward frames) and at the
+	// initiator (answers).
+	unackedExit, unackedInit []time.Duration
 }
 
 type arrival struct {
