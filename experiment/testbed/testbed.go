@@ -200,6 +200,11 @@ func generalNotes(f *experiment.File, o Options) []string {
 	if !o.OutOfProcess {
 		notes = append(notes, "test bed: the shipped plugins ran inside the node processes (inprocess = true)")
 	}
+	for _, w := range f.Workload {
+		if w.AckEvery > 0 {
+			notes = append(notes, fmt.Sprintf("test bed: workload %s: ack_every and ack_delay are the simulator's model of TCP's acknowledgements; here the flows are TCP and their stacks acknowledge as they do (the exits' gVisor stacks: at once, about one frame back per frame received)", w.Name))
+		}
+	}
 	if f.Network.Duration.Duration > o.MaxDuration {
 		notes = append(notes, fmt.Sprintf("test bed: network.duration %v capped to %v", f.Network.Duration.Duration, o.MaxDuration))
 	}
