@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -537,19 +538,29 @@ func (t *Tunnel) Repair(ctx context.Context, keep int) error {
 	}
 	t.path.Truncate(keep)
 	t.mu.Lock()
+	// Never walk back into what broke: the hop beyond a cut its
+	// predecessor reported (its link is down, but it stays in views and
+	// mimic tables until it expires), and any hop an attempt below could
+	// not extend to. In a small network it may be the only candidate the
+	// walk would otherwise pick, every time.
+	avoid := slices.Clone(t.avoid)
+	if cut == keep && keep < len(t.hops) {
+		avoid = append(avoid, t.hops[keep].ID)
+	}
 	t.hops = t.hops[:keep]
 	kept := append([]*view.Peer(nil), t.hops...)
 	t.cutAt = 0
 	t.mu.Unlock()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		more, err := t.n.walkFrom(kept[len(kept)-1].ID, kept, total-keep, t.exitOK, t.avoid)
+		more, err := t.n.walkFrom(kept[len(kept)-1].ID, kept, total-keep, t.exitOK, avoid)
 		if err != nil {
 			return err
 		}
 		lastErr = nil
 		for _, id := range more {
 			if lastErr = t.extendTo(ctx, id); lastErr != nil {
+				avoid = append(avoid, id)
 				break
 			}
 		}
