@@ -74,6 +74,15 @@ type Workload struct {
 // Grid is the cover engine's pacing step, as in core/node.
 const Grid = 5 * time.Millisecond
 
+// Loop cover, as core/node's defaults (Options.LoopTunnels and
+// LoopTimeout): a node whose policy asks for loops keeps LoopTunnels
+// tunnels of its own for them, and a loop whose reply is not back within
+// LoopTimeout is lost.
+const (
+	LoopTunnels = 2
+	LoopTimeout = 5 * time.Second
+)
+
 // PayloadBytes is the cleartext carried by one data frame (a tunnel
 // cell's payload, PROTOCOL §5): what the server sees per frame.
 const PayloadBytes = 1288

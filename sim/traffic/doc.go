@@ -28,6 +28,23 @@
 // carried through the tunnel does: a data frame back per AckEvery frames
 // (or when the delayed-ACK timer ends), which the other end absorbs.
 //
+// Loop cover: a node whose policy implements cover.Looper with a rate > 0
+// keeps LoopTunnels tunnels of its own (the same path rule, no exit) and,
+// once every policy has been consulted, sends loops as a Poisson process
+// of that rate, each through one of them chosen at random: a cell that
+// crosses the tunnel's links to the last hop, which answers at once, and
+// comes back along the same links (2×Hops link frames). Loop cells queue
+// like data: on a shaped link they take a slot that would have been
+// padding, on an unshaped one they are extra frames, and the policies'
+// LinkStats count them as data, as the core counts its pings. They are
+// not workload: Result.Loops counts them (frames, loops sent, returned
+// within LoopTimeout, lost, round trips) apart from DataFrames, goodput,
+// latencies, the exits' cleartext and the flows. Loop schedules and
+// choices draw from a generator of their own, so that on links shaped at
+// rates that do not follow the data (constant, poisson) a run with loops
+// puts the same frames on the wire as one without, with the same
+// workload.
+//
 // What is not: cryptography, handshakes, link and tunnel failures,
 // per-frame processing time in relays, congestion control; links send
 // at most their capacity and drop data beyond the queue bound.

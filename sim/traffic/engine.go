@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -18,18 +19,7 @@ import (
 func (m *model) pickTunnels() error {
 	perm := m.rng.Perm(len(m.nodes))
 	for _, init := range perm[:m.cfg.Initiators] {
-		var path []int
-		var ok bool
-		for _, directed := range []bool{true, false} {
-			for range 32 {
-				if path, ok = m.walk(init, directed); ok {
-					break
-				}
-			}
-			if ok {
-				break
-			}
-		}
+		path, ok := m.path(init, nil, m.rng)
 		if !ok {
 			return errors.New("traffic: no path from an initiator: the network is too small for the hop count")
 		}
@@ -41,10 +31,68 @@ func (m *model) pickTunnels() error {
 	return nil
 }
 
-func (m *model) walk(from int, directed bool) ([]int, bool) {
+// pickLoopTunnels gives every node whose policy asks for loops
+// LoopTunnels tunnels of its own, by the same path rule and with no exit
+// constraint, each avoiding the hops of the node's other loop tunnels
+// when the mimics allow (as core/node's buildLoopTunnels does). They
+// carry no workload, and are neither flows nor ground truth.
+func (m *model) pickLoopTunnels() error {
+	// Loops start once every policy has been consulted, so that they
+	// find the links shaped (in the core, loop tunnels take a build
+	// before the first loop leaves).
+	var start time.Duration
+	for _, n := range m.nodes {
+		if n.policy != nil {
+			start = max(start, n.nextTick)
+		}
+	}
+	for i, n := range m.nodes {
+		if n.loopRate <= 0 {
+			continue
+		}
+		var others []int
+		for range LoopTunnels {
+			path, ok := m.path(i, others, m.loopRng)
+			if !ok && len(others) > 0 {
+				path, ok = m.path(i, nil, m.loopRng)
+			}
+			if !ok {
+				return errors.New("traffic: no path for a loop tunnel: the network is too small for the hop count")
+			}
+			others = append(others, path...)
+			n.loopTuns = append(n.loopTuns, len(m.loopTuns))
+			t := &tunnel{nodes: append([]int{i}, path...)}
+			m.loopTuns = append(m.loopTuns, t)
+			m.res.Loops.Paths = append(m.res.Loops.Paths, t.nodes)
+		}
+		n.nextLoop = start + m.loopGap(n.loopRate)
+		m.res.Loops.Nodes++
+		m.res.Loops.Tunnels += len(n.loopTuns)
+	}
+	return nil
+}
+
+// path is a tunnel path from init (hops only) avoiding the given nodes,
+// like node.SelectPath: over the directed mimic sets, then over the
+// symmetric ones when 32 attempts found nothing.
+func (m *model) path(init int, avoid []int, rng *rand.Rand) ([]int, bool) {
+	for _, directed := range []bool{true, false} {
+		for range 32 {
+			if path, ok := m.walk(init, directed, avoid, rng); ok {
+				return path, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func (m *model) walk(from int, directed bool, avoid []int, rng *rand.Rand) ([]int, bool) {
 	used := map[netip.Prefix]bool{domain.Top(m.nodes[from].addr): true}
 	in := map[[32]byte]bool{m.nodes[from].id: true}
-	hops, failed := m.table.Walk(m.nodes[from].id, m.cfg.Hops, directed, used, in, nil, m.rng.IntN)
+	for _, a := range avoid {
+		in[m.nodes[a].id] = true
+	}
+	hops, failed := m.table.Walk(m.nodes[from].id, m.cfg.Hops, directed, used, in, nil, rng.IntN)
 	if failed >= 0 {
 		return nil, false
 	}
@@ -55,8 +103,19 @@ func (m *model) walk(from int, directed bool) ([]int, bool) {
 	return path, true
 }
 
+// never is a time no run reaches: the gap between packets of a workload
+// of rate 0.
+const never = time.Duration(math.MaxInt64 / 4)
+
+// exp draws an exponential gap of the given mean, at most never: a draw
+// of more than 4 times never's mean would not fit a Duration, and its
+// conversion wrapped to a negative gap that sent packets at rate 0.
 func (m *model) exp(mean time.Duration) time.Duration {
-	return time.Duration(m.rng.ExpFloat64() * float64(mean))
+	x := m.rng.ExpFloat64() * float64(mean)
+	if x >= float64(never) {
+		return never
+	}
+	return time.Duration(x)
 }
 
 // run advances the clock grid step by grid step.
@@ -77,14 +136,72 @@ func (m *model) run() {
 		if now >= cfg.Warmup {
 			m.generate(now)
 		}
+		m.sendLoops(now)
 		m.send(now)
 	}
 	m.finish()
 }
 
+func (m *model) loopGap(rate float64) time.Duration {
+	return time.Duration(m.loopRng.ExpFloat64() / rate * float64(time.Second))
+}
+
+// sendLoops starts the loops that fall due by now: per node a Poisson
+// process of its loop rate, each loop through one of its loop tunnels
+// chosen at random, as core/node's loopLoop does. A loop is one cell
+// queued on the node's first link like data.
+func (m *model) sendLoops(now time.Duration) {
+	for _, n := range m.nodes {
+		if n.loopRate <= 0 {
+			continue
+		}
+		for n.nextLoop <= now {
+			born := n.nextLoop
+			n.nextLoop += m.loopGap(n.loopRate)
+			ti := n.loopTuns[m.loopRng.IntN(len(n.loopTuns))]
+			if born >= m.cfg.Warmup {
+				m.res.Loops.Sent++
+			}
+			m.enqueue(n.to[m.loopTuns[ti].nodes[1]], frame{data: true, loop: true, tun: int32(ti), pos: 0, fwd: true, born: born})
+		}
+	}
+}
+
+// loopArrived moves a loop cell on: forward to its tunnel's last hop,
+// which answers at once (a ping), then back along the same links to the
+// node that sent it.
+func (m *model) loopArrived(f frame, at time.Duration) {
+	t := m.loopTuns[f.tun]
+	last := len(t.nodes) - 1
+	if f.fwd {
+		f.pos++
+		if int(f.pos) == last {
+			f.fwd = false
+			m.enqueue(m.nodes[t.nodes[last]].to[t.nodes[last-1]], f)
+			return
+		}
+		m.enqueue(m.nodes[t.nodes[f.pos]].to[t.nodes[f.pos+1]], f)
+		return
+	}
+	f.pos--
+	if f.pos > 0 {
+		m.enqueue(m.nodes[t.nodes[f.pos]].to[t.nodes[f.pos-1]], f)
+		return
+	}
+	if f.born < m.cfg.Warmup {
+		return
+	}
+	if rtt := at - f.born; rtt <= LoopTimeout {
+		m.res.Loops.Returned++
+		m.res.Loops.RTTs = append(m.res.Loops.RTTs, rtt)
+	} else {
+		m.res.Loops.Lost++ // late is lost, as in the core
+	}
+}
+
 func (m *model) meanGap() time.Duration {
 	if m.cfg.Workload.Rate <= 0 {
-		return time.Duration(math.MaxInt64 / 4)
+		return never
 	}
 	return time.Duration(float64(time.Second) / m.cfg.Workload.Rate)
 }
@@ -133,7 +250,12 @@ func (m *model) enqueueForward(ti int, born time.Duration) {
 
 func (m *model) enqueue(l *link, f frame) {
 	if l.queued() >= m.cfg.Queue {
-		if m.measuring() {
+		switch {
+		case f.loop:
+			if f.born >= m.cfg.Warmup {
+				m.res.Loops.Lost++
+			}
+		case m.measuring():
 			m.res.Dropped++
 		}
 		return
@@ -152,6 +274,10 @@ func (m *model) deliver(now time.Duration) {
 		}
 		back.dataRecv++
 		f := a.f
+		if f.loop {
+			m.loopArrived(f, a.at)
+			continue
+		}
 		t := m.tunnels[f.tun]
 		last := len(t.nodes) - 1
 		if f.fwd {
@@ -339,8 +465,12 @@ func (m *model) transmit(l *link, now time.Duration) {
 	var f frame
 	if l.queued() > 0 {
 		f = l.pop()
-		l.dataSent++
-		if m.measuring() {
+		l.dataSent++ // loop cells too: the policy sees them as data, as in the core
+		switch {
+		case !m.measuring():
+		case f.loop:
+			m.res.Loops.Frames++
+		default:
 			m.res.DataFrames++
 			l.carried++
 		}
@@ -366,6 +496,23 @@ func (m *model) transmit(l *link, now time.Duration) {
 
 func (m *model) finish() {
 	m.res.Flows = m.flows
+	// Loops still out longer than LoopTimeout when the run ends are
+	// lost; younger ones are in flight. Each loop is one cell, in a
+	// link's queue or on the wire.
+	end := m.cfg.Warmup + m.cfg.Duration
+	out := func(f frame) {
+		if f.loop && f.born >= m.cfg.Warmup && end-f.born > LoopTimeout {
+			m.res.Loops.Lost++
+		}
+	}
+	for _, l := range m.links {
+		for _, f := range l.queue[l.head:] {
+			out(f)
+		}
+	}
+	for _, a := range m.pending {
+		out(a.f)
+	}
 	var busy int
 	var carried uint64
 	for _, l := range m.links {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -23,8 +24,8 @@ type Result struct {
 	Flows      []FlowLog `json:"-"`
 
 	// Over the flow period (after the warm-up).
-	Frames     uint64 `json:"frames"`      // every frame sent on every link
-	DataFrames uint64 `json:"data_frames"` // frames carrying tunnel data
+	Frames     uint64 `json:"frames"`      // every frame sent on every link, loop cells' included
+	DataFrames uint64 `json:"data_frames"` // frames carrying workload data or its acknowledgements (not loop cells)
 	Dropped    uint64 `json:"dropped"`     // data frames a full queue refused
 	// Delivered is the payload bytes that reached the other end of a
 	// tunnel (the server, or the initiator for answers).
@@ -33,10 +34,39 @@ type Result struct {
 	Offered     uint64          `json:"offered_frames"`
 	Warmup      time.Duration   `json:"-"`
 	Duration    time.Duration   `json:"-"`
-	Utilisation float64         `json:"utilisation"` // mean data frames per link-second ÷ capacity, over links that carried data
+	Utilisation float64         `json:"utilisation"` // mean workload data frames per link-second ÷ capacity, over links that carried them
 	// Acks is the acknowledgement frames the flows' ends sent during
 	// the flow period (Workload.AckEvery): in DataFrames, not in Offered.
 	Acks uint64 `json:"acks"`
+
+	// Loop cover (cover.Looper), over the flow period. Loop cells are
+	// data for the links and the policies' LinkStats, but not workload:
+	// their frames are in Frames and LoopFrames, not in DataFrames,
+	// Delivered, Latencies, Dropped, Utilisation or Flows.
+	Loops LoopResult `json:"loops"`
+}
+
+// LoopResult is what the nodes' loop cover did over the flow period.
+type LoopResult struct {
+	// Nodes is how many nodes sent loops (their policy implements
+	// cover.Looper with a rate > 0), Tunnels their loop tunnels.
+	Nodes   int `json:"nodes"`
+	Tunnels int `json:"tunnels"`
+	// Paths are the loop tunnels: the sending node, then the hops.
+	Paths [][]int `json:"-"`
+	// Frames is the link frames that carried a loop cell (out and back).
+	Frames uint64 `json:"frames"`
+	// Sent: loops that left their node during the flow period. Of them,
+	// Returned came back within LoopTimeout, Lost did not (refused by a
+	// full queue, back later than LoopTimeout, or still out longer than
+	// that when the run ended); the rest were in flight at the end.
+	Sent     uint64 `json:"sent"`
+	Returned uint64 `json:"returned"`
+	Lost     uint64 `json:"lost"`
+	// RTTs are the round trips of the returned loops, from when the
+	// node sent the loop (into its first link's queue) until the reply
+	// reached it.
+	RTTs []time.Duration `json:"-"`
 }
 
 // FlowLog is one initiator's tunnel and what the server saw of it.
@@ -58,6 +88,7 @@ type Packet struct {
 type frame struct {
 	data bool
 	ack  bool // an acknowledgement: data on the wire, nothing for the application
+	loop bool // a loop cell (tun indexes model.loopTuns): data on the wire, cover for the workload
 	tun  int32
 	pos  int8 // index in the tunnel's node list of the hop that sent it
 	fwd  bool
@@ -107,10 +138,14 @@ type node struct {
 	policy   cover.Policy
 	interval time.Duration
 	nextTick time.Duration
+
+	loopRate float64       // loops per second (cover.Looper), 0: none
+	loopTuns []int         // indexes in model.loopTuns
+	nextLoop time.Duration // when the next loop leaves
 }
 
 type tunnel struct {
-	nodes []int // initiator, hop 1, ..., exit
+	nodes []int // initiator (or a loop's sender), hop 1, ..., exit (or last hop)
 	// onoff
 	on       bool
 	switchAt time.Duration
@@ -159,6 +194,14 @@ type model struct {
 	now     time.Duration
 	table   *mimic.Table
 	index   map[[32]byte]int
+
+	// Loop cover draws from a generator of its own, seeded from the
+	// seed too: the loop tunnels, schedules and choices then leave the
+	// main generator's draws (initiators, paths, workload, jitter,
+	// Poisson gaps) as they are, so that on shaped links a run with
+	// loops differs from one without by the loops alone.
+	loopRng  *rand.Rand
+	loopTuns []*tunnel
 }
 
 // Run builds the network and runs the workload; it closes the policies.
@@ -167,12 +210,15 @@ func Run(cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &model{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x7aff1c))}
+	m := &model{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x7aff1c)), loopRng: rand.New(rand.NewPCG(cfg.Seed, 0x100b5))}
 	defer m.closePolicies()
 	if err := m.build(); err != nil {
 		return nil, err
 	}
 	if err := m.pickTunnels(); err != nil {
+		return nil, err
+	}
+	if err := m.pickLoopTunnels(); err != nil {
 		return nil, err
 	}
 	m.run()
@@ -246,6 +292,14 @@ func (m *model) build() error {
 		}
 		// Nodes start at different moments: so do their ticks.
 		n.nextTick = time.Duration(m.rng.Int64N(int64(n.interval)))
+		// Loop cover: read once, as core/node.New does.
+		if l, ok := p.(cover.Looper); ok {
+			r := l.Loops().Rate
+			if !(r >= 0) || math.IsInf(r, 0) {
+				return fmt.Errorf("traffic: cover policy %s of node %d asks for %g loops per second: want a finite number >= 0", p.Name(), i, r)
+			}
+			n.loopRate = r
+		}
 	}
 	return nil
 }
