@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -69,15 +70,33 @@ func report(res *Results, plots []string) []byte {
 	fmt.Fprintf(&b, "# %s\n\n", res.Name)
 	fmt.Fprintf(&b, "Mode: %s. Seed %d. Adversary bins %v, correlation window %v, lag search up to %v.\n\n",
 		res.Mode, res.Seed, res.Attack.Bin.Duration, orDefault(res.Attack.Window.String(), "100ms"), orDefault(res.Attack.MaxLag.String(), "500ms"))
+	anyLoops := false
 	for _, runs := range byTable(res.Runs) {
 		fmt.Fprintf(&b, "## %d nodes, workload %s (%d flows)\n\n", runs[0].Nodes, runs[0].Workload, runs[0].Flows)
-		b.WriteString("| policy | corr. top-1 | corr. top-10 | corr. rank | corr. H (bits) | 2^H | degree | orig. top-1 | orig. H | overhead | utilisation | latency p50 / p99 (ms) | goodput (kB/s) |\n")
-		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		loops := slices.ContainsFunc(runs, func(r Run) bool { return r.Loops != nil })
+		anyLoops = anyLoops || loops
+		b.WriteString("| policy | corr. top-1 | corr. top-10 | corr. rank | corr. H (bits) | 2^H | degree | orig. top-1 | orig. H | overhead | utilisation | latency p50 / p99 (ms) | goodput (kB/s) |")
+		if loops {
+			b.WriteString(" loops sent / returned | loop RTT p50 (ms) |")
+		}
+		b.WriteString("\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		if loops {
+			b.WriteString(" --- | --- |")
+		}
+		b.WriteString("\n")
 		for _, r := range runs {
 			c, o := r.Correlation, r.Originator
-			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f%% | %.0f / %.0f | %.0f |\n",
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f%% | %.0f / %.0f | %.0f |",
 				r.Policy, c.Top1, c.Top10, c.MeanRank, c.Entropy, c.EffectiveSize, c.Degree, o.Top1, o.Entropy,
 				r.Overhead, 100*r.Utilisation, r.LatencyP50, r.LatencyP99, r.Goodput/1000)
+			switch {
+			case !loops:
+			case r.Loops == nil:
+				b.WriteString(" – | – |")
+			default:
+				fmt.Fprintf(&b, " %d / %d | %.0f |", r.Loops.Sent, r.Loops.Returned, r.Loops.RTTP50)
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}
@@ -91,6 +110,10 @@ func report(res *Results, plots []string) []byte {
 		fmt.Fprintf(&b, "Note: %s\n\n", n)
 	}
 	b.WriteString(readingGuide)
+	if anyLoops {
+		b.WriteString(loopsGuide)
+	}
+	b.WriteString(readingEnd)
 	return b.Bytes()
 }
 
@@ -136,12 +159,23 @@ const readingGuide = `## How to read this
 - **orig.** is originator detection: which nodes send more than they
   receive, and when.
 - **overhead** is all frames on all links divided by frames carrying
-  data, over the time flows ran; **utilisation** the data frames on links
-  that carried data, as a share of their capacity.
+  the workload's data (its acknowledgements included), over the time
+  flows ran: padding and loop cells are cover; **utilisation** the
+  workload's data frames on links that carried them, as a share of
+  their capacity.
 - **latency** is one-way, from the moment a packet enters its tunnel to
   its arrival at the other end; **goodput** the payload delivered per
   second, both directions.
+`
 
+const loopsGuide = `- **loops** (policies that ask for loop cover, e.g. poisson's
+  loop_rate): loops the nodes sent during the flow period through their
+  loop tunnels to the last hop and back, and how many came back within
+  the 5 s loop timeout (the rest were lost, or still out when the run
+  ended); **loop RTT** the median round trip of those that came back.
+`
+
+const readingEnd = `
 A policy buys anonymity when top-1 falls toward chance and H rises toward
 log2 N; what it costs is in the overhead and latency columns. See
 docs/EXPERIMENTS.md.

@@ -38,15 +38,32 @@ type Run struct {
 	Correlation adversary.Summary `json:"flow_correlation"`
 	Originator  adversary.Summary `json:"originator_detection"`
 
-	// What it cost.
-	Overhead    float64 `json:"overhead"`    // all frames ÷ data frames
+	// What it cost. Loop cells (Loops) are cover from the workload's
+	// point of view: in Frames, not in DataFrames, so they raise the
+	// overhead; and not in the latencies, goodput or drops.
+	Overhead    float64 `json:"overhead"`    // all frames ÷ workload data frames
 	Frames      uint64  `json:"frames"`      // over the flow period
-	DataFrames  uint64  `json:"data_frames"` // idem
-	Utilisation float64 `json:"utilisation"` // data on busy links ÷ capacity
+	DataFrames  uint64  `json:"data_frames"` // idem: the workload's data and acknowledgements
+	Utilisation float64 `json:"utilisation"` // workload data on busy links ÷ capacity
 	LatencyP50  float64 `json:"latency_p50_ms"`
 	LatencyP99  float64 `json:"latency_p99_ms"`
 	Goodput     float64 `json:"goodput_bytes_per_s"`
 	Dropped     uint64  `json:"dropped_frames"`
+
+	// Loops is what the nodes' loop cover did, when the policy asked
+	// for loops (cover.Looper with a rate > 0); absent otherwise.
+	Loops *Loops `json:"loops,omitempty"`
+}
+
+// Loops is a run's loop cover over the flow period (traffic.LoopResult).
+type Loops struct {
+	Nodes    int     `json:"nodes"`    // nodes that sent loops
+	Frames   uint64  `json:"frames"`   // link frames that carried a loop cell, out or back
+	Sent     uint64  `json:"sent"`     // loops sent
+	Returned uint64  `json:"returned"` // of them, back within the loop timeout (5 s)
+	Lost     uint64  `json:"lost"`     // refused by a full queue, or not back within the timeout
+	RTTP50   float64 `json:"rtt_p50_ms"`
+	RTTP99   float64 `json:"rtt_p99_ms"`
 }
 
 // Options for Sweep.
@@ -59,8 +76,8 @@ type Options struct {
 func Sweep(f *File, o Options) (*Results, error) {
 	res := &Results{Name: f.Name, Seed: f.Seed, Mode: "simulator", Attack: f.Attack}
 	specs := f.runs()
-	// Refuse bad options and what the model cannot do before the first
-	// run, not in the middle of the sweep.
+	// Refuse bad options before the first run, not in the middle of the
+	// sweep.
 	for _, p := range f.Policy {
 		if p.Path != "" {
 			continue // an external plugin is checked when its first run starts it
@@ -79,8 +96,12 @@ func Sweep(f *File, o Options) (*Results, error) {
 		}
 		res.Runs = append(res.Runs, *r)
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "experiment %d/%d  %-28s %-12s %4d nodes  corr top1 %.2f  H %.2f bits  overhead %.2f  p50 %.0f ms  (%.1fs)\n",
-				i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, time.Since(began).Seconds())
+			loops := ""
+			if r.Loops != nil {
+				loops = fmt.Sprintf("  loops %d/%d back, rtt %.0f ms", r.Loops.Returned, r.Loops.Sent, r.Loops.RTTP50)
+			}
+			fmt.Fprintf(o.Progress, "experiment %d/%d  %-28s %-12s %4d nodes  corr top1 %.2f  H %.2f bits  overhead %.2f  p50 %.0f ms%s  (%.1fs)\n",
+				i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, loops, time.Since(began).Seconds())
 		}
 	}
 	return res, nil
@@ -88,7 +109,9 @@ func Sweep(f *File, o Options) (*Results, error) {
 
 // policyFactory makes one policy per node: a shipped one in process, or
 // an external plugin executable (one child process per node, like real
-// nodes; checked against its SHA-256 before every start).
+// nodes; checked against its SHA-256 before every start). Either may ask
+// for loop cover (cover.Looper; out of process the rate comes back in
+// the plugin's ConfigureResponse), which the traffic model sends.
 func policyFactory(v variant, log *slog.Logger) (func(int) (cover.Policy, error), error) {
 	p := v.Policy
 	if p.Path == "" {
@@ -101,46 +124,11 @@ func policyFactory(v variant, log *slog.Logger) (func(int) (cover.Policy, error)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", v.Label, err)
 		}
-		err = modelCanRun(v, probe)
 		probe.Close()
-		if err != nil {
-			return nil, err
-		}
 		return func(int) (cover.Policy, error) { return fac(v.Options) }, nil
 	}
 	l := pluginkit.Launcher{Path: p.Path, Checksum: p.SHA256, Logger: log, Name: p.Name}
-	return func(int) (cover.Policy, error) {
-		pol, err := coverplugin.Launch(l, v.Options)
-		if err != nil {
-			return nil, err
-		}
-		if err := modelCanRun(v, pol); err != nil {
-			pol.Close()
-			return nil, err
-		}
-		return pol, nil
-	}, nil
-}
-
-// modelCanRun refuses a policy that asks for what the traffic model does
-// not simulate, rather than leave it out of the results unsaid. The model
-// (sim/traffic) shapes links with the policy's targets but sends no loop
-// cover (cover.Looper): real nodes send loops as tunnel cells, the model
-// has no loops, so a loop_rate sweep would measure the same network at
-// every value.
-func modelCanRun(v variant, p cover.Policy) error {
-	l, ok := p.(cover.Looper)
-	if !ok {
-		return nil
-	}
-	if r := l.Loops().Rate; r != 0 {
-		opt := "its options"
-		if _, set := v.Options["loop_rate"]; set {
-			opt = fmt.Sprintf("option loop_rate = %q", v.Options["loop_rate"])
-		}
-		return fmt.Errorf("policy %s: %s asks for loop cover (%g loops per second per node), which the simulator's traffic model does not send: its runs would leave the loops out and every loop_rate would measure the same network; drop loop_rate (or set it to 0) for the simulator, or run the sweep on real nodes with --testbed", v.Label, opt, r)
-	}
-	return nil
+	return func(int) (cover.Policy, error) { return coverplugin.Launch(l, v.Options) }, nil
 }
 
 func runOne(f *File, s runSpec, o Options) (*Run, error) {
@@ -198,6 +186,11 @@ func runOne(f *File, s runSpec, o Options) (*Run, error) {
 		LatencyP50: ms(lat.P50), LatencyP99: ms(lat.P99),
 		Goodput: adversary.Goodput(tr.Delivered, tr.Duration),
 		Dropped: tr.Dropped,
+	}
+	if lp := tr.Loops; lp.Nodes > 0 {
+		rtt := adversary.Latencies(lp.RTTs)
+		r.Loops = &Loops{Nodes: lp.Nodes, Frames: lp.Frames, Sent: lp.Sent, Returned: lp.Returned, Lost: lp.Lost,
+			RTTP50: ms(rtt.P50), RTTP99: ms(rtt.P99)}
 	}
 	return r, nil
 }
