@@ -47,5 +47,7 @@
 //
 // What is not: cryptography, handshakes, link and tunnel failures,
 // per-frame processing time in relays, congestion control; links send
-// at most their capacity and drop data beyond the queue bound.
+// at most their capacity and drop data beyond the queue bound. Loop
+// alerts and the rebuilding of loop tunnels are not modelled either:
+// nothing in the model drops or delays on purpose.
 package traffic
