@@ -120,7 +120,7 @@ func (m *monitor) waitMembership(ctx context.Context) error {
 			m.r.MembershipSeconds = s.T
 			m.r.MembershipRounds = s.Round
 			return fmt.Errorf("sim: no full membership after %.0fs (%.0f gossip rounds): %.2f%% of nodes know every other, mean view %.2f%%: %w",
-				s.T, s.Round, 100*s.FullShare, 100*s.MeanView, ctx.Err())
+				s.T, s.Round, 100*s.FullShare, 100*s.MeanView, context.Cause(ctx))
 		case <-time.After(m.tick()):
 		}
 	}
@@ -147,7 +147,7 @@ func (m *monitor) waitLinks(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sim: mimic links: %d of %d up: %w", up, total, ctx.Err())
+			return fmt.Errorf("sim: mimic links: %d of %d up: %w", up, total, context.Cause(ctx))
 		case <-limit:
 			return fmt.Errorf("sim: mimic links: %d of %d up after the wait; tunnels built anyway", up, total)
 		case <-time.After(m.tick()):

@@ -26,7 +26,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	// The cause names the flag, so that a run cut short says why rather
+	// than "context deadline exceeded"; it still matches DeadlineExceeded.
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout,
+		fmt.Errorf("the run's --timeout of %v ran out (%w)", cfg.Timeout, context.DeadlineExceeded))
 	defer cancel()
 	began := time.Now()
 	runtime.GC()
@@ -140,7 +143,7 @@ func (c *cluster) startAll(ctx context.Context, mon *monitor) error {
 	all := append(slices.Clone(addrs), sybil...)
 	for i, a := range all {
 		if ctx.Err() != nil {
-			return fmt.Errorf("sim: starting nodes: %w after %d of %d", ctx.Err(), i, len(all))
+			return fmt.Errorf("sim: starting nodes: %w after %d of %d", context.Cause(ctx), i, len(all))
 		}
 		var boot []netip.AddrPort
 		switch {
@@ -273,7 +276,7 @@ func (c *cluster) churn(ctx context.Context, mon *monitor) error {
 		end := time.Now().Add(cfg.EpochLength)
 		for time.Now().Before(end) {
 			if ctx.Err() != nil {
-				return fmt.Errorf("sim: churn epoch %d: %w", e, ctx.Err())
+				return fmt.Errorf("sim: churn epoch %d: %w", e, context.Cause(ctx))
 			}
 			mon.sample()
 			mon.progress("churn epoch %d/%d", e, cfg.ChurnEpochs)
