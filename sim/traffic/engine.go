@@ -142,8 +142,14 @@ func (m *model) run() {
 	m.finish()
 }
 
+// loopGap draws the gap to a node's next loop, at most never (a tiny
+// rate must not wrap to a negative gap).
 func (m *model) loopGap(rate float64) time.Duration {
-	return time.Duration(m.loopRng.ExpFloat64() / rate * float64(time.Second))
+	x := m.loopRng.ExpFloat64() / rate * float64(time.Second)
+	if x >= float64(never) {
+		return never
+	}
+	return time.Duration(x)
 }
 
 // sendLoops starts the loops that fall due by now: per node a Poisson

@@ -288,3 +288,17 @@ func TestLoopsDeterministic(t *testing.T) {
 		t.Error("a negative loop rate was accepted")
 	}
 }
+
+// A loop rate so small its gaps do not fit a Duration sends no loops, and
+// the run ends.
+func TestLoopsTinyRate(t *testing.T) {
+	cfg := small()
+	cfg.Policy = func(int) (cover.Policy, error) { return looper{rate: 1e-300, stats: new(cover.LinkStats)}, nil }
+	r, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Loops.Nodes != cfg.Nodes || r.Loops.Sent != 0 {
+		t.Errorf("loops: %+v, want %d nodes that sent none", r.Loops, cfg.Nodes)
+	}
+}
