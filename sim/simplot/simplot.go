@@ -25,6 +25,9 @@ func Write(path string, r *sim.Report) error {
 		return err
 	}
 	plots = append(plots, conv)
+	if z := zoomedView(r); z != nil {
+		plots = append(plots, z)
+	}
 	if r.Sybil != nil {
 		s, err := sybil(r)
 		if err != nil {
@@ -36,7 +39,11 @@ func Write(path string, r *sim.Report) error {
 	img := vgimg.New(w, h*vg.Length(len(plots)))
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{{plots[0]}, {last(plots)}}[:len(plots)], tiles, dc)
+	rows := make([][]*plot.Plot, len(plots))
+	for i, p := range plots {
+		rows[i] = []*plot.Plot{p}
+	}
+	canvases := plot.Align(rows, tiles, dc)
 	for i, p := range plots {
 		p.Draw(canvases[i][0])
 	}
@@ -50,8 +57,6 @@ func Write(path string, r *sim.Report) error {
 	}
 	return f.Close()
 }
-
-func last(ps []*plot.Plot) *plot.Plot { return ps[len(ps)-1] }
 
 func convergence(r *sim.Report) (*plot.Plot, error) {
 	p := plot.New()
@@ -81,7 +86,6 @@ func convergence(r *sim.Report) (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		line.Color = plotter.DefaultLineStyle.Color
 		line.Color = colors[i]
 		line.Width = vg.Points(1.5)
 		p.Add(line)
@@ -91,6 +95,36 @@ func convergence(r *sim.Report) (*plot.Plot, error) {
 	p.Legend.Left = false
 	p.Add(plotter.NewGrid())
 	return p, nil
+}
+
+// zoomedView draws the mean view in percent on its own scale when a run
+// stopped with views so small (10,000 nodes: about 1 %) that the shared
+// 0–1 axis above shows a flat line; nil otherwise.
+func zoomedView(r *sim.Report) *plot.Plot {
+	var top float64
+	for _, s := range r.Curve {
+		top = max(top, s.MeanView)
+	}
+	if r.Converged || len(r.Curve) == 0 || top >= 0.25 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Mean view, zoomed: %.2f%% of other nodes known at the end", 100*r.Curve[len(r.Curve)-1].MeanView)
+	p.X.Label.Text = "seconds since every node started"
+	p.Y.Label.Text = "% of other nodes known"
+	p.Y.Min, p.Y.Max = 0, 100*top*1.1
+	xy := make(plotter.XYs, len(r.Curve))
+	for i, s := range r.Curve {
+		xy[i] = plotter.XY{X: s.T, Y: 100 * s.MeanView}
+	}
+	line, err := plotter.NewLine(xy)
+	if err != nil {
+		return nil
+	}
+	line.Color = colors[0]
+	line.Width = vg.Points(1.5)
+	p.Add(line, plotter.NewGrid())
+	return p
 }
 
 func sybil(r *sim.Report) (*plot.Plot, error) {
