@@ -50,6 +50,8 @@ const (
 	loopSuspectFor = 30 * time.Minute
 	// loopShowHops caps the hops an alert names.
 	loopShowHops = 6
+	// loopMaxGap caps the wait for the next loop.
+	loopMaxGap = 24 * time.Hour
 )
 
 // loopCover is the node's loop state. rate is set in New and never
@@ -112,7 +114,15 @@ func (n *Node) loopLoop() {
 	rnd := mrand.New(mrand.NewChaCha8(seed))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // aborts the builds in flight
-	gap := func() time.Duration { return time.Duration(rnd.ExpFloat64() / lc.rate * float64(time.Second)) }
+	gap := func() time.Duration {
+		// A draw past loopMaxGap (a tiny rate) would overflow a Duration
+		// into a negative gap, which fires at once.
+		s := rnd.ExpFloat64() / lc.rate
+		if s >= loopMaxGap.Seconds() {
+			return loopMaxGap
+		}
+		return time.Duration(s * float64(time.Second))
+	}
 
 	check := n.opts.Clock.NewTicker(min(max(n.opts.LoopTimeout/5, 50*time.Millisecond), time.Second))
 	defer check.Stop()
@@ -417,8 +427,7 @@ func (n *Node) LoopRTT() (median time.Duration, samples int) {
 	return rtts[len(rtts)/2], len(rtts)
 }
 
-// loopTunnelHops lists the hops of the loop tunnels in use (not retired),
-// for tests.
+// loopTunnelHops lists the hops of the loop tunnels in use (not retired).
 func (n *Node) loopTunnelHops() [][]identity.ID {
 	lc := &n.loops
 	lc.mu.Lock()
