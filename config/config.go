@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tarzan-net/tarzan/core/node"
 )
 
 // Config is a node's configuration. The zero value is not valid; start
@@ -31,7 +33,7 @@ type Config struct {
 	Tunnels   Tunnels
 	Transport Transport
 	Discovery Plugin
-	Cover     Plugin
+	Cover     Cover
 	Adapter   Plugin // client IP adapter (tun, socks); Name "" = none
 	Exit      Exit
 }
@@ -44,6 +46,18 @@ type Exit struct {
 	// means the default policy (no loopback, private, link-local or
 	// multicast destinations).
 	Policy []string
+}
+
+// Cover is the [cover] section: the cover-traffic policy and the node's
+// loop-cover detector. The loop settings matter only when the policy asks
+// for loops (poisson's loop_rate); they are core/node's Options.LoopTimeout,
+// LoopTunnels, LoopWindow and LoopAlertLoss, with the same defaults.
+type Cover struct {
+	Plugin
+	LoopTimeout   time.Duration // a loop not back within this is lost, > 0
+	LoopTunnels   int           // tunnels loops are spread over, 1..node.MaxLoopTunnels
+	LoopWindow    int           // last loops the detector judges, 1..node.MaxLoopWindow
+	LoopAlertLoss float64       // lost share of the window that raises the alert, (0, 1]
 }
 
 // Node is the [node] section.
@@ -144,9 +158,15 @@ func Default() *Config {
 			Extra:     []ExtraTransport{},
 		},
 		Discovery: Plugin{Name: "static", Options: map[string]string{}},
-		Cover:     Plugin{Name: "none", Options: map[string]string{}},
-		Adapter:   Plugin{Name: "", Options: map[string]string{}},
-		Exit:      Exit{Plugin: Plugin{Name: "pnat", Options: map[string]string{}}, Policy: []string{}},
+		Cover: Cover{
+			Plugin:        Plugin{Name: "none", Options: map[string]string{}},
+			LoopTimeout:   node.DefaultLoopTimeout,
+			LoopTunnels:   node.DefaultLoopTunnels,
+			LoopWindow:    node.DefaultLoopWindow,
+			LoopAlertLoss: node.DefaultLoopAlertLoss,
+		},
+		Adapter: Plugin{Name: "", Options: map[string]string{}},
+		Exit:    Exit{Plugin: Plugin{Name: "pnat", Options: map[string]string{}}, Policy: []string{}},
 	}
 }
 

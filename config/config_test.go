@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/tarzan-net/tarzan/core/node"
 )
 
 func TestDefault(t *testing.T) {
@@ -71,6 +74,24 @@ func TestParseErrors(t *testing.T) {
 		{"sha256 not hex", "[cover]\npath = \"c\"\nsha256 = \"abc\"", 3, "cover.sha256", "64 hex digits"},
 		{"sha256 without path", "[cover]\nsha256 = \"" + sha + "\"", 2, "cover.sha256", "path is empty"},
 		{"inprocess external", "[transport]\npath = \"t\"\nsha256 = \"" + sha + "\"\ninprocess = true", 4, "transport.inprocess", "cannot run the external plugin"},
+		{"loop timeout zero", "[cover]\nloop_timeout = \"0s\"", 2, "cover.loop_timeout", "0s must be greater than zero"},
+		{"loop timeout negative", "[cover]\nname = \"poisson\"\nloop_timeout = \"-1s\"", 3, "cover.loop_timeout", "greater than zero"},
+		{"loop timeout garbage", "[cover]\nloop_timeout = \"soon\"", 2, "cover.loop_timeout", `"soon" is not a duration`},
+		{"loop timeout integer", "[cover]\nloop_timeout = 5", 2, "cover.loop_timeout", "must be a duration string"},
+		{"loop tunnels zero", "[cover]\nloop_tunnels = 0", 2, "cover.loop_tunnels", "0 is out of range 1..16"},
+		{"loop tunnels big", "[cover]\nloop_tunnels = 17", 2, "cover.loop_tunnels", "17 is out of range 1..16"},
+		{"loop tunnels type", "[cover]\nloop_tunnels = \"2\"", 2, "cover.loop_tunnels", "must be an integer"},
+		{"loop window zero", "[cover]\nloop_window = 0", 2, "cover.loop_window", "0 is out of range 1..10000"},
+		{"loop window big", "[cover]\nloop_window = 10001", 2, "cover.loop_window", "out of range 1..10000"},
+		{"loop window float", "[cover]\nloop_window = 20.5", 2, "cover.loop_window", "must be an integer, not a float"},
+		{"loop alert zero", "[cover]\nloop_alert_loss = 0.0", 2, "cover.loop_alert_loss", "0 is out of range"},
+		{"loop alert integer zero", "[cover]\nloop_alert_loss = 0", 2, "cover.loop_alert_loss", "greater than 0 and at most 1"},
+		{"loop alert negative", "[cover]\nloop_alert_loss = -0.5", 2, "cover.loop_alert_loss", "-0.5 is out of range"},
+		{"loop alert above one", "[cover]\n\nloop_alert_loss = 1.5", 3, "cover.loop_alert_loss", "1.5 is out of range"},
+		{"loop alert nan", "[cover]\nloop_alert_loss = nan", 2, "cover.loop_alert_loss", "NaN is out of range"},
+		{"loop alert inf", "[cover]\nloop_alert_loss = inf", 2, "cover.loop_alert_loss", "out of range"},
+		{"loop alert string", "[cover]\nloop_alert_loss = \"0.5\"", 2, "cover.loop_alert_loss", "must be a number such as 0.5, not the string"},
+		{"loop key misspelt", "[cover]\nloop_timout = \"5s\"", 2, "cover.loop_timout", "unknown key; [cover] takes name, inprocess, path, sha256, options, loop_timeout, loop_tunnels, loop_window, loop_alert_loss"},
 		{"option integer", "[transport.options]\nbatch = 64", 2, "transport.options.batch", "quote the value"},
 		{"option array element", "[discovery.options]\npeers = [\"a:1\", 2]", 2, "discovery.options.peers", "element 2"},
 		{"option comma", "[discovery.options]\npeers = [\"a:1,b:2\"]", 2, "discovery.options.peers", `contains ","`},
@@ -110,6 +131,78 @@ hops = 9`, 11, "tunnels.hops", "out of range"},
 				t.Errorf("got %q (line %d, key %q)\nwant node.toml:%d: %s: ...%s...", err, e.Line, e.Key, tc.line, tc.key, tc.msg)
 			}
 		})
+	}
+}
+
+func TestCoverLoopKeys(t *testing.T) {
+	c, err := Parse("node.toml", []byte(`[cover]
+name = "poisson"
+loop_timeout = "2500ms"
+loop_tunnels = 4
+loop_window = 50
+loop_alert_loss = 0.25
+[cover.options]
+loop_rate = "10"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Cover; got.Name != "poisson" || got.Options["loop_rate"] != "10" ||
+		got.LoopTimeout != 2500*time.Millisecond || got.LoopTunnels != 4 || got.LoopWindow != 50 || got.LoopAlertLoss != 0.25 {
+		t.Errorf("cover = %+v", got)
+	}
+
+	// The bounds are inclusive; an integer 1 is a share too.
+	c, err = Parse("node.toml", []byte("[cover]\nloop_timeout = \"1ns\"\nloop_tunnels = 16\nloop_window = 10000\nloop_alert_loss = 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Cover; got.LoopTimeout != 1 || got.LoopTunnels != 16 || got.LoopWindow != 10000 || got.LoopAlertLoss != 1 {
+		t.Errorf("cover at the bounds = %+v", got)
+	}
+	c, err = Parse("node.toml", []byte("[cover]\nloop_window = 1\nloop_alert_loss = 1e-3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cover.LoopWindow != 1 || c.Cover.LoopAlertLoss != 0.001 {
+		t.Errorf("cover = %+v", c.Cover)
+	}
+
+	// Absent keys are core/node's defaults, whatever else [cover] sets.
+	c, err = Parse("node.toml", []byte("[cover]\nname = \"poisson\"\n[cover.options]\nloop_rate = \"2\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Cover; got.LoopTimeout != 5*time.Second || got.LoopTunnels != 2 || got.LoopWindow != 20 || got.LoopAlertLoss != 0.5 {
+		t.Errorf("defaults: cover = %+v, want 5s, 2, 20, 0.5", got)
+	}
+	if d := Default().Cover; d.LoopTimeout != node.DefaultLoopTimeout || d.LoopTunnels != node.DefaultLoopTunnels ||
+		d.LoopWindow != node.DefaultLoopWindow || d.LoopAlertLoss != node.DefaultLoopAlertLoss {
+		t.Errorf("Default().Cover = %+v, want core/node's defaults", d)
+	}
+}
+
+func TestValidateCoverLoopWithoutFile(t *testing.T) {
+	c := Default()
+	c.Cover.LoopTunnels = 0
+	c.Cover.LoopAlertLoss = 2
+	err := c.Validate()
+	want := "cover.loop_tunnels: 0 is out of range 1..16\ncover.loop_alert_loss: 2 is out of range: want a share of the window greater than 0 and at most 1"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+func TestFormatFloat(t *testing.T) {
+	for f, want := range map[float64]string{0.5: "0.5", 1: "1.0", 0.001: "0.001", 1e-7: "1e-07", 1e21: "1e+21", math.NaN(): "nan", math.Inf(1): "inf", math.Inf(-1): "-inf"} {
+		got := formatFloat(f)
+		if got != want {
+			t.Errorf("formatFloat(%v) = %q, want %q", f, got, want)
+		}
+		var v struct{ X float64 }
+		if _, err := toml.Decode("X = "+got, &v); err != nil || !(v.X == f || math.IsNaN(f) && math.IsNaN(v.X)) {
+			t.Errorf("%q reads back as %v (%v)", got, v.X, err)
+		}
 	}
 }
 
@@ -248,7 +341,8 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	c.Transport.InProcess = true
 	c.Transport.Options = map[string]string{"batch": "32", "odd key\t\"x\"": "ünïcode\\ \x01"}
 	c.Discovery = Plugin{Name: "gossip", Path: "/opt/gossip", SHA256: sha, Options: map[string]string{"peers": "127.1.0.1:7700,127.2.0.1:7700"}}
-	c.Cover = Plugin{Name: "balanced", Options: map[string]string{}}
+	c.Cover = Cover{Plugin: Plugin{Name: "poisson", Options: map[string]string{"loop_rate": "2"}},
+		LoopTimeout: 2500 * time.Millisecond, LoopTunnels: 16, LoopWindow: 10000, LoopAlertLoss: 1}
 
 	path := filepath.Join(dir, "node.toml")
 	if err := Write(path, c); err != nil {

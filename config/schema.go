@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tarzan-net/tarzan/core/node"
 )
 
 type section struct {
@@ -122,7 +124,29 @@ var schema = []section{
 		stringField("cover.name", func(c *Config) *string { return &c.Cover.Name },
 			"none (send data at once and nothing else), constant, balanced (Tarzan's\n"+
 				"invariant), poisson (Loopix-like), or the name of an external plugin."),
-	}, pluginFields("cover", func(c *Config) *Plugin { return &c.Cover })...)},
+	}, append(pluginFields("cover", func(c *Config) *Plugin { return &c.Cover.Plugin }),
+		durationField("cover.loop_timeout", func(c *Config) *time.Duration { return &c.Cover.LoopTimeout },
+			"Loop cover: only used when the policy asks for loops (poisson's\n"+
+				"options.loop_rate > 0); the node then sends cells through tunnels of its\n"+
+				"own to their last hop and back, and warns when too many do not return (a\n"+
+				"relay or link dropping or delaying its traffic). A loop whose reply is not\n"+
+				"back within loop_timeout is lost (Go duration, greater than zero). Shorter\n"+
+				"notices a dropping relay sooner; too short counts slow paths as lost."),
+		intField("cover.loop_tunnels", func(c *Config) *int { return &c.Cover.LoopTunnels },
+			"Tunnels of this node's own that loops are spread over, 1.."+strconv.Itoa(node.MaxLoopTunnels)+". A relay on\n"+
+				"one of them costs about 1/loop_tunnels of the loops, so more tunnels\n"+
+				"sample more paths but need a lower loop_alert_loss to catch one relay."),
+		intField("cover.loop_window", func(c *Config) *int { return &c.Cover.LoopWindow },
+			"How many of the last loops the detector judges, 1.."+strconv.Itoa(node.MaxLoopWindow)+"; no alert before\n"+
+				"that many have returned or been lost. Larger is steadier but slower."),
+		floatField("cover.loop_alert_loss", func(c *Config) *float64 { return &c.Cover.LoopAlertLoss },
+			"Share of the last loop_window loops that must be lost to raise the alert,\n"+
+				"greater than 0 and at most 1. The alert logs a warning naming the hops,\n"+
+				"avoids them for 30 minutes and rebuilds the loop tunnels through them.\n"+
+				"Lower catches partial loss (a relay on one of two tunnels loses about half)\n"+
+				"sooner and more surely, at the price of alerts when a relay merely fails\n"+
+				"or a link is lossy."),
+	)...)},
 	{name: "adapter", doc: "Client IP adapter: how local applications reach the network through\ntunnels. Empty name: this node only relays (and exits, if node.exit).", fields: append([]field{
 		stringField("adapter.name", func(c *Config) *string { return &c.Adapter.Name },
 			"\"\" (none), socks (a SOCKS5 port, no root needed: options.listen, default\n"+
@@ -231,6 +255,41 @@ func intField(key string, p func(*Config) *int, doc string) field {
 		},
 		encode: func(c *Config) string { return strconv.Itoa(*p(c)) },
 	}
+}
+
+func floatField(key string, p func(*Config) *float64, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			switch f := v.(type) {
+			case float64:
+				*p(c) = f
+			case int64: // "1" is a TOML integer
+				*p(c) = float64(f)
+			default:
+				return typeError("a number such as 0.5", v)
+			}
+			return nil
+		},
+		encode: func(c *Config) string { return formatFloat(*p(c)) },
+	}
+}
+
+// formatFloat writes f as a TOML float: always with a fraction or an
+// exponent, so that it reads back as a float.
+func formatFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".e") {
+		s += ".0"
+	}
+	return s
 }
 
 func durationField(key string, p func(*Config) *time.Duration, doc string) field {

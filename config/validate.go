@@ -2,11 +2,12 @@ package config
 
 import (
 	"net/netip"
-
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/core/node"
 )
 
 var (
@@ -28,7 +29,7 @@ func (c *Config) validate(v *checker) {
 	c.Tunnels.validate(v)
 	c.Transport.validate(v)
 	c.Discovery.validate(v, "discovery")
-	c.Cover.validate(v, "cover")
+	c.Cover.validate(v)
 	if c.Adapter.Name != "" || c.Adapter.Path != "" {
 		c.Adapter.validate(v, "adapter")
 	}
@@ -70,6 +71,24 @@ func (t *Tunnels) validate(v *checker) {
 	}
 	if t.IdleTimeout <= 0 {
 		v.fail("tunnels.idle_timeout", "%s must be greater than zero", t.IdleTimeout)
+	}
+}
+
+// validate checks the loop settings against core/node's own limits
+// (node.New would refuse the same values, but without naming the key).
+func (c *Cover) validate(v *checker) {
+	c.Plugin.validate(v, "cover")
+	if c.LoopTimeout <= 0 {
+		v.fail("cover.loop_timeout", "%s must be greater than zero", c.LoopTimeout)
+	}
+	if c.LoopTunnels < 1 || c.LoopTunnels > node.MaxLoopTunnels {
+		v.fail("cover.loop_tunnels", "%d is out of range 1..%d", c.LoopTunnels, node.MaxLoopTunnels)
+	}
+	if c.LoopWindow < 1 || c.LoopWindow > node.MaxLoopWindow {
+		v.fail("cover.loop_window", "%d is out of range 1..%d", c.LoopWindow, node.MaxLoopWindow)
+	}
+	if !(c.LoopAlertLoss > 0 && c.LoopAlertLoss <= 1) {
+		v.fail("cover.loop_alert_loss", "%v is out of range: want a share of the window greater than 0 and at most 1", c.LoopAlertLoss)
 	}
 }
 

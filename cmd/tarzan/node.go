@@ -83,7 +83,7 @@ func runNode(args []string) error {
 		tr.Close()
 		return fmt.Errorf("discovery %q: %w", cfg.Discovery.Name, err)
 	}
-	cov, err := openCover(cfg.Cover, log)
+	cov, err := openCover(cfg.Cover.Plugin, log)
 	if err != nil {
 		tr.Close()
 		disc.Close()
@@ -151,22 +151,16 @@ func runNode(args []string) error {
 			return fmt.Errorf("exit %q: %w", cfg.Exit.Name, err)
 		}
 	}
-	n, err := node.New(node.Options{
-		ClientAdapter: clientAd,
-		ExitAdapter:   exitAd,
-		ExitPolicy:    policy,
-		TunnelHops:    cfg.Tunnels.Hops,
-		Identity:      id,
-		Transports:    specs,
-		Discovery:     disc,
-		Cover:         cov,
-		MimicCount:    cfg.Mimics.Count,
-		EpochLength:   cfg.Mimics.Epoch,
-		Exit:          cfg.Node.Exit,
-
-		TunnelIdleTimeout: cfg.Tunnels.IdleTimeout,
-		Logger:            log,
-	})
+	opts := configOptions(cfg)
+	opts.ClientAdapter = clientAd
+	opts.ExitAdapter = exitAd
+	opts.ExitPolicy = policy
+	opts.Identity = id
+	opts.Transports = specs
+	opts.Discovery = disc
+	opts.Cover = cov
+	opts.Logger = log
+	n, err := node.New(opts)
 	if err != nil {
 		closeTransports()
 		closeAll(tr, disc, cov, clientAd, exitAd)
@@ -252,4 +246,20 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// configOptions are the node options cfg's plain values set; runNode adds
+// the identity, the plugins it opened, the exit policy and the logger.
+func configOptions(cfg *config.Config) node.Options {
+	return node.Options{
+		TunnelHops:        cfg.Tunnels.Hops,
+		TunnelIdleTimeout: cfg.Tunnels.IdleTimeout,
+		MimicCount:        cfg.Mimics.Count,
+		EpochLength:       cfg.Mimics.Epoch,
+		Exit:              cfg.Node.Exit,
+		LoopTimeout:       cfg.Cover.LoopTimeout,
+		LoopTunnels:       cfg.Cover.LoopTunnels,
+		LoopWindow:        cfg.Cover.LoopWindow,
+		LoopAlertLoss:     cfg.Cover.LoopAlertLoss,
+	}
 }

@@ -269,7 +269,7 @@ func selectedPlugins(cfg *config.Config) []selectedPlugin {
 	out := []selectedPlugin{
 		{builtin.KindTransport, builtin.KindTransport, cfg.Transport.Plugin},
 		{builtin.KindDiscovery, builtin.KindDiscovery, cfg.Discovery},
-		{builtin.KindCover, builtin.KindCover, cfg.Cover},
+		{builtin.KindCover, builtin.KindCover, cfg.Cover.Plugin},
 	}
 	if cfg.Adapter.Name != "" || cfg.Adapter.Path != "" {
 		out = append(out, selectedPlugin{builtin.KindAdapter, builtin.KindAdapter, cfg.Adapter})

@@ -121,6 +121,17 @@ type Options struct {
 	Logger *slog.Logger // default slog.Default
 }
 
+// Loop detector defaults and limits (Options.LoopTimeout ... LoopAlertLoss).
+// Package config uses the same ones for node.toml's cover.loop_* keys.
+const (
+	DefaultLoopTimeout   = 5 * time.Second
+	DefaultLoopTunnels   = 2
+	DefaultLoopWindow    = 20
+	DefaultLoopAlertLoss = 0.5
+	MaxLoopTunnels       = 16
+	MaxLoopWindow        = 10000
+)
+
 // TransportSpec is one transport of a node.
 type TransportSpec struct {
 	Transport transport.Transport // unbound: the node calls Listen
@@ -160,16 +171,16 @@ func (o *Options) setDefaults() {
 		o.QueueLength = 1024
 	}
 	if o.LoopTimeout == 0 {
-		o.LoopTimeout = 5 * time.Second
+		o.LoopTimeout = DefaultLoopTimeout
 	}
 	if o.LoopTunnels == 0 {
-		o.LoopTunnels = 2
+		o.LoopTunnels = DefaultLoopTunnels
 	}
 	if o.LoopWindow == 0 {
-		o.LoopWindow = 20
+		o.LoopWindow = DefaultLoopWindow
 	}
 	if o.LoopAlertLoss == 0 {
-		o.LoopAlertLoss = 0.5
+		o.LoopAlertLoss = DefaultLoopAlertLoss
 	}
 	if o.ExitPolicy == nil {
 		o.ExitPolicy = exitpolicy.Default()
@@ -221,10 +232,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: MimicSettleTime %v is negative", ErrOptions, o.MimicSettleTime)
 	case o.LoopTimeout < 0:
 		return fmt.Errorf("%w: LoopTimeout %v is negative", ErrOptions, o.LoopTimeout)
-	case o.LoopTunnels < 1 || o.LoopTunnels > 16:
-		return fmt.Errorf("%w: LoopTunnels %d out of range 1..16", ErrOptions, o.LoopTunnels)
-	case o.LoopWindow < 1 || o.LoopWindow > 10000:
-		return fmt.Errorf("%w: LoopWindow %d out of range 1..10000", ErrOptions, o.LoopWindow)
+	case o.LoopTunnels < 1 || o.LoopTunnels > MaxLoopTunnels:
+		return fmt.Errorf("%w: LoopTunnels %d out of range 1..%d", ErrOptions, o.LoopTunnels, MaxLoopTunnels)
+	case o.LoopWindow < 1 || o.LoopWindow > MaxLoopWindow:
+		return fmt.Errorf("%w: LoopWindow %d out of range 1..%d", ErrOptions, o.LoopWindow, MaxLoopWindow)
 	case !(o.LoopAlertLoss > 0 && o.LoopAlertLoss <= 1):
 		return fmt.Errorf("%w: LoopAlertLoss %v out of range (0, 1]", ErrOptions, o.LoopAlertLoss)
 	}

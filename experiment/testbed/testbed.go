@@ -612,9 +612,9 @@ func writeConfigs(ns []*tbNode, p experiment.Point, k, hops int, o Options) erro
 		cfg.Discovery.Options = map[string]string{"peers": strings.Join(peers, ","), "interval": "2s"}
 		cfg.Discovery.InProcess = !o.OutOfProcess
 		if policyPath != "" {
-			cfg.Cover = config.Plugin{Name: p.Policy.Name, Path: policyPath, SHA256: p.Policy.SHA256, Options: p.Options}
+			cfg.Cover.Plugin = config.Plugin{Name: p.Policy.Name, Path: policyPath, SHA256: p.Policy.SHA256, Options: p.Options}
 		} else {
-			cfg.Cover = config.Plugin{Name: p.Policy.Plugin, InProcess: !o.OutOfProcess, Options: p.Options}
+			cfg.Cover.Plugin = config.Plugin{Name: p.Policy.Plugin, InProcess: !o.OutOfProcess, Options: p.Options}
 		}
 		if cfg.Cover.Options == nil {
 			cfg.Cover.Options = map[string]string{}
