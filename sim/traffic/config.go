@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corenode "github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 )
 
@@ -74,13 +75,12 @@ type Workload struct {
 // Grid is the cover engine's pacing step, as in core/node.
 const Grid = 5 * time.Millisecond
 
-// Loop cover, as core/node's defaults (Options.LoopTunnels and
-// LoopTimeout): a node whose policy asks for loops keeps LoopTunnels
-// tunnels of its own for them, and a loop whose reply is not back within
-// LoopTimeout is lost.
+// Loop cover, with core/node's defaults: a node whose policy asks for
+// loops keeps LoopTunnels tunnels of its own for them, and a loop whose
+// reply is not back within LoopTimeout is lost.
 const (
-	LoopTunnels = 2
-	LoopTimeout = 5 * time.Second
+	LoopTunnels = corenode.DefaultLoopTunnels
+	LoopTimeout = corenode.DefaultLoopTimeout
 )
 
 // PayloadBytes is the cleartext carried by one data frame (a tunnel
