@@ -36,9 +36,13 @@ type StatusReply struct {
 	Counters map[string]uint64 `json:"counters"`
 	// LoopRTTMS is the median round trip of recent loops (loop cover:
 	// counters loops_sent, loops_returned, loops_lost, loop_alerts).
-	LoopRTTMS float64       `json:"loop_rtt_ms,omitempty"`
-	PID       int           `json:"pid"`
-	Plugins   []PluginReply `json:"plugins,omitempty"`
+	LoopRTTMS float64 `json:"loop_rtt_ms,omitempty"`
+	// LoopTunnels are the hops of the loop tunnels in use, first hop
+	// first, by short ID only (as the loop alert names them): no
+	// addresses.
+	LoopTunnels [][]string    `json:"loop_tunnels,omitempty"`
+	PID         int           `json:"pid"`
+	Plugins     []PluginReply `json:"plugins,omitempty"`
 }
 
 // MimicReply is one mimic link.
@@ -126,6 +130,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		ID: st.ID.String(), Short: st.ID.Short(), Addr: st.Addr.String(), Peers: st.Peers,
 		LinksUp: st.LinksUp, Circuits: st.Circuits, Tunnels: st.Tunnels, Counters: st.Counters,
 		LoopRTTMS: float64(st.LoopRTT) / float64(time.Millisecond), PID: os.Getpid(),
+	}
+	for _, hops := range st.LoopTunnels {
+		ids := make([]string, len(hops))
+		for i, h := range hops {
+			ids[i] = h.Short()
+		}
+		rep.LoopTunnels = append(rep.LoopTunnels, ids)
 	}
 	for _, m := range st.Mimics {
 		rep.Mimics = append(rep.Mimics, MimicReply{ID: m.ID.Short(), Addr: m.Addr.String(), Up: m.Up, Rate: m.Rate})

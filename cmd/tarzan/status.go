@@ -64,6 +64,9 @@ func runStatus(args []string) error {
 	if sent := st.Counters[node.EventLoopsSent]; sent > 0 {
 		fmt.Printf("  loop cover: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms\n",
 			sent, st.Counters[node.EventLoopsReturned], st.Counters[node.EventLoopsLost], st.Counters[node.EventLoopAlerts], st.LoopRTTMS)
+		for _, hops := range st.LoopTunnels {
+			fmt.Printf("    loop tunnel through %s\n", strings.Join(hops, " → "))
+		}
 	}
 	keys := make([]string, 0, len(st.Counters))
 	for k := range st.Counters {

@@ -91,6 +91,9 @@ func TestLoopCover(t *testing.T) {
 	if st.LoopRTT <= 0 {
 		t.Errorf("Status().LoopRTT = %v", st.LoopRTT)
 	}
+	if len(st.LoopTunnels) != 2 || len(st.LoopTunnels[0]) != 3 || len(st.LoopTunnels[1]) != 3 {
+		t.Errorf("Status().LoopTunnels = %v, want two of 3 hops", st.LoopTunnels)
+	}
 	for _, name := range []string{EventLoopsSent, EventLoopsReturned, EventLoopTunnelsBuilt} {
 		if st.Counters[name] == 0 {
 			t.Errorf("status counter %s = 0", name)

@@ -28,12 +28,17 @@ type Status struct {
 	// LoopRTT is the median round trip of the recent loops that returned
 	// (loop cover; 0 when the node sends none or none returned yet).
 	LoopRTT time.Duration
+	// LoopTunnels lists the hops of the loop tunnels in use, first hop
+	// first (loop cover; none when the node sends no loops). Tunnels
+	// retired after an alert or at the end of their lifetime are left out.
+	LoopTunnels [][]identity.ID
 }
 
 // Status returns a snapshot of the node's state.
 func (n *Node) Status() Status {
 	st := Status{ID: n.id, Addr: n.bound, Peers: n.view.Len(), Mimics: n.Mimics(), Counters: n.Stats()}
 	st.LoopRTT, _ = n.LoopRTT()
+	st.LoopTunnels = n.loopTunnelHops()
 	for _, m := range st.Mimics {
 		if m.Up {
 			st.LinksUp++
