@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/core/node"
+)
+
+// Loop cover between real node processes. Eight nodes run the poisson
+// policy as a child process with loop_rate 5; the observed node keeps one
+// loop tunnel (cover.loop_tunnels = 1), so that every loop crosses the
+// relay the test freezes, and every node a 2 s loop timeout. Once loops
+// come back, the test stops a relay of that loop tunnel (SIGSTOP to its
+// process group: the node and its plugins) and expects the alert, counted
+// in the status and logged as a warning that names hops by short ID and no
+// peer's address; then it resumes the relay and expects loops back through
+// a rebuilt loop tunnel.
+func TestLoopCoverE2E(t *testing.T) {
+	const (
+		count        = 8
+		loopTimeout  = 2 * time.Second
+		wantReturned = 15
+	)
+	dir := t.TempDir()
+	ns, err := writeDemoNet(dir, count, demoOptions{cover: "poisson"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range ns {
+		path := filepath.Join(n.dir, "node.toml")
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Cover.Options = map[string]string{"loop_rate": "5"}
+		cfg.Cover.LoopTimeout = loopTimeout
+		if i == 0 {
+			cfg.Cover.LoopTunnels = 1
+		}
+		if err := config.Write(path, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { stopDemoNodes(ns) })
+	if err := launchNodes(tarzanBin, ns); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	quiet := func(string, ...any) {}
+	if err := waitControl(ctx, ns, quiet); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := waitMembership(ctx, ns, quiet); err != nil {
+		logTails(t, ns)
+		t.Fatal(err)
+	}
+	t.Logf("membership and mimic links in %v", time.Since(start).Round(10*time.Millisecond))
+
+	src := ns[0]
+	byShort := map[string]*demoNode{}
+	for _, n := range ns {
+		byShort[n.id.Short()] = n
+	}
+	// poll asks src for its status until ok accepts it or the deadline
+	// passes, and returns the last status seen.
+	poll := func(what string, limit time.Duration, ok func(*control.StatusReply) bool) *control.StatusReply {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		var st *control.StatusReply
+		for {
+			s, err := src.client.Status(ctx)
+			if err == nil {
+				st = s
+				if ok(st) {
+					return st
+				}
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				logTails(t, ns[:1])
+				if st != nil {
+					t.Fatalf("%s: not within %v; last counters %v, loop RTT %.2f ms, loop tunnels %v", what, limit, loopCounters(st), st.LoopRTTMS, st.LoopTunnels)
+				}
+				t.Fatalf("%s: not within %v: %v", what, limit, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	// 1. Loops go out and come back.
+	loopStart := time.Now()
+	st := poll("loops returning", 30*time.Second, func(st *control.StatusReply) bool {
+		return st.Counters[node.EventLoopsReturned] >= wantReturned && st.LoopRTTMS > 0 && len(st.LoopTunnels) == 1
+	})
+	c := st.Counters
+	t.Logf("healthy: %v after membership: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms, loop tunnel %v",
+		time.Since(loopStart).Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned], c[node.EventLoopsLost],
+		c[node.EventLoopAlerts], st.LoopRTTMS, st.LoopTunnels[0])
+	if c[node.EventLoopsLost] > c[node.EventLoopsReturned]/5 || c[node.EventLoopAlerts] != 0 {
+		t.Fatalf("healthy network: lost %d of %d loops, %d alerts", c[node.EventLoopsLost], c[node.EventLoopsSent], c[node.EventLoopAlerts])
+	}
+	coverOut := false
+	for _, p := range st.Plugins {
+		coverOut = coverOut || (p.Kind == "cover" && p.Name == "poisson" && !p.InProc && p.PID != 0)
+	}
+	if !coverOut {
+		t.Fatalf("poisson is not running as a child process: %+v", st.Plugins)
+	}
+	hops := st.LoopTunnels[0]
+	if len(hops) != 3 {
+		t.Fatalf("loop tunnel %v, want 3 hops", hops)
+	}
+
+	// 2. Freeze the loop tunnel's middle hop.
+	relay := byShort[hops[1]]
+	if relay == nil || relay == src {
+		t.Fatalf("loop tunnel hop %s is not one of the other nodes", hops[1])
+	}
+	pgid := relay.cmd.Process.Pid // launchNodes puts each node in its own group
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGCONT) })
+	alerts0, built0 := c[node.EventLoopAlerts], c[node.EventLoopTunnelsBuilt]
+	if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	st = poll("loop alert after freezing "+relay.id.Short(), 20*time.Second, func(st *control.StatusReply) bool {
+		return st.Counters[node.EventLoopAlerts] > alerts0
+	})
+	alertAfter := time.Since(frozen)
+	c = st.Counters
+	t.Logf("froze relay %s (hop 2 of %v); alert %v later: sent %d, returned %d, lost %d, alerts %d",
+		relay.id.Short(), hops, alertAfter.Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned], c[node.EventLoopsLost], c[node.EventLoopAlerts])
+	if alertAfter < loopTimeout {
+		t.Errorf("alert %v after the freeze, sooner than the loop timeout %v", alertAfter, loopTimeout)
+	}
+
+	// The warning, in the node's stderr: hops by short ID, no peer's address.
+	logPath := filepath.Join(src.dir, "node.log")
+	var warns []string
+	var alertLine string
+	for deadline := time.Now().Add(5 * time.Second); alertLine == "" && time.Now().Before(deadline); {
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warns = warns[:0]
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "level=WARN") {
+				warns = append(warns, line)
+				if strings.Contains(line, "loop cover:") {
+					alertLine = line
+				}
+			}
+		}
+		if alertLine == "" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if alertLine == "" {
+		t.Fatalf("no \"loop cover:\" warning in %s; warnings:\n%s", logPath, strings.Join(warns, "\n"))
+	}
+	t.Logf("warning: %s", alertLine)
+	m := regexp.MustCompile(` through="([^"]*)"`).FindStringSubmatch(alertLine)
+	if m == nil {
+		t.Fatalf("the warning has no through attribute: %s", alertLine)
+	}
+	named := strings.Split(m[1], ", ")
+	for _, id := range named {
+		if !regexp.MustCompile(`^[0-9a-f]{8}$`).MatchString(id) || !slices.Contains(hops, id) {
+			t.Errorf("the warning names %q, not a short ID of the loop tunnel %v", id, hops)
+		}
+	}
+	if !slices.Contains(named, relay.id.Short()) {
+		t.Errorf("the warning does not name the frozen relay %s: %s", relay.id.Short(), alertLine)
+	}
+	for _, line := range warns {
+		for _, n := range ns[1:] {
+			if strings.Contains(line, n.addr.Addr().String()) {
+				t.Errorf("a warning names peer %s's address %s: %s", n.id.Short(), n.addr.Addr(), line)
+			}
+		}
+	}
+
+	// 3. Resume the relay: loops come back through a rebuilt loop tunnel.
+	if err := syscall.Kill(-pgid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	returned1 := c[node.EventLoopsReturned]
+	st = poll("loops returning after the relay resumed", 30*time.Second, func(st *control.StatusReply) bool {
+		return st.Counters[node.EventLoopsReturned] >= returned1+wantReturned &&
+			st.Counters[node.EventLoopTunnelsBuilt] > built0 && len(st.LoopTunnels) == 1
+	})
+	c = st.Counters
+	t.Logf("resumed: %d more loops returned %v later: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms, loop tunnels built %d, loop tunnel now %v",
+		c[node.EventLoopsReturned]-returned1, time.Since(resumed).Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned],
+		c[node.EventLoopsLost], c[node.EventLoopAlerts], st.LoopRTTMS, c[node.EventLoopTunnelsBuilt], st.LoopTunnels[0])
+	if _, err := relay.client.Status(ctx); err != nil || processExited(relay.cmd) {
+		t.Errorf("the resumed relay %s does not answer: %v", relay.id.Short(), err)
+	}
+}
+
+func loopCounters(st *control.StatusReply) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range st.Counters {
+		if strings.HasPrefix(k, "loop") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func logTails(t *testing.T, ns []*demoNode) {
+	t.Helper()
+	for _, n := range ns {
+		b, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
+		t.Logf("log of %s:\n%s", n.id.Short(), tail(string(b), 15))
+	}
+}
