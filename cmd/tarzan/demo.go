@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -534,4 +533,3 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var _ = errors.New
