@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,42 +30,13 @@ func TestLoopCoverE2E(t *testing.T) {
 		loopTimeout  = 2 * time.Second
 		wantReturned = 15
 	)
-	dir := t.TempDir()
-	ns, err := writeDemoNet(dir, count, demoOptions{cover: "poisson"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, n := range ns {
-		path := filepath.Join(n.dir, "node.toml")
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+	ns, ctx := startE2ENet(t, count, demoOptions{cover: "poisson"}, 90*time.Second, func(i int, cfg *config.Config) {
 		cfg.Cover.Options = map[string]string{"loop_rate": "5"}
 		cfg.Cover.LoopTimeout = loopTimeout
 		if i == 0 {
 			cfg.Cover.LoopTunnels = 1
 		}
-		if err := config.Write(path, cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { stopDemoNodes(ns) })
-	if err := launchNodes(tarzanBin, ns); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	quiet := func(string, ...any) {}
-	if err := waitControl(ctx, ns, quiet); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := waitMembership(ctx, ns, quiet); err != nil {
-		logTails(t, ns)
-		t.Fatal(err)
-	}
-	t.Logf("membership and mimic links in %v", time.Since(start).Round(10*time.Millisecond))
+	})
 
 	src := ns[0]
 	byShort := map[string]*demoNode{}
@@ -219,12 +189,4 @@ func loopCounters(st *control.StatusReply) map[string]uint64 {
 		}
 	}
 	return out
-}
-
-func logTails(t *testing.T, ns []*demoNode) {
-	t.Helper()
-	for _, n := range ns {
-		b, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
-		t.Logf("log of %s:\n%s", n.id.Short(), tail(string(b), 15))
-	}
 }
