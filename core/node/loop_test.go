@@ -187,6 +187,24 @@ func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
 	}
 
 	// Rebuilt through other hops, and loops come back again.
+	defer func() {
+		if t.Failed() {
+			lc := &src.loops
+			lc.mu.Lock()
+			var sus []string
+			for h := range lc.suspects {
+				sus = append(sus, h.Short())
+			}
+			lc.mu.Unlock()
+			var now []string
+			for _, h := range src.loopTunnelHops() {
+				now = append(now, shorts(h))
+			}
+			sent, ret, lost := loopCounts(src)
+			t.Logf("at failure: loop tunnels %v; suspects %v; built %d; alerts %d; sent %d, returned %d, lost %d",
+				now, sus, src.Stat(EventLoopTunnelsBuilt), src.Stat(EventLoopAlerts), sent, ret, lost)
+		}
+	}()
 	waitFor(t, "two loop tunnels avoiding the relay", 30*time.Second, func() bool {
 		hops := src.loopTunnelHops()
 		if len(hops) != 2 {

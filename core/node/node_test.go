@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -368,6 +369,72 @@ func TestTunnelRepairAfterRelayDies(t *testing.T) {
 	}
 	if _, err := tun.Ping(ctx, 2); err != nil {
 		t.Fatalf("ping the new last hop: %v", err)
+	}
+}
+
+// A hop that never answers (here: a mimic whose replies to us are all
+// lost, as over a link closed at its end) is left out of the attempts
+// that follow, instead of being walked into again until the attempts run
+// out.
+func TestBuildAvoidsHopThatFailed(t *testing.T) {
+	drops := make([]*dropTransport, 10)
+	tn := startNet(t, 10, 3, func(i int, o *Options) {
+		drops[i] = &dropTransport{Transport: o.Transport}
+		o.Transport = drops[i]
+	})
+	src := tn.nodes[0]
+	var first []identity.ID // the peers a walk may start at
+	for _, m := range src.Mimics() {
+		if m.Up {
+			first = append(first, m.ID)
+		}
+	}
+	if len(first) < 2 {
+		t.Fatalf("%d mimic links up, want at least 2", len(first))
+	}
+	silent, other := first[0], first[1]
+	xi := slices.IndexFunc(tn.nodes, func(n *Node) bool { return n.id == silent })
+	to := src.Addr()
+	drops[xi].to.Store(&to)
+	except := func(keep ...identity.ID) []identity.ID {
+		var avoid []identity.ID
+		for _, n := range tn.nodes[1:] {
+			if !slices.Contains(keep, n.id) {
+				avoid = append(avoid, n.id)
+			}
+		}
+		return avoid
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// Only the silent hop is allowed: one attempt, and its failure is
+	// what the caller sees, not a lack of paths.
+	x := tn.nodes[xi]
+	c0 := x.Stat(EventCircuits)
+	_, err := src.buildTunnel(ctx, 1, nil, except(silent))
+	if err == nil || errors.Is(err, ErrNoPath) || !strings.Contains(err.Error(), silent.Short()) {
+		t.Fatalf("build through a silent hop only: %v; want its failure, naming %s", err, silent.Short())
+	}
+	if got := x.Stat(EventCircuits) - c0; got != 1 {
+		t.Errorf("the silent hop took %d CREATEs, want 1 (no retry through it)", got)
+	}
+
+	// With another hop allowed, every build gets through, and the silent
+	// hop costs each at most one attempt.
+	for i := range 3 {
+		before := x.Stat(EventCircuits)
+		tun, err := src.buildTunnel(ctx, 1, nil, except(silent, other))
+		if err != nil {
+			t.Fatalf("build %d: %v", i, err)
+		}
+		if h := tun.Hops()[0].ID; h != other {
+			t.Errorf("build %d went through %s, want %s", i, h.Short(), other.Short())
+		}
+		if d := x.Stat(EventCircuits) - before; d > 1 {
+			t.Errorf("build %d tried the silent hop %d times, want at most once", i, d)
+		}
+		tun.Close()
 	}
 }
 

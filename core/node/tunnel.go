@@ -83,9 +83,19 @@ func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) 
 		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", hops, onion.MaxHops)
 	}
 	var lastErr error
+	// Later attempts also avoid every hop an earlier one could not reach:
+	// a relay whose link to it is half-open (closed at the far end, not
+	// yet timed out here) lets every EXTEND to it time out, and in a small
+	// network the walk would otherwise pick it again and again.
+	walkAvoid := avoid
 	for attempt := 0; attempt < 5; attempt++ {
-		path, err := n.walkFrom(n.id, nil, hops, last, avoid)
+		path, err := n.walkFrom(n.id, nil, hops, last, walkAvoid)
 		if err != nil {
+			if lastErr != nil {
+				// Only the hops that failed are left out: report what
+				// failed, not a lack of paths a caller would relax.
+				return nil, lastErr
+			}
 			return nil, err
 		}
 		t, err := n.BuildTunnelPath(ctx, path)
@@ -97,9 +107,22 @@ func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) 
 		if ctx.Err() != nil {
 			break
 		}
+		if hf := (*hopFailure)(nil); errors.As(err, &hf) {
+			walkAvoid = append(slices.Clip(walkAvoid), hf.id)
+		}
 	}
 	return nil, lastErr
 }
+
+// hopFailure is a tunnel build that failed at one hop: the hop could not
+// be reached, or its handshake failed.
+type hopFailure struct {
+	id  identity.ID
+	err error
+}
+
+func (e *hopFailure) Error() string { return e.err.Error() }
+func (e *hopFailure) Unwrap() error { return e.err }
 
 // SelectPath chooses hops: the first uniformly over the domains of the
 // mimics we chose, each next one uniformly over the domains of the mimics
@@ -206,7 +229,7 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 	for _, id := range path {
 		if err := t.extendTo(ctx, id); err != nil {
 			t.Close()
-			return nil, err
+			return nil, &hopFailure{id: id, err: err}
 		}
 	}
 	t.setup = n.opts.Clock.Now().Sub(start)
