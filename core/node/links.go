@@ -24,6 +24,7 @@ type peerLink struct {
 	cur          *link.Session // sends use this one
 	prev         *link.Session // still accepted on receive
 	next         *link.Session // responder side: promoted on first frame received on it
+	nextAt       time.Time     // when next was answered
 	pending      *link.Handshake
 	pendingIndex uint32
 	pendingAt    time.Time
@@ -263,12 +264,14 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 	if l.next != nil {
 		n.releaseIndex(l.next.LocalIndex())
 	}
-	l.next = s
+	l.next, l.nextAt = s, now
 	l.addr = src
-	if l.cur == nil {
-		// Nothing to keep using: take the new session at once.
-		l.promoteLocked(n)
-	}
+	// Even with no session to keep using, the new one waits for the
+	// initiator's first frame on it (it confirms at once). Until then we
+	// cannot know the initiator kept it: it may have started a newer
+	// attempt, or dropped the handshake because we are no mimic of its
+	// yet, and a session only one side holds silently swallows every
+	// cell sent on it (a CREATE, say) until the link times out.
 	l.mu.Unlock()
 	l.lastRecv.Store(now.UnixNano())
 	_ = remote
@@ -350,11 +353,20 @@ func (n *Node) handleResp(src peerAddr, idx uint32, frame []byte) {
 		return
 	}
 	l.pending = nil
+	// Heard now, and recorded before the link is up: maintenance that
+	// saw it up with nothing ever heard would take it for dead.
+	l.lastRecv.Store(n.opts.Clock.Now().UnixNano())
+	if l.next != nil {
+		// The peer's handshake crossed ours and we answered it: it is
+		// kept as the previous session, so that the peer, which sends
+		// on it once our answer arrives, is still heard, while we send
+		// on ours, which it holds the same way.
+		l.promoteLocked(n)
+	}
 	l.next = s
 	l.addr = src
 	l.promoteLocked(n)
 	l.mu.Unlock()
-	l.lastRecv.Store(n.opts.Clock.Now().UnixNano())
 	// Confirm at once so the responder starts sending on this session.
 	n.sendControl(l, kindKeepalive, 0)
 }
@@ -381,6 +393,7 @@ func (n *Node) openData(l *peerLink, idx uint32, dst, frame []byte) ([]byte, err
 		return nil, err
 	}
 	if isNext {
+		l.lastRecv.Store(n.opts.Clock.Now().UnixNano()) // before it is up, as in handleResp
 		l.mu.Lock()
 		if l.next == s {
 			l.promoteLocked(n)
@@ -414,6 +427,8 @@ func (n *Node) maintainLinks(now time.Time) {
 		retry := l.retryDelay()
 		switch {
 		case l.pending != nil && now.Sub(l.pendingAt) < retry:
+		case l.cur == nil && l.next != nil && now.Sub(l.nextAt) < retry:
+			// We answered the peer's handshake: its confirmation is due.
 		case l.cur == nil:
 			// Both sides may initiate; crossed handshakes are harmless (each
 			// side ends up sending on the newest session and accepting
@@ -436,8 +451,11 @@ func (n *Node) maintainLinks(now time.Time) {
 	n.mu.Unlock()
 	for _, l := range all {
 		_, isMimic := mimics[l.id]
-		last := time.Unix(0, l.lastRecv.Load())
 		l.mu.Lock()
+		// Read under the lock: a link promoted after this read would
+		// otherwise look silent since whenever it was last heard (or
+		// ever, for a new one) and be dropped as it comes up.
+		last := time.Unix(0, l.lastRecv.Load())
 		dead := l.cur != nil && (now.Sub(last) > n.opts.LinkTimeout || l.cur.Expired(now))
 		// A peer that stopped being a mimic (the view grew, or the epoch
 		// turned) loses its link: only mimic links may carry traffic.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -469,4 +470,61 @@ func TestTunnelRepairOnRequest(t *testing.T) {
 	if old := tn.byID(before[1].ID); !inNew {
 		waitFor(t, "old hop released", 3*time.Second, func() bool { return old.Status().Circuits == 0 })
 	}
+}
+
+// respDropTransport loses every link handshake answer its node sends.
+type respDropTransport struct {
+	transport.Transport
+	dropped atomic.Int64
+}
+
+func (d *respDropTransport) WriteBatch(pkts []transport.Packet) error {
+	keep := make([]transport.Packet, 0, len(pkts))
+	for _, p := range pkts {
+		if p.N > 0 && p.Buf[0] == link.TypeHandshakeResp {
+			d.dropped.Add(1)
+			continue
+		}
+		keep = append(keep, p)
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return d.Transport.WriteBatch(keep)
+}
+
+// A link counts as up only once both ends hold its session. Here every
+// answer node 0 gives to a handshake is lost, so no handshake its peers
+// start ever completes at their end; node 0 must not send on those
+// sessions (whatever it sent would vanish at a peer that never finished
+// the handshake) but bring its links up by handshakes of its own.
+func TestLinkUpOnlyWhenBothEndsHoldIt(t *testing.T) {
+	var drop *respDropTransport
+	tn := startNet(t, 8, 2, func(i int, o *Options) {
+		if i == 0 {
+			drop = &respDropTransport{Transport: o.Transport}
+			o.Transport = drop
+		}
+	})
+	a := tn.nodes[0]
+	if drop.dropped.Load() == 0 {
+		t.Fatal("no handshake answer was lost: the test tests nothing")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, m := range a.Mimics() {
+		if b := tn.byID(m.ID); b.upLink(a.id) == nil {
+			t.Errorf("link %s–%s up at %s only", a.id.Short(), m.ID.Short(), a.id.Short())
+		}
+		tun, err := a.BuildTunnelPath(ctx, []identity.ID{m.ID})
+		if err != nil {
+			t.Errorf("tunnel to mimic %s: %v", m.ID.Short(), err)
+			continue
+		}
+		if _, err := tun.Ping(ctx, 0); err != nil {
+			t.Errorf("ping mimic %s: %v", m.ID.Short(), err)
+		}
+		tun.Close()
+	}
+	t.Logf("%d handshake answers lost; %d mimic links checked", drop.dropped.Load(), len(a.Mimics()))
 }
