@@ -116,22 +116,24 @@ func TestLoopCover(t *testing.T) {
 	tn.close()
 }
 
-// dropTransport drops the data frames its node sends to one address
-// once told to: a relay that holds back what it should forward.
+// dropTransport loses what its node sends: the data frames to the
+// address in to (set at any time; nil: none), and every packet match
+// reports (nil: none).
 type dropTransport struct {
 	transport.Transport
 	to      atomic.Pointer[netip.AddrPort]
+	match   func(transport.Packet) bool
 	dropped atomic.Int64
 }
 
 func (d *dropTransport) WriteBatch(pkts []transport.Packet) error {
 	to := d.to.Load()
-	if to == nil {
+	if to == nil && d.match == nil {
 		return d.Transport.WriteBatch(pkts)
 	}
 	keep := make([]transport.Packet, 0, len(pkts))
 	for _, p := range pkts {
-		if p.Addr == *to && p.N == link.FrameSize && p.Buf[0] == link.TypeData {
+		if (to != nil && p.Addr == *to && p.N == link.FrameSize && p.Buf[0] == link.TypeData) || (d.match != nil && d.match(p)) {
 			d.dropped.Add(1)
 			continue
 		}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -472,37 +471,18 @@ func TestTunnelRepairOnRequest(t *testing.T) {
 	}
 }
 
-// respDropTransport loses every link handshake answer its node sends.
-type respDropTransport struct {
-	transport.Transport
-	dropped atomic.Int64
-}
-
-func (d *respDropTransport) WriteBatch(pkts []transport.Packet) error {
-	keep := make([]transport.Packet, 0, len(pkts))
-	for _, p := range pkts {
-		if p.N > 0 && p.Buf[0] == link.TypeHandshakeResp {
-			d.dropped.Add(1)
-			continue
-		}
-		keep = append(keep, p)
-	}
-	if len(keep) == 0 {
-		return nil
-	}
-	return d.Transport.WriteBatch(keep)
-}
-
 // A link counts as up only once both ends hold its session. Here every
 // answer node 0 gives to a handshake is lost, so no handshake its peers
 // start ever completes at their end; node 0 must not send on those
 // sessions (whatever it sent would vanish at a peer that never finished
 // the handshake) but bring its links up by handshakes of its own.
 func TestLinkUpOnlyWhenBothEndsHoldIt(t *testing.T) {
-	var drop *respDropTransport
+	var drop *dropTransport
 	tn := startNet(t, 8, 2, func(i int, o *Options) {
 		if i == 0 {
-			drop = &respDropTransport{Transport: o.Transport}
+			drop = &dropTransport{Transport: o.Transport, match: func(p transport.Packet) bool {
+				return p.N > 0 && p.Buf[0] == link.TypeHandshakeResp
+			}}
 			o.Transport = drop
 		}
 	})
