@@ -25,6 +25,7 @@ func init() {
 		{"plugin", "run or inspect plugins (tarzan plugin serve KIND NAME)", runPlugin},
 		{"bench", "measure the shipped transports in and out of process (tarzan bench transports)", runBench},
 		{"sim", "run N real nodes on a simulated network and report convergence, tunnels, memory", runSim},
+		{"redteam", "mount hostile nodes against a local network and report what each attack gained", runRedteam},
 		{"experiment", "sweep cover policies against a traffic-analysis adversary (tarzan experiment -c FILE.toml)", runExperiment},
 	}
 }
