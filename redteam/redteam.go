@@ -64,11 +64,14 @@ type Result struct {
 	// the value (e.g. the share of an honest tunnel's pings that return).
 	LowerIsGain bool
 	Detail      string // one line: how it was measured, counters that moved
+	// Failed, when set, says why the property failed on a second count
+	// the metric does not carry (an honest tunnel slowed, memory grew).
+	Failed string
 }
 
 // Gained reports whether the attacker did better than the baseline allows.
 func (r Result) Gained() bool {
-	if math.IsNaN(r.Attacker) {
+	if math.IsNaN(r.Attacker) || r.Failed != "" {
 		return true
 	}
 	if r.LowerIsGain {
@@ -182,8 +185,12 @@ func WriteTable(w io.Writer, outs []Outcome) error {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tERROR\t%v\n", o.Attack.Name, o.Attack.Severity, o.Err)
 			continue
 		}
+		detail := r.Detail
+		if r.Failed != "" {
+			detail = r.Failed + "; " + detail
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Attack.Name, o.Attack.Severity, r.Metric,
-			num(r.Attacker), num(r.Passive), r.Verdict(), r.Detail)
+			num(r.Attacker), num(r.Passive), r.Verdict(), detail)
 	}
 	return tw.Flush()
 }
