@@ -116,6 +116,11 @@ type Options struct {
 	// growing view is not taken for a settled one.
 	MimicSettleTime time.Duration
 
+	// Tap, when set, shows this node's link payloads to its operator and
+	// lets the operator change them (tap.go): the red-team harness builds
+	// hostile nodes with it. Nil in every real deployment.
+	Tap *Tap
+
 	Clock  clock.Clock  // default clock.Real
 	Rand   io.Reader    // default crypto/rand
 	Logger *slog.Logger // default slog.Default

@@ -105,6 +105,9 @@ func putCirc(pl []byte, c uint32) { binary.BigEndian.PutUint32(pl[4:8], c) }
 // handlePayload dispatches one decrypted link payload. pl aliases the
 // receive scratch buffer.
 func (n *Node) handlePayload(l *peerLink, pl []byte) {
+	if tap := n.opts.Tap; tap != nil && tap.Received != nil && !tap.Received(l.id, pl) {
+		return
+	}
 	kind := pl[0]
 	if kind == kindPadding {
 		l.coverRecv.Add(1)

@@ -227,6 +227,9 @@ func (n *Node) relayCommand(c *circuit, payload []byte) {
 		n.stats.inc(DropRelayMalformed)
 		return
 	}
+	if tap := n.opts.Tap; tap != nil && tap.Delivered != nil {
+		tap.Delivered(c.prev.peer, c.prev.id, byte(cmd), data)
+	}
 	switch cmd {
 	case onion.CmdPing:
 		n.originate(c, onion.CmdPong, data)

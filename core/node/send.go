@@ -84,6 +84,10 @@ func (n *Node) sendPayload(l *peerLink, p *frameBuf) error {
 // sealAndSend encrypts p's payload in place into a frame and hands it to
 // the writer. padding only feeds the statistics.
 func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
+	if tap := n.opts.Tap; tap != nil && tap.Sending != nil && !tap.Sending(l.id, p.payload()) {
+		putBuf(p)
+		return nil
+	}
 	s, addr := l.sendSession()
 	if s == nil {
 		putBuf(p)
