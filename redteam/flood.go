@@ -3,6 +3,7 @@ package redteam
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"slices"
 	"syscall"
@@ -96,8 +97,9 @@ func heapInUse() uint64 {
 // any outsider can cost a node, the passive baseline), and the attack.
 // The figure is CPU per attack frame against CPU per junk frame; the
 // verdict also fails when the tunnel's ping median under the attack is more
-// than twice the quiet one (the bound).
-func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, tr transport.Transport, dst func(i int) transport.Packet, counters []string) (Result, error) {
+// than twice the quiet one (the bound). send writes one attack
+// frame; frame(i) is the i-th.
+func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, send func(frame []byte) error, frame func(i int) []byte, counters []string) (Result, error) {
 	tun, err := honestTunnel(ctx, nt, victim)
 	if err != nil {
 		return Result{}, err
@@ -113,9 +115,8 @@ func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, tr tr
 	}
 
 	junk := make([]byte, 100) // any length but the frame size is malformed
-	junkCPU, nj := floodCPU(ctx, tr, plan, idle, func(int) transport.Packet {
-		return transport.Packet{Addr: v.Addr(), Buf: junk, N: len(junk)}
-	}, nil)
+	junkSend := rawSender(nt.junk, v.Addr())
+	junkCPU, nj := floodCPU(ctx, plan, idle, func(int) error { return junkSend(junk) }, nil)
 
 	before := map[string]uint64{}
 	for _, c := range counters {
@@ -124,7 +125,7 @@ func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, tr tr
 	heap0 := heapInUse()
 	var under time.Duration
 	var flost, fsent int
-	atkCPU, n := floodCPU(ctx, tr, plan, idle, dst, func() {
+	atkCPU, n := floodCPU(ctx, plan, idle, func(i int) error { return send(frame(i)) }, func() {
 		under, flost, fsent = pingMedian(ctx, tun, plan.dur)
 	})
 	heap1 := heapInUse()
@@ -157,12 +158,12 @@ func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, tr tr
 
 // floodCPU floods while during (if any) runs, and returns the process CPU
 // per frame above the idle rate, in microseconds, and the frames sent.
-func floodCPU(ctx context.Context, tr transport.Transport, plan floodPlan, idle float64, dst func(int) transport.Packet, during func()) (float64, int) {
+func floodCPU(ctx context.Context, plan floodPlan, idle float64, send func(i int) error, during func()) (float64, int) {
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	sent := make(chan int, 1)
 	cpu0, wall0 := cpuTime(), time.Now()
-	go func() { sent <- flood(fctx, tr, plan, dst) }()
+	go func() { sent <- flood(fctx, plan, send) }()
 	if during != nil {
 		during()
 	}
@@ -183,32 +184,34 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// flood writes dst(0), dst(1), ... at plan.rate until ctx ends or plan.dur
-// passes, in batches every 5 ms; it returns how many it sent.
-func flood(ctx context.Context, tr transport.Transport, plan floodPlan, dst func(i int) transport.Packet) int {
+// flood calls send(0), send(1), ... at plan.rate until ctx ends or
+// plan.dur passes, a few every 5 ms; it returns how many it sent.
+func flood(ctx context.Context, plan floodPlan, send func(i int) error) int {
 	const tick = 5 * time.Millisecond
 	perTick := max(1, plan.rate*int(tick)/int(time.Second))
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	end := time.Now().Add(plan.dur)
 	sent := 0
-	batch := make([]transport.Packet, 0, transport.BatchSize)
 	for time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
 			return sent
 		case <-t.C:
 		}
-		for k := 0; k < perTick; {
-			batch = batch[:0]
-			for ; k < perTick && len(batch) < transport.BatchSize; k++ {
-				batch = append(batch, dst(sent))
-				sent++
-			}
-			if err := tr.WriteBatch(batch); err != nil {
+		for k := 0; k < perTick; k++ {
+			if err := send(sent); err != nil {
 				return sent
 			}
+			sent++
 		}
 	}
 	return sent
+}
+
+// rawSender writes frames from tr to dst, one datagram each.
+func rawSender(tr transport.Transport, dst netip.AddrPort) func(frame []byte) error {
+	return func(frame []byte) error {
+		return tr.WriteBatch([]transport.Packet{{Addr: dst, Buf: frame, N: len(frame)}})
+	}
 }

@@ -181,11 +181,7 @@ func runHandshakeFlood(ctx context.Context, size Size) (Result, error) {
 		}
 		pool[i] = frame
 	}
-	dst := func(i int) transport.Packet {
-		f := pool[i%len(pool)]
-		return transport.Packet{Addr: v.Addr(), Buf: f, N: len(f)}
-	}
-	return floodResult(ctx, nt, victim, planFor(size), tr, dst,
+	return floodResult(ctx, nt, victim, planFor(size), rawSender(tr, v.Addr()), func(i int) []byte { return pool[i%len(pool)] },
 		[]string{"drop_handshake_ratelimit", "drop_handshake_nonmimic", "drop_handshake_invalid"})
 }
 
@@ -218,10 +214,6 @@ func runProbeFlood(ctx context.Context, size Size) (Result, error) {
 			return Result{}, err
 		}
 	}
-	dst := func(i int) transport.Packet {
-		f := pool[i%len(pool)]
-		return transport.Packet{Addr: v.Addr(), Buf: f, N: len(f)}
-	}
-	return floodResult(ctx, nt, victim, planFor(size), tr, dst,
+	return floodResult(ctx, nt, victim, planFor(size), rawSender(tr, v.Addr()), func(i int) []byte { return pool[i%len(pool)] },
 		[]string{"drop_probe_ratelimit", "drop_descriptor_invalid", "drop_proof_invalid"})
 }

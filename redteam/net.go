@@ -26,6 +26,7 @@ type Net struct {
 	Nodes []*node.Node
 	Addrs []netip.AddrPort
 	raws  []transport.Transport
+	junk  transport.Transport // an outsider's socket for baseline floods
 }
 
 // NetConfig describes a network.
@@ -93,6 +94,11 @@ func StartNet(ctx context.Context, cfg NetConfig) (*Net, error) {
 			return nil, fmt.Errorf("redteam: starting node %d: %w", i, err)
 		}
 		nt.Nodes = append(nt.Nodes, n)
+	}
+	var err error
+	if nt.junk, err = nt.Raw(netip.MustParseAddrPort("127.250.0.1:7700")); err != nil {
+		nt.Close()
+		return nil, err
 	}
 	if err := nt.waitLinked(ctx, cfg.Wait); err != nil {
 		nt.Close()
