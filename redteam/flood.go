@@ -100,6 +100,16 @@ func heapInUse() uint64 {
 // than twice the quiet one (the bound). send writes one attack
 // frame; frame(i) is the i-th.
 func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, send func(frame []byte) error, frame func(i int) []byte, counters []string) (Result, error) {
+	junk := make([]byte, 100) // any length but the frame size is malformed
+	junkSend := rawSender(nt.junk, nt.Nodes[victim].Addr())
+	return floodAgainst(ctx, nt, victim, plan, func(int) error { return junkSend(junk) },
+		func(i int) error { return send(frame(i)) }, counters)
+}
+
+// floodAgainst is floodResult with its own baseline: baseline(i) sends the
+// i-th frame a passive participant in the attacker's place could send at
+// the same rate at no gain (junk from outside; keepalives on a link).
+func floodAgainst(ctx context.Context, nt *Net, victim int, plan floodPlan, baseline, attack func(i int) error, counters []string) (Result, error) {
 	tun, err := honestTunnel(ctx, nt, victim)
 	if err != nil {
 		return Result{}, err
@@ -114,9 +124,7 @@ func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, send 
 		return Result{}, fmt.Errorf("no ping returned through the victim before the flood (%d sent)", qsent)
 	}
 
-	junk := make([]byte, 100) // any length but the frame size is malformed
-	junkSend := rawSender(nt.junk, v.Addr())
-	junkCPU, nj := floodCPU(ctx, plan, idle, func(int) error { return junkSend(junk) }, nil)
+	junkCPU, nj := floodCPU(ctx, plan, idle, baseline, nil)
 
 	before := map[string]uint64{}
 	for _, c := range counters {
@@ -125,7 +133,7 @@ func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, send 
 	heap0 := heapInUse()
 	var under time.Duration
 	var flost, fsent int
-	atkCPU, n := floodCPU(ctx, plan, idle, func(i int) error { return send(frame(i)) }, func() {
+	atkCPU, n := floodCPU(ctx, plan, idle, attack, func() {
 		under, flost, fsent = pingMedian(ctx, tun, plan.dur)
 	})
 	heap1 := heapInUse()
@@ -137,7 +145,7 @@ func floodResult(ctx context.Context, nt *Net, victim int, plan floodPlan, send 
 	// the victim, not about the Go scheduler.
 	floor := time.Millisecond
 	ratio := float64(max(under, floor)) / float64(max(quiet, floor))
-	detail := fmt.Sprintf("%d attack frames in %v: %.1f µs CPU each (junk: %.1f µs, %d frames); honest ping median quiet %v (%d/%d lost), under attack %v (%d/%d lost, ratio %.2f); heap %+.1f MiB",
+	detail := fmt.Sprintf("%d attack frames in %v: %.1f µs CPU each (baseline: %.1f µs, %d frames); honest ping median quiet %v (%d/%d lost), under attack %v (%d/%d lost, ratio %.2f); heap %+.1f MiB",
 		n, plan.dur, atkCPU, junkCPU, nj, quiet.Round(10*time.Microsecond), qlost, qsent,
 		under.Round(10*time.Microsecond), flost, fsent, ratio, float64(int64(heap1)-int64(heap0))/(1<<20))
 	for _, c := range counters {
