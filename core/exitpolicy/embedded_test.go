@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -40,8 +42,9 @@ var hostileDsts = []struct {
 	// bits 48-63 and 72-87, bits 64-71 zero.
 	{"64:ff9b:1:7f00:0:100::", "127.0.0.1"},
 	{"64:ff9b:1:a9fe:a9:fe00::", "169.254.169.254"},
-	// ... and the same prefix used with the /96 layout.
-	{"64:ff9b:1:abcd::a00:1", "10.0.0.1"},
+	// ... and the same prefix used with the /96 layout (the other layouts
+	// of this address give 8.8.8.8 and 8.8.8.10).
+	{"64:ff9b:1:808:8:808:a00:1", "10.0.0.1"},
 	// 6to4 2002::/16: IPv4 in bits 16-47.
 	{"2002:a9fe:a9fe::1", "169.254.169.254"},
 	{"2002:a00:1:1::1", "10.0.0.1"},
@@ -122,6 +125,11 @@ func TestDefaultRejectsEmbeddedAndReserved(t *testing.T) {
 			for name, p := range map[string]*Policy{"Default()": full, "summary": sum} {
 				if ok, r := p.Allows(proto, dst); ok {
 					t.Errorf("%s allows %s %s (carries %q) by rule %+v", name, proto, tc.dst, tc.via, r)
+				}
+				// The reason names the address that was judged.
+				v := p.Check(proto, dst)
+				if tc.via != "" && (v.Judged != netip.MustParseAddr(tc.via) || !strings.Contains(v.String(), tc.via)) {
+					t.Errorf("%s: reason %q for %s does not name %s", name, v, tc.dst, tc.via)
 				}
 			}
 		}
@@ -277,4 +285,85 @@ func FuzzEmbeddingNeverMorePermissive(f *testing.F) {
 			checkNotMorePermissive(t, p, proto, a, port, fm.name, fm.embed(a, r))
 		}
 	})
+}
+
+func TestVerdictString(t *testing.T) {
+	p, err := Parse([]string{"reject 127.0.0.0/8", "accept *:80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dst, want := range map[string]string{
+		"[2002:7f00:1::1]:80":   "reject 127.0.0.1 (6to4 in 2002:7f00:1::1) by rule reject 127.0.0.0/8",
+		"[64:ff9b::7f00:1]:80":  "reject 127.0.0.1 (NAT64 in 64:ff9b::7f00:1) by rule reject 127.0.0.0/8",
+		"[::ffff:127.0.0.1]:80": "reject 127.0.0.1 (IPv4-mapped in ::ffff:127.0.0.1) by rule reject 127.0.0.0/8",
+		"[2002:808:808::1]:80":  "accept 2002:808:808::1 by rule accept *:80",
+		"[2002:808:808::1]:81":  "reject 8.8.8.8 (6to4 in 2002:808:808::1): no rule matched",
+		"8.8.8.8:80":            "accept 8.8.8.8 by rule accept *:80",
+	} {
+		if got := p.Check("tcp", ap(dst)).String(); got != want {
+			t.Errorf("Check(%s) = %q, want %q", dst, got, want)
+		}
+	}
+}
+
+// Check runs on every packet an exit forwards: it must not allocate.
+func TestCheckDoesNotAllocate(t *testing.T) {
+	p := Default()
+	dsts := []netip.AddrPort{ap("8.8.8.8:443"), ap("[2606:4700:4700::1111]:443"),
+		ap("[64:ff9b:1:a9fe:a9:fe00::]:80"), ap("[2001:0:4136:e378:8000:63bf:f7f7:f7f7]:80")}
+	if n := testing.AllocsPerRun(200, func() {
+		for _, d := range dsts {
+			p.Check("tcp", d)
+		}
+	}); n != 0 {
+		t.Fatalf("Check allocates %v times per run", n)
+	}
+}
+
+func TestEmbeddedIPv4Forms(t *testing.T) {
+	for a, want := range map[string]string{
+		"::ffff:10.0.0.1":                      "IPv4-mapped 10.0.0.1",
+		"::10.0.0.1":                           "IPv4-compatible 10.0.0.1",
+		"::ffff:0:a00:1":                       "IPv4-translated 10.0.0.1",
+		"64:ff9b::a00:1":                       "NAT64 10.0.0.1",
+		"64:ff9b:1:a00:1:203:400:0":            "NAT64 local-use 10.0.1.2; NAT64 local-use 0.1.2.3; NAT64 local-use 1.2.3.4; NAT64 local-use 4.0.0.0",
+		"2002:a00:1::":                         "6to4 10.0.0.1",
+		"2001:0:4136:e378:8000:63bf:f5ff:fffe": "Teredo server 65.54.227.120; Teredo client 10.0.0.1",
+		"fe80::5efe:a00:1":                     "ISATAP 10.0.0.1",
+		"2a00::200:5efe:a00:1":                 "ISATAP 10.0.0.1",
+		"2a00::100:5efe:a00:1":                 "",
+		"2a00::5eff:a00:1":                     "",
+		"2606:4700:4700::1111":                 "",
+		"10.0.0.1":                             "",
+		"64:ff9b::1:a00:1":                     "",
+	} {
+		var parts []string
+		for _, e := range EmbeddedIPv4(nil, netip.MustParseAddr(a)) {
+			parts = append(parts, e.Form+" "+e.Addr.String())
+		}
+		if got := strings.Join(parts, "; "); got != want {
+			t.Errorf("EmbeddedIPv4(%s) = %q, want %q", a, got, want)
+		}
+	}
+}
+
+// A long policy that rejects "private" keeps the keyword in its summary
+// instead of spelling out, and then merging, the ranges relevant to its
+// accepts (which turned 192.0.2.0/24 and 192.168.0.0/16 into 192.0.0.0/8).
+func TestSummaryKeepsPrivateBlock(t *testing.T) {
+	lines := []string{"reject private"}
+	for i := range 30 {
+		lines = append(lines, "reject 45."+strconv.Itoa(i)+".0.0/16:25")
+	}
+	lines = append(lines, "accept *4:80,443")
+	p, err := Parse(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.String()) <= MaxSummary {
+		t.Fatalf("policy too short to need shrinking: %d bytes", len(p.String()))
+	}
+	if s := p.Summary(); s != "reject private; accept *4:80,443" {
+		t.Fatalf("Summary() = %q", s)
+	}
 }
