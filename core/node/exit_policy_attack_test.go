@@ -117,6 +117,11 @@ done:
 	if got := exitNode.Stat(DropExitPolicy); got != uint64(len(exitAttackDsts)) {
 		t.Errorf("%s = %d, want %d", DropExitPolicy, got, len(exitAttackDsts))
 	}
+	// The first nine but the reserved 240.0.0.1 are refused for the IPv4
+	// address they carry.
+	if got := exitNode.Stat(DropExitPolicyEmbedded); got != 8 {
+		t.Errorf("%s = %d, want 8", DropExitPolicyEmbedded, got)
+	}
 }
 
 // TestExitPolicyKeepsResolverExempt: the in-tunnel resolver addresses lie
