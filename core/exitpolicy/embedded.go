@@ -69,7 +69,11 @@ func EmbeddedIPv4(dst []Embedded, a netip.Addr) []Embedded {
 	v4 := func(i, j, k, l int) netip.Addr { return netip.AddrFrom4([4]byte{b[i], b[j], b[k], b[l]}) }
 	switch {
 	case compatible.Contains(a):
-		dst = append(dst, Embedded{v4(12, 13, 14, 15), FormCompatible})
+		// :: and ::1 are IPv6's own unspecified and loopback addresses,
+		// not IPv4 0.0.0.0 and 0.0.0.1 (Linux's __ipv6_addr_type agrees).
+		if a != netip.IPv6Unspecified() && a != netip.IPv6Loopback() {
+			dst = append(dst, Embedded{v4(12, 13, 14, 15), FormCompatible})
+		}
 	case translated.Contains(a):
 		dst = append(dst, Embedded{v4(12, 13, 14, 15), FormTranslated})
 	case nat64WKP.Contains(a):

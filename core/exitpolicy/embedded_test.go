@@ -336,6 +336,9 @@ func TestEmbeddedIPv4Forms(t *testing.T) {
 		"2606:4700:4700::1111":                 "",
 		"10.0.0.1":                             "",
 		"64:ff9b::1:a00:1":                     "",
+		"::":                                   "",
+		"::1":                                  "",
+		"::2":                                  "IPv4-compatible 0.0.0.2",
 	} {
 		var parts []string
 		for _, e := range EmbeddedIPv4(nil, netip.MustParseAddr(a)) {

@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -153,5 +155,93 @@ func TestLocalGuardJudgesEmbeddedIPv4(t *testing.T) {
 	}
 	if err := h.e.allowed("tcp", netip.MustParseAddrPort("[2002:808:808::1]:80")); err != nil {
 		t.Errorf("6to4 of a public address refused: %v", err)
+	}
+}
+
+// The routing-table query answers like `ip route get`: loopback and the
+// host's own addresses are local, a documentation address is not.
+func TestRouteIsLocal(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("route lookup is Linux-only")
+	}
+	want := map[netip.Addr]bool{
+		netip.MustParseAddr("127.0.0.1"):   true,
+		netip.MustParseAddr("127.9.9.9"):   true,
+		netip.MustParseAddr("192.0.2.1"):   false,
+		netip.MustParseAddr("::1"):         true,
+		netip.MustParseAddr("2001:db8::1"): false,
+	}
+	for a := range hostAddrs() {
+		if !a.IsLinkLocalUnicast() { // link-local needs a zone to look up
+			want[a] = true
+		}
+	}
+	t.Logf("checked: %v", want)
+	for a, local := range want {
+		got, err := routeIsLocal(a)
+		if err != nil {
+			t.Fatalf("routeIsLocal(%s): %v", a, err)
+		}
+		if got != local {
+			t.Errorf("routeIsLocal(%s) = %v, want %v", a, got, local)
+		}
+	}
+}
+
+// When the routing table cannot be asked, the dial-time guard reads the
+// host's addresses afresh instead of trusting the cached list.
+func TestDialGuardFallsBackToFreshAddresses(t *testing.T) {
+	a, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := a.(*Exit)
+	fresh := netip.MustParseAddr("11.77.0.9")
+	var mu sync.Mutex
+	hostHas := false
+	e.routeLocal = func(netip.Addr) (bool, error) { return false, errors.New("netlink refused") }
+	e.hostAddrs = func() map[netip.Addr]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return map[netip.Addr]bool{fresh: hostHas}
+	}
+	h := startHarness(t, e)
+	dst := netip.AddrPortFrom(fresh, 80)
+	if err := h.e.checkDial(dst); err != nil {
+		t.Fatalf("checkDial(%s) before the host has it: %v", dst, err)
+	}
+	mu.Lock()
+	hostHas = true // the host gains the address; no rescan has run
+	mu.Unlock()
+	if err := h.e.checkDial(dst); !errors.Is(err, errLocal) {
+		t.Fatalf("checkDial(%s) after the host gained it = %v, want errLocal", dst, err)
+	}
+	// Carried in 6to4, it is refused as well.
+	if err := h.e.checkDial(netip.MustParseAddrPort("[2002:b4d:9::1]:80")); !errors.Is(err, errLocal) {
+		t.Fatalf("checkDial(6to4 of %s) = %v, want errLocal", fresh, err)
+	}
+	if h.stat("rejected_local") != 2 {
+		t.Fatalf("rejected_local = %d, want 2", h.stat("rejected_local"))
+	}
+}
+
+// BenchmarkRouteIsLocal is the dial-time guard's cost, paid once per
+// outbound connection or UDP flow.
+func BenchmarkRouteIsLocal(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("route lookup is Linux-only")
+	}
+	a := netip.MustParseAddr("193.0.14.129")
+	for b.Loop() {
+		if _, err := routeIsLocal(a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHostAddrs is the fallback's cost (and the janitor's rescan).
+func BenchmarkHostAddrs(b *testing.B) {
+	for b.Loop() {
+		hostAddrs()
 	}
 }
