@@ -66,40 +66,54 @@ func EmbeddedIPv4(dst []Embedded, a netip.Addr) []Embedded {
 	}
 	a = a.WithZone("")
 	b := a.As16()
-	v4 := func(i, j, k, l int) netip.Addr { return netip.AddrFrom4([4]byte{b[i], b[j], b[k], b[l]}) }
-	switch {
-	case compatible.Contains(a):
-		// :: and ::1 are IPv6's own unspecified and loopback addresses,
-		// not IPv4 0.0.0.0 and 0.0.0.1 (Linux's __ipv6_addr_type agrees).
-		if a != netip.IPv6Unspecified() && a != netip.IPv6Loopback() {
-			dst = append(dst, Embedded{v4(12, 13, 14, 15), FormCompatible})
-		}
-	case translated.Contains(a):
-		dst = append(dst, Embedded{v4(12, 13, 14, 15), FormTranslated})
-	case nat64WKP.Contains(a):
-		dst = append(dst, Embedded{v4(12, 13, 14, 15), FormNAT64})
-	case nat64Local.Contains(a):
-		// RFC 6052 §2.2: bits 64-71 (byte 8) are always skipped.
-		dst = append(dst,
-			Embedded{v4(6, 7, 9, 10), FormNAT64Local},    // /48
-			Embedded{v4(7, 9, 10, 11), FormNAT64Local},   // /56
-			Embedded{v4(9, 10, 11, 12), FormNAT64Local},  // /64
-			Embedded{v4(12, 13, 14, 15), FormNAT64Local}, // /96
-		)
-	case sixToFour.Contains(a):
-		dst = append(dst, Embedded{v4(2, 3, 4, 5), Form6to4})
-	case teredo.Contains(a):
-		var cli [4]byte
-		binary.BigEndian.PutUint32(cli[:], ^binary.BigEndian.Uint32(b[12:]))
-		dst = append(dst,
-			Embedded{v4(4, 5, 6, 7), FormTeredoSrv},
-			Embedded{netip.AddrFrom4(cli), FormTeredoCli})
+	// Every form but ISATAP starts 0000, 0064, 2001 or 2002: the common
+	// global address skips the prefix tests (this runs on every packet).
+	switch binary.BigEndian.Uint16(b[:2]) {
+	case 0x0000, 0x0064, 0x2001, 0x2002:
+		dst = appendByPrefix(dst, a, &b)
 	}
 	// ISATAP works under any /64 prefix, so it is checked for every
 	// address. Linux accepts the interface ID with the u/l bit either way
 	// (ipv6_addr_is_isatap); so does this.
 	if b[8]|0x02 == 0x02 && b[9] == 0 && b[10] == 0x5e && b[11] == 0xfe {
-		dst = append(dst, Embedded{v4(12, 13, 14, 15), FormISATAP})
+		dst = append(dst, Embedded{v4(&b, 12, 13, 14, 15), FormISATAP})
+	}
+	return dst
+}
+
+func v4(b *[16]byte, i, j, k, l int) netip.Addr {
+	return netip.AddrFrom4([4]byte{b[i], b[j], b[k], b[l]})
+}
+
+// appendByPrefix adds the forms defined by a well-known prefix.
+func appendByPrefix(dst []Embedded, a netip.Addr, b *[16]byte) []Embedded {
+	switch {
+	case compatible.Contains(a):
+		// :: and ::1 are IPv6's own unspecified and loopback addresses,
+		// not IPv4 0.0.0.0 and 0.0.0.1 (Linux's __ipv6_addr_type agrees).
+		if a != netip.IPv6Unspecified() && a != netip.IPv6Loopback() {
+			dst = append(dst, Embedded{v4(b, 12, 13, 14, 15), FormCompatible})
+		}
+	case translated.Contains(a):
+		dst = append(dst, Embedded{v4(b, 12, 13, 14, 15), FormTranslated})
+	case nat64WKP.Contains(a):
+		dst = append(dst, Embedded{v4(b, 12, 13, 14, 15), FormNAT64})
+	case nat64Local.Contains(a):
+		// RFC 6052 §2.2: bits 64-71 (byte 8) are always skipped.
+		dst = append(dst,
+			Embedded{v4(b, 6, 7, 9, 10), FormNAT64Local},    // /48
+			Embedded{v4(b, 7, 9, 10, 11), FormNAT64Local},   // /56
+			Embedded{v4(b, 9, 10, 11, 12), FormNAT64Local},  // /64
+			Embedded{v4(b, 12, 13, 14, 15), FormNAT64Local}, // /96
+		)
+	case sixToFour.Contains(a):
+		dst = append(dst, Embedded{v4(b, 2, 3, 4, 5), Form6to4})
+	case teredo.Contains(a):
+		var cli [4]byte
+		binary.BigEndian.PutUint32(cli[:], ^binary.BigEndian.Uint32(b[12:]))
+		dst = append(dst,
+			Embedded{v4(b, 4, 5, 6, 7), FormTeredoSrv},
+			Embedded{netip.AddrFrom4(cli), FormTeredoCli})
 	}
 	return dst
 }

@@ -177,11 +177,22 @@ func (p *Policy) Check(proto string, dst netip.AddrPort) Verdict {
 }
 
 // first applies the first matching rule to an unmapped destination.
+// It runs once per address judged on every forwarded packet, so it reads
+// the rules in place and tests the cheap fields before the prefix.
 func (p *Policy) first(proto string, dst netip.AddrPort) (bool, Rule) {
-	for _, r := range p.Rules {
-		if r.Matches(proto, dst) {
-			return r.Action == Accept, r
+	a, port := dst.Addr(), dst.Port()
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if r.Proto != "" && r.Proto != proto {
+			continue
 		}
+		if !r.allPorts() && (port < r.PortLo || port > r.PortHi) {
+			continue
+		}
+		if r.Prefix.IsValid() && !r.Prefix.Contains(a) {
+			continue
+		}
+		return r.Action == Accept, *r
 	}
 	return false, Rule{}
 }
