@@ -33,6 +33,9 @@ import (
 // not lag.
 const hostScanEvery = 5 * time.Second
 
+// maxLocalCache bounds the cached address list (see localNow).
+const maxLocalCache = 4096
+
 // isLocal is the per-packet check, against the cached address list.
 func (e *Exit) isLocal(a netip.Addr) bool {
 	var buf [exitpolicy.MaxEmbedded]exitpolicy.Embedded
@@ -100,7 +103,11 @@ func (e *Exit) localNow(a netip.Addr) bool {
 		if e.localAddrs == nil {
 			e.localAddrs = make(map[netip.Addr]bool)
 		}
-		e.localAddrs[a] = true
+		// A local route can cover a whole prefix (AnyIP): cap what a
+		// client can make us remember until the next rescan resets it.
+		if len(e.localAddrs) < maxLocalCache {
+			e.localAddrs[a] = true
+		}
 		e.mu.Unlock()
 	}
 	return local
