@@ -66,15 +66,32 @@ func (p *Policy) Summary() string {
 	}
 }
 
-// relevantRejects keeps the rejects that overlap at least one accept.
+// relevantRejects keeps the rejects that overlap at least one accept. A
+// "private" block is kept whole when any of its ranges is relevant: it
+// costs 14 bytes as a block, while the relevant half of it written out
+// prefix by prefix costs some 200 and would then be merged into
+// supernets that reject public addresses too.
 func relevantRejects(rejects, accepts []Rule) []Rule {
 	out := make([]Rule, 0, len(rejects))
-	for _, r := range rejects {
+	relevant := func(r Rule) bool {
 		for _, a := range accepts {
 			if overlaps(r, a) {
-				out = append(out, r)
-				break
+				return true
 			}
+		}
+		return false
+	}
+	for i := 0; i < len(rejects); i++ {
+		if isPrivateBlock(rejects[i:]) {
+			block := rejects[i : i+len(privateRanges)]
+			if slices.ContainsFunc(block, relevant) {
+				out = append(out, block...)
+			}
+			i += len(block) - 1
+			continue
+		}
+		if relevant(rejects[i]) {
+			out = append(out, rejects[i])
 		}
 	}
 	return out
@@ -259,3 +276,6 @@ func formatTarget(pf netip.Prefix, withPorts bool) string {
 	}
 	return s
 }
+
+// String gives the rule in the policy syntax ("reject tcp 10.0.0.0/8:25").
+func (r Rule) String() string { return format([]Rule{r}) }

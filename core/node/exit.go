@@ -59,11 +59,16 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 		return
 	}
 	if !n.isDNSAddr(info.Dst) {
+		// The policy also judges every IPv4 address an IPv6 destination
+		// carries (64:ff9b::7f00:1 is 127.0.0.1 to a NAT64 on our path).
 		dst := netip.AddrPortFrom(info.Dst, info.DstPort)
-		if ok, _ := n.opts.ExitPolicy.Allows(protoName(info.Proto), dst); !ok {
+		if v := n.opts.ExitPolicy.Check(protoName(info.Proto), dst); !v.Allowed {
 			// Fail fast: tell the client at once instead of letting its
 			// connection time out.
 			n.stats.inc(DropExitPolicy)
+			if v.Form != "" && v.Form != exitpolicy.FormMapped {
+				n.stats.inc(DropExitPolicyEmbedded)
+			}
 			var buf [1500]byte
 			if reply, err := ippkt.Unreachable(buf[:0], pkt); err == nil {
 				n.originate(c, onion.CmdData, reply)

@@ -21,7 +21,6 @@ package pnat
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 
@@ -173,8 +172,9 @@ func (e *Exit) refuse(pkt []byte, in ippkt.Info, tid uint64) {
 	e.enqueue(b, tid)
 }
 
-// allowed applies the local-destination guard and the exit policy. It runs
-// on every packet and again right before every dial.
+// allowed applies the local-destination guard (its fast, cached half; see
+// local.go) and the exit policy. It runs on every packet and again right
+// before every dial, where checkDial follows it.
 func (e *Exit) allowed(proto string, dst netip.AddrPort) error {
 	a := dst.Addr().Unmap()
 	if !e.cfg.allowLoopback && e.isLocal(a) {
@@ -193,34 +193,8 @@ var (
 	errPolicy = errors.New("pnat: destination rejected by the exit policy")
 )
 
-func (e *Exit) isLocal(a netip.Addr) bool {
-	if a.IsLoopback() || a.IsUnspecified() {
-		return true
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.localAddrs[a]
-}
-
 func (e *Exit) isDNS(dst netip.AddrPort) bool {
 	return dst.Port() == 53 && slices.Contains(e.cfg.dnsAddrs, dst.Addr().Unmap())
-}
-
-// hostAddrs lists the exit host's interface addresses.
-func hostAddrs() map[netip.Addr]bool {
-	out := make(map[netip.Addr]bool)
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return out
-	}
-	for _, a := range addrs {
-		if pn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(pn.IP); ok {
-				out[ip.Unmap()] = true
-			}
-		}
-	}
-	return out
 }
 
 // pump moves the stack's outbound packets to the ReadPackets queue.

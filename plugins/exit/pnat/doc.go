@@ -41,10 +41,17 @@
 // each dial. A rejected TCP segment is answered at once with a RST and a
 // rejected UDP datagram or echo with ICMP "administratively prohibited", so
 // clients fail fast instead of timing out; no mapping is made and nothing
-// is dialed. Independently of the policy, pnat refuses destinations on the
-// exit host itself — loopback, unspecified, and the host's interface
-// addresses — unless allow_loopback=true (for tests): a client must never
-// reach services bound to the exit's localhost.
+// is dialed. The policy judges an IPv6 destination that carries an IPv4
+// address (NAT64, 6to4, Teredo, ISATAP, IPv4-compatible) by that IPv4
+// address too (exitpolicy.Policy.Check). Independently of the policy, pnat
+// refuses destinations on the exit host itself — loopback, unspecified,
+// and the host's own addresses, also when carried inside IPv6 — unless
+// allow_loopback=true (for tests): a client must never reach services
+// bound to the exit's localhost. Packets are checked against a cached list
+// of the host's addresses; every dial and new echo flow first asks the
+// kernel's routing table whether the destination is local (local.go), so
+// an address the host has just gained is refused at once, not after a
+// rescan.
 //
 // Flow limits: each tunnel may hold max_flows_per_tunnel open flows (TCP
 // connections, UDP 5-tuples, ICMP echo identifiers, DNS sessions). An

@@ -62,6 +62,10 @@ func (e *Exit) openEcho(pkt []byte, in ippkt.Info, tid uint64, m *mapping, key f
 		e.refuse(pkt, in, tid)
 		return nil
 	}
+	if e.checkDial(netip.AddrPortFrom(in.Dst, 0)) != nil {
+		e.refuse(pkt, in, tid)
+		return nil
+	}
 	f, err := e.openFlow(m, kindICMP, key)
 	if err != nil {
 		e.refuse(pkt, in, tid)

@@ -228,12 +228,9 @@ func (e *Exit) janitor() {
 		case <-t.C:
 		}
 		e.expire(now())
-		if time.Since(lastHostScan) > time.Minute {
+		if time.Since(lastHostScan) >= hostScanEvery {
 			lastHostScan = time.Now()
-			addrs := hostAddrs()
-			e.mu.Lock()
-			e.localAddrs = addrs
-			e.mu.Unlock()
+			e.rescanHost()
 		}
 	}
 }

@@ -29,6 +29,10 @@ type Exit struct {
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	// listenPing opens an unprivileged ICMP socket; replaced in tests.
 	listenPing func(network string) (net.PacketConn, error)
+	// routeLocal and hostAddrs are the local-destination guard's views
+	// of the host (local.go); replaced in tests.
+	routeLocal func(netip.Addr) (bool, error)
+	hostAddrs  func() map[netip.Addr]bool
 
 	st  *netStack
 	out chan outPacket
@@ -46,7 +50,7 @@ type Exit struct {
 	flowsByKey map[flowKey]*flow // UDP, ICMP and DNS flows by 5-tuple
 	pool4      *addrPool
 	pool6      *addrPool
-	localAddrs map[netip.Addr]bool // the exit host's own addresses
+	localAddrs map[netip.Addr]bool // the exit host's own addresses, as last seen (local.go)
 
 	stats stats
 }
@@ -68,6 +72,8 @@ func New(options map[string]string) (adapter.Adapter, error) {
 		resolver:   net.DefaultResolver,
 		dial:       newDialer(cfg.bind, cfg.alias),
 		listenPing: listenPing,
+		routeLocal: routeIsLocal,
+		hostAddrs:  hostAddrs,
 		done:       make(chan struct{}),
 		tunnels:    make(map[uint64]*tunnel),
 		byInternal: make(map[netip.Addr]*mapping),
@@ -112,7 +118,7 @@ func (e *Exit) Open(cfg adapter.Config) error {
 	e.st = st
 	e.out = make(chan outPacket, 1024)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.localAddrs = hostAddrs()
+	e.localAddrs = e.hostAddrs()
 	e.opened = true
 	e.wg.Add(2)
 	go e.pump()

@@ -46,6 +46,10 @@ func (e *Exit) forwardTCP(r *tcp.ForwarderRequest) {
 
 	var out net.Conn
 	if !isDNS {
+		if e.checkDial(dst) != nil {
+			r.Complete(true)
+			return
+		}
 		ctx, cancel := context.WithTimeout(e.ctx, e.cfg.dialTimeout)
 		f.onAbort(cancel)
 		out, err = e.dial(ctx, "tcp", netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port()).String())

@@ -57,6 +57,9 @@ func (e *Exit) forwardUDP(r *udp.ForwarderRequest) {
 }
 
 func (e *Exit) relayUDP(f *flow, in *gonet.UDPConn, dst netip.AddrPort) {
+	if e.checkDial(dst) != nil {
+		return
+	}
 	out, err := e.dial(e.ctx, "udp", netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port()).String())
 	if err != nil {
 		e.stats.dialFailed.Add(1)
