@@ -23,7 +23,7 @@ var forbiddenDestinations = []string{
 	"[::127.0.0.1]:53",                          // IPv4-compatible, embeds 127.0.0.1
 	"240.0.0.1:53",                              // reserved (240/4)
 	"[::ffff:10.0.0.1]:53",                      // IPv4-mapped, embeds 10.0.0.1
-	"[64:ff9b:1:a00:1::]:53",                    // NAT64 local-use prefix (RFC 8215), embeds 10.0.0.1
+	"[64:ff9b:1:a00:0:100::]:53",                // NAT64 local-use prefix (RFC 8215, /48 layout), embeds 10.0.0.1
 	"[2001:0:4136:e378:8000:63bf:f5ff:fffe]:53", // Teredo, client 10.0.0.1
 	"[fe80::5efe:a00:1]:53",                     // ISATAP, embeds 10.0.0.1
 	"0.0.0.1:53",                                // "this network"
