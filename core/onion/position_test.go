@@ -32,17 +32,19 @@ func TestPositionUnlinkable(t *testing.T) {
 
 	var (
 		firstFwd [hops][]uint32 // counter field of the first forward cell each hop receives
-		anyFwd   [hops][]uint32 // counter field of one forward cell each hop received, picked at random
+		firstTag [hops][]uint32 // first 4 tag bytes of that cell
 		firstBwd [hops][]uint32 // counter field of the first backward cell each relay receives from its successor
 		cells    int
 		linked   int // cells two hops read the same counter or slot for
 	)
-	counter := func(cell []byte) uint32 { return binary.BigEndian.Uint32(cell) }
+	// The slot is counter(4) || tag(12) in both protocol versions.
+	const ctrField = 4
+	counter := func(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 
 	for range tunnels {
 		p := NewPath()
 		relays := make([]*Relay, 0, hops)
-		var seenFwd, seenBwd [hops][]uint32
+		var seenFwd, seenBwd, tagFwd [hops][]uint32
 		// forward sends a cell to hop `to` and records what each hop reads.
 		forward := func(to int) {
 			cell := make([]byte, CellSize)
@@ -52,6 +54,7 @@ func TestPositionUnlinkable(t *testing.T) {
 			var slots [][]byte
 			for k := 0; k <= to; k++ {
 				seenFwd[k] = append(seenFwd[k], counter(cell))
+				tagFwd[k] = append(tagFwd[k], counter(cell[ctrField:]))
 				slots = append(slots, bytes.Clone(cell[:SlotSize]))
 				local, _, err := relays[k].Forward(cell)
 				if err != nil || local != (k == to) {
@@ -122,7 +125,7 @@ func TestPositionUnlinkable(t *testing.T) {
 		}
 		for k := range hops {
 			firstFwd[k] = append(firstFwd[k], seenFwd[k][0])
-			anyFwd[k] = append(anyFwd[k], seenFwd[k][mix.IntN(len(seenFwd[k]))])
+			firstTag[k] = append(firstTag[k], tagFwd[k][0])
 			if len(seenBwd[k]) > 0 {
 				firstBwd[k] = append(firstBwd[k], seenBwd[k][0])
 			}
@@ -144,8 +147,8 @@ func TestPositionUnlinkable(t *testing.T) {
 	for k := range hops {
 		d, p := ksUniform32(firstFwd[k])
 		check(fmt.Sprintf("forward, first cell, hop %d vs uniform", k+1), d, p)
-		d, p = ksUniform32(anyFwd[k])
-		check(fmt.Sprintf("forward, any cell, hop %d vs uniform", k+1), d, p)
+		d, p = ksUniform32(firstTag[k])
+		check(fmt.Sprintf("forward, first cell's tag, hop %d vs uniform", k+1), d, p)
 	}
 	for a := range hops {
 		for b := a + 1; b < hops; b++ {
