@@ -116,6 +116,12 @@ type Options struct {
 	// growing view is not taken for a settled one.
 	MimicSettleTime time.Duration
 
+	// AllowVariableTimeAES lets a node start on a CPU without AES
+	// instructions (onion.HardwareAES), where Go's AES runs in variable
+	// time and leaks key bits through timing. For tests and emulators
+	// only; default false, and New refuses to start without it there.
+	AllowVariableTimeAES bool
+
 	Clock  clock.Clock  // default clock.Real
 	Rand   io.Reader    // default crypto/rand
 	Logger *slog.Logger // default slog.Default

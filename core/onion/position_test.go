@@ -214,4 +214,3 @@ func TestKSHelpers(t *testing.T) {
 		t.Errorf("tiny counters: p = %v", p)
 	}
 }
-

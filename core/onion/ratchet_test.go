@@ -3,8 +3,12 @@ package onion
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -184,6 +188,22 @@ func objectBytes(x any) []byte {
 	return unsafe.Slice((*byte)(v.UnsafePointer()), v.Type().Elem().Size())
 }
 
-func TestHardwareAESOnThisMachine(t *testing.T) {
+// HardwareAES must say no when the AES instructions are switched off
+// (GODEBUG=cpu.aes=off, which crypto/aes obeys too), else a node could run
+// table-based AES unawares.
+func TestHardwareAESFollowsGODEBUG(t *testing.T) {
+	if os.Getenv("ONION_AES_CHILD") != "" {
+		fmt.Println("HardwareAES", HardwareAES())
+		return
+	}
 	t.Logf("HardwareAES() = %v on %s", HardwareAES(), runtime.GOARCH)
+	if !HardwareAES() {
+		t.Skip("no AES instructions here to switch off")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHardwareAESFollowsGODEBUG$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ONION_AES_CHILD=1", "GODEBUG=cpu.aes=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "HardwareAES false") {
+		t.Fatalf("with cpu.aes=off: err %v, output:\n%s", err, out)
+	}
 }
