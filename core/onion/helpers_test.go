@@ -132,7 +132,7 @@ func (r *Relay) skipBackward(next uint32) {
 // tests about counters so high that deriving the real chain would be slow.
 func chainAt(g uint32, label string) chain {
 	k := sha256.Sum256([]byte(label))
-	ch := newChain(&k)
+	ch := newChain(&k, true)
 	ch.gen = g
 	return ch
 }

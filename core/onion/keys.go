@@ -25,7 +25,9 @@ type chain struct {
 	ahead [maxAhead]*genKeys // gen+1 .. gen+maxAhead, nil until derived
 }
 
-func newChain(key *[32]byte) chain { return chain{cur: newGenKeys(key)} }
+// newChain starts a chain at generation 0; withBlock keeps single-block
+// encryption available (see newGenKeys).
+func newChain(key *[32]byte, withBlock bool) chain { return chain{cur: newGenKeys(key, withBlock)} }
 
 // at returns generation g's keys, or nil if they are gone (older than the
 // previous generation) or g is more than maxAhead generations ahead.

@@ -29,7 +29,7 @@ type pathHop struct {
 }
 
 func newPathHop(k *Keys) *pathHop {
-	h := &pathHop{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey), bwd: newChain(&k.bwdKey)}
+	h := &pathHop{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, true), bwd: newChain(&k.bwdKey, false)}
 	k.Wipe()
 	return h
 }

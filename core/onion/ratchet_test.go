@@ -123,13 +123,14 @@ func TestForgedCounterAheadMovesNothing(t *testing.T) {
 	}
 }
 
-// After two ratchet steps the old generation's raw key and both expanded
-// copies of it (the AES block and GCM's) are zero in memory.
+// After two ratchet steps the old generation's raw key and the expanded
+// copies of it (GCM's, and the initiator's AES block) are zero in memory,
+// at the relay and at the initiator.
 func TestRatchetWipesOldGenerations(t *testing.T) {
 	c := newCircuit(t, 1)
-	r := c.relays[0]
-	old := r.fwd.cur
-	block, ctr := old.block, old.ctr
+	r, h := c.relays[0], c.path.hops[0]
+	relayOld, pathOld := r.fwd.cur, h.fwd.cur
+	expanded := map[string]any{"relay's GCM": relayOld.ctr, "initiator's GCM": pathOld.ctr, "initiator's AES block": pathOld.block}
 	cell := make([]byte, CellSize)
 	for range 2*ratchetEvery + 1 {
 		c.path.Seal(cell, 0, nil, zeroReader{})
@@ -137,23 +138,22 @@ func TestRatchetWipesOldGenerations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r.fwd.gen != 2 || r.fwd.prev == old || r.fwd.cur == old {
+	if r.fwd.gen != 2 || r.fwd.prev == relayOld || r.fwd.cur == relayOld {
 		t.Fatalf("relay at generation %d still holds generation 0", r.fwd.gen)
 	}
-	if !allZero(old.key[:]) {
+	if h.fwd.prev != nil {
+		t.Error("the initiator, a sender, kept a previous forward generation")
+	}
+	if !allZero(relayOld.key[:]) || !allZero(pathOld.key[:]) {
 		t.Error("generation 0's raw key was not wiped")
 	}
 	if !hardwareAESPlatform() {
 		t.Skipf("no claim about expanded keys on %s", runtime.GOARCH)
 	}
-	for name, x := range map[string]any{"AES block": block, "GCM": ctr} {
+	for name, x := range expanded {
 		if b := objectBytes(x); b == nil || !allZero(b) {
 			t.Errorf("generation 0's %s (%T) was not wiped", name, x)
 		}
-	}
-	// The sender side keeps no previous generation at all.
-	if c.path.hops[0].fwd.prev != nil {
-		t.Error("the initiator kept a previous forward generation")
 	}
 }
 
@@ -166,7 +166,7 @@ func TestWipeObject(t *testing.T) {
 	}
 	var k [32]byte
 	k[0] = 1
-	g := newGenKeys(&k)
+	g := newGenKeys(&k, true)
 	block, ctr := g.block, g.ctr
 	if !g.wipe() {
 		t.Fatalf("could not wipe %T and %T", block, ctr)

@@ -26,7 +26,7 @@ type Relay struct {
 // NewRelay returns the state of one hop for one circuit. k must not be nil;
 // the relay takes the key material over and wipes *k.
 func NewRelay(k *Keys) *Relay {
-	r := &Relay{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey), bwd: newChain(&k.bwdKey)}
+	r := &Relay{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, false), bwd: newChain(&k.bwdKey, false)}
 	k.Wipe()
 	return r
 }

@@ -42,7 +42,7 @@ func toVectorKeys(k *Keys) vectorKeys {
 func genKey(k0 []byte, g uint32) hexBytes {
 	var k [32]byte
 	copy(k[:], k0)
-	keys := newGenKeys(&k)
+	keys := newGenKeys(&k, false)
 	for range g {
 		keys = keys.next()
 	}
