@@ -87,7 +87,7 @@ func newGenKeys(key *[32]byte, withBlock bool) *genKeys {
 	}
 	ctr, err := cipher.NewGCM(b)
 	if err != nil {
-		panic("onion: gcm: " + err.Error())
+		panic("onion: gcm: " + err.Error() + " (GODEBUG=fips140=only is not supported)")
 	}
 	g.ctr = ctr
 	if withBlock {
