@@ -45,6 +45,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/mimic"
+	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/core/view"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
@@ -111,6 +112,10 @@ func New(opts Options) (*Node, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	if !onion.HardwareAES() && !opts.AllowVariableTimeAES {
+		return nil, fmt.Errorf("%w: this CPU has no AES instructions, so onion cells would be encrypted in variable time, "+
+			"a timing side channel on the keys (AllowVariableTimeAES is for tests and emulators only)", ErrOptions)
 	}
 	n := &Node{
 		opts:     opts,

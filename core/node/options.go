@@ -79,6 +79,11 @@ type Options struct {
 	MaintenanceInterval time.Duration
 	// QueueLength bounds each link's shaped send queue. Default 1024 frames.
 	QueueLength int
+	// AllowVariableTimeAES lets a node start on a CPU without AES
+	// instructions (onion.HardwareAES), where Go's AES runs in variable
+	// time and leaks key bits through timing. For tests and emulators
+	// only; default false, and New refuses to start without it there.
+	AllowVariableTimeAES bool
 
 	// Loop cover, sent only when the cover policy asks for it
 	// (cover.Looper; loop.go). LoopTimeout is how long a loop's reply may

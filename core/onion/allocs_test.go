@@ -32,7 +32,3 @@ func TestCellPathsDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per round trip", n)
 	}
 }
-
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }

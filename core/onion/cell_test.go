@@ -212,7 +212,7 @@ func TestForwardOutOfOrderAndTooOld(t *testing.T) {
 	if _, _, err := r.Forward(bytes.Clone(cells[last])); err != nil {
 		t.Fatal(err)
 	}
-	// seq = index+1; the window keeps (top−windowSize, top].
+	// counter = index+1; the window keeps (top−windowSize, top].
 	if _, _, err := r.Forward(bytes.Clone(cells[last-windowSize])); !errors.Is(err, ErrReplay) {
 		t.Fatalf("too old: %v", err)
 	}
@@ -329,14 +329,18 @@ func TestSealAndOpenErrors(t *testing.T) {
 func TestExhaustedCounters(t *testing.T) {
 	c := newCircuit(t, 1)
 	cell := make([]byte, CellSize)
-	c.path.seq = 1<<32 - 2
+	h := c.path.hops[0]
+	h.fwdCtr = counterMod - 1
+	h.fwd = chainAt(generation(counterMod), "exhausted")
 	if err := c.path.Seal(cell, 0, nil, nil); err != nil {
-		t.Fatalf("last sequence number: %v", err)
+		t.Fatalf("last counter: %v", err)
 	}
 	if err := c.path.Seal(cell, 0, nil, nil); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("after the last: %v", err)
 	}
-	c.relays[0].bwd.Store(1<<32 - 2)
+	r := c.relays[0]
+	r.bwdCtr = counterMod - 1
+	r.bwd = chainAt(generation(counterMod), "exhausted")
 	if err := c.relays[0].Backward(cell); err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +366,7 @@ func TestTruncateAndRepair(t *testing.T) {
 	c.path.Truncate(1)
 	c.path.Truncate(5) // no-op
 	k := testKeys("replacement")
-	if err := c.path.AddHop(k); err != nil {
+	if err := c.path.AddHop(k.clone()); err != nil {
 		t.Fatal(err)
 	}
 	c.relays = []*Relay{c.relays[0], NewRelay(k)}

@@ -17,7 +17,7 @@ func FuzzForward(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, CellSize))
 	f.Fuzz(func(t *testing.T, cell []byte) {
-		r := NewRelay(c.relays[0].keysCopy())
+		r := NewRelay(c.keys[0].clone())
 		in := bytes.Clone(cell)
 		local, payload, err := r.Forward(cell)
 		if err != nil {
@@ -44,8 +44,8 @@ func FuzzPathOpen(f *testing.F) {
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, cell []byte) {
 		p := NewPath()
-		for _, r := range c.relays {
-			p.AddHop(r.keysCopy())
+		for _, k := range c.keys {
+			p.AddHop(k.clone())
 		}
 		in := bytes.Clone(cell)
 		hop, payload, err := p.Open(cell)

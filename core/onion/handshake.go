@@ -12,13 +12,15 @@ import (
 )
 
 // protoID names the handshake in every derivation (docs/PROTOCOL.md §6).
-const protoID = "tarzan-ntor-v1"
+const protoID = "tarzan-ntor-v2"
 
 const (
 	hkdfInfo   = protoID + ":keys"
 	authSuffix = "server"
 	keyLen     = 32
+	baseLen    = 4
 	authLen    = 32
+	okmLen     = 2*keyLen + 2*baseLen + authLen // Kf || Kb || Bf || Bb || Kauth
 )
 
 // OnionKeys are a node's X25519 onion private keys. Previous (may be nil)
@@ -236,17 +238,18 @@ func deriveKeys(xy, xb []byte, nodeID, b, x, y *[32]byte) (*Keys, []byte, error)
 	secret = append(secret, x[:]...)
 	secret = append(secret, y[:]...)
 	secret = append(secret, protoID...)
-	okm, err := hkdf.Key(sha256.New, secret, []byte(protoID), hkdfInfo, 5*keyLen+authLen)
+	okm, err := hkdf.Key(sha256.New, secret, []byte(protoID), hkdfInfo, okmLen)
 	clear(secret)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onion: hkdf: %w", err)
 	}
 	k := &Keys{}
-	for i, dst := range []*[32]byte{&k.fwdCipher, &k.fwdMAC, &k.bwdCipher, &k.bwdOrigin, &k.bwdRelay} {
-		copy(dst[:], okm[i*keyLen:])
-	}
-	authKey := okm[5*keyLen:]
-	clear(okm[:5*keyLen])
+	copy(k.fwdKey[:], okm)
+	copy(k.bwdKey[:], okm[keyLen:])
+	k.fwdBase = counterBase(okm[2*keyLen:])
+	k.bwdBase = counterBase(okm[2*keyLen+baseLen:])
+	authKey := okm[2*keyLen+2*baseLen:]
+	clear(okm[:2*keyLen+2*baseLen])
 	return k, authKey, nil
 }
 

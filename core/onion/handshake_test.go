@@ -51,20 +51,22 @@ func TestHandshakeAgreesOnKeys(t *testing.T) {
 		t.Fatal("client and server keys differ")
 	}
 	k := clientKeys
-	all := [][32]byte{k.fwdCipher, k.fwdMAC, k.bwdCipher, k.bwdOrigin, k.bwdRelay}
-	for i := range all {
-		for j := range i {
-			if all[i] == all[j] {
-				t.Fatalf("keys %d and %d are equal", i, j)
-			}
-		}
+	if k.fwdKey == k.bwdKey || k.fwdBase == k.bwdBase {
+		t.Fatal("forward and backward key material are equal")
 	}
+	if k.fwdBase >= counterMod || k.bwdBase >= counterMod {
+		t.Fatalf("counter bases %d %d out of range", k.fwdBase, k.bwdBase)
+	}
+	firstKeys := clientKeys.clone()
 	if _, err := client.Finish(reply); !errors.Is(err, ErrHandshake) {
 		t.Fatalf("second Finish: %v", err)
 	}
 	// The keys work end to end.
 	p, r := NewPath(), NewRelay(serverKeys)
 	p.AddHop(clientKeys)
+	if *clientKeys != (Keys{}) {
+		t.Fatal("AddHop left the key material in the caller's Keys")
+	}
 	cell := make([]byte, CellSize)
 	p.Seal(cell, 0, []byte("hi"), nil)
 	if local, got, err := r.Forward(cell); err != nil || !local || string(got[:2]) != "hi" {
@@ -74,8 +76,8 @@ func TestHandshakeAgreesOnKeys(t *testing.T) {
 	client2, msg2, _ := NewClientHandshake(nil, n.id, n.pub)
 	reply2, _, _ := ServerHandshake(nil, n.id, n.keys, msg2)
 	k2, err := client2.Finish(reply2)
-	if err != nil || *k2 == *clientKeys {
-		t.Fatalf("second handshake: err %v, same keys %v", err, err == nil && *k2 == *clientKeys)
+	if err != nil || *k2 == *firstKeys {
+		t.Fatalf("second handshake: err %v, same keys %v", err, err == nil && *k2 == *firstKeys)
 	}
 }
 

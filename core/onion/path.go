@@ -4,24 +4,39 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"math"
 	"sync"
 )
 
-// Path is the initiator's state for a tunnel: the keys of each hop, the
-// forward sequence counter (one sequence number per cell, shared by all its
-// layers) and a backward replay window per hop. Safe for concurrent use.
+// Path is the initiator's state for a tunnel: per hop, the forward counter
+// and key chain (one counter per hop, counting only the cells that reach
+// it) and the backward key chain and replay window. Safe for concurrent
+// use: Seal runs under one lock and Open under another, since a ratchet
+// step wipes keys that a concurrent cell must not still be using.
 type Path struct {
-	mu   sync.Mutex
-	hops []*pathHop
-	seq  uint64 // last forward sequence number used
+	fwdMu sync.Mutex // Seal; AddHop and Truncate take both locks
+	bwdMu sync.Mutex // Open
+	hops  []*pathHop
 }
 
 type pathHop struct {
-	keys Keys // immutable once added
+	fwdBase, bwdBase uint32
 
-	mu  sync.Mutex
-	win window // backward counters of this hop seen
+	fwdCtr uint32 // last forward counter used (fwdMu)
+	fwd    chain  // sender: the current generation only (fwdMu)
+
+	bwd chain  // receiver: current and previous generations (bwdMu)
+	win window // backward counters of this hop seen (bwdMu)
+}
+
+func newPathHop(k *Keys) *pathHop {
+	h := &pathHop{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, true), bwd: newChain(&k.bwdKey, false)}
+	k.Wipe()
+	return h
+}
+
+func (h *pathHop) wipe() {
+	h.fwd.wipe()
+	h.bwd.wipe()
 }
 
 // NewPath returns an empty path.
@@ -29,42 +44,57 @@ func NewPath() *Path {
 	return &Path{hops: make([]*pathHop, 0, MaxHops)}
 }
 
-// AddHop appends a hop (its keys are copied). ErrTooManyHops past MaxHops.
+func (p *Path) lockAll()   { p.fwdMu.Lock(); p.bwdMu.Lock() }
+func (p *Path) unlockAll() { p.bwdMu.Unlock(); p.fwdMu.Unlock() }
+
+// AddHop appends a hop. It takes the key material over: *k is wiped, so
+// that no copy outlives the ratchet. ErrTooManyHops past MaxHops (k is
+// then left as it was).
 func (p *Path) AddHop(k *Keys) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.lockAll()
+	defer p.unlockAll()
 	if len(p.hops) >= MaxHops {
 		return fmt.Errorf("add hop %d: %w", len(p.hops)+1, ErrTooManyHops)
 	}
-	p.hops = append(p.hops, &pathHop{keys: *k})
+	p.hops = append(p.hops, newPathHop(k))
 	return nil
 }
 
 // Len is the number of hops.
 func (p *Path) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.fwdMu.Lock()
+	defer p.fwdMu.Unlock()
 	return len(p.hops)
 }
 
 // Truncate keeps the first n hops (to repair a failed hop without
-// rebuilding the rest). The forward counter carries on, so a re-added hop
-// never sees a sequence number reused under the old hops' keys.
+// rebuilding the rest) and wipes the others' keys. The kept hops' counters
+// carry on; a hop added later starts its own at 1 under fresh keys.
 func (p *Path) Truncate(n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.lockAll()
+	defer p.unlockAll()
 	n = max(n, 0)
 	if n >= len(p.hops) {
 		return
+	}
+	for _, h := range p.hops[n:] {
+		h.wipe()
 	}
 	clear(p.hops[n:])
 	p.hops = p.hops[:n]
 }
 
+// layer is what sealing one hop's layer needs.
+type layer struct {
+	keys *genKeys
+	c, w uint32 // logical and wire counter
+}
+
 // Seal builds in cell (CellSize bytes) a forward cell whose payload (at most
 // PayloadSize bytes, zero-padded) is delivered to hop (0-based); the hops
-// before it relay it. payload may overlap cell (it is copied first). rand
-// fills the padding between payload and filler; nil means crypto/rand.
+// before it relay it. Each of hops 0..hop uses its next forward counter.
+// payload may overlap cell (it is copied first). rand fills the padding
+// between payload and filler; nil means crypto/rand.
 func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
 	if len(cell) != CellSize {
 		return fmt.Errorf("%w: forward cell of %d bytes", ErrMalformed, len(cell))
@@ -72,85 +102,78 @@ func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
 	if len(payload) > PayloadSize {
 		return fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrMalformed, len(payload), PayloadSize)
 	}
-	var keys [MaxHops]*Keys
-	p.mu.Lock()
-	if hop < 0 || hop >= len(p.hops) {
-		n := len(p.hops)
-		p.mu.Unlock()
-		return fmt.Errorf("seal for hop %d of %d: %w", hop, n, ErrNoSuchHop)
-	}
-	if p.seq >= math.MaxUint32 {
-		p.mu.Unlock()
-		return fmt.Errorf("seal: %w", ErrExhausted)
-	}
-	p.seq++
-	seq := uint32(p.seq)
-	for i := 0; i <= hop; i++ {
-		keys[i] = &p.hops[i].keys
-	}
-	p.mu.Unlock()
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	return seal(cell, keys[:hop+1], seq, payload, rnd)
+	p.fwdMu.Lock()
+	defer p.fwdMu.Unlock()
+	if hop < 0 || hop >= len(p.hops) {
+		return fmt.Errorf("seal for hop %d of %d: %w", hop, len(p.hops), ErrNoSuchHop)
+	}
+	for i, h := range p.hops[:hop+1] {
+		if h.fwdCtr >= counterMod {
+			return fmt.Errorf("seal: hop %d: %w", i, ErrExhausted)
+		}
+	}
+	var layers [MaxHops]layer
+	for i, h := range p.hops[:hop+1] {
+		h.fwdCtr++
+		c := h.fwdCtr
+		h.fwd.advance(generation(c), false)
+		layers[i] = layer{keys: h.fwd.cur, c: c, w: wireCounter(c, h.fwdBase)}
+	}
+	s := getScratch()
+	defer putScratch(s)
+	return seal(s, cell, layers[:hop+1], payload, rnd)
 }
 
-// seal lays out the cell for hops keys[0..j-1], addressed to the last.
-// See docs/PROTOCOL.md §7 for the equations.
-func seal(cell []byte, keys []*Keys, seq uint32, payload []byte, rnd io.Reader) error {
-	j := len(keys)
-	target := keys[j-1]
+// seal lays out the cell for hops ls[0..j-1], addressed to the last.
+// See docs/PROTOCOL.md §7.1 for the equations.
+func seal(s *scratch, cell []byte, ls []layer, payload []byte, rnd io.Reader) error {
+	j := len(ls)
+	t := ls[j-1]
 
-	// Innermost body D || filler, at cell[SlotSize:].
-	// D = (0^16 || payload || pad) XOR KS(Kf_j)[0:16+P] then random gap.
-	n := copy(cell[2*SlotSize:], payload)
-	clear(cell[2*SlotSize+n : 2*SlotSize+PayloadSize])
-	clear(cell[SlotSize : 2*SlotSize])
-	xorKeyStream(&target.fwdCipher, dirForward, seq, 0, cell[SlotSize:2*SlotSize+PayloadSize], cell[SlotSize:2*SlotSize+PayloadSize])
+	// Innermost body: D = (0^16 || payload || pad) XOR ρ_j[0:16+P], then
+	// random bytes, then the filler.
+	const dLen = SlotSize + PayloadSize
+	ks := s.ks[:fwdKSOffset+dLen]
+	clear(ks[:fwdKSOffset+SlotSize])
+	n := copy(ks[fwdKSOffset+SlotSize:], payload)
+	clear(ks[fwdKSOffset+SlotSize+n:])
+	t.keys.keystream(s, dirForward, t.c, len(ks))
+	copy(cell[SlotSize:], ks[fwdKSOffset:])
 	fillerStart := CellSize - SlotSize*(j-1)
-	if _, err := io.ReadFull(rnd, cell[2*SlotSize+PayloadSize:fillerStart]); err != nil {
+	if _, err := io.ReadFull(rnd, cell[SlotSize+dLen:fillerStart]); err != nil {
 		return fmt.Errorf("onion: seal: reading randomness: %w", err)
 	}
-	fillFiller(cell[fillerStart:], keys[:j-1], seq)
+	fillFiller(s, cell[fillerStart:], ls[:j-1])
 
 	var tag [tagSize]byte
-	cellMAC(&tag, &target.fwdMAC, dirForward, seq, cell[SlotSize:])
-	putSlot(cell, seq, &tag)
+	cellMAC(&tag, ks[fwdOTK:], cell[SlotSize:])
+	putSlot(cell, t.w, &tag)
 
-	// Wrap outward: body_i = (slot_{i+1} || body_{i+1}[:B−16]) XOR KS(Kf_i)[0:B].
+	// Wrap outward: body_i = (slot_{i+1} || body_{i+1}[:B−16]) XOR ρ_i[0:B].
 	for i := j - 2; i >= 0; i-- {
-		k := keys[i]
-		body := cell[SlotSize:]
-		copy(body, cell[:BodySize])
-		xorKeyStream(&k.fwdCipher, dirForward, seq, 0, body, body)
-		cellMAC(&tag, &k.fwdMAC, dirForward, seq, body)
-		putSlot(cell, seq, &tag)
+		l := ls[i]
+		ks := s.ks[:fwdKSOffset+BodySize]
+		clear(ks[:fwdKSOffset])
+		copy(ks[fwdKSOffset:], cell[:BodySize])
+		l.keys.keystream(s, dirForward, l.c, len(ks))
+		copy(cell[SlotSize:], ks[fwdKSOffset:])
+		cellMAC(&tag, ks[fwdOTK:], cell[SlotSize:])
+		putSlot(cell, l.w, &tag)
 	}
 	return nil
 }
 
-// fillerBlock is the first keystream block that covers a filler byte:
-// offsets BodySize−16·(MaxHops−2) .. BodySize+16 of a hop's keystream.
-const (
-	fillerBlock    = (BodySize - SlotSize*(MaxHops-2)) / 64
-	fillerKSOffset = fillerBlock * 64
-	fillerKSLen    = CellSize - fillerKSOffset
-)
-
-// fillFiller writes into dst (16·len(keys) bytes) the filler that hops
-// keys[0..] leave at the end of the body of the hop after them:
-// φ_1 = ε; φ_{i+1} = (φ_i || 0^16) XOR KS(Kf_i)[B−16(i−1) : B+16].
-func fillFiller(dst []byte, keys []*Keys, seq uint32) {
+// fillFiller writes into dst (16·len(ls) bytes) the filler that hops
+// ls[0..] leave at the end of the body of the hop after them:
+// φ_1 = ε; φ_{i+1} = (φ_i || 0^16) XOR ρ_i[B−16(i−1) : B+16].
+func fillFiller(s *scratch, dst []byte, ls []layer) {
 	clear(dst)
-	var ks [fillerKSLen]byte
-	for i, k := range keys { // i is 0-based: this hop has shifted i slots in
-		clear(ks[:])
-		xorKeyStream(&k.fwdCipher, dirForward, seq, fillerBlock, ks[:], ks[:])
-		from := BodySize - SlotSize*i - fillerKSOffset
-		seg := ks[from:]
-		for x := range seg {
-			dst[x] ^= seg[x]
-		}
+	for i, l := range ls { // i is 0-based: this hop has shifted i slots in
+		seg := dst[:SlotSize*(i+1)]
+		l.keys.xorRange(s, dirForward, l.c, fwdKSOffset+BodySize-SlotSize*i, seg)
 	}
 }
 
@@ -163,36 +186,47 @@ func (p *Path) Open(cell []byte) (hop int, payload []byte, err error) {
 	if len(cell) != CellSize {
 		return -1, nil, fmt.Errorf("%w: backward cell of %d bytes", ErrMalformed, len(cell))
 	}
-	var hops [MaxHops]*pathHop
-	p.mu.Lock()
-	n := copy(hops[:], p.hops)
-	p.mu.Unlock()
+	s := getScratch()
+	defer putScratch(s)
+	p.bwdMu.Lock()
+	defer p.bwdMu.Unlock()
 
 	off := 0 // the slot of the layer being opened; its body follows it
-	for i := 0; i < n; i++ {
-		h := hops[i]
+	for i, h := range p.hops {
 		slot := cell[off : off+SlotSize]
 		body := cell[off+SlotSize:]
-		c := slotSeq(slot)
-		tag := slot[seqSize:]
-		relayed := tagOK(tag, &h.keys.bwdRelay, dirBackward, c, body[:PayloadSize])
-		if !relayed && !tagOK(tag, &h.keys.bwdOrigin, dirBackward, c, body[:PayloadSize]) {
-			return -1, nil, fmt.Errorf("%w: backward cell at hop %d counter %d", ErrTagMismatch, i, c)
+		c, ok := logicalCounter(slotCounter(slot), h.bwdBase)
+		if !ok {
+			return -1, nil, fmt.Errorf("%w: backward cell at hop %d with counter 0", ErrTagMismatch, i)
 		}
-		h.mu.Lock()
-		err := h.win.accept(c)
-		h.mu.Unlock()
-		if err != nil {
+		if err := h.win.check(c); err != nil {
 			return -1, nil, fmt.Errorf("backward cell at hop %d counter %d: %w", i, c, err)
 		}
-		if !relayed {
-			xorKeyStream(&h.keys.bwdCipher, dirBackward, c, 0, body[:PayloadSize], body[:PayloadSize])
-			return i, body[:PayloadSize], nil
+		g := generation(c)
+		keys := h.bwd.at(g)
+		if keys == nil {
+			return -1, nil, fmt.Errorf("%w: backward cell at hop %d counter %d: no keys that far ahead", ErrTagMismatch, i, c)
+		}
+		ks := s.ks[:bwdKSOffset+len(body)]
+		clear(ks[:bwdKSOffset])
+		copy(ks[bwdKSOffset:], body)
+		keys.keystream(s, dirBackward, c, len(ks))
+		tag := slot[ctrSize:]
+		relayed := tagOK(tag, ks[bwdRelayOTK:], body[:PayloadSize])
+		if !relayed && !tagOK(tag, ks[bwdOrigOTK:], body[:PayloadSize]) {
+			return -1, nil, fmt.Errorf("%w: backward cell at hop %d counter %d", ErrTagMismatch, i, c)
+		}
+		h.win.accept(c) // cannot fail: checked above, under the same lock
+		if g > h.bwd.gen {
+			h.bwd.advance(g, true)
 		}
 		// Peel: body XOR KS is slot' || body'[:B−16]; what a relay truncated
 		// is never needed because MACs cover body[:P] only.
-		xorKeyStream(&h.keys.bwdCipher, dirBackward, c, 0, body, body)
+		copy(body, ks[bwdKSOffset:])
+		if !relayed {
+			return i, body[:PayloadSize], nil
+		}
 		off += SlotSize
 	}
-	return -1, nil, fmt.Errorf("%w: backward cell relayed by the last hop (%d) of the path", ErrTagMismatch, n)
+	return -1, nil, fmt.Errorf("%w: backward cell relayed by the last hop (%d) of the path", ErrTagMismatch, len(p.hops))
 }

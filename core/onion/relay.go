@@ -4,54 +4,76 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"math"
 	"sync"
-	"sync/atomic"
 )
 
-// Relay is one hop's state for one circuit: its keys, the forward replay
-// window and the backward counter. Safe for concurrent use; the lock only
-// covers the replay window, the cryptography runs outside it.
+// Relay is one hop's state for one circuit: the forward key chain and
+// replay window, and the backward counter and key chain. Safe for
+// concurrent use; a direction's cells are processed one at a time (the
+// ratchet wipes keys that a concurrent cell must not still be using).
 type Relay struct {
-	keys Keys
+	fwdBase, bwdBase uint32
 
-	mu  sync.Mutex
-	win window // forward sequence numbers seen
+	fwdMu sync.Mutex
+	fwd   chain  // receiver: current and previous generations
+	win   window // forward counters seen
 
-	bwd atomic.Uint64 // last backward counter used (origin and relayed cells)
+	bwdMu  sync.Mutex
+	bwd    chain  // sender: the current generation only
+	bwdCtr uint32 // last backward counter used (originated and relayed cells)
 }
 
 // NewRelay returns the state of one hop for one circuit. k must not be nil;
-// it is copied.
+// the relay takes the key material over and wipes *k.
 func NewRelay(k *Keys) *Relay {
-	return &Relay{keys: *k}
+	r := &Relay{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, false), bwd: newChain(&k.bwdKey, false)}
+	k.Wipe()
+	return r
 }
 
 // Forward processes a forward cell in place (len(cell) == CellSize).
 //
-// It verifies the tag over the whole body, then the replay window, then
-// removes this hop's layer. If the cell is addressed to this hop, local is
-// true and payload (PayloadSize bytes) aliases cell. Otherwise cell now
-// holds the cell for the next hop; a hop that has no next hop drops it
-// (callers report ErrNotForUs). On error the cell is left unchanged.
+// It recovers this hop's counter, checks it against the replay window,
+// verifies the tag over the whole body, then removes this hop's layer. If
+// the cell is addressed to this hop, local is true and payload
+// (PayloadSize bytes) aliases cell. Otherwise cell now holds the cell for
+// the next hop; a hop that has no next hop drops it (callers report
+// ErrNotForUs). On error the cell is left unchanged.
 func (r *Relay) Forward(cell []byte) (local bool, payload []byte, err error) {
 	if len(cell) != CellSize {
 		return false, nil, fmt.Errorf("%w: forward cell of %d bytes", ErrMalformed, len(cell))
 	}
-	seq := slotSeq(cell)
-	if !tagOK(cell[seqSize:SlotSize], &r.keys.fwdMAC, dirForward, seq, cell[SlotSize:]) {
-		return false, nil, fmt.Errorf("%w: forward cell seq %d", ErrTagMismatch, seq)
+	c, ok := logicalCounter(slotCounter(cell), r.fwdBase)
+	if !ok {
+		return false, nil, fmt.Errorf("%w: forward cell with counter 0", ErrTagMismatch)
 	}
-	r.mu.Lock()
-	err = r.win.accept(seq)
-	r.mu.Unlock()
-	if err != nil {
-		return false, nil, fmt.Errorf("forward cell seq %d: %w", seq, err)
+	s := getScratch()
+	defer putScratch(s)
+	r.fwdMu.Lock()
+	defer r.fwdMu.Unlock()
+	if err := r.win.check(c); err != nil {
+		return false, nil, fmt.Errorf("forward cell counter %d: %w", c, err)
 	}
-	// X = (body || 0^16) XOR KS(Kf, 'f', seq), computed in the cell itself.
-	copy(cell, cell[SlotSize:])
-	clear(cell[BodySize:])
-	xorKeyStream(&r.keys.fwdCipher, dirForward, seq, 0, cell, cell)
+	g := generation(c)
+	keys := r.fwd.at(g)
+	if keys == nil {
+		return false, nil, fmt.Errorf("%w: forward cell counter %d: no keys that far ahead", ErrTagMismatch, c)
+	}
+	// X = (body || 0^16) XOR ρ, computed beside the cell so that a cell
+	// whose tag fails is left as it came.
+	ks := s.ks[:fwdKSOffset+CellSize]
+	clear(ks[:fwdKSOffset])
+	copy(ks[fwdKSOffset:], cell[SlotSize:])
+	clear(ks[fwdKSOffset+BodySize:])
+	keys.keystream(s, dirForward, c, len(ks))
+	if !tagOK(cell[ctrSize:SlotSize], ks[fwdOTK:], cell[SlotSize:]) {
+		return false, nil, fmt.Errorf("%w: forward cell counter %d", ErrTagMismatch, c)
+	}
+	r.win.accept(c) // cannot fail: checked above, under the same lock
+	if g > r.fwd.gen {
+		r.fwd.advance(g, true)
+	}
+	copy(cell, ks[fwdKSOffset:])
 	if allZero(cell[:SlotSize]) {
 		return true, cell[SlotSize : SlotSize+PayloadSize], nil
 	}
@@ -60,8 +82,8 @@ func (r *Relay) Forward(cell []byte) (local bool, payload []byte, err error) {
 
 // Originate writes into cell (CellSize bytes) a backward cell from this hop
 // carrying payload (at most PayloadSize bytes; shorter is zero-padded).
-// payload may overlap cell (it is copied first). rand fills the unauthenticated tail; nil
-// means crypto/rand.
+// payload may overlap cell (it is copied first). rand fills the
+// unauthenticated tail; nil means crypto/rand.
 func (r *Relay) Originate(cell []byte, payload []byte, rnd io.Reader) error {
 	if len(cell) != CellSize {
 		return fmt.Errorf("%w: backward cell of %d bytes", ErrMalformed, len(cell))
@@ -69,52 +91,53 @@ func (r *Relay) Originate(cell []byte, payload []byte, rnd io.Reader) error {
 	if len(payload) > PayloadSize {
 		return fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrMalformed, len(payload), PayloadSize)
 	}
-	c, err := r.nextBackward()
-	if err != nil {
-		return err
-	}
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	body := cell[SlotSize:]
-	n := copy(body, payload)
-	clear(body[n:PayloadSize])
-	if _, err := io.ReadFull(rnd, body[PayloadSize:]); err != nil {
+	s := getScratch()
+	defer putScratch(s)
+	ks := s.ks[:bwdKSOffset+BodySize]
+	clear(ks[:bwdKSOffset])
+	n := copy(ks[bwdKSOffset:], payload)
+	clear(ks[bwdKSOffset+n : bwdKSOffset+PayloadSize])
+	if _, err := io.ReadFull(rnd, ks[bwdKSOffset+PayloadSize:]); err != nil {
 		return fmt.Errorf("onion: originate: reading randomness: %w", err)
 	}
-	xorKeyStream(&r.keys.bwdCipher, dirBackward, c, 0, body, body)
-	var tag [tagSize]byte
-	cellMAC(&tag, &r.keys.bwdOrigin, dirBackward, c, body[:PayloadSize])
-	putSlot(cell, c, &tag)
-	return nil
+	return r.backward(s, cell, bwdOrigOTK)
 }
 
 // Backward adds this hop's layer in place to a backward cell received from
 // the next hop: inner = slot' || body'[:BodySize−16], body = inner XOR
-// KS(Kb, 'b', c), slot = c || MAC(Mr, c, body[:PayloadSize]). The relay
-// cannot verify the inner cell; the initiator does.
+// KS(Kb, 'b', c)[64:], slot = wire(c) || MAC. The relay cannot verify the
+// inner cell; the initiator does.
 func (r *Relay) Backward(cell []byte) error {
 	if len(cell) != CellSize {
 		return fmt.Errorf("%w: backward cell of %d bytes", ErrMalformed, len(cell))
 	}
-	c, err := r.nextBackward()
-	if err != nil {
-		return err
-	}
-	body := cell[SlotSize:]
-	copy(body, cell[:BodySize]) // shift right by one slot; the tail falls off
-	xorKeyStream(&r.keys.bwdCipher, dirBackward, c, 0, body, body)
-	var tag [tagSize]byte
-	cellMAC(&tag, &r.keys.bwdRelay, dirBackward, c, body[:PayloadSize])
-	putSlot(cell, c, &tag)
-	return nil
+	s := getScratch()
+	defer putScratch(s)
+	ks := s.ks[:bwdKSOffset+BodySize]
+	clear(ks[:bwdKSOffset])
+	copy(ks[bwdKSOffset:], cell[:BodySize]) // shift right by one slot; the tail falls off
+	return r.backward(s, cell, bwdRelayOTK)
 }
 
-func (r *Relay) nextBackward() (uint32, error) {
-	c := r.bwd.Add(1)
-	if c > math.MaxUint32 {
-		r.bwd.Store(math.MaxUint32 + 1) // stay exhausted without wrapping
-		return 0, fmt.Errorf("backward cell: %w", ErrExhausted)
+// backward encrypts the body prepared in s.ks[bwdKSOffset:] under this
+// hop's next backward counter and writes it, with its slot, into cell.
+func (r *Relay) backward(s *scratch, cell []byte, otk int) error {
+	r.bwdMu.Lock()
+	defer r.bwdMu.Unlock()
+	if r.bwdCtr >= counterMod {
+		return fmt.Errorf("backward cell: %w", ErrExhausted)
 	}
-	return uint32(c), nil
+	r.bwdCtr++
+	c := r.bwdCtr
+	r.bwd.advance(generation(c), false)
+	ks := s.ks[:bwdKSOffset+BodySize]
+	r.bwd.cur.keystream(s, dirBackward, c, len(ks))
+	copy(cell[SlotSize:], ks[bwdKSOffset:])
+	var tag [tagSize]byte
+	cellMAC(&tag, ks[otk:], cell[SlotSize:SlotSize+PayloadSize])
+	putSlot(cell, wireCounter(c, r.bwdBase), &tag)
+	return nil
 }

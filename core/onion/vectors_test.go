@@ -2,6 +2,7 @@ package onion
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -26,15 +27,26 @@ func (h *hexBytes) UnmarshalText(b []byte) error {
 	return err
 }
 
+// vectorKeys is a hop's handshake output: generation-0 keys and counter
+// bases.
 type vectorKeys struct {
-	Kf, Mf, Kb, Mo, Mr hexBytes
+	Kf, Kb hexBytes
+	Bf, Bb uint32
 }
 
 func toVectorKeys(k *Keys) vectorKeys {
-	return vectorKeys{
-		Kf: bytes.Clone(k.fwdCipher[:]), Mf: bytes.Clone(k.fwdMAC[:]), Kb: bytes.Clone(k.bwdCipher[:]),
-		Mo: bytes.Clone(k.bwdOrigin[:]), Mr: bytes.Clone(k.bwdRelay[:]),
+	return vectorKeys{Kf: bytes.Clone(k.fwdKey[:]), Kb: bytes.Clone(k.bwdKey[:]), Bf: k.fwdBase, Bb: k.bwdBase}
+}
+
+// genKey is the raw key of generation g of the chain that starts at k0.
+func genKey(k0 []byte, g uint32) hexBytes {
+	var k [32]byte
+	copy(k[:], k0)
+	keys := newGenKeys(&k, false)
+	for range g {
+		keys = keys.next()
 	}
+	return bytes.Clone(keys.key[:])
 }
 
 type handshakeVector struct {
@@ -52,8 +64,10 @@ type handshakeVector struct {
 type forwardVector struct {
 	Comment   string
 	Hops      []vectorKeys
-	Target    int // 0-based hop the payload is for
-	Seq       uint32
+	Target    int        // 0-based hop the payload is for
+	Counters  []uint32   // logical forward counter of each hop 0..Target
+	Wire      []uint32   // what each hop reads in its slot: wire(counter, Bf)
+	GenKeys   []hexBytes // each hop's forward key of generation (counter−1)/4096
 	Payload   hexBytes
 	Rand      hexBytes   // the bytes Seal read (padding between payload and filler)
 	CellAtHop []hexBytes // the cell as hop i receives it
@@ -63,13 +77,21 @@ type forwardVector struct {
 type backwardVector struct {
 	Comment       string
 	Hops          []vectorKeys
-	Origin        int      // 0-based hop that originates
-	Counters      []uint32 // backward counter each hop 0..Origin uses
+	Origin        int        // 0-based hop that originates
+	Counters      []uint32   // logical backward counter each hop 0..Origin uses
+	Wire          []uint32   // wire(counter, Bb) in each hop's slot
+	GenKeys       []hexBytes // each hop's backward key of generation (counter−1)/4096
 	Payload       hexBytes
 	Rand          hexBytes   // the bytes Originate read (the tail)
 	CellAfterHop  []hexBytes // the cell hop i sends toward the initiator (index = hop)
 	OpenedHop     int
 	OpenedPayload hexBytes
+}
+
+type ratchetVector struct {
+	Comment string
+	K0      hexBytes
+	Next    []hexBytes // generations 1, 2, 3
 }
 
 func vectorHopKeys() []*Keys {
@@ -114,20 +136,25 @@ func makeHandshakeVector(t *testing.T) handshakeVector {
 func makeForwardVector(t *testing.T) forwardVector {
 	keys := vectorHopKeys()
 	v := forwardVector{
-		Comment: "docs/PROTOCOL.md §7: a 3-hop forward cell for hop 2, as each hop receives it",
-		Target:  2,
-		Seq:     0x00010203,
-		Payload: []byte("tarzan forward test vector"),
-		Rand:    readAll(newDetRand("vector/forward-rand"), SlotSize*(MaxHops-3)),
+		Comment: "docs/PROTOCOL.md §7: a 3-hop forward cell for hop 2, as each hop receives it; " +
+			"hop 0 is in key generation 2, hop 1 in generation 1, hop 2 in generation 0",
+		Target:   2,
+		Counters: []uint32{0x2003, 0x1004, 7},
+		Payload:  []byte("tarzan forward test vector"),
+		Rand:     readAll(newDetRand("vector/forward-rand"), SlotSize*(MaxHops-3)),
 	}
 	p := NewPath()
 	var relays []*Relay
-	for _, k := range keys {
+	for i, k := range keys {
 		v.Hops = append(v.Hops, toVectorKeys(k))
+		v.Wire = append(v.Wire, wireCounter(v.Counters[i], k.fwdBase))
+		v.GenKeys = append(v.GenKeys, genKey(k.fwdKey[:], generation(v.Counters[i])))
+		r := NewRelay(k.clone())
+		r.skipForward(v.Counters[i])
+		relays = append(relays, r)
 		p.AddHop(k)
-		relays = append(relays, NewRelay(k))
+		p.skipForward(i, v.Counters[i])
 	}
-	p.seq = uint64(v.Seq) - 1
 	cell := make([]byte, CellSize)
 	if err := p.Seal(cell, v.Target, v.Payload, bytes.NewReader(v.Rand)); err != nil {
 		t.Fatal(err)
@@ -148,9 +175,10 @@ func makeForwardVector(t *testing.T) forwardVector {
 func makeBackwardVector(t *testing.T) backwardVector {
 	keys := vectorHopKeys()
 	v := backwardVector{
-		Comment:  "docs/PROTOCOL.md §7: a backward cell originated by hop 2 and relayed by hops 1 and 0",
+		Comment: "docs/PROTOCOL.md §7: a backward cell originated by hop 2 and relayed by hops 1 and 0; " +
+			"hop 1 uses the first counter of key generation 1",
 		Origin:   2,
-		Counters: []uint32{0x00010000, 300, 7},
+		Counters: []uint32{300, 0x1001, 7},
 		Payload:  []byte("tarzan backward test vector"),
 		Rand:     readAll(newDetRand("vector/backward-rand"), BodySize-PayloadSize),
 	}
@@ -158,9 +186,12 @@ func makeBackwardVector(t *testing.T) backwardVector {
 	relays := make([]*Relay, len(keys))
 	for i, k := range keys {
 		v.Hops = append(v.Hops, toVectorKeys(k))
+		v.Wire = append(v.Wire, wireCounter(v.Counters[i], k.bwdBase))
+		v.GenKeys = append(v.GenKeys, genKey(k.bwdKey[:], generation(v.Counters[i])))
+		relays[i] = NewRelay(k.clone())
+		relays[i].skipBackward(v.Counters[i])
 		p.AddHop(k)
-		relays[i] = NewRelay(k)
-		relays[i].bwd.Store(uint64(v.Counters[i]) - 1)
+		p.skipBackward(i, v.Counters[i])
 	}
 	cell := make([]byte, CellSize)
 	if err := relays[2].Originate(cell, v.Payload, bytes.NewReader(v.Rand)); err != nil {
@@ -182,11 +213,24 @@ func makeBackwardVector(t *testing.T) backwardVector {
 	return v
 }
 
+func makeRatchetVector(t *testing.T) ratchetVector {
+	k0 := sha256.Sum256([]byte("vector/ratchet"))
+	v := ratchetVector{
+		Comment: "docs/PROTOCOL.md §7.3: K_{g+1} = SHA-256(\"tarzan-onion-v2:ratchet\" || K_g)",
+		K0:      k0[:],
+	}
+	for g := uint32(1); g <= 3; g++ {
+		v.Next = append(v.Next, genKey(k0[:], g))
+	}
+	return v
+}
+
 func TestVectors(t *testing.T) {
 	for name, gen := range map[string]func(*testing.T) any{
 		"handshake.json": func(t *testing.T) any { return makeHandshakeVector(t) },
 		"forward3.json":  func(t *testing.T) any { return makeForwardVector(t) },
 		"backward3.json": func(t *testing.T) any { return makeBackwardVector(t) },
+		"ratchet.json":   func(t *testing.T) any { return makeRatchetVector(t) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.MarshalIndent(gen(t), "", "  ")
@@ -233,6 +277,7 @@ func TestVectorCellsFromFile(t *testing.T) {
 	readVector(t, "forward3.json", &fv)
 	for i, hk := range fv.Hops {
 		r := NewRelay(fromVectorKeys(t, hk))
+		r.skipForward(fv.Counters[i])
 		cell := bytes.Clone(fv.CellAtHop[i])
 		local, payload, err := r.Forward(cell)
 		if err != nil {
@@ -248,8 +293,9 @@ func TestVectorCellsFromFile(t *testing.T) {
 	var bv backwardVector
 	readVector(t, "backward3.json", &bv)
 	p := NewPath()
-	for _, hk := range bv.Hops {
+	for i, hk := range bv.Hops {
 		p.AddHop(fromVectorKeys(t, hk))
+		p.skipBackward(i, bv.Counters[i])
 	}
 	hop, payload, err := p.Open(bytes.Clone(bv.CellAfterHop[0]))
 	if err != nil || hop != bv.OpenedHop || !bytes.Equal(payload, bv.OpenedPayload) {
@@ -269,15 +315,11 @@ func readVector(t *testing.T, name string, v any) {
 }
 
 func fromVectorKeys(t *testing.T, v vectorKeys) *Keys {
-	k := &Keys{}
-	for _, f := range []struct {
-		dst *[32]byte
-		src []byte
-	}{{&k.fwdCipher, v.Kf}, {&k.fwdMAC, v.Mf}, {&k.bwdCipher, v.Kb}, {&k.bwdOrigin, v.Mo}, {&k.bwdRelay, v.Mr}} {
-		if len(f.src) != 32 {
-			t.Fatalf("vector key of %d bytes", len(f.src))
-		}
-		copy(f.dst[:], f.src)
+	if len(v.Kf) != 32 || len(v.Kb) != 32 {
+		t.Fatalf("vector keys of %d and %d bytes", len(v.Kf), len(v.Kb))
 	}
+	k := &Keys{fwdBase: v.Bf, bwdBase: v.Bb}
+	copy(k.fwdKey[:], v.Kf)
+	copy(k.bwdKey[:], v.Kb)
 	return k
 }
