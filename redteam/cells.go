@@ -138,40 +138,55 @@ func runPosition(ctx context.Context, size Size) (Result, error) {
 	if len(samples) < 30 {
 		return Result{}, fmt.Errorf("only %d relayed circuits observed", len(samples))
 	}
-	// Learn on the even samples, test on the odd ones.
+	// Learn on the even samples, test on the odd ones. The passive relay
+	// reads nothing position-dependent and guesses the most common
+	// position; the attacker falls back to that guess for a value it has
+	// not seen.
 	votes := map[uint32][4]int{}
+	var prior [4]int
 	for i := 0; i < len(samples); i += 2 {
 		v := votes[samples[i].first]
 		v[samples[i].pos]++
 		votes[samples[i].first] = v
+		prior[samples[i].pos]++
 	}
-	right, tested := 0, 0
+	common := argmax(prior)
+	right, passive, tested := 0, 0, 0
 	for i := 1; i < len(samples); i += 2 {
-		guess := 1 // unseen value: guess hop 1
+		guess := common
 		if v, ok := votes[samples[i].first]; ok {
-			best := 0
-			for p := 1; p <= 3; p++ {
-				if v[p] > best {
-					best, guess = v[p], p
-				}
-			}
+			guess = argmax(v)
 		}
 		if guess == samples[i].pos {
 			right++
 		}
+		if common == samples[i].pos {
+			passive++
+		}
 		tested++
 	}
 	acc := float64(right) / float64(tested)
-	chance := 1.0 / 3
-	sd := math.Sqrt(chance * (1 - chance) / float64(tested))
+	chance := float64(passive) / float64(tested)
+	sd := math.Sqrt(max(chance*(1-chance), 0.1) / float64(tested))
 	return Result{
 		Metric:    "share of circuits whose position the relay guesses right",
 		Attacker:  acc,
 		Passive:   chance,
 		Tolerance: 4 * sd,
-		Detail: fmt.Sprintf("%d circuits at known positions from %d tunnels; rule learned on half, %d/%d right on the other half; %d distinct first values",
-			len(samples), tunnels, right, tested, len(votes)),
+		Detail: fmt.Sprintf("%d circuits at known positions from %d tunnels; rule learned on half, %d/%d right on the other half (always guessing hop %d: %d); %d distinct first values",
+			len(samples), tunnels, right, tested, common, passive, len(votes)),
 	}, nil
+}
+
+// argmax is the position (1..3) with the most votes, the lowest on a tie.
+func argmax(v [4]int) int {
+	best := 1
+	for p := 2; p <= 3; p++ {
+		if v[p] > v[best] {
+			best = p
+		}
+	}
+	return best
 }
 
 func (s *slotLog) snapshot() map[circKey][][slotLen]byte {
