@@ -104,6 +104,7 @@ type Node struct {
 // testHooks let tests in this package play a misbehaving relay.
 type testHooks struct {
 	relayForward func(cell []byte) // called on a forward cell before it goes to the next hop
+	relay        relayHooks        // hostile-peer hooks on the link and relay paths (relay.go)
 }
 
 // New checks the options and prepares a node; Run starts it.

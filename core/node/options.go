@@ -79,6 +79,16 @@ type Options struct {
 	MaintenanceInterval time.Duration
 	// QueueLength bounds each link's shaped send queue. Default 1024 frames.
 	QueueLength int
+	// MaxCircuitsPerLink bounds the relay circuits one mimic link holds
+	// open at this node (CREATEs it sent that were accepted and not yet
+	// torn down); MaxCircuits bounds them over all links. A CREATE past
+	// either limit is refused before any public-key work, answered with
+	// DESTROY (reason resources) and counted (drop_create_limit). The
+	// per-link bound keeps one mimic from taking the whole node's share.
+	// Defaults DefaultMaxCircuitsPerLink and DefaultMaxCircuits; want
+	// 1 <= MaxCircuitsPerLink <= MaxCircuits <= MaxCircuitsLimit.
+	MaxCircuitsPerLink int
+	MaxCircuits        int
 
 	// Loop cover, sent only when the cover policy asks for it
 	// (cover.Looper; loop.go). LoopTimeout is how long a loop's reply may
@@ -137,6 +147,15 @@ const (
 	MaxLoopWindow        = 10000
 )
 
+// Circuit limits (Options.MaxCircuitsPerLink, MaxCircuits). A relay
+// circuit costs about 1 KiB, so the default node-wide bound holds about
+// 16 MiB; MaxCircuitsLimit keeps a typo from removing the bound.
+const (
+	DefaultMaxCircuitsPerLink = 1024
+	DefaultMaxCircuits        = 16384
+	MaxCircuitsLimit          = 1 << 20
+)
+
 // TransportSpec is one transport of a node.
 type TransportSpec struct {
 	Transport transport.Transport // unbound: the node calls Listen
@@ -174,6 +193,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.QueueLength == 0 {
 		o.QueueLength = 1024
+	}
+	if o.MaxCircuits == 0 {
+		o.MaxCircuits = DefaultMaxCircuits
+	}
+	if o.MaxCircuitsPerLink == 0 {
+		o.MaxCircuitsPerLink = min(DefaultMaxCircuitsPerLink, max(o.MaxCircuits, 1))
 	}
 	if o.LoopTimeout == 0 {
 		o.LoopTimeout = DefaultLoopTimeout
@@ -235,6 +260,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: MimicRebuildInterval %v is negative", ErrOptions, o.MimicRebuildInterval)
 	case o.MimicSettleTime < 0:
 		return fmt.Errorf("%w: MimicSettleTime %v is negative", ErrOptions, o.MimicSettleTime)
+	case o.MaxCircuitsPerLink < 1 || o.MaxCircuitsPerLink > MaxCircuitsLimit:
+		return fmt.Errorf("%w: MaxCircuitsPerLink %d out of range 1..%d", ErrOptions, o.MaxCircuitsPerLink, MaxCircuitsLimit)
+	case o.MaxCircuits < o.MaxCircuitsPerLink || o.MaxCircuits > MaxCircuitsLimit:
+		return fmt.Errorf("%w: MaxCircuits %d out of range MaxCircuitsPerLink (%d)..%d", ErrOptions, o.MaxCircuits, o.MaxCircuitsPerLink, MaxCircuitsLimit)
 	case o.LoopTimeout < 0:
 		return fmt.Errorf("%w: LoopTimeout %v is negative", ErrOptions, o.LoopTimeout)
 	case o.LoopTunnels < 1 || o.LoopTunnels > MaxLoopTunnels:
