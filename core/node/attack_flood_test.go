@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/onion"
+)
+
+// floodCreates has attacker send count CREATEs to victim over their mimic
+// link, each a valid handshake (the victim cannot tell them from real
+// ones before doing the key work), on circuit IDs from first on. It sends
+// in batches and waits for the victim to settle each (accepted or
+// refused), so that no CREATE is lost to a full in-memory queue.
+func floodCreates(t *testing.T, attacker, victim *Node, first uint32, count int) {
+	t.Helper()
+	p, ok := attacker.view.Get(victim.id)
+	if !ok {
+		t.Fatal("the attacker does not know the victim")
+	}
+	_, msg, err := onion.NewClientHandshake(rand.Reader, victim.id, p.Desc.OnionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var high uint32
+	if !less(attacker.id, victim.id) {
+		high = 1 << 31
+	}
+	settled := func() uint64 { return victim.Stat(EventCircuits) + victim.Stat(DropCreateLimit) }
+	const batch = 256
+	for sent := 0; sent < count; {
+		before := settled()
+		k := min(batch, count-sent)
+		l := attacker.upLink(victim.id)
+		if l == nil {
+			t.Fatal("the attacker's link to the victim went down")
+		}
+		for i := range k {
+			b := getBuf()
+			pl := b.payload()
+			clear(pl)
+			pl[0] = kindCreate
+			putCirc(pl, high|(first+uint32(sent+i)))
+			copy(pl[payloadHeader:], msg)
+			attacker.sendPayload(l, b)
+		}
+		sent += k
+		waitFor(t, "the victim to settle a batch of CREATEs", 60*time.Second, func() bool {
+			return settled()-before >= uint64(k)
+		})
+	}
+}
+
+// relayCircuitsFrom counts the relay circuits victim holds whose
+// previous hop is peer.
+func relayCircuitsFrom(victim *Node, peer identity.ID) (from, total int) {
+	victim.mu.Lock()
+	defer victim.mu.Unlock()
+	for k, r := range victim.routes {
+		if r.c != nil && !r.fromNext && r.c.prev == k {
+			total++
+			if k.peer == peer {
+				from++
+			}
+		}
+	}
+	return from, total
+}
+
+// One mimic floods its neighbour with CREATEs (v1 took 39,983 in 40 s).
+// With the default limits the victim holds at most MaxCircuitsPerLink
+// circuits for that link, refuses the rest before any key work (the
+// handshakes done equal the circuits held) with DESTROY reason
+// resources, counts them, and still carries an honest tunnel from
+// another mimic.
+func TestAttackCreateFlood(t *testing.T) {
+	const flood = 3000
+	tn := startNet(t, 6, 2, nil)
+	victim := tn.nodes[0]
+	var attacker, honest *Node
+	for _, m := range victim.Mimics() {
+		switch {
+		case attacker == nil:
+			attacker = tn.byID(m.ID)
+		case honest == nil:
+			honest = tn.byID(m.ID)
+		}
+	}
+	if honest == nil {
+		t.Fatal("the victim has fewer than two mimics")
+	}
+	limit := victim.opts.MaxCircuitsPerLink
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap0 := ms.HeapAlloc
+	made0, refused0 := victim.Stat(EventCircuits), victim.Stat(DropCreateLimit)
+
+	floodCreates(t, attacker, victim, 1, flood)
+
+	made, refused := victim.Stat(EventCircuits)-made0, victim.Stat(DropCreateLimit)-refused0
+	from, total := relayCircuitsFrom(victim, attacker.id)
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("%d CREATEs from one mimic: %d circuits made (handshakes), %d refused (%s); held %d from it, %d in all; heap %+d KiB (whole test process)",
+		flood, made, refused, DropCreateLimit, from, total, (int64(ms.HeapAlloc)-int64(heap0))/1024)
+	if from > limit {
+		t.Errorf("the victim holds %d circuits from one link, limit %d", from, limit)
+	}
+	if made > uint64(limit) {
+		t.Errorf("the victim did %d handshakes for one link's CREATEs, limit %d", made, limit)
+	}
+	if want := uint64(flood - limit); refused != want {
+		t.Errorf("%s = %d, want %d", DropCreateLimit, refused, want)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The attacker's own next tunnel is refused, and says why.
+	if _, err := attacker.BuildTunnelPath(ctx, []identity.ID{victim.id}); err == nil || !strings.Contains(err.Error(), "resources") {
+		t.Errorf("a tunnel over the flooded link: %v, want a refusal for lack of resources", err)
+	}
+	// An honest tunnel through the victim still works.
+	tun, err := honest.BuildTunnelPath(ctx, []identity.ID{victim.id})
+	if err != nil {
+		t.Fatalf("honest tunnel through the flooded victim: %v", err)
+	}
+	if _, err := tun.Ping(ctx, 0); err != nil {
+		t.Fatalf("ping through the flooded victim: %v", err)
+	}
+	tun.Close()
+}
+
+// Two mimics together cannot make the victim hold more than MaxCircuits
+// circuits, however they split the flood.
+func TestAttackCreateFloodNodeLimit(t *testing.T) {
+	const perLink, perNode, flood = 40, 60, 200
+	tn := startNet(t, 6, 2, func(i int, o *Options) {
+		if i == 0 {
+			o.MaxCircuitsPerLink, o.MaxCircuits = perLink, perNode
+		}
+	})
+	victim := tn.nodes[0]
+	ms := victim.Mimics()
+	if len(ms) < 2 {
+		t.Fatal("the victim has fewer than two mimics")
+	}
+	a1, a2 := tn.byID(ms[0].ID), tn.byID(ms[1].ID)
+	floodCreates(t, a1, victim, 1, flood)
+	floodCreates(t, a2, victim, 1, flood)
+	from1, total := relayCircuitsFrom(victim, a1.id)
+	from2, _ := relayCircuitsFrom(victim, a2.id)
+	t.Logf("held %d + %d = %d; %s = %d", from1, from2, total, DropCreateLimit, victim.Stat(DropCreateLimit))
+	if from1 > perLink || from2 > perLink || total > perNode {
+		t.Errorf("held %d and %d (%d in all), limits %d per link and %d per node", from1, from2, total, perLink, perNode)
+	}
+	if got, want := victim.Stat(DropCreateLimit), uint64(2*flood-perNode); got != want {
+		t.Errorf("%s = %d, want %d", DropCreateLimit, got, want)
+	}
+	if _, err := New(Options{Identity: victim.opts.Identity, Transport: tn.net.NewTransport(), Listen: addrOf(9),
+		Discovery: newListDiscovery(nil), MaxCircuitsPerLink: 10, MaxCircuits: 5}); err == nil {
+		t.Error("MaxCircuits below MaxCircuitsPerLink accepted")
+	}
+}
