@@ -52,33 +52,47 @@ func TestAttackTagReservedBytes(t *testing.T) {
 			}
 		}
 	}
+	// Pings to the exit cross the middle forward and, answered, backward.
+	ping := func() {
+		for range 5 {
+			pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			tun.Ping(pctx, 2)
+			pcancel()
+		}
+	}
 	entrySend, exitRecv := mark(middle.id, kindRelayFwd), watch(middle.id, kindRelayFwd, &fwdSeen)
 	exitSend, entryRecv := mark(middle.id, kindRelayBwd), watch(middle.id, kindRelayBwd, &bwdSeen)
-	entry.hooks.relay.linkSend.Store(&entrySend)
-	entry.hooks.relay.linkRecv.Store(&entryRecv)
-	exit.hooks.relay.linkSend.Store(&exitSend)
 	exit.hooks.relay.linkRecv.Store(&exitRecv)
+	entry.hooks.relay.linkRecv.Store(&entryRecv)
 
+	// Forward: the entry marks what it relays to the middle.
 	dropped0 := middle.Stat(DropReservedBytes)
-	// Pings to the exit cross the middle forward (marked by the entry)
-	// and, answered, backward (marked by the exit).
-	for range 5 {
-		pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		tun.Ping(pctx, 2)
-		pcancel()
-	}
-	waitFor(t, "marked payloads sent", 5*time.Second, func() bool { return marked.Load() >= 5 })
+	entry.hooks.relay.linkSend.Store(&entrySend)
+	ping()
+	waitFor(t, "forward payloads marked", 5*time.Second, func() bool { return marked.Load() >= 5 })
 	time.Sleep(200 * time.Millisecond) // let whatever the middle passes on arrive
-	dropped := middle.Stat(DropReservedBytes) - dropped0
-	t.Logf("marked %d payloads; the exit read the mark %d times, the entry %d times; the middle dropped %d (%s)",
-		marked.Load(), fwdSeen.Load(), bwdSeen.Load(), dropped, DropReservedBytes)
+	entry.hooks.relay.linkSend.Store(nil)
+	fwdMarked, fwdDropped := marked.Load(), middle.Stat(DropReservedBytes)-dropped0
+
+	// Backward: the exit marks the answers it sends to the middle.
+	dropped0 = middle.Stat(DropReservedBytes)
+	exit.hooks.relay.linkSend.Store(&exitSend)
+	ping()
+	waitFor(t, "backward payloads marked", 5*time.Second, func() bool { return marked.Load() >= fwdMarked+5 })
+	time.Sleep(200 * time.Millisecond)
+	exit.hooks.relay.linkSend.Store(nil)
+	bwdMarked, bwdDropped := marked.Load()-fwdMarked, middle.Stat(DropReservedBytes)-dropped0
+
+	t.Logf("forward: %d payloads marked, the exit read the mark %d times, the middle dropped %d; backward: %d marked, the entry read it %d times, the middle dropped %d (%s)",
+		fwdMarked, fwdSeen.Load(), fwdDropped, bwdMarked, bwdSeen.Load(), bwdDropped, DropReservedBytes)
 	if fwdSeen.Load() != 0 {
 		t.Errorf("the exit read the entry's mark %d times through the honest middle", fwdSeen.Load())
 	}
 	if bwdSeen.Load() != 0 {
 		t.Errorf("the entry read the exit's mark %d times through the honest middle", bwdSeen.Load())
 	}
-	if dropped == 0 {
-		t.Errorf("the middle did not count any marked payload under %s", DropReservedBytes)
+	if fwdDropped == 0 || bwdDropped == 0 {
+		t.Errorf("the middle counted %d forward and %d backward marked payloads under %s, want both > 0",
+			fwdDropped, bwdDropped, DropReservedBytes)
 	}
 }

@@ -161,12 +161,22 @@ func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
 	if h := n.hooks.relayForward; h != nil {
 		h(cell)
 	}
+	n.stats.inc(EventCellsRelayed)
+	n.relayCell(nextL, kindRelayFwd, next.id, cell)
+}
+
+// relayCell sends a cell on to the next link under a link header built
+// from scratch: nothing of the header it arrived with (reserved bytes,
+// the previous link's circuit ID) passes through a relay, so colluding
+// hops around an honest one cannot mark a circuit by it (PROTOCOL §4.2).
+func (n *Node) relayCell(l *peerLink, kind byte, circID uint32, cell []byte) {
 	p := getBuf()
 	out := p.payload()
-	copy(out, pl)
-	putCirc(out, next.id)
-	n.stats.inc(EventCellsRelayed)
-	n.sendPayload(nextL, p)
+	clear(out[:payloadHeader])
+	out[0] = kind
+	putCirc(out, circID)
+	copy(out[payloadHeader:], cell)
+	n.sendPayload(l, p)
 }
 
 // handleBackward adds our layer to a backward cell and passes it toward
@@ -190,12 +200,8 @@ func (n *Node) handleBackward(l *peerLink, circID uint32, pl []byte) {
 		return
 	}
 	c.touch(n.opts.Clock.Now())
-	p := getBuf()
-	out := p.payload()
-	copy(out, pl)
-	putCirc(out, c.prev.id)
 	n.stats.inc(EventCellsRelayed)
-	n.sendPayload(c.prevL, p)
+	n.relayCell(c.prevL, kindRelayBwd, c.prev.id, cell)
 }
 
 func (n *Node) countCellErr(err error) {
