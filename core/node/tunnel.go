@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -36,7 +35,7 @@ type Tunnel struct {
 	hops     []*view.Peer
 	created  chan []byte
 	extended chan extendResult
-	pings    map[uint64]chan time.Time
+	pings    map[uint64]pendingPing
 	closed   bool
 	done     chan struct{}
 
@@ -216,7 +215,7 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 		n: n, first: first, path: onion.NewPath(),
 		created:   make(chan []byte, 1),
 		extended:  make(chan extendResult, 1),
-		pings:     map[uint64]chan time.Time{},
+		pings:     map[uint64]pendingPing{},
 		done:      make(chan struct{}),
 		truncated: make(chan struct{}, 1),
 	}
@@ -370,18 +369,23 @@ func (t *Tunnel) handleBackward(cell []byte) {
 		}
 		t.deliverExtend(extendResult{err: fmt.Errorf("%w by hop %d: %s", ErrExtendFailed, hop+1, reason)})
 	case onion.CmdPong:
-		if len(data) < 8 {
+		id, nonce, err := onion.DecodePing(data)
+		if err != nil {
+			t.n.stats.inc(DropRelayMalformed)
 			return
 		}
-		id := binary.BigEndian.Uint64(data[:8])
+		now := t.n.opts.Clock.Now()
 		t.mu.Lock()
-		ch := t.pings[id]
-		delete(t.pings, id)
+		p, ok := t.pings[id]
+		if ok && p.nonce == nonce {
+			delete(t.pings, id)
+		}
 		t.mu.Unlock()
-		if ch != nil {
-			ch <- t.n.opts.Clock.Now()
-		} else {
-			t.n.loopReturned(t, id, t.n.opts.Clock.Now())
+		switch {
+		case !ok:
+			t.n.loopReturned(t, id, nonce, now)
+		case p.nonce == nonce:
+			p.ch <- now
 		}
 	case onion.CmdData:
 		if hop == t.path.Len()-1 {
@@ -401,32 +405,34 @@ func (t *Tunnel) deliverExtend(r extendResult) {
 	}
 }
 
-// Ping measures the round trip to hop (0-based) through the tunnel.
+// Ping measures the round trip to hop (0-based) through the tunnel. The
+// PING carries a random id and nonce only (PROTOCOL §8); the send time
+// stays here.
 func (t *Tunnel) Ping(ctx context.Context, hop int) (time.Duration, error) {
 	if hop < 0 || hop >= t.path.Len() {
 		return 0, fmt.Errorf("node: hop %d out of range 0..%d", hop, t.path.Len()-1)
 	}
-	id := uint64(t.n.randUint32())<<32 | uint64(t.n.randUint32())
-	ch := make(chan time.Time, 1)
+	p := pendingPing{nonce: t.n.randUint64(), ch: make(chan time.Time, 1)}
 	t.mu.Lock()
-	t.pings[id] = ch
+	id := t.n.randUint64()
+	for _, used := t.pings[id]; used; _, used = t.pings[id] {
+		id = t.n.randUint64()
+	}
+	t.pings[id] = p
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
 		delete(t.pings, id)
 		t.mu.Unlock()
 	}()
-	var body [16]byte
-	binary.BigEndian.PutUint64(body[:8], id)
 	start := t.n.opts.Clock.Now()
-	binary.BigEndian.PutUint64(body[8:], uint64(start.UnixNano()))
-	if err := t.send(hop, onion.CmdPing, body[:]); err != nil {
+	if err := t.send(hop, onion.CmdPing, onion.EncodePing(id, p.nonce)); err != nil {
 		return 0, err
 	}
 	timer := t.n.opts.Clock.NewTimer(stepTimeout)
 	defer timer.Stop()
 	select {
-	case at := <-ch:
+	case at := <-p.ch:
 		return at.Sub(start), nil
 	case <-t.done:
 		return 0, ErrTunnelClosed
@@ -435,6 +441,13 @@ func (t *Tunnel) Ping(ctx context.Context, hop int) (time.Duration, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// pendingPing is a Ping waiting for its PONG: the nonce the PONG must
+// echo and where to report its arrival.
+type pendingPing struct {
+	nonce uint64
+	ch    chan time.Time
 }
 
 // hopIDs are the IDs of the tunnel's hops.
