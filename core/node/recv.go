@@ -139,7 +139,7 @@ func (n *Node) handlePayload(l *peerLink, pl []byte) {
 	case kindRelayBwd:
 		n.handleBackward(l, circ, pl)
 	case kindDestroy:
-		n.handleDestroy(l, circ)
+		n.handleDestroy(l, circ, cell[0])
 	default:
 		n.stats.inc(DropMalformedFrame)
 	}

@@ -39,6 +39,8 @@ type circuit struct {
 	nextL     *peerLink
 	extending bool // EXTEND sent on, CREATED not yet back
 
+	tags tagBudget // forward cells that failed their tag (relay_limits.go)
+
 	lastActive atomic.Int64
 	exitFlow   atomic.Uint64 // exit adapter flow handle; 0 = none yet
 }
@@ -72,26 +74,45 @@ func (n *Node) newCircIDLocked(peer identity.ID) uint32 {
 }
 
 // handleCreate runs the server side of a tunnel handshake: a new circuit
-// whose previous hop is l.
+// whose previous hop is l. The circuit limits are checked first, so a
+// CREATE over them costs a map lookup and a DESTROY, no key work.
 func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	key := circKey{l.id, circID}
 	n.mu.Lock()
 	_, exists := n.routes[key]
+	room := !exists && n.reserveCircuitLocked(l.id)
 	n.mu.Unlock()
-	if exists {
+	switch {
+	case exists:
 		n.stats.inc(DropUnknownCircuit)
+		return
+	case !room:
+		n.stats.inc(DropCreateLimit)
+		n.limiter.warn(n.log, "create-limit", "refused a CREATE: circuit limit reached (per link or per node)",
+			"peer", l.id.Short(), "per_link", n.opts.MaxCircuitsPerLink, "per_node", n.opts.MaxCircuits)
+		n.sendDestroyReason(l, circID, destroyResources)
 		return
 	}
 	reply, keys, err := onion.ServerHandshake(n.opts.Rand, n.id, n.onion.server(), cell[:onion.ClientMsgLen])
 	if err != nil {
+		n.mu.Lock()
+		n.releaseCircuitLocked(l.id)
+		n.mu.Unlock()
 		n.stats.inc(DropExtendFailed)
 		n.limiter.debug(n.log, "create", "tunnel handshake failed", "peer", l.id.Short(), "err", err)
-		n.sendDestroy(l, circID)
+		n.sendDestroyReason(l, circID, destroyProtocol)
 		return
 	}
 	c := &circuit{relay: onion.NewRelay(keys), prev: key, prevL: l}
 	c.touch(n.opts.Clock.Now())
 	n.mu.Lock()
+	if _, dup := n.routes[key]; dup {
+		// The same CREATE arrived over two transports at once.
+		n.releaseCircuitLocked(l.id)
+		n.mu.Unlock()
+		n.stats.inc(DropUnknownCircuit)
+		return
+	}
 	n.routes[key] = route{c: c}
 	n.mu.Unlock()
 	n.stats.inc(EventCircuits)
@@ -144,6 +165,9 @@ func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
 	local, payload, err := c.relay.Forward(cell)
 	if err != nil {
 		n.countCellErr(err)
+		if errors.Is(err, onion.ErrTagMismatch) {
+			n.tagFailed(c, now)
+		}
 		return
 	}
 	c.touch(now)
@@ -340,6 +364,12 @@ func (n *Node) truncate(c *circuit) {
 
 // teardown removes a circuit and tells its neighbours.
 func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
+	n.teardownWith(c, toPrev, toNext, destroyNone)
+}
+
+// teardownWith is teardown with the reason the previous hop is given.
+// It is safe to call twice: the circuit's slot is released once.
+func (n *Node) teardownWith(c *circuit, toPrev, toNext bool, prevReason byte) {
 	if n.opts.ExitAdapter != nil {
 		n.closeExitFlow(c)
 	}
@@ -348,13 +378,16 @@ func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
 	c.nextL = nil
 	c.mu.Unlock()
 	n.mu.Lock()
-	delete(n.routes, c.prev)
+	if r, ok := n.routes[c.prev]; ok && r.c == c {
+		delete(n.routes, c.prev)
+		n.releaseCircuitLocked(c.prev.peer)
+	}
 	if nextL != nil {
 		delete(n.routes, next)
 	}
 	n.mu.Unlock()
 	if toPrev {
-		n.sendDestroy(c.prevL, c.prev.id)
+		n.sendDestroyReason(c.prevL, c.prev.id, prevReason)
 	}
 	if toNext && nextL != nil {
 		n.sendDestroy(nextL, next.id)
@@ -362,28 +395,49 @@ func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
 }
 
 func (n *Node) sendDestroy(l *peerLink, circID uint32) {
-	n.sendControl(l, kindDestroy, circID)
+	n.sendDestroyReason(l, circID, destroyNone)
+}
+
+// sendDestroyReason sends DESTROY with reason in cell[0].
+func (n *Node) sendDestroyReason(l *peerLink, circID uint32, reason byte) {
+	p := getBuf()
+	pl := p.payload()
+	clear(pl)
+	pl[0] = kindDestroy
+	putCirc(pl, circID)
+	pl[payloadHeader] = reason
+	n.sendPayload(l, p)
 }
 
 // handleDestroy tears down whatever the circuit ID leads to and passes the
-// DESTROY on to the other side.
-func (n *Node) handleDestroy(l *peerLink, circID uint32) {
+// DESTROY on to the other side (without its reason).
+func (n *Node) handleDestroy(l *peerLink, circID uint32, reason byte) {
 	n.mu.Lock()
 	r, ok := n.routes[circKey{l.id, circID}]
 	n.mu.Unlock()
 	switch {
 	case !ok:
 	case r.t != nil:
-		r.t.destroyed()
+		r.t.destroyedBy(reason)
 	case r.fromNext:
 		// The rest of the path is gone; keep our part so the initiator
-		// can repair by extending again, and tell it.
+		// can repair by extending again, and tell it: a CREATE refused
+		// fails the EXTEND at once, anything later is a TRUNCATED.
 		r.c.mu.Lock()
+		wasExtending := r.c.extending
 		r.c.nextL, r.c.next, r.c.extending = nil, circKey{}, false
 		r.c.mu.Unlock()
 		n.mu.Lock()
 		delete(n.routes, circKey{l.id, circID})
 		n.mu.Unlock()
+		if wasExtending {
+			why := onion.ReasonHandshake
+			if reason == destroyResources {
+				why = onion.ReasonBusy
+			}
+			n.originate(r.c, onion.CmdExtendFailed, onion.EncodeExtendFailed(why, "next hop refused: "+destroyReasonText(reason)))
+			return
+		}
 		n.originate(r.c, onion.CmdTruncated, nil)
 	default:
 		n.teardown(r.c, false, true)
