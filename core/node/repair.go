@@ -145,6 +145,7 @@ func (t *Tunnel) regrow(ctx context.Context, keep int, cut bool) (*hopFailure, e
 	t.path.Truncate(keep)
 	t.mu.Lock()
 	t.hops = t.hops[:keep]
+	t.cutAt = 0 // the TRUNCATED just received is ours: the cut is done with
 	kept := slices.Clone(t.hops)
 	t.mu.Unlock()
 	more, err := t.n.walkFrom(kept[keep-1].ID, kept, t.length-keep, t.exitOK, t.avoidList())
@@ -212,6 +213,7 @@ func (t *Tunnel) restart(ctx context.Context) (*hopFailure, error) {
 	oldFirst, oldKey := t.first, t.key
 	t.first, t.key = first, key
 	t.hops = t.hops[:0]
+	t.cutAt = 0
 	t.mu.Unlock()
 	n.mu.Lock()
 	if r, ok := n.routes[oldKey]; ok && r.t == t {
