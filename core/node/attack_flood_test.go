@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -124,6 +125,22 @@ func TestAttackCreateFlood(t *testing.T) {
 	// The attacker's own next tunnel is refused, and says why.
 	if _, err := attacker.BuildTunnelPath(ctx, []identity.ID{victim.id}); err == nil || !strings.Contains(err.Error(), "resources") {
 		t.Errorf("a tunnel over the flooded link: %v, want a refusal for lack of resources", err)
+	}
+	// A relay asked to extend over the flooded link gets the refusal
+	// and fails the EXTEND at once (no step timeout), saying why.
+	for _, s := range tn.nodes {
+		if s == attacker || s == victim || s.upLink(attacker.id) == nil {
+			continue
+		}
+		began := time.Now()
+		_, err := s.BuildTunnelPath(ctx, []identity.ID{attacker.id, victim.id})
+		if err == nil || !strings.Contains(err.Error(), "out of resources") || !errors.Is(err, ErrExtendFailed) {
+			t.Errorf("extending over the flooded link: %v, want EXTEND_FAILED for lack of resources", err)
+		}
+		if d := time.Since(began); d >= stepTimeout {
+			t.Errorf("the refused extension took %v, the whole step timeout", d)
+		}
+		break
 	}
 	// An honest tunnel through the victim still works.
 	tun, err := honest.BuildTunnelPath(ctx, []identity.ID{victim.id})

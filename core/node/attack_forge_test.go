@@ -118,3 +118,54 @@ func TestAttackForgedCellsCostTheCircuit(t *testing.T) {
 		return !holds(third, circKey{victim.id, victimOut.id})
 	})
 }
+
+// The same from the other side: a hostile first hop forges backward
+// cells toward the initiator. The initiator drops them, and past the
+// budget closes the tunnel (DESTROY reason protocol to that hop).
+func TestAttackForgedBackwardCellsCloseTheTunnel(t *testing.T) {
+	tn := startNet(t, 8, 3, nil)
+	src := tn.nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	tun, err := src.BuildTunnel(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := tn.byID(tun.Hops()[0].ID)
+	key := circKey{src.id, tun.circID()}
+	forge := func(k int) {
+		l := hostile.upLink(src.id)
+		for range k {
+			p := getBuf()
+			pl := p.payload()
+			clear(pl[:payloadHeader])
+			pl[0] = kindRelayBwd
+			putCirc(pl, key.id)
+			rand.Read(pl[payloadHeader:])
+			hostile.sendPayload(l, p)
+		}
+	}
+	tampered0 := src.Stat(DropCellTampered)
+	forge(tagFailBudget)
+	waitFor(t, "the budget's forgeries counted", 5*time.Second, func() bool {
+		return src.Stat(DropCellTampered)-tampered0 >= tagFailBudget
+	})
+	if tun.isClosed() {
+		t.Fatalf("the tunnel closed within the budget (%d forged cells)", tagFailBudget)
+	}
+	forge(4 * tagFailBudget)
+	select {
+	case <-tun.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the tunnel is still open after %d forged cells failed their tag", src.Stat(DropCellTampered)-tampered0)
+	}
+	if got := src.Stat(DropCircuitTagBudget); got != 1 {
+		t.Errorf("%s = %d, want 1", DropCircuitTagBudget, got)
+	}
+	waitFor(t, "the hostile hop to get the DESTROY", 3*time.Second, func() bool {
+		hostile.mu.Lock()
+		defer hostile.mu.Unlock()
+		_, held := hostile.routes[key]
+		return !held
+	})
+}
