@@ -76,12 +76,12 @@ func TestAttackSelectiveExtendFailure(t *testing.T) {
 	defer cancel()
 	linked, repaired := 0, 0
 	for i := range trials {
-		hostile.hooks.relay.extend.Store(nil)
+		hostile.hooks.extendTo.Store(nil)
 		tun, err := src.BuildTunnelPath(ctx, []identity.ID{h, x, y})
 		if err != nil {
 			t.Fatalf("trial %d: building %s %s %s: %v", i, h.Short(), x.Short(), y.Short(), err)
 		}
-		hostile.hooks.relay.extend.Store(&refuse)
+		hostile.hooks.extendTo.Store(&refuse)
 		done0 := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt)
 		// The hostile hop cuts the tunnel behind it, by the real code a
 		// relay runs when its next link dies.
@@ -111,7 +111,7 @@ func TestAttackSelectiveExtendFailure(t *testing.T) {
 		t.Logf("trial %d: repaired path %s (closed %v)", i, shorts(path), tun.isClosed())
 		tun.Close()
 	}
-	hostile.hooks.relay.extend.Store(nil)
+	hostile.hooks.extendTo.Store(nil)
 	share := float64(linked) / trials
 	t.Logf("hostile %s, colluder %s: the pair holds two hops of %d of %d repaired tunnels (%.2f); of fresh paths %.3f (passive, %d samples)",
 		h.Short(), c.Short(), linked, trials, share, passiveShare, samples)

@@ -17,7 +17,7 @@ import (
 // of cells failed their tag, tear the circuit down both ways and count it.
 func TestAttackForgedCellsCostTheCircuit(t *testing.T) {
 	const budget = tagFailBudget
-	tn := startNet(t, 10, 3, nil)
+	tn, taps := startTapNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -66,7 +66,7 @@ func TestAttackForgedCellsCostTheCircuit(t *testing.T) {
 			}
 		}
 	}
-	hostile.hooks.relay.linkRecv.Store(&recv)
+	taps[hostile.id].received.Store(&recv)
 
 	forge := func(k int) {
 		l := hostile.upLink(victim.id)

@@ -55,7 +55,7 @@ func clockIn(b []byte, now time.Time) (off int, unit string, ok bool) {
 // after the ID is not a counter either (consecutive bodies are far
 // apart, as random ones are). Round trips are still measured.
 func TestAttackPingCarriesNoClock(t *testing.T) {
-	tn := startNet(t, 10, 3, nil)
+	tn, taps := startTapNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	table := src.mimicTable()
 	// Two tunnels with different first hops that end at one node h.
@@ -80,14 +80,14 @@ search:
 	}
 	var mu sync.Mutex
 	var bodies [][]byte
-	seen := func(cmd onion.Command, data []byte) {
-		if cmd == onion.CmdPing {
+	seen := func(cmd byte, data []byte) {
+		if onion.Command(cmd) == onion.CmdPing {
 			mu.Lock()
 			bodies = append(bodies, append([]byte(nil), data...))
 			mu.Unlock()
 		}
 	}
-	h.hooks.relay.command.Store(&seen)
+	taps[h.id].delivered.Store(&seen)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -133,7 +133,7 @@ search:
 // Loops are pings too: the last hop of a loop tunnel sees no clock in
 // them either, and loop round trips are still measured.
 func TestAttackLoopPingCarriesNoClock(t *testing.T) {
-	tn := startNet(t, 8, 3, func(i int, o *Options) {
+	tn, taps := startTapNet(t, 8, 3, func(i int, o *Options) {
 		if i == 0 {
 			o.Cover = loopPolicy(20)
 		}
@@ -141,15 +141,15 @@ func TestAttackLoopPingCarriesNoClock(t *testing.T) {
 	src := tn.nodes[0]
 	var mu sync.Mutex
 	var bodies [][]byte
-	seen := func(cmd onion.Command, data []byte) {
-		if cmd == onion.CmdPing {
+	seen := func(cmd byte, data []byte) {
+		if onion.Command(cmd) == onion.CmdPing {
 			mu.Lock()
 			bodies = append(bodies, append([]byte(nil), data...))
 			mu.Unlock()
 		}
 	}
 	for _, n := range tn.nodes[1:] {
-		n.hooks.relay.command.Store(&seen)
+		taps[n.id].delivered.Store(&seen)
 	}
 	waitFor(t, "20 loops back", 30*time.Second, func() bool { return src.Stat(EventLoopsReturned) >= 20 })
 	if rtt, samples := src.LoopRTT(); rtt <= 0 || samples == 0 {

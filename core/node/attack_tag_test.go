@@ -25,7 +25,7 @@ func hasMark(pl []byte) bool {
 // the exit does the converse. The middle is the real relay code. It must
 // never pass the mark on, and must drop and count the marked payloads.
 func TestAttackTagReservedBytes(t *testing.T) {
-	tn := startNet(t, 10, 3, nil)
+	tn, taps := startTapNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -62,25 +62,25 @@ func TestAttackTagReservedBytes(t *testing.T) {
 	}
 	entrySend, exitRecv := mark(middle.id, kindRelayFwd), watch(middle.id, kindRelayFwd, &fwdSeen)
 	exitSend, entryRecv := mark(middle.id, kindRelayBwd), watch(middle.id, kindRelayBwd, &bwdSeen)
-	exit.hooks.relay.linkRecv.Store(&exitRecv)
-	entry.hooks.relay.linkRecv.Store(&entryRecv)
+	taps[exit.id].received.Store(&exitRecv)
+	taps[entry.id].received.Store(&entryRecv)
 
 	// Forward: the entry marks what it relays to the middle.
 	dropped0 := middle.Stat(DropReservedBytes)
-	entry.hooks.relay.linkSend.Store(&entrySend)
+	taps[entry.id].sending.Store(&entrySend)
 	ping()
 	waitFor(t, "forward payloads marked", 5*time.Second, func() bool { return marked.Load() >= 5 })
 	time.Sleep(200 * time.Millisecond) // let whatever the middle passes on arrive
-	entry.hooks.relay.linkSend.Store(nil)
+	taps[entry.id].sending.Store(nil)
 	fwdMarked, fwdDropped := marked.Load(), middle.Stat(DropReservedBytes)-dropped0
 
 	// Backward: the exit marks the answers it sends to the middle.
 	dropped0 = middle.Stat(DropReservedBytes)
-	exit.hooks.relay.linkSend.Store(&exitSend)
+	taps[exit.id].sending.Store(&exitSend)
 	ping()
 	waitFor(t, "backward payloads marked", 5*time.Second, func() bool { return marked.Load() >= fwdMarked+5 })
 	time.Sleep(200 * time.Millisecond)
-	exit.hooks.relay.linkSend.Store(nil)
+	taps[exit.id].sending.Store(nil)
 	bwdMarked, bwdDropped := marked.Load()-fwdMarked, middle.Stat(DropReservedBytes)-dropped0
 
 	t.Logf("forward: %d payloads marked, the exit read the mark %d times, the middle dropped %d; backward: %d marked, the entry read it %d times, the middle dropped %d (%s)",

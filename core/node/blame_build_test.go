@@ -19,7 +19,7 @@ func TestBuildBlamesReportingHop(t *testing.T) {
 	hostile := tn.byID(identity.ID(src.mimicTable().Chosen(src.id)[0]))
 	var asked atomic.Int64
 	refuse := func(identity.ID) bool { asked.Add(1); return false }
-	hostile.hooks.relay.extend.Store(&refuse)
+	hostile.hooks.extendTo.Store(&refuse)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const builds = 15

@@ -105,7 +105,9 @@ type Node struct {
 // testHooks let tests in this package play a misbehaving relay.
 type testHooks struct {
 	relayForward func(cell []byte) // called on a forward cell before it goes to the next hop
-	relay        relayHooks        // hostile-peer hooks on the link and relay paths (relay.go)
+	// extendTo, when set, decides each EXTEND: false answers it with
+	// EXTEND_FAILED, as a relay steering its tunnels would (relay.go).
+	extendTo atomic.Pointer[func(next identity.ID) bool]
 }
 
 // New checks the options and prepares a node; Run starts it.

@@ -92,9 +92,6 @@ func (n *Node) handleFrame(src peerAddr, frame, scratch []byte) {
 			l.addr = src
 		}
 		l.mu.Unlock()
-		if h := n.hooks.relay.linkRecv.Load(); h != nil {
-			(*h)(l.id, pl)
-		}
 		n.handlePayload(l, pl)
 	default:
 		n.stats.inc(DropMalformedFrame)

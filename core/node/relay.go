@@ -47,15 +47,6 @@ type circuit struct {
 
 func (c *circuit) touch(now time.Time) { c.lastActive.Store(now.UnixNano()) }
 
-// relayHooks let tests in this package play a hostile peer on the real
-// code paths. Tests set them on running nodes, so they are atomic.
-type relayHooks struct {
-	linkSend atomic.Pointer[func(to identity.ID, pl []byte)]      // link plaintext about to be sealed
-	linkRecv atomic.Pointer[func(from identity.ID, pl []byte)]    // link plaintext just opened
-	command  atomic.Pointer[func(cmd onion.Command, data []byte)] // relay command addressed to this hop
-	extend   atomic.Pointer[func(next identity.ID) bool]          // false: answer the EXTEND with EXTEND_FAILED
-}
-
 // newCircIDLocked picks an unused circuit ID on the link to peer.
 func (n *Node) newCircIDLocked(peer identity.ID) uint32 {
 	var high uint32
@@ -269,9 +260,6 @@ func (n *Node) relayCommand(c *circuit, payload []byte) {
 	if tap := n.opts.Tap; tap != nil && tap.Delivered != nil {
 		tap.Delivered(c.prev.peer, c.prev.id, byte(cmd), data)
 	}
-	if h := n.hooks.relay.command.Load(); h != nil {
-		(*h)(cmd, data)
-	}
 	switch cmd {
 	case onion.CmdPing:
 		n.originate(c, onion.CmdPong, data)
@@ -308,7 +296,7 @@ func (n *Node) extend(c *circuit, data []byte) {
 		return
 	}
 	nextID := identity.ID(next)
-	if h := n.hooks.relay.extend.Load(); h != nil && !(*h)(nextID) {
+	if h := n.hooks.extendTo.Load(); h != nil && !(*h)(nextID) {
 		n.originate(c, onion.CmdExtendFailed, append([]byte{extendReasonNoLink}, "no link to that mimic"...))
 		return
 	}

@@ -93,9 +93,6 @@ func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
 		putBuf(p)
 		return errNoSession
 	}
-	if h := n.hooks.relay.linkSend.Load(); h != nil {
-		(*h)(l.id, p.payload())
-	}
 	// Seal cannot work in place on the same array (the header shifts the
 	// ciphertext), so seal into a second pooled buffer.
 	f := getBuf()
