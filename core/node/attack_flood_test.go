@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +33,9 @@ func floodCreates(t *testing.T, attacker, victim *Node, first uint32, count int)
 	if !less(attacker.id, victim.id) {
 		high = 1 << 31
 	}
-	settled := func() uint64 { return victim.Stat(EventCircuits) + victim.Stat(DropCreateLimit) }
+	settled := func() uint64 {
+		return victim.Stat(EventCircuits) + victim.Stat(DropCreateLimit) + victim.Stat(DropCreateRate)
+	}
 	const batch = 256
 	for sent := 0; sent < count; {
 		before := settled()
@@ -73,28 +76,97 @@ func relayCircuitsFrom(victim *Node, peer identity.ID) (from, total int) {
 	return from, total
 }
 
-// One mimic floods its neighbour with CREATEs (v1 took 39,983 in 40 s).
-// With the default limits the victim holds at most MaxCircuitsPerLink
-// circuits for that link, refuses the rest before any key work (the
-// handshakes done equal the circuits held) with DESTROY reason
-// resources, counts them, and still carries an honest tunnel from
-// another mimic.
+// One mimic floods its neighbour with CREATEs, as fast as it can (v1
+// took 39,983 in 40 s, one key agreement each). With the default options
+// the victim does at most a burst plus CreateRate handshakes a second for
+// that link, refuses the rest before any key work, answers only a few
+// refusals, holds no more than MaxCircuitsPerLink circuits for it, and
+// still carries an honest tunnel from another mimic.
 func TestAttackCreateFlood(t *testing.T) {
 	const flood = 3000
-	tn := startNet(t, 6, 2, nil)
+	tn, taps := startTapNet(t, 6, 2, nil)
 	victim := tn.nodes[0]
-	var attacker, honest *Node
-	for _, m := range victim.Mimics() {
-		switch {
-		case attacker == nil:
-			attacker = tn.byID(m.ID)
-		case honest == nil:
-			honest = tn.byID(m.ID)
+	attacker, honest := twoMimics(t, tn, victim)
+	var replies atomic.Int64
+	count := func(from identity.ID, pl []byte) {
+		if from == victim.id && pl[0] == kindDestroy {
+			replies.Add(1)
 		}
 	}
-	if honest == nil {
-		t.Fatal("the victim has fewer than two mimics")
+	taps[attacker.id].received.Store(&count)
+	rate := victim.opts.CreateRate
+	made0 := victim.Stat(EventCircuits)
+	limited0, fast0 := victim.Stat(DropCreateLimit), victim.Stat(DropCreateRate)
+	began := time.Now()
+
+	floodCreates(t, attacker, victim, 1, flood)
+
+	elapsed := time.Since(began).Seconds()
+	time.Sleep(100 * time.Millisecond) // the last answers in flight
+	made := victim.Stat(EventCircuits) - made0
+	refused := victim.Stat(DropCreateLimit) - limited0 + victim.Stat(DropCreateRate) - fast0
+	from, total := relayCircuitsFrom(victim, attacker.id)
+	t.Logf("%d CREATEs from one mimic in %.2fs: %d handshakes, %d refused (%s %d, %s %d), %d answered; held %d from it, %d in all",
+		flood, elapsed, made, refused, DropCreateLimit, victim.Stat(DropCreateLimit)-limited0,
+		DropCreateRate, victim.Stat(DropCreateRate)-fast0, replies.Load(), from, total)
+	if bound := 2*rate + rate*elapsed + 1; float64(made) > bound {
+		t.Errorf("the victim did %d handshakes for one link in %.2fs, rate bound %.0f", made, elapsed, bound)
 	}
+	if made+refused != flood {
+		t.Errorf("%d handshakes + %d refusals for %d CREATEs", made, refused, flood)
+	}
+	if from > victim.opts.MaxCircuitsPerLink {
+		t.Errorf("the victim holds %d circuits from one link, limit %d", from, victim.opts.MaxCircuitsPerLink)
+	}
+	if bound := refusalReplyBurst + refusalReplyRate*(elapsed+0.1) + 1; float64(replies.Load()) > bound {
+		t.Errorf("the victim answered %d refusals in %.2fs, bound %.0f", replies.Load(), elapsed, bound)
+	}
+
+	// An honest tunnel through the victim still works.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tun, err := honest.BuildTunnelPath(ctx, []identity.ID{victim.id})
+	if err != nil {
+		t.Fatalf("honest tunnel through the flooded victim: %v", err)
+	}
+	if _, err := tun.Ping(ctx, 0); err != nil {
+		t.Fatalf("ping through the flooded victim: %v", err)
+	}
+	tun.Close()
+}
+
+// twoMimics returns two mimics of victim with their links up.
+func twoMimics(t *testing.T, tn *testNet, victim *Node) (a, b *Node) {
+	t.Helper()
+	for _, m := range victim.Mimics() {
+		switch {
+		case !m.Up:
+		case a == nil:
+			a = tn.byID(m.ID)
+		case b == nil:
+			b = tn.byID(m.ID)
+		}
+	}
+	if b == nil {
+		t.Fatal("the victim has fewer than two live mimic links")
+	}
+	return a, b
+}
+
+// With the handshake rate out of the way, one mimic's flood fills its
+// link's share of circuits and no more: the victim holds
+// MaxCircuitsPerLink for it (memory bounded: about 1 KiB each), refuses
+// the rest before any key work with DESTROY reason resources, and still
+// carries an honest tunnel from another mimic.
+func TestAttackCreateFloodCircuitLimit(t *testing.T) {
+	const flood = 3000
+	tn := startNet(t, 6, 2, func(i int, o *Options) {
+		if i == 0 {
+			o.CreateRate = MaxCreateRate
+		}
+	})
+	victim := tn.nodes[0]
+	attacker, honest := twoMimics(t, tn, victim)
 	limit := victim.opts.MaxCircuitsPerLink
 	var ms runtime.MemStats
 	runtime.GC()
@@ -120,6 +192,7 @@ func TestAttackCreateFlood(t *testing.T) {
 		t.Errorf("%s = %d, want %d", DropCreateLimit, refused, want)
 	}
 
+	time.Sleep(time.Second / refusalReplyRate * 2) // refusals are answered again
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The attacker's own next tunnel is refused, and says why.
@@ -160,6 +233,7 @@ func TestAttackCreateFloodNodeLimit(t *testing.T) {
 	tn := startNet(t, 6, 2, func(i int, o *Options) {
 		if i == 0 {
 			o.MaxCircuitsPerLink, o.MaxCircuits = perLink, perNode
+			o.CreateRate = MaxCreateRate
 		}
 	})
 	victim := tn.nodes[0]
@@ -182,5 +256,9 @@ func TestAttackCreateFloodNodeLimit(t *testing.T) {
 	if _, err := New(Options{Identity: victim.opts.Identity, Transport: tn.net.NewTransport(), Listen: addrOf(9),
 		Discovery: newListDiscovery(nil), MaxCircuitsPerLink: 10, MaxCircuits: 5}); err == nil {
 		t.Error("MaxCircuits below MaxCircuitsPerLink accepted")
+	}
+	if _, err := New(Options{Identity: victim.opts.Identity, Transport: tn.net.NewTransport(), Listen: addrOf(9),
+		Discovery: newListDiscovery(nil), CreateRate: -1}); err == nil {
+		t.Error("a negative CreateRate accepted")
 	}
 }

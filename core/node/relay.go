@@ -69,19 +69,31 @@ func (n *Node) newCircIDLocked(peer identity.ID) uint32 {
 // CREATE over them costs a map lookup and a DESTROY, no key work.
 func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	key := circKey{l.id, circID}
+	now := n.opts.Clock.Now()
 	n.mu.Lock()
 	_, exists := n.routes[key]
-	room := !exists && n.reserveCircuitLocked(l.id)
+	verdict, answer := createOK, false
+	if !exists {
+		verdict, answer = n.admitCreateLocked(l.id, now)
+	}
 	n.mu.Unlock()
 	switch {
 	case exists:
 		n.stats.inc(DropUnknownCircuit)
 		return
-	case !room:
+	case verdict == createFull:
 		n.stats.inc(DropCreateLimit)
 		n.limiter.warn(n.log, "create-limit", "refused a CREATE: circuit limit reached (per link or per node)",
 			"peer", l.id.Short(), "per_link", n.opts.MaxCircuitsPerLink, "per_node", n.opts.MaxCircuits)
-		n.sendDestroyReason(l, circID, destroyResources)
+	case verdict == createTooFast:
+		n.stats.inc(DropCreateRate)
+		n.limiter.warn(n.log, "create-rate", "refused a CREATE: the link's handshake rate is used up",
+			"peer", l.id.Short(), "per_second", n.opts.CreateRate)
+	}
+	if verdict != createOK {
+		if answer {
+			n.sendDestroyReason(l, circID, destroyResources)
+		}
 		return
 	}
 	reply, keys, err := onion.ServerHandshake(n.opts.Rand, n.id, n.onion.server(), cell[:onion.ClientMsgLen])
@@ -95,7 +107,7 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 		return
 	}
 	c := &circuit{relay: onion.NewRelay(keys), prev: key, prevL: l}
-	c.touch(n.opts.Clock.Now())
+	c.touch(now)
 	n.mu.Lock()
 	if _, dup := n.routes[key]; dup {
 		// The same CREATE arrived over two transports at once.
@@ -466,6 +478,7 @@ func (n *Node) expireCircuits(now time.Time) {
 			idle = append(idle, r.c)
 		}
 	}
+	n.forgetIdleLinksLocked(now)
 	n.mu.Unlock()
 	for _, c := range idle {
 		n.teardown(c, true, true)

@@ -32,38 +32,105 @@ func destroyReasonText(r byte) string {
 	}
 }
 
-// circuitCount is how many relay circuits each link opened at this node
-// and all links together (guarded by Node.mu). Our own tunnels do not
-// count: the limits bound what peers make us hold.
+// circuitCount is what each link may still make this node do and what
+// it holds open (guarded by Node.mu). Our own tunnels do not count: the
+// limits bound what peers make us hold. Only mimic links send CREATE, so
+// the map is bounded by the mimics; idle entries are dropped by
+// expireCircuits.
 type circuitCount struct {
-	perLink map[identity.ID]int
+	perLink map[identity.ID]*linkCircuits
 	total   int
 }
 
-// reserveCircuitLocked takes a slot for a circuit peer opens, or reports
-// false when the link or the node is at its limit.
-func (n *Node) reserveCircuitLocked(peer identity.ID) bool {
-	cc := &n.circs
-	if cc.total >= n.opts.MaxCircuits || cc.perLink[peer] >= n.opts.MaxCircuitsPerLink {
+// linkCircuits is one link's share.
+type linkCircuits struct {
+	open    int    // relay circuits it opened that we hold
+	creates bucket // tunnel handshakes it may start (Options.CreateRate)
+	replies bucket // refused CREATEs we still answer with DESTROY
+}
+
+// Refusals are answered at most this often per link: a DESTROY tells an
+// honest sender at once why, but answering every CREATE of a flood would
+// double what the flood costs us.
+const (
+	refusalReplyRate  = 8 // per second
+	refusalReplyBurst = 8
+)
+
+// bucket is a token bucket on the node's clock.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// take refills the bucket for the time since its last use and takes a
+// token if there is one. A new bucket starts full.
+func (b *bucket) take(now time.Time, rate, burst float64) bool {
+	if b.at.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*rate)
+	}
+	b.at = now
+	if b.tokens < 1 {
 		return false
 	}
-	if cc.perLink == nil {
-		cc.perLink = map[identity.ID]int{}
-	}
-	cc.perLink[peer]++
-	cc.total++
+	b.tokens--
 	return true
 }
 
-// releaseCircuitLocked gives back a slot reserveCircuitLocked took.
-func (n *Node) releaseCircuitLocked(peer identity.ID) {
+// createVerdict is what admitCreateLocked decided about a CREATE.
+type createVerdict int
+
+const (
+	createOK      createVerdict = iota // a slot is reserved: do the handshake
+	createFull                         // the link or the node holds its limit of circuits
+	createTooFast                      // the link's handshake rate is used up
+)
+
+// admitCreateLocked decides a CREATE from peer before any key work: the
+// circuit limits, then the link's handshake rate. On createOK it reserves
+// the circuit's slot (releaseCircuitLocked gives it back). reply reports
+// whether a refusal is to be answered.
+func (n *Node) admitCreateLocked(peer identity.ID, now time.Time) (v createVerdict, reply bool) {
 	cc := &n.circs
-	if k := cc.perLink[peer]; k <= 1 {
-		delete(cc.perLink, peer) // the map holds only links with circuits
-	} else {
-		cc.perLink[peer] = k - 1
+	lc := cc.perLink[peer]
+	if lc == nil {
+		if cc.perLink == nil {
+			cc.perLink = map[identity.ID]*linkCircuits{}
+		}
+		lc = &linkCircuits{}
+		cc.perLink[peer] = lc
 	}
-	cc.total--
+	switch {
+	case cc.total >= n.opts.MaxCircuits || lc.open >= n.opts.MaxCircuitsPerLink:
+		v = createFull
+	case !lc.creates.take(now, n.opts.CreateRate, 2*n.opts.CreateRate):
+		v = createTooFast
+	default:
+		lc.open++
+		cc.total++
+		return createOK, false
+	}
+	return v, lc.replies.take(now, refusalReplyRate, refusalReplyBurst)
+}
+
+// releaseCircuitLocked gives back a slot admitCreateLocked reserved.
+func (n *Node) releaseCircuitLocked(peer identity.ID) {
+	if lc := n.circs.perLink[peer]; lc != nil && lc.open > 0 {
+		lc.open--
+		n.circs.total--
+	}
+}
+
+// forgetIdleLinksLocked drops the share of links that hold no circuit and
+// made no CREATE for a minute (their buckets are full again by then).
+func (n *Node) forgetIdleLinksLocked(now time.Time) {
+	for id, lc := range n.circs.perLink {
+		if lc.open == 0 && now.Sub(lc.creates.at) > time.Minute && now.Sub(lc.replies.at) > time.Minute {
+			delete(n.circs.perLink, id)
+		}
+	}
 }
 
 // A cell that fails its tag was forged or altered on purpose: every link
