@@ -154,7 +154,9 @@ func (n *Node) sendLoop(rnd *mrand.Rand, now time.Time) {
 	lc.mu.Lock()
 	var live []*loopTunnel
 	for _, lt := range lc.tunnels {
-		if !lt.retired && !lt.t.isClosed() {
+		// A tunnel under repair has no last hop to loop through (a
+		// rebuild starts from none): its loop would be lost for nothing.
+		if !lt.retired && !lt.t.isClosed() && !lt.t.isRepairing() {
 			live = append(live, lt)
 		}
 	}
