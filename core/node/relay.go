@@ -65,8 +65,9 @@ func (n *Node) newCircIDLocked(peer identity.ID) uint32 {
 }
 
 // handleCreate runs the server side of a tunnel handshake: a new circuit
-// whose previous hop is l. The circuit limits are checked first, so a
-// CREATE over them costs a map lookup and a DESTROY, no key work.
+// whose previous hop is l. The circuit limits and the link's handshake
+// rate are checked first (relay_limits.go), so a CREATE over them costs a
+// map lookup and at most a DESTROY, no key work.
 func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	key := circKey{l.id, circID}
 	now := n.opts.Clock.Now()
