@@ -165,7 +165,7 @@ func (n *Node) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *Tunnel 
 			continue
 		}
 		live = append(live, t)
-		if found == nil && n.exitAllows(t.exitPeer(), proto, dst) {
+		if found == nil && n.tunnelExits(t, proto, dst) {
 			found = t
 		}
 	}
@@ -174,7 +174,7 @@ func (n *Node) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *Tunnel 
 		return found
 	}
 	for i, t := range cs.spares {
-		if !t.isClosed() && n.exitAllows(t.exitPeer(), proto, dst) {
+		if !t.isClosed() && n.tunnelExits(t, proto, dst) {
 			cs.spares = slices.Delete(cs.spares, i, i+1)
 			t.flow = flow
 			cs.byFlow[flow] = append(cs.byFlow[flow], t)
@@ -182,6 +182,13 @@ func (n *Node) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *Tunnel 
 		}
 	}
 	return nil
+}
+
+// tunnelExits reports whether t's exit accepts proto to dst; a tunnel
+// being rebuilt on a fresh path has no exit yet.
+func (n *Node) tunnelExits(t *Tunnel, proto string, dst netip.AddrPort) bool {
+	p := t.exitPeer()
+	return p != nil && n.exitAllows(p, proto, dst)
 }
 
 // queueForBuild holds a packet while a tunnel for its flow is built.

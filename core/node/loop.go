@@ -2,7 +2,7 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -80,10 +80,11 @@ type loopTunnel struct {
 }
 
 type pendingLoop struct {
-	lt   *loopTunnel
-	hops []identity.ID
-	sent time.Time
-	gen  uint64
+	lt    *loopTunnel
+	hops  []identity.ID
+	sent  time.Time // kept here: the PING carries no time
+	gen   uint64
+	nonce uint64 // the PONG must echo it
 }
 
 type loopOutcome struct {
@@ -109,8 +110,11 @@ func loopRateOf(p cover.Policy) float64 {
 // policy asked for loops.
 func (n *Node) loopLoop() {
 	lc := &n.loops
+	// Loop ids, nonces and gaps must be unpredictable to the hops: keyed
+	// from the operating system, not from Options.Rand (which tests and
+	// the simulator seed).
 	var seed [32]byte
-	_, _ = n.pad.Read(seed[:]) // ChaCha8 reads never fail
+	crand.Read(seed[:]) // never fails (crypto/rand)
 	rnd := mrand.New(mrand.NewChaCha8(seed))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // aborts the builds in flight
@@ -150,7 +154,9 @@ func (n *Node) sendLoop(rnd *mrand.Rand, now time.Time) {
 	lc.mu.Lock()
 	var live []*loopTunnel
 	for _, lt := range lc.tunnels {
-		if !lt.retired && !lt.t.isClosed() {
+		// A tunnel under repair has no last hop to loop through (a
+		// rebuild starts from none): its loop would be lost for nothing.
+		if !lt.retired && !lt.t.isClosed() && !lt.t.isRepairing() {
 			live = append(live, lt)
 		}
 	}
@@ -159,21 +165,18 @@ func (n *Node) sendLoop(rnd *mrand.Rand, now time.Time) {
 		return
 	}
 	lt := live[rnd.IntN(len(live))]
-	id := rnd.Uint64()
+	id, nonce := rnd.Uint64(), rnd.Uint64()
 	for lc.pending[id] != nil {
 		id = rnd.Uint64()
 	}
 	// Registered before the cell leaves: the reply may beat the unlock.
-	lc.pending[id] = &pendingLoop{lt: lt, hops: lt.t.hopIDs(), sent: now, gen: lc.gen}
+	lc.pending[id] = &pendingLoop{lt: lt, hops: lt.t.hopIDs(), sent: now, gen: lc.gen, nonce: nonce}
 	lt.pending++
 	lc.mu.Unlock()
 
-	// The same body as Tunnel.Ping, so the last hop cannot tell a loop
-	// from a ping.
-	var body [16]byte
-	binary.BigEndian.PutUint64(body[:8], id)
-	binary.BigEndian.PutUint64(body[8:], uint64(now.UnixNano()))
-	if err := lt.t.send(lt.t.path.Len()-1, onion.CmdPing, body[:]); errors.Is(err, ErrTunnelClosed) {
+	// The same body as Tunnel.Ping (random id and nonce, no time), so the
+	// last hop cannot tell a loop from a ping nor read our clock.
+	if err := lt.t.send(lt.t.path.Len()-1, onion.CmdPing, onion.EncodePing(id, nonce)); errors.Is(err, ErrTunnelClosed) {
 		// Closed since we looked: nothing left, so nothing was sent.
 		lc.mu.Lock()
 		if lc.pending[id] != nil {
@@ -190,14 +193,14 @@ func (n *Node) sendLoop(rnd *mrand.Rand, now time.Time) {
 
 // loopReturned settles a loop whose reply came back through t. It is
 // called for every PONG no Tunnel.Ping waits for.
-func (n *Node) loopReturned(t *Tunnel, id uint64, at time.Time) {
+func (n *Node) loopReturned(t *Tunnel, id, nonce uint64, at time.Time) {
 	lc := &n.loops
 	if lc.rate == 0 {
 		return
 	}
 	lc.mu.Lock()
 	p := lc.pending[id]
-	if p == nil || p.lt.t != t {
+	if p == nil || p.lt.t != t || p.nonce != nonce {
 		lc.mu.Unlock()
 		return
 	}

@@ -31,7 +31,7 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,9 +82,10 @@ type Node struct {
 	probes   map[[32]byte]*pendingProbe
 	probing  map[peerAddr]time.Time // newest probe sent to each address (by nonce in probes)
 	routes   map[circKey]route
+	circs    circuitCount // relay circuits per link (relay_limits.go)
 	tunnels  map[*Tunnel]struct{}
 	rngMu    sync.Mutex
-	rng      *mrand.Rand
+	rng      *mrand.Rand // ChaCha8 keyed from crypto/rand (New)
 	proposal chan []discovery.Proposal
 
 	stats counters
@@ -105,6 +106,9 @@ type Node struct {
 // testHooks let tests in this package play a misbehaving relay.
 type testHooks struct {
 	relayForward func(cell []byte) // called on a forward cell before it goes to the next hop
+	// extendTo, when set, decides each EXTEND: false answers it with
+	// EXTEND_FAILED, as a relay steering its tunnels would (relay.go).
+	extendTo atomic.Pointer[func(next identity.ID) bool]
 }
 
 // New checks the options and prepares a node; Run starts it.
@@ -134,11 +138,13 @@ func New(opts Options) (*Node, error) {
 	n.loops.pending = map[uint64]*pendingLoop{}
 	n.loops.suspects = map[identity.ID]time.Time{}
 	n.log = opts.Logger.With("node", n.id.Short())
-	var seed [16]byte
-	if _, err := opts.Rand.Read(seed[:]); err != nil {
-		return nil, fmt.Errorf("node: reading randomness: %w", err)
-	}
-	n.rng = mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[:8]), binary.BigEndian.Uint64(seed[8:])))
+	// Circuit IDs, session indices and path choices go on the wire or
+	// decide the path: a CSPRNG keyed from the operating system, never
+	// from Options.Rand (which tests and the simulator seed), so no one
+	// predicts them from the seed or from the draws they saw.
+	var seed [32]byte
+	crand.Read(seed[:]) // never fails (crypto/rand)
+	n.rng = mrand.New(mrand.NewChaCha8(seed))
 	var err error
 	if n.pad, err = newPadReader(opts.Rand); err != nil {
 		return nil, fmt.Errorf("node: reading randomness: %w", err)
@@ -313,6 +319,12 @@ func (n *Node) randUint32() uint32 {
 	n.rngMu.Lock()
 	defer n.rngMu.Unlock()
 	return n.rng.Uint32()
+}
+
+func (n *Node) randUint64() uint64 {
+	n.rngMu.Lock()
+	defer n.rngMu.Unlock()
+	return n.rng.Uint64()
 }
 
 func (n *Node) randIntN(k int) int {

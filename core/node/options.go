@@ -84,6 +84,24 @@ type Options struct {
 	// time and leaks key bits through timing. For tests and emulators
 	// only; default false, and New refuses to start without it there.
 	AllowVariableTimeAES bool
+	// MaxCircuitsPerLink bounds the relay circuits one mimic link holds
+	// open at this node (CREATEs it sent that were accepted and not yet
+	// torn down); MaxCircuits bounds them over all links. A CREATE past
+	// either limit is refused before any public-key work, answered with
+	// DESTROY (reason resources) and counted (drop_create_limit). The
+	// per-link bound keeps one mimic from taking the whole node's share.
+	// Defaults DefaultMaxCircuitsPerLink and DefaultMaxCircuits; want
+	// 1 <= MaxCircuitsPerLink <= MaxCircuits <= MaxCircuitsLimit.
+	MaxCircuitsPerLink int
+	MaxCircuits        int
+	// CreateRate bounds the tunnel handshakes one mimic link can make
+	// this node do, in CREATEs per second with bursts of twice as many (a
+	// token bucket checked before any key work): without it a mimic that
+	// opens and closes circuits in turn costs us a key agreement per
+	// frame while the circuit limits are never reached. A CREATE over it
+	// is refused like one over the circuit limits and counted
+	// (drop_create_rate). Default DefaultCreateRate; at most MaxCreateRate.
+	CreateRate float64
 
 	// Loop cover, sent only when the cover policy asks for it
 	// (cover.Looper; loop.go). LoopTimeout is how long a loop's reply may
@@ -142,6 +160,20 @@ const (
 	MaxLoopWindow        = 10000
 )
 
+// Circuit limits (Options.MaxCircuitsPerLink, MaxCircuits). A relay
+// circuit costs about 1 KiB, so the default node-wide bound holds about
+// 16 MiB; MaxCircuitsLimit keeps a typo from removing the bound.
+const (
+	DefaultMaxCircuitsPerLink = 1024
+	DefaultMaxCircuits        = 16384
+	MaxCircuitsLimit          = 1 << 20
+
+	// A tunnel handshake costs a relay about 0.15 ms of CPU: 64 a second
+	// are 1% of a core per link, and far more than an honest link needs.
+	DefaultCreateRate = 64
+	MaxCreateRate     = 1e6
+)
+
 // TransportSpec is one transport of a node.
 type TransportSpec struct {
 	Transport transport.Transport // unbound: the node calls Listen
@@ -179,6 +211,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.QueueLength == 0 {
 		o.QueueLength = 1024
+	}
+	if o.MaxCircuits == 0 {
+		o.MaxCircuits = DefaultMaxCircuits
+	}
+	if o.MaxCircuitsPerLink == 0 {
+		o.MaxCircuitsPerLink = min(DefaultMaxCircuitsPerLink, max(o.MaxCircuits, 1))
+	}
+	if o.CreateRate == 0 {
+		o.CreateRate = DefaultCreateRate
 	}
 	if o.LoopTimeout == 0 {
 		o.LoopTimeout = DefaultLoopTimeout
@@ -240,6 +281,12 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: MimicRebuildInterval %v is negative", ErrOptions, o.MimicRebuildInterval)
 	case o.MimicSettleTime < 0:
 		return fmt.Errorf("%w: MimicSettleTime %v is negative", ErrOptions, o.MimicSettleTime)
+	case o.MaxCircuitsPerLink < 1 || o.MaxCircuitsPerLink > MaxCircuitsLimit:
+		return fmt.Errorf("%w: MaxCircuitsPerLink %d out of range 1..%d", ErrOptions, o.MaxCircuitsPerLink, MaxCircuitsLimit)
+	case o.MaxCircuits < o.MaxCircuitsPerLink || o.MaxCircuits > MaxCircuitsLimit:
+		return fmt.Errorf("%w: MaxCircuits %d out of range MaxCircuitsPerLink (%d)..%d", ErrOptions, o.MaxCircuits, o.MaxCircuitsPerLink, MaxCircuitsLimit)
+	case !(o.CreateRate > 0 && o.CreateRate <= MaxCreateRate):
+		return fmt.Errorf("%w: CreateRate %v out of range (0, %v]", ErrOptions, o.CreateRate, float64(MaxCreateRate))
 	case o.LoopTimeout < 0:
 		return fmt.Errorf("%w: LoopTimeout %v is negative", ErrOptions, o.LoopTimeout)
 	case o.LoopTunnels < 1 || o.LoopTunnels > MaxLoopTunnels:

@@ -114,6 +114,14 @@ func (n *Node) handlePayload(l *peerLink, pl []byte) {
 		n.stats.inc(EventPaddingIn)
 		return
 	}
+	if pl[1]|pl[2]|pl[3] != 0 {
+		// Reserved bytes are sent as zero and never relayed; anything else
+		// is a peer trying to mark a circuit (or a newer protocol we do
+		// not speak). Either way the payload means nothing to us.
+		n.stats.inc(DropReservedBytes)
+		n.limiter.warn(n.log, "reserved", "dropped a link payload with non-zero reserved bytes (tagging attempt?)", "peer", l.id.Short())
+		return
+	}
 	l.dataRecv.Add(1)
 	circ := circOf(pl)
 	cell := pl[payloadHeader:]
@@ -128,7 +136,7 @@ func (n *Node) handlePayload(l *peerLink, pl []byte) {
 	case kindRelayBwd:
 		n.handleBackward(l, circ, pl)
 	case kindDestroy:
-		n.handleDestroy(l, circ)
+		n.handleDestroy(l, circ, cell[0])
 	default:
 		n.stats.inc(DropMalformedFrame)
 	}

@@ -39,6 +39,8 @@ type circuit struct {
 	nextL     *peerLink
 	extending bool // EXTEND sent on, CREATED not yet back
 
+	tags tagBudget // forward cells that failed their tag (relay_limits.go)
+
 	lastActive atomic.Int64
 	exitFlow   atomic.Uint64 // exit adapter flow handle; 0 = none yet
 }
@@ -63,26 +65,58 @@ func (n *Node) newCircIDLocked(peer identity.ID) uint32 {
 }
 
 // handleCreate runs the server side of a tunnel handshake: a new circuit
-// whose previous hop is l.
+// whose previous hop is l. The circuit limits and the link's handshake
+// rate are checked first (relay_limits.go), so a CREATE over them costs a
+// map lookup and at most a DESTROY, no key work.
 func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	key := circKey{l.id, circID}
+	now := n.opts.Clock.Now()
 	n.mu.Lock()
 	_, exists := n.routes[key]
+	verdict, answer := createOK, false
+	if !exists {
+		verdict, answer = n.admitCreateLocked(l.id, now)
+	}
 	n.mu.Unlock()
-	if exists {
+	switch {
+	case exists:
 		n.stats.inc(DropUnknownCircuit)
+		return
+	case verdict == createFull:
+		n.stats.inc(DropCreateLimit)
+		n.limiter.warn(n.log, "create-limit", "refused a CREATE: circuit limit reached (per link or per node)",
+			"peer", l.id.Short(), "per_link", n.opts.MaxCircuitsPerLink, "per_node", n.opts.MaxCircuits)
+	case verdict == createTooFast:
+		n.stats.inc(DropCreateRate)
+		n.limiter.warn(n.log, "create-rate", "refused a CREATE: the link's handshake rate is used up",
+			"peer", l.id.Short(), "per_second", n.opts.CreateRate)
+	}
+	if verdict != createOK {
+		if answer {
+			n.sendDestroyReason(l, circID, destroyResources)
+		}
 		return
 	}
 	reply, keys, err := onion.ServerHandshake(n.opts.Rand, n.id, n.onion.server(), cell[:onion.ClientMsgLen])
 	if err != nil {
+		n.mu.Lock()
+		n.releaseCircuitLocked(l.id)
+		n.mu.Unlock()
 		n.stats.inc(DropExtendFailed)
 		n.limiter.debug(n.log, "create", "tunnel handshake failed", "peer", l.id.Short(), "err", err)
-		n.sendDestroy(l, circID)
+		n.sendDestroyReason(l, circID, destroyProtocol)
 		return
 	}
 	c := &circuit{relay: onion.NewRelay(keys), prev: key, prevL: l}
-	c.touch(n.opts.Clock.Now())
+	c.touch(now)
 	n.mu.Lock()
+	if _, dup := n.routes[key]; dup {
+		// The same CREATE arrived over two transports at once.
+		n.releaseCircuitLocked(l.id)
+		n.mu.Unlock()
+		n.stats.inc(DropUnknownCircuit)
+		return
+	}
 	n.routes[key] = route{c: c}
 	n.mu.Unlock()
 	n.stats.inc(EventCircuits)
@@ -135,6 +169,9 @@ func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
 	local, payload, err := c.relay.Forward(cell)
 	if err != nil {
 		n.countCellErr(err)
+		if errors.Is(err, onion.ErrTagMismatch) {
+			n.tagFailed(c, now)
+		}
 		return
 	}
 	c.touch(now)
@@ -152,12 +189,22 @@ func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
 	if h := n.hooks.relayForward; h != nil {
 		h(cell)
 	}
+	n.stats.inc(EventCellsRelayed)
+	n.relayCell(nextL, kindRelayFwd, next.id, cell)
+}
+
+// relayCell sends a cell on to the next link under a link header built
+// from scratch: nothing of the header it arrived with (reserved bytes,
+// the previous link's circuit ID) passes through a relay, so colluding
+// hops around an honest one cannot mark a circuit by it (PROTOCOL §4.2).
+func (n *Node) relayCell(l *peerLink, kind byte, circID uint32, cell []byte) {
 	p := getBuf()
 	out := p.payload()
-	copy(out, pl)
-	putCirc(out, next.id)
-	n.stats.inc(EventCellsRelayed)
-	n.sendPayload(nextL, p)
+	clear(out[:payloadHeader])
+	out[0] = kind
+	putCirc(out, circID)
+	copy(out[payloadHeader:], cell)
+	n.sendPayload(l, p)
 }
 
 // handleBackward adds our layer to a backward cell and passes it toward
@@ -181,12 +228,8 @@ func (n *Node) handleBackward(l *peerLink, circID uint32, pl []byte) {
 		return
 	}
 	c.touch(n.opts.Clock.Now())
-	p := getBuf()
-	out := p.payload()
-	copy(out, pl)
-	putCirc(out, c.prev.id)
 	n.stats.inc(EventCellsRelayed)
-	n.sendPayload(c.prevL, p)
+	n.relayCell(c.prevL, kindRelayBwd, c.prev.id, cell)
 }
 
 func (n *Node) countCellErr(err error) {
@@ -266,6 +309,10 @@ func (n *Node) extend(c *circuit, data []byte) {
 		return
 	}
 	nextID := identity.ID(next)
+	if h := n.hooks.extendTo.Load(); h != nil && !(*h)(nextID) {
+		n.originate(c, onion.CmdExtendFailed, append([]byte{extendReasonNoLink}, "no link to that mimic"...))
+		return
+	}
 	if nextID == n.id || !n.isMimic(nextID) {
 		n.stats.inc(DropExtendNonMimic)
 		n.limiter.warn(n.log, "extend-nonmimic", "refused to extend a tunnel to a non-mimic", "to", nextID.Short())
@@ -318,6 +365,12 @@ func (n *Node) truncate(c *circuit) {
 
 // teardown removes a circuit and tells its neighbours.
 func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
+	n.teardownWith(c, toPrev, toNext, destroyNone)
+}
+
+// teardownWith is teardown with the reason the previous hop is given.
+// It is safe to call twice: the circuit's slot is released once.
+func (n *Node) teardownWith(c *circuit, toPrev, toNext bool, prevReason byte) {
 	if n.opts.ExitAdapter != nil {
 		n.closeExitFlow(c)
 	}
@@ -326,13 +379,16 @@ func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
 	c.nextL = nil
 	c.mu.Unlock()
 	n.mu.Lock()
-	delete(n.routes, c.prev)
+	if r, ok := n.routes[c.prev]; ok && r.c == c {
+		delete(n.routes, c.prev)
+		n.releaseCircuitLocked(c.prev.peer)
+	}
 	if nextL != nil {
 		delete(n.routes, next)
 	}
 	n.mu.Unlock()
 	if toPrev {
-		n.sendDestroy(c.prevL, c.prev.id)
+		n.sendDestroyReason(c.prevL, c.prev.id, prevReason)
 	}
 	if toNext && nextL != nil {
 		n.sendDestroy(nextL, next.id)
@@ -340,28 +396,49 @@ func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
 }
 
 func (n *Node) sendDestroy(l *peerLink, circID uint32) {
-	n.sendControl(l, kindDestroy, circID)
+	n.sendDestroyReason(l, circID, destroyNone)
+}
+
+// sendDestroyReason sends DESTROY with reason in cell[0].
+func (n *Node) sendDestroyReason(l *peerLink, circID uint32, reason byte) {
+	p := getBuf()
+	pl := p.payload()
+	clear(pl)
+	pl[0] = kindDestroy
+	putCirc(pl, circID)
+	pl[payloadHeader] = reason
+	n.sendPayload(l, p)
 }
 
 // handleDestroy tears down whatever the circuit ID leads to and passes the
-// DESTROY on to the other side.
-func (n *Node) handleDestroy(l *peerLink, circID uint32) {
+// DESTROY on to the other side (without its reason).
+func (n *Node) handleDestroy(l *peerLink, circID uint32, reason byte) {
 	n.mu.Lock()
 	r, ok := n.routes[circKey{l.id, circID}]
 	n.mu.Unlock()
 	switch {
 	case !ok:
 	case r.t != nil:
-		r.t.destroyed()
+		r.t.destroyedBy(reason)
 	case r.fromNext:
 		// The rest of the path is gone; keep our part so the initiator
-		// can repair by extending again, and tell it.
+		// can repair by extending again, and tell it: a CREATE refused
+		// fails the EXTEND at once, anything later is a TRUNCATED.
 		r.c.mu.Lock()
+		wasExtending := r.c.extending
 		r.c.nextL, r.c.next, r.c.extending = nil, circKey{}, false
 		r.c.mu.Unlock()
 		n.mu.Lock()
 		delete(n.routes, circKey{l.id, circID})
 		n.mu.Unlock()
+		if wasExtending {
+			why := onion.ReasonHandshake
+			if reason == destroyResources {
+				why = onion.ReasonBusy
+			}
+			n.originate(r.c, onion.CmdExtendFailed, onion.EncodeExtendFailed(why, "next hop refused: "+destroyReasonText(reason)))
+			return
+		}
 		n.originate(r.c, onion.CmdTruncated, nil)
 	default:
 		n.teardown(r.c, false, true)
@@ -402,6 +479,7 @@ func (n *Node) expireCircuits(now time.Time) {
 			idle = append(idle, r.c)
 		}
 	}
+	n.forgetIdleLinksLocked(now)
 	n.mu.Unlock()
 	for _, c := range idle {
 		n.teardown(c, true, true)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -21,11 +20,10 @@ import (
 // j+1 among hop j's mimics, built hop by hop through the partial tunnel
 // (telescoping).
 type Tunnel struct {
-	n     *Node
-	key   circKey
-	first *peerLink
-	path  *onion.Path
-	setup time.Duration
+	n      *Node
+	path   *onion.Path
+	length int // hops the tunnel was built with; repairs restore it
+	setup  time.Duration
 
 	flow     uint64                // client isolation group (IP service)
 	exitOK   func(*view.Peer) bool // constraint on the last hop, kept for repairs
@@ -33,16 +31,23 @@ type Tunnel struct {
 	lastUsed atomic.Int64          // unix nanos
 
 	mu       sync.Mutex
+	first    *peerLink // the link to hop 1 and our circuit ID on it; a
+	key      circKey   // rebuild on a fresh path replaces both (repair.go)
 	hops     []*view.Peer
 	created  chan []byte
 	extended chan extendResult
-	pings    map[uint64]chan time.Time
+	pings    map[uint64]pendingPing
 	closed   bool
 	done     chan struct{}
+	why      byte      // reason of the DESTROY from hop 1 that closed the tunnel
+	tags     tagBudget // backward cells that failed their tag
 
 	truncated chan struct{} // a TRUNCATED arrived
+	built     bool          // fully built once: an unsolicited TRUNCATED starts a repair
 	repairing bool
-	cutAt     int // hops left after an unsolicited TRUNCATED; 0 = none
+	cutAt     int           // hops left after an unsolicited TRUNCATED; 0 = none
+	blamed    []identity.ID // hops failures were blamed on (repair.go)
+	repairs   []time.Time   // when the recent repairs started (repair.go)
 }
 
 type extendResult struct {
@@ -108,17 +113,20 @@ func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) 
 			break
 		}
 		if hf := (*hopFailure)(nil); errors.As(err, &hf) {
-			walkAvoid = append(slices.Clip(walkAvoid), hf.id)
+			walkAvoid = append(slices.Clip(walkAvoid), hf.blame...)
 		}
 	}
 	return nil, lastErr
 }
 
 // hopFailure is a tunnel build that failed at one hop: the hop could not
-// be reached, or its handshake failed.
+// be reached, or its handshake failed. It is blamed on that hop and on
+// the hop that was to reach it (repair.go says why).
 type hopFailure struct {
-	id  identity.ID
-	err error
+	id    identity.ID   // the hop being added
+	pos   int           // its position (0-based)
+	blame []identity.ID // id, the hop before it and, if hop 1 closed the tunnel, hop 1
+	err   error
 }
 
 func (e *hopFailure) Error() string { return e.err.Error() }
@@ -213,10 +221,10 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 		return nil, fmt.Errorf("node: no link to first hop %s", path[0].Short())
 	}
 	t := &Tunnel{
-		n: n, first: first, path: onion.NewPath(),
+		n: n, first: first, path: onion.NewPath(), length: len(path),
 		created:   make(chan []byte, 1),
 		extended:  make(chan extendResult, 1),
-		pings:     map[uint64]chan time.Time{},
+		pings:     map[uint64]pendingPing{},
 		done:      make(chan struct{}),
 		truncated: make(chan struct{}, 1),
 	}
@@ -226,16 +234,66 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 	n.tunnels[t] = struct{}{}
 	n.mu.Unlock()
 
-	for _, id := range path {
-		if err := t.extendTo(ctx, id); err != nil {
-			t.Close()
-			return nil, &hopFailure{id: id, err: err}
-		}
+	if hf := t.extendAlong(ctx, path); hf != nil {
+		t.Close()
+		return nil, hf
 	}
 	t.setup = n.opts.Clock.Now().Sub(start)
 	t.touch()
+	t.mu.Lock()
+	t.built = true
+	t.mu.Unlock()
 	n.log.Debug("tunnel built", "hops", len(path), "setup", t.setup)
 	return t, nil
+}
+
+// extendAlong extends the tunnel through ids, one after the other, and
+// stops at the first failure.
+func (t *Tunnel) extendAlong(ctx context.Context, ids []identity.ID) *hopFailure {
+	for _, id := range ids {
+		pos := t.path.Len()
+		err := t.extendTo(ctx, id)
+		if err == nil {
+			continue
+		}
+		hf := &hopFailure{id: id, pos: pos, blame: []identity.ID{id}, err: err}
+		t.mu.Lock()
+		if pos > 0 && pos <= len(t.hops) {
+			hf.blame = append(hf.blame, t.hops[pos-1].ID)
+			if errors.Is(err, ErrTunnelClosed) && pos > 1 {
+				// Only hop 1 can close the tunnel under us (DESTROY).
+				hf.blame = append(hf.blame, t.hops[0].ID)
+			}
+		}
+		t.mu.Unlock()
+		return hf
+	}
+	return nil
+}
+
+// circ is the link to hop 1 and our circuit ID on it.
+func (t *Tunnel) circ() (*peerLink, circKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.first, t.key
+}
+
+// circID is our circuit ID on the link to hop 1.
+func (t *Tunnel) circID() uint32 {
+	_, k := t.circ()
+	return k.id
+}
+
+// closedErr says why the tunnel closed: ErrTunnelClosed, with hop 1's
+// reason when its DESTROY gave one.
+func (t *Tunnel) closedErr() error {
+	t.mu.Lock()
+	why := t.why
+	t.mu.Unlock()
+	if why == destroyNone {
+		return ErrTunnelClosed
+	}
+	return fmt.Errorf("%w: hop 1 destroyed the circuit (%s)", ErrTunnelClosed, destroyReasonText(why))
 }
 
 // extendTo adds one hop: CREATE for the first, EXTEND through the partial
@@ -276,13 +334,18 @@ func (t *Tunnel) extendTo(ctx context.Context, id identity.ID) error {
 const stepTimeout = 5 * time.Second
 
 func (t *Tunnel) create(ctx context.Context, msg []byte) ([]byte, error) {
+	first, key := t.circ()
+	select {
+	case <-t.created: // a late CREATED for a circuit replaced since
+	default:
+	}
 	p := getBuf()
 	pl := p.payload()
 	clear(pl)
 	pl[0] = kindCreate
-	putCirc(pl, t.key.id)
+	putCirc(pl, key.id)
 	copy(pl[payloadHeader:], msg)
-	if err := t.n.sendPayload(t.first, p); err != nil {
+	if err := t.n.sendPayload(first, p); err != nil {
 		return nil, err
 	}
 	timer := t.n.opts.Clock.NewTimer(stepTimeout)
@@ -291,7 +354,7 @@ func (t *Tunnel) create(ctx context.Context, msg []byte) ([]byte, error) {
 	case r := <-t.created:
 		return r, nil
 	case <-t.done:
-		return nil, ErrTunnelClosed
+		return nil, t.closedErr()
 	case <-timer.C():
 		return nil, errors.New("timed out waiting for CREATED")
 	case <-ctx.Done():
@@ -310,7 +373,7 @@ func (t *Tunnel) extend(ctx context.Context, next identity.ID, msg []byte) ([]by
 	case r := <-t.extended:
 		return r.reply, r.err
 	case <-t.done:
-		return nil, ErrTunnelClosed
+		return nil, t.closedErr()
 	case <-timer.C():
 		return nil, errors.New("timed out waiting for EXTENDED")
 	case <-ctx.Done():
@@ -328,16 +391,17 @@ func (t *Tunnel) send(hop int, cmd onion.Command, data []byte) error {
 	if err != nil {
 		return err
 	}
+	first, key := t.circ()
 	p := getBuf()
 	pl := p.payload()
 	clear(pl[:payloadHeader])
 	pl[0] = kindRelayFwd
-	putCirc(pl, t.key.id)
+	putCirc(pl, key.id)
 	if err := t.path.Seal(pl[payloadHeader:], hop, body, t.n.pad); err != nil {
 		putBuf(p)
 		return err
 	}
-	return t.n.sendPayload(t.first, p)
+	return t.n.sendPayload(first, p)
 }
 
 func (t *Tunnel) deliverCreated(reply []byte) {
@@ -353,6 +417,9 @@ func (t *Tunnel) handleBackward(cell []byte) {
 	hop, payload, err := t.path.Open(cell)
 	if err != nil {
 		t.n.countCellErr(err)
+		if errors.Is(err, onion.ErrTagMismatch) {
+			t.tagFailed()
+		}
 		return
 	}
 	cmd, data, err := onion.DecodeRelay(payload)
@@ -370,18 +437,23 @@ func (t *Tunnel) handleBackward(cell []byte) {
 		}
 		t.deliverExtend(extendResult{err: fmt.Errorf("%w by hop %d: %s", ErrExtendFailed, hop+1, reason)})
 	case onion.CmdPong:
-		if len(data) < 8 {
+		id, nonce, err := onion.DecodePing(data)
+		if err != nil {
+			t.n.stats.inc(DropRelayMalformed)
 			return
 		}
-		id := binary.BigEndian.Uint64(data[:8])
+		now := t.n.opts.Clock.Now()
 		t.mu.Lock()
-		ch := t.pings[id]
-		delete(t.pings, id)
+		p, ok := t.pings[id]
+		if ok && p.nonce == nonce {
+			delete(t.pings, id)
+		}
 		t.mu.Unlock()
-		if ch != nil {
-			ch <- t.n.opts.Clock.Now()
-		} else {
-			t.n.loopReturned(t, id, t.n.opts.Clock.Now())
+		switch {
+		case !ok:
+			t.n.loopReturned(t, id, nonce, now)
+		case p.nonce == nonce:
+			p.ch <- now
 		}
 	case onion.CmdData:
 		if hop == t.path.Len()-1 {
@@ -394,6 +466,23 @@ func (t *Tunnel) handleBackward(cell []byte) {
 	}
 }
 
+// tagFailed charges a backward cell that failed its tag to the tunnel;
+// past the budget (relay_limits.go) the tunnel is closed: hop 1 forged
+// it or relayed a forgery, and either way the circuit is not worth
+// keeping. The owner builds another.
+func (t *Tunnel) tagFailed() {
+	t.mu.Lock()
+	over := t.tags.fail(t.n.opts.Clock.Now())
+	t.mu.Unlock()
+	if !over {
+		return
+	}
+	t.n.stats.inc(DropCircuitTagBudget)
+	t.n.limiter.warn(t.n.log, "tag-budget-tunnel", "closed a tunnel: too many of its backward cells failed their onion tag (forgery)",
+		"budget", tagFailBudget)
+	t.closeWith(destroyProtocol)
+}
+
 func (t *Tunnel) deliverExtend(r extendResult) {
 	select {
 	case t.extended <- r:
@@ -401,32 +490,34 @@ func (t *Tunnel) deliverExtend(r extendResult) {
 	}
 }
 
-// Ping measures the round trip to hop (0-based) through the tunnel.
+// Ping measures the round trip to hop (0-based) through the tunnel. The
+// PING carries a random id and nonce only (PROTOCOL §8); the send time
+// stays here.
 func (t *Tunnel) Ping(ctx context.Context, hop int) (time.Duration, error) {
 	if hop < 0 || hop >= t.path.Len() {
 		return 0, fmt.Errorf("node: hop %d out of range 0..%d", hop, t.path.Len()-1)
 	}
-	id := uint64(t.n.randUint32())<<32 | uint64(t.n.randUint32())
-	ch := make(chan time.Time, 1)
+	p := pendingPing{nonce: t.n.randUint64(), ch: make(chan time.Time, 1)}
 	t.mu.Lock()
-	t.pings[id] = ch
+	id := t.n.randUint64()
+	for _, used := t.pings[id]; used; _, used = t.pings[id] {
+		id = t.n.randUint64()
+	}
+	t.pings[id] = p
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
 		delete(t.pings, id)
 		t.mu.Unlock()
 	}()
-	var body [16]byte
-	binary.BigEndian.PutUint64(body[:8], id)
 	start := t.n.opts.Clock.Now()
-	binary.BigEndian.PutUint64(body[8:], uint64(start.UnixNano()))
-	if err := t.send(hop, onion.CmdPing, body[:]); err != nil {
+	if err := t.send(hop, onion.CmdPing, onion.EncodePing(id, p.nonce)); err != nil {
 		return 0, err
 	}
 	timer := t.n.opts.Clock.NewTimer(stepTimeout)
 	defer timer.Stop()
 	select {
-	case at := <-ch:
+	case at := <-p.ch:
 		return at.Sub(start), nil
 	case <-t.done:
 		return 0, ErrTunnelClosed
@@ -435,6 +526,13 @@ func (t *Tunnel) Ping(ctx context.Context, hop int) (time.Duration, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// pendingPing is a Ping waiting for its PONG: the nonce the PONG must
+// echo and where to report its arrival.
+type pendingPing struct {
+	nonce uint64
+	ch    chan time.Time
 }
 
 // hopIDs are the IDs of the tunnel's hops.
@@ -463,10 +561,13 @@ func (t *Tunnel) touch() { t.lastUsed.Store(t.n.opts.Clock.Now().UnixNano()) }
 
 func (t *Tunnel) lastUse() time.Time { return time.Unix(0, t.lastUsed.Load()) }
 
-// exitPeer is the tunnel's last hop.
+// exitPeer is the tunnel's last hop; nil while a rebuild has none yet.
 func (t *Tunnel) exitPeer() *view.Peer {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(t.hops) == 0 {
+		return nil
+	}
 	return t.hops[len(t.hops)-1]
 }
 
@@ -485,6 +586,16 @@ func (t *Tunnel) isClosed() bool {
 	return t.closed
 }
 
+// destroyedBy marks the tunnel dead after hop 1's DESTROY with reason.
+func (t *Tunnel) destroyedBy(reason byte) {
+	t.mu.Lock()
+	if !t.closed {
+		t.why = reason
+	}
+	t.mu.Unlock()
+	t.destroyed()
+}
+
 // destroyed marks the tunnel dead after a DESTROY or a lost first link.
 func (t *Tunnel) destroyed() {
 	t.mu.Lock()
@@ -493,137 +604,30 @@ func (t *Tunnel) destroyed() {
 		return
 	}
 	t.closed = true
+	key := t.key
 	close(t.done)
 	t.mu.Unlock()
 	t.n.mu.Lock()
-	delete(t.n.routes, t.key)
+	if r, ok := t.n.routes[key]; ok && r.t == t {
+		delete(t.n.routes, key)
+	}
 	delete(t.n.tunnels, t)
 	t.n.mu.Unlock()
 }
 
 // Close tears the tunnel down along its whole path.
-func (t *Tunnel) Close() error {
+func (t *Tunnel) Close() error { return t.closeWith(destroyNone) }
+
+// closeWith is Close telling hop 1 why.
+func (t *Tunnel) closeWith(reason byte) error {
 	if t.isClosed() {
 		return nil
 	}
-	t.n.sendDestroy(t.first, t.key.id)
+	first, key := t.circ()
+	t.n.sendDestroyReason(first, key.id, reason)
 	t.destroyed()
 	return nil
 }
 
 // Done is closed when the tunnel is gone.
 func (t *Tunnel) Done() <-chan struct{} { return t.done }
-
-// Repair replaces every hop after the first keep hops (keep >= 1) without
-// rebuilding the kept part: it truncates the circuit at hop keep (unless
-// that hop already reported TRUNCATED) and extends it again through new
-// hops chosen by the same rules, keeping the exit constraint the tunnel
-// was built with.
-func (t *Tunnel) Repair(ctx context.Context, keep int) error {
-	t.mu.Lock()
-	total := len(t.hops)
-	if keep < 1 || keep > total {
-		t.mu.Unlock()
-		return fmt.Errorf("node: cannot keep %d of %d hops", keep, total)
-	}
-	if t.repairing {
-		t.mu.Unlock()
-		return errors.New("node: tunnel repair already running")
-	}
-	t.repairing = true
-	cut := t.cutAt
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		t.repairing = false
-		t.mu.Unlock()
-	}()
-	if cut != keep && keep < t.path.Len() {
-		// Ask hop keep to drop what lies beyond it.
-		select {
-		case <-t.truncated:
-		default:
-		}
-		if err := t.send(keep-1, onion.CmdTruncate, nil); err != nil {
-			return err
-		}
-		timer := t.n.opts.Clock.NewTimer(stepTimeout)
-		defer timer.Stop()
-		select {
-		case <-t.truncated:
-		case <-timer.C():
-			return errors.New("node: timed out waiting for TRUNCATED")
-		case <-t.done:
-			return ErrTunnelClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	t.path.Truncate(keep)
-	t.mu.Lock()
-	// Never walk back into what broke: the hop beyond a cut its
-	// predecessor reported (its link is down, but it stays in views and
-	// mimic tables until it expires), and any hop an attempt below could
-	// not extend to. In a small network it may be the only candidate the
-	// walk would otherwise pick, every time.
-	avoid := slices.Clone(t.avoid)
-	if cut == keep && keep < len(t.hops) {
-		avoid = append(avoid, t.hops[keep].ID)
-	}
-	t.hops = t.hops[:keep]
-	kept := append([]*view.Peer(nil), t.hops...)
-	t.cutAt = 0
-	t.mu.Unlock()
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		more, err := t.n.walkFrom(kept[len(kept)-1].ID, kept, total-keep, t.exitOK, avoid)
-		if err != nil {
-			return err
-		}
-		lastErr = nil
-		for _, id := range more {
-			if lastErr = t.extendTo(ctx, id); lastErr != nil {
-				avoid = append(avoid, id)
-				break
-			}
-		}
-		if lastErr == nil {
-			t.n.stats.inc(EventTunnelsRepaired)
-			t.n.log.Debug("tunnel repaired", "kept", keep, "hops", total)
-			return nil
-		}
-		// Undo a partial extension before the next attempt.
-		t.path.Truncate(keep)
-		t.mu.Lock()
-		t.hops = t.hops[:keep]
-		t.mu.Unlock()
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return lastErr
-}
-
-// truncatedBy handles TRUNCATED from hop (0-based): the part of the
-// circuit beyond it is gone. An unsolicited one (a relay lost its next
-// link) starts a repair in the background.
-func (t *Tunnel) truncatedBy(hop int) {
-	t.mu.Lock()
-	t.cutAt = hop + 1
-	repairing := t.repairing
-	t.mu.Unlock()
-	select {
-	case t.truncated <- struct{}{}:
-	default:
-	}
-	if repairing || hop+1 >= t.path.Len() {
-		return
-	}
-	t.n.goRun(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-		defer cancel()
-		if err := t.Repair(ctx, hop+1); err != nil && !t.isClosed() {
-			t.n.limiter.warn(t.n.log, "repair", "tunnel repair failed", "err", err)
-		}
-	})
-}

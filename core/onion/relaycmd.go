@@ -14,7 +14,7 @@ const (
 	CmdExtend                          // initiator → last hop: extend to the next node
 	CmdExtended                        // that hop → initiator: the new hop's reply
 	CmdExtendFailed                    // that hop → initiator: reason(1) || text
-	CmdPing                            // initiator → any hop: id(8) || sent(8)
+	CmdPing                            // initiator → any hop: id(8) || nonce(8), both random
 	CmdPong                            // hop → initiator: the ping body echoed
 	CmdTruncate                        // initiator → hop: drop everything after you
 	CmdTruncated                       // hop → initiator: done
@@ -141,21 +141,24 @@ func DecodeExtendFailed(b []byte) (reason ExtendFailReason, text string, err err
 	return ExtendFailReason(b[0]), string(b[1:]), nil
 }
 
-// PingLen is the size of a PING or PONG body: id(8) || sent unix nanos(8).
+// PingLen is the size of a PING or PONG body: id(8) || nonce(8). Both
+// are random: the initiator keeps the send time to itself, keyed by id,
+// so the hop that echoes a PING learns nothing of the sender's clock
+// (a clock in it would link a node's tunnels by their offset).
 const PingLen = 16
 
 // EncodePing builds a PING (or PONG) body.
-func EncodePing(id uint64, sentUnixNano int64) []byte {
+func EncodePing(id, nonce uint64) []byte {
 	b := make([]byte, PingLen)
 	binary.BigEndian.PutUint64(b, id)
-	binary.BigEndian.PutUint64(b[8:], uint64(sentUnixNano))
+	binary.BigEndian.PutUint64(b[8:], nonce)
 	return b
 }
 
 // DecodePing splits a PING or PONG body.
-func DecodePing(b []byte) (id uint64, sentUnixNano int64, err error) {
+func DecodePing(b []byte) (id, nonce uint64, err error) {
 	if len(b) != PingLen {
 		return 0, 0, fmt.Errorf("%w: PING body of %d bytes, want %d", ErrMalformed, len(b), PingLen)
 	}
-	return binary.BigEndian.Uint64(b), int64(binary.BigEndian.Uint64(b[8:])), nil
+	return binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), nil
 }

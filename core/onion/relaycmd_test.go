@@ -108,9 +108,9 @@ func TestRelayBodies(t *testing.T) {
 	if _, _, err := DecodeExtendFailed(nil); !errors.Is(err, ErrMalformed) {
 		t.Fatal("empty extend failed", err)
 	}
-	id, sent, err := DecodePing(EncodePing(42, -7))
-	if err != nil || id != 42 || sent != -7 {
-		t.Fatal("ping round trip", id, sent, err)
+	id, nonce, err := DecodePing(EncodePing(42, 1<<63|7))
+	if err != nil || id != 42 || nonce != 1<<63|7 {
+		t.Fatal("ping round trip", id, nonce, err)
 	}
 	if _, _, err := DecodePing(make([]byte, 15)); !errors.Is(err, ErrMalformed) {
 		t.Fatal("short ping", err)
