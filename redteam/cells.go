@@ -262,7 +262,7 @@ func runTagReserved(ctx context.Context, size Size) (Result, error) {
 	mu.Unlock()
 	lost := 0
 	for i := 0; i < pings; i++ {
-		pctx, pc := context.WithTimeout(ctx, 2*time.Second)
+		pctx, pc := context.WithTimeout(ctx, 500*time.Millisecond)
 		if _, err := tun.Ping(pctx, 2); err != nil {
 			lost++
 		}
