@@ -33,6 +33,12 @@ type Config struct {
 	// full-membership mimic table of the same identities and addresses
 	// (for networks too large to run here).
 	SelectionOnly bool
+	// Grind, in a selection-only run with Sybils, adds the grinding
+	// analysis (grind.go): each adversary node tries up to Grind
+	// identities. GrindPool (> SybilDomains, one node per /16) also lets
+	// the adversary pick which of GrindPool /16s to show.
+	Grind     int
+	GrindPool int
 
 	// Churn is the fraction (0..1) of nodes replaced per epoch, for
 	// ChurnEpochs epochs of EpochLength after the first convergence.
