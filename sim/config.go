@@ -39,6 +39,9 @@ type Config struct {
 	// the adversary pick which of GrindPool /16s to show.
 	Grind     int
 	GrindPool int
+	// GrindSearch bounds the adversary's search for its best /16s, per
+	// path rule (default 20 s).
+	GrindSearch time.Duration
 
 	// Churn is the fraction (0..1) of nodes replaced per epoch, for
 	// ChurnEpochs epochs of EpochLength after the first convergence.
@@ -106,6 +109,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SelectionSamples == 0 {
 		c.SelectionSamples = 20_000
+	}
+	if c.GrindSearch == 0 {
+		c.GrindSearch = 20 * time.Second
 	}
 	if c.Discovery == "" {
 		c.Discovery = "gossip"

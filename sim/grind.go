@@ -46,7 +46,7 @@ type GrindShares struct {
 const (
 	ruleCore      = "core: next among the mimics hop j chose"
 	ruleChoosers  = "next among the members that chose hop j"
-	ruleSymmetric = "next among hop j's symmetric mimic set"
+	ruleSymmetric = "every hop among the previous one's symmetric mimic set"
 )
 
 // grindAnalysis measures, on one selection-only network, what an
@@ -103,10 +103,11 @@ func grindAnalysis(cfg Config, c *cluster, honest, adversary []mimic.Member, epo
 			g.ids.Read(id[:])
 			pool = append(pool, mimic.Member{ID: id, Addr: a.Addr()})
 		}
-		shown, rounds := g.pickDomains(pool, len(adversary))
-		add(fmt.Sprintf("show the best %d of %d /16s (%d swaps tried)", len(adversary), cfg.GrindPool, rounds), shown, 0)
-		both, tries := g.grindIDs(shown, true)
-		add(fmt.Sprintf("show the best %d of %d /16s, then grind IDs", len(adversary), cfg.GrindPool), both, tries)
+		for _, rule := range []string{ruleCore, ruleChoosers, ruleSymmetric} {
+			shown, rounds := g.pickDomains(pool, len(adversary), rule)
+			shown, tries := g.grindIDs(shown, true)
+			add(fmt.Sprintf("show the %d of %d /16s best against %q (%d swaps tried), then grind IDs", len(adversary), cfg.GrindPool, rule, rounds), shown, tries)
+		}
 	}
 	return rep, nil
 }
@@ -175,27 +176,22 @@ func (g *grinder) grindIDs(adv []mimic.Member, most bool) ([]mimic.Member, int) 
 
 // pickDomains is an adversary that holds an address in every /16 of pool
 // and shows n of them, chosen by local search (swap one shown /16 for a
-// hidden one, keep the swap if the shown nodes' choices among each other
-// do not drop) to make its nodes choose each other: the one input of
-// selection left to it when identities do not matter. The search is
-// bounded in time so that a run stays short.
-func (g *grinder) pickDomains(pool []mimic.Member, n int) ([]mimic.Member, int) {
-	score := func(shown []mimic.Member) int {
+// hidden one, keep the swap unless it lowers the objective) for the
+// highest entry-and-exit share under rule, computed exactly over every
+// honest initiator's walks: the one input of selection left to it when
+// identities do not matter. The search is bounded in time so that a run
+// stays short.
+func (g *grinder) pickDomains(pool []mimic.Member, n int, rule string) ([]mimic.Member, int) {
+	score := func(shown []mimic.Member) float64 {
 		view := append(append([]mimic.Member(nil), g.honest...), shown...)
-		t := mimic.NewTable(view, g.epoch, g.cfg.K)
-		bad := topsOf(shown)
-		s := 0
-		for _, m := range shown {
-			s += colluders(t.Chosen(m.ID), t, bad)
-		}
-		return s
+		return exactEntryExit(mimic.NewTable(view, g.epoch, g.cfg.K), g.honest, shown, g.cfg.Hops, rule)
 	}
 	shown := append([]mimic.Member(nil), pool[:n]...)
 	hidden := append([]mimic.Member(nil), pool[n:]...)
 	cur := score(shown)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(g.cfg.GrindSearch)
 	rounds := 0
-	for ; rounds < 4000 && time.Now().Before(deadline); rounds++ {
+	for ; time.Now().Before(deadline); rounds++ {
 		i, j := g.rng.IntN(len(shown)), g.rng.IntN(len(hidden))
 		shown[i], hidden[j] = hidden[j], shown[i]
 		if s := score(shown); s >= cur {
@@ -205,6 +201,84 @@ func (g *grinder) pickDomains(pool []mimic.Member, n int) ([]mimic.Member, int) 
 		}
 	}
 	return shown, rounds
+}
+
+// exactEntryExit is the share of paths from a uniformly random honest
+// initiator, by rule, whose first and last hops are the adversary's,
+// summed over every walk instead of sampled (walks that dead-end are
+// left out, as the nodes retry them). The core's fallback to the
+// symmetric sets after 32 failed walks is not modelled.
+func exactEntryExit(t *mimic.Table, honest, adv []mimic.Member, hops int, rule string) float64 {
+	bad := map[[32]byte]bool{}
+	for _, m := range adv {
+		bad[m.ID] = true
+	}
+	top := map[[32]byte]netip.Prefix{}
+	var choosers map[[32]byte][][32]byte
+	all := append(append([]mimic.Member(nil), honest...), adv...)
+	for _, m := range all {
+		top[m.ID] = domain.Top(m.Addr)
+	}
+	if rule == ruleChoosers {
+		choosers = map[[32]byte][][32]byte{}
+		for _, m := range all {
+			for _, c := range t.Chosen(m.ID) {
+				choosers[c] = append(choosers[c], m.ID)
+			}
+		}
+	}
+	next := func(prev [32]byte, pos int) [][32]byte {
+		switch {
+		case rule == ruleSymmetric: // mimic.Table.Walk, not directed
+			return t.Mimics(prev)
+		case pos > 0 && rule == ruleChoosers:
+			return choosers[prev]
+		}
+		return t.Chosen(prev)
+	}
+	var ok, both float64
+	path := make([][32]byte, 0, hops+1)
+	var walk func(p float64)
+	walk = func(p float64) {
+		pos := len(path) - 1
+		if pos == hops {
+			ok += p
+			if bad[path[1]] && bad[path[hops]] {
+				both += p
+			}
+			return
+		}
+		byTop := map[netip.Prefix][][32]byte{}
+		var tops []netip.Prefix
+	cand:
+		for _, c := range next(path[pos], pos) {
+			for _, h := range path {
+				if h == c || top[h] == top[c] {
+					continue cand
+				}
+			}
+			if byTop[top[c]] == nil {
+				tops = append(tops, top[c])
+			}
+			byTop[top[c]] = append(byTop[top[c]], c)
+		}
+		for _, tp := range tops {
+			cs := byTop[tp]
+			for _, c := range cs {
+				path = append(path, c)
+				walk(p / float64(len(tops)) / float64(len(cs)))
+				path = path[:len(path)-1]
+			}
+		}
+	}
+	for _, h := range honest {
+		path = append(path[:0], h.ID)
+		walk(1 / float64(len(honest)))
+	}
+	if ok == 0 {
+		return 0
+	}
+	return both / ok
 }
 
 // colluderChoices is how many adversary nodes choose only colluders, and
