@@ -39,6 +39,9 @@ type Config struct {
 	// the adversary pick which of GrindPool /16s to show.
 	Grind     int
 	GrindPool int
+	// GrindInsiders also puts one adversary node (never ground) in each
+	// of that many honest /16s, for ground nodes to choose there.
+	GrindInsiders int
 	// GrindSearch bounds the adversary's search for its best /16s, per
 	// path rule (default 20 s).
 	GrindSearch time.Duration

@@ -17,8 +17,12 @@ import (
 type GrindReport struct {
 	// F is the adversary's share of the view's /16s: f in "about f² of
 	// the paths".
-	F    float64       `json:"adversary_domain_share"`
-	Rows []GrindShares `json:"rows"`
+	F float64 `json:"adversary_domain_share"`
+	// Insiders is how many honest /16s also hold one adversary node
+	// (cfg.GrindInsiders): nodes it never grinds, there to be a colluder
+	// that a ground node can choose inside an honest domain.
+	Insiders int           `json:"insiders,omitempty"`
+	Rows     []GrindShares `json:"rows"`
 }
 
 // GrindShares is one adversary strategy against one path rule.
@@ -61,9 +65,23 @@ func grindAnalysis(cfg Config, c *cluster, honest, adversary []mimic.Member, epo
 		rng: rand.New(rand.NewPCG(cfg.Seed, 0x9121d)),
 	}
 	rep := &GrindReport{F: float64(cfg.SybilDomains) / float64(cfg.Domains+cfg.SybilDomains)}
+	if cfg.GrindInsiders > 0 {
+		if cfg.GrindInsiders > len(c.honest) {
+			return rep, fmt.Errorf("sim: %d insiders for %d honest /16s", cfg.GrindInsiders, len(c.honest))
+		}
+		for _, d := range c.honest[:cfg.GrindInsiders] {
+			a, err := c.alloc.Addr(d)
+			if err != nil {
+				return rep, err
+			}
+			m := mimic.Member{Addr: a.Addr()}
+			g.ids.Read(m.ID[:])
+			g.insiders = append(g.insiders, m)
+		}
+		rep.Insiders = len(g.insiders)
+	}
 	add := func(strategy string, adv []mimic.Member, tries int) {
-		view := append(append([]mimic.Member(nil), honest...), adv...)
-		table := mimic.NewTable(view, epoch, cfg.K)
+		table := mimic.NewTable(g.view(adv), epoch, cfg.K)
 		allBad, share := g.colluderChoices(table, adv)
 		for _, rule := range []string{ruleCore, ruleChoosers, ruleSymmetric} {
 			t, failed := g.draw(table, adv, rule)
@@ -113,11 +131,12 @@ func grindAnalysis(cfg Config, c *cluster, honest, adversary []mimic.Member, epo
 }
 
 type grinder struct {
-	cfg    Config
-	honest []mimic.Member
-	epoch  uint64
-	ids    *rand.ChaCha8 // candidate identities
-	rng    *rand.Rand    // initiators and walks
+	cfg      Config
+	honest   []mimic.Member
+	insiders []mimic.Member // adversary nodes in honest /16s
+	epoch    uint64
+	ids      *rand.ChaCha8 // candidate identities
+	rng      *rand.Rand    // initiators and walks
 }
 
 func seed32(seed uint64, label string) [32]byte {
@@ -126,15 +145,39 @@ func seed32(seed uint64, label string) [32]byte {
 	return s
 }
 
-// colluders counts the choices of m that land in the adversary's /16s.
-func colluders(choices [][32]byte, t *mimic.Table, bad map[netip.Prefix]bool) int {
+// view is every member: honest nodes, insiders and adv.
+func (g *grinder) view(adv []mimic.Member) []mimic.Member {
+	return append(append(append([]mimic.Member(nil), g.honest...), g.insiders...), adv...)
+}
+
+// colluders counts the choices that are the adversary's: in its /16s
+// (bad) or one of its insiders.
+func (g *grinder) colluders(choices [][32]byte, t *mimic.Table, bad map[netip.Prefix]bool) int {
 	n := 0
 	for _, id := range choices {
-		if c, ok := t.Member(id); ok && bad[domain.Top(c.Addr)] {
+		if c, ok := t.Member(id); ok && (bad[domain.Top(c.Addr)] || g.isInsider(id)) {
 			n++
 		}
 	}
 	return n
+}
+
+func (g *grinder) isInsider(id [32]byte) bool {
+	for _, m := range g.insiders {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// badIDs is every adversary node: adv and the insiders.
+func (g *grinder) badIDs(adv []mimic.Member) map[[32]byte]bool {
+	bad := map[[32]byte]bool{}
+	for _, m := range append(append([]mimic.Member(nil), g.insiders...), adv...) {
+		bad[m.ID] = true
+	}
+	return bad
 }
 
 func topsOf(ms []mimic.Member) map[netip.Prefix]bool {
@@ -148,16 +191,15 @@ func topsOf(ms []mimic.Member) map[netip.Prefix]bool {
 // grindIDs gives each adversary node the best of up to cfg.Grind random
 // identities: the one with the most choices among colluders (most), or
 // the fewest. A node stops as soon as it cannot do better. Colluders are
-// recognised by /16, so the nodes can be ground one by one against the
-// passive view.
+// recognised by /16 or as insiders (whose IDs stay), so the nodes can be
+// ground one by one against the passive view.
 func (g *grinder) grindIDs(adv []mimic.Member, most bool) ([]mimic.Member, int) {
-	view := append(append([]mimic.Member(nil), g.honest...), adv...)
-	ch := mimic.NewChooser(view, g.epoch, g.cfg.K)
+	ch := mimic.NewChooser(g.view(adv), g.epoch, g.cfg.K)
 	bad := topsOf(adv)
 	out := make([]mimic.Member, len(adv))
 	tries := 0
 	for i, a := range adv {
-		best, bestN := a, colluders(ch.Choose(a), ch.Table(), bad)
+		best, bestN := a, g.colluders(ch.Choose(a), ch.Table(), bad)
 		for t := 0; t < g.cfg.Grind; t++ {
 			if (most && bestN >= g.cfg.K) || (!most && bestN == 0) {
 				break
@@ -165,7 +207,7 @@ func (g *grinder) grindIDs(adv []mimic.Member, most bool) ([]mimic.Member, int) 
 			m := mimic.Member{Addr: a.Addr}
 			g.ids.Read(m.ID[:])
 			tries++
-			if n := colluders(ch.Choose(m), ch.Table(), bad); (most && n > bestN) || (!most && n < bestN) {
+			if n := g.colluders(ch.Choose(m), ch.Table(), bad); (most && n > bestN) || (!most && n < bestN) {
 				best, bestN = m, n
 			}
 		}
@@ -183,8 +225,8 @@ func (g *grinder) grindIDs(adv []mimic.Member, most bool) ([]mimic.Member, int) 
 // stays short.
 func (g *grinder) pickDomains(pool []mimic.Member, n int, rule string) ([]mimic.Member, int) {
 	score := func(shown []mimic.Member) float64 {
-		view := append(append([]mimic.Member(nil), g.honest...), shown...)
-		return exactEntryExit(mimic.NewTable(view, g.epoch, g.cfg.K), g.honest, shown, g.cfg.Hops, rule)
+		view := g.view(shown)
+		return exactEntryExit(mimic.NewTable(view, g.epoch, g.cfg.K), view, g.honest, g.badIDs(shown), g.cfg.Hops, rule)
 	}
 	shown := append([]mimic.Member(nil), pool[:n]...)
 	hidden := append([]mimic.Member(nil), pool[n:]...)
@@ -208,25 +250,12 @@ func (g *grinder) pickDomains(pool []mimic.Member, n int, rule string) ([]mimic.
 // summed over every walk instead of sampled (walks that dead-end are
 // left out, as the nodes retry them). The core's fallback to the
 // symmetric sets after 32 failed walks is not modelled.
-func exactEntryExit(t *mimic.Table, honest, adv []mimic.Member, hops int, rule string) float64 {
-	bad := map[[32]byte]bool{}
-	for _, m := range adv {
-		bad[m.ID] = true
+func exactEntryExit(t *mimic.Table, members, honest []mimic.Member, bad map[[32]byte]bool, hops int, rule string) float64 {
+	top := func(id [32]byte) netip.Prefix {
+		m, _ := t.Member(id)
+		return domain.Top(m.Addr)
 	}
-	top := map[[32]byte]netip.Prefix{}
-	var choosers map[[32]byte][][32]byte
-	all := append(append([]mimic.Member(nil), honest...), adv...)
-	for _, m := range all {
-		top[m.ID] = domain.Top(m.Addr)
-	}
-	if rule == ruleChoosers {
-		choosers = map[[32]byte][][32]byte{}
-		for _, m := range all {
-			for _, c := range t.Chosen(m.ID) {
-				choosers[c] = append(choosers[c], m.ID)
-			}
-		}
-	}
+	choosers := choosersOf(t, members, rule)
 	next := func(prev [32]byte, pos int) [][32]byte {
 		switch {
 		case rule == ruleSymmetric: // mimic.Table.Walk, not directed
@@ -252,15 +281,16 @@ func exactEntryExit(t *mimic.Table, honest, adv []mimic.Member, hops int, rule s
 		var tops []netip.Prefix
 	cand:
 		for _, c := range next(path[pos], pos) {
+			tc := top(c)
 			for _, h := range path {
-				if h == c || top[h] == top[c] {
+				if h == c || top(h) == tc {
 					continue cand
 				}
 			}
-			if byTop[top[c]] == nil {
-				tops = append(tops, top[c])
+			if byTop[tc] == nil {
+				tops = append(tops, tc)
 			}
-			byTop[top[c]] = append(byTop[top[c]], c)
+			byTop[tc] = append(byTop[tc], c)
 		}
 		for _, tp := range tops {
 			cs := byTop[tp]
@@ -288,7 +318,7 @@ func (g *grinder) colluderChoices(t *mimic.Table, adv []mimic.Member) (allBad in
 	var in, total int
 	for _, m := range adv {
 		cs := t.Chosen(m.ID)
-		n := colluders(cs, t, bad)
+		n := g.colluders(cs, t, bad)
 		if n == len(cs) && n > 0 {
 			allBad++
 		}
@@ -305,18 +335,10 @@ func (g *grinder) colluderChoices(t *mimic.Table, adv []mimic.Member) (allBad in
 // initiators by rule and tallies the adversary's hops.
 func (g *grinder) draw(t *mimic.Table, adv []mimic.Member, rule string) (tally, int) {
 	bad := map[identity.ID]bool{}
-	for _, m := range adv {
-		bad[m.ID] = true
+	for id := range g.badIDs(adv) {
+		bad[id] = true
 	}
-	var choosers map[[32]byte][][32]byte
-	if rule == ruleChoosers {
-		choosers = map[[32]byte][][32]byte{}
-		for _, m := range append(append([]mimic.Member(nil), g.honest...), adv...) {
-			for _, c := range t.Chosen(m.ID) {
-				choosers[c] = append(choosers[c], m.ID)
-			}
-		}
-	}
+	choosers := choosersOf(t, g.view(adv), rule)
 	tl := tally{bad: bad}
 	failed := 0
 	for range g.cfg.SelectionSamples {
@@ -385,4 +407,19 @@ func (g *grinder) walkChoosers(t *mimic.Table, choosers map[[32]byte][][32]byte,
 		prev = hop
 	}
 	return path
+}
+
+// choosersOf maps each member to the members that chose it, for the
+// choosers rule (nil for the others).
+func choosersOf(t *mimic.Table, members []mimic.Member, rule string) map[[32]byte][][32]byte {
+	if rule != ruleChoosers {
+		return nil
+	}
+	out := map[[32]byte][][32]byte{}
+	for _, m := range members {
+		for _, c := range t.Chosen(m.ID) {
+			out[c] = append(out[c], m.ID)
+		}
+	}
+	return out
 }

@@ -211,7 +211,7 @@ func (r *Report) writeSybil(row func(string, string, ...any)) {
 		row("sybil: "+m.Method, "first %.4f  last %.4f  first&last %.4f  every %.4f  over %d paths%s", m.First, m.Last, m.FirstLast, m.All, m.Paths, exp)
 	}
 	if g := r.Grind; g != nil {
-		row("grinding", "adversary holds f = %.3f of the /16s; f² = %.4f", g.F, g.F*g.F)
+		row("grinding", "adversary holds f = %.3f of the /16s; f² = %.4f; and one node in each of %d honest /16s", g.F, g.F*g.F, g.Insiders)
 		for _, x := range g.Rows {
 			row("grind: "+x.Strategy, "%s: entry %.4f  exit %.4f  entry&exit %.4f (%.2f f²)  over %d paths (%d failed); %d ID tries, %d nodes choose only colluders, %.3f of their choices are",
 				x.Rule, x.Entry, x.Exit, x.EntryExit, x.Ratio, x.Paths, x.Failed, x.Tries, x.AllBad, x.BadChoices)

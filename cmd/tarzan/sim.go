@@ -53,6 +53,7 @@ func runSim(args []string) error {
 	selectionOnly := fs.Bool("selection-only", false, "run no nodes: draw the Sybil shares on the full-membership mimic table of the same network")
 	grind := fs.Int("grind", 0, "with --selection-only and Sybils: each adversary node tries up to this many identities for the best mimic choices; reports shares per strategy and path rule")
 	grindPool := fs.Int("grind-pool", 0, "with --grind: the adversary also picks which of this many /16s (one node each) to show")
+	grindInsiders := fs.Int("grind-insiders", 0, "with --grind: the adversary also has one node in each of this many honest /16s")
 	grindSearch := fs.Duration("grind-search", 20*time.Second, "with --grind-pool: time the adversary searches for its best /16s, per path rule")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	plot := fs.String("plot", "", "draw convergence (and Sybil) curves to this PNG file")
@@ -75,7 +76,7 @@ func runSim(args []string) error {
 	cfg.Net.Latency, cfg.Net.Jitter, cfg.Net.Loss, cfg.Net.Bandwidth = *latency, *jitter, *loss, *bandwidth
 	cfg.Share = !*noShare
 	cfg.SelectionOnly = *selectionOnly
-	cfg.Grind, cfg.GrindPool, cfg.GrindSearch = *grind, *grindPool, *grindSearch
+	cfg.Grind, cfg.GrindPool, cfg.GrindSearch, cfg.GrindInsiders = *grind, *grindPool, *grindSearch, *grindInsiders
 	cfg.Timeout = *timeout
 	cfg.Progress = os.Stderr
 
