@@ -33,6 +33,18 @@ type Config struct {
 	// full-membership mimic table of the same identities and addresses
 	// (for networks too large to run here).
 	SelectionOnly bool
+	// Grind, in a selection-only run with Sybils, adds the grinding
+	// analysis (grind.go): each adversary node tries up to Grind
+	// identities. GrindPool (> SybilDomains, one node per /16) also lets
+	// the adversary pick which of GrindPool /16s to show.
+	Grind     int
+	GrindPool int
+	// GrindInsiders also puts one adversary node (never ground) in each
+	// of that many honest /16s, for ground nodes to choose there.
+	GrindInsiders int
+	// GrindSearch bounds the adversary's search for its best /16s, per
+	// path rule (default 20 s).
+	GrindSearch time.Duration
 
 	// Churn is the fraction (0..1) of nodes replaced per epoch, for
 	// ChurnEpochs epochs of EpochLength after the first convergence.
@@ -100,6 +112,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SelectionSamples == 0 {
 		c.SelectionSamples = 20_000
+	}
+	if c.GrindSearch == 0 {
+		c.GrindSearch = 20 * time.Second
 	}
 	if c.Discovery == "" {
 		c.Discovery = "gossip"

@@ -66,6 +66,7 @@ type Report struct {
 	ProjectedHeapBytes float64 `json:"projected_heap_bytes,omitempty"`
 
 	Sybil *SybilReport  `json:"sybil,omitempty"`
+	Grind *GrindReport  `json:"grind,omitempty"`
 	Churn []ChurnEpoch  `json:"churn,omitempty"`
 	Curve []CurveSample `json:"convergence"`
 	Notes []string      `json:"notes,omitempty"`
@@ -141,13 +142,16 @@ type SybilReport struct {
 
 // SybilShares are the shares for one selection method.
 type SybilShares struct {
-	Method  string  `json:"method"`
-	How     string  `json:"how"`
-	Paths   int     `json:"paths"`
-	First   float64 `json:"first_hop"`
-	Last    float64 `json:"last_hop"`
-	All     float64 `json:"every_hop"`
-	Expect1 float64 `json:"expected_first_hop,omitempty"`
+	Method string  `json:"method"`
+	How    string  `json:"how"`
+	Paths  int     `json:"paths"`
+	First  float64 `json:"first_hop"`
+	Last   float64 `json:"last_hop"`
+	All    float64 `json:"every_hop"`
+	// FirstLast is the share of paths whose first and last hops are
+	// both the adversary's (entry and exit: what end-to-end timing needs).
+	FirstLast float64 `json:"first_and_last_hop"`
+	Expect1   float64 `json:"expected_first_hop,omitempty"`
 }
 
 // WriteTable prints the report for people.
@@ -204,7 +208,14 @@ func (r *Report) writeSybil(row func(string, string, ...any)) {
 		if m.Expect1 > 0 {
 			exp = fmt.Sprintf(" (expected first %.4f)", m.Expect1)
 		}
-		row("sybil: "+m.Method, "first %.4f  last %.4f  every %.4f  over %d paths%s", m.First, m.Last, m.All, m.Paths, exp)
+		row("sybil: "+m.Method, "first %.4f  last %.4f  first&last %.4f  every %.4f  over %d paths%s", m.First, m.Last, m.FirstLast, m.All, m.Paths, exp)
+	}
+	if g := r.Grind; g != nil {
+		row("grinding", "adversary holds f = %.3f of the /16s; f² = %.4f; and one node in each of %d honest /16s", g.F, g.F*g.F, g.Insiders)
+		for _, x := range g.Rows {
+			row("grind: "+x.Strategy, "%s: entry %.4f  exit %.4f  entry&exit %.4f (%.2f f²)  over %d paths (%d failed); %d ID tries, %d nodes choose only colluders, %.3f of their choices are",
+				x.Rule, x.Entry, x.Exit, x.EntryExit, x.Ratio, x.Paths, x.Failed, x.Tries, x.AllBad, x.BadChoices)
+		}
 	}
 	if r.SelectionOnly {
 		for _, n := range r.Notes {

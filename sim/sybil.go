@@ -68,8 +68,8 @@ func (c *cluster) sybilAnalysis(ctx context.Context, cfg Config) *SybilReport {
 // tally counts, over paths drawn one way, those whose first, last or
 // every hop is the adversary's.
 type tally struct {
-	bad                       map[identity.ID]bool
-	paths, first, last, every int
+	bad                                  map[identity.ID]bool
+	paths, first, last, firstLast, every int
 }
 
 func (t *tally) count(path []identity.ID) {
@@ -86,6 +86,9 @@ func (t *tally) count(path []identity.ID) {
 	}
 	if t.bad[path[len(path)-1]] {
 		t.last++
+		if t.bad[path[0]] {
+			t.firstLast++
+		}
 	}
 	if all {
 		t.every++
@@ -98,6 +101,7 @@ func (t *tally) shares(method, how string, expect float64) SybilShares {
 		s.First = float64(t.first) / float64(t.paths)
 		s.Last = float64(t.last) / float64(t.paths)
 		s.All = float64(t.every) / float64(t.paths)
+		s.FirstLast = float64(t.firstLast) / float64(t.paths)
 	}
 	return s
 }
@@ -316,5 +320,13 @@ func runSelectionOnly(cfg Config, r *Report) error {
 	selectionShares(r.Sybil, pop, table, cfg, core,
 		"core rule over chosen mimics (domain-uniform)", "mimic.Table.Walk (node.SelectPath's rule) on the full-membership table, from random honest nodes")
 	r.Notes = append(r.Notes, fmt.Sprintf("selection only: %d nodes' identities, addresses and full-membership mimic table (%d members), no node run and no tunnel built", len(members), table.Len()))
+	if cfg.Grind > 0 && cfg.SybilNodes > 0 {
+		g, err := grindAnalysis(cfg, c, members[:len(addrs)], members[len(addrs):], table.Epoch())
+		r.Grind = g
+		if err != nil {
+			return err
+		}
+		r.Notes = append(r.Notes, "grinding: candidate identities are random 32-byte IDs (the selection reads only the ID, the hash of a key anyone can generate)")
+	}
 	return nil
 }

@@ -51,6 +51,10 @@ func runSim(args []string) error {
 	bandwidth := fs.Float64("bandwidth", def.Net.Bandwidth, "uplink bytes/s per node (0: unlimited)")
 	noShare := fs.Bool("no-share", false, "do not share mimic tables and verified descriptors between nodes")
 	selectionOnly := fs.Bool("selection-only", false, "run no nodes: draw the Sybil shares on the full-membership mimic table of the same network")
+	grind := fs.Int("grind", 0, "with --selection-only and Sybils: each adversary node tries up to this many identities for the best mimic choices; reports shares per strategy and path rule")
+	grindPool := fs.Int("grind-pool", 0, "with --grind: the adversary also picks which of this many /16s (one node each) to show")
+	grindInsiders := fs.Int("grind-insiders", 0, "with --grind: the adversary also has one node in each of this many honest /16s")
+	grindSearch := fs.Duration("grind-search", 20*time.Second, "with --grind-pool: time the adversary searches for its best /16s, per path rule")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	plot := fs.String("plot", "", "draw convergence (and Sybil) curves to this PNG file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -72,6 +76,7 @@ func runSim(args []string) error {
 	cfg.Net.Latency, cfg.Net.Jitter, cfg.Net.Loss, cfg.Net.Bandwidth = *latency, *jitter, *loss, *bandwidth
 	cfg.Share = !*noShare
 	cfg.SelectionOnly = *selectionOnly
+	cfg.Grind, cfg.GrindPool, cfg.GrindSearch, cfg.GrindInsiders = *grind, *grindPool, *grindSearch, *grindInsiders
 	cfg.Timeout = *timeout
 	cfg.Progress = os.Stderr
 

@@ -194,13 +194,20 @@ func TestDomainUniformity(t *testing.T) {
 	}
 
 	// With k = 1 each chooser makes one pick between the two other /16s.
+	// Which /16 depends only on the chooser's /16 and the epoch, so the
+	// hundred choosers make one draw per epoch between them.
 	loneHits, bigHits := 0, 0
 	perBig := map[[32]byte]int{}
-	const epochs = 10
+	const epochs = 200
 	for e := range uint64(epochs) {
 		tab := NewTable(ms, e, 1)
+		first := tab.Chosen(choosers[0].ID)
 		for _, c := range choosers {
-			for _, id := range tab.Chosen(c.ID) {
+			cs := tab.Chosen(c.ID)
+			if len(cs) == 1 && len(first) == 1 && (cs[0] == lone.ID) != (first[0] == lone.ID) {
+				t.Fatalf("epoch %d: choosers in one /16 chose different /16s", e)
+			}
+			for _, id := range cs {
 				switch {
 				case id == lone.ID:
 					loneHits++
@@ -404,17 +411,23 @@ func TestIPv6(t *testing.T) {
 }
 
 // TestGolden pins the selection function: every node must compute the same
-// choices, so any change to it is a protocol change (bump "tarzan-mimic-v1").
+// choices, so any change to it is a protocol change (bump "tarzan-mimic-v2").
+// The second view has fewer /16s than k, where a node chooses several
+// hosts in one /16.
 func TestGolden(t *testing.T) {
-	ms := append(layout(0, 8, 2, 2), Member{ID: testID(50), Addr: netip.MustParseAddr("2001:db8::1")})
-	tab := NewTable(ms, 20_000, 6)
 	h := sha256.New()
-	for _, m := range ms {
-		for _, c := range tab.Chosen(m.ID) {
-			h.Write(c[:])
+	for _, ms := range [][]Member{
+		append(layout(0, 8, 2, 2), Member{ID: testID(50), Addr: netip.MustParseAddr("2001:db8::1")}),
+		layout(100, 3, 2, 3),
+	} {
+		tab := NewTable(ms, 20_000, 6)
+		for _, m := range ms {
+			for _, c := range tab.Chosen(m.ID) {
+				h.Write(c[:])
+			}
 		}
 	}
-	const want = "0dfaa16290f43aaf6af5c5ce0bb0cb01e7b32a27c57ffc9df104fcc0eace8564"
+	const want = "19eaa5a500be9d379f544c9eb536723b12aef536672b5c4099fd7cd75bf6acb0"
 	if got := fmt.Sprintf("%x", h.Sum(nil)); got != want {
 		t.Errorf("selection digest = %s, want %s", got, want)
 	}

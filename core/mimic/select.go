@@ -13,19 +13,27 @@ import (
 const maxAttempts = 64
 
 // choose walks the hierarchy for each of m's k slots (see the package
-// comment) and returns the chosen members.
+// comment) and returns the chosen members. Which top domains m chooses
+// depends only on m's own top domain, the view and the epoch, never on
+// m's ID: IDs cost nothing to make, so a node whose ID steered its
+// domains could make all of them its colluders' (DECISIONS, "mimic
+// choice an adversary cannot steer"). The ID only spreads the nodes of one
+// domain over the hosts of the domains they all chose.
 func (t *Table) choose(m Member) []int32 {
 	if t.k == 0 || len(t.members) == 0 {
 		return nil
 	}
-	ownTop, inView := t.topIdx[domain.Top(m.Addr)]
+	ownPrefix := domain.Top(m.Addr)
+	ownTop, inView := t.topIdx[ownPrefix]
 	excludeTop := inView && len(t.tops) > 1
 
 	// eligible is how many members m may choose at all; once they are all
 	// chosen, further walks cannot succeed.
 	eligible := len(t.members)
+	freeTops := len(t.tops) // top domains m may choose
 	if excludeTop {
 		eligible -= t.tops[ownTop].size
+		freeTops--
 	}
 	if self, ok := t.index[m.ID]; ok && (!excludeTop || t.topOf(self) != ownTop) {
 		eligible-- // m itself, where the previous line did not count it
@@ -35,11 +43,13 @@ func (t *Table) choose(m Member) []int32 {
 	}
 
 	chosen := make([]int32, 0, min(t.k, eligible))
+	tops := make([]int32, 0, min(t.k, freeTops)) // distinct top domains chosen
 	var h0 [32]byte
-	var buf [32 + 15 + 4 + 8]byte
+	var buf [32 + 15 + 16 + 1 + 4 + 8]byte
 	for i := 1; i <= t.k && len(chosen) < eligible; i++ {
-		b := append(buf[:0], "tarzan-mimic-v1"...)
-		b = append(b, m.ID[:]...)
+		b := append(buf[:0], "tarzan-mimic-v2"...)
+		b = append(b, ownPrefix.Addr().AsSlice()...)
+		b = append(b, byte(ownPrefix.Bits()))
 		b = binary.BigEndian.AppendUint32(b, uint32(i))
 		b = binary.BigEndian.AppendUint64(b, t.epoch)
 		h0 = sha256.Sum256(b)
@@ -50,40 +60,39 @@ func (t *Table) choose(m Member) []int32 {
 				b = binary.BigEndian.AppendUint32(b, uint32(a))
 				h = sha256.Sum256(b)
 			}
-			c, ok := t.walk(h, ownTop, excludeTop)
-			if !ok || t.members[c].ID == m.ID || slices.Contains(chosen, c) {
+			ti := t.top.successor(binary.BigEndian.Uint64(h[:8]))
+			if excludeTop && ti == ownTop {
+				continue
+			}
+			// A top domain an earlier slot chose is skipped while any
+			// is left that none chose: then the sequence of domains is
+			// the same for every node of m's domain, whatever its ID.
+			newTop := !slices.Contains(tops, ti)
+			if !newTop && len(tops) < freeTops {
+				continue
+			}
+			b := append(buf[:0], h[:]...)
+			b = append(b, m.ID[:]...)
+			c := t.below(ti, sha256.Sum256(b))
+			if t.members[c].ID == m.ID || slices.Contains(chosen, c) {
 				continue
 			}
 			chosen = append(chosen, c)
+			if newTop {
+				tops = append(tops, ti)
+			}
 			break
 		}
 	}
 	return chosen
 }
 
-// walk follows h down the rings: top domain, middle domain, host. It fails
-// when the top domain is m's own and that is excluded.
-func (t *Table) walk(h [32]byte, ownTop int32, excludeTop bool) (int32, bool) {
-	ti := t.top.successor(binary.BigEndian.Uint64(h[:8]))
-	if excludeTop && ti == ownTop {
-		return 0, false
-	}
-	var buf [33]byte
-	copy(buf[:], h[:])
+// below follows s down from top domain ti: its first 8 bytes pick the
+// middle domain, the next 8 the host.
+func (t *Table) below(ti int32, s [32]byte) int32 {
 	top := &t.tops[ti]
-	mi := top.children.ref[0]
-	if len(top.children.pos) > 0 {
-		buf[32] = 1
-		h1 := sha256.Sum256(buf[:])
-		mi = top.children.successor(binary.BigEndian.Uint64(h1[:8]))
-	}
-	mid := &t.mids[mi]
-	if len(mid.children.pos) == 0 {
-		return mid.children.ref[0], true
-	}
-	buf[32] = 2
-	h2 := sha256.Sum256(buf[:])
-	return mid.children.successor(binary.BigEndian.Uint64(h2[:8])), true
+	mi := top.children.successor(binary.BigEndian.Uint64(s[0:8]))
+	return t.mids[mi].children.successor(binary.BigEndian.Uint64(s[8:16]))
 }
 
 // topOf returns the index of member j's top domain.

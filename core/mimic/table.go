@@ -232,8 +232,7 @@ func (t *Table) Choose(m Member) [][32]byte {
 		return nil
 	}
 	// The rings were dropped after the build: walk a rebuilt copy.
-	full := newTable(t.members, t.epoch, t.k, true)
-	return full.ids(full.choose(m))
+	return NewChooser(t.members, t.epoch, t.k).Choose(m)
 }
 
 // Len returns the number of members in the table.

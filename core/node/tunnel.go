@@ -145,6 +145,11 @@ func (e *hopFailure) Unwrap() error { return e.err }
 // about 2k honest ones; a walk over symmetric sets meets the adversary at
 // the first hop about once in 2k+1 paths (measured 8.5% with k = 6,
 // docs/DECISIONS.md D15) instead of once per domain in the view.
+//
+// Following a hop's own choices is safe because they are not its own to
+// make: which domains a member chooses depends only on its /16 (package
+// mimic), so a colluder cannot grind IDs until all it chose are
+// colluders and keep every path that reaches it on colluders.
 func (n *Node) SelectPath(hops int) ([]identity.ID, error) {
 	return n.selectPath(hops, nil)
 }
