@@ -56,15 +56,14 @@ func runSelectiveDoS(ctx context.Context, size Size) (Result, error) {
 	if size == Full {
 		tunnels = 2000
 	}
-	const nodes, hostile = 10, 0
+	const nodes = 10
 	var attacking atomic.Bool
-	var colluder atomic.Pointer[identity.ID]
+	var hostileID, colluder atomic.Pointer[identity.ID]
 	nt, err := StartNet(ctx, NetConfig{Nodes: nodes, K: 3, Tweak: func(i int, o *node.Options) {
-		if i != hostile {
-			return
-		}
+		self := o.Identity.ID()
 		o.Tap = &node.Tap{Sending: func(to identity.ID, pl []byte) bool {
-			if c := colluder.Load(); attacking.Load() && pl[0] == kindCreate && c != nil && to != *c {
+			if h, c := hostileID.Load(), colluder.Load(); attacking.Load() && h != nil && *h == self &&
+				pl[0] == kindCreate && c != nil && to != *c {
 				pl[hdrLen] ^= 0xff // the handshake names another node: refused
 			}
 			return true
@@ -74,14 +73,14 @@ func runSelectiveDoS(ctx context.Context, size Size) (Result, error) {
 		return Result{}, err
 	}
 	defer nt.Close()
-	h := nt.Nodes[hostile]
 	rng := mrand.New(mrand.NewPCG(3, 4))
-	var c identity.ID // set after the warm-up
-	follows := map[identity.ID]int{}
+	var h *node.Node                    // set after the warm-up
+	var c identity.ID                   // set after the warm-up
+	follows := map[[2]identity.ID]int{} // (hop, next hop) -> tunnels
 	phase := func() (steered, built, failed int) {
 		for t := 0; t < tunnels && ctx.Err() == nil; t++ {
 			var from *node.Node
-			for from == nil || from.ID() == h.ID() || from.ID() == c {
+			for from == nil || (h != nil && (from.ID() == h.ID() || from.ID() == c)) {
 				from = nt.Nodes[rng.IntN(nodes)]
 			}
 			bctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -94,29 +93,38 @@ func runSelectiveDoS(ctx context.Context, size Size) (Result, error) {
 			built++
 			hops := tun.Hops()
 			for j := 0; j+1 < len(hops); j++ {
-				if hops[j].ID == h.ID() {
-					follows[hops[j+1].ID]++
-					if hops[j+1].ID == c {
-						steered++
-					}
+				follows[[2]identity.ID{hops[j].ID, hops[j+1].ID}]++
+				if h != nil && hops[j].ID == h.ID() && hops[j+1].ID == c {
+					steered++
 				}
 			}
 			tun.Close()
 		}
 		return
 	}
-	// Warm-up: the colluder is the node that most often follows the
-	// hostile relay when it behaves, i.e. one of the mimics it chose, where
-	// a path walk can take a tunnel from it.
+	// Warm-up: the hostile relay and its colluder are the pair of nodes
+	// that most often follow each other in tunnels while all behave, i.e.
+	// a relay that paths reach and one of the mimics it chose. Which nodes
+	// those are depends on the epoch (mimic choices follow each node's
+	// /16, not its ID), so the scenario does not fix them in advance.
 	phase()
-	for id, k := range follows {
-		if k > follows[c] {
-			c = id
+	var best [2]identity.ID
+	for pair, k := range follows {
+		if k > follows[best] {
+			best = pair
 		}
 	}
-	if follows[c] == 0 {
-		return Result{}, fmt.Errorf("the hostile relay was never followed by anyone in %d tunnels", tunnels)
+	if follows[best] == 0 {
+		return Result{}, fmt.Errorf("no relay was followed by anyone in %d tunnels", tunnels)
 	}
+	for _, n := range nt.Nodes {
+		if n.ID() == best[0] {
+			h = n
+		}
+	}
+	c = best[1]
+	hid := h.ID()
+	hostileID.Store(&hid)
 	colluder.Store(&c)
 	ps, pb, pf := phase()
 	attacking.Store(true)
