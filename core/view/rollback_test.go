@@ -41,3 +41,39 @@ func TestAttackRollbackRefused(t *testing.T) {
 		t.Fatalf("view holds link key %d, want 3", p.Desc.LinkKey[0])
 	}
 }
+
+// TestSilentPeersRemoved: heard times come from Add and Touch; RemoveSilent
+// drops exactly the peers not heard since the cut-off.
+func TestSilentPeersRemoved(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	v := New()
+	for i, addr := range []string{"10.1.0.1:7000", "10.2.0.1:7000", "10.3.0.1:7000"} {
+		p := peer(byte(i+1), addr, t0.Add(time.Hour))
+		p.Desc.Published = t0
+		p.Admitted = t0
+		v.Add(p)
+	}
+	if !v.Touch(identity.ID{2}, t0.Add(time.Minute)) {
+		t.Fatal("Touch of a peer in the view reported it absent")
+	}
+	v.Touch(identity.ID{2}, t0) // earlier: no change
+	if v.Touch(identity.ID{9}, t0) {
+		t.Fatal("Touch of an unknown peer reported it present")
+	}
+	if h, _ := v.Heard(identity.ID{2}); !h.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("peer 2 heard at %v, want %v", h, t0.Add(time.Minute))
+	}
+	if q := v.Quiet(t0.Add(30 * time.Second)); len(q) != 2 {
+		t.Fatalf("%d quiet peers, want 2", len(q))
+	}
+	gone := v.RemoveSilent(t0.Add(30 * time.Second))
+	if len(gone) != 2 || v.Len() != 1 {
+		t.Fatalf("removed %d, %d left; want 2, 1", len(gone), v.Len())
+	}
+	if _, ok := v.Get(identity.ID{2}); !ok {
+		t.Fatal("the peer heard recently was removed")
+	}
+	if _, ok := v.Heard(identity.ID{1}); ok {
+		t.Fatal("a removed peer still has a heard time")
+	}
+}
