@@ -50,7 +50,9 @@ func TestSourceLimiterBucket(t *testing.T) {
 func TestSourceLimiterBounded(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	s := newSourceLimiter(1, 2, 8)
-	key := func(i int) netip.AddrPort { return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 0) }
+	key := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 0)
+	}
 	for i := range 8 {
 		s.allow(key(i), t0)
 	}
