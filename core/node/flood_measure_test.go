@@ -59,7 +59,7 @@ func TestFloodPingMeasure(t *testing.T) {
 
 	// Handshake flood: one valid initiation from an identity no one
 	// admitted, repeated.
-	hsAtt := newRawPeer(tn, sameIPOtherPort(mimicAddr))
+	hsAtt := newCountingPeer(tn, sameIPOtherPort(mimicAddr))
 	st, _ := link.NewStatic(randReader{})
 	_, initFrame, err := link.Initiate(st, newIdentity(t).ID(), mustParse(t, victim.Descriptor()).LinkKey, 7, randReader{}, time.Now())
 	if err != nil {
@@ -70,7 +70,7 @@ func TestFloodPingMeasure(t *testing.T) {
 	var probers []*rawPeer
 	var probes [][]byte
 	for i := range 1000 {
-		r := newRawPeer(tn, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 240, byte(i >> 8), byte(i)}), 7700))
+		r := newCountingPeer(tn, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 240, byte(i >> 8), byte(i)}), 7700))
 		d := signedDescriptor(t, att, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), nil, r.addr)
 		f, _ := link.EncodeProbe([32]byte{byte(i), byte(i >> 8)}, d)
 		probers, probes = append(probers, r), append(probes, f)

@@ -237,7 +237,7 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 	// from another port of its host (or NAT) cannot starve it.
 	key := sourceKey(src.ap)
 	if exact {
-		key = src.ap
+		key = netip.AddrPortFrom(src.ap.Addr().Unmap(), src.ap.Port())
 	}
 	if !n.guard().handshakes.allow(key, now) {
 		n.stats.inc(DropHandshakeRateLimit)
@@ -306,14 +306,11 @@ var errNotMimic = errors.New("node: peer is not a mimic")
 // still gets its handshake answered; the handshake itself then proves who
 // it is.
 func (n *Node) mimicSource(src peerAddr) (known, exact bool) {
-	ip := src.ap.Addr().Unmap()
-	at := netip.AddrPortFrom(ip, src.ap.Port())
+	ip, port := src.ap.Addr().Unmap(), src.ap.Port()
 	check := func(a netip.AddrPort) {
 		if a.Addr().Unmap() == ip {
 			known = true
-			if a.Port() == at.Port() {
-				exact = true
-			}
+			exact = exact || a.Port() == port
 		}
 	}
 	for _, m := range n.mimicTable().Mimics(n.id) {
