@@ -51,8 +51,8 @@ type sourceLimiter struct {
 	max         int
 
 	mu       sync.Mutex
-	buckets  map[netip.AddrPort]*bucket
-	overflow bucket
+	buckets  map[netip.AddrPort]*tokenBucket
+	overflow tokenBucket
 	swept    time.Time
 }
 
@@ -61,7 +61,7 @@ type sourceLimiter struct {
 const sweepEvery = 100 * time.Millisecond
 
 func newSourceLimiter(rate float64, burst, max int) *sourceLimiter {
-	return &sourceLimiter{rate: rate, burst: float64(burst), max: max, buckets: map[netip.AddrPort]*bucket{}}
+	return &sourceLimiter{rate: rate, burst: float64(burst), max: max, buckets: map[netip.AddrPort]*tokenBucket{}}
 }
 
 // allow takes a token from key's bucket, reporting whether there was one.
@@ -79,7 +79,7 @@ func (s *sourceLimiter) allow(key netip.AddrPort, now time.Time) bool {
 		if len(s.buckets) >= s.max {
 			b = &s.overflow
 		} else {
-			b = &bucket{tokens: s.burst, at: now}
+			b = &tokenBucket{tokens: s.burst, at: now}
 			s.buckets[key] = b
 		}
 	}
@@ -104,12 +104,13 @@ func (s *sourceLimiter) len() int {
 	return len(s.buckets)
 }
 
-type bucket struct {
+// tokenBucket is one source's budget.
+type tokenBucket struct {
 	tokens float64
 	at     time.Time
 }
 
-func (b *bucket) level(now time.Time, rate, burst float64) float64 {
+func (b *tokenBucket) level(now time.Time, rate, burst float64) float64 {
 	if b.at.IsZero() {
 		return burst
 	}
@@ -119,7 +120,7 @@ func (b *bucket) level(now time.Time, rate, burst float64) float64 {
 	return b.tokens
 }
 
-func (b *bucket) take(now time.Time, rate, burst float64) bool {
+func (b *tokenBucket) take(now time.Time, rate, burst float64) bool {
 	b.tokens = b.level(now, rate, burst)
 	if now.After(b.at) {
 		b.at = now
