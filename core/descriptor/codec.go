@@ -102,6 +102,9 @@ func (d *Descriptor) encodeBody() ([]byte, error) {
 	if !d.Expires.After(d.Published) {
 		return nil, malformed("expires %s is not after published %s", d.Expires, d.Published)
 	}
+	if err := checkLifetime(d); err != nil {
+		return nil, err
+	}
 	var addrs []byte
 	for _, a := range d.Addrs {
 		if err := checkAddr(a); err != nil {

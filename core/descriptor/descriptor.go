@@ -27,6 +27,13 @@ const (
 	MaxExitPolicy    = 256
 )
 
+// MaxLifetime bounds Expires − Published. A node re-signs its descriptor
+// long before it expires, so only a node that means to outlive its own
+// presence asks for more: a Sybil that joins with a descriptor valid for
+// years and leaves would stay in every view, and among honest nodes'
+// mimics, until then. Sign and Parse refuse longer lifetimes (ErrLifetime).
+const MaxLifetime = 7 * 24 * time.Hour
+
 // ClockSkew is how far Published may lie in the future, and Expires in the
 // past, before Parse refuses a descriptor.
 var ClockSkew = 5 * time.Minute
@@ -41,6 +48,8 @@ var (
 	ErrBadSignature = errors.New("descriptor: bad signature")
 	ErrExpired      = errors.New("descriptor: expired")
 	ErrNotYetValid  = errors.New("descriptor: not yet valid")
+	// ErrLifetime: Expires − Published exceeds MaxLifetime.
+	ErrLifetime = errors.New("descriptor: lifetime too long")
 )
 
 // Addr is one transport address a node can be reached at.
@@ -107,10 +116,12 @@ func (d *Descriptor) Sign(id *identity.Identity) ([]byte, error) {
 	return out, nil
 }
 
-// Parse decodes b, verifies its signature and checks that now lies within
-// [Published − ClockSkew, Expires + ClockSkew). Errors wrap ErrMalformed,
-// ErrTooLarge, ErrBadSignature, ErrExpired or ErrNotYetValid. The result
-// does not alias b.
+// Parse decodes b, checks its lifetime (at most MaxLifetime, checked before
+// the signature so a refusal costs no public-key work), verifies its
+// signature and checks that now lies within [Published − ClockSkew,
+// Expires + ClockSkew). Errors wrap ErrMalformed, ErrTooLarge, ErrLifetime,
+// ErrBadSignature, ErrExpired or ErrNotYetValid. The result does not alias
+// b.
 func Parse(b []byte, now time.Time) (*Descriptor, error) {
 	if len(b) > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
@@ -118,6 +129,9 @@ func Parse(b []byte, now time.Time) (*Descriptor, error) {
 	b = bytes.Clone(b)
 	d, signedLen, err := decode(b)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLifetime(d); err != nil {
 		return nil, err
 	}
 	if !ed25519.Verify(d.Identity, signedMessage(b[:signedLen]), d.signature) {
@@ -135,4 +149,12 @@ func Parse(b []byte, now time.Time) (*Descriptor, error) {
 func signedMessage(body []byte) []byte {
 	m := make([]byte, 0, len(signContext)+len(body))
 	return append(append(m, signContext...), body...)
+}
+
+func checkLifetime(d *Descriptor) error {
+	if life := d.Expires.Sub(d.Published); life > MaxLifetime {
+		return fmt.Errorf("%w: node %s published %s, expires %s: valid for %v, limit %v", ErrLifetime, d.ID().Short(),
+			d.Published.UTC().Format(time.RFC3339), d.Expires.UTC().Format(time.RFC3339), life, MaxLifetime)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/identity"
 )
 
 // Fuzz inputs are tried as given and also fitted to FrameSize (cut or
@@ -88,7 +89,7 @@ func FuzzDecodeProbe(f *testing.F) {
 
 func FuzzDecodeProof(f *testing.F) {
 	p := newPeer(f, 1)
-	proof, _ := EncodeProof([32]byte{1, 2, 3}, testDescriptor(f, p), p.id)
+	proof, _ := EncodeProof([32]byte{1, 2, 3}, identity.ID{4}, testDescriptor(f, p), p.id)
 	f.Add(proof)
 	f.Add(proof[:100])
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -101,7 +102,7 @@ func FuzzDecodeProof(f *testing.F) {
 				t.Fatalf("signature of %d bytes accepted", len(sig))
 			}
 			if d, err := descriptor.Parse(db, t0); err == nil {
-				VerifyProof(nonce, d, sig)
+				VerifyProof(nonce, identity.ID{4}, d, sig)
 			}
 		}
 	})

@@ -16,7 +16,7 @@ import (
 
 // Prologue is mixed into every handshake so a Tarzan handshake can never
 // be confused with another Noise protocol or a future version of this one.
-const Prologue = "tarzan-link-v1"
+const Prologue = "tarzan-link-v2"
 
 var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
 

@@ -3,6 +3,7 @@ package link
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 
@@ -13,8 +14,9 @@ import (
 // NonceSize is the size of a reachability nonce.
 const NonceSize = 32
 
-// proofContext separates proof signatures from descriptor signatures.
-const proofContext = "tarzan-proof-v1"
+// proofContext separates proof signatures from descriptor signatures (and
+// from version 1's proofs, which bound neither prober nor descriptor).
+const proofContext = "tarzan-proof-v2"
 
 // EncodeProbe builds a TypeProbe frame: nonce(32) || length(2) || the
 // prober's signed descriptor, zero-padded.
@@ -42,8 +44,16 @@ func DecodeProbe(frame []byte) (nonce [32]byte, proberDescriptor []byte, err err
 
 // EncodeProof builds a TypeProof frame answering nonce: nonce(32) ||
 // length(2) || the responder's signed descriptor || Ed25519 signature(64)
-// over "tarzan-proof-v1" || nonce || responder node ID, zero-padded.
-func EncodeProof(nonce [32]byte, responderDescriptor []byte, id *identity.Identity) ([]byte, error) {
+// over "tarzan-proof-v2" || nonce || prober node ID || responder node ID ||
+// SHA-256(the responder's descriptor, exactly as carried), zero-padded.
+//
+// Binding the prober means a proof answers one node's probe only: an
+// attacker who forwards the nonce it was sent, in a probe of its own, gets
+// a proof made out to itself, useless to the node that probed it. Binding
+// the descriptor means the signature vouches for that descriptor only: it
+// cannot be moved onto another one the responder once signed (an older
+// one, or one listing an address the attacker now holds).
+func EncodeProof(nonce [32]byte, prober identity.ID, responderDescriptor []byte, id *identity.Identity) ([]byte, error) {
 	if len(responderDescriptor) == 0 || len(responderDescriptor) > descriptor.MaxSize {
 		return nil, fmt.Errorf("link: proof descriptor is %d bytes, want 1..%d", len(responderDescriptor), descriptor.MaxSize)
 	}
@@ -52,7 +62,7 @@ func EncodeProof(nonce [32]byte, responderDescriptor []byte, id *identity.Identi
 	b = append(b, nonce[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(responderDescriptor)))
 	b = append(b, responderDescriptor...)
-	_ = append(b, id.Sign(proofMessage(nonce, id.ID()))...)
+	_ = append(b, id.Sign(proofMessage(nonce, prober, id.ID(), responderDescriptor))...)
 	return f, nil
 }
 
@@ -67,24 +77,28 @@ func DecodeProof(frame []byte) (nonce [32]byte, responderDescriptor []byte, sig 
 	return nonce, d, sig, nil
 }
 
-// VerifyProof checks sig proves that d's identity key answered nonce.
-// The caller must also check that nonce is the one it sent to an address
-// listed in d.
-func VerifyProof(nonce [32]byte, d *descriptor.Descriptor, sig []byte) error {
-	if d == nil || len(d.Identity) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
-		return fmt.Errorf("%w: proof signature or identity key has the wrong size", ErrAuth)
+// VerifyProof checks that sig is d's identity key answering nonce, sent by
+// prober (the verifier's own node ID), for exactly the descriptor d was
+// parsed from. The caller must also check that nonce is the one it sent to
+// an address listed in d, and that the proof came from that address.
+func VerifyProof(nonce [32]byte, prober identity.ID, d *descriptor.Descriptor, sig []byte) error {
+	if d == nil || len(d.Identity) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize || len(d.Encoded()) == 0 {
+		return fmt.Errorf("%w: proof signature, identity key or descriptor encoding missing or the wrong size", ErrAuth)
 	}
-	if !ed25519.Verify(d.Identity, proofMessage(nonce, d.ID()), sig) {
-		return fmt.Errorf("%w: proof not signed by node %s", ErrAuth, d.ID().Short())
+	if !ed25519.Verify(d.Identity, proofMessage(nonce, prober, d.ID(), d.Encoded()), sig) {
+		return fmt.Errorf("%w: proof not signed by node %s for prober %s and this descriptor", ErrAuth, d.ID().Short(), prober.Short())
 	}
 	return nil
 }
 
-func proofMessage(nonce [32]byte, id identity.ID) []byte {
-	m := make([]byte, 0, len(proofContext)+NonceSize+len(id))
+func proofMessage(nonce [32]byte, prober, responder identity.ID, responderDescriptor []byte) []byte {
+	h := sha256.Sum256(responderDescriptor)
+	m := make([]byte, 0, len(proofContext)+NonceSize+2*len(prober)+len(h))
 	m = append(m, proofContext...)
 	m = append(m, nonce[:]...)
-	return append(m, id[:]...)
+	m = append(m, prober[:]...)
+	m = append(m, responder[:]...)
+	return append(m, h[:]...)
 }
 
 // decodeReach parses nonce || length || descriptor || trailer(trailerLen)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/identity"
 )
 
 func TestProbeProofRoundTrip(t *testing.T) {
@@ -24,7 +26,7 @@ func TestProbeProofRoundTrip(t *testing.T) {
 	if err != nil || gotNonce != nonce || !bytes.Equal(gotPD, pd) {
 		t.Fatalf("probe round trip: %v", err)
 	}
-	proof, err := EncodeProof(gotNonce, rd, responder.id)
+	proof, err := EncodeProof(gotNonce, prober.id.ID(), rd, responder.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestProbeProofRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyProof(nonce, d, sig); err != nil {
+	if err := VerifyProof(nonce, prober.id.ID(), d, sig); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range [][]byte{probe, proof} {
@@ -52,28 +54,78 @@ func TestProbeProofRoundTrip(t *testing.T) {
 	badSig := bytes.Clone(sig)
 	badSig[10] ^= 1
 	// A proof signed by another node around the responder's descriptor.
-	forged, _ := EncodeProof(nonce, rd, other.id)
+	forged, _ := EncodeProof(nonce, prober.id.ID(), rd, other.id)
 	_, _, forgedSig, _ := DecodeProof(forged)
 	tests := []struct {
-		name  string
-		nonce [32]byte
-		sig   []byte
+		name   string
+		nonce  [32]byte
+		prober identity.ID
+		sig    []byte
 	}{
-		{"other nonce", otherNonce, sig},
-		{"flipped signature", nonce, badSig},
-		{"signed by another identity", nonce, forgedSig},
-		{"short signature", nonce, sig[:63]},
-		{"no signature", nonce, nil},
+		{"other nonce", otherNonce, prober.id.ID(), sig},
+		{"other prober", nonce, other.id.ID(), sig},
+		{"flipped signature", nonce, prober.id.ID(), badSig},
+		{"signed by another identity", nonce, prober.id.ID(), forgedSig},
+		{"short signature", nonce, prober.id.ID(), sig[:63]},
+		{"no signature", nonce, prober.id.ID(), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := VerifyProof(tc.nonce, d, tc.sig); !errors.Is(err, ErrAuth) {
+			if err := VerifyProof(tc.nonce, tc.prober, d, tc.sig); !errors.Is(err, ErrAuth) {
 				t.Fatalf("err = %v, want ErrAuth", err)
 			}
 		})
 	}
-	if err := VerifyProof(nonce, &descriptor.Descriptor{}, sig); !errors.Is(err, ErrAuth) {
+	if err := VerifyProof(nonce, prober.id.ID(), &descriptor.Descriptor{}, sig); !errors.Is(err, ErrAuth) {
 		t.Fatalf("empty descriptor: %v", err)
+	}
+}
+
+// TestProofBindsDescriptor: a responder's signature vouches for the exact
+// descriptor it was made over. Moved onto another descriptor of the same
+// node (older, or listing another address), it does not verify.
+func TestProofBindsDescriptor(t *testing.T) {
+	prober, responder := newPeer(t, 1), newPeer(t, 2)
+	nonce := [32]byte{7}
+	cur := testDescriptor(t, responder)
+	proof, err := EncodeProof(nonce, prober.id.ID(), cur, responder.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, sig, _ := DecodeProof(proof)
+	var onion [32]byte
+	onion[0] = 1
+	older := &descriptor.Descriptor{
+		LinkKey: responder.static.Public, OnionKey: onion,
+		Addrs:     []descriptor.Addr{{Transport: "udp", AddrPort: netip.MustParseAddrPort("127.250.0.1:7070")}},
+		Published: t0.Add(-time.Hour), Expires: t0.Add(time.Hour),
+	}
+	ob, err := older.Sign(responder.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, err := descriptor.Parse(ob, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyProof(nonce, prober.id.ID(), od, sig); !errors.Is(err, ErrAuth) {
+		t.Fatalf("signature moved onto another descriptor of the responder: %v, want ErrAuth", err)
+	}
+	cd, _ := descriptor.Parse(cur, t0)
+	if err := VerifyProof(nonce, prober.id.ID(), cd, sig); err != nil {
+		t.Fatalf("on its own descriptor: %v", err)
+	}
+}
+
+// TestNewIndex: indices are non-zero and read from the given source.
+func TestNewIndex(t *testing.T) {
+	zeros := bytes.NewReader(append(make([]byte, 8), 0, 0, 0, 5))
+	idx, err := NewIndex(zeros)
+	if err != nil || idx != 5 {
+		t.Fatalf("NewIndex skipping zeros = %d, %v; want 5", idx, err)
+	}
+	if _, err := NewIndex(bytes.NewReader(nil)); err == nil {
+		t.Fatal("NewIndex from an empty source succeeded")
 	}
 }
 
@@ -81,7 +133,7 @@ func TestReachDecodeRejects(t *testing.T) {
 	p := newPeer(t, 1)
 	desc := testDescriptor(t, p)
 	probe, _ := EncodeProbe([32]byte{1}, desc)
-	proof, _ := EncodeProof([32]byte{1}, desc, p.id)
+	proof, _ := EncodeProof([32]byte{1}, identity.ID{9}, desc, p.id)
 	mod := func(f []byte, fn func([]byte)) []byte {
 		f = bytes.Clone(f)
 		fn(f)
@@ -117,11 +169,11 @@ func TestReachDecodeRejects(t *testing.T) {
 	if _, err := EncodeProbe([32]byte{}, make([]byte, descriptor.MaxSize+1)); err == nil {
 		t.Fatal("oversized descriptor encoded")
 	}
-	if _, err := EncodeProof([32]byte{}, nil, p.id); err == nil {
+	if _, err := EncodeProof([32]byte{}, identity.ID{9}, nil, p.id); err == nil {
 		t.Fatal("empty descriptor encoded")
 	}
 	// The largest descriptor fits a proof frame.
-	if _, err := EncodeProof([32]byte{}, make([]byte, descriptor.MaxSize), p.id); err != nil {
+	if _, err := EncodeProof([32]byte{}, identity.ID{9}, make([]byte, descriptor.MaxSize), p.id); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -176,7 +228,7 @@ func TestEveryFrameIsFrameSize(t *testing.T) {
 	d2, _ := rb.Seal(make([]byte, 10), payload(1)) // small dst grows
 	d3, _ := rb.Seal(make([]byte, 0, 4096), payload(2))
 	probe, _ := EncodeProbe([32]byte{}, testDescriptor(t, a))
-	proof, _ := EncodeProof([32]byte{}, testDescriptor(t, b), b.id)
+	proof, _ := EncodeProof([32]byte{}, a.id.ID(), testDescriptor(t, b), b.id)
 	for name, f := range map[string][]byte{"init": initFrame, "resp": resp, "data": d1, "data small dst": d2, "data big dst": d3, "probe": probe, "proof": proof} {
 		if len(f) != FrameSize {
 			t.Errorf("%s frame is %d bytes, want %d", name, len(f), FrameSize)

@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,4 +205,22 @@ func inexactOverlap(x, y []byte) bool {
 	xs, ys := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
 	xe, ye := xs+uintptr(len(x)), ys+uintptr(len(y))
 	return xs < ye && ys < xe && xs != ys
+}
+
+// NewIndex draws a session index from rand: uniformly random and non-zero
+// (0 marks handshake and probe frames). Indices travel in clear on every
+// frame, so rand must be a cryptographic source (the node's crypto/rand):
+// drawn from a statistical generator such as a PCG, whose state follows
+// from a few of its outputs, they would let an observer predict which
+// index a peer's next session gets and link sessions to it.
+func NewIndex(rand io.Reader) (uint32, error) {
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(rand, b[:]); err != nil {
+			return 0, fmt.Errorf("link: reading randomness: %w", err)
+		}
+		if idx := binary.BigEndian.Uint32(b[:]); idx != 0 {
+			return idx, nil
+		}
+	}
 }

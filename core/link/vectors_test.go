@@ -59,7 +59,7 @@ func checkVector(t *testing.T, name, comment string, got []byte) {
 func TestVectors(t *testing.T) {
 	a, b := newPeer(t, 1), newPeer(t, 2)
 	rand := newDetRand("tarzan-link-vectors")
-	common := fmt.Sprintf(`Inputs (PROTOCOL.md §3-§5):
+	common := fmt.Sprintf(`Inputs (PROTOCOL.md §3-§5, protocol v2: Noise prologue %q):
 initiator A: identity seed 32×0x01, node ID %s
              link static private 32×0x11, public %x
 responder B: identity seed 32×0x02, node ID %s
@@ -67,7 +67,7 @@ responder B: identity seed 32×0x02, node ID %s
 randomness: ChaCha20 keystream, key "tarzan-link-vectors" zero-padded, nonce 0
             (A's ephemeral is the first 32 bytes, B's the next 32)
 now 2026-11-01T12:00:00Z; A's index 0x0a0a0a0a, B's index 0x0b0b0b0b`,
-		a.id.ID(), a.static.Public, b.id.ID(), b.static.Public)
+		Prologue, a.id.ID(), a.static.Public, b.id.ID(), b.static.Public)
 
 	h, initFrame, err := Initiate(a.static, a.id.ID(), b.static.Public, 0x0a0a0a0a, rand, t0)
 	if err != nil {
@@ -104,10 +104,10 @@ now 2026-11-01T12:00:00Z; A's index 0x0a0a0a0a, B's index 0x0b0b0b0b`,
 	if err != nil {
 		t.Fatal(err)
 	}
-	proof, err := EncodeProof(nonce, testDescriptor(t, b), b.id)
+	proof, err := EncodeProof(nonce, a.id.ID(), testDescriptor(t, b), b.id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkVector(t, "probe.hex", "Probe from A."+dcomment+"\n"+common, probe)
-	checkVector(t, "proof.hex", "Proof from B answering A's probe."+dcomment+"\n"+common, proof)
+	checkVector(t, "proof.hex", "Proof from B answering A's probe (prober A; sig over tarzan-proof-v2 || nonce || A's ID || B's ID || SHA-256(B's descriptor))."+dcomment+"\n"+common, proof)
 }

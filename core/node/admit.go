@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"io"
 	"net/netip"
 	"time"
@@ -14,8 +15,11 @@ import (
 
 // Admission: a peer enters the view only after (1) its descriptor's
 // signature verifies and (2) it answers a fresh nonce sent to an address
-// its descriptor advertises with a signature by its identity key. Discovery
-// plugins and probing peers only propose.
+// its descriptor advertises with a signature by its identity key over the
+// nonce, our node ID and that exact descriptor. Discovery plugins and
+// probing peers only propose. A probe is answered only toward the address
+// it came from, and only if the descriptor it carries lists that address,
+// so no one can point a node at a third party.
 
 type pendingProbe struct {
 	addr   peerAddr
@@ -64,10 +68,8 @@ func (n *Node) handleProposals(props []discovery.Proposal) {
 // us, probes the address it advertises. force skips the check for an
 // outstanding probe (used when the peer just showed it is up).
 func (n *Node) considerDescriptor(b []byte, force bool) {
-	d, err := n.opts.ParseDescriptor(b, n.opts.Clock.Now())
-	if err != nil {
-		n.stats.inc(DropDescriptorInvalid)
-		n.limiter.debug(n.log, "desc-invalid", "dropped invalid descriptor", "err", err)
+	d, ok := n.parseDescriptor(b, n.opts.Clock.Now())
+	if !ok {
 		return
 	}
 	id := d.ID()
@@ -84,6 +86,23 @@ func (n *Node) considerDescriptor(b []byte, force bool) {
 	n.probe(addr, id, force)
 }
 
+// parseDescriptor verifies a descriptor, counting a refusal under its
+// reason.
+func (n *Node) parseDescriptor(b []byte, now time.Time) (*descriptor.Descriptor, bool) {
+	d, err := n.opts.ParseDescriptor(b, now)
+	switch {
+	case errors.Is(err, descriptor.ErrLifetime):
+		n.stats.inc(DropDescriptorLifetime)
+		n.limiter.debug(n.log, "desc-lifetime", "dropped descriptor valid for too long", "err", err)
+		return nil, false
+	case err != nil:
+		n.stats.inc(DropDescriptorInvalid)
+		n.limiter.debug(n.log, "desc-invalid", "dropped invalid descriptor", "err", err)
+		return nil, false
+	}
+	return d, true
+}
+
 // pickAddr chooses, in our transport preference order, the first
 // transport the descriptor advertises and its address there.
 func (n *Node) pickAddr(d *descriptor.Descriptor) (peerAddr, bool) {
@@ -97,12 +116,13 @@ func (n *Node) pickAddr(d *descriptor.Descriptor) (peerAddr, bool) {
 	})
 }
 
-// probe sends a reachability probe unless one to addr is outstanding.
-func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) {
+// probe sends a reachability probe unless one to addr is outstanding; it
+// reports whether it sent one.
+func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) bool {
 	now := n.opts.Clock.Now()
 	var nonce [32]byte
 	if _, err := io.ReadFull(n.opts.Rand, nonce[:]); err != nil {
-		return
+		return false
 	}
 	n.mu.Lock()
 	// One index lookup, not a scan of every pending probe: a node
@@ -112,7 +132,7 @@ func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) {
 	// listened, and nothing else would send another.
 	if sent, ok := n.probing[addr]; ok && !force && now.Sub(sent) < reprobeAfter {
 		n.mu.Unlock()
-		return
+		return false
 	}
 	n.probes[nonce] = &pendingProbe{addr: addr, expect: expect, sent: now}
 	n.probing[addr] = now
@@ -120,31 +140,75 @@ func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) {
 	frame, err := link.EncodeProbe(nonce, n.Descriptor())
 	if err != nil {
 		n.log.Error("encoding probe", "err", err)
-		return
+		return false
 	}
 	n.sendRaw(addr, frame)
+	return true
 }
 
-// handleProbe answers any probe with a signed proof (probes and proofs are
-// the same size, so this amplifies nothing), then considers the prober's
-// own descriptor.
+// handleProbe answers a probe with a signed proof, sent back where the
+// probe came from, then probes the prober back there if its descriptor is
+// new to us. In this order, each step cheap before the next:
+//
+//  1. the frame must decode (no key work);
+//  2. the source and everyone together must be within their probe budgets
+//     (AdmissionLimits; drop_probe_ratelimit), before any key work;
+//  3. the prober's descriptor must verify (one signature check) and list
+//     the source address on this transport (drop_probe_reflect): a probe
+//     with someone else's address in it draws nothing toward anyone, so
+//     probes cannot be reflected at a third party, and the answer goes
+//     only where the question came from (probes and proofs are the same
+//     size: no amplification);
+//  4. the proof is signed (one signature) for this prober and this node's
+//     current descriptor.
 func (n *Node) handleProbe(src peerAddr, frame []byte) {
 	nonce, desc, err := link.DecodeProbe(frame)
 	if err != nil {
 		n.stats.inc(DropMalformedFrame)
 		return
 	}
-	proof, err := link.EncodeProof(nonce, n.Descriptor(), n.opts.Identity)
+	now := n.opts.Clock.Now()
+	if !n.allowProbe(src.ap, now) {
+		n.stats.inc(DropProbeRateLimit)
+		n.limiter.debug(n.log, "probe-ratelimit", "refused probe over its budget", "from", src)
+		return
+	}
+	d, ok := n.parseDescriptor(desc, now)
+	if !ok {
+		return
+	}
+	if !n.lists(d, src) {
+		n.stats.inc(DropProbeReflect)
+		n.limiter.debug(n.log, "probe-reflect", "dropped probe whose descriptor does not list its source", "from", src, "claims", d.ID().Short())
+		return
+	}
+	id := d.ID()
+	if id == n.id {
+		return
+	}
+	proof, err := link.EncodeProof(nonce, id, n.Descriptor(), n.opts.Identity)
 	if err != nil {
 		n.log.Error("encoding proof", "err", err)
 		return
 	}
+	n.stats.inc(EventProofsSigned)
 	n.sendRaw(src, proof)
-	if len(desc) > 0 {
-		// The prober is up right now, whatever an earlier unanswered
-		// probe of ours suggests.
-		n.considerDescriptor(desc, true)
+	if p, ok := n.view.Get(id); ok && !d.Published.After(p.Desc.Published) {
+		return
 	}
+	// The prober is up right now, whatever an earlier unanswered probe of
+	// ours suggests, and it listens at src.
+	n.probe(src, id, true)
+}
+
+// lists reports whether d advertises src (address and transport).
+func (n *Node) lists(d *descriptor.Descriptor, src peerAddr) bool {
+	for _, a := range d.Addrs {
+		if a.AddrPort == src.ap && a.Transport == n.eps[src.ep].name {
+			return true
+		}
+	}
+	return false
 }
 
 // handleProof admits a peer whose proof answers one of our probes.
@@ -166,10 +230,8 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		return
 	}
 	now := n.opts.Clock.Now()
-	d, err := n.opts.ParseDescriptor(descBytes, now)
-	if err != nil {
-		n.stats.inc(DropDescriptorInvalid)
-		n.limiter.debug(n.log, "proof-desc", "dropped proof with invalid descriptor", "err", err)
+	d, ok := n.parseDescriptor(descBytes, now)
+	if !ok {
 		return
 	}
 	id := d.ID()
@@ -177,29 +239,38 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		n.stats.inc(DropProofInvalid)
 		return
 	}
-	if err := link.VerifyProof(nonce, d, sig); err != nil {
+	// The signature covers our ID and this exact descriptor: a proof the
+	// peer gave someone else, or moved onto another of its descriptors,
+	// does not verify.
+	if err := link.VerifyProof(nonce, n.id, d, sig); err != nil {
 		n.stats.inc(DropProofInvalid)
+		n.limiter.debug(n.log, "proof-sig", "dropped proof that does not verify", "from", src, "err", err)
 		return
 	}
 	// The answer must come from an address the descriptor claims: an
 	// address cannot be claimed without being reachable there.
-	claimed := false
-	for _, a := range d.Addrs {
-		if a.AddrPort == src.ap && a.Transport == n.eps[src.ep].name {
-			claimed = true
-		}
-	}
-	if !claimed {
+	if !n.lists(d, src) {
 		n.stats.inc(DropProofInvalid)
 		return
 	}
-	if n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now}) {
-		n.stats.inc(EventAdmitted)
-		n.tellTransports(d)
-		n.log.Debug("peer admitted", "peer", id.Short(), "peers", n.view.Len())
-		if err := n.opts.Discovery.Admitted([][]byte{d.Encoded()}); err != nil {
-			n.limiter.warn(n.log, "admitted", "discovery plugin refused admitted descriptor", "err", err)
-		}
+	if held, ok := n.view.Get(id); ok && d.Published.Before(held.Desc.Published) {
+		// Proven, but older than what we hold: a rollback (or a peer
+		// whose clock went back; it is re-admitted once the newer
+		// descriptor is evicted or expires).
+		n.stats.inc(DropDescriptorOlder)
+		n.limiter.debug(n.log, "proof-older", "dropped proof with a descriptor older than the one held", "peer", id.Short(), "from", src)
+		return
+	}
+	n.forgetDormant(id)
+	if !n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now}) {
+		n.view.Touch(id, now) // the same descriptor, proven again: the peer is there
+		return
+	}
+	n.stats.inc(EventAdmitted)
+	n.tellTransports(d)
+	n.log.Debug("peer admitted", "peer", id.Short(), "peers", n.view.Len())
+	if err := n.opts.Discovery.Admitted([][]byte{d.Encoded()}); err != nil {
+		n.limiter.warn(n.log, "admitted", "discovery plugin refused admitted descriptor", "err", err)
 	}
 }
 

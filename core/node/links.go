@@ -103,14 +103,18 @@ func (n *Node) upLink(id identity.ID) *peerLink {
 	return l
 }
 
-// newIndex picks an unused local session index (never 0: probes use 0).
+// newIndexLocked picks an unused local session index (never 0: probes use
+// 0). Indices are on the wire, so they come from the node's cryptographic
+// randomness (Options.Rand, crypto/rand by default), never from its
+// statistical generator (link.NewIndex says why); should that source
+// fail, from the padding generator, a ChaCha8 seeded from it.
 func (n *Node) newIndexLocked(l *peerLink) uint32 {
 	for {
-		idx := n.randUint32()
-		if idx == 0 {
-			continue
+		idx, err := link.NewIndex(n.opts.Rand)
+		if err != nil {
+			idx, _ = link.NewIndex(n.pad)
 		}
-		if _, used := n.byIndex[idx]; !used {
+		if _, used := n.byIndex[idx]; !used && idx != 0 {
 			n.byIndex[idx] = l
 			return idx
 		}
@@ -218,7 +222,8 @@ const resyncEvery = 250 * time.Millisecond
 // admitted peer that is our mimic.
 func (n *Node) handleInit(src peerAddr, frame []byte) {
 	now := n.opts.Clock.Now()
-	if !n.fromMimicHost(src) {
+	known, exact := n.mimicSource(src)
+	if !known {
 		// Refused before any key agreement: the initiator's identity
 		// is sealed under a Diffie-Hellman, and while views still differ
 		// most initiations come from peers that do not count as our
@@ -227,6 +232,19 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 		n.limiter.debug(n.log, "init-nonmimic-addr", "refused link handshake from an address that is no mimic's", "from", src)
 		return
 	}
+	// Still before any key agreement: each source's budget. The exact
+	// address a mimic is known at has a budget of its own, so a flood
+	// from another port of its host (or NAT) cannot starve it.
+	key := sourceKey(src.ap)
+	if exact {
+		key = netip.AddrPortFrom(src.ap.Addr().Unmap(), src.ap.Port())
+	}
+	if !n.guard().handshakes.allow(key, now) {
+		n.stats.inc(DropHandshakeRateLimit)
+		n.limiter.debug(n.log, "init-ratelimit", "refused link handshake over its source's budget", "from", src)
+		return
+	}
+	n.stats.inc(EventHandshakeDH)
 	var l *peerLink
 	var refused bool
 	n.mu.Lock()
@@ -280,37 +298,42 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 
 var errNotMimic = errors.New("node: peer is not a mimic")
 
-// fromMimicHost reports whether src's IP address is one that a current
-// mimic's descriptor advertises. Only the IP is compared, and against
-// every advertised address, so that a mimic initiating over another of
-// its transports (another port) still gets its handshake answered; the
-// handshake itself then proves who it is.
-func (n *Node) fromMimicHost(src peerAddr) bool {
-	ip := src.ap.Addr().Unmap()
+// mimicSource reports whether src's IP address is one that a current
+// mimic's descriptor advertises or where a mimic's link now is (known),
+// and whether src is exactly such an address, port included (exact).
+// Only the IP decides known, and against every advertised address, so
+// that a mimic initiating over another of its transports (another port)
+// still gets its handshake answered; the handshake itself then proves who
+// it is.
+func (n *Node) mimicSource(src peerAddr) (known, exact bool) {
+	ip, port := src.ap.Addr().Unmap(), src.ap.Port()
+	check := func(a netip.AddrPort) {
+		if a.Addr().Unmap() == ip {
+			known = true
+			exact = exact || a.Port() == port
+		}
+	}
 	for _, m := range n.mimicTable().Mimics(n.id) {
 		p, ok := n.view.Get(identity.ID(m))
 		if !ok {
 			continue
 		}
-		if p.Addr.Addr().Unmap() == ip {
-			return true
-		}
+		check(p.Addr)
 		// A link that moved (NAT rebinding) is answered where it is now.
 		if l := n.link(identity.ID(m), false); l != nil {
 			l.mu.Lock()
-			at := l.addr.ap.Addr().Unmap()
+			la := l.addr.ap
 			l.mu.Unlock()
-			if at == ip {
-				return true
-			}
+			check(la)
 		}
 		for _, a := range p.Desc.Addrs {
-			if a.AddrPort.Addr().Unmap() == ip {
-				return true
-			}
+			check(a.AddrPort)
+		}
+		if exact {
+			return true, true
 		}
 	}
-	return false
+	return known, exact
 }
 
 // promoteLocked makes l.next the sending session. Caller holds l.mu.

@@ -41,7 +41,9 @@ func (n *Node) maintain(now time.Time) {
 	n.expireView(now)
 }
 
-// expireView drops peers whose descriptors expired.
+// expireView drops peers whose descriptors expired, and those that have
+// been silent for too long (liveness.go).
 func (n *Node) expireView(now time.Time) {
 	n.view.RemoveExpired(now)
+	n.checkLiveness(now)
 }

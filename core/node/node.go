@@ -101,6 +101,8 @@ type Node struct {
 	loops  loopCover
 
 	hooks testHooks
+
+	admission admissionGuard // per-source limits and liveness (limiter.go, liveness.go)
 }
 
 // testHooks let tests in this package play a misbehaving relay.

@@ -115,6 +115,10 @@ type Options struct {
 	LoopWindow    int
 	LoopAlertLoss float64
 
+	// Per-source limits on probes and handshakes, and eviction of silent
+	// peers (options_member.go).
+	AdmissionLimits
+
 	// Simulation hooks, all off by default: a simulator that runs
 	// thousands of nodes in one process shares immutable work between
 	// them, where a real deployment computes it once per node.
@@ -260,6 +264,7 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.AdmissionLimits.setDefaults()
 }
 
 // ErrOptions wraps every option validation error.
@@ -318,6 +323,9 @@ func (o *Options) validate() error {
 	}
 	if o.ExitAdapter != nil && !o.Exit {
 		return fmt.Errorf("%w: ExitAdapter given but Exit is off", ErrOptions)
+	}
+	if err := o.validateMember(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -3,6 +3,9 @@
 // Only the node's admission code adds peers, and only after a peer's
 // descriptor signature and reachability proof have checked out, so
 // everything in a View is a peer that is who it says and is where it says.
+// A view never goes back to an older descriptor of a peer, and remembers
+// when each peer was last heard from (a proof, or traffic on its link) so
+// that peers silent for too long can be evicted.
 // The index by top-level domain (IPv4 /16, IPv6 /32) is what path selection
 // walks: relays are chosen uniformly over domains, not over nodes.
 package view
@@ -36,6 +39,7 @@ func (p *Peer) Top() netip.Prefix { return domain.Top(p.Addr.Addr()) }
 type View struct {
 	mu      sync.RWMutex
 	peers   map[identity.ID]*Peer
+	heard   map[identity.ID]time.Time // last time each peer was heard from
 	byTop   map[netip.Prefix]map[identity.ID]*Peer
 	version uint64
 	size    atomic.Int64 // len(peers), readable without the lock
@@ -46,21 +50,29 @@ type View struct {
 
 // New returns an empty view.
 func New() *View {
-	return &View{peers: map[identity.ID]*Peer{}, byTop: map[netip.Prefix]map[identity.ID]*Peer{}}
+	return &View{peers: map[identity.ID]*Peer{}, heard: map[identity.ID]time.Time{}, byTop: map[netip.Prefix]map[identity.ID]*Peer{}}
 }
 
-// Add inserts or replaces a peer. A descriptor older than the one held is
-// ignored; Add reports whether the view changed.
+// Add inserts or replaces a peer; it reports whether the view changed. A
+// descriptor older (by Published) than the one held for that ID is
+// refused wherever it was proven: a peer's older descriptor, still signed
+// and unexpired, must not roll back its keys or move it (PROTOCOL.md §9).
+// One as old as the one held replaces it only when proven at another
+// address. A peer added is heard at p.Admitted.
 func (v *View) Add(p *Peer) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if old, ok := v.peers[p.ID]; ok {
+		if p.Desc.Published.Before(old.Desc.Published) {
+			return false
+		}
 		if !p.Desc.Published.After(old.Desc.Published) && old.Addr == p.Addr && old.Transport == p.Transport {
 			return false
 		}
 		v.removeLocked(p.ID)
 	}
 	v.peers[p.ID] = p
+	v.heard[p.ID] = p.Admitted
 	v.size.Store(int64(len(v.peers)))
 	if v.nextExpiry.IsZero() || p.Desc.Expires.Before(v.nextExpiry) {
 		v.nextExpiry = p.Desc.Expires
@@ -87,6 +99,7 @@ func (v *View) removeLocked(id identity.ID) bool {
 		return false
 	}
 	delete(v.peers, id)
+	delete(v.heard, id)
 	v.size.Store(int64(len(v.peers)))
 	top := p.Top()
 	delete(v.byTop[top], id)
@@ -119,6 +132,57 @@ func (v *View) RemoveExpired(now time.Time) int {
 	}
 	v.nextExpiry = next
 	return n
+}
+
+// Touch records that peer id was heard from at t (a proof it gave, or
+// authenticated traffic on its link); an earlier t than the one held
+// changes nothing. It reports whether the peer is in the view.
+func (v *View) Touch(id identity.ID, t time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.peers[id]; !ok {
+		return false
+	}
+	if t.After(v.heard[id]) {
+		v.heard[id] = t
+	}
+	return true
+}
+
+// Heard is when peer id was last heard from.
+func (v *View) Heard(id identity.ID) (time.Time, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	t, ok := v.heard[id]
+	return t, ok
+}
+
+// Quiet returns the peers not heard from since before, in no order.
+func (v *View) Quiet(before time.Time) []*Peer {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []*Peer
+	for id, t := range v.heard {
+		if t.Before(before) {
+			out = append(out, v.peers[id])
+		}
+	}
+	return out
+}
+
+// RemoveSilent drops every peer not heard from since before and returns
+// them.
+func (v *View) RemoveSilent(before time.Time) []*Peer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []*Peer
+	for id, t := range v.heard {
+		if t.Before(before) {
+			out = append(out, v.peers[id])
+			v.removeLocked(id)
+		}
+	}
+	return out
 }
 
 // Get returns the peer with the given ID.

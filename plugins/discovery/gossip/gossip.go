@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -30,7 +29,8 @@ type Gossip struct {
 	manual bool // tests drive Round themselves
 
 	mu       sync.Mutex
-	rng      *rand.Rand
+	rng      *rand.Rand // picks targets, pages and windows
+	nonces   *rand.Rand // nonces only: ChaCha8 seeded from crypto/rand
 	self     *entry
 	selfAddr map[netip.AddrPort]bool
 	view     map[identity.ID]*entry     // admitted by the core, gossiped onward
@@ -125,22 +125,32 @@ func NewWithParser(options map[string]string, parse ParseFunc) (discovery.Discov
 	if err != nil {
 		return nil, err
 	}
-	var seed [16]byte
+	var seed [32]byte
 	if _, err := crand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("gossip discovery: seeding: %w", err)
 	}
-	g := newGossip(o, time.Now, rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])), false)
+	g := newGossip(o, time.Now, rand.NewChaCha8(seed), false)
 	g.parse = parse
 	return g, nil
 }
 
+// newGossip makes a backend whose choices come from src (tests pass a
+// seeded one to replay a run). Nonces never do: every answer must echo
+// one, so whoever could predict them could forge answers from any
+// address, and a statistical generator (a PCG) is predictable from its
+// state. They come from a ChaCha8 of their own, seeded from crypto/rand
+// (whose Read never fails: it crashes the program instead) and never used
+// for anything else.
 func newGossip(o options, now func() time.Time, src rand.Source, manual bool) *Gossip {
+	var seed [32]byte
+	crand.Read(seed[:])
 	return &Gossip{
 		opts:     o,
 		now:      now,
 		parse:    descriptor.Parse,
 		manual:   manual,
 		rng:      rand.New(src),
+		nonces:   rand.New(rand.NewChaCha8(seed)),
 		view:     map[identity.ID]*entry{},
 		viewPos:  map[identity.ID]int{},
 		addrRefs: map[netip.AddrPort]int{},

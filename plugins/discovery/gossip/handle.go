@@ -60,7 +60,7 @@ func (g *Gossip) onDigest(now time.Time, msg discovery.Message, m *message) {
 	start := g.rng.IntN(len(diff))
 	diff = append(diff[start:], diff[:start]...)
 
-	reply := g.rng.Uint64()
+	reply := g.nonces.Uint64()
 	g.issueLocked(msg.Addr, reply, m.nonce)
 	page := &message{typ: typeSummary, nonce: m.nonce, reply: reply}
 	pages := 0

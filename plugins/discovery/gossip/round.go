@@ -45,7 +45,7 @@ func (g *Gossip) Round() {
 	g.refreshLocked(now)
 	dg := *g.digestLocked(now) // a copy: the nonce differs per target
 	for _, t := range g.targetsLocked() {
-		nonce := g.rng.Uint64()
+		nonce := g.nonces.Uint64()
 		g.issueLocked(t.addr, nonce, 0)
 		dg.nonce = nonce
 		g.queueLocked(t.addr, t.transport, &dg)
