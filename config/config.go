@@ -36,6 +36,7 @@ type Config struct {
 	Cover     Cover
 	Adapter   Plugin // client IP adapter (tun, socks); Name "" = none
 	Exit      Exit
+	Limits    Limits
 }
 
 // Exit is the [exit] section: the exit adapter (the pseudonymous NAT) and
@@ -43,8 +44,10 @@ type Config struct {
 type Exit struct {
 	Plugin
 	// Policy is the ordered accept/reject rules, first match wins; empty
-	// means the default policy (no loopback, private, link-local or
-	// multicast destinations).
+	// means the default policy, exitpolicy.Default: "reject private;
+	// accept *", where private is every range that is not globally
+	// reachable unicast (and IPv4 carried in IPv6 is judged by the IPv4
+	// address it carries).
 	Policy []string
 }
 
@@ -68,6 +71,30 @@ type Node struct {
 	AllowRemoteControl bool   // permit a non-loopback Control address
 	LogLevel           string // debug, info, warn or error
 	Exit               bool   // run the PNAT exit
+	// AllowVariableTimeAES starts the node on a CPU without AES
+	// instructions, where onion encryption leaks key bits through timing
+	// (core/node's Options.AllowVariableTimeAES).
+	AllowVariableTimeAES bool
+}
+
+// Limits is the [limits] section: what other hosts can make this node
+// hold or compute. The fields are core/node's Options.MaxCircuitsPerLink,
+// MaxCircuits, CreateRate and the fields of its AdmissionLimits, with the
+// same defaults. Unlike in core/node, zero is never "the default" here
+// (Default sets every field): a negative probe or handshake rate, or a
+// negative PeerSilence, switches that limit off, and zero is refused.
+type Limits struct {
+	CircuitsPerLink  int           // relay circuits one link may hold, 1..Circuits
+	Circuits         int           // relay circuits all links may hold, CircuitsPerLink..node.MaxCircuitsLimit
+	CreateRate       float64       // CREATEs per second per link, (0, node.MaxCreateRate]
+	ProbeRate        float64       // probes answered per second per source; < 0: no limit
+	ProbeBurst       int           // >= 1
+	ProbeGlobalRate  float64       // probes answered per second from all sources; < 0: no limit
+	ProbeGlobalBurst int           // >= 1
+	HandshakeRate    float64       // link handshake initiations answered per second per source; < 0: no limit
+	HandshakeBurst   int           // >= 1
+	LimiterSources   int           // sources each per-source limiter tracks, >= 1
+	PeerSilence      time.Duration // evict peers silent this long, >= 1s; < 0: never
 }
 
 // Mimics is the [mimics] section.
@@ -167,6 +194,19 @@ func Default() *Config {
 		},
 		Adapter: Plugin{Name: "", Options: map[string]string{}},
 		Exit:    Exit{Plugin: Plugin{Name: "pnat", Options: map[string]string{}}, Policy: []string{}},
+		Limits: Limits{
+			CircuitsPerLink:  node.DefaultMaxCircuitsPerLink,
+			Circuits:         node.DefaultMaxCircuits,
+			CreateRate:       node.DefaultCreateRate,
+			ProbeRate:        node.DefaultProbeRate,
+			ProbeBurst:       node.DefaultProbeBurst,
+			ProbeGlobalRate:  node.DefaultProbeGlobalRate,
+			ProbeGlobalBurst: node.DefaultProbeGlobalBurst,
+			HandshakeRate:    node.DefaultHandshakeRate,
+			HandshakeBurst:   node.DefaultHandshakeBurst,
+			LimiterSources:   node.DefaultLimiterSources,
+			PeerSilence:      node.DefaultPeerSilence,
+		},
 	}
 }
 

@@ -92,6 +92,45 @@ func TestParseErrors(t *testing.T) {
 		{"loop alert inf", "[cover]\nloop_alert_loss = inf", 2, "cover.loop_alert_loss", "out of range"},
 		{"loop alert string", "[cover]\nloop_alert_loss = \"0.5\"", 2, "cover.loop_alert_loss", "must be a number such as 0.5, not the string"},
 		{"loop key misspelt", "[cover]\nloop_timout = \"5s\"", 2, "cover.loop_timout", "unknown key; [cover] takes name, inprocess, path, sha256, options, loop_timeout, loop_tunnels, loop_window, loop_alert_loss"},
+		{"aes type", "[node]\nallow_variable_time_aes = \"yes\"", 2, "node.allow_variable_time_aes", "must be true or false"},
+		{"aes integer", "[node]\nallow_variable_time_aes = 1", 2, "node.allow_variable_time_aes", "must be true or false, not the integer 1"},
+		{"circuits per link zero", "[limits]\ncircuits_per_link = 0", 2, "limits.circuits_per_link", "0 is out of range 1..1048576"},
+		{"circuits per link negative", "[limits]\ncircuits_per_link = -1", 2, "limits.circuits_per_link", "-1 is out of range 1..1048576"},
+		{"circuits per link big", "[limits]\ncircuits = 1048576\ncircuits_per_link = 1048577", 3, "limits.circuits_per_link", "1048577 is out of range 1..1048576"},
+		{"circuits per link type", "[limits]\ncircuits_per_link = \"1024\"", 2, "limits.circuits_per_link", "must be an integer"},
+		{"circuits per link above circuits", "[limits]\n\ncircuits_per_link = 20000", 3, "limits.circuits", "16384 is below limits.circuits_per_link (20000)"},
+		{"circuits below per link", "[limits]\ncircuits_per_link = 100\ncircuits = 50", 3, "limits.circuits", "50 is below limits.circuits_per_link (100)"},
+		{"circuits zero", "[limits]\ncircuits = 0", 2, "limits.circuits", "0 is out of range 1..1048576"},
+		{"circuits big", "[limits]\ncircuits = 1048577", 2, "limits.circuits", "1048577 is out of range 1..1048576"},
+		{"circuits float", "[limits]\ncircuits = 1e4", 2, "limits.circuits", "must be an integer, not a float"},
+		{"create rate zero", "[limits]\ncreate_rate = 0", 2, "limits.create_rate", "0 is out of range: want CREATEs per second greater than 0 and at most 1000000"},
+		{"create rate off", "[limits]\ncreate_rate = -1.0", 2, "limits.create_rate", "-1 is out of range"},
+		{"create rate big", "[limits]\ncreate_rate = 1e7", 2, "limits.create_rate", "1e+07 is out of range"},
+		{"create rate nan", "[limits]\ncreate_rate = nan", 2, "limits.create_rate", "NaN is out of range"},
+		{"create rate string", "[limits]\ncreate_rate = \"64\"", 2, "limits.create_rate", "must be a number"},
+		{"probe rate zero", "[limits]\nprobe_rate = 0.0", 2, "limits.probe_rate", "0 is not a rate: want one greater than 0, or a negative one (-1.0) to switch the limit off"},
+		{"probe rate nan", "[limits]\nprobe_rate = nan", 2, "limits.probe_rate", "NaN is not a rate"},
+		{"probe rate inf", "[limits]\nprobe_rate = inf", 2, "limits.probe_rate", "+Inf is not a rate"},
+		{"probe rate -inf", "[limits]\nprobe_rate = -inf", 2, "limits.probe_rate", "-Inf is not a rate"},
+		{"probe rate string", "[limits]\nprobe_rate = \"off\"", 2, "limits.probe_rate", "must be a number such as 0.5, not the string \"off\""},
+		{"probe burst zero", "[limits]\nprobe_burst = 0", 2, "limits.probe_burst", "0 is below 1; a burst of 0 would refuse everything (switch the limit off with a negative limits.probe_rate instead)"},
+		{"probe burst negative", "[limits]\nprobe_rate = -1.0\nprobe_burst = -1", 3, "limits.probe_burst", "-1 is below 1"},
+		{"probe burst float", "[limits]\nprobe_burst = 8.5", 2, "limits.probe_burst", "must be an integer"},
+		{"probe global rate zero", "[limits]\nprobe_global_rate = 0", 2, "limits.probe_global_rate", "0 is not a rate"},
+		{"probe global rate inf", "[limits]\nprobe_global_rate = inf", 2, "limits.probe_global_rate", "is not a rate"},
+		{"probe global burst zero", "[limits]\nprobe_global_burst = 0", 2, "limits.probe_global_burst", "negative limits.probe_global_rate"},
+		{"handshake rate zero", "[limits]\nhandshake_rate = 0", 2, "limits.handshake_rate", "0 is not a rate"},
+		{"handshake rate nan", "[limits]\nhandshake_rate = nan", 2, "limits.handshake_rate", "NaN is not a rate"},
+		{"handshake burst zero", "[limits]\nhandshake_burst = 0", 2, "limits.handshake_burst", "negative limits.handshake_rate"},
+		{"handshake burst huge", "[limits]\nhandshake_burst = 9223372036854775807", 2, "limits.handshake_burst", "out of range"},
+		{"limiter sources zero", "[limits]\nlimiter_sources = 0", 2, "limits.limiter_sources", "0 is below 1"},
+		{"limiter sources negative", "[limits]\nlimiter_sources = -4096", 2, "limits.limiter_sources", "-4096 is below 1"},
+		{"peer silence zero", "[limits]\npeer_silence = \"0s\"", 2, "limits.peer_silence", "0s is not allowed: want at least 1s, or a negative duration (\"-1s\") to switch eviction off"},
+		{"peer silence short", "[limits]\npeer_silence = \"999ms\"", 2, "limits.peer_silence", "999ms is shorter than 1s"},
+		{"peer silence garbage", "[limits]\npeer_silence = \"never\"", 2, "limits.peer_silence", `"never" is not a duration`},
+		{"peer silence integer", "[limits]\npeer_silence = 600", 2, "limits.peer_silence", "must be a duration string"},
+		{"limits key misspelt", "[limits]\ncircuit = 5", 2, "limits.circuit", "unknown key; [limits] takes circuits_per_link, circuits, create_rate, probe_rate, probe_burst, probe_global_rate, probe_global_burst, handshake_rate, handshake_burst, limiter_sources, peer_silence"},
+		{"limits not table", "limits = 5", 1, "limits", "must be a table"},
 		{"option integer", "[transport.options]\nbatch = 64", 2, "transport.options.batch", "quote the value"},
 		{"option array element", "[discovery.options]\npeers = [\"a:1\", 2]", 2, "discovery.options.peers", "element 2"},
 		{"option comma", "[discovery.options]\npeers = [\"a:1,b:2\"]", 2, "discovery.options.peers", `contains ","`},
@@ -193,6 +232,128 @@ func TestValidateCoverLoopWithoutFile(t *testing.T) {
 	}
 }
 
+// [limits] and node.allow_variable_time_aes default to core/node's own
+// defaults, so a file that leaves them out runs the node as core/node
+// would run it with zero options.
+func TestConfigLimitsDefaults(t *testing.T) {
+	want := Limits{
+		CircuitsPerLink:  node.DefaultMaxCircuitsPerLink,
+		Circuits:         node.DefaultMaxCircuits,
+		CreateRate:       node.DefaultCreateRate,
+		ProbeRate:        node.DefaultProbeRate,
+		ProbeBurst:       node.DefaultProbeBurst,
+		ProbeGlobalRate:  node.DefaultProbeGlobalRate,
+		ProbeGlobalBurst: node.DefaultProbeGlobalBurst,
+		HandshakeRate:    node.DefaultHandshakeRate,
+		HandshakeBurst:   node.DefaultHandshakeBurst,
+		LimiterSources:   node.DefaultLimiterSources,
+		PeerSilence:      node.DefaultPeerSilence,
+	}
+	if got := Default().Limits; got != want {
+		t.Errorf("Default().Limits = %+v\nwant core/node's defaults %+v", got, want)
+	}
+	if Default().Node.AllowVariableTimeAES {
+		t.Error("Default() allows variable-time AES")
+	}
+	// An empty [limits], or one that sets a single key, leaves the rest
+	// at the defaults.
+	for _, text := range []string{"", "[limits]\n", "[limits]\nprobe_rate = 2\n"} {
+		c, err := Parse("node.toml", []byte(text))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if c.Limits != want || c.Node.AllowVariableTimeAES {
+			t.Errorf("%q: limits %+v, aes %v; want the defaults", text, c.Limits, c.Node.AllowVariableTimeAES)
+		}
+	}
+}
+
+func TestConfigLimitsKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+		want       Limits
+	}{
+		{"set", `[limits]
+circuits_per_link = 64
+circuits = 4096
+create_rate = 16.5
+probe_rate = 0.5
+probe_burst = 4
+probe_global_rate = 50
+probe_global_burst = 100
+handshake_rate = 1.0
+handshake_burst = 2
+limiter_sources = 128
+peer_silence = "30m"
+`, Limits{64, 4096, 16.5, 0.5, 4, 50, 100, 1, 2, 128, 30 * time.Minute}},
+		{"lower bounds", `[limits]
+circuits_per_link = 1
+circuits = 1
+create_rate = 1e-3
+probe_rate = 1e-9
+probe_burst = 1
+probe_global_rate = 1e-9
+probe_global_burst = 1
+handshake_rate = 1e-9
+handshake_burst = 1
+limiter_sources = 1
+peer_silence = "1s"
+`, Limits{1, 1, 0.001, 1e-9, 1, 1e-9, 1, 1e-9, 1, 1, time.Second}},
+		{"upper bounds", `[limits]
+circuits_per_link = 1048576
+circuits = 1048576
+create_rate = 1000000
+probe_burst = 2147483647
+`, Limits{1 << 20, 1 << 20, 1e6, 2, 2147483647, 200, 400, 4, 16, 4096, 10 * time.Minute}},
+		{"switched off", `[limits]
+probe_rate = -1.0
+probe_global_rate = -1
+handshake_rate = -0.5
+peer_silence = "-1s"
+`, Limits{1024, 16384, 64, -1, 8, -1, 400, -0.5, 16, 4096, -time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("node.toml", []byte(tc.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Limits != tc.want {
+				t.Errorf("limits = %+v\nwant %+v", c.Limits, tc.want)
+			}
+			// What parses survives Write and Load.
+			path := filepath.Join(t.TempDir(), "node.toml")
+			if err := Write(path, c); err != nil {
+				t.Fatal(err)
+			}
+			again, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Limits != tc.want {
+				t.Errorf("after Write and Load: limits = %+v\nwant %+v", again.Limits, tc.want)
+			}
+		})
+	}
+	c, err := Parse("node.toml", []byte("[node]\nallow_variable_time_aes = true\n"))
+	if err != nil || !c.Node.AllowVariableTimeAES {
+		t.Errorf("allow_variable_time_aes = true: %+v, %v", c.Node, err)
+	}
+}
+
+func TestValidateLimitsWithoutFile(t *testing.T) {
+	c := Default()
+	c.Limits.Circuits = 10
+	c.Limits.HandshakeRate = 0
+	c.Limits.PeerSilence = time.Millisecond
+	err := c.Validate()
+	want := "limits.circuits: 10 is below limits.circuits_per_link (1024): raise it or lower that\n" +
+		"limits.handshake_rate: 0 is not a rate: want one greater than 0, or a negative one (-1.0) to switch the limit off\n" +
+		"limits.peer_silence: 1ms is shorter than 1s"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
 func TestFormatFloat(t *testing.T) {
 	for f, want := range map[float64]string{0.5: "0.5", 1: "1.0", 0.001: "0.001", 1e-7: "1e-07", 1e21: "1e+21", math.NaN(): "nan", math.Inf(1): "inf", math.Inf(-1): "-inf"} {
 		got := formatFloat(f)
@@ -249,7 +410,7 @@ func TestAllErrorsReported(t *testing.T) {
 	}
 	// Unknown keys and type errors are reported together; value checks
 	// only run once those are fixed.
-	if got := err.Error(); got != "node.toml:6: node.bogus: unknown key; [node] takes identity, data_dir, control, allow_remote_control, log_level, exit" {
+	if got := err.Error(); got != "node.toml:6: node.bogus: unknown key; [node] takes identity, data_dir, control, allow_remote_control, log_level, exit, allow_variable_time_aes" {
 		t.Errorf("got %q", got)
 	}
 	_, err = Parse("node.toml", []byte("[tunnels]\nhops = 0\n[mimics]\ncount = 0\n"))
@@ -343,6 +504,10 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	c.Discovery = Plugin{Name: "gossip", Path: "/opt/gossip", SHA256: sha, Options: map[string]string{"peers": "127.1.0.1:7700,127.2.0.1:7700"}}
 	c.Cover = Cover{Plugin: Plugin{Name: "poisson", Options: map[string]string{"loop_rate": "2"}},
 		LoopTimeout: 2500 * time.Millisecond, LoopTunnels: 16, LoopWindow: 10000, LoopAlertLoss: 1}
+	c.Node.AllowVariableTimeAES = true
+	c.Limits = Limits{CircuitsPerLink: 7, Circuits: 700, CreateRate: 0.25, ProbeRate: -1, ProbeBurst: 1,
+		ProbeGlobalRate: 1e5, ProbeGlobalBurst: 1 << 20, HandshakeRate: -2.5, HandshakeBurst: 3,
+		LimiterSources: 65536, PeerSilence: -time.Hour}
 
 	path := filepath.Join(dir, "node.toml")
 	if err := Write(path, c); err != nil {
@@ -399,6 +564,37 @@ func TestRepoNodeToml(t *testing.T) {
 				t.Errorf("%s does not show %s", path, f.key)
 			}
 		}
+	}
+}
+
+// The example node.toml survives Write and Load unchanged, and what
+// Write makes of it validates: it is what `tarzan init` writes.
+func TestRepoNodeTomlRoundTrip(t *testing.T) {
+	c, err := Load("../node.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "node.toml")
+	if err := Write(path, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		data, _ := os.ReadFile(path)
+		t.Fatalf("Load after Write: %v\n%s", err, data)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate after the round trip: %v", err)
+	}
+	// Paths were resolved against the example's directory, then kept
+	// (they are absolute by then).
+	got.File = c.File
+	if !reflect.DeepEqual(got, c) {
+		t.Errorf("round trip of the example:\n got %+v\nwant %+v", got, c)
+	}
+	// The example shows the defaults of the keys added for protocol v2.
+	if c.Limits != Default().Limits || c.Node.AllowVariableTimeAES {
+		t.Errorf("example node.toml: limits %+v, allow_variable_time_aes %v; want the defaults", c.Limits, c.Node.AllowVariableTimeAES)
 	}
 }
 

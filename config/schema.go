@@ -50,8 +50,17 @@ var schema = []section{
 				"material never."),
 		boolField("node.exit", func(c *Config) *bool { return &c.Node.Exit },
 			"Act as an exit: run the pseudonymous NAT that sends tunnel traffic to\n"+
-				"Internet servers under this node's address. The exit policy still rejects\n"+
-				"loopback, private, link-local and multicast destinations."),
+				"Internet servers under this node's address. The default exit policy still\n"+
+				"rejects every destination that is not globally reachable unicast (see\n"+
+				"exit.policy), and the exit never connects a client to its own host."),
+		boolField("node.allow_variable_time_aes", func(c *Config) *bool { return &c.Node.AllowVariableTimeAES },
+			"Start even on a CPU without AES instructions (no AES-NI or ARMv8 AES, or\n"+
+				"GODEBUG=cpu.aes=off). There Go's AES runs in variable time, and this\n"+
+				"WEAKENS THE ONION CRYPTO AGAINST TIMING ATTACKS: anyone who can time this\n"+
+				"node's cell processing may learn its onion keys. Without this setting the\n"+
+				"node refuses to start on such a CPU; on a CPU with AES instructions it\n"+
+				"changes nothing. Only for such CPUs (emulators, old or small hardware),\n"+
+				"and never for a node others rely on."),
 	}},
 	{name: "mimics", doc: "Mimics: the peers this node exchanges traffic and cover with. Traffic\nonly ever crosses mimic links.", fields: []field{
 		intField("mimics.count", func(c *Config) *int { return &c.Mimics.Count },
@@ -158,11 +167,79 @@ var schema = []section{
 			"Exit adapter plugin: pnat (builtin; a userspace stack, no root needed)."),
 		stringListField("exit.policy", func(c *Config) *[]string { return &c.Exit.Policy },
 			"Exit policy: ordered rules, first match wins, e.g.\n"+
-				"[\"accept *:80,443\", \"reject *:*\"]. Empty means the default: reject\n"+
-				"loopback, private, link-local and multicast destinations, accept the rest.\n"+
-				"A summary is published in the descriptor so clients pick exits that\n"+
-				"accept their destination."),
+				"[\"reject private\", \"accept *:80,443\", \"reject *:*\"]. Empty means the\n"+
+				"default, \"reject private; accept *\". \"private\" is every range that is not\n"+
+				"globally reachable unicast: loopback, RFC 1918, CGNAT, link-local,\n"+
+				"multicast, reserved (0/8, 192.0.0/24, 240/4, 255.255.255.255),\n"+
+				"documentation and benchmarking ranges; for IPv6 also ::, discard-only,\n"+
+				"NAT64 local-use, unique local and site-local (docs/PROTOCOL.md §10). An IPv6\n"+
+				"destination that carries an IPv4 address (IPv4-mapped or -compatible,\n"+
+				"NAT64, 6to4, Teredo, ISATAP) is accepted only if that IPv4 address is too.\n"+
+				"A policy of your own should start with \"reject private\": nothing else\n"+
+				"keeps clients off your local networks. A summary is published in the\n"+
+				"descriptor so clients pick exits that accept their destination."),
 	}, pluginFields("exit", func(c *Config) *Plugin { return &c.Exit.Plugin })...)},
+	{name: "limits", doc: "Limits on what other hosts can make this node hold or compute. The circuit\n" +
+		"and rate limits are checked before any public-key work, so going over one\n" +
+		"costs this node a table lookup, not a signature or a key agreement; what\n" +
+		"they refuse is counted in `tarzan status` (drop_*). The defaults are far\n" +
+		"above what honest peers need. The probe and handshake rates and\n" +
+		"peer_silence can be switched off with a negative value (-1.0, \"-1s\"); the\n" +
+		"circuit limits and create_rate cannot. 0 is refused everywhere.", fields: []field{
+		intField("limits.circuits_per_link", func(c *Config) *int { return &c.Limits.CircuitsPerLink },
+			"Relay circuits one mimic link may hold open at this node, 1..circuits. A\n"+
+				"CREATE past it is refused before any key work and answered with DESTROY\n"+
+				"(out of resources; drop_create_limit): one mimic cannot take the whole\n"+
+				"node's share. Cannot be switched off."),
+		intField("limits.circuits", func(c *Config) *int { return &c.Limits.Circuits },
+			"Relay circuits all links together may hold open at this node,\n"+
+				"circuits_per_link.."+strconv.Itoa(node.MaxCircuitsLimit)+". A circuit costs about 1 KiB: the default\n"+
+				"holds about 16 MiB. Cannot be switched off."),
+		floatField("limits.create_rate", func(c *Config) *float64 { return &c.Limits.CreateRate },
+			"Tunnel handshakes (CREATEs) one mimic link may make this node do per\n"+
+				"second, in bursts of up to twice as many; greater than 0 and at most\n"+
+				strconv.Itoa(node.MaxCreateRate)+". A handshake costs about 0.15 ms of CPU, so the default is 1% of\n"+
+				"a core per link. Without it a mimic that opens and closes circuits in turn\n"+
+				"costs a key agreement per frame. Over it a CREATE is refused like one over\n"+
+				"the circuit limits (drop_create_rate). Cannot be switched off."),
+		floatField("limits.probe_rate", func(c *Config) *float64 { return &c.Limits.ProbeRate },
+			"Reachability probes answered per second from one source (an IPv4 address\n"+
+				"or IPv6 /64): a token bucket of probe_burst tokens refilled at this rate.\n"+
+				"Answering costs a signature check and a signature; an honest peer probes a\n"+
+				"node a few times while it joins, then once every few minutes. Over it a\n"+
+				"probe is dropped unanswered (drop_probe_ratelimit). Negative: no limit."),
+		intField("limits.probe_burst", func(c *Config) *int { return &c.Limits.ProbeBurst },
+			"Probes one source may send at once before probe_rate applies, at least 1."),
+		floatField("limits.probe_global_rate", func(c *Config) *float64 { return &c.Limits.ProbeGlobalRate },
+			"Probes answered per second from all sources together, against floods from\n"+
+				"many (spoofed) addresses; checked after the source's own budget, so one\n"+
+				"source cannot use it up. Negative: no limit."),
+		intField("limits.probe_global_burst", func(c *Config) *int { return &c.Limits.ProbeGlobalBurst },
+			"Probes from all sources answered at once before probe_global_rate applies,\n"+
+				"at least 1."),
+		floatField("limits.handshake_rate", func(c *Config) *float64 { return &c.Limits.HandshakeRate },
+			"Link handshake initiations answered per second from one source, before the\n"+
+				"key agreement they cost. A source is the exact address (IP and port) a\n"+
+				"current mimic is known at, so others on its host cannot starve it, or else\n"+
+				"an IPv4 address or IPv6 /64. Initiations from addresses no mimic has are\n"+
+				"refused before this. An honest mimic initiates at most every 250 ms. Over\n"+
+				"it: drop_handshake_ratelimit. Negative: no limit."),
+		intField("limits.handshake_burst", func(c *Config) *int { return &c.Limits.HandshakeBurst },
+			"Initiations one source may send at once before handshake_rate applies, at\n"+
+				"least 1."),
+		intField("limits.limiter_sources", func(c *Config) *int { return &c.Limits.LimiterSources },
+			"Sources the per-source probe and handshake limits each keep a bucket for,\n"+
+				"and evicted peers kept to probe again, at least 1. Past it, new sources\n"+
+				"share one bucket until idle ones are dropped. Memory grows with it: the\n"+
+				"default takes a few hundred KiB."),
+		durationField("limits.peer_silence", func(c *Config) *time.Duration { return &c.Limits.PeerSilence },
+			"An admitted peer not heard from for this long (no proof answering a probe,\n"+
+				"no authenticated frame on a link) is evicted, so this node's mimic choices\n"+
+				"stop counting peers that left. A quiet peer is probed from a third of it\n"+
+				"on, so one that is still there stays. Go duration, at least \"1s\"; a\n"+
+				"negative one (\"-1s\") switches eviction off, and peers then leave only\n"+
+				"when their descriptors expire (up to 7 days)."),
+	}},
 }
 
 func stringListField(key string, p func(*Config) *[]string, doc string) field {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -21,6 +22,9 @@ const (
 	maxMimics = 32
 	maxHops   = 4 // onion MaxHops
 	minEpoch  = time.Second
+	// minPeerSilence is core/node's (unexported) floor on PeerSilence;
+	// cmd/tarzan's tests check that node.New agrees.
+	minPeerSilence = time.Second
 )
 
 func (c *Config) validate(v *checker) {
@@ -36,6 +40,60 @@ func (c *Config) validate(v *checker) {
 	c.Exit.Plugin.validate(v, "exit")
 	if _, err := exitpolicy.Parse(c.Exit.Policy); err != nil {
 		v.fail("exit.policy", "%v", err)
+	}
+	c.Limits.validate(v)
+}
+
+// validate checks the limits against core/node's own rules (node.New
+// would refuse the same values, but without naming the key), and refuses
+// the values core/node reads as "the default" (0), which in a file would
+// only hide a mistake.
+func (l *Limits) validate(v *checker) {
+	if l.CircuitsPerLink < 1 || l.CircuitsPerLink > node.MaxCircuitsLimit {
+		v.fail("limits.circuits_per_link", "%d is out of range 1..%d", l.CircuitsPerLink, node.MaxCircuitsLimit)
+	}
+	switch {
+	case l.Circuits < 1 || l.Circuits > node.MaxCircuitsLimit:
+		v.fail("limits.circuits", "%d is out of range 1..%d", l.Circuits, node.MaxCircuitsLimit)
+	case l.Circuits < l.CircuitsPerLink && l.CircuitsPerLink <= node.MaxCircuitsLimit:
+		// Shown at circuits if the file sets it, else at the
+		// circuits_per_link that went over its default.
+		near := "limits.circuits"
+		if _, ok := v.lines[near]; !ok {
+			near = "limits.circuits_per_link"
+		}
+		v.failAt("limits.circuits", near, "%d is below limits.circuits_per_link (%d): raise it or lower that", l.Circuits, l.CircuitsPerLink)
+	}
+	if !(l.CreateRate > 0 && l.CreateRate <= node.MaxCreateRate) {
+		v.fail("limits.create_rate", "%v is out of range: want CREATEs per second greater than 0 and at most %d (this limit cannot be switched off)", l.CreateRate, int(node.MaxCreateRate))
+	}
+	rate := func(key string, r float64) {
+		switch {
+		case math.IsNaN(r) || math.IsInf(r, 0):
+			v.fail(key, "%v is not a rate: want a finite number per second, or a negative one to switch the limit off", r)
+		case r == 0:
+			v.fail(key, "0 is not a rate: want one greater than 0, or a negative one (-1.0) to switch the limit off")
+		}
+	}
+	burst := func(key, rateKey string, b int) {
+		if b < 1 {
+			v.fail(key, "%d is below 1; a burst of 0 would refuse everything (switch the limit off with a negative %s instead)", b, rateKey)
+		}
+	}
+	rate("limits.probe_rate", l.ProbeRate)
+	burst("limits.probe_burst", "limits.probe_rate", l.ProbeBurst)
+	rate("limits.probe_global_rate", l.ProbeGlobalRate)
+	burst("limits.probe_global_burst", "limits.probe_global_rate", l.ProbeGlobalBurst)
+	rate("limits.handshake_rate", l.HandshakeRate)
+	burst("limits.handshake_burst", "limits.handshake_rate", l.HandshakeBurst)
+	if l.LimiterSources < 1 {
+		v.fail("limits.limiter_sources", "%d is below 1", l.LimiterSources)
+	}
+	switch {
+	case l.PeerSilence == 0:
+		v.fail("limits.peer_silence", `0s is not allowed: want at least %s, or a negative duration ("-1s") to switch eviction off`, minPeerSilence)
+	case l.PeerSilence > 0 && l.PeerSilence < minPeerSilence:
+		v.fail("limits.peer_silence", "%s is shorter than %s", l.PeerSilence, minPeerSilence)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
@@ -68,6 +69,12 @@ func runNode(args []string) error {
 	}
 	log := newLogger(cfg.Node.LogLevel)
 	slog.SetDefault(log)
+	if err := checkAES(cfg, onion.HardwareAES()); err != nil {
+		return err
+	}
+	if cfg.Node.AllowVariableTimeAES && !onion.HardwareAES() {
+		log.Warn("this CPU has no AES instructions: onion cells are encrypted in variable time, which leaks key bits through timing (node.allow_variable_time_aes = true)")
+	}
 	id, err := identity.Load(cfg.Node.Identity)
 	if err != nil {
 		return fmt.Errorf("loading identity key (create one with 'tarzan init'): %w", err)
@@ -240,6 +247,17 @@ func runValidate(args []string) error {
 	return nil
 }
 
+// checkAES refuses, before any plugin starts and naming the key, what
+// node.New would refuse later: a CPU without AES instructions when
+// node.allow_variable_time_aes is off.
+func checkAES(cfg *config.Config, hardware bool) error {
+	if hardware || cfg.Node.AllowVariableTimeAES {
+		return nil
+	}
+	return fmt.Errorf("%s: this CPU has no AES instructions, so onion cells would be encrypted in variable time, "+
+		"a timing side channel on the keys; node.allow_variable_time_aes = true starts anyway, for such CPUs only", cfg.File)
+}
+
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
@@ -261,5 +279,20 @@ func configOptions(cfg *config.Config) node.Options {
 		LoopTunnels:       cfg.Cover.LoopTunnels,
 		LoopWindow:        cfg.Cover.LoopWindow,
 		LoopAlertLoss:     cfg.Cover.LoopAlertLoss,
+
+		AllowVariableTimeAES: cfg.Node.AllowVariableTimeAES,
+		MaxCircuitsPerLink:   cfg.Limits.CircuitsPerLink,
+		MaxCircuits:          cfg.Limits.Circuits,
+		CreateRate:           cfg.Limits.CreateRate,
+		AdmissionLimits: node.AdmissionLimits{
+			ProbeRate:        cfg.Limits.ProbeRate,
+			ProbeBurst:       cfg.Limits.ProbeBurst,
+			ProbeGlobalRate:  cfg.Limits.ProbeGlobalRate,
+			ProbeGlobalBurst: cfg.Limits.ProbeGlobalBurst,
+			HandshakeRate:    cfg.Limits.HandshakeRate,
+			HandshakeBurst:   cfg.Limits.HandshakeBurst,
+			LimiterSources:   cfg.Limits.LimiterSources,
+			PeerSilence:      cfg.Limits.PeerSilence,
+		},
 	}
 }

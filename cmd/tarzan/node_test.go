@@ -75,3 +75,108 @@ func TestRunNodeBadLoopKey(t *testing.T) {
 		t.Errorf("got %v, want %s:3: cover.loop_alert_loss: ...", err, path)
 	}
 }
+
+// node.toml's [limits] keys and node.allow_variable_time_aes reach
+// node.Options, and what config accepts node.New accepts too, switched-off
+// limits and the bounds included.
+func TestConfigOptionsLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+	}{
+		{"absent", ""},
+		{"set", "[node]\nallow_variable_time_aes = true\n[limits]\ncircuits_per_link = 64\ncircuits = 4096\ncreate_rate = 16.5\n" +
+			"probe_rate = 0.5\nprobe_burst = 4\nprobe_global_rate = 50\nprobe_global_burst = 100\n" +
+			"handshake_rate = 1\nhandshake_burst = 2\nlimiter_sources = 128\npeer_silence = \"30m\"\n"},
+		{"lower bounds", "[limits]\ncircuits_per_link = 1\ncircuits = 1\ncreate_rate = 1e-3\nprobe_rate = 1e-9\nprobe_burst = 1\n" +
+			"probe_global_rate = 1e-9\nprobe_global_burst = 1\nhandshake_rate = 1e-9\nhandshake_burst = 1\nlimiter_sources = 1\npeer_silence = \"1s\"\n"},
+		{"upper bounds", "[limits]\ncircuits_per_link = 1048576\ncircuits = 1048576\ncreate_rate = 1000000\n"},
+		{"switched off", "[limits]\nprobe_rate = -1.0\nprobe_global_rate = -1.0\nhandshake_rate = -1.0\npeer_silence = \"-1s\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "node.toml")
+			if err := os.WriteFile(path, []byte(tc.toml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := configOptions(cfg)
+			l := cfg.Limits
+			want := node.AdmissionLimits{
+				ProbeRate: l.ProbeRate, ProbeBurst: l.ProbeBurst, ProbeGlobalRate: l.ProbeGlobalRate, ProbeGlobalBurst: l.ProbeGlobalBurst,
+				HandshakeRate: l.HandshakeRate, HandshakeBurst: l.HandshakeBurst, LimiterSources: l.LimiterSources, PeerSilence: l.PeerSilence,
+			}
+			if o.MaxCircuitsPerLink != l.CircuitsPerLink || o.MaxCircuits != l.Circuits || o.CreateRate != l.CreateRate ||
+				o.AdmissionLimits != want || o.AllowVariableTimeAES != cfg.Node.AllowVariableTimeAES {
+				t.Errorf("node.Options %d, %d, %v, %+v, aes %v\nfrom %+v, aes %v",
+					o.MaxCircuitsPerLink, o.MaxCircuits, o.CreateRate, o.AdmissionLimits, o.AllowVariableTimeAES, l, cfg.Node.AllowVariableTimeAES)
+			}
+			if tc.name == "absent" && (o.MaxCircuitsPerLink != node.DefaultMaxCircuitsPerLink || o.MaxCircuits != node.DefaultMaxCircuits ||
+				o.CreateRate != node.DefaultCreateRate || o.ProbeRate != node.DefaultProbeRate || o.PeerSilence != node.DefaultPeerSilence) {
+				t.Errorf("defaults: node.Options limits %d, %d, %v, %+v", o.MaxCircuitsPerLink, o.MaxCircuits, o.CreateRate, o.AdmissionLimits)
+			}
+			newTestNode(t, o)
+		})
+	}
+}
+
+// config's floor on limits.peer_silence is core/node's (unexported) one.
+func TestConfigPeerSilenceFloor(t *testing.T) {
+	o := configOptions(config.Default())
+	o.PeerSilence = time.Second - time.Nanosecond
+	if n, err := newNode(o); err == nil {
+		n.Close()
+		t.Errorf("node.New accepts PeerSilence %v, which config refuses", o.PeerSilence)
+	}
+	o.PeerSilence = time.Second
+	newTestNode(t, o)
+}
+
+// Without AES instructions `tarzan node` stops before any plugin starts,
+// naming the key that overrides it.
+func TestConfigCheckAES(t *testing.T) {
+	cfg := config.Default()
+	cfg.File = "node.toml"
+	if err := checkAES(cfg, true); err != nil {
+		t.Errorf("with hardware AES: %v", err)
+	}
+	err := checkAES(cfg, false)
+	if err == nil || !strings.HasPrefix(err.Error(), "node.toml: ") || !strings.Contains(err.Error(), "node.allow_variable_time_aes = true") {
+		t.Errorf("without hardware AES: %v, want an error naming node.allow_variable_time_aes", err)
+	}
+	cfg.Node.AllowVariableTimeAES = true
+	if err := checkAES(cfg, false); err != nil {
+		t.Errorf("without hardware AES, allowed: %v", err)
+	}
+}
+
+// A bad [limits] value stops `tarzan node` before anything starts.
+func TestRunNodeBadLimitsKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.toml")
+	if err := os.WriteFile(path, []byte("[limits]\n\nprobe_rate = 0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runNode([]string{"-c", path})
+	if !errors.Is(err, config.ErrInvalid) || !strings.HasPrefix(err.Error(), path+":3: limits.probe_rate: 0 is not a rate") {
+		t.Errorf("got %v, want %s:3: limits.probe_rate: ...", err, path)
+	}
+}
+
+// newNode fills in what configOptions leaves to runNode and calls node.New.
+func newNode(o node.Options) (*node.Node, error) {
+	o.Identity, _ = identity.Generate(rand.Reader)
+	o.Transport = transporttest.NewNetwork().NewTransport()
+	o.Listen = netip.MustParseAddrPort("127.0.0.1:7700")
+	o.Discovery = discoverytest.New()
+	return node.New(o)
+}
+
+func newTestNode(t *testing.T, o node.Options) {
+	t.Helper()
+	n, err := newNode(o)
+	if err != nil {
+		t.Fatalf("node.New refuses what config accepted: %v", err)
+	}
+	n.Close()
+}
