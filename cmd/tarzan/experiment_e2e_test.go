@@ -60,8 +60,14 @@ sweep = { rate = ["20", "40"] }
 	if b20.Plugin != path || b20.Options["rate"] != "20" || b40.Options["rate"] != "40" {
 		t.Errorf("external runs: %+v / %+v", b20, b40)
 	}
-	if none.Overhead != 1 || b20.Overhead <= 1 || b40.Overhead <= b20.Overhead {
-		t.Errorf("overheads none %.2f, burst rate=20 %.2f, rate=40 %.2f: the external policy's padding is missing", none.Overhead, b20.Overhead, b40.Overhead)
+	// Padding shows in the frames sent, which grow with the policy's rate.
+	// Not in the overhead ratio: its divisor is the workload's data frames
+	// sent in the window, and a rate that throttles the workload sends fewer
+	// of them (seen with v1's and v2's topologies alike), so the ratio need
+	// not grow with the rate.
+	if none.Overhead != 1 || b20.Overhead <= 1 || b20.Frames <= none.Frames || b40.Frames <= b20.Frames {
+		t.Errorf("frames none %d, burst rate=20 %d, rate=40 %d (overheads %.2f, %.2f, %.2f): the external policy's padding is missing",
+			none.Frames, b20.Frames, b40.Frames, none.Overhead, b20.Overhead, b40.Overhead)
 	}
 	rep, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil || !strings.Contains(string(rep), "| burst rate=40 |") {
