@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/sim/simnet"
 )
 
@@ -137,7 +138,9 @@ func (c *Config) setDefaults() {
 	if c.DescriptorLifetime == 0 {
 		c.DescriptorLifetime = 3 * time.Hour
 		if c.Churn > 0 {
-			c.DescriptorLifetime = 4 * c.EpochLength
+			// Capped at the protocol's bound (PROTOCOL.md §2): a longer
+			// epoch gets the longest lifetime a node may sign.
+			c.DescriptorLifetime = min(4*c.EpochLength, descriptor.MaxLifetime)
 		}
 	}
 	total := c.Nodes + c.SybilNodes
