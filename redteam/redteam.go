@@ -140,7 +140,7 @@ func Select(names []string) ([]Attack, error) {
 			for _, a := range all {
 				known = append(known, a.Name)
 			}
-			return nil, fmt.Errorf("redteam: no attack %q (known: %s)", name, strings.Join(known, ", "))
+			return nil, fmt.Errorf("no attack %q (known: %s)", name, strings.Join(known, ", "))
 		}
 	}
 	return out, nil
