@@ -105,6 +105,11 @@ func (t *dtlsTransport) sessionFor(addr netip.AddrPort) (*session, error) {
 // are counted, not reported: delivery is best effort as with UDP.
 func (s *session) send(b []byte) {
 	s.mu.Lock()
+	if m := s.movedTo; m != nil {
+		s.mu.Unlock()
+		m.send(b)
+		return
+	}
 	if c := s.conn; c != nil {
 		s.mu.Unlock()
 		if _, err := c.Write(b); err != nil {

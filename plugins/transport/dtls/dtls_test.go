@@ -317,3 +317,46 @@ func (t *dtlsTransport) detachAll() {
 		s.detached.Store(true)
 	}
 }
+
+// TestSendFollowsLostSimultaneousOpen pins the race behind a lost first
+// datagram: WriteBatch looks the session up, and before it queues, a
+// ClientHello from the peer makes that session lose the simultaneous open
+// and hand its queue to a new server-side session. The datagram must
+// follow the queue, not stay behind in the abandoned session (TestSimultaneousOpen
+// lost "from b" that way about once in a hundred runs under load).
+func TestSendFollowsLostSimultaneousOpen(t *testing.T) {
+	p := newPeer(t, "", nil)
+	tr := p.tr.(*dtlsTransport)
+	peer := netip.MustParseAddrPort("127.0.0.1:9") // discard: nothing answers
+	s, err := tr.sessionFor(peer)                   // what WriteBatch holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours, theirs [32]byte
+	for i := range ours {
+		ours[i] = 0xff // ours is the higher random: we yield
+	}
+	s.ourHello.Store(&ours)
+	tr.mu.Lock()
+	tr.helloAtKnown(s, peer, theirs, []byte("a ClientHello")) // unlocks tr.mu
+	tr.mu.Lock()
+	ns := tr.sessions[peer]
+	tr.mu.Unlock()
+	if ns == s || ns == nil || ns.client {
+		t.Fatalf("the session did not yield to a server-side one: %+v", ns)
+	}
+	before := tr.Stats().SendDrops
+	s.send([]byte("late"))
+	s.mu.Lock()
+	left := len(s.queue)
+	s.mu.Unlock()
+	ns.mu.Lock()
+	moved := len(ns.queue)
+	ns.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("the datagram stayed in the abandoned session (queue %d)", left)
+	}
+	if moved != 1 && tr.Stats().SendDrops == before {
+		t.Fatalf("the datagram reached neither the new session's queue (%d) nor the drop count", moved)
+	}
+}

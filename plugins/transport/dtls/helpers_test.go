@@ -113,7 +113,7 @@ func (p *peer) expect(t testing.TB, payload string) netip.AddrPort {
 				return q.Addr
 			}
 		case <-deadline:
-			t.Fatalf("%q not received within %v", payload, wait)
+			t.Fatalf("%q not received within %v; this peer's stats %+v", payload, wait, p.stats())
 		}
 	}
 }

@@ -142,6 +142,7 @@ func (t *dtlsTransport) helloAtKnown(s *session, from netip.AddrPort, hello [32]
 		s.detached.Store(true)
 		s.mu.Lock()
 		ns.queue, s.queue = s.queue, nil
+		s.movedTo = ns // a WriteBatch that already holds s follows it
 		s.mu.Unlock()
 		t.sessions[from] = ns
 		ns.start()

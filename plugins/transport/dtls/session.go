@@ -46,6 +46,10 @@ type session struct {
 	peer  ed25519.PublicKey
 	keys  *ciphersuite.GCM // the peer's write key, to recognise it at a new address
 	dead  bool             // the handshake failed or the session closed
+	// movedTo is the session that took over this one's queue when it lost
+	// a simultaneous open: a writer that looked this session up just
+	// before the swap queues there instead of into a session that is gone.
+	movedTo *session
 
 	// Guarded by t.mu:
 	counted  bool     // counts against t.handshakes (server role, not yet up)
