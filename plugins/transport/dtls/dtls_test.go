@@ -328,7 +328,7 @@ func TestSendFollowsLostSimultaneousOpen(t *testing.T) {
 	p := newPeer(t, "", nil)
 	tr := p.tr.(*dtlsTransport)
 	peer := netip.MustParseAddrPort("127.0.0.1:9") // discard: nothing answers
-	s, err := tr.sessionFor(peer)                   // what WriteBatch holds
+	s, err := tr.sessionFor(peer)                  // what WriteBatch holds
 	if err != nil {
 		t.Fatal(err)
 	}
