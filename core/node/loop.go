@@ -69,6 +69,12 @@ type loopCover struct {
 	rtts     []time.Duration // the last loopRTTKeep round trips, a ring
 	rnext    int
 	suspects map[identity.ID]time.Time // hop → avoided until
+	// lostOnly marks the suspects none of whose loops came back in the
+	// window that raised the alert. A suspect that also carried returned
+	// loops may be innocent (an entry or exit shared with a healthy loop
+	// tunnel) or a relay that drops selectively, so it is the first to be
+	// let back when no path avoids every suspect.
+	lostOnly map[identity.ID]bool
 }
 
 type loopTunnel struct {
@@ -288,11 +294,16 @@ func (n *Node) settleLocked(p *pendingLoop, lost bool, now time.Time) *loopAlert
 	}
 	lostN := 0
 	count := map[identity.ID]int{}
+	returned := map[identity.ID]bool{}
 	for _, o := range lc.window {
 		if o.lost {
 			lostN++
 			for _, h := range o.hops {
 				count[h]++
+			}
+		} else {
+			for _, h := range o.hops {
+				returned[h] = true
 			}
 		}
 	}
@@ -307,6 +318,7 @@ func (n *Node) settleLocked(p *pendingLoop, lost bool, now time.Time) *loopAlert
 	for h := range count {
 		a.through = append(a.through, h)
 		lc.suspects[h] = now.Add(loopSuspectFor)
+		lc.lostOnly[h] = !returned[h]
 	}
 	slices.SortFunc(a.through, func(x, y identity.ID) int {
 		if c := count[y] - count[x]; c != 0 {
@@ -361,29 +373,35 @@ func (n *Node) maintainLoops(ctx context.Context, now time.Time) {
 		need = 0
 	}
 	lc.building += need
-	var avoid []identity.ID
+	var avoid, strict []identity.ID
 	for h, until := range lc.suspects {
 		if now.After(until) {
 			delete(lc.suspects, h)
+			delete(lc.lostOnly, h)
 			continue
 		}
 		avoid = append(avoid, h)
+		if lc.lostOnly[h] {
+			strict = append(strict, h)
+		}
 	}
 	lc.mu.Unlock()
 	for _, t := range closing {
 		t.Close()
 	}
 	if need > 0 {
-		n.goRun(func() { n.buildLoopTunnels(ctx, need, avoid) })
+		n.goRun(func() { n.buildLoopTunnels(ctx, need, avoid, strict) })
 	}
 }
 
 // buildLoopTunnels builds count loop tunnels one after the other, each
 // avoiding the suspect hops and, when the view allows, the hops of the
 // other loop tunnels, so that loops sample more relays and a loss points
-// at fewer of them. A constraint no path meets is dropped (loops through
-// a suspect still detect; no loops detect nothing).
-func (n *Node) buildLoopTunnels(ctx context.Context, count int, suspects []identity.ID) {
+// at fewer of them. A constraint no path meets is relaxed: first the other
+// tunnels' hops, then the suspects that also returned loops (strict keeps
+// the rest), then all (loops through a suspect still detect; no loops
+// detect nothing).
+func (n *Node) buildLoopTunnels(ctx context.Context, count int, suspects, strict []identity.ID) {
 	lc := &n.loops
 	for i := 0; i < count; i++ {
 		var others []identity.ID
@@ -392,7 +410,7 @@ func (n *Node) buildLoopTunnels(ctx context.Context, count int, suspects []ident
 		}
 		var t *Tunnel
 		var err error
-		for _, avoid := range [][]identity.ID{append(slices.Clone(suspects), others...), suspects, nil} {
+		for _, avoid := range [][]identity.ID{append(slices.Clone(suspects), others...), suspects, strict, nil} {
 			t, err = n.buildTunnel(ctx, n.opts.TunnelHops, nil, avoid)
 			if !errors.Is(err, ErrNoPath) || len(avoid) == 0 {
 				break

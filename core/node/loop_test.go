@@ -150,8 +150,12 @@ func (d *dropTransport) WriteBatch(pkts []transport.Packet) error {
 // the alert fires, and the loop tunnels are rebuilt through other hops,
 // where the loops come back again.
 func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
-	drops := make([]*dropTransport, 12)
-	tn := startNet(t, 12, 3, func(i int, o *Options) {
+	// 16 nodes choosing 4 mimics each: after an alert the node avoids
+	// every hop of the lost loops (up to six when the dropping relay sat
+	// on both loop tunnels), and a smaller view often had no path left
+	// that avoided them all, so the rebuild went back through the relay.
+	drops := make([]*dropTransport, 16)
+	tn := startNet(t, 16, 4, func(i int, o *Options) {
 		drops[i] = &dropTransport{Transport: o.Transport}
 		o.Transport = drops[i]
 		// The dropped link must not time out (and repair the tunnel)
@@ -344,5 +348,60 @@ func TestLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
 		if got < 0.6*rate || got > 1.04*rate {
 			t.Errorf("link %s: %.1f frames/s, want about %v whatever the loops", peer, got, rate)
 		}
+	}
+}
+
+// Every hop of a lost loop becomes a suspect; those that also carried
+// loops that came back in the same window (an entry or exit shared with a
+// healthy loop tunnel, or a relay dropping selectively) are the first let
+// back when no path avoids all suspects (buildLoopTunnels).
+func TestLoopSuspectsMarkHopsThatReturnedLoops(t *testing.T) {
+	id := func(b byte) identity.ID { return identity.ID{b} }
+	entry, bad, good, exit := id(1), id(2), id(3), id(4)
+	for _, tc := range []struct {
+		name     string
+		lostVia  []identity.ID
+		backVia  []identity.ID
+		lostOnly []identity.ID
+	}{
+		{"shared entry and exit", []identity.ID{entry, bad, exit}, []identity.ID{entry, good, exit}, []identity.ID{bad}},
+		{"disjoint tunnels", []identity.ID{entry, bad, exit}, []identity.ID{good}, []identity.ID{entry, bad, exit}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &Node{}
+			n.opts.LoopWindow, n.opts.LoopAlertLoss = 4, 0.5
+			n.loops.suspects = map[identity.ID]time.Time{}
+			n.loops.lostOnly = map[identity.ID]bool{}
+			now := time.Unix(1000, 0)
+			var a *loopAlert
+			for i, lost := range []bool{false, true, false, true} {
+				hops := tc.backVia
+				if lost {
+					hops = tc.lostVia
+				}
+				a = n.settleLocked(&pendingLoop{hops: hops}, lost, now.Add(time.Duration(i)*time.Second))
+			}
+			if a == nil {
+				t.Fatal("no alert after 2 of 4 loops were lost")
+			}
+			var suspects, lostOnly []identity.ID
+			for h := range n.loops.suspects {
+				suspects = append(suspects, h)
+				if n.loops.lostOnly[h] {
+					lostOnly = append(lostOnly, h)
+				}
+			}
+			order := func(x, y identity.ID) int { return int(x[0]) - int(y[0]) }
+			slices.SortFunc(suspects, order)
+			slices.SortFunc(lostOnly, order)
+			want := slices.Clone(tc.lostVia)
+			slices.SortFunc(want, order)
+			if !slices.Equal(suspects, want) {
+				t.Errorf("suspects %v, want every hop of the lost loops %v", suspects, want)
+			}
+			if !slices.Equal(lostOnly, tc.lostOnly) {
+				t.Errorf("suspects whose loops never came back %v, want %v", lostOnly, tc.lostOnly)
+			}
+		})
 	}
 }

@@ -139,6 +139,7 @@ func New(opts Options) (*Node, error) {
 	n.loops.rate = loopRateOf(opts.Cover) // read once (cover.Looper)
 	n.loops.pending = map[uint64]*pendingLoop{}
 	n.loops.suspects = map[identity.ID]time.Time{}
+	n.loops.lostOnly = map[identity.ID]bool{}
 	n.log = opts.Logger.With("node", n.id.Short())
 	// Circuit IDs, session indices and path choices go on the wire or
 	// decide the path: a CSPRNG keyed from the operating system, never
