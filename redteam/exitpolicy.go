@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
@@ -86,7 +87,11 @@ func runExitEmbedded(ctx context.Context, size Size) (Result, error) {
 		if dst.Addr().Is6() {
 			src = netip.MustParseAddrPort("[fd7a:7a72:7a6e::2]:40000")
 		}
-		if err := tun.SendData(udpPacket(src, dst, []byte("redteam"))); err != nil {
+		pkt, err := ippkt.AppendUDP(nil, src, dst, []byte("redteam"))
+		if err != nil {
+			return Result{}, err
+		}
+		if err := tun.SendData(pkt); err != nil {
 			return Result{}, fmt.Errorf("sending to %s: %w", d, err)
 		}
 	}

@@ -425,3 +425,32 @@ func TestAppendICMP(t *testing.T) {
 		t.Fatal("mixed families accepted")
 	}
 }
+
+func TestAppendUDP(t *testing.T) {
+	for _, tc := range []struct{ src, dst string }{
+		{"100.64.0.2:40000", "192.0.2.7:53"},
+		{"[fd7a:7a72:7a6e::2]:40000", "[2001:db8::7]:53"},
+	} {
+		src, dst := netip.MustParseAddrPort(tc.src), netip.MustParseAddrPort(tc.dst)
+		pkt, err := AppendUDP(nil, src, dst, []byte("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := Parse(pkt)
+		if err != nil {
+			t.Fatalf("%s -> %s: %v", src, dst, err)
+		}
+		if in.Proto != ProtoUDP || in.Src != src.Addr() || in.Dst != dst.Addr() || in.SrcPort != src.Port() || in.DstPort != dst.Port() {
+			t.Errorf("%s -> %s parsed as %+v", src, dst, in)
+		}
+		if err := Verify(pkt); err != nil {
+			t.Errorf("%s -> %s: checksums: %v", src, dst, err)
+		}
+		if string(pkt[len(pkt)-5:]) != "hello" {
+			t.Errorf("payload not at the end: %x", pkt)
+		}
+	}
+	if _, err := AppendUDP(nil, netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("[::1]:1"), nil); err == nil {
+		t.Error("mixed families accepted")
+	}
+}

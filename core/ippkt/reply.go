@@ -184,7 +184,38 @@ func finish(pkt []byte, orig Info, off int) {
 		put16(t[2:], Checksum(t, PseudoSum(src, dst, ProtoICMPv6, len(t))))
 	case orig.Version == 6 && pkt[6] == ProtoTCP:
 		put16(t[16:], Checksum(t, PseudoSum(src, dst, ProtoTCP, len(t))))
+	case orig.Version == 4 && proto == ProtoUDP, orig.Version == 6 && pkt[6] == ProtoUDP:
+		cs := Checksum(t, PseudoSum(src, dst, ProtoUDP, len(t)))
+		if cs == 0 {
+			cs = 0xffff // 0 means "no checksum" in UDP
+		}
+		put16(t[6:], cs)
 	}
+}
+
+// AppendUDP appends to b an IP packet from src to dst (one family)
+// carrying one UDP datagram with payload, with every checksum filled.
+// Tests and tools use it to play a client; the core never makes UDP.
+func AppendUDP(b []byte, src, dst netip.AddrPort, payload []byte) ([]byte, error) {
+	s, d := src.Addr(), dst.Addr()
+	// An IPv4-mapped address stays IPv6 here: tests send such packets on
+	// purpose (the exit must judge the IPv4 address they carry).
+	if !s.IsValid() || !d.IsValid() || s.Is4() != d.Is4() || len(payload) > 65507 {
+		return b, fmt.Errorf("ippkt: AppendUDP: bad addresses %v -> %v or payload of %d bytes", src, dst, len(payload))
+	}
+	in := Info{Version: 4, Src: d, Dst: s} // appendIPHeader answers in
+	hdr := 20
+	if s.Is6() {
+		in.Version, hdr = 6, 40
+	}
+	start := len(b)
+	b = appendIPHeader(b, in, hdr+8+len(payload), ProtoUDP)
+	off := len(b)
+	n := 8 + len(payload)
+	b = append(b, byte(src.Port()>>8), byte(src.Port()), byte(dst.Port()>>8), byte(dst.Port()), byte(n>>8), byte(n), 0, 0)
+	b = append(b, payload...)
+	finish(b[start:], in, off-start)
+	return b, nil
 }
 
 // AppendICMP appends to b an IP packet from src to dst (one family)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -11,34 +10,11 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
 )
 
-// udp6 builds an IPv6/UDP packet with a valid checksum.
-func udp6(src, dst netip.AddrPort, payload []byte) []byte {
-	pkt := make([]byte, 48+len(payload))
-	pkt[0] = 0x60
-	binary.BigEndian.PutUint16(pkt[4:], uint16(8+len(payload)))
-	pkt[6] = 17
-	pkt[7] = 64
-	s, d := src.Addr().As16(), dst.Addr().As16()
-	copy(pkt[8:24], s[:])
-	copy(pkt[24:40], d[:])
-	u := pkt[40:]
-	binary.BigEndian.PutUint16(u[0:], src.Port())
-	binary.BigEndian.PutUint16(u[2:], dst.Port())
-	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
-	copy(u[8:], payload)
-	cs := ippkt.Checksum(u, ippkt.PseudoSum(src.Addr(), dst.Addr(), 17, len(u)))
-	if cs == 0 {
-		cs = 0xffff
-	}
-	binary.BigEndian.PutUint16(u[6:], cs)
-	return pkt
-}
-
 func udpTo(dst netip.AddrPort, payload []byte) []byte {
 	if dst.Addr().Is4() {
-		return udp4(netip.MustParseAddrPort("100.64.0.2:40000"), dst, payload)
+		return udpPacket(netip.MustParseAddrPort("100.64.0.2:40000"), dst, payload)
 	}
-	return udp6(netip.MustParseAddrPort("[fd7a:7a72:7a6e::2]:40000"), dst, payload)
+	return udpPacket(netip.MustParseAddrPort("[fd7a:7a72:7a6e::2]:40000"), dst, payload)
 }
 
 // exitAttackDsts are what a hostile client asks an exit for to reach the

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -13,27 +12,12 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
 )
 
-// udp4 builds an IPv4/UDP packet with valid checksums.
-func udp4(src, dst netip.AddrPort, payload []byte) []byte {
-	pkt := make([]byte, 28+len(payload))
-	pkt[0] = 0x45
-	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
-	pkt[8] = 64
-	pkt[9] = 17
-	s, d := src.Addr().As4(), dst.Addr().As4()
-	copy(pkt[12:16], s[:])
-	copy(pkt[16:20], d[:])
-	binary.BigEndian.PutUint16(pkt[10:], ippkt.Checksum(pkt[:20], 0))
-	u := pkt[20:]
-	binary.BigEndian.PutUint16(u[0:], src.Port())
-	binary.BigEndian.PutUint16(u[2:], dst.Port())
-	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
-	copy(u[8:], payload)
-	cs := ippkt.Checksum(u, ippkt.PseudoSum(src.Addr(), dst.Addr(), 17, len(u)))
-	if cs == 0 {
-		cs = 0xffff
+// udpPacket builds an IPv4 or IPv6 UDP packet with valid checksums.
+func udpPacket(src, dst netip.AddrPort, payload []byte) []byte {
+	pkt, err := ippkt.AppendUDP(nil, src, dst, payload)
+	if err != nil {
+		panic(err) // a test's own addresses
 	}
-	binary.BigEndian.PutUint16(u[6:], cs)
 	return pkt
 }
 
@@ -67,7 +51,7 @@ func TestIPThroughTunnelAndBack(t *testing.T) {
 	in := startIPNet(t, pol)
 	cli := netip.MustParseAddrPort("100.64.0.2:40000")
 	srv := netip.MustParseAddrPort("198.51.100.7:9999")
-	req := udp4(cli, srv, []byte("hello through three hops"))
+	req := udpPacket(cli, srv, []byte("hello through three hops"))
 
 	// An exit receives the packet, byte for byte. Like an application, the
 	// test sends again now and then: a tunnel built while the network is
@@ -103,7 +87,7 @@ func TestIPThroughTunnelAndBack(t *testing.T) {
 	if got.Flow == 0 {
 		t.Fatal("exit packet has no flow handle")
 	}
-	reply := udp4(srv, cli, []byte("hello back"))
+	reply := udpPacket(srv, cli, []byte("hello back"))
 	exit.Inject(adapter.Packet{Buf: reply, N: len(reply), Flow: got.Flow})
 	timeout := time.After(10 * time.Second)
 	for {
@@ -135,7 +119,7 @@ func TestExitPolicyRejectsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	exitNode := in.byID(tun.Hops()[2].ID)
-	pkt := udp4(netip.MustParseAddrPort("100.64.0.2:40000"), netip.MustParseAddrPort("127.0.0.1:8080"), []byte("x"))
+	pkt := udpPacket(netip.MustParseAddrPort("100.64.0.2:40000"), netip.MustParseAddrPort("127.0.0.1:8080"), []byte("x"))
 	start := time.Now()
 	if err := tun.SendData(pkt); err != nil {
 		t.Fatal(err)
@@ -168,7 +152,7 @@ func TestNoExitForDestinationFailsFast(t *testing.T) {
 	in := startIPNet(t, nil)
 	// The default policy rejects private ranges, and every exit publishes
 	// that: the client refuses locally with ICMP instead of timing out.
-	pkt := udp4(netip.MustParseAddrPort("100.64.0.2:40000"), netip.MustParseAddrPort("10.1.2.3:80"), []byte("x"))
+	pkt := udpPacket(netip.MustParseAddrPort("100.64.0.2:40000"), netip.MustParseAddrPort("10.1.2.3:80"), []byte("x"))
 	in.client.Inject(adapter.Packet{Buf: pkt, N: len(pkt), Flow: 1})
 	select {
 	case back := <-in.client.Written():
