@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/node"
@@ -161,17 +160,13 @@ func circTop(self, peer identity.ID) uint32 {
 // replay cache of client keys) at the flood rate. Its baseline is the same
 // mimic sending keepalives at the same rate, which any mimic may.
 func runCreateFlood(ctx context.Context, size Size) (Result, error) {
-	nt, err := StartNet(ctx, NetConfig{Nodes: 6, K: 3})
+	nt, vd, err := startFloodNet(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer nt.Close()
 	const victim = 0
 	v := nt.Nodes[victim]
-	vd, err := descriptor.Parse(v.Descriptor(), time.Now())
-	if err != nil {
-		return Result{}, err
-	}
 	var x *node.Node
 	for _, m := range v.Mimics() {
 		if i := nt.Index(m.ID); m.Up && i >= 0 {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -26,6 +27,22 @@ func planFor(size Size) floodPlan {
 		return floodPlan{rate: 2000, dur: 3 * time.Second}
 	}
 	return floodPlan{rate: 2000, dur: 30 * time.Second} // the must-show
+}
+
+// startFloodNet starts the six-node network the floods run in and parses
+// the victim's (node 0's) descriptor, whose keys an attacker needs to make
+// genuine handshakes. On error nothing is left running.
+func startFloodNet(ctx context.Context) (*Net, *descriptor.Descriptor, error) {
+	nt, err := StartNet(ctx, NetConfig{Nodes: 6, K: 3})
+	if err != nil {
+		return nil, nil, err
+	}
+	vd, err := descriptor.Parse(nt.Nodes[0].Descriptor(), time.Now())
+	if err != nil {
+		nt.Close()
+		return nil, nil, err
+	}
+	return nt, vd, nil
 }
 
 // honestTunnel builds a two-hop tunnel whose first hop is the victim, from

@@ -150,17 +150,13 @@ func runProbeReflection(ctx context.Context, size Size) (Result, error) {
 // identity, replayed from a pool. Before the victim can tell, it does the
 // key agreement unless it refuses by source rate first.
 func runHandshakeFlood(ctx context.Context, size Size) (Result, error) {
-	nt, err := StartNet(ctx, NetConfig{Nodes: 6, K: 3})
+	nt, vd, err := startFloodNet(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer nt.Close()
 	const victim = 0
 	v := nt.Nodes[victim]
-	vd, err := descriptor.Parse(v.Descriptor(), time.Now())
-	if err != nil {
-		return Result{}, err
-	}
 	mimic := v.Mimics()[0].Addr
 	src := netip.AddrPortFrom(mimic.Addr(), mimic.Port()+1)
 	tr, err := nt.Raw(src)
