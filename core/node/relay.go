@@ -441,8 +441,15 @@ func (n *Node) handleDestroy(l *peerLink, circID uint32, reason byte) {
 		}
 		n.originate(r.c, onion.CmdTruncated, nil)
 	default:
-		n.teardown(r.c, false, true)
+		n.prevLost(r.c, reason)
 	}
+}
+
+// prevLost handles a circuit whose previous side is gone: a DESTROY came
+// from it (with reason), or the link to it went down (destroyNone). The
+// circuit is torn down toward its next hop.
+func (n *Node) prevLost(c *circuit, reason byte) {
+	n.teardown(c, false, true)
 }
 
 // linkDown handles a link that went away: circuits through it lose that
@@ -464,7 +471,7 @@ func (n *Node) linkDown(l *peerLink) {
 			n.truncate(r.c)
 			n.originate(r.c, onion.CmdTruncated, nil)
 		default:
-			n.teardown(r.c, false, true)
+			n.prevLost(r.c, destroyNone)
 		}
 	}
 }

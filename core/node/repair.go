@@ -221,6 +221,7 @@ func (t *Tunnel) restart(ctx context.Context) (*hopFailure, error) {
 	}
 	n.mu.Unlock()
 	n.sendDestroy(oldFirst, oldKey.id)
+	n.flowsLost(t) // a fresh path has a new exit: no flow through the old one survives
 	t.path.Truncate(0)
 	return t.extendAlong(ctx, path), nil
 }

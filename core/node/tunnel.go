@@ -618,6 +618,7 @@ func (t *Tunnel) destroyed() {
 	}
 	delete(t.n.tunnels, t)
 	t.n.mu.Unlock()
+	t.n.flowsLost(t)
 }
 
 // Close tears the tunnel down along its whole path.
