@@ -248,6 +248,31 @@ func (t *Tunnel) truncatedBy(hop int) {
 	if !start {
 		return
 	}
+	t.startRepair(hop, blame)
+}
+
+// hopLost reacts to hop (0-based) having stopped answering while every
+// hop before it still answers: the same as a TRUNCATED from the hop
+// before it (blame on that hop and on the lost one, keep the hops before
+// both). hop 0 lost means the first link or first hop is gone.
+func (t *Tunnel) hopLost(hop int) {
+	t.mu.Lock()
+	if !t.built || t.repairing || hop < 0 || hop >= len(t.hops) {
+		t.mu.Unlock()
+		return
+	}
+	blame := []identity.ID{t.hops[hop].ID}
+	if hop > 0 {
+		blame = append(blame, t.hops[hop-1].ID)
+	}
+	t.mu.Unlock()
+	t.startRepair(max(hop-1, 0), blame)
+}
+
+// startRepair runs repair(keep, blame) in the background and closes the
+// tunnel if it fails.
+func (t *Tunnel) startRepair(keep int, blame []identity.ID) {
+	hop := keep
 	t.n.goRun(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
