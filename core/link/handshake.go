@@ -16,15 +16,28 @@ import (
 
 // Prologue is mixed into every handshake so a Tarzan handshake can never
 // be confused with another Noise protocol or a future version of this one.
-const Prologue = "tarzan-link-v2"
+const Prologue = "tarzan-link-v3"
+
+// Flags is the one byte each handshake message carries in its encrypted
+// payload (protocol v3). Bits not defined here must be zero.
+type Flags byte
+
+// FlagFresh says "when I made this message I held no established session
+// with you": the sender restarted, or dropped the link. The receiver ends
+// every route it holds on the link to that peer (they are dead at the
+// other end), at once instead of after the link timeout. A rekey between
+// live processes never carries it.
+const FlagFresh Flags = 1 << 0
+
+const knownFlags = FlagFresh
 
 var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
 
 // Noise message sizes. Both payloads are fixed-size, so the messages are
 // too, and the zero padding after them is unambiguous.
 const (
-	initPayloadSize = 32 + TimestampSize + 4 // node ID, TAI64N, sender index
-	respPayloadSize = 4                      // sender index
+	initPayloadSize = 32 + TimestampSize + 4 + 1 // node ID, TAI64N, sender index, flags
+	respPayloadSize = 4 + 1                      // sender index, flags
 	initMsgSize     = 32 + (32 + TagSize) + (initPayloadSize + TagSize)
 	respMsgSize     = 32 + (respPayloadSize + TagSize)
 )
@@ -71,7 +84,16 @@ func noiseConfig(local Static, initiator bool, rand io.Reader) noise.Config {
 // Initiate starts a handshake with the peer whose descriptor LinkKey is
 // remoteStatic. localIndex (non-zero) is the receiver index the peer will
 // put on frames for this session. It returns the TypeHandshakeInit frame.
+// The initiation carries no flags (InitiateFlags sets them).
 func Initiate(local Static, localID identity.ID, remoteStatic [32]byte, localIndex uint32, rand io.Reader, now time.Time) (*Handshake, []byte, error) {
+	return InitiateFlags(local, localID, remoteStatic, localIndex, 0, rand, now)
+}
+
+// InitiateFlags is Initiate with the flags the initiation carries.
+func InitiateFlags(local Static, localID identity.ID, remoteStatic [32]byte, localIndex uint32, flags Flags, rand io.Reader, now time.Time) (*Handshake, []byte, error) {
+	if flags&^knownFlags != 0 {
+		return nil, nil, fmt.Errorf("link: unknown handshake flags %#02x", byte(flags))
+	}
 	if localIndex == 0 {
 		return nil, nil, errors.New("link: local index 0 is reserved for handshake frames")
 	}
@@ -83,6 +105,7 @@ func Initiate(local Static, localID identity.ID, remoteStatic [32]byte, localInd
 	ts := Timestamp(now)
 	copy(h.payload[32:], ts[:])
 	binary.BigEndian.PutUint32(h.payload[32+TimestampSize:], localIndex)
+	h.payload[32+TimestampSize+4] = byte(flags)
 	frame := newFrame(TypeHandshakeInit, 0)
 	msg, err := h.start(frame[HeaderSize:HeaderSize])
 	if err != nil {
@@ -158,22 +181,34 @@ func (h *Handshake) Finish(respFrame []byte, now time.Time) (*Session, error) {
 		h.hs = nil
 		return nil, fmt.Errorf("%w: responder index 0", ErrMalformed)
 	}
+	flags := Flags(payload[4])
+	if flags&^knownFlags != 0 {
+		h.hs = nil
+		return nil, fmt.Errorf("%w: unknown handshake flags %#02x", ErrMalformed, byte(flags))
+	}
 	h.done = true
 	h.hs = nil
-	return newSession(true, h.localIndex, remoteIndex, h.remote, now, cs1.UnsafeKey(), cs2.UnsafeKey())
+	s, err := newSession(true, h.localIndex, remoteIndex, h.remote, now, cs1.UnsafeKey(), cs2.UnsafeKey())
+	if err != nil {
+		return nil, err
+	}
+	s.peerFlags = flags
+	return s, nil
 }
 
 // Respond handles a TypeHandshakeInit frame. lookup maps the initiator's
 // claimed node ID to the link static key the responder expects (from the
-// admitted descriptor) and may refuse it (e.g. not a mimic); Respond fails
-// with ErrAuth, wrapping lookup's error, if it does, and with ErrAuth if the
-// Noise-authenticated static key differs from the expected one.
+// admitted descriptor) and to the flags the response is to carry, and may
+// refuse it (e.g. not a mimic); Respond fails with ErrAuth, wrapping
+// lookup's error, if it does, and with ErrAuth if the Noise-authenticated
+// static key differs from the expected one. The initiator's flags are the
+// session's PeerFlags.
 // lastTimestamp is the newest timestamp already accepted from that peer
 // (zero if none); an initiation whose timestamp is not newer fails with
 // ErrReplay. On success the caller must record ts as that peer's newest
 // timestamp before accepting another initiation from it.
 func Respond(local Static, initFrame []byte, localIndex uint32, rand io.Reader, now time.Time,
-	lookup func(remote identity.ID) (expectedStatic [32]byte, lastTimestamp [12]byte, err error),
+	lookup func(remote identity.ID) (expectedStatic [32]byte, lastTimestamp [12]byte, flags Flags, err error),
 ) (s *Session, respFrame []byte, remote identity.ID, ts [12]byte, err error) {
 	fail := func(err error) (*Session, []byte, identity.ID, [12]byte, error) {
 		return nil, nil, identity.ID{}, [12]byte{}, err
@@ -205,7 +240,11 @@ func Respond(local Static, initFrame []byte, localIndex uint32, rand io.Reader, 
 	if remoteIndex == 0 {
 		return fail(fmt.Errorf("%w: initiator index 0", ErrMalformed))
 	}
-	expected, last, err := lookup(remote)
+	peerFlags := Flags(payload[32+TimestampSize+4])
+	if peerFlags&^knownFlags != 0 {
+		return fail(fmt.Errorf("%w: unknown handshake flags %#02x", ErrMalformed, byte(peerFlags)))
+	}
+	expected, last, flags, err := lookup(remote)
 	if err != nil {
 		return fail(fmt.Errorf("%w: initiator %s refused: %w", ErrAuth, remote.Short(), err))
 	}
@@ -218,10 +257,14 @@ func Respond(local Static, initFrame []byte, localIndex uint32, rand io.Reader, 
 	if timestampTime(ts).After(now.Add(MaxClockSkew)) {
 		return fail(fmt.Errorf("%w: initiation from %s is dated %s, now %s", ErrStale, remote.Short(), timestampTime(ts).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 	}
+	if flags&^knownFlags != 0 {
+		return fail(fmt.Errorf("link: unknown handshake flags %#02x", byte(flags)))
+	}
 	respFrame = newFrame(TypeHandshakeResp, remoteIndex)
-	var idx [respPayloadSize]byte
-	binary.BigEndian.PutUint32(idx[:], localIndex)
-	msg, cs1, cs2, err := hs.WriteMessage(respFrame[HeaderSize:HeaderSize], idx[:])
+	var rp [respPayloadSize]byte
+	binary.BigEndian.PutUint32(rp[:], localIndex)
+	rp[4] = byte(flags)
+	msg, cs1, cs2, err := hs.WriteMessage(respFrame[HeaderSize:HeaderSize], rp[:])
 	if err != nil {
 		return fail(fmt.Errorf("%w: handshake response: %v", ErrAuth, err))
 	}
@@ -232,5 +275,6 @@ func Respond(local Static, initFrame []byte, localIndex uint32, rand io.Reader, 
 	if err != nil {
 		return fail(err)
 	}
+	s.peerFlags = peerFlags
 	return s, respFrame, remote, ts, nil
 }

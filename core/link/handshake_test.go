@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flynn/noise"
+
 	"github.com/tarzan-net/tarzan/core/identity"
 )
 
@@ -80,7 +82,7 @@ func TestRespondRejects(t *testing.T) {
 	tests := []struct {
 		name  string
 		frame []byte
-		look  func(identity.ID) ([32]byte, [12]byte, error)
+		look  func(identity.ID) ([32]byte, [12]byte, Flags, error)
 		want  error
 	}{
 		{"wrong expected static", initFrame, admit(peer{a.id, c.static}, [12]byte{}), ErrAuth},
@@ -223,5 +225,68 @@ func TestStaticNoPrivateInString(t *testing.T) {
 	again, _ := StaticFromPrivate(s.Private)
 	if again != s {
 		t.Fatal("StaticFromPrivate differs from NewStatic")
+	}
+}
+
+// The flags byte of each handshake message reaches the other side, and a
+// message with a flag this version does not define is refused: one valid
+// encoding per message, and a later version changes the prologue.
+func TestHandshakeFlags(t *testing.T) {
+	a, b := newPeer(t, 1), newPeer(t, 2)
+	for _, tc := range []struct{ init, resp Flags }{{0, 0}, {FlagFresh, 0}, {0, FlagFresh}, {FlagFresh, FlagFresh}} {
+		rand := newDetRand(fmt.Sprintf("flags-%d-%d", tc.init, tc.resp))
+		h, initFrame, err := InitiateFlags(a.static, a.id.ID(), b.static.Public, 1, tc.init, rand, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, resp, _, _, err := Respond(b.static, initFrame, 2, rand, t0, admitFlags(a, [12]byte{}, tc.resp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ia, err := h.Finish(resp, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rb.PeerFlags() != tc.init || ia.PeerFlags() != tc.resp {
+			t.Errorf("sent %#x/%#x, received %#x/%#x", tc.init, tc.resp, rb.PeerFlags(), ia.PeerFlags())
+		}
+	}
+	rand := newDetRand("flags-bad")
+	if _, _, err := InitiateFlags(a.static, a.id.ID(), b.static.Public, 1, 0x02, rand, t0); err == nil {
+		t.Error("InitiateFlags accepted an undefined flag")
+	}
+	// An initiation whose sealed flags byte has an undefined bit.
+	h, _, err := InitiateFlags(a.static, a.id.ID(), b.static.Public, 1, FlagFresh, rand, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.payload[initPayloadSize-1] = 0x81
+	bad := newFrame(TypeHandshakeInit, 0)
+	if _, err := h.start(bad[HeaderSize:HeaderSize]); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, _, err := Respond(b.static, bad, 2, rand, t0, admit(a, [12]byte{})); !errors.Is(err, ErrMalformed) {
+		t.Errorf("initiation with flags 0x81: err = %v, want ErrMalformed", err)
+	}
+	// A responder asked to send an undefined flag refuses.
+	_, good, _ := InitiateFlags(a.static, a.id.ID(), b.static.Public, 1, 0, rand, t0.Add(time.Second))
+	if _, _, _, _, err := Respond(b.static, good, 2, rand, t0, admitFlags(a, [12]byte{}, 0x40)); err == nil {
+		t.Error("Respond sent an undefined flag")
+	}
+	// A response whose sealed flags byte has an undefined bit.
+	h, initFrame, _ := InitiateFlags(a.static, a.id.ID(), b.static.Public, 3, 0, rand, t0)
+	hs, err := noise.NewHandshakeState(noiseConfig(b.static, false, rand))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := hs.ReadMessage(nil, initFrame[HeaderSize:HeaderSize+initMsgSize]); err != nil {
+		t.Fatal(err)
+	}
+	resp := newFrame(TypeHandshakeResp, 3)
+	if _, _, _, err := hs.WriteMessage(resp[HeaderSize:HeaderSize], []byte{0, 0, 0, 4, 0x10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Finish(resp, t0); !errors.Is(err, ErrMalformed) {
+		t.Errorf("response with flags 0x10: err = %v, want ErrMalformed", err)
 	}
 }

@@ -53,12 +53,17 @@ func newPeer(t testing.TB, b byte) peer {
 }
 
 // admit is a lookup that knows exactly one peer.
-func admit(p peer, last [12]byte) func(identity.ID) ([32]byte, [12]byte, error) {
-	return func(id identity.ID) ([32]byte, [12]byte, error) {
+func admit(p peer, last [12]byte) func(identity.ID) ([32]byte, [12]byte, Flags, error) {
+	return admitFlags(p, last, 0)
+}
+
+// admitFlags is admit with the flags the response is to carry.
+func admitFlags(p peer, last [12]byte, flags Flags) func(identity.ID) ([32]byte, [12]byte, Flags, error) {
+	return func(id identity.ID) ([32]byte, [12]byte, Flags, error) {
 		if id != p.id.ID() {
-			return [32]byte{}, [12]byte{}, errNotMimic
+			return [32]byte{}, [12]byte{}, 0, errNotMimic
 		}
-		return p.static.Public, last, nil
+		return p.static.Public, last, flags, nil
 	}
 }
 

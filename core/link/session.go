@@ -39,6 +39,7 @@ type Session struct {
 	remote                  identity.ID
 	created                 time.Time
 	initiator               bool
+	peerFlags               Flags // the flags of the peer's handshake message
 	// born is the wall-clock (monotonic) creation time; Seal and Open
 	// measure RejectAfterTime from it unless SetClock gave a clock.
 	born time.Time
@@ -93,6 +94,10 @@ func (s *Session) Remote() identity.ID { return s.remote }
 
 // Created is when the handshake completed (the now given to it).
 func (s *Session) Created() time.Time { return s.created }
+
+// PeerFlags are the flags the peer's handshake message carried (its
+// initiation if we responded, its response if we initiated).
+func (s *Session) PeerFlags() Flags { return s.peerFlags }
 
 // Initiator reports whether this side started the handshake.
 func (s *Session) Initiator() bool { return s.initiator }

@@ -59,27 +59,31 @@ func checkVector(t *testing.T, name, comment string, got []byte) {
 func TestVectors(t *testing.T) {
 	a, b := newPeer(t, 1), newPeer(t, 2)
 	rand := newDetRand("tarzan-link-vectors")
-	common := fmt.Sprintf(`Inputs (PROTOCOL.md §3-§5, protocol v2: Noise prologue %q):
+	common := fmt.Sprintf(`Inputs (PROTOCOL.md §3-§5, protocol v3: Noise prologue %q):
 initiator A: identity seed 32×0x01, node ID %s
              link static private 32×0x11, public %x
 responder B: identity seed 32×0x02, node ID %s
              link static private 32×0x12, public %x
 randomness: ChaCha20 keystream, key "tarzan-link-vectors" zero-padded, nonce 0
             (A's ephemeral is the first 32 bytes, B's the next 32)
-now 2026-11-01T12:00:00Z; A's index 0x0a0a0a0a, B's index 0x0b0b0b0b`,
+now 2026-11-01T12:00:00Z; A's index 0x0a0a0a0a, B's index 0x0b0b0b0b
+flags: both messages FRESH (0x01): neither side held a session with the other`,
 		Prologue, a.id.ID(), a.static.Public, b.id.ID(), b.static.Public)
 
-	h, initFrame, err := Initiate(a.static, a.id.ID(), b.static.Public, 0x0a0a0a0a, rand, t0)
+	h, initFrame, err := InitiateFlags(a.static, a.id.ID(), b.static.Public, 0x0a0a0a0a, FlagFresh, rand, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb, resp, _, _, err := Respond(b.static, initFrame, 0x0b0b0b0b, rand, t0, admit(a, [12]byte{}))
+	rb, resp, _, _, err := Respond(b.static, initFrame, 0x0b0b0b0b, rand, t0, admitFlags(a, [12]byte{}, FlagFresh))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ia, err := h.Finish(resp, t0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ia.PeerFlags() != FlagFresh || rb.PeerFlags() != FlagFresh {
+		t.Fatalf("flags: A saw %#x, B saw %#x, want FRESH both", ia.PeerFlags(), rb.PeerFlags())
 	}
 	clock := func() time.Time { return t0 }
 	ia.SetClock(clock)

@@ -28,10 +28,16 @@ type peerLink struct {
 	pending      *link.Handshake
 	pendingIndex uint32
 	pendingAt    time.Time
+	pendingKey   [32]byte // the peer link key pending was made for
 	lastTS       [12]byte // newest handshake timestamp accepted from this peer
-	lastAttempt  time.Time
-	unanswered   int // handshakes sent since the link was last up, unanswered
-	upSince      time.Time
+	// freshAt is when a handshake in which the peer said FRESH last
+	// ended our routes on this link, freshKey the peer's link key in it
+	// (lifecycle.go, peerRestarted).
+	freshAt     time.Time
+	freshKey    [32]byte
+	lastAttempt time.Time
+	unanswered  int // handshakes sent since the link was last up, unanswered
+	upSince     time.Time
 
 	lastRecv atomic.Int64 // unix nanos
 	lastSent atomic.Int64
@@ -135,7 +141,7 @@ func (n *Node) initiate(l *peerLink) {
 	n.mu.Lock()
 	idx := n.newIndexLocked(l)
 	n.mu.Unlock()
-	hs, frame, err := link.Initiate(n.linkStatic, n.id, p.Desc.LinkKey, idx, n.opts.Rand, now)
+	hs, frame, err := link.InitiateFlags(n.linkStatic, n.id, p.Desc.LinkKey, idx, l.freshFlag(), n.opts.Rand, now)
 	if err != nil {
 		n.releaseIndex(idx)
 		n.limiter.warn(n.log, "initiate", "link handshake could not start", "peer", l.id.Short(), "err", err)
@@ -147,6 +153,7 @@ func (n *Node) initiate(l *peerLink) {
 		l.unanswered++
 	}
 	l.pending, l.pendingIndex, l.pendingAt, l.lastAttempt = hs, idx, now, now
+	l.pendingKey = p.Desc.LinkKey
 	l.addr = to
 	l.mu.Unlock()
 	n.sendRaw(to, frame)
@@ -247,21 +254,23 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 	n.stats.inc(EventHandshakeDH)
 	var l *peerLink
 	var refused bool
+	var peerKey [32]byte
 	n.mu.Lock()
 	idx := n.newIndexLocked(nil)
 	n.mu.Unlock()
 	s, resp, remote, ts, err := link.Respond(n.linkStatic, frame, idx, n.opts.Rand, now,
-		func(remote identity.ID) ([32]byte, [12]byte, error) {
+		func(remote identity.ID) ([32]byte, [12]byte, link.Flags, error) {
 			p, ok := n.view.Get(remote)
 			if !ok || !n.isMimic(remote) {
 				refused = true
-				return [32]byte{}, [12]byte{}, errNotMimic
+				return [32]byte{}, [12]byte{}, 0, errNotMimic
 			}
 			l = n.link(remote, true)
 			l.mu.Lock()
 			last := l.lastTS
 			l.mu.Unlock()
-			return p.Desc.LinkKey, last, nil
+			peerKey = p.Desc.LinkKey
+			return p.Desc.LinkKey, last, l.freshFlag(), nil
 		})
 	if err != nil {
 		n.releaseIndex(idx)
@@ -293,6 +302,9 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 	l.mu.Unlock()
 	l.lastRecv.Store(now.UnixNano())
 	_ = remote
+	if s.PeerFlags()&link.FlagFresh != 0 {
+		n.peerRestarted(l, true, peerKey, now)
+	}
 	n.sendRaw(src, resp)
 }
 
@@ -376,6 +388,7 @@ func (n *Node) handleResp(src peerAddr, idx uint32, frame []byte) {
 		return
 	}
 	l.pending = nil
+	peerKey := l.pendingKey
 	// Heard now, and recorded before the link is up: maintenance that
 	// saw it up with nothing ever heard would take it for dead.
 	l.lastRecv.Store(n.opts.Clock.Now().UnixNano())
@@ -390,6 +403,9 @@ func (n *Node) handleResp(src peerAddr, idx uint32, frame []byte) {
 	l.addr = src
 	l.promoteLocked(n)
 	l.mu.Unlock()
+	if s.PeerFlags()&link.FlagFresh != 0 {
+		n.peerRestarted(l, false, peerKey, n.opts.Clock.Now())
+	}
 	// Confirm at once so the responder starts sending on this session.
 	n.sendControl(l, kindKeepalive, 0)
 }

@@ -92,6 +92,8 @@ type Node struct {
 	pad   *padReader // cell padding
 
 	started atomic.Bool
+	closing atomic.Bool  // Close ran (or runs): only the first says goodbye
+	writing atomic.Int32 // frames queued for a writer or being written (Close waits for them)
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	limiter logLimiter
@@ -245,13 +247,19 @@ func (n *Node) goRun(f func()) {
 	}()
 }
 
-// Close stops the node and waits for its goroutines. The plugins it was
-// given are closed too: the node owns them once started.
+// Close stops the node. A running node first tears down every circuit it
+// holds both ways and each of its tunnels (DESTROY; lifecycle.go,
+// goodbye) and waits, at most 500 ms, for those frames to leave: its
+// neighbours learn at once instead of after the link timeout. Then it
+// closes the plugins it was given (the node owns them once started); its
+// goroutines end (Wait waits for them). A second or concurrent Close
+// returns at once.
 func (n *Node) Close() error {
-	select {
-	case <-n.stop:
+	if !n.closing.CompareAndSwap(false, true) {
 		return nil
-	default:
+	}
+	if n.started.Load() {
+		n.goodbye()
 	}
 	n.mu.Lock()
 	select {

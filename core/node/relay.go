@@ -149,6 +149,8 @@ func (n *Node) handleCreated(l *peerLink, circID uint32, cell []byte) {
 			return
 		}
 		n.originate(c, onion.CmdExtended, cell[:onion.ServerMsgLen])
+	case !ok:
+		n.answerGone(l, circID) // a CREATE we gave up on: the circuit it made is a ghost
 	default:
 		n.stats.inc(DropUnknownCircuit)
 	}
@@ -159,7 +161,11 @@ func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
 	n.mu.Lock()
 	r, ok := n.routes[circKey{l.id, circID}]
 	n.mu.Unlock()
-	if !ok || r.c == nil || r.fromNext {
+	switch {
+	case !ok:
+		n.answerGone(l, circID)
+		return
+	case r.c == nil || r.fromNext:
 		n.stats.inc(DropUnknownCircuit)
 		return
 	}
@@ -217,7 +223,10 @@ func (n *Node) handleBackward(l *peerLink, circID uint32, pl []byte) {
 	case ok && r.t != nil:
 		r.t.handleBackward(pl[payloadHeader:])
 		return
-	case !ok || r.c == nil || !r.fromNext:
+	case !ok:
+		n.answerGone(l, circID)
+		return
+	case r.c == nil || !r.fromNext:
 		n.stats.inc(DropUnknownCircuit)
 		return
 	}
@@ -365,12 +374,13 @@ func (n *Node) truncate(c *circuit) {
 
 // teardown removes a circuit and tells its neighbours.
 func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
-	n.teardownWith(c, toPrev, toNext, destroyNone)
+	n.teardownWith(c, toPrev, toNext, destroyNone, destroyNone)
 }
 
-// teardownWith is teardown with the reason the previous hop is given.
-// It is safe to call twice: the circuit's slot is released once.
-func (n *Node) teardownWith(c *circuit, toPrev, toNext bool, prevReason byte) {
+// teardownWith is teardown with the reasons the previous and the next hop
+// are given. It is safe to call twice: the circuit's slot is released
+// once.
+func (n *Node) teardownWith(c *circuit, toPrev, toNext bool, prevReason, nextReason byte) {
 	if n.opts.ExitAdapter != nil {
 		n.closeExitFlow(c)
 	}
@@ -391,7 +401,7 @@ func (n *Node) teardownWith(c *circuit, toPrev, toNext bool, prevReason byte) {
 		n.sendDestroyReason(c.prevL, c.prev.id, prevReason)
 	}
 	if toNext && nextL != nil {
-		n.sendDestroy(nextL, next.id)
+		n.sendDestroyReason(nextL, next.id, nextReason)
 	}
 }
 
@@ -411,35 +421,26 @@ func (n *Node) sendDestroyReason(l *peerLink, circID uint32, reason byte) {
 }
 
 // handleDestroy tears down whatever the circuit ID leads to and passes the
-// DESTROY on to the other side (without its reason).
+// DESTROY on to the other side: with its reason if that ends the tunnel
+// (IDLE, FINISHED), else as none (lifecycle.go, passedOn). A DESTROY for
+// a circuit we do not hold is never answered.
 func (n *Node) handleDestroy(l *peerLink, circID uint32, reason byte) {
+	key := circKey{l.id, circID}
 	n.mu.Lock()
-	r, ok := n.routes[circKey{l.id, circID}]
+	r, ok := n.routes[key]
 	n.mu.Unlock()
 	switch {
 	case !ok:
 	case r.t != nil:
 		r.t.destroyedBy(reason)
 	case r.fromNext:
-		// The rest of the path is gone; keep our part so the initiator
-		// can repair by extending again, and tell it: a CREATE refused
-		// fails the EXTEND at once, anything later is a TRUNCATED.
-		r.c.mu.Lock()
-		wasExtending := r.c.extending
-		r.c.nextL, r.c.next, r.c.extending = nil, circKey{}, false
-		r.c.mu.Unlock()
-		n.mu.Lock()
-		delete(n.routes, circKey{l.id, circID})
-		n.mu.Unlock()
-		if wasExtending {
-			why := onion.ReasonHandshake
-			if reason == destroyResources {
-				why = onion.ReasonBusy
-			}
-			n.originate(r.c, onion.CmdExtendFailed, onion.EncodeExtendFailed(why, "next hop refused: "+destroyReasonText(reason)))
-			return
-		}
-		n.originate(r.c, onion.CmdTruncated, nil)
+		// The rest of the path is gone; unless the tunnel ended, keep our
+		// part so the initiator can repair by extending again, and tell
+		// it: a CREATE refused fails the EXTEND at once, anything later
+		// is a TRUNCATED.
+		n.nextGone(r.c, key, reason)
+	case endsTunnel(reason):
+		n.teardownWith(r.c, false, true, destroyNone, reason)
 	default:
 		n.prevLost(r.c, reason)
 	}
@@ -454,29 +455,10 @@ func (n *Node) prevLost(c *circuit, reason byte) {
 
 // linkDown handles a link that went away: circuits through it lose that
 // side.
-func (n *Node) linkDown(l *peerLink) {
-	n.mu.Lock()
-	var affected []route
-	for k, r := range n.routes {
-		if k.peer == l.id {
-			affected = append(affected, r)
-		}
-	}
-	n.mu.Unlock()
-	for _, r := range affected {
-		switch {
-		case r.t != nil:
-			r.t.destroyed()
-		case r.fromNext:
-			n.truncate(r.c)
-			n.originate(r.c, onion.CmdTruncated, nil)
-		default:
-			n.prevLost(r.c, destroyNone)
-		}
-	}
-}
+func (n *Node) linkDown(l *peerLink) { n.routesLost(l) }
 
-// expireCircuits tears down relay circuits idle for too long.
+// expireCircuits tears down relay circuits idle for too long, with
+// DESTROY(IDLE) both ways.
 func (n *Node) expireCircuits(now time.Time) {
 	n.mu.Lock()
 	var idle []*circuit
@@ -489,6 +471,10 @@ func (n *Node) expireCircuits(now time.Time) {
 	n.forgetIdleLinksLocked(now)
 	n.mu.Unlock()
 	for _, c := range idle {
-		n.teardown(c, true, true)
+		// The tunnel ends: both neighbours pass IDLE on, and the
+		// initiator closes it rather than repairing what it no longer
+		// uses (a repair would only refresh the idle circuit).
+		n.stats.inc(EventCircuitsExpired)
+		n.teardownWith(c, true, true, destroyIdle, destroyIdle)
 	}
 }

@@ -12,11 +12,23 @@ import (
 
 // Reasons carried in DESTROY (cell[0], PROTOCOL §4.2). A reason is for
 // the neighbour the DESTROY goes to: a relay passing a DESTROY on sends
-// destroyNone, so no reason travels along a path as a mark.
+// destroyNone, except for the two reasons that end the whole tunnel
+// (passedOn), so no other reason travels along a path as a mark.
 const (
 	destroyNone      byte = 0
 	destroyProtocol  byte = 1 // the receiver broke the protocol: forged cells, a bad handshake
 	destroyResources byte = 2 // circuit limit reached: CREATE refused
+	destroyGone      byte = 3 // no such circuit: a cell came for a circuit the sender does not hold
+	destroyIdle      byte = 4 // a relay expired the circuit idle: the tunnel ends, no repair
+	destroyFinished  byte = 5 // the initiator closed the tunnel (or its node stopped): the tunnel ends
+)
+
+// Answers to cells for unknown circuits (DESTROY(GONE)) are bounded per
+// link like refusals: one answer per cell at most, and no more than this,
+// so a burst of such cells costs us at most this many seals.
+const (
+	goneReplyRate  = 32 // per second
+	goneReplyBurst = 64
 )
 
 func destroyReasonText(r byte) string {
@@ -27,6 +39,12 @@ func destroyReasonText(r byte) string {
 		return "protocol violation"
 	case destroyResources:
 		return "out of resources"
+	case destroyGone:
+		return "no such circuit"
+	case destroyIdle:
+		return "idle"
+	case destroyFinished:
+		return "finished"
 	default:
 		return "unknown reason"
 	}
@@ -47,6 +65,7 @@ type linkCircuits struct {
 	open    int    // relay circuits it opened that we hold
 	creates bucket // tunnel handshakes it may start (Options.CreateRate)
 	replies bucket // refused CREATEs we still answer with DESTROY
+	gone    bucket // cells for unknown circuits we still answer with DESTROY(GONE)
 }
 
 // Refusals are answered at most this often per link: a DESTROY tells an
@@ -94,14 +113,7 @@ const (
 // whether a refusal is to be answered.
 func (n *Node) admitCreateLocked(peer identity.ID, now time.Time) (v createVerdict, reply bool) {
 	cc := &n.circs
-	lc := cc.perLink[peer]
-	if lc == nil {
-		if cc.perLink == nil {
-			cc.perLink = map[identity.ID]*linkCircuits{}
-		}
-		lc = &linkCircuits{}
-		cc.perLink[peer] = lc
-	}
+	lc := cc.shareLocked(peer)
 	switch {
 	case cc.total >= n.opts.MaxCircuits || lc.open >= n.opts.MaxCircuitsPerLink:
 		v = createFull
@@ -113,6 +125,26 @@ func (n *Node) admitCreateLocked(peer identity.ID, now time.Time) (v createVerdi
 		return createOK, false
 	}
 	return v, lc.replies.take(now, refusalReplyRate, refusalReplyBurst)
+}
+
+// shareLocked is peer's share, made on first use.
+func (cc *circuitCount) shareLocked(peer identity.ID) *linkCircuits {
+	lc := cc.perLink[peer]
+	if lc == nil {
+		if cc.perLink == nil {
+			cc.perLink = map[identity.ID]*linkCircuits{}
+		}
+		lc = &linkCircuits{}
+		cc.perLink[peer] = lc
+	}
+	return lc
+}
+
+// goneReplyLocked reports whether a cell from peer for a circuit we do
+// not hold may still be answered (lifecycle.go, answerGone), and takes
+// the token if so.
+func (n *Node) goneReplyLocked(peer identity.ID, now time.Time) bool {
+	return n.circs.shareLocked(peer).gone.take(now, goneReplyRate, goneReplyBurst)
 }
 
 // releaseCircuitLocked gives back a slot admitCreateLocked reserved.
@@ -127,7 +159,7 @@ func (n *Node) releaseCircuitLocked(peer identity.ID) {
 // made no CREATE for a minute (their buckets are full again by then).
 func (n *Node) forgetIdleLinksLocked(now time.Time) {
 	for id, lc := range n.circs.perLink {
-		if lc.open == 0 && now.Sub(lc.creates.at) > time.Minute && now.Sub(lc.replies.at) > time.Minute {
+		if lc.open == 0 && now.Sub(lc.creates.at) > time.Minute && now.Sub(lc.replies.at) > time.Minute && now.Sub(lc.gone.at) > time.Minute {
 			delete(n.circs.perLink, id)
 		}
 	}
@@ -173,5 +205,5 @@ func (n *Node) tagFailed(c *circuit, now time.Time) {
 	n.stats.inc(DropCircuitTagBudget)
 	n.limiter.warn(n.log, "tag-budget", "tore down a circuit: too many of its cells failed their onion tag (forgery)",
 		"peer", c.prev.peer.Short(), "budget", tagFailBudget)
-	n.teardownWith(c, true, true, destroyProtocol)
+	n.teardownWith(c, true, true, destroyProtocol, destroyNone)
 }

@@ -54,9 +54,11 @@ func (n *Node) sendRaw(to peerAddr, frame []byte) {
 }
 
 func (n *Node) enqueue(f *frameBuf) {
+	n.writing.Add(1) // until written: Close waits for it (lifecycle.go, drained)
 	select {
 	case n.eps[f.to.ep].out <- f:
 	case <-n.stop:
+		n.writing.Add(-1)
 		putBuf(f)
 	}
 }
@@ -152,5 +154,6 @@ func (n *Node) writeLoop(ep *endpoint) {
 			pkts[i] = transport.Packet{}
 			putBuf(b)
 		}
+		n.writing.Add(-int32(len(bufs)))
 	}
 }

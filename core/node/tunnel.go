@@ -592,12 +592,18 @@ func (t *Tunnel) isClosed() bool {
 }
 
 // destroyedBy marks the tunnel dead after hop 1's DESTROY with reason.
+// IDLE and FINISHED mean a relay ended the tunnel (it idled out, or its
+// other end closed): it is closed, never repaired, since a repair would
+// only rebuild what nobody uses (lifecycle.go).
 func (t *Tunnel) destroyedBy(reason byte) {
 	t.mu.Lock()
 	if !t.closed {
 		t.why = reason
 	}
 	t.mu.Unlock()
+	if endsTunnel(reason) && !t.isClosed() {
+		t.n.stats.inc(EventTunnelsEnded)
+	}
 	t.destroyed()
 }
 
@@ -621,8 +627,9 @@ func (t *Tunnel) destroyed() {
 	t.n.flowsLost(t)
 }
 
-// Close tears the tunnel down along its whole path.
-func (t *Tunnel) Close() error { return t.closeWith(destroyNone) }
+// Close tears the tunnel down along its whole path: DESTROY(FINISHED),
+// which every hop passes on, so none repairs or keeps a part of it.
+func (t *Tunnel) Close() error { return t.closeWith(destroyFinished) }
 
 // closeWith is Close telling hop 1 why.
 func (t *Tunnel) closeWith(reason byte) error {
