@@ -156,6 +156,9 @@ func passedOn(reason byte) byte {
 // answered: two nodes that both forgot a circuit do not talk about it.
 func (n *Node) answerGone(l *peerLink, circID uint32) {
 	n.stats.inc(DropUnknownCircuit)
+	if n.hooks.keepGhosts.Load() {
+		return
+	}
 	now := n.opts.Clock.Now()
 	n.mu.Lock()
 	ok := n.goneReplyLocked(l.id, now)

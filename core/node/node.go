@@ -113,6 +113,10 @@ type testHooks struct {
 	// extendTo, when set, decides each EXTEND: false answers it with
 	// EXTEND_FAILED, as a relay steering its tunnels would (relay.go).
 	extendTo atomic.Pointer[func(next identity.ID) bool]
+	// keepGhosts, when set, leaves cells for unknown circuits unanswered
+	// (no DESTROY(GONE)): a flooding attacker that keeps the circuits its
+	// raw CREATEs made instead of letting its core free them.
+	keepGhosts atomic.Bool
 }
 
 // New checks the options and prepares a node; Run starts it.
