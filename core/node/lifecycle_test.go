@@ -42,6 +42,11 @@ func (tn *testNet) crashRestart(i int) (*Node, time.Time) {
 
 // startAgain starts a new process of node i (stopped) at its address.
 func (tn *testNet) startAgain(i int) (*Node, time.Time) {
+	return tn.startAgainCtx(context.Background(), i)
+}
+
+// startAgainCtx is startAgain with the context the node runs under.
+func (tn *testNet) startAgainCtx(ctx context.Context, i int) (*Node, time.Time) {
 	tn.t.Helper()
 	old := tn.nodes[i]
 	o := old.opts
@@ -57,7 +62,7 @@ func (tn *testNet) startAgain(i int) (*Node, time.Time) {
 		tn.t.Fatal(err)
 	}
 	at := time.Now()
-	if err := n.Start(context.Background()); err != nil {
+	if err := n.Start(ctx); err != nil {
 		tn.t.Fatal(err)
 	}
 	tn.nodes[i], tn.disc[i] = n, d
@@ -606,6 +611,120 @@ func TestCloseTearsCircuitsDownBothWays(t *testing.T) {
 			if k := tn.byID(h.ID).Status().Circuits; k != 0 {
 				t.Errorf("hop %d holds %d circuits after the initiator stopped", i+1, k)
 			}
+		}
+	})
+}
+
+// `tarzan node` stops on SIGTERM or interrupt by ending the context it
+// started the node under (signal.NotifyContext): that path must say
+// goodbye too. The initiator's context ends; every hop of its tunnel
+// frees its circuit at once.
+func TestContextEndSaysGoodbye(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := startNet(t, 6, 4, nil)
+		tn.nodes[0].Close()
+		tn.nodes[0].Wait()
+		time.Sleep(time.Second)
+		ctx, stop := context.WithCancel(context.Background())
+		src, _ := tn.startAgainCtx(ctx, 0)
+		tn.waitLinked(20 * time.Second)
+		bctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		tun, err := src.BuildTunnel(bctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hops := tun.Hops()
+		stop()
+		src.Wait()
+		time.Sleep(200 * time.Millisecond)
+		for i, h := range hops {
+			if k := holds(tn.byID(h.ID), src.id); k != 0 || tn.byID(h.ID).Status().Circuits != 0 {
+				t.Errorf("hop %d still holds the circuit after the initiator's context ended", i+1)
+			}
+		}
+		if got := src.Stat(EventCloseDestroys); got == 0 {
+			t.Errorf("%s = 0", EventCloseDestroys)
+		}
+	})
+}
+
+// On shaped links the goodbye DESTROYs take the links' own slots (no
+// burst that counts the circuits), and Close waits for them: here 10
+// tunnels over one link shaped to 50 frames a second.
+func TestCloseOnShapedLinks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := startNet(t, 4, 3, func(i int, o *Options) { o.Cover = fixedRate(50) })
+		src := tn.nodes[0]
+		time.Sleep(2 * time.Second) // the cover policy has shaped every link
+		if l := src.upLink(tn.nodes[1].id); l == nil || !l.shaped() {
+			t.Fatal("the link to hop 1 is not shaped")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		path := []identity.ID{tn.nodes[1].id, tn.nodes[2].id}
+		for range 10 {
+			if _, err := src.BuildTunnelPath(ctx, path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		src.Close()
+		src.Wait()
+		took := time.Since(start)
+		time.Sleep(200 * time.Millisecond)
+		t.Logf("Close took %v (virtual) for 10 DESTROYs on a link shaped to 50/s", took)
+		if took > closeDrainLimit+100*time.Millisecond {
+			t.Errorf("Close took %v, bound %v", took, closeDrainLimit)
+		}
+		for _, id := range path {
+			if k := tn.byID(id).Status().Circuits; k != 0 {
+				t.Errorf("%s holds %d circuits after the initiator stopped", id.Short(), k)
+			}
+		}
+	})
+}
+
+// Two nodes starting at once cross FRESH initiations; one delayed behind
+// the handshake that brought the link up (or a retry of it) still says
+// FRESH after circuits were built. It must not end them: within
+// link.HandshakeTimeout of a FRESH handshake, a FRESH initiation under the
+// same link key is a duplicate. Here b sends one more FRESH initiation
+// right after a tunnel was built through it.
+func TestDuplicateFreshInitiationKeepsCircuits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := startNet(t, 4, 3, nil)
+		a, b := tn.nodes[0], tn.nodes[1]
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		tun, err := a.BuildTunnelPath(ctx, []identity.ID{b.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := b.upLink(a.id)
+		al := a.upLink(b.id)
+		al.mu.Lock()
+		since := time.Since(al.freshAt)
+		al.mu.Unlock()
+		if since >= link.HandshakeTimeout {
+			t.Fatalf("the link came up %v ago: too long for this test", since)
+		}
+		l.mu.Lock()
+		cur := l.cur
+		l.cur = nil // so that b's next initiation says FRESH, as a crossed start-up one did
+		l.mu.Unlock()
+		b.initiate(l)
+		l.mu.Lock()
+		if l.cur == nil {
+			l.cur = cur
+		}
+		l.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		if _, err := tun.Ping(ctx, 0); err != nil {
+			t.Fatalf("the tunnel did not survive a duplicate FRESH initiation: %v", err)
+		}
+		if got := a.Stat(EventPeerRestarts); got != 0 {
+			t.Errorf("%s = %d", EventPeerRestarts, got)
 		}
 	})
 }
