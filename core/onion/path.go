@@ -102,6 +102,12 @@ type layer struct {
 // payload may overlap cell (it is copied first). rand fills the padding
 // between payload and filler; nil means crypto/rand.
 func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
+	return p.sealIf(cell, hop, payload, rnd, false)
+}
+
+// sealIf is Seal; with lastOnly it fails with ErrAside unless hop is still
+// the last hop and no hop is set aside (checked under the lock).
+func (p *Path) sealIf(cell []byte, hop int, payload []byte, rnd io.Reader, lastOnly bool) error {
 	if len(cell) != CellSize {
 		return fmt.Errorf("%w: forward cell of %d bytes", ErrMalformed, len(cell))
 	}
@@ -113,6 +119,9 @@ func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
 	}
 	p.fwdMu.Lock()
 	defer p.fwdMu.Unlock()
+	if lastOnly && (p.aside != nil || hop != len(p.hops)-1) {
+		return ErrAside
+	}
 	if hop < 0 || hop >= len(p.hops) {
 		return fmt.Errorf("seal for hop %d of %d: %w", hop, len(p.hops), ErrNoSuchHop)
 	}
@@ -131,6 +140,19 @@ func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
 	s := getScratch()
 	defer putScratch(s)
 	return seal(s, cell, layers[:hop+1], payload, rnd)
+}
+
+// SealLast is Seal addressed to the last hop; while a hop is set aside
+// (rejoin.go) it is ErrAside: the last hop of the path is then not the
+// one the caller means.
+func (p *Path) SealLast(cell []byte, payload []byte, rnd io.Reader) error {
+	p.fwdMu.Lock()
+	aside, last := p.aside != nil, len(p.hops)-1
+	p.fwdMu.Unlock()
+	if aside {
+		return ErrAside
+	}
+	return p.sealIf(cell, last, payload, rnd, true)
 }
 
 // seal lays out the cell for hops ls[0..j-1], addressed to the last.

@@ -223,3 +223,9 @@ func (p *Path) Rejoin(reply []byte) error {
 	p.aside = nil
 	return nil
 }
+
+// Has reports whether pub is the public key of one of these onion keys.
+func (k OnionKeys) Has(pub [32]byte) bool {
+	_, err := k.match(&pub)
+	return err == nil
+}
