@@ -27,7 +27,10 @@ import (
 
 // exitNet is a network where every node but the source is an exit whose
 // adapter is a fake keeping per-flow state (the flow handle), and the
-// source has a fake client adapter.
+// source has a fake client adapter. Its nodes choose 5 mimics each, so
+// that a walk through new hops to a given exit exists in 10 nodes (with 3
+// it sometimes does not, and the repair rightly falls back to a fresh
+// path).
 type exitNet struct {
 	*testNet
 	src    *Node
@@ -75,7 +78,7 @@ func startExitNet(t *testing.T, tweak func(i int, o *Options)) *exitNet {
 	for range fakes {
 		en.taps = append(en.taps, &tapSwitch{})
 	}
-	en.testNet = startNet(t, 10, 3, func(i int, o *Options) {
+	en.testNet = startNet(t, 10, 5, func(i int, o *Options) {
 		o.Tap = en.taps[i].tap()
 		if i == 0 {
 			o.ClientAdapter = en.client
@@ -206,6 +209,7 @@ func (en *exitNet) checkSameFlow(t *testing.T, tun *Tunnel, before []identity.ID
 	t.Helper()
 	after := tun.hopIDs()
 	if after[2] != before[2] {
+		t.Logf("source counters: %v", en.src.stats.snapshot())
 		t.Fatalf("the repair replaced the exit %s by %s: every flow through it is lost", before[2].Short(), after[2].Short())
 	}
 	exit := en.byID(after[2])
