@@ -119,7 +119,11 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 
 	forged := bytes.Clone(orig[0])
 	rand.Read(forged[64:])
-	before := exit.Stat(EventCircuits) + exit.Stat(DropExtendFailed) + exit.Stat(DropCreateRate) + exit.Stat(DropCreateLimit)
+	handled := func() uint64 { // every way a CREATE ends at the exit
+		return exit.Stat(EventCircuits) + exit.Stat(DropExtendFailed) + exit.Stat(DropCreateRate) +
+			exit.Stat(DropCreateLimit) + exit.Stat(EventCircuitsRejoined)
+	}
+	before := handled()
 	if m.upLink(exitID) != nil {
 		sendCreate(t, m, exitID, orig[0]) // the original handshake, replayed
 		sendCreate(t, m, exitID, forged)  // a rejoin with a made-up point
@@ -129,7 +133,7 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 	}
 	sendCreate(t, nNode, exitID, rejoin[0]) // the rejoin, replayed by the hop that carried it
 	waitFor(t, "the exit to handle the hostile CREATEs", 20*time.Second, func() bool {
-		return exit.Stat(EventCircuits)+exit.Stat(DropExtendFailed)+exit.Stat(DropCreateRate)+exit.Stat(DropCreateLimit)-before >= 3
+		return handled()-before >= 3
 	})
 	if got, _ := c.prevSide(); got != want {
 		t.Fatalf("a hostile CREATE moved the exit's circuit from %v to %v", want, got)
