@@ -30,6 +30,22 @@ import (
 // dropped meanwhile. Any last-hop circuit can be rejoined, orphan or not:
 // the exit may not know yet that its previous hop died.
 
+// indexRejoin files the new circuit c (entered on key) under its first
+// rejoin point: one base-point multiplication per circuit, done after the
+// CREATED is sent. Nothing can rejoin c before its initiator has that
+// reply, so the index is in time.
+func (n *Node) indexRejoin(c *circuit, key circKey) {
+	x, err := c.relay.RejoinPoint()
+	if err != nil {
+		return // cannot happen: the point of a 32-byte scalar
+	}
+	n.mu.Lock()
+	if r, ok := n.routes[key]; ok && r.c == c { // not torn down meanwhile
+		n.indexRejoinLocked(c, x)
+	}
+	n.mu.Unlock()
+}
+
 // indexRejoinLocked files c under x, its next rejoin point. Every relay
 // circuit is indexed; a rejoin is accepted only while it has no next hop.
 func (n *Node) indexRejoinLocked(c *circuit, x [32]byte) {

@@ -82,6 +82,7 @@ func startExitNet(t *testing.T, tweak func(i int, o *Options)) *exitNet {
 		o.Tap = en.taps[i].tap()
 		if i == 0 {
 			o.ClientAdapter = en.client
+			o.SpareTunnels = -1 // only the test's tunnels: what passes between two nodes is the test's
 		} else {
 			fakes[i] = adaptertest.New(adapter.RoleExit)
 			o.Exit, o.ExitAdapter = true, fakes[i]

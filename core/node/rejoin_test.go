@@ -52,8 +52,8 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 	// Record every relay's CREATEs to every exit candidate: the tunnel's
 	// hops are known only once it is built.
 	type sent struct {
-		from identity.ID
-		pl   []byte
+		from, to identity.ID
+		pl       []byte
 	}
 	var mu sync.Mutex
 	var creates []sent
@@ -63,7 +63,7 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 		s.sending = func(to identity.ID, pl []byte) bool {
 			if pl[0] == kindCreate {
 				mu.Lock()
-				creates = append(creates, sent{from, bytes.Clone(pl)})
+				creates = append(creates, sent{from, to, bytes.Clone(pl)})
 				mu.Unlock()
 			}
 			return true
@@ -79,12 +79,12 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 	exit := en.byID(exitID)
 	flow := en.upload(t, tun, exitID, "before-1")
 	en.download(t, exitID, flow, "before-2")
-	createsBy := func(from identity.ID) [][]byte {
+	createsBy := func(from identity.ID) [][]byte { // its CREATEs to the exit
 		mu.Lock()
 		defer mu.Unlock()
 		var out [][]byte
 		for _, c := range creates {
-			if c.from == from {
+			if c.from == from && c.to == exitID {
 				out = append(out, c.pl[payloadHeader:payloadHeader+onion.ClientMsgLen])
 			}
 		}
@@ -113,8 +113,9 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 	if want.peer != nNode.id {
 		t.Fatalf("the exit's circuit comes from %s, want the new middle", want.peer.Short())
 	}
-	if got := exit.Stat(EventCircuitsRejoined); got != 1 {
-		t.Fatalf("%s = %d at the exit, want 1", EventCircuitsRejoined, got)
+	rejoined := exit.Stat(EventCircuitsRejoined)
+	if rejoined == 0 {
+		t.Fatalf("%s = 0 at the exit", EventCircuitsRejoined)
 	}
 
 	forged := bytes.Clone(orig[0])
@@ -138,8 +139,8 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 	if got, _ := c.prevSide(); got != want {
 		t.Fatalf("a hostile CREATE moved the exit's circuit from %v to %v", want, got)
 	}
-	if got := exit.Stat(EventCircuitsRejoined); got != 1 {
-		t.Fatalf("%s = %d at the exit after the attacks, want 1", EventCircuitsRejoined, got)
+	if got := exit.Stat(EventCircuitsRejoined); got != rejoined {
+		t.Fatalf("%s went from %d to %d at the exit under the attacks", EventCircuitsRejoined, rejoined, got)
 	}
 	if got := en.upload(t, tun, exitID, "after-1"); got != flow {
 		t.Fatalf("after the attacks the flow reached the exit's adapter as %d, want %d", got, flow)
@@ -318,11 +319,11 @@ func TestOrphanRejoined(t *testing.T) {
 	if c.orphaned.Load() != 0 {
 		t.Error("the rejoined circuit is still an orphan")
 	}
-	if got := exit.Stat(EventCircuitsRejoined); got != 1 {
-		t.Errorf("%s = %d at the exit, want 1", EventCircuitsRejoined, got)
+	if got := exit.Stat(EventCircuitsRejoined); got == 0 {
+		t.Errorf("%s = 0 at the exit", EventCircuitsRejoined)
 	}
-	if got := en.src.Stat(EventTunnelsRejoined); got != 1 {
-		t.Errorf("%s = %d at the source, want 1", EventTunnelsRejoined, got)
+	if got := en.src.Stat(EventTunnelsRejoined); got == 0 { // spare tunnels through the dead middle may add to it
+		t.Errorf("%s = 0 at the source", EventTunnelsRejoined)
 	}
 	// The circuit's slot moved with it: each link's count is what it holds.
 	for _, peer := range []identity.ID{hops[1], after[1]} {
@@ -359,7 +360,7 @@ func TestKeepExitRepairKeepsFirstHop(t *testing.T) {
 		after = tun.hopIDs()
 		return !tun.isRepairing() && len(after) == 4 && !slices.Contains(after, hops[2])
 	})
-	if en.src.Stat(EventTunnelsRejoined) != 1 {
+	if en.src.Stat(EventTunnelsRejoined) == 0 {
 		t.Fatalf("no keep-exit repair: counters %v", en.src.stats.snapshot())
 	}
 	if after[0] != hops[0] || after[3] != hops[3] || after[1] == hops[1] {
@@ -391,8 +392,8 @@ func TestKeepExitFallbackWhenExitLost(t *testing.T) {
 		after = tun.hopIDs()
 		return !tun.isRepairing() && len(after) == 3 && !slices.Contains(after, hops[2])
 	})
-	if got := en.src.Stat(EventRejoinFallback); got != 1 {
-		t.Fatalf("%s = %d, want 1", EventRejoinFallback, got)
+	if got := en.src.Stat(EventRejoinFallback); got == 0 {
+		t.Fatalf("%s = 0: the lost exit was not a fallback", EventRejoinFallback)
 	}
 	if got := en.src.Stat(EventTunnelsRejoined); got != 0 {
 		t.Fatalf("%s = %d with the exit dead", EventTunnelsRejoined, got)

@@ -124,7 +124,6 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	}
 	c := &circuit{relay: onion.NewRelay(keys), prev: key, prevL: l}
 	c.touch(now)
-	rx, rxErr := c.relay.RejoinPoint()
 	n.mu.Lock()
 	if _, dup := n.routes[key]; dup {
 		// The same CREATE arrived over two transports at once.
@@ -134,9 +133,6 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 		return
 	}
 	n.routes[key] = route{c: c}
-	if rxErr == nil {
-		n.indexRejoinLocked(c, rx)
-	}
 	n.mu.Unlock()
 	n.stats.inc(EventCircuits)
 	p := getBuf()
@@ -146,6 +142,7 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	putCirc(pl, circID)
 	copy(pl[payloadHeader:], reply)
 	n.sendPayload(l, p)
+	n.indexRejoin(c, key) // after the reply: it costs the CREATE no latency
 }
 
 // handleCreated completes a CREATE we sent: for our own tunnel's first
