@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -141,8 +142,15 @@ func (n *Node) clientPacket(flow uint64, pkt []byte) {
 	}
 	proto, dst := protoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
 	if t := n.tunnelFor(flow, proto, dst); t != nil {
-		if err := t.send(t.path.Len()-1, onion.CmdData, pkt); err == nil {
+		err := t.sendLast(onion.CmdData, pkt)
+		if err == nil {
 			t.touch()
+			return
+		}
+		if errors.Is(err, onion.ErrAside) {
+			// Its exit is being rejoined: the flow stays on it (a new
+			// tunnel would have a new exit); the application resends.
+			n.stats.inc(DropExitAside)
 			return
 		}
 	}

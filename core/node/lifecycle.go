@@ -92,9 +92,13 @@ func (n *Node) routesLost(l *peerLink) int {
 }
 
 // linkLost handles the loss of the tunnel's first link, or of hop 1's
-// state (it restarted): today the tunnel closes. (REJOIN replaces this
-// body with a repair that keeps the exit.)
-func (t *Tunnel) linkLost() { t.destroyed() }
+// state (it restarted): a keep-exit repair of hop 0 when the tunnel can
+// have one (rejoin.go), else the tunnel ends.
+func (t *Tunnel) linkLost() {
+	if !t.keepExitRepair(0) {
+		t.destroyed()
+	}
+}
 
 // nextGone handles a relay circuit whose next side (key) is gone: a
 // DESTROY came from it with reason, or its link or its peer's state was

@@ -25,6 +25,7 @@ func (n *Node) maintain(now time.Time) {
 	n.expireProbes(now)
 	n.maintainLinks(now)
 	n.expireCircuits(now)
+	n.expireOrphans(now)
 	n.maintainClient(now)
 	n.descMu.RLock()
 	until := n.descUntil

@@ -82,7 +82,8 @@ type Node struct {
 	probes   map[[32]byte]*pendingProbe
 	probing  map[peerAddr]time.Time // newest probe sent to each address (by nonce in probes)
 	routes   map[circKey]route
-	circs    circuitCount // relay circuits per link (relay_limits.go)
+	rejoins  map[[32]byte]*circuit // relay circuits by their next rejoin point (rejoin.go)
+	circs    circuitCount          // relay circuits per link (relay_limits.go)
 	tunnels  map[*Tunnel]struct{}
 	rngMu    sync.Mutex
 	rng      *mrand.Rand // ChaCha8 keyed from crypto/rand (New)

@@ -69,6 +69,11 @@ type Options struct {
 	TunnelIdleTimeout time.Duration
 	// LinkTimeout drops a link that received nothing for this long. Default 30 s.
 	LinkTimeout time.Duration
+	// OrphanGrace is how long an exit keeps a last-hop circuit and its
+	// exit flow after losing the circuit's previous hop, so that the
+	// initiator can rejoin it through a repaired path (rejoin.go).
+	// Default 30 s; negative disables orphans (the circuit goes at once).
+	OrphanGrace time.Duration
 	// KeepaliveInterval sends a keepalive on a link that sent nothing for
 	// this long. Default 2 s: besides liveness, it is what re-opens a
 	// session through a transport that lost its state (a restarted KCP
@@ -203,6 +208,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.TunnelIdleTimeout == 0 {
 		o.TunnelIdleTimeout = 10 * time.Minute
+	}
+	if o.OrphanGrace == 0 {
+		o.OrphanGrace = 30 * time.Second
 	}
 	if o.LinkTimeout == 0 {
 		o.LinkTimeout = 30 * time.Second

@@ -31,6 +31,8 @@ type route struct {
 
 type circuit struct {
 	relay *onion.Relay
+	// prev and prevL change only when the circuit is rejoined (rejoin.go),
+	// under both Node.mu and mu: read them under either, or by prevSide.
 	prev  circKey
 	prevL *peerLink
 
@@ -43,6 +45,16 @@ type circuit struct {
 
 	lastActive atomic.Int64
 	exitFlow   atomic.Uint64 // exit adapter flow handle; 0 = none yet
+
+	rejoinX  [32]byte     // its key in Node.rejoins (Node.mu)
+	orphaned atomic.Int64 // unix nanos since its previous hop was lost; 0 = it has one (rejoin.go)
+}
+
+// prevSide is the circuit's previous hop: its circuit key and link.
+func (c *circuit) prevSide() (circKey, *peerLink) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.prev, c.prevL
 }
 
 func (c *circuit) touch(now time.Time) { c.lastActive.Store(now.UnixNano()) }
@@ -97,6 +109,9 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 		}
 		return
 	}
+	if n.rejoinCreate(l, key, cell[:onion.ClientMsgLen], now) {
+		return
+	}
 	reply, keys, err := onion.ServerHandshake(n.opts.Rand, n.id, n.onion.server(), cell[:onion.ClientMsgLen])
 	if err != nil {
 		n.mu.Lock()
@@ -127,6 +142,7 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	putCirc(pl, circID)
 	copy(pl[payloadHeader:], reply)
 	n.sendPayload(l, p)
+	n.indexRejoin(c, key) // after the reply: it costs the CREATE no latency
 }
 
 // handleCreated completes a CREATE we sent: for our own tunnel's first
@@ -238,7 +254,8 @@ func (n *Node) handleBackward(l *peerLink, circID uint32, pl []byte) {
 	}
 	c.touch(n.opts.Clock.Now())
 	n.stats.inc(EventCellsRelayed)
-	n.relayCell(c.prevL, kindRelayBwd, c.prev.id, cell)
+	prev, prevL := c.prevSide()
+	n.relayCell(prevL, kindRelayBwd, prev.id, cell)
 }
 
 func (n *Node) countCellErr(err error) {
@@ -255,6 +272,11 @@ func (n *Node) countCellErr(err error) {
 
 // originate sends a backward relay cell from this hop toward the initiator.
 func (n *Node) originate(c *circuit, cmd onion.Command, data []byte) {
+	if c.orphaned.Load() != 0 {
+		n.stats.inc(DropOrphanReply) // no previous hop until a rejoin
+		return
+	}
+	prev, prevL := c.prevSide()
 	var rp [onion.PayloadSize]byte
 	body, err := onion.EncodeRelay(rp[:], cmd, data)
 	if err != nil {
@@ -264,12 +286,12 @@ func (n *Node) originate(c *circuit, cmd onion.Command, data []byte) {
 	pl := p.payload()
 	clear(pl[:payloadHeader])
 	pl[0] = kindRelayBwd
-	putCirc(pl, c.prev.id)
+	putCirc(pl, prev.id)
 	if err := c.relay.Originate(pl[payloadHeader:], body, n.pad); err != nil {
 		putBuf(p)
 		return
 	}
-	n.sendPayload(c.prevL, p)
+	n.sendPayload(prevL, p)
 }
 
 // relayCommand executes a relay command addressed to this hop.
@@ -280,7 +302,8 @@ func (n *Node) relayCommand(c *circuit, payload []byte) {
 		return
 	}
 	if tap := n.opts.Tap; tap != nil && tap.Delivered != nil {
-		tap.Delivered(c.prev.peer, c.prev.id, byte(cmd), data)
+		prev, _ := c.prevSide()
+		tap.Delivered(prev.peer, prev.id, byte(cmd), data)
 	}
 	switch cmd {
 	case onion.CmdPing:
@@ -389,16 +412,18 @@ func (n *Node) teardownWith(c *circuit, toPrev, toNext bool, prevReason, nextRea
 	c.nextL = nil
 	c.mu.Unlock()
 	n.mu.Lock()
-	if r, ok := n.routes[c.prev]; ok && r.c == c {
-		delete(n.routes, c.prev)
-		n.releaseCircuitLocked(c.prev.peer)
+	prev, prevL := c.prev, c.prevL
+	if r, ok := n.routes[prev]; ok && r.c == c {
+		delete(n.routes, prev)
+		n.releaseCircuitLocked(prev.peer)
 	}
 	if nextL != nil {
 		delete(n.routes, next)
 	}
+	n.unindexRejoinLocked(c)
 	n.mu.Unlock()
 	if toPrev {
-		n.sendDestroyReason(c.prevL, c.prev.id, prevReason)
+		n.sendDestroyReason(prevL, prev.id, prevReason)
 	}
 	if toNext && nextL != nil {
 		n.sendDestroyReason(nextL, next.id, nextReason)
@@ -450,6 +475,9 @@ func (n *Node) handleDestroy(l *peerLink, circID uint32, reason byte) {
 // from it (with reason), or the link to it went down (destroyNone). The
 // circuit is torn down toward its next hop.
 func (n *Node) prevLost(c *circuit, reason byte) {
+	if n.orphan(c, reason) {
+		return // kept for a rejoin (rejoin.go)
+	}
 	n.teardown(c, false, true)
 }
 

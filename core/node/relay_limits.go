@@ -203,7 +203,8 @@ func (n *Node) tagFailed(c *circuit, now time.Time) {
 		return
 	}
 	n.stats.inc(DropCircuitTagBudget)
+	prev, _ := c.prevSide()
 	n.limiter.warn(n.log, "tag-budget", "tore down a circuit: too many of its cells failed their onion tag (forgery)",
-		"peer", c.prev.peer.Short(), "budget", tagFailBudget)
+		"peer", prev.peer.Short(), "budget", tagFailBudget)
 	n.teardownWith(c, true, true, destroyProtocol, destroyNone)
 }

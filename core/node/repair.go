@@ -51,16 +51,30 @@ func (t *Tunnel) Repair(ctx context.Context, keep int) error {
 // hops it avoids. Each failure blames its hops and drops the one that
 // reported it (or stayed silent) before the next attempt.
 func (t *Tunnel) repair(ctx context.Context, keep int, blame []identity.ID) error {
+	capped, cut, err := t.beginRepair(keep, blame)
+	if err != nil {
+		return err
+	}
+	defer t.endRepair()
+	if capped {
+		keep, cut = 0, false
+	}
+	return t.repairLoop(ctx, keep, cut)
+}
+
+// beginRepair marks the tunnel under repair (errRepairRunning if it
+// already is), adds blame and counts the repair against the cap. capped
+// reports that the cap is reached (rebuild on a fresh path); cut that the
+// circuit already ends after hop keep (an unsolicited TRUNCATED).
+func (t *Tunnel) beginRepair(keep int, blame []identity.ID) (capped, cut bool, err error) {
 	now := t.n.opts.Clock.Now()
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if keep < 0 || keep > len(t.hops) {
-		n := len(t.hops)
-		t.mu.Unlock()
-		return fmt.Errorf("node: cannot keep %d of %d hops", keep, n)
+		return false, false, fmt.Errorf("node: cannot keep %d of %d hops", keep, len(t.hops))
 	}
 	if t.repairing {
-		t.mu.Unlock()
-		return errRepairRunning
+		return false, false, errRepairRunning
 	}
 	t.repairing = true
 	t.blameLocked(blame)
@@ -71,18 +85,22 @@ func (t *Tunnel) repair(ctx context.Context, keep int, blame []identity.ID) erro
 		}
 	}
 	t.repairs = append(recent, now)
-	if len(t.repairs) > repairCap {
-		keep = 0
-	}
-	cut := keep > 0 && t.cutAt == keep // the circuit already ends after hop keep
+	capped = len(t.repairs) > repairCap
+	cut = !capped && keep > 0 && t.cutAt == keep
 	t.cutAt = 0
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		t.repairing = false
-		t.mu.Unlock()
-	}()
+	return capped, cut, nil
+}
 
+func (t *Tunnel) endRepair() {
+	t.mu.Lock()
+	t.repairing = false
+	t.mu.Unlock()
+}
+
+// repairLoop keeps the first keep hops (0: a rebuild on a fresh path) and
+// extends the tunnel back to its length, retrying after each failure with
+// the failure's hops blamed.
+func (t *Tunnel) repairLoop(ctx context.Context, keep int, cut bool) error {
 	var lastErr error
 	for attempt := 0; attempt < repairAttempts; attempt++ {
 		var hf *hopFailure
@@ -143,8 +161,10 @@ func (t *Tunnel) regrow(ctx context.Context, keep int, cut bool) (*hopFailure, e
 		}
 	}
 	t.path.Truncate(keep)
+	t.path.DropAside()
+	t.n.flowsLost(t) // a new exit: no flow through the old one survives
 	t.mu.Lock()
-	t.hops = t.hops[:keep]
+	t.hops, t.aside = t.hops[:keep], nil
 	t.cutAt = 0 // the TRUNCATED just received is ours: the cut is done with
 	kept := slices.Clone(t.hops)
 	t.mu.Unlock()
@@ -193,86 +213,57 @@ func (t *Tunnel) restart(ctx context.Context) (*hopFailure, error) {
 	if err != nil {
 		return nil, err
 	}
-	first := n.upLink(path[0])
-	if first == nil {
-		return &hopFailure{id: path[0], blame: path[:1],
-			err: fmt.Errorf("node: no link to first hop %s", path[0].Short())}, nil
+	if hf, err := t.replaceFirst(path[0]); hf != nil || err != nil {
+		return hf, err
 	}
-	n.mu.Lock()
-	key := circKey{path[0], n.newCircIDLocked(path[0])}
-	n.routes[key] = route{t: t}
-	n.mu.Unlock()
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		n.mu.Lock()
-		delete(n.routes, key)
-		n.mu.Unlock()
-		return nil, t.closedErr()
-	}
-	oldFirst, oldKey := t.first, t.key
-	t.first, t.key = first, key
-	t.hops = t.hops[:0]
-	t.cutAt = 0
-	t.mu.Unlock()
-	n.mu.Lock()
-	if r, ok := n.routes[oldKey]; ok && r.t == t {
-		delete(n.routes, oldKey)
-	}
-	n.mu.Unlock()
-	n.sendDestroy(oldFirst, oldKey.id)
 	n.flowsLost(t) // a fresh path has a new exit: no flow through the old one survives
 	t.path.Truncate(0)
+	t.path.DropAside()
+	t.mu.Lock()
+	t.aside = nil
+	t.mu.Unlock()
 	return t.extendAlong(ctx, path), nil
 }
 
 // truncatedBy handles TRUNCATED from hop (0-based): the part of the
 // circuit beyond it is gone. An unsolicited one (a relay lost its next
-// link, or says so) starts a repair in the background that blames the
-// reporter and the hop beyond it and keeps only the hops before the
-// reporter. A tunnel whose repair fails is closed: its owner builds
-// another.
+// link, or says so) is hopLost(hop+1): a keep-exit repair in the
+// background that blames the reporter and the hop beyond it and keeps
+// only the hops before the reporter. A tunnel whose repair fails is
+// closed: its owner builds another.
 func (t *Tunnel) truncatedBy(hop int) {
 	t.mu.Lock()
 	t.cutAt = hop + 1
 	start := t.built && !t.repairing && hop+1 < len(t.hops)
-	var blame []identity.ID
-	if start {
-		blame = []identity.ID{t.hops[hop].ID, t.hops[hop+1].ID}
-	}
 	t.mu.Unlock()
 	select {
 	case t.truncated <- struct{}{}:
 	default:
 	}
-	if !start {
-		return
+	if start {
+		t.keepExitRepair(hop + 1)
 	}
-	t.startRepair(hop, blame)
 }
 
 // hopLost reacts to hop (0-based) having stopped answering while every
-// hop before it still answers: the same as a TRUNCATED from the hop
-// before it (blame on that hop and on the lost one, keep the hops before
-// both). hop 0 lost means the first link or first hop is gone.
+// hop before it still answers: blame on that hop and on the one before
+// it, keep the hops before both, and rejoin the exit through new hops
+// (rejoin.go); a lost exit, or a rejoin that cannot be done, rebuilds the
+// tunnel on a fresh path. hop 0 lost means the first link or first hop is
+// gone.
 func (t *Tunnel) hopLost(hop int) {
-	t.mu.Lock()
-	if !t.built || t.repairing || hop < 0 || hop >= len(t.hops) {
-		t.mu.Unlock()
-		return
-	}
-	blame := []identity.ID{t.hops[hop].ID}
-	if hop > 0 {
-		blame = append(blame, t.hops[hop-1].ID)
-	}
-	t.mu.Unlock()
-	t.startRepair(max(hop-1, 0), blame)
+	t.keepExitRepair(hop)
 }
 
 // startRepair runs repair(keep, blame) in the background and closes the
 // tunnel if it fails.
 func (t *Tunnel) startRepair(keep int, blame []identity.ID) {
-	hop := keep
+	t.startRepairFunc(func(ctx context.Context) error { return t.repair(ctx, keep, blame) })
+}
+
+// startRepairFunc runs repair in the background under the build timeout
+// and closes the tunnel if it fails.
+func (t *Tunnel) startRepairFunc(repair func(ctx context.Context) error) {
 	t.n.goRun(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
@@ -283,7 +274,7 @@ func (t *Tunnel) startRepair(keep int, blame []identity.ID) {
 			case <-ctx.Done():
 			}
 		}()
-		err := t.repair(ctx, hop, blame)
+		err := repair(ctx)
 		if err == nil || errors.Is(err, errRepairRunning) || t.isClosed() {
 			return
 		}

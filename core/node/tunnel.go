@@ -34,6 +34,7 @@ type Tunnel struct {
 	first    *peerLink // the link to hop 1 and our circuit ID on it; a
 	key      circKey   // rebuild on a fresh path replaces both (repair.go)
 	hops     []*view.Peer
+	aside    *view.Peer // the exit while a keep-exit repair replaces the hops before it (rejoin.go)
 	created  chan []byte
 	extended chan extendResult
 	pings    map[uint64]pendingPing
@@ -163,11 +164,17 @@ func (n *Node) selectPath(hops int, last func(*view.Peer) bool) ([]identity.ID, 
 // retrying random walks until one ends on a hop that satisfies last: the
 // mimic topology decides which exits a walk can reach.
 func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, avoid []identity.ID) ([]identity.ID, error) {
+	return n.walkFromVia(prev, kept, count, last, nil, avoid)
+}
+
+// walkFromVia is walkFrom; a non-nil exit is a hop the walk must be able
+// to reach after its last new hop (rejoin.go).
+func (n *Node) walkFromVia(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, exit *view.Peer, avoid []identity.ID) ([]identity.ID, error) {
 	var err error
 	for _, directed := range []bool{true, false} {
 		for attempt := 0; attempt < 32; attempt++ {
 			var path []identity.ID
-			if path, err = n.walkOnce(prev, kept, count, last, avoid, directed); err == nil {
+			if path, err = n.walkOnce(prev, kept, count, last, exit, avoid, directed); err == nil {
 				return path, nil
 			}
 		}
@@ -176,8 +183,10 @@ func (n *Node) walkFrom(prev identity.ID, kept []*view.Peer, count int, last fun
 }
 
 // walkOnce is one random walk (mimic.Table.Walk): over the mimics each
-// hop chose (directed) or over its symmetric mimic sets.
-func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, avoid []identity.ID, directed bool) ([]identity.ID, error) {
+// hop chose (directed) or over its symmetric mimic sets. A non-nil exit
+// counts as a hop already in the tunnel, and the walk's last hop must be
+// one of its mimics.
+func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last func(*view.Peer) bool, exit *view.Peer, avoid []identity.ID, directed bool) ([]identity.ID, error) {
 	table := n.mimicTable()
 	used := map[netip.Prefix]bool{domain.Top(n.bound.Addr()): true}
 	in := map[[32]byte]bool{n.id: true}
@@ -188,6 +197,10 @@ func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last fun
 		used[p.Top()] = true
 		in[p.ID] = true
 	}
+	if exit != nil {
+		used[exit.Top()] = true
+		in[exit.ID] = true
+	}
 	eligible := func(id [32]byte, pos int) bool {
 		p, ok := n.view.Get(identity.ID(id))
 		switch {
@@ -197,6 +210,8 @@ func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last fun
 			return false // the first hop must be a live link of ours
 		case pos == count-1 && last != nil && !last(p):
 			return false
+		case pos == count-1 && exit != nil && !table.AreMimics(p.ID, exit.ID):
+			return false // it could not extend to the exit
 		}
 		return true
 	}
@@ -388,6 +403,15 @@ func (t *Tunnel) extend(ctx context.Context, next identity.ID, msg []byte) ([]by
 
 // send seals a relay command for hop (0-based) and sends it.
 func (t *Tunnel) send(hop int, cmd onion.Command, data []byte) error {
+	return t.sendTo(hop, false, cmd, data)
+}
+
+// sendLast is send to the exit: onion.ErrAside while it is set aside.
+func (t *Tunnel) sendLast(cmd onion.Command, data []byte) error {
+	return t.sendTo(-1, true, cmd, data)
+}
+
+func (t *Tunnel) sendTo(hop int, last bool, cmd onion.Command, data []byte) error {
 	if t.isClosed() {
 		return ErrTunnelClosed
 	}
@@ -402,7 +426,12 @@ func (t *Tunnel) send(hop int, cmd onion.Command, data []byte) error {
 	clear(pl[:payloadHeader])
 	pl[0] = kindRelayFwd
 	putCirc(pl, key.id)
-	if err := t.path.Seal(pl[payloadHeader:], hop, body, t.n.pad); err != nil {
+	if last {
+		err = t.path.SealLast(pl[payloadHeader:], body, t.n.pad)
+	} else {
+		err = t.path.Seal(pl[payloadHeader:], hop, body, t.n.pad)
+	}
+	if err != nil {
 		putBuf(p)
 		return err
 	}
@@ -570,6 +599,9 @@ func (t *Tunnel) lastUse() time.Time { return time.Unix(0, t.lastUsed.Load()) }
 func (t *Tunnel) exitPeer() *view.Peer {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.aside != nil {
+		return t.aside // still the tunnel's exit: its flows wait for the rejoin
+	}
 	if len(t.hops) == 0 {
 		return nil
 	}
@@ -577,9 +609,11 @@ func (t *Tunnel) exitPeer() *view.Peer {
 }
 
 // SendData sends one IP packet to the tunnel's last hop (the exit).
+// While a keep-exit repair has the exit set aside it is onion.ErrAside:
+// the packet is not sent to another hop.
 func (t *Tunnel) SendData(pkt []byte) error {
 	t.touch()
-	return t.send(t.path.Len()-1, onion.CmdData, pkt)
+	return t.sendLast(onion.CmdData, pkt)
 }
 
 // SetupTime is how long building the tunnel took.

@@ -12,7 +12,7 @@ import (
 )
 
 // protoID names the handshake in every derivation (docs/PROTOCOL.md §6).
-const protoID = "tarzan-ntor-v2"
+const protoID = "tarzan-ntor-v3"
 
 const (
 	hkdfInfo   = protoID + ":keys"
@@ -20,7 +20,8 @@ const (
 	keyLen     = 32
 	baseLen    = 4
 	authLen    = 32
-	okmLen     = 2*keyLen + 2*baseLen + authLen // Kf || Kb || Bf || Bb || Kauth
+	resumeLen  = 32
+	okmLen     = 2*keyLen + 2*baseLen + authLen + resumeLen // Kf || Kb || Bf || Bb || Kauth || Kr (136)
 )
 
 // OnionKeys are a node's X25519 onion private keys. Previous (may be nil)
@@ -248,8 +249,10 @@ func deriveKeys(xy, xb []byte, nodeID, b, x, y *[32]byte) (*Keys, []byte, error)
 	copy(k.bwdKey[:], okm[keyLen:])
 	k.fwdBase = counterBase(okm[2*keyLen:])
 	k.bwdBase = counterBase(okm[2*keyLen+baseLen:])
-	authKey := okm[2*keyLen+2*baseLen:]
+	copy(k.resume[:], okm[2*keyLen+2*baseLen+authLen:])
+	authKey := okm[2*keyLen+2*baseLen : 2*keyLen+2*baseLen+authLen]
 	clear(okm[:2*keyLen+2*baseLen])
+	clear(okm[2*keyLen+2*baseLen+authLen:])
 	return k, authKey, nil
 }
 

@@ -33,6 +33,7 @@ func testKeys(label string) *Keys {
 	k := &Keys{
 		fwdKey: sha256.Sum256([]byte(label + "/Kf")),
 		bwdKey: sha256.Sum256([]byte(label + "/Kb")),
+		resume: sha256.Sum256([]byte(label + "/Kr")),
 	}
 	b := sha256.Sum256([]byte(label + "/bases"))
 	k.fwdBase, k.bwdBase = counterBase(b[:]), counterBase(b[4:])

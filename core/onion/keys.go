@@ -8,6 +8,7 @@ type Keys struct {
 	bwdKey  [32]byte // Kb: generation 0 of the backward chain
 	fwdBase uint32   // Bf: offset of the forward wire counter
 	bwdBase uint32   // Bb: offset of the backward wire counter
+	resume  [32]byte // Kr: the resume key; proves ownership in a rejoin (rejoin.go)
 }
 
 // Wipe zeroes the key material (best effort; Go may have copied it).

@@ -63,6 +63,10 @@ var (
 	ErrTooManyHops = errors.New("onion: too many hops")
 	// ErrNoSuchHop: Seal was asked to address a hop the path does not have.
 	ErrNoSuchHop = errors.New("onion: no such hop")
+	// ErrAside: the path's last hop is set aside while the hops before it
+	// are replaced (Path.SetAside); nothing can be sent to it until it
+	// rejoins.
+	ErrAside = errors.New("onion: last hop set aside")
 	// ErrExhausted: a hop used up its 2^32−1 counters in one direction;
 	// the tunnel must be rebuilt (never reached in practice).
 	ErrExhausted = errors.New("onion: counters exhausted")

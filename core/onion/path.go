@@ -16,6 +16,7 @@ type Path struct {
 	fwdMu sync.Mutex // Seal; AddHop and Truncate take both locks
 	bwdMu sync.Mutex // Open
 	hops  []*pathHop
+	aside *pathHop // the last hop while the hops before it are replaced (rejoin.go)
 }
 
 type pathHop struct {
@@ -26,10 +27,13 @@ type pathHop struct {
 
 	bwd chain  // receiver: current and previous generations (bwdMu)
 	win window // backward counters of this hop seen (bwdMu)
+
+	rj rejoinState // resume key and rejoin generation (both locks)
 }
 
 func newPathHop(k *Keys) *pathHop {
-	h := &pathHop{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, true), bwd: newChain(&k.bwdKey, false)}
+	h := &pathHop{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, true), bwd: newChain(&k.bwdKey, false),
+		rj: newRejoinState(&k.resume)}
 	k.Wipe()
 	return h
 }
@@ -37,6 +41,7 @@ func newPathHop(k *Keys) *pathHop {
 func (h *pathHop) wipe() {
 	h.fwd.wipe()
 	h.bwd.wipe()
+	h.rj.wipe()
 }
 
 // NewPath returns an empty path.
@@ -53,7 +58,7 @@ func (p *Path) unlockAll() { p.bwdMu.Unlock(); p.fwdMu.Unlock() }
 func (p *Path) AddHop(k *Keys) error {
 	p.lockAll()
 	defer p.unlockAll()
-	if len(p.hops) >= MaxHops {
+	if len(p.hops)+btoi(p.aside != nil) >= MaxHops {
 		return fmt.Errorf("add hop %d: %w", len(p.hops)+1, ErrTooManyHops)
 	}
 	p.hops = append(p.hops, newPathHop(k))
@@ -68,7 +73,8 @@ func (p *Path) Len() int {
 }
 
 // Truncate keeps the first n hops (to repair a failed hop without
-// rebuilding the rest) and wipes the others' keys. The kept hops' counters
+// rebuilding the rest) and wipes the others' keys; a hop set aside stays
+// aside (DropAside wipes it). The kept hops' counters
 // carry on; a hop added later starts its own at 1 under fresh keys.
 func (p *Path) Truncate(n int) {
 	p.lockAll()
@@ -96,6 +102,12 @@ type layer struct {
 // payload may overlap cell (it is copied first). rand fills the padding
 // between payload and filler; nil means crypto/rand.
 func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
+	return p.sealIf(cell, hop, payload, rnd, false)
+}
+
+// sealIf is Seal; with lastOnly it fails with ErrAside unless hop is still
+// the last hop and no hop is set aside (checked under the lock).
+func (p *Path) sealIf(cell []byte, hop int, payload []byte, rnd io.Reader, lastOnly bool) error {
 	if len(cell) != CellSize {
 		return fmt.Errorf("%w: forward cell of %d bytes", ErrMalformed, len(cell))
 	}
@@ -107,6 +119,9 @@ func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
 	}
 	p.fwdMu.Lock()
 	defer p.fwdMu.Unlock()
+	if lastOnly && (p.aside != nil || hop != len(p.hops)-1) {
+		return ErrAside
+	}
 	if hop < 0 || hop >= len(p.hops) {
 		return fmt.Errorf("seal for hop %d of %d: %w", hop, len(p.hops), ErrNoSuchHop)
 	}
@@ -125,6 +140,19 @@ func (p *Path) Seal(cell []byte, hop int, payload []byte, rnd io.Reader) error {
 	s := getScratch()
 	defer putScratch(s)
 	return seal(s, cell, layers[:hop+1], payload, rnd)
+}
+
+// SealLast is Seal addressed to the last hop; while a hop is set aside
+// (rejoin.go) it is ErrAside: the last hop of the path is then not the
+// one the caller means.
+func (p *Path) SealLast(cell []byte, payload []byte, rnd io.Reader) error {
+	p.fwdMu.Lock()
+	aside, last := p.aside != nil, len(p.hops)-1
+	p.fwdMu.Unlock()
+	if aside {
+		return ErrAside
+	}
+	return p.sealIf(cell, last, payload, rnd, true)
 }
 
 // seal lays out the cell for hops ls[0..j-1], addressed to the last.
@@ -229,4 +257,11 @@ func (p *Path) Open(cell []byte) (hop int, payload []byte, err error) {
 		off += SlotSize
 	}
 	return -1, nil, fmt.Errorf("%w: backward cell relayed by the last hop (%d) of the path", ErrTagMismatch, len(p.hops))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -21,12 +21,16 @@ type Relay struct {
 	bwdMu  sync.Mutex
 	bwd    chain  // sender: the current generation only
 	bwdCtr uint32 // last backward counter used (originated and relayed cells)
+
+	rjMu sync.Mutex
+	rj   rejoinState // resume key and rejoin generation (rejoin.go)
 }
 
 // NewRelay returns the state of one hop for one circuit. k must not be nil;
 // the relay takes the key material over and wipes *k.
 func NewRelay(k *Keys) *Relay {
-	r := &Relay{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, false), bwd: newChain(&k.bwdKey, false)}
+	r := &Relay{fwdBase: k.fwdBase, bwdBase: k.bwdBase, fwd: newChain(&k.fwdKey, false), bwd: newChain(&k.bwdKey, false),
+		rj: newRejoinState(&k.resume)}
 	k.Wipe()
 	return r
 }

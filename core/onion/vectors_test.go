@@ -59,6 +59,19 @@ type handshakeVector struct {
 	ServerEphemeral hexBytes // y: the 32 bytes the server read from rand
 	ServerReply     hexBytes
 	Keys            vectorKeys
+	Kr              hexBytes // the resume key (okm[104:136])
+}
+
+// rejoinVector is a rejoin of generation 1 of the hop whose keys are in
+// handshake.json (PROTOCOL §6.1).
+type rejoinVector struct {
+	Comment         string
+	Kr              hexBytes
+	Gen             uint32
+	ClientMessage   hexBytes // ID || B || X_g
+	ServerEphemeral hexBytes // y: the 32 bytes the exit read from rand
+	ServerReply     hexBytes // Y || auth
+	NextPoint       hexBytes // X_{g+1}, the exit's index entry afterwards
 }
 
 type forwardVector struct {
@@ -129,7 +142,39 @@ func makeHandshakeVector(t *testing.T) handshakeVector {
 	if err != nil || *ck != *sk {
 		t.Fatalf("vector handshake does not agree: %v", err)
 	}
-	v.ClientMessage, v.ServerReply, v.Keys = msg, reply, toVectorKeys(ck)
+	v.ClientMessage, v.ServerReply, v.Keys, v.Kr = msg, reply, toVectorKeys(ck), bytes.Clone(ck.resume[:])
+	return v
+}
+
+func makeRejoinVector(t *testing.T) rejoinVector {
+	hv := makeHandshakeVector(t)
+	v := rejoinVector{Comment: "docs/PROTOCOL.md §6.1: rejoin of generation 1 of the circuit of handshake.json", Kr: hv.Kr, Gen: 1}
+	var k Keys
+	copy(k.resume[:], hv.Kr)
+	var nodeID, pub [32]byte
+	copy(nodeID[:], hv.NodeID)
+	copy(pub[:], hv.OnionPublic)
+	p := NewPath()
+	if err := p.AddHop(k.clone()); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRelay(k.clone())
+	if err := p.SetAside(0); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := p.RejoinMessage(nodeID, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.ServerEphemeral = readAll(newDetRand("vector/rejoin-y"), 32)
+	reply, next, err := r.AcceptRejoin(bytes.NewReader(v.ServerEphemeral), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rejoin(reply); err != nil {
+		t.Fatal(err)
+	}
+	v.ClientMessage, v.ServerReply, v.NextPoint = msg, reply, next[:]
 	return v
 }
 
@@ -228,6 +273,7 @@ func makeRatchetVector(t *testing.T) ratchetVector {
 func TestVectors(t *testing.T) {
 	for name, gen := range map[string]func(*testing.T) any{
 		"handshake.json": func(t *testing.T) any { return makeHandshakeVector(t) },
+		"rejoin.json":    func(t *testing.T) any { return makeRejoinVector(t) },
 		"forward3.json":  func(t *testing.T) any { return makeForwardVector(t) },
 		"backward3.json": func(t *testing.T) any { return makeBackwardVector(t) },
 		"ratchet.json":   func(t *testing.T) any { return makeRatchetVector(t) },

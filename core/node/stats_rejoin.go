@@ -1,0 +1,12 @@
+package node
+
+// Counters of keep-exit repair (rejoin.go). Same conventions as stats.go.
+const (
+	EventTunnelsRejoined  = "tunnels_rejoined"        // keep-exit repair: the exit rejoined through new hops, its circuit and flows kept
+	EventRejoinFallback   = "tunnels_rejoin_fallback" // keep-exit repair impossible (exit lost, cap, no walk) or failed: rebuilt on a fresh path
+	EventCircuitsRejoined = "circuits_rejoined"       // exit side: a last-hop circuit moved to a new previous hop
+	EventCircuitsOrphaned = "circuits_orphaned"       // exit side: a last-hop circuit lost its previous hop and waits for a rejoin
+	EventOrphansExpired   = "circuits_orphan_expired" // an orphan not rejoined within Options.OrphanGrace: torn down
+	DropOrphanReply       = "drop_orphan_reply"       // backward cell (an exit reply) for an orphan: no previous hop to send it to
+	DropExitAside         = "drop_exit_aside"         // client packet for a tunnel whose exit is set aside during a repair
+)
