@@ -75,26 +75,27 @@ type checkPing struct {
 	p  pendingPing
 }
 
-// noteSent records a forward cell of the tunnel (tunnel.go, send).
+// noteSent records a forward cell of the tunnel (tunnel.go, send). The
+// clock is read only for the first DATA after the exit was heard.
 func (t *Tunnel) noteSent(cmd onion.Command) {
 	if cmd != onion.CmdData {
 		return
 	}
-	now := t.n.opts.Clock.Now()
 	c := &t.check
 	c.mu.Lock()
 	c.activity++
 	if c.firstFwd.IsZero() {
-		c.firstFwd = now
+		c.firstFwd = t.n.opts.Clock.Now()
 	}
 	c.mu.Unlock()
 }
 
 // noteHeard records a backward cell from hop (0-based) of the tunnel
 // (tunnel.go, handleBackward). Only the last hop's cells count: they
-// crossed the whole path.
+// crossed the whole path. t.length, not the path's current length: it
+// never changes, and a tunnel being built or repaired is not checked.
 func (t *Tunnel) noteHeard(hop int, cmd onion.Command) {
-	if hop != t.path.Len()-1 {
+	if hop != t.length-1 {
 		return
 	}
 	now := t.n.opts.Clock.Now()

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/clock"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
 )
@@ -180,5 +182,15 @@ func TestTunnelCheckOptions(t *testing.T) {
 	}
 	if n.opts.TunnelQuiet != 2*time.Second || n.opts.TunnelCheckTimeout != 1500*time.Millisecond {
 		t.Errorf("defaults %v %v, want 2s 1.5s", n.opts.TunnelQuiet, n.opts.TunnelCheckTimeout)
+	}
+}
+
+// BenchmarkTunnelCheckNote is what the check adds to every DATA cell:
+// one noteSent on the way out and one noteHeard on the way back.
+func BenchmarkTunnelCheckNote(b *testing.B) {
+	t := &Tunnel{n: &Node{opts: Options{Clock: clock.Real{}}}, length: 3}
+	for b.Loop() {
+		t.noteSent(onion.CmdData)
+		t.noteHeard(2, onion.CmdData)
 	}
 }
