@@ -15,6 +15,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/cover/covertest"
 	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
 )
 
@@ -192,5 +193,53 @@ func BenchmarkTunnelCheckNote(b *testing.B) {
 	for b.Loop() {
 		t.noteSent(onion.CmdData)
 		t.noteHeard(2, onion.CmdData)
+	}
+}
+
+// On a shaped link a check's cells take padding's place: the client's
+// link to the tunnel's first hop sends as many frames in a window that
+// holds a check as in one that does not (PING cells are queued like
+// data, and the shaper sends queued cells instead of padding).
+func TestTunnelCheckShapedTakesPaddingsPlace(t *testing.T) {
+	const rate = 20.0 // frames a second on every link
+	cn := startCheckNetWith(t, func(i int, o *Options) { o.Cover = covertest.New(100*time.Millisecond, rate) })
+	src := cn.nodes[0]
+	tun, _ := cn.openFlow(t)
+	cn.vc.sleep(3 * chkQuiet) // a check for openFlow's unanswered packets ends
+	first, circ := tun.hopIDs()[0], tun.circID()
+	var frames, cells atomic.Int64
+	f := func(to identity.ID, pl []byte) {
+		if to != first {
+			return
+		}
+		frames.Add(1)
+		if pl[0] == kindRelayFwd && circOf(pl) == circ {
+			cells.Add(1)
+		}
+	}
+	cn.taps[src.id].sending.Store(&f)
+	const window = 6 * time.Second
+	cn.vc.sleep(window)
+	baseFrames, baseCells := frames.Swap(0), cells.Swap(0)
+	checks := src.Stat(EventTunnelChecks)
+
+	pkt := udpPacket(chkCli, chkSrv, []byte("anyone there?"))
+	cn.client.Inject(adapter.Packet{Buf: pkt, N: len(pkt), Flow: 7})
+	cn.vc.sleep(window)
+	gotFrames, gotCells := frames.Load(), cells.Load()
+	if n := src.Stat(EventTunnelChecks) - checks; n != 1 {
+		t.Fatalf("%d checks in the window after an unanswered packet, want 1", n)
+	}
+	hops := int64(len(tun.hopIDs()))
+	if baseCells != 0 || gotCells != 1+hops {
+		t.Fatalf("cells on the circuit: %d in the quiet window, %d in the check's; want 0 and %d (the packet and a ping per hop)",
+			baseCells, gotCells, 1+hops)
+	}
+	t.Logf("frames to hop 1 in %v: %d quiet, %d with the packet and the check", window, baseFrames, gotFrames)
+	// Sent on top of the padding they would be 1+hops frames more; the
+	// shaper's rate is exact in virtual time, up to a grid step at each
+	// end of a window.
+	if d := gotFrames - baseFrames; d < -1 || d > 1 {
+		t.Errorf("the window with the check sent %d frames more than the quiet one; want the same count (cells in padding's place)", d)
 	}
 }

@@ -30,14 +30,14 @@ const (
 	chkBound = chkQuiet + chkQuiet/2 + chkTimeout + chkTick
 )
 
-// dropTap is a Tap whose Received callback a test can set while the node
+// checkTap is a Tap whose Received callback a test can set while the node
 // runs and which can drop what it sees.
-type dropTap struct {
+type checkTap struct {
 	received atomic.Pointer[func(from identity.ID, pl []byte) bool]
 	sending  atomic.Pointer[func(to identity.ID, pl []byte)]
 }
 
-func (d *dropTap) tap() *Tap {
+func (d *checkTap) tap() *Tap {
 	return &Tap{
 		Received: func(from identity.ID, pl []byte) bool {
 			if f := d.received.Load(); f != nil {
@@ -62,7 +62,7 @@ type checkNet struct {
 	vc     *virtualClock
 	client *adaptertest.Fake
 	exits  map[identity.ID]*adaptertest.Fake
-	taps   map[identity.ID]*dropTap
+	taps   map[identity.ID]*checkTap
 	toCli  atomic.Int64 // packets the client adapter received
 	mu     sync.Mutex
 	atExit map[identity.ID][]adapter.Packet // packets each exit adapter received
@@ -73,28 +73,35 @@ var (
 	chkSrv = netip.MustParseAddrPort("198.51.100.7:9999")
 )
 
-func startCheckNet(t *testing.T) *checkNet {
+func startCheckNet(t *testing.T) *checkNet { return startCheckNetWith(t, nil) }
+
+// startCheckNetWith is startCheckNet with tweak applied to each node's
+// options last.
+func startCheckNetWith(t *testing.T, tweak func(i int, o *Options)) *checkNet {
 	t.Helper()
 	pol, err := exitpolicy.Parse([]string{"accept 198.51.100.0/24:9999", "reject *:*"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cn := &checkNet{vc: newVirtualClock(), client: adaptertest.New(adapter.RoleClient),
-		exits: map[identity.ID]*adaptertest.Fake{}, taps: map[identity.ID]*dropTap{},
+		exits: map[identity.ID]*adaptertest.Fake{}, taps: map[identity.ID]*checkTap{},
 		atExit: map[identity.ID][]adapter.Packet{}}
 	cn.vc.pump(t, 4*time.Millisecond, time.Millisecond)
 	exits := map[int]*adaptertest.Fake{}
-	taps := map[int]*dropTap{}
+	taps := map[int]*checkTap{}
 	cn.testNet = startNet(t, 7, 3, func(i int, o *Options) {
 		o.Clock = cn.vc
-		taps[i] = &dropTap{}
+		taps[i] = &checkTap{}
 		o.Tap = taps[i].tap()
 		if i == 0 {
 			o.ClientAdapter = cn.client
-			return
+		} else {
+			exits[i] = adaptertest.New(adapter.RoleExit)
+			o.Exit, o.ExitAdapter, o.ExitPolicy = true, exits[i], pol
 		}
-		exits[i] = adaptertest.New(adapter.RoleExit)
-		o.Exit, o.ExitAdapter, o.ExitPolicy = true, exits[i], pol
+		if tweak != nil {
+			tweak(i, o)
+		}
 	})
 	for i, n := range cn.nodes {
 		cn.taps[n.id] = taps[i]
