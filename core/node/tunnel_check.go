@@ -122,7 +122,10 @@ func (n *Node) checkLoop() {
 		select {
 		case <-n.stop:
 			return
-		case now := <-timer.C():
+		case <-timer.C():
+			// The time read now, not the timer's: a late wake-up must not
+			// shorten the wait of the pings it sends.
+			now := n.opts.Clock.Now()
 			next := now.Add(tick)
 			n.mu.Lock()
 			tunnels := make([]*Tunnel, 0, len(n.tunnels))
