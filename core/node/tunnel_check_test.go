@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -343,5 +344,29 @@ func (cn *checkNet) assertFoundInTime(t *testing.T, tun *Tunnel, firstDrop time.
 	}
 	if got := cn.nodes[0].Stat(EventTunnelChecksFailed); got != 1 {
 		t.Errorf("%s = %d, want 1", EventTunnelChecksFailed, got)
+	}
+}
+
+// Whichever hop goes silent, the check names it: hopLost(0) for the
+// first (no hop answers), hopLost(2) for the exit (the two before it do).
+func TestTunnelCheckFindsSilentHop(t *testing.T) {
+	for _, hop := range []int{0, 2} {
+		t.Run(fmt.Sprintf("hop%d", hop+1), func(t *testing.T) {
+			cn := startCheckNet(t)
+			src := cn.nodes[0]
+			tun, _ := cn.openFlow(t)
+			stop := make(chan struct{})
+			defer close(stop)
+			go cn.uploadOnly(stop)
+			cn.vc.sleep(3 * time.Second)
+
+			silent := tun.hopIDs()[hop]
+			base := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt)
+			firstDrop := cn.blackHole(t, tun, hop)
+			if ok, _ := cn.vc.waitFor(chkBound+time.Second, func() bool { return repaired(src, tun, base, silent) }); !ok {
+				t.Fatalf("nothing noticed in %v that hop %d drops every cell", chkBound+time.Second, hop+1)
+			}
+			cn.assertFoundInTime(t, tun, firstDrop(), hop, silent)
+		})
 	}
 }
