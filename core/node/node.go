@@ -24,6 +24,8 @@
 //  6. loopLoop (one goroutine, loop.go, only when the cover policy asks
 //     for loop cover) sends loops through the node's loop tunnels,
 //     expires the lost ones and keeps the tunnels built.
+//  7. checkLoop (one goroutine, tunnel_check.go) checks, on the node's
+//     clock, that the node's own tunnels that carry traffic still deliver.
 //
 // Run starts all of them and returns when its context ends, after they
 // have all stopped.
@@ -222,6 +224,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.loops.rate > 0 {
 		n.goRun(n.loopLoop)
 	}
+	n.goRun(n.checkLoop)
 	n.goRun(func() { n.discoveryLoop(ctx) })
 	n.goRun(func() { n.outboxLoop(ctx) })
 	n.goRun(func() {

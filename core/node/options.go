@@ -120,6 +120,16 @@ type Options struct {
 	LoopWindow    int
 	LoopAlertLoss float64
 
+	// End-to-end check of tunnels that carry traffic (tunnel_check.go).
+	// When DATA sent on one of our tunnels has had no cell from its exit
+	// for TunnelQuiet, or a download from the exit stopped for
+	// TunnelQuiet, the node pings every hop of the tunnel and repairs it
+	// from the first hop that does not answer within TunnelCheckTimeout.
+	// Defaults DefaultTunnelQuiet and DefaultTunnelCheckTimeout; each at
+	// least MinTunnelCheck.
+	TunnelQuiet        time.Duration
+	TunnelCheckTimeout time.Duration
+
 	// Per-source limits on probes and handshakes, and eviction of silent
 	// peers (options_member.go).
 	AdmissionLimits
@@ -167,6 +177,18 @@ const (
 	DefaultLoopAlertLoss = 0.5
 	MaxLoopTunnels       = 16
 	MaxLoopWindow        = 10000
+)
+
+// Tunnel check defaults and floor (Options.TunnelQuiet,
+// TunnelCheckTimeout). The check starts 1 to 1.5 Quiet after traffic
+// stopped and gives up CheckTimeout later: with the defaults a black-holed
+// tunnel is found 3.5 to 4.5 s after its last cell, well before a link
+// timeout (30 s) would notice anything, and a healthy round trip through
+// three hops has over a second to come back.
+const (
+	DefaultTunnelQuiet        = 2 * time.Second
+	DefaultTunnelCheckTimeout = 1500 * time.Millisecond
+	MinTunnelCheck            = 100 * time.Millisecond
 )
 
 // Circuit limits (Options.MaxCircuitsPerLink, MaxCircuits). A relay
@@ -245,6 +267,12 @@ func (o *Options) setDefaults() {
 	if o.LoopAlertLoss == 0 {
 		o.LoopAlertLoss = DefaultLoopAlertLoss
 	}
+	if o.TunnelQuiet == 0 {
+		o.TunnelQuiet = DefaultTunnelQuiet
+	}
+	if o.TunnelCheckTimeout == 0 {
+		o.TunnelCheckTimeout = DefaultTunnelCheckTimeout
+	}
 	if o.ExitPolicy == nil {
 		o.ExitPolicy = exitpolicy.Default()
 	}
@@ -308,6 +336,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: LoopWindow %d out of range 1..%d", ErrOptions, o.LoopWindow, MaxLoopWindow)
 	case !(o.LoopAlertLoss > 0 && o.LoopAlertLoss <= 1):
 		return fmt.Errorf("%w: LoopAlertLoss %v out of range (0, 1]", ErrOptions, o.LoopAlertLoss)
+	case o.TunnelQuiet < MinTunnelCheck:
+		return fmt.Errorf("%w: TunnelQuiet %v is shorter than %v (gaps between ordinary cells would start checks)", ErrOptions, o.TunnelQuiet, MinTunnelCheck)
+	case o.TunnelCheckTimeout < MinTunnelCheck:
+		return fmt.Errorf("%w: TunnelCheckTimeout %v is shorter than %v (healthy hops would be taken for lost)", ErrOptions, o.TunnelCheckTimeout, MinTunnelCheck)
 	}
 	if l, ok := o.Cover.(cover.Looper); ok {
 		if r := l.Loops().Rate; !(r >= 0) || math.IsInf(r, 0) {

@@ -49,6 +49,8 @@ type Tunnel struct {
 	cutAt     int           // hops left after an unsolicited TRUNCATED; 0 = none
 	blamed    []identity.ID // hops failures were blamed on (repair.go)
 	repairs   []time.Time   // when the recent repairs started (repair.go)
+
+	check tunnelCheck // end-to-end liveness (tunnel_check.go)
 }
 
 type extendResult struct {
@@ -420,6 +422,7 @@ func (t *Tunnel) sendTo(hop int, last bool, cmd onion.Command, data []byte) erro
 	if err != nil {
 		return err
 	}
+	t.noteSent(cmd)
 	first, key := t.circ()
 	p := getBuf()
 	pl := p.payload()
@@ -461,6 +464,7 @@ func (t *Tunnel) handleBackward(cell []byte) {
 		t.n.stats.inc(DropRelayMalformed)
 		return
 	}
+	t.noteHeard(hop, cmd)
 	switch cmd {
 	case onion.CmdExtended:
 		t.deliverExtend(extendResult{reply: append([]byte(nil), data...)})
