@@ -143,6 +143,7 @@ func (n *Node) clientPacket(flow uint64, pkt []byte) {
 	if t := n.tunnelFor(flow, proto, dst); t != nil {
 		if err := t.send(t.path.Len()-1, onion.CmdData, pkt); err == nil {
 			t.touch()
+			n.trackFromApp(&t.flows, pkt, info) // for flowsLost's resets
 			return
 		}
 	}

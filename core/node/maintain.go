@@ -26,6 +26,7 @@ func (n *Node) maintain(now time.Time) {
 	n.maintainLinks(now)
 	n.expireCircuits(now)
 	n.maintainClient(now)
+	n.maintainExit()
 	n.descMu.RLock()
 	until := n.descUntil
 	n.descMu.RUnlock()
