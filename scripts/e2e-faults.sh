@@ -120,9 +120,12 @@ plugin_pid() {
 counters() {
 	local name=$1; shift
 	node_status "$name"
-	local k out=""
-	for k in "$@"; do out+="$k=$(json_int "$k" "$WORK/$name/status.json" || true) "; done
-	echo "${out// =/ =0}"
+	local k v out=""
+	for k in "$@"; do
+		v=$(json_int "$k" "$WORK/$name/status.json")
+		out+="$k=${v:-0} "
+	done
+	echo "$out"
 }
 
 # ---------------------------------------------------------------- downloads
@@ -173,7 +176,8 @@ dl_finish() {
 	wait "$DL_PID" 2>/dev/null
 	DL_RC=$?
 	DL_END=$(now_ms)
-	read -r DL_CODE DL_SIZE <"$WORK/$tag.curl" 2>/dev/null || { DL_CODE=0; DL_SIZE=0; }
+	read -r DL_CODE DL_SIZE < <(cat "$WORK/$tag.curl" 2>/dev/null; echo)
+	DL_CODE=${DL_CODE:-0} DL_SIZE=${DL_SIZE:-0}
 	DL_SUMOK=0
 	if [ "$DL_RC" = 0 ] && [ "$(sha256sum "$DL_OUT" | cut -c1-64)" = "$WANT_SUM" ]; then DL_SUMOK=1; fi
 	sleep 0.3 # the sampler's last line
@@ -221,7 +225,7 @@ back_up() {
 }
 
 declare -A RES_PASS RES_RUNS
-declare -a MID_STALLS RESTART_MS EXIT_FAIL_MS EXIT_NEW_MS
+MID_STALLS=() RESTART_MS=() EXIT_FAIL_MS=() EXIT_NEW_MS=()
 note() { # case ok: counts runs and passes per case
 	RES_RUNS[$1]=$((${RES_RUNS[$1]:-0} + 1))
 	[ "$2" = 1 ] && RES_PASS[$1]=$((${RES_PASS[$1]:-0} + 1))
@@ -229,6 +233,25 @@ note() { # case ok: counts runs and passes per case
 }
 
 # ---------------------------------------------------------------- cases
+
+# healthy CASE: before a case, both clients must reach the server. A case
+# that failed may leave the client with a black-holed tunnel (a ghost):
+# then the client is restarted, so every case starts from a working test
+# bed and fails only for its own fault. Says so when it happens.
+HEALS=()
+healthy() {
+	local c
+	for c in tun socks; do
+		new_conn "$c" 10 >/dev/null && continue
+		echo "    before $1: the $c client cannot connect (left over from an earlier case): restarting it"
+		HEALS+=("$c before $1")
+		stop_node "$c"
+		start_node "$c"
+		[ "$c" = tun ] && { wait_tun 15 || die "test bed: the TUN did not come back"; }
+		wait_converged 60 "$c" >/dev/null || die "test bed: client $c did not come back"
+		new_conn "$c" 20 >/dev/null || die "test bed: client $c cannot connect even after a restart"
+	done
+}
 
 # middle_kill fast|slow RUN: SIGKILL the middle relay of the tunnel
 # carrying a TUN download, bring it back after FAST_SECS or SLOW_SECS.
@@ -554,7 +577,7 @@ t_first=$(now_ms)
 new_conn tun 30 >/dev/null || die "test bed: no connection through the TUN"
 log "first connection through the TUN after $(secs $(($(now_ms) - t_first))) s"
 
-has() { case " $(echo $CASES) " in *" $1 "*) return 0 ;; esac; return 1; }
+has() { case " $(echo $CASES) " in *" $1 "*) healthy "$1"; return 0 ;; esac; return 1; }
 for run in $(seq "$RUNS"); do
 	has middle-kill-fast && middle_kill fast "$run"
 	has restart && restart_case "$run"
@@ -575,6 +598,7 @@ ms_list() { local out="" v; for v in "$@"; do out+="$(secs "$v") "; done; echo "
 
 summary_extra() {
 	echo
+	[ ${#HEALS[@]} -gt 0 ] && echo "  clients restarted between cases (they could not connect): ${HEALS[*]}"
 	echo "== measurements (RUNS=$RUNS, ${FILE_MIB} MiB file)"
 	local c
 	for c in middle-kill-fast restart exit-kill-fast middle-kill-slow exit-kill-slow; do
