@@ -40,9 +40,22 @@ type StatusReply struct {
 	// LoopTunnels are the hops of the loop tunnels in use, first hop
 	// first, by short ID only (as the loop alert names them): no
 	// addresses.
-	LoopTunnels [][]string    `json:"loop_tunnels,omitempty"`
-	PID         int           `json:"pid"`
-	Plugins     []PluginReply `json:"plugins,omitempty"`
+	LoopTunnels [][]string `json:"loop_tunnels,omitempty"`
+	// ClientTunnels are the IP service client's tunnels (node.Status),
+	// hops by short ID, first hop first.
+	ClientTunnels []ClientTunnelReply `json:"client_tunnels,omitempty"`
+	PID           int                 `json:"pid"`
+	Plugins       []PluginReply       `json:"plugins,omitempty"`
+}
+
+// ClientTunnelReply is one tunnel of the IP service's client side.
+type ClientTunnelReply struct {
+	Hops      []string `json:"hops"`
+	Flow      uint64   `json:"flow"`
+	Spare     bool     `json:"spare"`
+	TCPFlows  int      `json:"tcp_flows"`
+	Repairing bool     `json:"repairing"`
+	IdleMS    float64  `json:"idle_ms"`
 }
 
 // MimicReply is one mimic link.
@@ -137,6 +150,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			ids[i] = h.Short()
 		}
 		rep.LoopTunnels = append(rep.LoopTunnels, ids)
+	}
+	for _, ct := range st.ClientTunnels {
+		r := ClientTunnelReply{Hops: []string{}, Flow: ct.Flow, Spare: ct.Spare, TCPFlows: ct.TCPFlows,
+			Repairing: ct.Repairing, IdleMS: float64(ct.Idle) / float64(time.Millisecond)}
+		for _, h := range ct.Hops {
+			r.Hops = append(r.Hops, h.Short())
+		}
+		rep.ClientTunnels = append(rep.ClientTunnels, r)
 	}
 	for _, m := range st.Mimics {
 		rep.Mimics = append(rep.Mimics, MimicReply{ID: m.ID.Short(), Addr: m.Addr.String(), Up: m.Up, Rate: m.Rate})

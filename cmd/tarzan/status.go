@@ -68,6 +68,21 @@ func runStatus(args []string) error {
 			fmt.Printf("    loop tunnel through %s\n", strings.Join(hops, " → "))
 		}
 	}
+	for _, ct := range st.ClientTunnels {
+		what := fmt.Sprintf("group %d", ct.Flow)
+		if ct.Spare {
+			what = "spare"
+		}
+		path := strings.Join(ct.Hops, " → ")
+		if path == "" {
+			path = "(being rebuilt)"
+		}
+		state := ""
+		if ct.Repairing {
+			state = ", repairing"
+		}
+		fmt.Printf("  tunnel (%s) through %s: %d tcp flows, idle %.1f s%s\n", what, path, ct.TCPFlows, ct.IdleMS/1000, state)
+	}
 	keys := make([]string, 0, len(st.Counters))
 	for k := range st.Counters {
 		keys = append(keys, k)

@@ -145,6 +145,7 @@ func (n *Node) clientPacket(flow uint64, pkt []byte) {
 		err := t.sendLast(onion.CmdData, pkt)
 		if err == nil {
 			t.touch()
+			n.trackFromApp(&t.flows, pkt, info) // for flowsLost's resets
 			return
 		}
 		if errors.Is(err, onion.ErrAside) {

@@ -22,8 +22,16 @@ import (
 
 // exitFlows maps adapter flow handles to circuits.
 type exitFlows struct {
-	next atomic.Uint64
-	m    sync.Map // uint64 -> *circuit
+	next     atomic.Uint64
+	m        sync.Map      // uint64 -> *exitFlow
+	restarts atomic.Uint64 // the exit adapter's restart count last seen (maintainExit)
+}
+
+// exitFlow is one circuit's state at the exit: the circuit, and the TCP
+// flows it carries, reset if the adapter restarts (flows.go).
+type exitFlow struct {
+	c     *circuit
+	flows flowTracker
 }
 
 func protoName(p uint8) string {
@@ -77,10 +85,12 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 		}
 	}
 	flow := c.exitFlow.Load()
+	var ef *exitFlow
 	if flow == 0 {
 		flow = n.exits.next.Add(1)
 		if c.exitFlow.CompareAndSwap(0, flow) {
-			n.exits.m.Store(flow, c)
+			ef = &exitFlow{c: c}
+			n.exits.m.Store(flow, ef)
 		} else {
 			flow = c.exitFlow.Load()
 		}
@@ -88,6 +98,15 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 	if _, err := n.opts.ExitAdapter.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}, 0); err != nil {
 		n.stats.inc(DropAdapter)
 		n.limiter.warn(n.log, "exit-write", "exit adapter refused a packet", "adapter", n.opts.ExitAdapter.Name(), "err", err)
+		return
+	}
+	if ef == nil {
+		if v, ok := n.exits.m.Load(flow); ok {
+			ef = v.(*exitFlow)
+		}
+	}
+	if ef != nil {
+		n.trackFromApp(&ef.flows, pkt, info)
 	}
 }
 
@@ -119,7 +138,11 @@ func (n *Node) exitLoop() {
 				n.stats.inc(DropIPTooBig)
 				continue
 			}
-			n.originate(v.(*circuit), onion.CmdData, data)
+			ef := v.(*exitFlow)
+			if in, err := ippkt.Parse(data); err == nil {
+				ef.flows.toApp(data, in)
+			}
+			n.originate(ef.c, onion.CmdData, data)
 		}
 	}
 }
@@ -134,6 +157,37 @@ func (n *Node) closeExitFlow(c *circuit) {
 	if fc, ok := n.opts.ExitAdapter.(adapter.FlowCloser); ok {
 		fc.CloseFlow(flow)
 	}
+}
+
+// maintainExit notices that the exit adapter restarted (a plugin child
+// that died and was started again has lost its NAT state: no flow through
+// it can continue) and resets every TCP flow through this exit, down its
+// circuit, so the applications give up at once instead of waiting on a
+// connection nobody will ever answer. The circuits themselves stay: the
+// next connection through them works as soon as the adapter is back.
+func (n *Node) maintainExit() {
+	r, ok := n.opts.ExitAdapter.(adapter.Restarter)
+	if !ok || !n.opts.Exit {
+		return
+	}
+	now := r.Restarts()
+	last := n.exits.restarts.Swap(now)
+	if now == last {
+		return
+	}
+	n.stats.add(ExitAdapterRestarts, now-last)
+	var reset uint64
+	n.exits.m.Range(func(_, v any) bool {
+		ef := v.(*exitFlow)
+		rsts, flows := ef.flows.resets()
+		for _, rst := range rsts {
+			n.originate(ef.c, onion.CmdData, rst)
+		}
+		reset += uint64(flows)
+		return true
+	})
+	n.stats.add(ExitFlowsReset, reset)
+	n.log.Info("exit adapter restarted: reset the TCP flows it carried", "restarts", now, "flows", reset)
 }
 
 // exitPolicies caches parsed exit-policy summaries of peers' descriptors.

@@ -27,6 +27,7 @@ func (n *Node) maintain(now time.Time) {
 	n.expireCircuits(now)
 	n.expireOrphans(now)
 	n.maintainClient(now)
+	n.maintainExit()
 	n.descMu.RLock()
 	until := n.descUntil
 	n.descMu.RUnlock()

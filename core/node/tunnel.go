@@ -29,6 +29,7 @@ type Tunnel struct {
 	exitOK   func(*view.Peer) bool // constraint on the last hop, kept for repairs
 	avoid    []identity.ID         // members no hop may be, kept for repairs
 	lastUsed atomic.Int64          // unix nanos
+	flows    flowTracker           // TCP flows carried, reset when the exit is lost (flows.go)
 
 	mu       sync.Mutex
 	first    *peerLink // the link to hop 1 and our circuit ID on it; a
@@ -496,7 +497,7 @@ func (t *Tunnel) handleBackward(cell []byte) {
 	case onion.CmdData:
 		if hop == t.path.Len()-1 {
 			t.touch()
-			t.n.deliverClient(t.flow, data)
+			t.deliverTunnelData(data)
 		}
 	case onion.CmdTruncated:
 		t.n.log.Debug("tunnel truncated", "at_hop", hop+1)

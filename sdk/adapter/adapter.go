@@ -91,5 +91,15 @@ type ExcludeUpdater interface {
 	SetExclude(prefixes []netip.Prefix) error
 }
 
+// Restarter is implemented by adapters that can lose their state while
+// the node runs: an adapter in a child process is restarted when the child
+// dies, and the new child knows none of the old one's flows (an exit's NAT
+// mappings). Restarts counts those restarts; the core polls it and, when
+// it changes, ends the flows that cannot continue (an exit resets every
+// TCP flow it carried) instead of leaving them to time out.
+type Restarter interface {
+	Restarts() uint64
+}
+
 // Factory creates an adapter from its options.
 type Factory func(options map[string]string) (Adapter, error)

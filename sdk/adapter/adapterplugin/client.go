@@ -300,4 +300,5 @@ var (
 	_ pluginkit.Reporter     = (*client)(nil)
 	_ adapter.FlowCloser     = (*client)(nil)
 	_ adapter.ExcludeUpdater = (*client)(nil)
+	_ adapter.Restarter      = (*client)(nil)
 )
