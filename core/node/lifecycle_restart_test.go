@@ -93,8 +93,14 @@ func TestRestartedFirstHopEndsOwnTunnel(t *testing.T) {
 // A rekey between two live processes never says FRESH and never costs a
 // circuit: across several rekeys the tunnel keeps every hop.
 func TestRekeyKeepsCircuits(t *testing.T) {
+	// Rekey every 10 s instead of 2 min: the same handshakes, a sixth of
+	// the virtual time to simulate. No test here runs in parallel.
+	defer func(a, b time.Duration) { link.RekeyAfterTime, link.ResponderRekeyAfterTime = a, b }(link.RekeyAfterTime, link.ResponderRekeyAfterTime)
+	link.RekeyAfterTime, link.ResponderRekeyAfterTime = 10*time.Second, 15*time.Second
 	synctest.Test(t, func(t *testing.T) {
-		tn := startNet(t, 6, 4, nil)
+		tn := startNet(t, 6, 4, func(i int, o *Options) {
+			o.MaintenanceInterval = 250 * time.Millisecond // minutes of virtual time: keep the CPU down
+		})
 		src := tn.nodes[0]
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
