@@ -39,6 +39,11 @@ const (
 	// derives for a cell: losing up to ratchetEvery·maxAhead cells in a row
 	// is survived, and a forged counter costs at most maxAhead derivations.
 	maxAhead = 2
+	// maxResync bounds how far the first cell from a hop after a rejoin
+	// may jump (rejoin.go): cells lost while the path was broken are a
+	// gap of up to ratchetEvery·maxResync counters (a million cells),
+	// derived through once, only for a cell whose tag then verifies.
+	maxResync = 256
 )
 
 // Sentinel errors; every error returned by this package wraps one of them.

@@ -126,6 +126,9 @@ func (r *Relay) AcceptRejoin(rnd io.Reader, msg []byte) (reply []byte, next [32]
 	if next, err = r.rj.current(); err != nil {
 		return nil, next, err
 	}
+	r.fwdMu.Lock()
+	r.resync = true // the initiator's counters ran on while cells were lost
+	r.fwdMu.Unlock()
 	return reply, next, nil
 }
 
@@ -193,7 +196,8 @@ func (p *Path) RejoinMessage(nodeID, onionKey [32]byte) ([]byte, error) {
 
 // Rejoin checks the reply to RejoinMessage and appends the hop set aside
 // to the path again; its counters carry on where they were (cells lost
-// meanwhile are a gap the windows allow). A reply that does not prove
+// meanwhile are a gap the windows allow: the first cell each way may
+// jump up to maxResync key generations). A reply that does not prove
 // knowledge of the resume key is ErrHandshake and leaves the hop aside.
 func (p *Path) Rejoin(reply []byte) error {
 	if len(reply) != ServerMsgLen {
@@ -219,6 +223,7 @@ func (p *Path) Rejoin(reply []byte) error {
 	}
 	h.rj.gen++
 	h.rj.point = nil
+	h.resync = true // the hop's counters ran on while its cells were lost
 	p.hops = append(p.hops, h)
 	p.aside = nil
 	return nil
