@@ -1,9 +1,9 @@
 // Package onion implements Tarzan's tunnel cryptography: the per-hop
 // ntor-like handshake (ntor v3: it also yields a resume key, with which
 // the initiator moves a circuit's last hop onto a new path, rejoin.go),
-// the fixed-size onion cells (a Sphinx-style
-// shift so that every hop can verify a MAC over the whole cell while cells
-// keep one size), and the relay payload header.
+// the fixed-size onion cells (a Sphinx-style shift so that every hop can
+// verify a MAC over the whole cell while cells keep one size), and the
+// relay payload header.
 //
 // Nothing a hop reads tells it its position: each hop has its own cell
 // counters, sent offset by a secret per-hop base, so the values read at
