@@ -116,6 +116,16 @@ func (r *Relay) AcceptRejoin(rnd io.Reader, msg []byte) (reply []byte, next [32]
 	if err != nil {
 		return nil, next, err
 	}
+	// X^y, as the ordinary handshake computes it, is not needed here; it
+	// is computed so that a rejoin costs the exit the same X25519
+	// operations before it answers as a handshake does (X^b, Y, X^y there;
+	// Y, X^y and the next point here), and the hop that carries the CREATE
+	// cannot tell the two apart by how long the answer takes.
+	if xk, err := ecdh.X25519().NewPublicKey(X[:]); err == nil {
+		if xy, err := y.ECDH(xk); err == nil {
+			clear(xy)
+		}
+	}
 	var yPub [32]byte
 	copy(yPub[:], y.PublicKey().Bytes())
 	reply = make([]byte, 0, ServerMsgLen)
@@ -231,6 +241,6 @@ func (p *Path) Rejoin(reply []byte) error {
 
 // Has reports whether pub is the public key of one of these onion keys.
 func (k OnionKeys) Has(pub [32]byte) bool {
-	_, err := k.match(&pub)
+	_, _, err := k.match(&pub)
 	return err == nil
 }
