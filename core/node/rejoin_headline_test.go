@@ -291,3 +291,23 @@ func TestKeepExitRepairAcrossCounterGap(t *testing.T) {
 	waitRepaired(t, tun, hops[1])
 	en.checkSameFlow(t, tun, hops, flow)
 }
+
+// The first hop dies: the source's link to it times out, and the tunnel
+// is repaired through a new first hop and a new middle to the same exit
+// circuit (on main the tunnel closed with its link).
+func TestKeepExitRepairFirstHopKilled(t *testing.T) {
+	en := startExitNet(t, func(i int, o *Options) {
+		o.LinkTimeout, o.KeepaliveInterval = 3*time.Second, 250*time.Millisecond
+	})
+	tun, hops, flow := en.buildFlow(t)
+	kill(en.byID(hops[0]))
+	var after []identity.ID
+	waitFor(t, "the tunnel to be repaired around the dead first hop", 60*time.Second, func() bool {
+		if tun.isClosed() {
+			t.Fatal("the tunnel closed with the link to its first hop")
+		}
+		after = tun.hopIDs()
+		return !tun.isRepairing() && len(after) == 3 && !slices.Contains(after, hops[0])
+	})
+	en.checkSameFlow(t, tun, hops, flow)
+}
