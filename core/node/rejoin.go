@@ -196,9 +196,11 @@ func (t *Tunnel) keepExitRepair(lost int) bool {
 	return true
 }
 
-// repairKeepExit repairs the loss of hop lost keeping the exit; when the
-// exit itself is lost, the repair cap is reached, or the rejoin fails, it
-// rebuilds the tunnel on a fresh path (its flows are lost then).
+// repairKeepExit repairs the loss of hop lost keeping the exit. When the
+// exit itself is lost, no walk reaches it, or the rejoin fails, it falls
+// back to protocol v2's repair: the hops before the blamed ones are kept
+// and the tunnel regrows to a new exit (its flows are lost then, and
+// flowsLost says so); past the repair cap, a rebuild on a fresh path.
 func (t *Tunnel) repairKeepExit(ctx context.Context, lost int, blame []identity.ID) error {
 	keep := max(lost-1, 0)
 	capped, cut, err := t.beginRepair(keep, blame)
@@ -209,20 +211,26 @@ func (t *Tunnel) repairKeepExit(ctx context.Context, lost int, blame []identity.
 	t.mu.Lock()
 	exitLost := lost >= len(t.hops)-1
 	t.mu.Unlock()
-	if !capped && !exitLost {
+	if capped {
+		keep, cut = 0, false
+	} else if !exitLost {
 		err := t.rejoinExit(ctx, keep, cut)
 		if err == nil {
 			t.n.stats.inc(EventTunnelsRejoined)
+			t.n.stats.inc(EventTunnelsRepaired)
 			t.n.log.Debug("tunnel repaired keeping its exit", "lost_hop", lost+1, "hops", t.length)
 			return nil
 		}
 		if t.isClosed() || ctx.Err() != nil {
 			return err
 		}
-		t.n.log.Debug("keep-exit repair failed; rebuilding on a fresh path", "err", err)
+		t.n.log.Debug("keep-exit repair failed; repairing to a new exit", "err", err)
+		t.mu.Lock()
+		keep, cut = min(keep, len(t.hops)), false // the rejoin may have dropped kept hops that failed
+		t.mu.Unlock()
 	}
 	t.n.stats.inc(EventRejoinFallback)
-	return t.repairLoop(ctx, 0, false)
+	return t.repairLoop(ctx, keep, cut)
 }
 
 // rejoinExit keeps the first keep hops, sets the exit aside, extends the

@@ -256,3 +256,58 @@ func TestKeepExitRepairMiddleKilledLinkTimeout(t *testing.T) {
 	waitRepaired(t, tun, hops[1])
 	en.checkSameFlow(t, tun, hops, flow)
 }
+
+// A download does not stop for the repair: until the exit learns of the
+// new path it keeps sending the flow's packets into the dead one (here
+// 13,000 cells, three key generations, more than the windows look ahead
+// for an ordinary cell), and the initiator keeps sending too; the cells
+// are lost, and the repaired tunnel still opens what the exit sends next:
+// the first cell each way after a rejoin may jump the gap.
+func TestKeepExitRepairAcrossCounterGap(t *testing.T) {
+	en := startExitNet(t, nil)
+	tun, hops, flow := en.buildFlow(t)
+	exit := en.byID(hops[2])
+	kill(en.byID(hops[1]))
+	const lost = 13000
+	sent := func() uint64 {
+		return exit.Stat(EventFramesOut) + exit.Stat(DropQueueFull) + exit.Stat(DropTransportWrite)
+	}
+	before := sent()
+	pkt, err := ippkt.AppendUDP(nil, flowDst, netip.MustParseAddrPort("100.64.0.2:5000"), make([]byte, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range lost {
+		en.exits[hops[2]].Inject(adapter.Packet{Buf: pkt, N: len(pkt), Flow: flow})
+	}
+	up, _ := ippkt.AppendUDP(nil, netip.MustParseAddrPort("100.64.0.2:5000"), flowDst, []byte("into the void"))
+	for range 200 {
+		tun.SendData(up)
+	}
+	waitFor(t, "the exit to send the flow's packets into the dead path", 60*time.Second, func() bool {
+		return sent()-before >= lost
+	})
+	tun.hopLost(1)
+	waitRepaired(t, tun, hops[1])
+	en.checkSameFlow(t, tun, hops, flow)
+}
+
+// The first hop dies: the source's link to it times out, and the tunnel
+// is repaired through a new first hop and a new middle to the same exit
+// circuit (on main the tunnel closed with its link).
+func TestKeepExitRepairFirstHopKilled(t *testing.T) {
+	en := startExitNet(t, func(i int, o *Options) {
+		o.LinkTimeout, o.KeepaliveInterval = 3*time.Second, 250*time.Millisecond
+	})
+	tun, hops, flow := en.buildFlow(t)
+	kill(en.byID(hops[0]))
+	var after []identity.ID
+	waitFor(t, "the tunnel to be repaired around the dead first hop", 60*time.Second, func() bool {
+		if tun.isClosed() {
+			t.Fatal("the tunnel closed with the link to its first hop")
+		}
+		after = tun.hopIDs()
+		return !tun.isRepairing() && len(after) == 3 && !slices.Contains(after, hops[0])
+	})
+	en.checkSameFlow(t, tun, hops, flow)
+}

@@ -268,7 +268,18 @@ func TestOrphanKeptThenExpires(t *testing.T) {
 		t.Fatal("no exit circuit for the flow")
 	}
 	now := exit.opts.Clock.Now()
+	total := func() int {
+		exit.mu.Lock()
+		defer exit.mu.Unlock()
+		return exit.circs.total
+	}
+	held := total()
 	exit.prevLost(c, destroyNone) // what a DESTROY from it or its link going down does
+	if got := total(); got != held {
+		// An orphan still counts under MaxCircuits (and on its dead link's
+		// share): orphaning circuits cannot hold state past the limits.
+		t.Fatalf("the exit counts %d circuits after the orphaning, %d before", got, held)
+	}
 	if slices.Contains(en.exits[hops[2]].ClosedFlows(), flow) || exitCircuitOf(exit, flow) != c {
 		t.Fatal("the exit dropped the circuit and its flow when its previous hop went")
 	}
@@ -290,6 +301,9 @@ func TestOrphanKeptThenExpires(t *testing.T) {
 	exit.expireOrphans(now.Add(exit.opts.OrphanGrace + time.Second))
 	if exitCircuitOf(exit, flow) != nil || !slices.Contains(en.exits[hops[2]].ClosedFlows(), flow) {
 		t.Fatal("the orphan and its flow outlived the grace")
+	}
+	if got := total(); got >= held {
+		t.Fatalf("the expired orphan's slot was not released: %d circuits counted, %d before", got, held)
 	}
 	if exit.Stat(EventOrphansExpired) == 0 {
 		t.Fatalf("%s = 0 after the orphan expired", EventOrphansExpired)

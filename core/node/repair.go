@@ -248,9 +248,9 @@ func (t *Tunnel) truncatedBy(hop int) {
 // hopLost reacts to hop (0-based) having stopped answering while every
 // hop before it still answers: blame on that hop and on the one before
 // it, keep the hops before both, and rejoin the exit through new hops
-// (rejoin.go); a lost exit, or a rejoin that cannot be done, rebuilds the
-// tunnel on a fresh path. hop 0 lost means the first link or first hop is
-// gone.
+// (rejoin.go); a lost exit, or a rejoin that cannot be done, regrows the
+// tunnel from the kept hops to a new exit (v2's repair). hop 0 lost means
+// the first link or first hop is gone.
 func (t *Tunnel) hopLost(hop int) {
 	t.keepExitRepair(hop)
 }

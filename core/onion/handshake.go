@@ -31,7 +31,8 @@ const (
 type OnionKeys struct {
 	Current, Previous *[32]byte
 
-	curPub, prevPub *[32]byte // cached by NewOnionKeys
+	curPub, prevPub *[32]byte        // cached by NewOnionKeys
+	curSK, prevSK   *ecdh.PrivateKey // likewise: crypto/ecdh computes the public key when it makes one
 }
 
 // NewOnionKeys returns OnionKeys with the public keys precomputed.
@@ -40,19 +41,26 @@ func NewOnionKeys(current, previous *[32]byte) (OnionKeys, error) {
 	if current == nil {
 		return k, fmt.Errorf("%w: no current onion key", ErrMalformed)
 	}
-	pub, err := PublicKey(current)
-	if err != nil {
+	var err error
+	if k.curSK, k.curPub, err = expandOnionKey(current); err != nil {
 		return k, err
 	}
-	k.curPub = &pub
 	if previous != nil {
-		prev, err := PublicKey(previous)
-		if err != nil {
+		if k.prevSK, k.prevPub, err = expandOnionKey(previous); err != nil {
 			return k, err
 		}
-		k.prevPub = &prev
 	}
 	return k, nil
+}
+
+func expandOnionKey(private *[32]byte) (*ecdh.PrivateKey, *[32]byte, error) {
+	sk, err := ecdh.X25519().NewPrivateKey(private[:])
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: onion private key: %v", ErrMalformed, err)
+	}
+	var pub [32]byte
+	copy(pub[:], sk.PublicKey().Bytes())
+	return sk, &pub, nil
 }
 
 // PublicKey returns the X25519 public key of an onion private key.
@@ -171,13 +179,14 @@ func ServerHandshake(rnd io.Reader, nodeID [32]byte, keys OnionKeys, msg []byte)
 	var bPub, xPub [32]byte
 	copy(bPub[:], msg[32:64])
 	copy(xPub[:], msg[64:96])
-	priv, err := keys.match(&bPub)
+	priv, b, err := keys.match(&bPub)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := ecdh.X25519().NewPrivateKey(priv[:])
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: onion private key: %v", ErrMalformed, err)
+	if b == nil { // OnionKeys made without NewOnionKeys
+		if b, err = ecdh.X25519().NewPrivateKey(priv[:]); err != nil {
+			return nil, nil, fmt.Errorf("%w: onion private key: %v", ErrMalformed, err)
+		}
 	}
 	x, err := ecdh.X25519().NewPublicKey(xPub[:])
 	if err != nil {
@@ -207,9 +216,13 @@ func ServerHandshake(rnd io.Reader, nodeID [32]byte, keys OnionKeys, msg []byte)
 	return reply, k, nil
 }
 
-// match returns the private key whose public key the client named.
-func (k OnionKeys) match(bPub *[32]byte) (*[32]byte, error) {
-	for _, pair := range [...]struct{ priv, pub *[32]byte }{{k.Current, k.curPub}, {k.Previous, k.prevPub}} {
+// match returns the private key whose public key the client named, and
+// its expanded form when NewOnionKeys cached it (else nil).
+func (k OnionKeys) match(bPub *[32]byte) (*[32]byte, *ecdh.PrivateKey, error) {
+	for _, pair := range [...]struct {
+		priv, pub *[32]byte
+		sk        *ecdh.PrivateKey
+	}{{k.Current, k.curPub, k.curSK}, {k.Previous, k.prevPub, k.prevSK}} {
 		if pair.priv == nil {
 			continue
 		}
@@ -217,15 +230,15 @@ func (k OnionKeys) match(bPub *[32]byte) (*[32]byte, error) {
 		if pub == nil {
 			p, err := PublicKey(pair.priv)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			pub = &p
 		}
 		if subtle.ConstantTimeCompare(pub[:], bPub[:]) == 1 {
-			return pair.priv, nil
+			return pair.priv, pair.sk, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: unknown onion key", ErrHandshake)
+	return nil, nil, fmt.Errorf("%w: unknown onion key", ErrHandshake)
 }
 
 // deriveKeys runs HKDF-SHA256 over

@@ -83,3 +83,29 @@ func (ch *chain) wipe() {
 	}
 	*ch = chain{}
 }
+
+// far derives generation g's keys for g beyond what at reaches (up to
+// maxResync generations past the current one) without keeping the
+// generations between: for the first cell after a rejoin (rejoin.go),
+// whose counter may have jumped over every cell lost meanwhile. nil if g
+// is not ahead or too far. The caller wipes the result unless adopt takes
+// it over.
+func (ch *chain) far(g uint32) *genKeys {
+	if g <= ch.gen || g-ch.gen > maxResync {
+		return nil
+	}
+	k := ch.cur.next()
+	for range g - ch.gen - 1 {
+		n := k.next()
+		k.wipe()
+		k = n
+	}
+	return k
+}
+
+// adopt makes k, generation g from far, current and wipes every other
+// generation: cells older than the one that proved k are the gap's.
+func (ch *chain) adopt(g uint32, k *genKeys) {
+	ch.wipe()
+	ch.gen, ch.cur = g, k
+}

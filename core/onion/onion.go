@@ -1,7 +1,9 @@
-// Package onion implements Tarzan's tunnel cryptography (protocol v2): the
-// per-hop ntor-like handshake, the fixed-size onion cells (a Sphinx-style
-// shift so that every hop can verify a MAC over the whole cell while cells
-// keep one size), and the relay payload header.
+// Package onion implements Tarzan's tunnel cryptography: the per-hop
+// ntor-like handshake (ntor v3: it also yields a resume key, with which
+// the initiator moves a circuit's last hop onto a new path, rejoin.go),
+// the fixed-size onion cells (a Sphinx-style shift so that every hop can
+// verify a MAC over the whole cell while cells keep one size), and the
+// relay payload header.
 //
 // Nothing a hop reads tells it its position: each hop has its own cell
 // counters, sent offset by a secret per-hop base, so the values read at
@@ -39,6 +41,11 @@ const (
 	// derives for a cell: losing up to ratchetEvery·maxAhead cells in a row
 	// is survived, and a forged counter costs at most maxAhead derivations.
 	maxAhead = 2
+	// maxResync bounds how far the first cell from a hop after a rejoin
+	// may jump (rejoin.go): cells lost while the path was broken are a
+	// gap of up to ratchetEvery·maxResync counters (a million cells),
+	// derived through once, only for a cell whose tag then verifies.
+	maxResync = 256
 )
 
 // Sentinel errors; every error returned by this package wraps one of them.

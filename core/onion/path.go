@@ -29,6 +29,8 @@ type pathHop struct {
 	win window // backward counters of this hop seen (bwdMu)
 
 	rj rejoinState // resume key and rejoin generation (both locks)
+
+	resync bool // rejoined, no backward cell from it verified since (bwdMu)
 }
 
 func newPathHop(k *Keys) *pathHop {
@@ -232,6 +234,11 @@ func (p *Path) Open(cell []byte) (hop int, payload []byte, err error) {
 		}
 		g := generation(c)
 		keys := h.bwd.at(g)
+		var far *genKeys // a rejoined hop's first cell may jump further
+		if keys == nil && h.resync {
+			far = h.bwd.far(g)
+			keys = far
+		}
 		if keys == nil {
 			return -1, nil, fmt.Errorf("%w: backward cell at hop %d counter %d: no keys that far ahead", ErrTagMismatch, i, c)
 		}
@@ -242,12 +249,19 @@ func (p *Path) Open(cell []byte) (hop int, payload []byte, err error) {
 		tag := slot[ctrSize:]
 		relayed := tagOK(tag, ks[bwdRelayOTK:], body[:PayloadSize])
 		if !relayed && !tagOK(tag, ks[bwdOrigOTK:], body[:PayloadSize]) {
+			if far != nil {
+				far.wipe()
+			}
 			return -1, nil, fmt.Errorf("%w: backward cell at hop %d counter %d", ErrTagMismatch, i, c)
 		}
 		h.win.accept(c) // cannot fail: checked above, under the same lock
-		if g > h.bwd.gen {
+		switch {
+		case far != nil:
+			h.bwd.adopt(g, far)
+		case g > h.bwd.gen:
 			h.bwd.advance(g, true)
 		}
+		h.resync = false
 		// Peel: body XOR KS is slot' || body'[:B−16]; what a relay truncated
 		// is never needed because MACs cover body[:P] only.
 		copy(body, ks[bwdKSOffset:])

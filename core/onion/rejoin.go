@@ -116,6 +116,16 @@ func (r *Relay) AcceptRejoin(rnd io.Reader, msg []byte) (reply []byte, next [32]
 	if err != nil {
 		return nil, next, err
 	}
+	// X^y, as the ordinary handshake computes it, is not needed here; it
+	// is computed so that a rejoin costs the exit the same X25519
+	// operations before it answers as a handshake does (X^b, Y, X^y there;
+	// Y, X^y and the next point here), and the hop that carries the CREATE
+	// cannot tell the two apart by how long the answer takes.
+	if xk, err := ecdh.X25519().NewPublicKey(X[:]); err == nil {
+		if xy, err := y.ECDH(xk); err == nil {
+			clear(xy)
+		}
+	}
 	var yPub [32]byte
 	copy(yPub[:], y.PublicKey().Bytes())
 	reply = make([]byte, 0, ServerMsgLen)
@@ -126,6 +136,9 @@ func (r *Relay) AcceptRejoin(rnd io.Reader, msg []byte) (reply []byte, next [32]
 	if next, err = r.rj.current(); err != nil {
 		return nil, next, err
 	}
+	r.fwdMu.Lock()
+	r.resync = true // the initiator's counters ran on while cells were lost
+	r.fwdMu.Unlock()
 	return reply, next, nil
 }
 
@@ -193,7 +206,8 @@ func (p *Path) RejoinMessage(nodeID, onionKey [32]byte) ([]byte, error) {
 
 // Rejoin checks the reply to RejoinMessage and appends the hop set aside
 // to the path again; its counters carry on where they were (cells lost
-// meanwhile are a gap the windows allow). A reply that does not prove
+// meanwhile are a gap the windows allow: the first cell each way may
+// jump up to maxResync key generations). A reply that does not prove
 // knowledge of the resume key is ErrHandshake and leaves the hop aside.
 func (p *Path) Rejoin(reply []byte) error {
 	if len(reply) != ServerMsgLen {
@@ -219,6 +233,7 @@ func (p *Path) Rejoin(reply []byte) error {
 	}
 	h.rj.gen++
 	h.rj.point = nil
+	h.resync = true // the hop's counters ran on while its cells were lost
 	p.hops = append(p.hops, h)
 	p.aside = nil
 	return nil
@@ -226,6 +241,6 @@ func (p *Path) Rejoin(reply []byte) error {
 
 // Has reports whether pub is the public key of one of these onion keys.
 func (k OnionKeys) Has(pub [32]byte) bool {
-	_, err := k.match(&pub)
+	_, _, err := k.match(&pub)
 	return err == nil
 }

@@ -288,3 +288,70 @@ func TestHandshakeResumeKey(t *testing.T) {
 		t.Fatal("the resume key equals a cell key")
 	}
 }
+
+// Cells lost while the path was broken can be more than the windows'
+// usual look-ahead (maxAhead generations): a download keeps the exit
+// sending into the dead path until it hears of the new one. The first
+// cell each way after a rejoin may jump up to maxResync generations; a
+// forged one there is refused without moving the chain, and once a cell
+// has verified the usual bound holds again.
+func TestRejoinAcrossLargeGap(t *testing.T) {
+	const jump = 5 * ratchetEvery // 5 generations: beyond maxAhead
+	c := newCircuit(t, 2)
+	exit := c.relays[1]
+	msg := testPayload("rejoin/gap", 64)
+	exit.skipBackward(jump + 1)
+	c.path.skipForward(1, jump+1)
+	// fromExit has the exit originate a cell (tampered with before hop 1
+	// relays it if tamper) and hop 1 relay it.
+	fromExit := func(tamper bool) []byte {
+		cell := make([]byte, CellSize)
+		if err := exit.Originate(cell, msg, nil); err != nil {
+			t.Fatal(err)
+		}
+		if tamper {
+			cell[ctrSize] ^= 1 // the exit's tag
+		}
+		if err := c.relays[0].Backward(cell); err != nil {
+			t.Fatal(err)
+		}
+		return cell
+	}
+	if _, _, err := c.path.Open(fromExit(false)); !errors.Is(err, ErrTagMismatch) {
+		t.Fatalf("a jump of %d cells without a rejoin: %v, want ErrTagMismatch", jump, err)
+	}
+	if err := c.path.SetAside(1); err != nil {
+		t.Fatal(err)
+	}
+	rm, _ := c.path.RejoinMessage([32]byte{1}, [32]byte{2})
+	reply, _, err := exit.AcceptRejoin(nil, rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.path.Rejoin(reply); err != nil {
+		t.Fatal(err)
+	}
+	// A forged cell with a far counter: refused, nothing adopted.
+	if _, _, err := c.path.Open(fromExit(true)); !errors.Is(err, ErrTagMismatch) {
+		t.Fatalf("forged far cell: %v, want ErrTagMismatch", err)
+	}
+	if g := c.path.hops[1].bwd.gen; g != 0 {
+		t.Fatalf("a forged cell moved the chain to generation %d", g)
+	}
+	if hop, got, err := c.path.Open(fromExit(false)); err != nil || hop != 1 || !bytes.Equal(got, padded(msg)) {
+		t.Fatalf("the first cell after the rejoin: hop %d, %v", hop, err)
+	}
+	if got := forwardThrough(t, c.path, c.relays, msg); !bytes.Equal(got, padded(msg)) {
+		t.Fatal("the first forward cell after the rejoin garbled")
+	}
+	for i := range 3 {
+		if hop, got := backwardThrough(t, c.path, c.relays, msg); hop != 1 || !bytes.Equal(got, padded(msg)) {
+			t.Fatalf("backward cell %d after the jump", i)
+		}
+	}
+	// The resync is over: a second jump is refused again.
+	exit.skipBackward(exit.bwdCtr + jump)
+	if _, _, err := c.path.Open(fromExit(false)); !errors.Is(err, ErrTagMismatch) {
+		t.Fatalf("a second jump after the resync: %v, want ErrTagMismatch", err)
+	}
+}

@@ -17,6 +17,8 @@ type Relay struct {
 	fwdMu sync.Mutex
 	fwd   chain  // receiver: current and previous generations
 	win   window // forward counters seen
+	// resync: rejoined, no forward cell verified since (rejoin.go)
+	resync bool
 
 	bwdMu  sync.Mutex
 	bwd    chain  // sender: the current generation only
@@ -60,6 +62,11 @@ func (r *Relay) Forward(cell []byte) (local bool, payload []byte, err error) {
 	}
 	g := generation(c)
 	keys := r.fwd.at(g)
+	var far *genKeys // the first cell after a rejoin may jump further
+	if keys == nil && r.resync {
+		far = r.fwd.far(g)
+		keys = far
+	}
 	if keys == nil {
 		return false, nil, fmt.Errorf("%w: forward cell counter %d: no keys that far ahead", ErrTagMismatch, c)
 	}
@@ -71,12 +78,19 @@ func (r *Relay) Forward(cell []byte) (local bool, payload []byte, err error) {
 	clear(ks[fwdKSOffset+BodySize:])
 	keys.keystream(s, dirForward, c, len(ks))
 	if !tagOK(cell[ctrSize:SlotSize], ks[fwdOTK:], cell[SlotSize:]) {
+		if far != nil {
+			far.wipe()
+		}
 		return false, nil, fmt.Errorf("%w: forward cell counter %d", ErrTagMismatch, c)
 	}
 	r.win.accept(c) // cannot fail: checked above, under the same lock
-	if g > r.fwd.gen {
+	switch {
+	case far != nil:
+		r.fwd.adopt(g, far)
+	case g > r.fwd.gen:
 		r.fwd.advance(g, true)
 	}
+	r.resync = false
 	copy(cell, ks[fwdKSOffset:])
 	if allZero(cell[:SlotSize]) {
 		return true, cell[SlotSize : SlotSize+PayloadSize], nil
