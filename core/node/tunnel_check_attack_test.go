@@ -73,10 +73,13 @@ func TestTunnelCheckAttackDropperBlamedWithVictim(t *testing.T) {
 	if hop != 2 {
 		t.Errorf("the check called hopLost(%d); the middle answers and the exit does not, so want hopLost(2)", hop)
 	}
-	tun.mu.Lock()
-	blamed := slices.Clone(tun.blamed)
-	tun.mu.Unlock()
-	if !slices.Contains(blamed, middle) || !slices.Contains(blamed, exit) {
+	var blamed []identity.ID
+	if ok, _ := cn.vc.waitFor(2*time.Second, func() bool { // the repair runs in its own goroutine
+		tun.mu.Lock()
+		blamed = slices.Clone(tun.blamed)
+		tun.mu.Unlock()
+		return slices.Contains(blamed, middle) && slices.Contains(blamed, exit)
+	}); !ok {
 		t.Errorf("blamed %d hops; want the dropping middle with the exit it pointed at", len(blamed))
 	}
 	if ok, _ := cn.vc.waitFor(10*time.Second, func() bool {
