@@ -82,7 +82,7 @@ func TestAttackSelectiveExtendFailure(t *testing.T) {
 			t.Fatalf("trial %d: building %s %s %s: %v", i, h.Short(), x.Short(), y.Short(), err)
 		}
 		hostile.hooks.extendTo.Store(&refuse)
-		done0 := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt)
+		done0 := repairsOf(src)
 		// The hostile hop cuts the tunnel behind it, by the real code a
 		// relay runs when its next link dies.
 		hostile.mu.Lock()
@@ -95,7 +95,7 @@ func TestAttackSelectiveExtendFailure(t *testing.T) {
 		hostile.originate(r.c, onion.CmdTruncated, nil)
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) && !tun.isClosed() &&
-			src.Stat(EventTunnelsRepaired)+src.Stat(EventTunnelsRebuilt) == done0 {
+			repairsOf(src) == done0 {
 			time.Sleep(10 * time.Millisecond)
 		}
 		for time.Now().Before(deadline) && tun.isRepairing() {

@@ -202,3 +202,9 @@ type namedTransport struct {
 }
 
 func (t namedTransport) Name() string { return t.name }
+
+// repairsOf counts the repairs n's tunnels went through, of any kind:
+// v2's regrow, a rebuild on a fresh path, or a keep-exit rejoin.
+func repairsOf(n *Node) uint64 {
+	return n.Stat(EventTunnelsRepaired) + n.Stat(EventTunnelsRebuilt) + n.Stat(EventTunnelsRejoined)
+}

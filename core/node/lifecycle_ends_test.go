@@ -117,7 +117,7 @@ func idleExpiry(t *testing.T, count int) {
 			t.Fatalf("the relay holds %d circuits, want %d", got, count)
 		}
 		time.Sleep(relayIdle + 30*time.Second)
-		repairs := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt)
+		repairs := repairsOf(src)
 		closed := 0
 		for _, tun := range tuns {
 			if tun.isClosed() {

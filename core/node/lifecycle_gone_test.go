@@ -36,7 +36,7 @@ func TestUnknownCircuitAnsweredGone(t *testing.T) {
 			t.Fatal("ping through a hop that forgot the circuit came back")
 		}
 		waitFor(t, "a repair after the hop forgot the circuit", 5*time.Second, func() bool {
-			return src.Stat(EventTunnelsRepaired)+src.Stat(EventTunnelsRebuilt) > 0
+			return repairsOf(src) > 0
 		})
 		if got := h2.Stat(EventGoneSent); got == 0 {
 			t.Errorf("%s = 0 at the hop that forgot the circuit", EventGoneSent)

@@ -50,7 +50,7 @@ func TestRestartedRelayEndsCircuitsAtHandshake(t *testing.T) {
 		}
 		t.Logf("hop 1 dropped the dead side %v after the handshake", time.Since(linked))
 		waitFor(t, "the initiator's repair", 10*time.Second, func() bool {
-			return src.Stat(EventTunnelsRepaired)+src.Stat(EventTunnelsRebuilt) > 0
+			return repairsOf(src) > 0
 		})
 		for i := range tun.Hops() {
 			if _, err := tun.Ping(ctx, i); err != nil {
@@ -126,7 +126,7 @@ func TestRekeyKeepsCircuits(t *testing.T) {
 				t.Errorf("%s: %s = %d after rekeys alone", n.id.Short(), EventPeerRestarts, got)
 			}
 		}
-		if got := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt); got != 0 {
+		if got := repairsOf(src); got != 0 {
 			t.Errorf("%d repairs after rekeys alone", got)
 		}
 	})

@@ -41,7 +41,7 @@ func TestCloseTearsCircuitsDownBothWays(t *testing.T) {
 			t.Errorf("hop 3 still holds %d circuits from the stopped hop 2", k)
 		}
 		waitFor(t, "the initiator's repair", 10*time.Second, func() bool {
-			return src.Stat(EventTunnelsRepaired)+src.Stat(EventTunnelsRebuilt) > 0
+			return repairsOf(src) > 0
 		})
 
 		// The initiator stopping ends its tunnels at every hop.

@@ -360,7 +360,7 @@ func TestTunnelRepairAfterRelayDies(t *testing.T) {
 	}
 	before := tun.Hops()
 	tn.byID(before[2].ID).Close()
-	waitFor(t, "repair", 15*time.Second, func() bool { return src.Stat(EventTunnelsRepaired) > 0 })
+	waitFor(t, "repair", 15*time.Second, func() bool { return repairsOf(src) > 0 })
 	after := tun.Hops()
 	if len(after) != 3 || after[0].ID != before[0].ID {
 		t.Fatalf("repair changed the kept hop: %v -> %v", before, after)

@@ -128,12 +128,16 @@ func (n *Node) rejoinCreate(l *peerLink, key circKey, msg []byte, now time.Time)
 // destroyEndsTunnel reports whether a DESTROY reason says the tunnel has
 // ended (no orphan, no repair). Protocol v3's IDLE and FINISHED reasons
 // (circuit lifecycle) belong here once they exist.
-func destroyEndsTunnel(reason byte) bool { return false }
+func destroyEndsTunnel(reason byte) bool { return endsTunnel(reason) }
 
 // orphan keeps c, a last-hop circuit whose previous hop is lost, for a
-// rejoin; it reports false when c is to be torn down instead.
+// rejoin; it reports false when c is to be torn down instead. Only a
+// circuit that holds an exit flow is kept: that state (the NAT mapping,
+// the server's TCP connection) is what a rejoin saves. Any other circuit
+// costs its initiator nothing to rebuild, and keeping it would let a
+// CREATE its creator abandoned (answered GONE) linger as a ghost.
 func (n *Node) orphan(c *circuit, reason byte) bool {
-	if n.opts.OrphanGrace <= 0 || destroyEndsTunnel(reason) {
+	if n.opts.OrphanGrace <= 0 || destroyEndsTunnel(reason) || c.exitFlow.Load() == 0 {
 		return false
 	}
 	c.mu.Lock()

@@ -234,7 +234,7 @@ func (cn *checkNet) blackHole(t *testing.T, tun *Tunnel, hop int) func() time.Ti
 // base repairs and rebuilds: a repair or rebuild finished, or the path
 // no longer holds gone.
 func repaired(src *Node, tun *Tunnel, base uint64, gone identity.ID) bool {
-	if src.Stat(EventTunnelsRepaired)+src.Stat(EventTunnelsRebuilt) > base {
+	if repairsOf(src) > base {
 		return true
 	}
 	return tun.isRepairing() || !slices.Contains(tun.hopIDs(), gone)
@@ -284,7 +284,7 @@ func TestTunnelCheckFindsSilentMiddleUpload(t *testing.T) {
 	cn.vc.sleep(3 * time.Second) // the flow runs healthy for a while
 
 	middle := tun.hopIDs()[1]
-	base := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt)
+	base := repairsOf(src)
 	firstDrop := cn.blackHole(t, tun, 1)
 	ok, _ := cn.vc.waitFor(chkBound+5*time.Second, func() bool { return repaired(src, tun, base, middle) })
 	if !ok {
@@ -309,7 +309,7 @@ func TestTunnelCheckFindsSilentMiddleDownload(t *testing.T) {
 	}
 
 	middle := tun.hopIDs()[1]
-	base := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt)
+	base := repairsOf(src)
 	firstDrop := cn.blackHole(t, tun, 1)
 	ok, _ := cn.vc.waitFor(chkBound+5*time.Second, func() bool { return repaired(src, tun, base, middle) })
 	if !ok {
@@ -361,7 +361,7 @@ func TestTunnelCheckFindsSilentHop(t *testing.T) {
 			cn.vc.sleep(3 * time.Second)
 
 			silent := tun.hopIDs()[hop]
-			base := src.Stat(EventTunnelsRepaired) + src.Stat(EventTunnelsRebuilt)
+			base := repairsOf(src)
 			firstDrop := cn.blackHole(t, tun, hop)
 			if ok, _ := cn.vc.waitFor(chkBound+time.Second, func() bool { return repaired(src, tun, base, silent) }); !ok {
 				t.Fatalf("nothing noticed in %v that hop %d drops every cell", chkBound+time.Second, hop+1)
