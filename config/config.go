@@ -95,6 +95,7 @@ type Limits struct {
 	HandshakeBurst   int           // >= 1
 	LimiterSources   int           // sources each per-source limiter tracks, >= 1
 	PeerSilence      time.Duration // evict peers silent this long, >= 1s; < 0: never
+	OrphanGrace      time.Duration // an exit keeps a circuit that lost its previous hop this long; < 0: not at all
 }
 
 // Mimics is the [mimics] section.
@@ -105,8 +106,10 @@ type Mimics struct {
 
 // Tunnels is the [tunnels] section.
 type Tunnels struct {
-	Hops        int           // relays per tunnel, 1..4
-	IdleTimeout time.Duration // idle tunnels are torn down after this
+	Hops         int           // relays per tunnel, 1..4
+	IdleTimeout  time.Duration // idle tunnels are torn down after this
+	Quiet        time.Duration // traffic stopped this long: check the tunnel end to end
+	CheckTimeout time.Duration // a check's pings unanswered this long: repair
 }
 
 // Transport is the [transport] section: a plugin plus where it listens.
@@ -177,7 +180,7 @@ func Default() *Config {
 			LogLevel: "info",
 		},
 		Mimics:  Mimics{Count: 6, Epoch: 24 * time.Hour},
-		Tunnels: Tunnels{Hops: 3, IdleTimeout: 10 * time.Minute},
+		Tunnels: Tunnels{Hops: 3, IdleTimeout: 10 * time.Minute, Quiet: node.DefaultTunnelQuiet, CheckTimeout: node.DefaultTunnelCheckTimeout},
 		Transport: Transport{
 			Plugin:    Plugin{Name: "udp", Options: map[string]string{}},
 			Listen:    netip.MustParseAddrPort("0.0.0.0:7700"),
@@ -206,6 +209,7 @@ func Default() *Config {
 			HandshakeBurst:   node.DefaultHandshakeBurst,
 			LimiterSources:   node.DefaultLimiterSources,
 			PeerSilence:      node.DefaultPeerSilence,
+			OrphanGrace:      node.DefaultOrphanGrace,
 		},
 	}
 }

@@ -248,6 +248,7 @@ func TestConfigLimitsDefaults(t *testing.T) {
 		HandshakeBurst:   node.DefaultHandshakeBurst,
 		LimiterSources:   node.DefaultLimiterSources,
 		PeerSilence:      node.DefaultPeerSilence,
+		OrphanGrace:      node.DefaultOrphanGrace,
 	}
 	if got := Default().Limits; got != want {
 		t.Errorf("Default().Limits = %+v\nwant core/node's defaults %+v", got, want)
@@ -285,7 +286,8 @@ handshake_rate = 1.0
 handshake_burst = 2
 limiter_sources = 128
 peer_silence = "30m"
-`, Limits{64, 4096, 16.5, 0.5, 4, 50, 100, 1, 2, 128, 30 * time.Minute}},
+orphan_grace = "1m"
+`, Limits{64, 4096, 16.5, 0.5, 4, 50, 100, 1, 2, 128, 30 * time.Minute, time.Minute}},
 		{"lower bounds", `[limits]
 circuits_per_link = 1
 circuits = 1
@@ -298,19 +300,20 @@ handshake_rate = 1e-9
 handshake_burst = 1
 limiter_sources = 1
 peer_silence = "1s"
-`, Limits{1, 1, 0.001, 1e-9, 1, 1e-9, 1, 1e-9, 1, 1, time.Second}},
+`, Limits{1, 1, 0.001, 1e-9, 1, 1e-9, 1, 1e-9, 1, 1, time.Second, 30 * time.Second}},
 		{"upper bounds", `[limits]
 circuits_per_link = 1048576
 circuits = 1048576
 create_rate = 1000000
 probe_burst = 2147483647
-`, Limits{1 << 20, 1 << 20, 1e6, 2, 2147483647, 200, 400, 4, 16, 4096, 10 * time.Minute}},
+`, Limits{1 << 20, 1 << 20, 1e6, 2, 2147483647, 200, 400, 4, 16, 4096, 10 * time.Minute, 30 * time.Second}},
 		{"switched off", `[limits]
 probe_rate = -1.0
 probe_global_rate = -1
 handshake_rate = -0.5
 peer_silence = "-1s"
-`, Limits{1024, 16384, 64, -1, 8, -1, 400, -0.5, 16, 4096, -time.Second}},
+orphan_grace = "-1s"
+`, Limits{1024, 16384, 64, -1, 8, -1, 400, -0.5, 16, 4096, -time.Second, -time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse("node.toml", []byte(tc.toml))
@@ -496,7 +499,7 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	c := Default()
 	c.Node = Node{Identity: "id \"quoted\".key", DataDir: "state", Control: "[::1]:9090", LogLevel: "debug", Exit: true}
 	c.Mimics = Mimics{Count: 32, Epoch: 90 * time.Minute}
-	c.Tunnels = Tunnels{Hops: 4, IdleTimeout: 1500 * time.Millisecond}
+	c.Tunnels = Tunnels{Hops: 4, IdleTimeout: 1500 * time.Millisecond, Quiet: 750 * time.Millisecond, CheckTimeout: 3 * time.Second}
 	c.Transport.Listen = netip.MustParseAddrPort("[::]:7701")
 	c.Transport.Advertise = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:7701"), netip.MustParseAddrPort("[2001:db8::1]:7701")}
 	c.Transport.InProcess = true
@@ -507,7 +510,7 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	c.Node.AllowVariableTimeAES = true
 	c.Limits = Limits{CircuitsPerLink: 7, Circuits: 700, CreateRate: 0.25, ProbeRate: -1, ProbeBurst: 1,
 		ProbeGlobalRate: 1e5, ProbeGlobalBurst: 1 << 20, HandshakeRate: -2.5, HandshakeBurst: 3,
-		LimiterSources: 65536, PeerSilence: -time.Hour}
+		LimiterSources: 65536, PeerSilence: -time.Hour, OrphanGrace: 90 * time.Second}
 
 	path := filepath.Join(dir, "node.toml")
 	if err := Write(path, c); err != nil {

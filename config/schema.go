@@ -79,6 +79,14 @@ var schema = []section{
 		durationField("tunnels.idle_timeout", func(c *Config) *time.Duration { return &c.Tunnels.IdleTimeout },
 			"A tunnel that carries no traffic for this long is torn down (Go duration,\n"+
 				"greater than zero)."),
+		durationField("tunnels.quiet", func(c *Config) *time.Duration { return &c.Tunnels.Quiet },
+			"A tunnel whose traffic stopped this long (data sent and nothing back, or a\n"+
+				"download from the exit that stalled) is checked end to end: one ping to\n"+
+				"each hop, 1 to 1.5 times this long after its last cell. At least \"100ms\"."),
+		durationField("tunnels.check_timeout", func(c *Config) *time.Duration { return &c.Tunnels.CheckTimeout },
+			"How long a check waits for its pings. The first hop that does not answer\n"+
+				"is replaced, and the exit kept when it still answers, so TCP connections\n"+
+				"through the tunnel survive a relay's death. At least \"100ms\"."),
 	}},
 	{name: "transport", doc: "Transport plugin: how link frames move between nodes.", fields: append([]field{
 		stringField("transport.name", func(c *Config) *string { return &c.Transport.Name },
@@ -239,6 +247,11 @@ var schema = []section{
 				"on, so one that is still there stays. Go duration, at least \"1s\"; a\n"+
 				"negative one (\"-1s\") switches eviction off, and peers then leave only\n"+
 				"when their descriptors expire (up to 7 days)."),
+		durationField("limits.orphan_grace", func(c *Config) *time.Duration { return &c.Limits.OrphanGrace },
+			"How long this node, as an exit, keeps a circuit and its connections after\n"+
+				"the circuit's previous relay went away, waiting for the client to rejoin\n"+
+				"it through a repaired path (circuits_orphaned). Negative: not at all, the\n"+
+				"connections end with the relay."),
 	}},
 }
 

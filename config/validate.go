@@ -89,6 +89,9 @@ func (l *Limits) validate(v *checker) {
 	if l.LimiterSources < 1 {
 		v.fail("limits.limiter_sources", "%d is below 1", l.LimiterSources)
 	}
+	if l.OrphanGrace == 0 {
+		v.fail("limits.orphan_grace", `0s is not allowed: want a duration such as "30s", or a negative one ("-1s") to keep no orphans`)
+	}
 	switch {
 	case l.PeerSilence == 0:
 		v.fail("limits.peer_silence", `0s is not allowed: want at least %s, or a negative duration ("-1s") to switch eviction off`, minPeerSilence)
@@ -129,6 +132,12 @@ func (t *Tunnels) validate(v *checker) {
 	}
 	if t.IdleTimeout <= 0 {
 		v.fail("tunnels.idle_timeout", "%s must be greater than zero", t.IdleTimeout)
+	}
+	if t.Quiet < node.MinTunnelCheck {
+		v.fail("tunnels.quiet", "%s is shorter than %s", t.Quiet, node.MinTunnelCheck)
+	}
+	if t.CheckTimeout < node.MinTunnelCheck {
+		v.fail("tunnels.check_timeout", "%s is shorter than %s", t.CheckTimeout, node.MinTunnelCheck)
 	}
 }
 

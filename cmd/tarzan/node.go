@@ -270,15 +270,17 @@ func writeFileAtomic(path string, data []byte) error {
 // the identity, the plugins it opened, the exit policy and the logger.
 func configOptions(cfg *config.Config) node.Options {
 	return node.Options{
-		TunnelHops:        cfg.Tunnels.Hops,
-		TunnelIdleTimeout: cfg.Tunnels.IdleTimeout,
-		MimicCount:        cfg.Mimics.Count,
-		EpochLength:       cfg.Mimics.Epoch,
-		Exit:              cfg.Node.Exit,
-		LoopTimeout:       cfg.Cover.LoopTimeout,
-		LoopTunnels:       cfg.Cover.LoopTunnels,
-		LoopWindow:        cfg.Cover.LoopWindow,
-		LoopAlertLoss:     cfg.Cover.LoopAlertLoss,
+		TunnelHops:         cfg.Tunnels.Hops,
+		TunnelIdleTimeout:  cfg.Tunnels.IdleTimeout,
+		TunnelQuiet:        cfg.Tunnels.Quiet,
+		TunnelCheckTimeout: cfg.Tunnels.CheckTimeout,
+		MimicCount:         cfg.Mimics.Count,
+		EpochLength:        cfg.Mimics.Epoch,
+		Exit:               cfg.Node.Exit,
+		LoopTimeout:        cfg.Cover.LoopTimeout,
+		LoopTunnels:        cfg.Cover.LoopTunnels,
+		LoopWindow:         cfg.Cover.LoopWindow,
+		LoopAlertLoss:      cfg.Cover.LoopAlertLoss,
 
 		AllowVariableTimeAES: cfg.Node.AllowVariableTimeAES,
 		MaxCircuitsPerLink:   cfg.Limits.CircuitsPerLink,
@@ -294,5 +296,6 @@ func configOptions(cfg *config.Config) node.Options {
 			LimiterSources:   cfg.Limits.LimiterSources,
 			PeerSilence:      cfg.Limits.PeerSilence,
 		},
+		OrphanGrace: cfg.Limits.OrphanGrace,
 	}
 }

@@ -191,6 +191,12 @@ const (
 	MinTunnelCheck            = 100 * time.Millisecond
 )
 
+// DefaultOrphanGrace is Options.OrphanGrace's default: longer than the
+// tunnel check takes to find a dead hop and repair around it (about 5 s)
+// with room for a slow rebuild, short enough that an exit does not hold
+// the state of tunnels nobody will rejoin.
+const DefaultOrphanGrace = 30 * time.Second
+
 // Circuit limits (Options.MaxCircuitsPerLink, MaxCircuits). A relay
 // circuit costs about 1 KiB, so the default node-wide bound holds about
 // 16 MiB; MaxCircuitsLimit keeps a typo from removing the bound.
@@ -232,7 +238,7 @@ func (o *Options) setDefaults() {
 		o.TunnelIdleTimeout = 10 * time.Minute
 	}
 	if o.OrphanGrace == 0 {
-		o.OrphanGrace = 30 * time.Second
+		o.OrphanGrace = DefaultOrphanGrace
 	}
 	if o.LinkTimeout == 0 {
 		o.LinkTimeout = 30 * time.Second
