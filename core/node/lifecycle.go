@@ -9,7 +9,7 @@ import (
 
 // Circuit lifecycle: how a circuit's end reaches everyone who holds a
 // part of it, so that none is left holding a ghost (PROTOCOL §4.1, §9
-// Circuits; DECISIONS D-GHOSTS).
+// Circuits; DECISIONS D24).
 //
 //   - A peer that restarted says so in its link handshake (FRESH): its
 //     neighbours end every route on the link at once, as if the link had

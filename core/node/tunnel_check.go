@@ -34,7 +34,7 @@ import (
 // The check starts Quiet + uniform(0, Quiet/2) after the cell it is
 // anchored on, not at a fixed offset; its cells are ordinary fixed-size
 // cells that take padding's place on shaped links (docs/DECISIONS.md,
-// "D-CHECK").
+// "D26").
 //
 // One goroutine (checkLoop) runs the checks of all the node's tunnels
 // on the node's clock; the send and receive paths only note cells

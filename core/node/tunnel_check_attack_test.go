@@ -124,10 +124,10 @@ func TestTunnelCheckAttackSelectiveDropperNotCaught(t *testing.T) {
 		t.Errorf("%d checks while the download was starved; want 1 (the stall), then none without new traffic", n)
 	}
 	if n := src.Stat(EventTunnelChecksFailed) - failed; n != 0 {
-		t.Errorf("%d failed checks: the selective dropper was caught after all; update this test and D-CHECK", n)
+		t.Errorf("%d failed checks: the selective dropper was caught after all; update this test and D26", n)
 	}
 	if !slices.Equal(tun.hopIDs(), hops) || tun.isRepairing() {
-		t.Error("the tunnel was repaired: the selective dropper was caught after all; update this test and D-CHECK")
+		t.Error("the tunnel was repaired: the selective dropper was caught after all; update this test and D26")
 	}
 	// 10 s at 20 packets a second is 200; the dropper lets through only
 	// the few that share the check's 200 ms window.
