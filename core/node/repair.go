@@ -135,20 +135,44 @@ func (t *Tunnel) repairLoop(ctx context.Context, keep int, cut bool) error {
 	return lastErr
 }
 
-// blameLocked adds ids to the hops the tunnel avoids.
+// blameLocked adds ids to the hops the tunnel avoids, for blameFor from
+// now (again from now for a hop already blamed).
 func (t *Tunnel) blameLocked(ids []identity.ID) {
+	now := t.n.opts.Clock.Now()
 	for _, id := range ids {
-		if !slices.Contains(t.blamed, id) {
-			t.blamed = append(t.blamed, id)
+		if i := slices.Index(t.blamed, id); i >= 0 {
+			t.blamedAt[i] = now
+			continue
 		}
+		t.blamed = append(t.blamed, id)
+		t.blamedAt = append(t.blamedAt, now)
 	}
 }
 
+// blameFor is how long a tunnel avoids a hop it blamed. Not for ever: a
+// tunnel can live for hours (a TUN client's), and in a small network each
+// relay fault it heals around costs it two hops, so that after a few
+// faults it would have no path left and close, resetting every connection
+// through it. Blame exists against a relay that fails a tunnel's
+// extensions until it is re-routed through a colluder; repairCap already
+// bounds how often that can happen in repairWindow, and a blamed hop that
+// returns after blameFor has to start over.
+const blameFor = 30 * time.Minute
+
 // avoidList is what no new hop of the tunnel may be: its caller's
-// constraint and every hop blamed so far.
+// constraint and every hop blamed within blameFor.
 func (t *Tunnel) avoidList() []identity.ID {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	now := t.n.opts.Clock.Now()
+	keep := 0
+	for i, id := range t.blamed {
+		if now.Sub(t.blamedAt[i]) < blameFor {
+			t.blamed[keep], t.blamedAt[keep] = id, t.blamedAt[i]
+			keep++
+		}
+	}
+	t.blamed, t.blamedAt = t.blamed[:keep], t.blamedAt[:keep]
 	return append(slices.Clone(t.avoid), t.blamed...)
 }
 

@@ -2,8 +2,12 @@ package node
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/tarzan-net/tarzan/core/clock"
+	"github.com/tarzan-net/tarzan/core/identity"
 )
 
 // Repairs keep hops up to the cap (3 in 10 minutes); the next one
@@ -60,3 +64,35 @@ func TestTunnelRepairCapRebuildsFresh(t *testing.T) {
 		t.Errorf("the source holds %d tunnels, want 1", n)
 	}
 }
+
+// Blame wears off: a hop blamed blameFor ago may be walked into again,
+// one blamed just now may not. (A long-lived tunnel in a small network
+// would otherwise run out of hops after a few relay faults.)
+func TestBlameExpires(t *testing.T) {
+	clk := &stoppedClock{now: time.Unix(1_000_000, 0)}
+	n := &Node{opts: Options{Clock: clk}}
+	tun := &Tunnel{n: n}
+	old, fresh := identity.ID{1}, identity.ID{2}
+	tun.mu.Lock()
+	tun.blameLocked([]identity.ID{old})
+	tun.mu.Unlock()
+	clk.now = clk.now.Add(blameFor - time.Minute)
+	tun.mu.Lock()
+	tun.blameLocked([]identity.ID{fresh})
+	tun.mu.Unlock()
+	if got := tun.avoidList(); !slices.Contains(got, old) || !slices.Contains(got, fresh) {
+		t.Fatalf("avoid list %v before blameFor, want both hops", got)
+	}
+	clk.now = clk.now.Add(time.Minute)
+	if got := tun.avoidList(); slices.Contains(got, old) || !slices.Contains(got, fresh) {
+		t.Fatalf("avoid list %v at blameFor after the first blame, want only the later one", got)
+	}
+}
+
+// stoppedClock reads a time the test sets; nothing may wait on it.
+type stoppedClock struct {
+	clock.Clock
+	now time.Time
+}
+
+func (c *stoppedClock) Now() time.Time { return c.now }

@@ -49,6 +49,7 @@ type Tunnel struct {
 	repairing bool
 	cutAt     int           // hops left after an unsolicited TRUNCATED; 0 = none
 	blamed    []identity.ID // hops failures were blamed on (repair.go)
+	blamedAt  []time.Time   // when each was (last) blamed
 	repairs   []time.Time   // when the recent repairs started (repair.go)
 
 	check tunnelCheck // end-to-end liveness (tunnel_check.go)
