@@ -36,6 +36,12 @@ func init() {
 		Severity: "critical",
 		Run:      runRejoinHijack,
 	})
+	register(Attack{
+		Name:     "orphan-hold",
+		Finding:  "a previous hop makes an exit keep orphaned circuits and their flows, beyond what it could hold by keeping circuits open",
+		Severity: "medium",
+		Run:      runOrphanHold,
+	})
 }
 
 // sentCreate is one CREATE a node sent: what the next hop of a circuit
@@ -553,6 +559,150 @@ func runRejoinHijack(ctx context.Context, size Size) (Result, error) {
 	}
 	if handled < total {
 		r.Failed = fmt.Sprintf("the exits handled only %d of %d hostile CREATEs: the attack was not measured", handled, total)
+	}
+	return r, nil
+}
+
+// runOrphanHold: hostile node A, a mimic of exit E, is E's previous hop on
+// circuits that carry flows (its own one-hop tunnels: E cannot tell an
+// initiator from a relay). Passive: A opens as many such circuits as E
+// lets one link hold and keeps them open. Attack: A opens as many, each
+// with a flow, then makes E lose its side of each (a DESTROY saying
+// nothing, as when a hop dies), so that E keeps them as orphans with their
+// flows for the grace period, and opens as many again. Metric: the most
+// circuits with flows E holds for A's link at once. Failed when an orphan
+// and its flow outlive the grace period by more than a second.
+func runOrphanHold(ctx context.Context, size Size) (Result, error) {
+	limit, grace := 12, 2*time.Second
+	if size == Full {
+		limit, grace = 64, 10*time.Second
+	}
+	const nodes = 6
+	w, err := startExitWorld(ctx, nodes, func(i int, o *node.Options) {
+		o.MaxCircuitsPerLink, o.OrphanGrace = limit, grace
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	defer w.Close()
+	// E: the first exit that has a link from another exit (A); A is
+	// not the initiator, so the scenario's circuits are A's alone.
+	var e, a *node.Node
+	for _, x := range w.Nodes[1:] {
+		for _, y := range w.Nodes[1:] {
+			if e == nil && x != y && linked(y, x.ID()) {
+				e, a = x, y
+			}
+		}
+	}
+	if e == nil {
+		return Result{}, fmt.Errorf("no exit has a link from another")
+	}
+	var tuns []*node.Tunnel
+	defer func() {
+		for _, t := range tuns {
+			t.Close()
+		}
+	}()
+	// open builds up to want one-hop tunnels A -> E, each with a flow,
+	// trying until until (at least want times), and returns those built
+	// (the rest were refused at E's limit).
+	open := func(tag string, want int, until time.Time, each func()) ([]*node.Tunnel, []uint64, error) {
+		var out []*node.Tunnel
+		var flows []uint64
+		for i := 0; len(out) < want && (i < want || time.Now().Before(until)) && ctx.Err() == nil; i++ {
+			bctx, cancel := context.WithTimeout(ctx, time.Second)
+			t, err := a.BuildTunnelPath(bctx, []identity.ID{e.ID()})
+			cancel()
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			tuns = append(tuns, t)
+			flow, ok := w.upload(ctx, t, e.ID(), fmt.Sprintf("%s-%d", tag, i), 5*time.Second)
+			if !ok {
+				return nil, nil, fmt.Errorf("%s: circuit %d carries no flow", tag, i)
+			}
+			out, flows = append(out, t), append(flows, flow)
+			if each != nil {
+				each()
+			}
+		}
+		return out, flows, nil
+	}
+	// Passive: hold what E lets one link hold, then end it cleanly.
+	held, _, err := open("passive", limit+limit/2, time.Time{}, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	passive := len(held)
+	for _, t := range held {
+		t.Close()
+	}
+	time.Sleep(200 * time.Millisecond) // E takes the FINISHEDs
+	// Attack: as many again, then orphan them.
+	_, k := w.b.createsSince(0)
+	first, flows, err := open("orphan", limit, time.Time{}, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	made, _ := w.b.createsSince(k)
+	orphaned0, expired0 := e.Stat(node.EventCircuitsOrphaned), e.Stat(node.EventOrphansExpired)
+	pl := make([]byte, link.PayloadSize)
+	for _, c := range made {
+		if c.from == a.ID() && c.to == e.ID() {
+			clear(pl)
+			pl[0] = kindDestroy
+			binary.BigEndian.PutUint32(pl[4:8], c.circ)
+			if err := a.SendLinkPayload(e.ID(), pl); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	orphanedAt := time.Now()
+	for e.Stat(node.EventCircuitsOrphaned)-orphaned0 < uint64(len(first)) && time.Since(orphanedAt) < 5*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	orphans := int(e.Stat(node.EventCircuitsOrphaned) - orphaned0)
+	// When the orphans expire, watched beside the new opens.
+	expiredAt := make(chan time.Duration, 1)
+	go func() {
+		for e.Stat(node.EventOrphansExpired)-expired0 < uint64(orphans) && time.Since(orphanedAt) < grace+5*time.Second && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		expiredAt <- time.Since(orphanedAt)
+	}()
+	// Held at once: each new circuit, beside the orphans not yet expired
+	// (counted just after the circuit's flow started).
+	peak, opened := orphans, 0
+	more, _, err := open("more", limit, orphanedAt.Add(grace+time.Second), func() {
+		opened++
+		left := orphans - int(e.Stat(node.EventOrphansExpired)-expired0)
+		peak = max(peak, opened+left)
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	expiredIn := <-expiredAt
+	expired := int(e.Stat(node.EventOrphansExpired) - expired0)
+	closed := 0
+	for _, f := range flows {
+		if slices.Contains(w.exits[e.ID()].ClosedFlows(), f) {
+			closed++
+		}
+	}
+	r := Result{
+		Metric:   "circuits with flows an exit holds for one link at once",
+		Attacker: float64(peak),
+		Passive:  float64(passive),
+		Detail: fmt.Sprintf("exit %s, previous hop %s, circuit limit per link %d, grace %v; kept open: %d; orphaned %d of %d, then opened %d more (most at once beside orphans %d); %d orphans expired %v after orphaning, %d of their flows closed",
+			e.ID().Short(), a.ID().Short(), limit, grace, passive, orphans, len(first), len(more), peak, expired, expiredIn.Round(10*time.Millisecond), closed),
+	}
+	switch {
+	case orphans == 0:
+		r.Failed = "no circuit was orphaned: the attack did not run"
+	case expired < orphans || closed < orphans || expiredIn > grace+time.Second:
+		r.Failed = fmt.Sprintf("%d of %d orphans expired and %d flows closed within %v (grace %v)", expired, orphans, closed, expiredIn.Round(10*time.Millisecond), grace)
 	}
 	return r, nil
 }
