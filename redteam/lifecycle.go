@@ -328,7 +328,11 @@ func runGoneOracle(ctx context.Context, size Size) (Result, error) {
 	mu.Unlock()
 	alive := tunnelsAlive(ctx, tuns, hops)
 
-	sd := math.Sqrt(0.25 * (1/float64(nLive) + 1/float64(nDead)))
+	// Two-proportion test on the answer that differs most: the pooled
+	// share, floored so that identical answers still allow one probe's
+	// noise.
+	q := float64(got[true][which]+got[false][which]) / float64(nLive+nDead)
+	sd := math.Sqrt(max(q*(1-q), 1/float64(nLive+nDead)) * (1/float64(nLive) + 1/float64(nDead)))
 	bound := goneBurst + goneRate*elapsed.Seconds()
 	r := Result{
 		Metric:    "advantage telling circuit IDs live on other links from dead ones",
