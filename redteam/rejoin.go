@@ -312,7 +312,7 @@ func rejoinMsg(exit identity.ID, onionKey [32]byte, x []byte) []byte {
 // createsHandled is every way a CREATE ends at n.
 func createsHandled(n *node.Node) uint64 {
 	return statSum(n, node.EventCircuits, node.DropExtendFailed, node.DropCreateRate,
-		node.DropCreateLimit, node.EventCircuitsRejoined, node.DropUnknownCircuit)
+		node.DropCreateLimit, node.EventCircuitsRejoined)
 }
 
 // runRejoinHijack: honest tunnels carry flows through exits. One of them
