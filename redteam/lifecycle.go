@@ -59,6 +59,7 @@ func relayTunnels(ctx context.Context, nt *Net, v *node.Node, avoid identity.ID,
 	}
 	var out []*node.Tunnel
 	for i := 0; len(out) < count && i < 4*count; i++ {
+		// Each pass over the initiators pairs them with other second hops.
 		from := nt.Nodes[nt.Index(peers[i%len(peers)])]
 		next := peers[(i/len(peers)+1+i)%len(peers)]
 		if next == from.ID() {
