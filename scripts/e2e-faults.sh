@@ -604,8 +604,8 @@ ms_list() { local out="" v; for v in "$@"; do out+="$(secs "$v") "; done; echo "
 
 summary_extra() {
 	echo
+	echo "== measurements (RUNS=$RUNS, ${FILE_MIB} MiB file; a wait that hit its 15 s cap counts as 15.0)"
 	[ ${#HEALS[@]} -gt 0 ] && echo "  clients restarted between cases (they could not connect): ${HEALS[*]}"
-	echo "== measurements (RUNS=$RUNS, ${FILE_MIB} MiB file)"
 	local c
 	for c in middle-kill-fast restart exit-kill-fast middle-kill-slow exit-kill-slow; do
 		[ -n "${RES_RUNS[$c]:-}" ] && echo "  $c: ${RES_PASS[$c]:-0} of ${RES_RUNS[$c]} passed"
