@@ -43,6 +43,14 @@ func newNetStack(e *Exit, mtu int) (*netStack, error) {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return fail("enable SACK", err)
 	}
+	// Loss detection by SACK and duplicate ACKs (RFC 6675), not RACK: after
+	// a burst loss (a plugin restart, a relay lost mid-flow) gVisor's RACK
+	// left the sender at two segments per 200 ms for 10-60 s
+	// (scripts/e2e-faults.sh, plugin-tun).
+	rec := tcpip.TCPRecovery(0)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rec); err != nil {
+		return fail("loss detection", err)
+	}
 	if err := s.CreateNIC(nicID, ns.ep); err != nil {
 		return fail("create NIC", err)
 	}
