@@ -112,7 +112,7 @@ func startNetTB(t testing.TB, count, k int, tweak func(i int, o *Options)) *test
 	}
 	t.Cleanup(tn.close)
 	if !noWait {
-		tn.waitLinked(20 * time.Second)
+		tn.waitLinked(60 * time.Second) // generous: a loaded CI machine under -race once needed more than 20 s
 	}
 	return tn
 }

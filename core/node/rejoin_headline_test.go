@@ -311,3 +311,27 @@ func TestKeepExitRepairFirstHopKilled(t *testing.T) {
 	})
 	en.checkSameFlow(t, tun, hops, flow)
 }
+
+// A relay that stops cleanly says goodbye (DESTROY both ways, D24). To
+// its neighbours that is a failure to heal around, not the end of the
+// tunnel: stopping the first hop or the middle costs the flow through
+// the exit nothing. (Before, the first hop's DESTROY closed the tunnel
+// and reset every connection through it.)
+func TestKeepExitRepairRelayStopsCleanly(t *testing.T) {
+	for _, pos := range []int{0, 1} {
+		t.Run([]string{"first hop", "middle"}[pos], func(t *testing.T) {
+			en := startExitNet(t, nil)
+			tun, hops, flow := en.buildFlow(t)
+			en.byID(hops[pos]).Close()
+			var after []identity.ID
+			waitFor(t, "the tunnel to be repaired around the relay that stopped", 60*time.Second, func() bool {
+				if tun.isClosed() {
+					t.Fatalf("the tunnel closed when hop %d stopped cleanly", pos+1)
+				}
+				after = tun.hopIDs()
+				return !tun.isRepairing() && len(after) == 3 && !slices.Contains(after, hops[pos])
+			})
+			en.checkSameFlow(t, tun, hops, flow)
+		})
+	}
+}

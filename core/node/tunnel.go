@@ -631,11 +631,20 @@ func (t *Tunnel) isClosed() bool {
 	return t.closed
 }
 
-// destroyedBy marks the tunnel dead after hop 1's DESTROY with reason.
-// IDLE and FINISHED mean a relay ended the tunnel (it idled out, or its
-// other end closed): it is closed, never repaired, since a repair would
-// only rebuild what nobody uses (lifecycle.go).
+// destroyedBy handles hop 1's DESTROY with reason. IDLE and FINISHED
+// mean a relay ended the tunnel (it idled out, or its other end closed):
+// it is closed, never repaired, since a repair would only rebuild what
+// nobody uses (lifecycle.go). PROTOCOL (hop 1 says we broke the protocol)
+// closes it too. Any other reason on a built tunnel is hop 1 leaving: a
+// keep-exit repair replaces it (rejoin.go).
 func (t *Tunnel) destroyedBy(reason byte) {
+	if !endsTunnel(reason) && reason != destroyProtocol && t.keepExitRepair(0) {
+		// Hop 1 left (it stopped cleanly, or restarted and forgot the
+		// circuit): heal around it like a lost first link, keeping the
+		// exit and the connections through it. A hop 1 that says we
+		// broke the protocol is not argued with.
+		return
+	}
 	t.mu.Lock()
 	if !t.closed {
 		t.why = reason
