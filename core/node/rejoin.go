@@ -80,10 +80,7 @@ func (n *Node) rejoinCreate(l *peerLink, key circKey, msg []byte, now time.Time)
 	if c == nil || identity.ID(msg[:32]) != n.id || !n.onion.server().Has(b) {
 		return false
 	}
-	c.mu.Lock()
-	last := c.nextL == nil && !c.extending
-	c.mu.Unlock()
-	if !last {
+	if !c.isLast() {
 		return false
 	}
 	reply, next, err := c.relay.AcceptRejoin(n.opts.Rand, msg)
@@ -125,11 +122,6 @@ func (n *Node) rejoinCreate(l *peerLink, key circKey, msg []byte, now time.Time)
 	return true
 }
 
-// destroyEndsTunnel reports whether a DESTROY reason says the tunnel has
-// ended (no orphan, no repair). Protocol v3's IDLE and FINISHED reasons
-// (circuit lifecycle) belong here once they exist.
-func destroyEndsTunnel(reason byte) bool { return endsTunnel(reason) }
-
 // orphan keeps c, a last-hop circuit whose previous hop is lost, for a
 // rejoin; it reports false when c is to be torn down instead. Only a
 // circuit that holds an exit flow is kept: that state (the NAT mapping,
@@ -137,13 +129,10 @@ func destroyEndsTunnel(reason byte) bool { return endsTunnel(reason) }
 // costs its initiator nothing to rebuild, and keeping it would let a
 // CREATE its creator abandoned (answered GONE) linger as a ghost.
 func (n *Node) orphan(c *circuit, reason byte) bool {
-	if n.opts.OrphanGrace <= 0 || destroyEndsTunnel(reason) || c.exitFlow.Load() == 0 {
+	if n.opts.OrphanGrace <= 0 || endsTunnel(reason) || c.exitFlow.Load() == 0 {
 		return false
 	}
-	c.mu.Lock()
-	last := c.nextL == nil && !c.extending
-	c.mu.Unlock()
-	if !last {
+	if !c.isLast() {
 		return false
 	}
 	n.mu.Lock()
@@ -404,4 +393,12 @@ func (t *Tunnel) blame(ids []identity.ID) {
 	t.mu.Lock()
 	t.blameLocked(ids)
 	t.mu.Unlock()
+}
+
+// isLast reports whether c ends at this node: no next hop, and no
+// extension to one under way. Only a last hop can be rejoined or kept.
+func (c *circuit) isLast() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nextL == nil && !c.extending
 }
