@@ -280,6 +280,14 @@ healthy() {
 	done
 }
 
+# hop_at HOPS POS: the POS-th hop (1-based) of a tunnel as tunnel_hops
+# prints it, into HOP; false when there is none (no such tunnel, or a hop
+# the client's status could not name: "?...").
+hop_at() {
+	HOP=$(echo "$1" | awk -v p="$2" '{print $p}')
+	[ -n "$HOP" ] && [ "${HOP#\?}" = "$HOP" ]
+}
+
 # middle_kill fast|slow RUN: SIGKILL the middle relay of the tunnel
 # carrying a TUN download, bring it back after FAST_SECS or SLOW_SECS.
 # Asserts: the download completes with the right sha256.
@@ -293,10 +301,10 @@ middle_kill() {
 	fi
 	local hops mid
 	hops=$(tunnel_hops tun busy)
-	mid=$(echo "$hops" | awk '{print $2}')
-	if [ -z "$mid" ] || [ "${mid#\?}" != "$mid" ]; then
+	if ! hop_at "$hops" 2; then
 		dl_finish; fail "$label run $run: no tunnel with a TCP flow in the client's status (hops: '$hops')"; note "$label" 0; return
 	fi
+	mid=$HOP
 	local before t_kill t_back="" c0
 	c0=$(counters tun tunnels_repaired tunnels_rebuilt flows_reset)
 	before=$(dl_bytes)
@@ -336,10 +344,10 @@ restart_case() {
 	log "restart (run $run): the middle relay of the TUN client's tunnel killed and back within ${FAST_SECS} s"
 	new_conn tun 15 >/dev/null || { fail "restart run $run: no connection through the TUN before the fault"; note restart 0; return; }
 	hops=$(tunnel_hops tun)
-	mid=$(echo "$hops" | awk '{print $2}')
-	if [ -z "$mid" ] || [ "${mid#\?}" != "$mid" ]; then
+	if ! hop_at "$hops" 2; then
 		fail "restart run $run: no group tunnel in the client's status (hops: '$hops')"; note restart 0; return
 	fi
+	mid=$HOP
 	local t_kill t_back took
 	t_kill=$(now_ms)
 	crash "$mid"
@@ -377,10 +385,10 @@ exit_kill() {
 	fi
 	local hops ex
 	hops=$(tunnel_hops tun busy)
-	ex=$(echo "$hops" | awk '{print $3}')
-	if [ -z "$ex" ] || [ "${ex#\?}" != "$ex" ]; then
+	if ! hop_at "$hops" 3; then
 		dl_finish; fail "$label run $run: no tunnel with a TCP flow in the client's status (hops: '$hops')"; note "$label" 0; return
 	fi
+	ex=$HOP
 	local t_kill t_back="" fail_ms new_ms="" c0
 	c0=$(counters tun tunnels_repaired tunnels_rebuilt flows_reset)
 	t_kill=$(now_ms)
@@ -432,10 +440,10 @@ sigstop_case() {
 		dl_finish; fail "sigstop: the download did not get going (rc $DL_RC)"; return
 	fi
 	hops=$(tunnel_hops tun busy)
-	mid=$(echo "$hops" | awk '{print $2}')
-	if [ -z "$mid" ] || [ "${mid#\?}" != "$mid" ]; then
+	if ! hop_at "$hops" 2; then
 		dl_finish; fail "sigstop: no tunnel with a TCP flow in the client's status"; return
 	fi
+	mid=$HOP
 	pids=$(node_pids "$mid")
 	local t_stop
 	t_stop=$(now_ms)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,14 +15,7 @@ import (
 // instead of sending into a black hole until the tunnel idles out.
 func TestUnknownCircuitAnsweredGone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tn := startNet(t, 8, 4, nil)
-		src := tn.nodes[0]
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		tun, err := src.BuildTunnel(ctx, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tn, src, tun, ctx := idleTunnelNet(t)
 		hops := tun.Hops()
 		h1, h2 := tn.byID(hops[0].ID), tn.byID(hops[1].ID)
 		c := relayCirc(h2, h1.id)

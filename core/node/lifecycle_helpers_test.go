@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -170,4 +171,21 @@ func (d *destroySeen) count() int {
 		k += len(r)
 	}
 	return k
+}
+
+// idleTunnelNet starts 8 nodes (k = 4) and builds one 3-hop tunnel from
+// the first, which then stays idle: the setup of the lifecycle tests,
+// each of which breaks the tunnel's path its own way. Call it inside
+// synctest.Test; ctx bounds the test's own waits.
+func idleTunnelNet(t *testing.T) (*testNet, *Node, *Tunnel, context.Context) {
+	t.Helper()
+	tn := startNet(t, 8, 4, nil)
+	src := tn.nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	tun, err := src.BuildTunnel(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn, src, tun, ctx
 }

@@ -19,14 +19,7 @@ import (
 // idle throughout, so only the handshake can have told anyone.
 func TestRestartedRelayEndsCircuitsAtHandshake(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tn := startNet(t, 8, 4, nil)
-		src := tn.nodes[0]
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		tun, err := src.BuildTunnel(ctx, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tn, src, tun, ctx := idleTunnelNet(t)
 		hops := tun.Hops()
 		h1 := tn.byID(hops[0].ID)
 		c := relayCirc(h1, src.id)
@@ -67,14 +60,7 @@ func TestRestartedRelayEndsCircuitsAtHandshake(t *testing.T) {
 // link to it ends at the handshake.
 func TestRestartedFirstHopEndsOwnTunnel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tn := startNet(t, 8, 4, nil)
-		src := tn.nodes[0]
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		tun, err := src.BuildTunnel(ctx, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tn, src, tun, _ := idleTunnelNet(t)
 		_, key := tun.circ()
 		_, restarted := tn.crashRestart(tn.index(key.peer))
 		waitFor(t, "the initiator's link to the restarted hop 1", 20*time.Second, func() bool {

@@ -15,14 +15,7 @@ import (
 // out the link timeout.
 func TestCloseTearsCircuitsDownBothWays(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tn := startNet(t, 8, 4, nil)
-		src := tn.nodes[0]
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		tun, err := src.BuildTunnel(ctx, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tn, src, tun, _ := idleTunnelNet(t)
 		hops := tun.Hops()
 		h1, h2, h3 := tn.byID(hops[0].ID), tn.byID(hops[1].ID), tn.byID(hops[2].ID)
 		c := relayCirc(h1, src.id)
