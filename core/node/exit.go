@@ -180,13 +180,15 @@ func (n *Node) maintainExit() {
 	n.exits.m.Range(func(_, v any) bool {
 		ef := v.(*exitFlow)
 		rsts, flows := ef.flows.resets()
+		// Counted before the resets leave, so that whoever sees a reset
+		// arrive also sees it counted.
+		n.stats.add(ExitFlowsReset, uint64(flows))
+		reset += uint64(flows)
 		for _, rst := range rsts {
 			n.originate(ef.c, onion.CmdData, rst)
 		}
-		reset += uint64(flows)
 		return true
 	})
-	n.stats.add(ExitFlowsReset, reset)
 	n.log.Info("exit adapter restarted: reset the TCP flows it carried", "restarts", now, "flows", reset)
 }
 

@@ -257,10 +257,10 @@ func (n *Node) trackFromApp(ft *flowTracker, pkt []byte, in ippkt.Info) {
 // tunnel.
 func (n *Node) flowsLost(t *Tunnel) {
 	rsts, flows := t.flows.resets()
+	n.stats.add(FlowsReset, uint64(flows)) // before the resets: seen reset, seen counted
 	for _, rst := range rsts {
 		n.deliverClient(t.flow, rst)
 	}
-	n.stats.add(FlowsReset, uint64(flows))
 }
 
 // deliverTunnelData hands a DATA packet from t's exit to the application
