@@ -19,34 +19,24 @@
 # Exit status: 0 when every check passed, 1 otherwise.
 set -uo pipefail
 
-KEEP=${KEEP:-0}
+SUITE=experiment-testbed
 DEADLINE_SECS=${DEADLINE_SECS:-230} # hard bound on the run after the build
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SWEEP=${SWEEP:-$REPO/experiments/testbed.toml}
-WORK=$(mktemp -d /tmp/tarzan-experiment-testbed.XXXXXX)
-START=$(date +%s)
 TZ_PID=""
-PASSES=0
-FAILS=0
-RESULTS=()
+# shellcheck source=lib/suite.sh
+source "$(dirname "$0")/lib/suite.sh" # WORK, START, log/pass/fail/die, summary, watchdog, the EXIT trap
 
-log()  { printf '[%4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
-pass() { PASSES=$((PASSES + 1)); RESULTS+=("PASS  $1"); printf 'PASS  %s\n' "$1"; }
-fail() { FAILS=$((FAILS + 1)); RESULTS+=("FAIL  $1"); printf 'FAIL  %s\n' "$1"; }
-die()  { fail "$1"; exit 1; }
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	set +e
+# suite_cleanup (called by suite.sh's EXIT trap): stop tarzan, which
+# removes its own namespaces and processes; then anything a killed tarzan
+# left behind.
+suite_cleanup() {
 	if [ -n "$TZ_PID" ] && kill -0 "$TZ_PID" 2>/dev/null; then
 		log "stopping tarzan ($TZ_PID): it removes its namespaces and processes"
 		kill -INT "$TZ_PID" 2>/dev/null
 		for _ in $(seq 300); do kill -0 "$TZ_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$TZ_PID" 2>/dev/null
 	fi
-	[ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null
-	wait 2>/dev/null
 	# Whatever a killed tarzan left: its namespaces (named tztb<PID>...)
 	# and the processes inside them, all started by it.
 	if [ -n "$TZ_PID" ]; then
@@ -56,32 +46,6 @@ cleanup() {
 			ip netns del "$ns" 2>/dev/null && log "removed leftover namespace $ns"
 		done
 	fi
-	if [ "$KEEP" = 1 ]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	if [ "$rc" = 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
-	echo
-	echo "== summary: $PASSES passed, $FAILS failed ($(($(date +%s) - START)) s)"
-	local r
-	for r in "${RESULTS[@]}"; do echo "  $r"; done
-	if [ "$rc" = 0 ] && [ "$FAILS" = 0 ] && [ "$PASSES" -gt 0 ]; then echo "EXPERIMENT-TESTBED: PASS"; else echo "EXPERIMENT-TESTBED: FAIL"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo; log "interrupted"; fail "run interrupted (SIGINT)"; exit 130' INT
-trap 'log "terminated"; fail "run terminated (SIGTERM, or the watchdog)"; exit 143' TERM
-
-watchdog() {
-	local me=$1 secs=$2 t=0
-	while [ "$t" -lt "$secs" ]; do
-		kill -0 "$me" 2>/dev/null || exit 0
-		sleep 1
-		t=$((t + 1))
-	done
-	echo "watchdog: run exceeded ${secs}s after the build, aborting" >&2
-	kill -TERM "$me" 2>/dev/null
 }
 
 echo "== tarzan experiment --testbed (sweep $SWEEP, work dir $WORK)"

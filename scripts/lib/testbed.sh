@@ -36,28 +36,19 @@ TUN_DEV=tarzan0
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 P="tz$$-"                                   # unique prefix for this run's namespaces
-WORK=$(mktemp -d "/tmp/tarzan-$SUITE.XXXXXX")
-START=$(date +%s)
+# shellcheck source=suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/suite.sh" # WORK, START, log/pass/fail/die, summary, watchdog, the EXIT trap
 
 NSES=()       # namespaces created, in creation order
 PIDS=()       # processes started (every long-running one)
-PASSES=0
-FAILS=0
-RESULTS=()
 declare -A NS_OF ADDR_OF PID_OF
 declare -A IDLE_OF
 
-log()  { printf '[%4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
-pass() { PASSES=$((PASSES + 1)); RESULTS+=("PASS  $1"); printf 'PASS  %s\n' "$1"; }
-fail() { FAILS=$((FAILS + 1)); RESULTS+=("FAIL  $1"); printf 'FAIL  %s\n' "$1"; }
-die()  { fail "$1"; exit 1; }
-
 # ---------------------------------------------------------------- cleanup
 
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	set +e
+# suite_cleanup (called by suite.sh's EXIT trap): stop every process this
+# run started, then remove its namespaces.
+suite_cleanup() {
 	log "cleaning up"
 	local p
 	for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
@@ -80,45 +71,9 @@ cleanup() {
 		rm -rf "/etc/netns/$ns"
 	done
 	rmdir /etc/netns 2>/dev/null # only if now empty
-	wait 2>/dev/null
-	if [ "$KEEP" = 1 ]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
 	local left
 	left=$(ip netns list 2>/dev/null | grep -c "^$P" || true)
 	[ "$left" != 0 ] && echo "warning: $left namespaces with prefix $P left behind"
-	if [ "$rc" = 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
-	summary "$rc"
-	exit "$rc"
-}
-
-summary() {
-	local rc=$1 label
-	label=$(echo "$SUITE" | tr a-z A-Z)
-	echo
-	echo "== summary: $PASSES passed, $FAILS failed ($(($(date +%s) - START)) s)"
-	local r
-	for r in "${RESULTS[@]}"; do echo "  $r"; done
-	if declare -F summary_extra >/dev/null; then summary_extra; fi
-	if [ "$rc" = 0 ] && [ "$FAILS" = 0 ] && [ "$PASSES" -gt 0 ]; then echo "$label: PASS"; else echo "$label: FAIL"; fi
-}
-
-trap cleanup EXIT
-trap 'echo; log "interrupted"; fail "run interrupted (SIGINT)"; exit 130' INT
-trap 'log "terminated"; fail "run terminated (SIGTERM, or the watchdog)"; exit 143' TERM
-
-# Bound the whole run: a watchdog that interrupts us if we overrun.
-watchdog() {
-	local me=$1 secs=$2 t=0
-	while [ "$t" -lt "$secs" ]; do
-		kill -0 "$me" 2>/dev/null || exit 0
-		sleep 1
-		t=$((t + 1))
-	done
-	echo "watchdog: run exceeded ${secs}s after the build, aborting" >&2
-	kill -TERM "$me" 2>/dev/null
 }
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
