@@ -1,0 +1,86 @@
+package tarzan_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarzan-net/tarzan"
+)
+
+// Fetch a page through a 3-hop tunnel of an in-process node. The network
+// it joins is nine exit nodes in this same process, all on loopback (see
+// startNetwork); a real program lists real peers instead.
+func Example() {
+	// The page. It records who connected: an exit, never this node.
+	var seen atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.RemoteAddr)
+		fmt.Fprint(w, "hello through the tunnel")
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	network, err := startNetwork(ctx, 9, srv)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer network.Close()
+
+	dir, err := os.MkdirTemp("", "tarzan-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+
+	node, err := tarzan.Start(ctx, tarzan.Options{
+		Dir:       dir, // identity.key is created here
+		Listen:    netip.MustParseAddrPort("127.1.0.1:0"),
+		Peers:     []netip.AddrPort{network.Bootstrap()},
+		Hops:      3,
+		Configure: fastGossip,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer node.Close()
+	if err := network.WaitJoined(ctx, node); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// The exits reach the loopback server under an alias (see
+	// startNetwork); a program on the Internet fetches real URLs.
+	resp, err := node.HTTPClient().Get("http://" + network.Alias(srv) + "/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(string(body))
+
+	from, _ := seen.Load().(string)
+	host, _, _ := net.SplitHostPort(from)
+	if network.IsExit(host) && host != node.Addr().Addr().String() {
+		fmt.Println("the server saw an exit, not this node")
+	} else {
+		fmt.Printf("the server saw %q; this node is %v, the exits are %v\n", from, node.Addr(), network.Exits())
+	}
+	fmt.Println("tunnel hops:", tarzan.TunnelHops(node))
+	// Output:
+	// hello through the tunnel
+	// the server saw an exit, not this node
+	// tunnel hops: [3]
+}
