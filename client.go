@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,8 +57,14 @@ func (c *Client) DialContext(ctx context.Context, network, addr string) (net.Con
 	// tunnel to an exit whose policy accepts addr, or the far side
 	// refused. Say what the node knew.
 	st := c.n.Status()
-	return fail(fmt.Errorf("%w (through a %d-hop tunnel; the node knows %d peers, %d mimic links up, %d tunnels)",
-		err, c.n.hops, st.Peers, st.LinksUp, st.Tunnels))
+	hint := ""
+	if strings.Contains(err.Error(), "no route to host") {
+		// The core answers ICMP host unreachable when no tunnel could be
+		// built (no exit's policy accepts addr); so do exits and routers.
+		hint = "no exit accepts this destination, or it is unreachable from the exit; "
+	}
+	return fail(fmt.Errorf("%w (%sthrough a %d-hop tunnel; the node knows %d peers, %d mimic links up, %d tunnels)",
+		err, hint, c.n.hops, st.Peers, st.LinksUp, st.Tunnels))
 }
 
 // Transport returns an http.RoundTripper whose connections go through

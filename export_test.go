@@ -11,3 +11,15 @@ func TunnelHops(n *Node) []int {
 	}
 	return out
 }
+
+// TunnelFlows lists the isolation groups (Flow numbers) the node's client
+// tunnels serve, one entry per tunnel, spares left out.
+func TunnelFlows(n *Node) []uint64 {
+	var out []uint64
+	for _, t := range n.core().Status().ClientTunnels {
+		if !t.Spare {
+			out = append(out, t.Flow)
+		}
+	}
+	return out
+}
