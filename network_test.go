@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -41,11 +40,16 @@ type testNetwork struct {
 // seconds rather than minutes.
 func fastGossip(cfg *config.Config) { cfg.Discovery.Options["interval"] = "500ms" }
 
-// startNetwork starts count exit nodes that may reach srv (and nothing
-// else) through alias. The first is every other's bootstrap peer.
-func startNetwork(ctx context.Context, count int, srv *httptest.Server) (*testNetwork, error) {
+// startNetwork starts count exit nodes that may reach srv and the
+// loopback ports extra (and nothing else) through alias. The first is
+// every other's bootstrap peer.
+func startNetwork(ctx context.Context, count int, srv *httptest.Server, extra ...uint16) (*testNetwork, error) {
 	port := srv.Listener.Addr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port()
-	rule := fmt.Sprintf("accept %s/32:%d", alias, port)
+	var policy []string
+	for _, p := range append([]uint16{port}, extra...) {
+		policy = append(policy, fmt.Sprintf("accept %s/32:%d", alias, p))
+	}
+	policy = append(policy, "reject *:*")
 	nw := &testNetwork{exits: map[string]bool{}}
 	for i := 0; i < count; i++ {
 		ip := netip.AddrFrom4([4]byte{127, byte(i + 2), 0, 1})
@@ -59,7 +63,7 @@ func startNetwork(ctx context.Context, count int, srv *httptest.Server) (*testNe
 			Dir:        dir,
 			Listen:     netip.AddrPortFrom(ip, 0),
 			Exit:       true,
-			ExitPolicy: []string{rule, "reject *:*"},
+			ExitPolicy: policy,
 			ExitOptions: map[string]string{
 				"alias": fmt.Sprintf("%s=127.0.0.1", alias),
 				"bind":  ip.String(),
@@ -134,6 +138,3 @@ func (nw *testNetwork) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// quiet keeps the nodes' info logs out of test output.
-func init() { slog.SetLogLoggerLevel(slog.LevelWarn) }

@@ -188,6 +188,9 @@ func checkConfig(cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("tarzan: %w", err)
 	}
+	if l := cfg.Transport.Listen; l.Addr().IsUnspecified() && len(cfg.Transport.Advertise) == 0 {
+		return fmt.Errorf("tarzan: %s: the transport listens on %v, which other nodes cannot reach: set Options.Advertise (transport.advertise) to the address they reach this node at, or listen on that address", configName(cfg), l)
+	}
 	if cfg.Adapter.Name != "" || cfg.Adapter.Path != "" {
 		return fmt.Errorf("tarzan: %s: [adapter] selects client adapter %q; an embedded node's applications dial in process (Node.Dial), so remove the [adapter] section", configName(cfg), cfg.Adapter.Name)
 	}

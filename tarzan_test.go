@@ -98,9 +98,13 @@ func TestOptionsErrors(t *testing.T) {
 	}{
 		{tarzan.Options{Discovery: "dns"}, `Options.Discovery "dns"`},
 		{tarzan.Options{Hops: 9}, "hops"},
+		{tarzan.Options{Listen: netip.MustParseAddrPort("0.0.0.0:0")}, "set Options.Advertise"},
 		{tarzan.Options{Configure: func(c *config.Config) { c.Adapter.Name = "socks" }}, "[adapter] selects client adapter \"socks\""},
 	} {
 		tc.o.Dir = t.TempDir()
+		if !tc.o.Listen.IsValid() {
+			tc.o.Listen = netip.MustParseAddrPort("127.0.0.1:0")
+		}
 		n, err := tarzan.Start(context.Background(), tc.o)
 		if err == nil {
 			n.Close()
@@ -156,9 +160,10 @@ func TestNetwork(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
+	echo := udpEcho(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	nw, err := startNetwork(ctx, 8, srv)
+	nw, err := startNetwork(ctx, 8, srv, echo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,4 +233,52 @@ func TestNetwork(t *testing.T) {
 			t.Errorf("dial a destination no exit accepts: %v", err)
 		}
 	})
+
+	t.Run("udp", func(t *testing.T) {
+		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		c, err := n.Dial(dctx, "udp", netip.AddrPortFrom(netip.MustParseAddr("198.18.0.1"), echo).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// UDP may lose the first datagrams while the tunnel is built:
+		// send until one comes back.
+		buf := make([]byte, 64)
+		for i := 0; ; i++ {
+			if dctx.Err() != nil {
+				t.Fatalf("no echo after %d datagrams in 60s (node status %+v)", i, n.Status())
+			}
+			c.Write([]byte("ping"))
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if k, err := c.Read(buf); err == nil {
+				if string(buf[:k]) != "ping" {
+					t.Fatalf("echo %q, want ping", buf[:k])
+				}
+				return
+			}
+		}
+	})
+}
+
+// udpEcho serves a UDP echo on loopback until the test ends.
+func udpEcho(t *testing.T) uint16 {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			k, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(buf[:k], from)
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 }
