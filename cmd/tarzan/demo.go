@@ -19,6 +19,7 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/host"
 )
 
 // demoResult is what `tarzan demo --json` prints.
@@ -369,7 +370,7 @@ func freeUDPPort(ip netip.Addr) (uint16, error) {
 func waitControl(ctx context.Context, ns []*demoNode, progress func(string, ...any)) error {
 	for _, n := range ns {
 		for n.client == nil {
-			if b, err := os.ReadFile(filepath.Join(n.dir, controlAddrFile)); err == nil && strings.TrimSpace(string(b)) != "" {
+			if b, err := os.ReadFile(filepath.Join(n.dir, host.ControlAddrFile)); err == nil && strings.TrimSpace(string(b)) != "" {
 				n.client = &control.Client{Addr: strings.TrimSpace(string(b)), HTTP: nil}
 				break
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/host/plugincheck"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -46,7 +47,7 @@ func (e *example) build(t *testing.T) (path, sum string) {
 			e.err = fmt.Errorf("building %s: %v\n%s", cmd.Dir, err, out)
 			return
 		}
-		e.sum, e.err = fileSHA256(e.path)
+		e.sum, e.err = plugincheck.FileSHA256(e.path)
 	})
 	if e.err != nil {
 		t.Fatal(e.err)
