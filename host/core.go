@@ -11,29 +11,37 @@ import (
 	"github.com/tarzan-net/tarzan/core/onion"
 )
 
-// startCore is the one place that turns a configuration and opened
-// plugins into a running core (config → node.Options → node.New → Start).
-// When core/node is split into the engine, the IP service and loop
-// cover, this function is the one that changes.
+// startCore and nodeOptions are the one place that turns a configuration
+// and opened plugins into a running core (config → node.Options →
+// node.New → Start). When core/node is split into the engine, the IP
+// service and loop cover, these two functions are what changes.
 //
 // It hands p to the node: from node.New on, node.Close closes the plugins.
 func (h *Host) startCore(ctx context.Context, p *plugins) error {
-	cfg := h.cfg
 	h.push(func() error { p.close(); return nil })
-	id, err := identity.Load(cfg.Node.Identity)
+	opts := nodeOptions(h.cfg)
+	opts.Identity = h.id
+	opts.Transports = p.transports
+	opts.Discovery = p.discovery
+	opts.Cover = p.cover
+	opts.ClientAdapter = p.client
+	opts.ExitAdapter = p.exit
+	opts.ExitPolicy = h.policy
+	opts.Logger = h.log
+	n, err := node.New(opts)
 	if err != nil {
-		return fmt.Errorf("loading identity key (create one with 'tarzan init'): %w", err)
+		return err
 	}
-	opts := node.Options{
-		Identity:      id,
-		Transports:    p.transports,
-		Discovery:     p.discovery,
-		Cover:         p.cover,
-		ClientAdapter: p.client,
-		ExitAdapter:   p.exit,
-		ExitPolicy:    h.policy,
-		Logger:        h.log,
+	// The node owns the plugins now: its Close closes them.
+	h.undo[len(h.undo)-1] = func() error { n.Close(); n.Wait(); return nil }
+	h.node = n
+	return n.Start(ctx)
+}
 
+// nodeOptions are the node options cfg's plain values set; startCore adds
+// the identity, the plugins, the exit policy and the logger.
+func nodeOptions(cfg *config.Config) node.Options {
+	return node.Options{
 		TunnelHops:         cfg.Tunnels.Hops,
 		TunnelIdleTimeout:  cfg.Tunnels.IdleTimeout,
 		TunnelQuiet:        cfg.Tunnels.Quiet,
@@ -62,22 +70,18 @@ func (h *Host) startCore(ctx context.Context, p *plugins) error {
 		},
 		OrphanGrace: cfg.Limits.OrphanGrace,
 	}
-	n, err := node.New(opts)
-	if err != nil {
-		return err
-	}
-	// The node owns the plugins now: its Close closes them.
-	h.undo[len(h.undo)-1] = func() error { n.Close(); n.Wait(); return nil }
-	h.node = n
-	return n.Start(ctx)
 }
 
-// checkStart refuses what would fail later, before any plugin starts,
-// and parses the exit policy (once: startCore hands h.policy to the core).
-func (h *Host) checkStart(o Options) (err error) {
+// prepare refuses what would fail later, before any plugin starts, and
+// reads what startCore hands the core: the identity key and the exit
+// policy (parsed once).
+func (h *Host) prepare(o Options) (err error) {
 	cfg := h.cfg
 	if err := checkAES(cfg); err != nil {
 		return err
+	}
+	if h.id, err = identity.Load(cfg.Node.Identity); err != nil {
+		return fmt.Errorf("loading identity key (create one with 'tarzan init'): %w", err)
 	}
 	if cfg.Node.Exit && len(cfg.Exit.Policy) > 0 {
 		if h.policy, err = exitpolicy.Parse(cfg.Exit.Policy); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -47,7 +48,8 @@ type Host struct {
 	node *node.Node
 	ctrl net.Addr
 
-	policy *exitpolicy.Policy // the exit policy, parsed once in checkStart
+	id     *identity.Identity // read by prepare
+	policy *exitpolicy.Policy // the exit policy, parsed once by prepare
 
 	undo []func() error // teardown steps in start order; Close runs them backwards
 
@@ -69,7 +71,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Host, err err
 			h.teardown()
 		}
 	}()
-	if err := h.checkStart(o); err != nil {
+	if err := h.prepare(o); err != nil {
 		closeAll(o.Clients)
 		return nil, err
 	}

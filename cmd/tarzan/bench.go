@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tarzan-net/tarzan/host"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -112,7 +113,7 @@ func runBenchTransports(args []string) error {
 			continue
 		}
 		if _, ok := builtin.Transports[n]; !ok {
-			return unknownPlugin(builtin.KindTransport, n)
+			return host.UnknownPlugin(builtin.KindTransport, n)
 		}
 		list = append(list, n)
 	}

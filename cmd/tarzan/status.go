@@ -13,6 +13,7 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/host"
 )
 
 func runStatus(args []string) error {
@@ -28,7 +29,7 @@ func runStatus(args []string) error {
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(filepath.Join(cfg.Node.DataDir, controlAddrFile))
+		b, err := os.ReadFile(filepath.Join(cfg.Node.DataDir, host.ControlAddrFile))
 		if err != nil {
 			return fmt.Errorf("is the node running? %w", err)
 		}
