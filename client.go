@@ -17,7 +17,6 @@ import (
 // Node.Isolated). Its methods are safe for concurrent use.
 type Client struct {
 	n     *Node
-	token string
 	group *netstack.Group // nil for the node's default group
 	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
 	err   error // why the group could not be opened

@@ -68,7 +68,9 @@
 // exit can link them by the circuit they travel on; connections of the
 // same token may share one (like Tor's isolation tokens, or SOCKS
 // username isolation). Use one token per identity the program presents to
-// the world: per account, per user, per task. Node.Dial uses the default
+// the world: per account, per user, per task. Node.NewIsolated returns a
+// client isolated from every other (arti's isolated_client); one per
+// connection isolates every connection. Node.Dial uses the default
 // group, which is Isolated(""). Close a Client when done with it: its
 // tunnels go when no Client of its token remains.
 //

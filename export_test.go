@@ -23,3 +23,11 @@ func TunnelFlows(n *Node) []uint64 {
 	}
 	return out
 }
+
+// ClientFlow is the Flow number of c's isolation group.
+func ClientFlow(c *Client) uint64 {
+	if c.group == nil {
+		return 0
+	}
+	return c.group.Flow()
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/core/node"
@@ -33,7 +34,8 @@ type Node struct {
 	log  *slog.Logger
 	hops int
 
-	def *Client // the default isolation group
+	def   *Client       // the default isolation group
+	fresh atomic.Uint64 // NewIsolated's groups so far
 
 	closeOnce sync.Once
 	closeErr  error
@@ -127,8 +129,22 @@ func (n *Node) Isolated(token string) *Client {
 	if token == "" {
 		return n.def
 	}
-	c := &Client{n: n, token: token}
-	g, err := n.ad.Group(token)
+	return n.client("token:" + token)
+}
+
+// NewIsolated returns a client isolated from every other, including
+// every client Isolated returns (arti's isolated_client): its tunnels are
+// its own for as long as it lives. One per connection isolates every
+// connection.
+func (n *Node) NewIsolated() *Client {
+	return n.client(fmt.Sprintf("new:%d", n.fresh.Add(1)))
+}
+
+// client opens the isolation group key; tokens and fresh groups have
+// distinct prefixes, so no token can join a NewIsolated group.
+func (n *Node) client(key string) *Client {
+	c := &Client{n: n}
+	g, err := n.ad.Group(key)
 	if err != nil {
 		c.err = err
 		return c

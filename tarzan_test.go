@@ -282,3 +282,34 @@ func udpEcho(t *testing.T) uint16 {
 	t.Cleanup(func() { c.Close(); <-done })
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 }
+
+func TestIsolationTokens(t *testing.T) {
+	n := lonely(t, t.TempDir())
+	a1, a2, b := n.Isolated("a"), n.Isolated("a"), n.Isolated("b")
+	f1, f2 := n.NewIsolated(), n.NewIsolated()
+	defer func() {
+		for _, c := range []*tarzan.Client{a1, a2, b, f1, f2} {
+			c.Close()
+		}
+	}()
+	flow := tarzan.ClientFlow
+	if flow(n.Isolated("")) != 0 {
+		t.Errorf("Isolated(\"\") has flow %d, want the default group's 0", flow(n.Isolated("")))
+	}
+	if flow(a1) == 0 || flow(a1) != flow(a2) {
+		t.Errorf("two clients of token a: flows %d and %d, want one nonzero flow", flow(a1), flow(a2))
+	}
+	seen := map[uint64]bool{0: true, flow(a1): true}
+	for name, c := range map[string]*tarzan.Client{"b": b, "first NewIsolated": f1, "second NewIsolated": f2} {
+		if seen[flow(c)] {
+			t.Errorf("%s shares flow %d with another group", name, flow(c))
+		}
+		seen[flow(c)] = true
+	}
+	// A token that looks like NewIsolated's names does not join its group.
+	if x := n.Isolated("new:1"); flow(x) == flow(f1) {
+		t.Errorf("Isolated(\"new:1\") joined the first NewIsolated group (flow %d)", flow(x))
+	} else {
+		x.Close()
+	}
+}
