@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/plugins/adapter/netstack"
@@ -23,7 +24,11 @@ type Client struct {
 
 	trOnce sync.Once
 	tr     *http.Transport
+	closed atomic.Bool
 }
+
+// ErrClientClosed is returned by dials of a Client after its Close.
+var ErrClientClosed = errors.New("tarzan: client closed")
 
 // Dial is DialContext.
 func (c *Client) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -38,6 +43,9 @@ func (c *Client) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	if c.err != nil {
 		return fail(c.err)
+	}
+	if c.closed.Load() {
+		return fail(ErrClientClosed)
 	}
 	if err := c.n.Ready(ctx); err != nil {
 		return fail(err)
@@ -95,6 +103,9 @@ func (c *Client) HTTPClient() *http.Client {
 // no other client of the same token holds it. Closing the node's default
 // client (Isolated("")) only drops idle HTTP connections. Idempotent.
 func (c *Client) Close() error {
+	if c.group != nil {
+		c.closed.Store(true) // the default client stays usable
+	}
 	c.closeIdle()
 	if c.group != nil {
 		return c.group.Close()

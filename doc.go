@@ -112,7 +112,8 @@
 //   - "no route to host": no exit accepts the destination (or it is
 //     unreachable from the exit); "connection refused": the destination
 //     refused it;
-//   - ErrClosed: the node was closed or has stopped.
+//   - ErrClosed: the node was closed or has stopped; ErrClientClosed: the
+//     Client was closed.
 //
 // Start and StartConfig report bad options and configurations before
 // anything starts, naming the option or the node.toml key.

@@ -62,7 +62,8 @@ func Example() {
 
 	// The exits reach the loopback server under an alias (see
 	// startNetwork); a program on the Internet fetches real URLs.
-	resp, err := node.HTTPClient().Get("http://" + network.Alias(srv) + "/")
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+network.Alias(srv)+"/", nil)
+	resp, err := node.HTTPClient().Do(req)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -306,6 +306,10 @@ func TestIsolationTokens(t *testing.T) {
 		}
 		seen[flow(c)] = true
 	}
+	f2.Close()
+	if _, err := f2.Dial(context.Background(), "tcp", "192.0.2.1:80"); !errors.Is(err, tarzan.ErrClientClosed) {
+		t.Errorf("dial of a closed client: %v, want ErrClientClosed", err)
+	}
 	// A token that looks like NewIsolated's names does not join its group.
 	if x := n.Isolated("new:1"); flow(x) == flow(f1) {
 		t.Errorf("Isolated(\"new:1\") joined the first NewIsolated group (flow %d)", flow(x))
