@@ -31,7 +31,6 @@ var ErrNotAllowed = netstack.ErrNotAllowed
 type Node struct {
 	h    *host.Host
 	ad   *netstack.Adapter
-	log  *slog.Logger
 	hops int
 
 	def   *Client       // the default isolation group
@@ -86,7 +85,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger, noControl 
 	if err != nil {
 		return nil, fmt.Errorf("tarzan: starting node: %w", err)
 	}
-	n := &Node{h: h, ad: ad, log: log, hops: cfg.Tunnels.Hops}
+	n := &Node{h: h, ad: ad, hops: cfg.Tunnels.Hops}
 	n.def = &Client{n: n, dial: ad.DialContext}
 	return n, nil
 }
