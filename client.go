@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,21 +56,15 @@ func (c *Client) DialContext(ctx context.Context, network, addr string) (net.Con
 	if c.n.closed() {
 		return fail(ErrClosed)
 	}
-	if errors.Is(err, ErrNotAllowed) || ctx.Err() == context.Canceled {
+	if errors.Is(err, ErrNotAllowed) || errors.Is(ctx.Err(), context.Canceled) {
 		return fail(err)
 	}
-	// No answer, or ICMP unreachable from the core: it could not build a
-	// tunnel to an exit whose policy accepts addr, or the far side
-	// refused. Say what the node knew.
+	// No answer in time, ICMP unreachable (ErrUnreachable: the core could
+	// not build a tunnel to an exit whose policy accepts addr), or the
+	// far side refused: say what the node knew.
 	st := c.n.Status()
-	hint := ""
-	if strings.Contains(err.Error(), "no route to host") {
-		// The core answers ICMP host unreachable when no tunnel could be
-		// built (no exit's policy accepts addr); so do exits and routers.
-		hint = "no exit accepts this destination, or it is unreachable from the exit; "
-	}
-	return fail(fmt.Errorf("%w (%sthrough a %d-hop tunnel; the node knows %d peers, %d mimic links up, %d tunnels)",
-		err, hint, c.n.hops, st.Peers, st.LinksUp, st.Tunnels))
+	return fail(fmt.Errorf("%w (through a %d-hop tunnel; the node knows %d peers, %d mimic links up, %d tunnels)",
+		err, c.n.hops, st.Peers, st.LinksUp, st.Tunnels))
 }
 
 // Transport returns an http.RoundTripper whose connections go through

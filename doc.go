@@ -109,8 +109,8 @@
 //   - ErrNotAllowed: a loopback, unspecified, multicast, link-local or
 //     broadcast destination, also when the exit resolved a name to one;
 //   - a *net.DNSError: the exit's resolver does not know the name;
-//   - "no route to host": no exit accepts the destination (or it is
-//     unreachable from the exit); "connection refused": the destination
+//   - ErrUnreachable: no exit accepts the destination, or it is
+//     unreachable from the exit; "connection refused": the destination
 //     refused it;
 //   - ErrClosed: the node was closed or has stopped; ErrClientClosed: the
 //     Client was closed.

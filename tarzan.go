@@ -26,6 +26,11 @@ var ErrClosed = errors.New("tarzan: node closed")
 // broadcast addresses, also when a name resolves to one.
 var ErrNotAllowed = netstack.ErrNotAllowed
 
+// ErrUnreachable is wrapped by dials answered with ICMP unreachable: the
+// node could not build a tunnel to an exit whose policy accepts the
+// destination, or the exit (or a router beyond it) could not reach it.
+var ErrUnreachable = netstack.ErrUnreachable
+
 // Node is a Tarzan node running inside this process. Its methods are safe
 // for concurrent use.
 type Node struct {
@@ -145,6 +150,9 @@ func (n *Node) NewIsolated() *Client {
 func (n *Node) client(key string) *Client {
 	c := &Client{n: n}
 	g, err := n.ad.Group(key)
+	if errors.Is(err, adapter.ErrClosed) {
+		err = ErrClosed
+	}
 	if err != nil {
 		c.err = err
 		return c

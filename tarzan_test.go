@@ -89,6 +89,9 @@ func TestDialAfterClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("closing a client after its node: %v", err)
 	}
+	if _, err := n.Isolated("y").Dial(context.Background(), "tcp", "192.0.2.1:80"); !errors.Is(err, tarzan.ErrClosed) {
+		t.Errorf("dial of a client made after Close: %v, want ErrClosed", err)
+	}
 }
 
 func TestOptionsErrors(t *testing.T) {
@@ -229,7 +232,7 @@ func TestNetwork(t *testing.T) {
 		defer cancel()
 		_, err := n.Dial(dctx, "tcp", "198.18.0.2:80")
 		t.Logf("dial 198.18.0.2:80: %v", err)
-		if err == nil || !strings.Contains(err.Error(), "3-hop tunnel") {
+		if !errors.Is(err, tarzan.ErrUnreachable) || !strings.Contains(err.Error(), "3-hop tunnel") {
 			t.Errorf("dial a destination no exit accepts: %v", err)
 		}
 	})

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // Dial errors, wrapped in a *net.OpError.
@@ -19,7 +22,29 @@ var (
 	// ErrNoRoute: the stacks have no inner address of the destination's
 	// family (for example an IPv6 destination with IPv4 addresses only).
 	ErrNoRoute = errors.New("no inner address of the destination's address family")
+	// ErrUnreachable: ICMP unreachable came back. The core sends it when
+	// it could not build a tunnel to an exit whose policy accepts the
+	// destination; exits and routers beyond them send it too.
+	ErrUnreachable = errors.New("unreachable: no exit accepts the destination, or it cannot be reached from the exit")
 )
+
+// gVisor's errors for an ICMP unreachable, as gonet reports them.
+var unreachableErrs = []string{
+	(&tcpip.ErrHostUnreachable{}).String(),
+	(&tcpip.ErrHostDown{}).String(),
+	(&tcpip.ErrNetworkUnreachable{}).String(),
+	(&tcpip.ErrNoNet{}).String(),
+}
+
+// unreachable wraps a dial error that means ICMP unreachable in
+// ErrUnreachable, keeping the stack's own words.
+func unreachable(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil && slices.Contains(unreachableErrs, op.Err.Error()) {
+		op.Err = fmt.Errorf("%w (%v)", ErrUnreachable, op.Err)
+	}
+	return err
+}
 
 // dial resolves address (at the exit, if it is a name) and connects to
 // the first of its addresses that answers, IPv4 first.
@@ -78,7 +103,7 @@ func (g *group) dialOne(ctx context.Context, proto string, ap netip.AddrPort, le
 	}
 	c, err := g.net.DialContextTCPAddrPort(ctx, ap)
 	if err != nil {
-		return nil, err
+		return nil, unreachable(err)
 	}
 	return c, nil
 }

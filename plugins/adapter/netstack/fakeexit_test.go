@@ -19,6 +19,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 	wgnet "golang.zx2c4.com/wireguard/tun/netstack"
 
+	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
@@ -38,8 +39,9 @@ var fakeZone = map[string]netip.Addr{
 }
 
 type fakeExit struct {
-	a          adapter.Adapter
-	dnsQueries atomic.Int64
+	a           adapter.Adapter
+	dnsQueries  atomic.Int64
+	unreachable netip.Addr // packets to it are answered as the core answers a flow it has no tunnel for
 
 	mu   sync.Mutex
 	nets map[uint64]*serverNet
@@ -100,6 +102,13 @@ func (x *fakeExit) fromClient() {
 			return
 		}
 		for _, p := range pkts[:n] {
+			pkt := p.Buf[testOffset : testOffset+p.N]
+			if x.unreachable.IsValid() && len(pkt) >= 20 && pkt[0]>>4 == 4 && netip.AddrFrom4([4]byte(pkt[16:20])) == x.unreachable {
+				if icmp, err := ippkt.Unreachable(nil, pkt); err == nil {
+					x.a.WritePackets([]adapter.Packet{{Buf: icmp, N: len(icmp), Flow: p.Flow}}, 0)
+				}
+				continue
+			}
 			sn, err := x.net(p.Flow)
 			if err != nil {
 				panic(err)

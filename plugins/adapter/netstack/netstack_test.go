@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +235,19 @@ func TestOptions(t *testing.T) {
 		t.Errorf("options not applied: %+v", a.opts)
 	}
 	a.Close()
+}
+
+// ICMP unreachable (what the core answers when it cannot build a tunnel
+// for the destination) fails the dial at once with ErrUnreachable.
+func TestDialUnreachable(t *testing.T) {
+	a, x := newTestAdapter(t, nil)
+	x.unreachable = netip.MustParseAddr("198.18.0.99")
+	start := time.Now()
+	_, err := a.DialContext(testCtx(t), "tcp", "198.18.0.99:80")
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("dial: %v, want ErrUnreachable", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v: the ICMP answer did not end the dial", d)
+	}
 }
