@@ -16,8 +16,9 @@ import (
 	"github.com/tarzan-net/tarzan/core/identity"
 )
 
-// Options configure a node started by Start. The zero value is usable
-// except for Dir and Peers, which almost every program sets.
+// Options configure a node started by Start. A program sets Peers, and
+// Listen or Advertise so that other nodes can reach it (and usually Dir);
+// every other field has a default.
 type Options struct {
 	// Dir is the node's data directory: its identity key (identity.key,
 	// created with mode 0600 on first start; keep it, or the network
@@ -26,7 +27,7 @@ type Options struct {
 	Dir string
 
 	// Listen is the UDP address the node's transport listens on; other
-	// nodes reach it there. Default 0.0.0.0:7700.
+	// nodes reach it there. Default 0.0.0.0:7700, which needs Advertise.
 	Listen netip.AddrPort
 	// Advertise are the addresses put in the node's descriptor, for a
 	// node behind NAT or listening on an unspecified address. Default: the

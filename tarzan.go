@@ -58,8 +58,8 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 
 // StartConfig starts a node from a node.toml file (see `tarzan init`).
 // Every builtin plugin runs in this process; the file must not select a
-// client adapter ([adapter]): this node's applications dial through
-// Node.Dial. A missing identity key is created (mode 0600) where
+// client adapter (its adapter section): this node's applications dial
+// through Node.Dial. A missing identity key is created (mode 0600) where
 // node.identity says. Logs go to slog.Default().
 func StartConfig(ctx context.Context, path string) (*Node, error) {
 	cfg, err := config.Load(path)
