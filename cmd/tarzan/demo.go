@@ -115,12 +115,16 @@ func runDemo(args []string) error {
 
 // demo starts the network in dir, builds the tunnels and fetches the file.
 func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileServer) (*demoResult, error) {
-	nw, err := startLoopback(ctx, dir, f.nodes, f.net, progress)
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	nw, err := localnet.StartLoopback(ctx, dir, exe, f.nodes, f.net, progress)
 	if err != nil {
 		return nil, err
 	}
 	defer nw.Stop()
-	res := &demoResult{Nodes: len(nw.Nodes), MembershipSeconds: nw.joinedIn.Seconds(), PluginChildren: map[string]int{}}
+	res := &demoResult{Nodes: len(nw.Nodes), MembershipSeconds: nw.JoinedIn.Seconds(), PluginChildren: map[string]int{}}
 	for _, n := range nw.Nodes {
 		res.PluginChildren[n.ID.Short()] = n.Children()
 	}
@@ -155,42 +159,6 @@ func retry[T any](ctx context.Context, retries int, f func() (T, error)) (T, err
 		}
 		progress("  retrying: %v", err)
 	}
-}
-
-// loopbackNet is a started loopback network and how long it took to join.
-type loopbackNet struct {
-	*localnet.Net
-	joinedIn time.Duration
-}
-
-// startLoopback writes count nodes of shape o in dir, starts them as
-// `tarzan node` processes of this executable and waits until they joined.
-// On error it has stopped them.
-func startLoopback(ctx context.Context, dir string, count int, o localnet.Loopback, progress func(string, ...any)) (*loopbackNet, error) {
-	cfgs, err := o.Configs(count)
-	if err != nil {
-		return nil, err
-	}
-	nw, err := localnet.Write(dir, cfgs, localnet.NodeName)
-	if err != nil {
-		return nil, err
-	}
-	nw.Progress = progress
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	progress("starting %d nodes in %s", count, dir)
-	if err := nw.Start(exe); err != nil {
-		nw.Stop()
-		return nil, err
-	}
-	start := time.Now()
-	if err := nw.WaitJoined(ctx); err != nil {
-		nw.Stop()
-		return nil, err
-	}
-	return &loopbackNet{Net: nw, joinedIn: time.Since(start)}, nil
 }
 
 func printDemo(res *demoResult) {

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tarzan-net/tarzan/config"
-	"github.com/tarzan-net/tarzan/control"
-	"github.com/tarzan-net/tarzan/host"
 	"github.com/tarzan-net/tarzan/host/plugincheck"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
@@ -83,54 +78,11 @@ func runPluginList(args []string) error {
 	if err != nil {
 		return err
 	}
-	running, why := runningPlugins(cfg)
 	fmt.Fprintln(w, "KIND\tNAME\tSOURCE\tPATH\tSHA256\tON DISK\tRUNNING")
-	for _, sel := range plugincheck.SelectedBy(cfg) {
-		p := sel.Config
-		source, path, pin, disk := "builtin", "-", "-", "-"
-		switch {
-		case p.Path != "":
-			source, path, pin = "external", p.Path, strings.ToLower(p.SHA256)
-			disk = plugincheck.CheckPin(p.Path, p.SHA256)
-		case !plugincheck.Shipped(sel.Registry, p.Name):
-			source = "unknown (not shipped, no path)"
-		case p.InProcess:
-			source = "builtin, in process"
-		}
-		state := why
-		if r, ok := running[sel.Kind]; ok {
-			switch {
-			case r.InProc:
-				state = "in the node process"
-			case r.PID != 0:
-				state = fmt.Sprintf("pid %d, %d restarts", r.PID, r.Restarts)
-			default:
-				state = fmt.Sprintf("restarting (%d restarts)", r.Restarts)
-			}
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sel.Kind, p.Name, source, path, pin, disk, state)
+	for _, r := range plugincheck.Rows(cfg) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.Source, r.Path, r.Pin, r.Disk, r.State)
 	}
 	return nil
-}
-
-// runningPlugins asks cfg's node, if it runs, for its plugins by kind.
-// Otherwise it says why not, for the RUNNING column.
-func runningPlugins(cfg *config.Config) (map[string]control.PluginReply, string) {
-	b, err := os.ReadFile(filepath.Join(cfg.Node.DataDir, host.ControlAddrFile))
-	if err != nil {
-		return nil, "node not running"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	st, err := (&control.Client{Addr: strings.TrimSpace(string(b))}).Status(ctx)
-	if err != nil {
-		return nil, "node not answering"
-	}
-	out := make(map[string]control.PluginReply, len(st.Plugins))
-	for _, p := range st.Plugins {
-		out[p.Kind] = p
-	}
-	return out, "not running"
 }
 
 // runPluginVerify implements `tarzan plugin verify PATH [-sha256 HEX]`.

@@ -62,6 +62,8 @@ type Net struct {
 	Progress func(format string, a ...any)
 	// StopGrace bounds Stop's wait for each node (0: DefaultStopGrace).
 	StopGrace time.Duration
+	// JoinedIn is how long WaitJoined waited until every node had joined.
+	JoinedIn time.Duration
 
 	mu      sync.Mutex
 	started []*Node

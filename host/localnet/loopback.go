@@ -1,6 +1,7 @@
 package localnet
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -175,3 +176,28 @@ func FreeTCPPort(ip netip.Addr) (uint16, error) {
 
 // NodeName names loopback node i (from 0) as the demo always has: node01, ...
 func NodeName(i int) string { return fmt.Sprintf("node%02d", i+1) }
+
+// StartLoopback writes count nodes of shape o under dir, starts them as
+// `exe node` processes and waits until they joined (ctx bounds the wait).
+// On error it has stopped them.
+func StartLoopback(ctx context.Context, dir, exe string, count int, o Loopback, progress func(string, ...any)) (*Net, error) {
+	cfgs, err := o.Configs(count)
+	if err != nil {
+		return nil, err
+	}
+	nw, err := Write(dir, cfgs, NodeName)
+	if err != nil {
+		return nil, err
+	}
+	nw.Progress = progress
+	nw.progress("starting %d nodes in %s", count, dir)
+	if err := nw.Start(exe); err != nil {
+		nw.Stop()
+		return nil, err
+	}
+	if err := nw.WaitJoined(ctx); err != nil {
+		nw.Stop()
+		return nil, err
+	}
+	return nw, nil
+}

@@ -17,11 +17,11 @@ const pollEvery = 250 * time.Millisecond
 
 // WaitJoined waits until every node's control API answers, every node
 // knows every other and has all its mimic links up. It reports each
-// change on Progress. It fails when a node exits, or when ctx ends,
+// change on Progress and sets JoinedIn. It fails when a node exits, or when ctx ends,
 // saying what it saw: which nodes lag, what they dropped, and the end of
 // their logs.
 func (nw *Net) WaitJoined(ctx context.Context) error {
-	last, answering := "", false
+	last, answering, start := "", false, time.Now()
 	for {
 		r, err := nw.round(ctx)
 		if err != nil {
@@ -37,6 +37,7 @@ func (nw *Net) WaitJoined(ctx context.Context) error {
 			last = line
 		}
 		if r.joined == len(nw.Nodes) {
+			nw.JoinedIn = time.Since(start)
 			return nil
 		}
 		select {

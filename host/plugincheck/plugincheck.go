@@ -5,15 +5,19 @@
 package plugincheck
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/host"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
@@ -101,4 +105,63 @@ func FileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Running asks cfg's node, if it runs, for its plugins by kind.
+// Otherwise it says why not, for the RUNNING column.
+func Running(cfg *config.Config) (map[string]control.PluginReply, string) {
+	b, err := os.ReadFile(filepath.Join(cfg.Node.DataDir, host.ControlAddrFile))
+	if err != nil {
+		return nil, "node not running"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st, err := (&control.Client{Addr: strings.TrimSpace(string(b))}).Status(ctx)
+	if err != nil {
+		return nil, "node not answering"
+	}
+	out := make(map[string]control.PluginReply, len(st.Plugins))
+	for _, p := range st.Plugins {
+		out[p.Kind] = p
+	}
+	return out, "not running"
+}
+
+// Row is one line of `tarzan plugin list -c`: a selected plugin, where
+// it comes from, its pin and whether the file matches it, and its state
+// in the running node.
+type Row struct {
+	Kind, Name, Source, Path, Pin, Disk, State string
+}
+
+// Rows describes the plugins cfg selects, in start order, asking the
+// node for their state if it runs.
+func Rows(cfg *config.Config) []Row {
+	running, why := Running(cfg)
+	var rows []Row
+	for _, sel := range SelectedBy(cfg) {
+		p := sel.Config
+		r := Row{Kind: sel.Kind, Name: p.Name, Source: "builtin", Path: "-", Pin: "-", Disk: "-", State: why}
+		switch {
+		case p.Path != "":
+			r.Source, r.Path, r.Pin = "external", p.Path, strings.ToLower(p.SHA256)
+			r.Disk = CheckPin(p.Path, p.SHA256)
+		case !Shipped(sel.Registry, p.Name):
+			r.Source = "unknown (not shipped, no path)"
+		case p.InProcess:
+			r.Source = "builtin, in process"
+		}
+		if st, ok := running[sel.Kind]; ok {
+			switch {
+			case st.InProc:
+				r.State = "in the node process"
+			case st.PID != 0:
+				r.State = fmt.Sprintf("pid %d, %d restarts", st.PID, st.Restarts)
+			default:
+				r.State = fmt.Sprintf("restarting (%d restarts)", st.Restarts)
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
 }
