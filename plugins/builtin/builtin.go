@@ -7,15 +7,15 @@ package builtin
 import (
 	"sort"
 
+	"github.com/tarzan-net/tarzan/plugins/adapter/pnat"
+	"github.com/tarzan-net/tarzan/plugins/adapter/socks"
+	"github.com/tarzan-net/tarzan/plugins/adapter/tun"
 	"github.com/tarzan-net/tarzan/plugins/cover/balanced"
 	"github.com/tarzan-net/tarzan/plugins/cover/constant"
 	"github.com/tarzan-net/tarzan/plugins/cover/none"
 	"github.com/tarzan-net/tarzan/plugins/cover/poisson"
 	"github.com/tarzan-net/tarzan/plugins/discovery/gossip"
 	"github.com/tarzan-net/tarzan/plugins/discovery/static"
-	"github.com/tarzan-net/tarzan/plugins/adapter/pnat"
-	"github.com/tarzan-net/tarzan/plugins/adapter/socks"
-	"github.com/tarzan-net/tarzan/plugins/adapter/tun"
 	"github.com/tarzan-net/tarzan/plugins/transport/dtls"
 	"github.com/tarzan-net/tarzan/plugins/transport/kcp"
 	"github.com/tarzan-net/tarzan/plugins/transport/udp"
