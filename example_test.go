@@ -83,5 +83,5 @@ func Example() {
 	// Output:
 	// hello through the tunnel
 	// the server saw an exit, not this node
-	// tunnel hops: [3]
+	// tunnel hops: 3
 }

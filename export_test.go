@@ -1,15 +1,16 @@
 package tarzan
 
-// TunnelHops lists the hop counts of the node's client tunnels that carry
-// an application's flow (not spares), for tests.
-func TunnelHops(n *Node) []int {
-	var out []int
+// TunnelHops is the length of the node's longest client tunnel that
+// carries an application's flow (spares left out; a tunnel being rebuilt
+// on a fresh path has no hops yet), for tests: 0 if there is none.
+func TunnelHops(n *Node) int {
+	longest := 0
 	for _, t := range n.core().Status().ClientTunnels {
 		if !t.Spare {
-			out = append(out, len(t.Hops))
+			longest = max(longest, len(t.Hops))
 		}
 	}
-	return out
+	return longest
 }
 
 // TunnelFlows lists the isolation groups (Flow numbers) the node's client
