@@ -78,13 +78,11 @@ type Options struct {
 const identityFile = "identity.key"
 
 // buildConfig turns o into a node configuration, creating the data
-// directory and the identity key if they are missing.
+// directory and (once the configuration is known good) the identity key
+// if they are missing.
 func (o Options) buildConfig() (*config.Config, error) {
 	dir, err := o.dir()
 	if err != nil {
-		return nil, err
-	}
-	if err := ensureIdentityAt(filepath.Join(dir, identityFile)); err != nil {
 		return nil, err
 	}
 	cfg := config.Default()
@@ -114,6 +112,9 @@ func (o Options) buildConfig() (*config.Config, error) {
 	}
 	inProcess(cfg)
 	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
+	if err := ensureIdentityAt(cfg.Node.Identity); err != nil {
 		return nil, err
 	}
 	return cfg, nil
