@@ -85,3 +85,51 @@ func Example() {
 	// the server saw an exit, not this node
 	// tunnel hops: 3
 }
+
+// Two accounts that must not be linked use two isolated clients: their
+// connections never share a tunnel, so no relay or exit sees them on one
+// circuit. (Not run: it needs a network.)
+func ExampleNode_Isolated() {
+	ctx := context.Background()
+	node, err := tarzan.Start(ctx, tarzan.Options{
+		Dir:    "state",
+		Listen: netip.MustParseAddrPort("192.0.2.10:7700"),
+		Peers:  []netip.AddrPort{netip.MustParseAddrPort("198.51.100.7:7700")},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer node.Close()
+
+	alice, bob := node.Isolated("alice"), node.Isolated("bob")
+	defer alice.Close()
+	defer bob.Close()
+	alice.HTTPClient().Get("https://example.com/login?user=alice")
+	bob.HTTPClient().Get("https://example.com/login?user=bob")
+
+	// One connection that shares a tunnel with nothing else.
+	once := node.NewIsolated()
+	defer once.Close()
+	if conn, err := once.Dial(ctx, "tcp", "example.com:443"); err == nil {
+		conn.Close()
+	}
+}
+
+// A node from a node.toml written by `tarzan init` (without an [adapter]
+// section: the program dials in process). (Not run: it needs a network.)
+func ExampleStartConfig() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	node, err := tarzan.StartConfig(ctx, "mynode/node.toml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer node.Close()
+	if err := node.Ready(ctx); err != nil {
+		fmt.Println("no network yet:", err)
+		return
+	}
+	fmt.Println("joined as", node.ID())
+}
