@@ -119,15 +119,16 @@ func ExampleNode_Isolated() {
 // A node from a node.toml written by `tarzan init` (without an [adapter]
 // section: the program dials in process). (Not run: it needs a network.)
 func ExampleStartConfig() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	node, err := tarzan.StartConfig(ctx, "mynode/node.toml")
+	// The node runs until this context ends or Close: not a timeout.
+	node, err := tarzan.StartConfig(context.Background(), "mynode/node.toml")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer node.Close()
-	if err := node.Ready(ctx); err != nil {
+	wait, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := node.Ready(wait); err != nil {
 		fmt.Println("no network yet:", err)
 		return
 	}
