@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tarzan-net/tarzan/host/transportbench"
 	"github.com/tarzan-net/tarzan/plugins/transport/udp"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -17,7 +18,7 @@ import (
 // process a node really runs (`tarzan plugin serve transport udp`), with the
 // same sender window, so the two can be compared: the design target is
 // out of process ≥ 80 % of in process. `tarzan bench transports` runs the
-// same harness (measureFrames) for every shipped transport.
+// same harness (transportbench.Measure) for every shipped transport.
 
 func BenchmarkUDPTransportInProcess(b *testing.B) {
 	a, err := udp.New(nil)
@@ -51,15 +52,15 @@ func benchFrames(b *testing.B, from, to transport.Transport) {
 	defer to.Close()
 	b.SetBytes(transport.MaxDatagram)
 	b.ResetTimer()
-	r, err := measureFrames(from, to, b.N, defaultWindow, time.Minute)
+	r, err := transportbench.Measure(from, to, b.N, transportbench.DefaultWindow, time.Minute)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if r.elapsed > 0 {
-		b.ReportMetric(float64(r.received)/r.elapsed.Seconds(), "frames/s")
+	if r.Elapsed > 0 {
+		b.ReportMetric(float64(r.Received)/r.Elapsed.Seconds(), "frames/s")
 	}
-	b.ReportMetric(100*(1-float64(r.received)/float64(b.N)), "loss%")
+	b.ReportMetric(100*(1-float64(r.Received)/float64(b.N)), "loss%")
 }
 
 // TestBenchTransports runs the bench command with a few frames: every
@@ -70,7 +71,7 @@ func TestBenchTransports(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench transports: %v\n%s", err, out)
 	}
-	var rep benchReport
+	var rep transportbench.Report
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("bench transports -json: %v\n%s", err, out)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/host/localnet"
 )
 
 // These tests run the real binary: nodes as separate processes on
@@ -36,31 +37,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startProcNet(t *testing.T, count int, transport string) []*demoNode {
+func startProcNet(t *testing.T, count int, transport string) *localnet.Net {
 	t.Helper()
-	dir := t.TempDir()
-	ns, err := writeDemoNet(dir, count, demoOptions{cover: "none", transport: transport})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopDemoNodes(ns) })
-	if err := launchNodes(tarzanBin, ns); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	quiet := func(string, ...any) {}
-	if err := waitControl(ctx, ns, quiet); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitMembership(ctx, ns, quiet); err != nil {
-		for _, n := range ns {
-			b, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
-			t.Logf("log of %s:\n%s", n.id.Short(), tail(string(b), 15))
-		}
-		t.Fatal(err)
-	}
-	return ns
+	nw, _ := startE2ENet(t, count, localnet.Loopback{Cover: "none", Transport: transport}, time.Minute, nil)
+	return nw
 }
 
 func TestTransportPluginKilledTunnelResumes(t *testing.T) {
@@ -70,25 +50,25 @@ func TestTransportPluginKilledTunnelResumes(t *testing.T) {
 }
 
 func testPluginKilled(t *testing.T, transport string) {
-	ns := startProcNet(t, 6, transport)
+	ns := startProcNet(t, 6, transport).Nodes
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	src := ns[0]
-	tun, err := src.client.Tunnel(ctx, control.TunnelRequest{Hops: 3, Keep: true})
+	tun, err := src.Client.Tunnel(ctx, control.TunnelRequest{Hops: 3, Keep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The relay: hop 1 of the tunnel.
-	var relay *demoNode
+	var relay *localnet.Node
 	for _, n := range ns {
-		if n.id.Short() == tun.Hops[0].ID {
+		if n.ID.Short() == tun.Hops[0].ID {
 			relay = n
 		}
 	}
 	if relay == nil {
 		t.Fatalf("hop 1 %s is not one of our nodes", tun.Hops[0].ID)
 	}
-	st, err := relay.client.Status(ctx)
+	st, err := relay.Client.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +81,8 @@ func testPluginKilled(t *testing.T, transport string) {
 	if pid == 0 {
 		t.Fatalf("relay reports no out-of-process transport: %+v", st.Plugins)
 	}
-	if ppid := parentOf(pid); ppid != relay.cmd.Process.Pid {
-		t.Fatalf("transport plugin %d has parent %d, want the node %d", pid, ppid, relay.cmd.Process.Pid)
+	if ppid := parentOf(pid); ppid != relay.PID() {
+		t.Fatalf("transport plugin %d has parent %d, want the node %d", pid, ppid, relay.PID())
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -112,7 +92,7 @@ func testPluginKilled(t *testing.T, transport string) {
 	restarted := false
 	for time.Now().Before(deadline) && !restarted {
 		time.Sleep(100 * time.Millisecond)
-		st, err := relay.client.Status(ctx)
+		st, err := relay.Client.Status(ctx)
 		if err != nil {
 			continue
 		}
@@ -125,7 +105,7 @@ func testPluginKilled(t *testing.T, transport string) {
 	if !restarted {
 		t.Fatal("transport plugin was not restarted")
 	}
-	if processExited(relay.cmd) {
+	if relay.Exited() {
 		t.Fatal("relay node died with its plugin")
 	}
 	// Pings through the relay resume on the same tunnel, within 5 s of
@@ -134,7 +114,7 @@ func testPluginKilled(t *testing.T, transport string) {
 	var lastErr error
 	for time.Since(restartedAt) < 5*time.Second {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		rep, err := src.client.PingTunnel(pctx, tun.ID)
+		rep, err := src.Client.PingTunnel(pctx, tun.ID)
 		cancel()
 		if err == nil && len(rep.Hops) == 3 {
 			t.Logf("%s: pings resumed %v after the restart was seen", transport, time.Since(restartedAt).Round(time.Millisecond))

@@ -2,64 +2,68 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/host/localnet"
 )
 
-// startE2ENet writes count demo nodes (node i on 127.i+1.0.1) under a
-// test directory, lets edit (if not nil) change each node's configuration, starts
-// them as real `tarzan node` processes (stopped when the test ends) and
-// waits until every node answers its control API, knows every peer and
-// has its mimic links up. The context it returns is bounded by limit and
-// cancelled when the test ends.
-func startE2ENet(t *testing.T, count int, opts demoOptions, limit time.Duration, edit func(i int, cfg *config.Config)) ([]*demoNode, context.Context) {
+// joinWithin bounds how long the end-to-end tests wait for a network to
+// join. It is generous on purpose: on a loaded machine node processes
+// start and converge slowly, and a test of the protocol must not fail
+// for it. A failure says what was seen (localnet.Net.WaitJoined).
+const joinWithin = 3 * time.Minute
+
+// writeE2ENet writes count loopback nodes of shape o (node i on
+// 127.i+1.0.1) under a test directory, edit (if not nil) changing each
+// node's configuration first. Nothing is started.
+func writeE2ENet(t *testing.T, count int, o localnet.Loopback, edit func(i int, cfg *config.Config)) *localnet.Net {
 	t.Helper()
-	ns, err := writeDemoNet(t.TempDir(), count, opts)
+	cfgs, err := o.Configs(count)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, n := range ns {
-		if edit == nil {
-			break
-		}
-		path := filepath.Join(n.dir, "node.toml")
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		edit(i, cfg)
-		if err := config.Write(path, cfg); err != nil {
-			t.Fatal(err)
+	for i, cfg := range cfgs {
+		if edit != nil {
+			edit(i, cfg)
 		}
 	}
-	t.Cleanup(func() { stopDemoNodes(ns) })
-	if err := launchNodes(tarzanBin, ns); err != nil {
+	nw, err := localnet.Write(t.TempDir(), cfgs, localnet.NodeName)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	t.Cleanup(cancel)
-	quiet := func(string, ...any) {}
-	if err := waitControl(ctx, ns, quiet); err != nil {
+	return nw
+}
+
+// startE2ENet writes the network as writeE2ENet does, starts the nodes as
+// real `tarzan node` processes (stopped when the test ends) and waits, at
+// most joinWithin, until every node answers its control API, knows every
+// peer and has its mimic links up. The context it returns is bounded by
+// limit from then on and cancelled when the test ends.
+func startE2ENet(t *testing.T, count int, o localnet.Loopback, limit time.Duration, edit func(i int, cfg *config.Config)) (*localnet.Net, context.Context) {
+	t.Helper()
+	nw := writeE2ENet(t, count, o, edit)
+	t.Cleanup(nw.Stop)
+	if err := nw.Start(tarzanBin); err != nil {
 		t.Fatal(err)
 	}
+	jctx, jcancel := context.WithTimeout(context.Background(), joinWithin)
+	defer jcancel()
 	start := time.Now()
-	if err := waitMembership(ctx, ns, quiet); err != nil {
-		logTails(t, ns)
+	if err := nw.WaitJoined(jctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d nodes learned every peer and linked their mimics in %v", count, time.Since(start).Round(10*time.Millisecond))
-	return ns, ctx
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	return nw, ctx
 }
 
 // logTails logs the end of each node's log.
-func logTails(t *testing.T, ns []*demoNode) {
+func logTails(t *testing.T, ns []*localnet.Node) {
 	t.Helper()
 	for _, n := range ns {
-		b, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
-		t.Logf("log of %s:\n%s", n.id.Short(), tail(string(b), 15))
+		t.Logf("log of %s (%s):\n%s", n.Name, n.ID.Short(), n.LogTail(15))
 	}
 }

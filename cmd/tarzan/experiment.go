@@ -61,12 +61,23 @@ func runExperiment(args []string) error {
 	if *useTestbed {
 		return runTestbed(f, dir, testbed.Options{Nodes: *tbNodes, WorkDir: *tbWork, OutOfProcess: *tbOut, Progress: os.Stderr})
 	}
+	return runSweep(f, dir, *verbose)
+}
+
+// runSweep runs the sweep on the simulator and writes its results.
+func runSweep(f *experiment.File, dir string, verbose bool) error {
 	opts := experiment.Options{Progress: os.Stderr}
-	if *verbose {
+	if verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	began := time.Now()
 	res, runErr := experiment.Sweep(f, opts)
+	return writeResults(dir, res, runErr, "runs", began)
+}
+
+// writeResults writes a sweep's results (the runs it completed) to dir,
+// lists the files on stdout and returns the sweep's error first.
+func writeResults(dir string, res *experiment.Results, runErr error, what string, began time.Time) error {
 	if res == nil || len(res.Runs) == 0 {
 		return runErr
 	}
@@ -74,7 +85,7 @@ func runExperiment(args []string) error {
 	for _, p := range paths {
 		fmt.Println(p)
 	}
-	fmt.Fprintf(os.Stderr, "experiment: %d runs in %.1fs\n", len(res.Runs), time.Since(began).Seconds())
+	fmt.Fprintf(os.Stderr, "experiment: %d %s in %.1fs\n", len(res.Runs), what, time.Since(began).Seconds())
 	if runErr != nil {
 		return runErr
 	}
@@ -94,16 +105,5 @@ func runTestbed(f *experiment.File, dir string, o testbed.Options) error {
 	defer stop()
 	began := time.Now()
 	res, runErr := testbed.Sweep(ctx, f, o)
-	if res == nil || len(res.Runs) == 0 {
-		return runErr
-	}
-	paths, err := experiment.Write(dir, res)
-	for _, p := range paths {
-		fmt.Println(p)
-	}
-	fmt.Fprintf(os.Stderr, "experiment: %d test bed runs in %.1fs\n", len(res.Runs), time.Since(began).Seconds())
-	if runErr != nil {
-		return runErr
-	}
-	return err
+	return writeResults(dir, res, runErr, "test bed runs", began)
 }

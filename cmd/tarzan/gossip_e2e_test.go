@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/host/localnet"
 )
 
 // Ten node processes whose only discovery is gossip, each told the first
@@ -16,20 +17,21 @@ func TestGossipDiscoveryE2E(t *testing.T) {
 	const count = 10
 	// The demo's gossip network: every node told the first node's
 	// address and nothing else.
-	ns, ctx := startE2ENet(t, count, demoOptions{cover: "none", discovery: "gossip"}, 60*time.Second, nil)
+	nw, ctx := startE2ENet(t, count, localnet.Loopback{Cover: "none", Discovery: "gossip"}, 60*time.Second, nil)
+	ns := nw.Nodes
 	for _, n := range ns {
-		st, err := n.client.Status(ctx)
+		st, err := n.Client.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if st.Counters["gossip_in"] == 0 || st.Counters["gossip_out"] == 0 {
-			t.Errorf("node %s: gossip_in %d, gossip_out %d: membership did not come from gossip", n.id.Short(), st.Counters["gossip_in"], st.Counters["gossip_out"])
+			t.Errorf("node %s: gossip_in %d, gossip_out %d: membership did not come from gossip", n.ID.Short(), st.Counters["gossip_in"], st.Counters["gossip_out"])
 		}
 	}
 	var rep *control.TunnelReply
 	var err error
 	for attempt := 0; ; attempt++ {
-		rep, err = ns[0].client.Tunnel(ctx, control.TunnelRequest{Hops: 3})
+		rep, err = ns[0].Client.Tunnel(ctx, control.TunnelRequest{Hops: 3})
 		if err == nil || attempt >= 3 || ctx.Err() != nil {
 			break
 		}
@@ -41,7 +43,7 @@ func TestGossipDiscoveryE2E(t *testing.T) {
 	if len(rep.Hops) != 3 {
 		t.Fatalf("tunnel has %d hops: %+v", len(rep.Hops), rep)
 	}
-	if !mimicChain(ctx, ns, rep) {
+	if !nw.MimicChain(ctx, rep) {
 		t.Errorf("consecutive hops are not mimics: %+v", rep.Hops)
 	}
 }

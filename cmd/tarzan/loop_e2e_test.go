@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/host/localnet"
 )
 
 // Loop cover between real node processes. Eight nodes run the poisson
@@ -30,7 +30,7 @@ func TestLoopCoverE2E(t *testing.T) {
 		loopTimeout  = 2 * time.Second
 		wantReturned = 15
 	)
-	ns, ctx := startE2ENet(t, count, demoOptions{cover: "poisson"}, 90*time.Second, func(i int, cfg *config.Config) {
+	nw, ctx := startE2ENet(t, count, localnet.Loopback{Cover: "poisson"}, 90*time.Second, func(i int, cfg *config.Config) {
 		cfg.Cover.Options = map[string]string{"loop_rate": "5"}
 		cfg.Cover.LoopTimeout = loopTimeout
 		if i == 0 {
@@ -38,10 +38,11 @@ func TestLoopCoverE2E(t *testing.T) {
 		}
 	})
 
+	ns := nw.Nodes
 	src := ns[0]
-	byShort := map[string]*demoNode{}
+	byShort := map[string]*localnet.Node{}
 	for _, n := range ns {
-		byShort[n.id.Short()] = n
+		byShort[n.ID.Short()] = n
 	}
 	// poll asks src for its status until ok accepts it or the deadline
 	// passes, and returns the last status seen.
@@ -50,7 +51,7 @@ func TestLoopCoverE2E(t *testing.T) {
 		deadline := time.Now().Add(limit)
 		var st *control.StatusReply
 		for {
-			s, err := src.client.Status(ctx)
+			s, err := src.Client.Status(ctx)
 			if err == nil {
 				st = s
 				if ok(st) {
@@ -97,26 +98,26 @@ func TestLoopCoverE2E(t *testing.T) {
 	if relay == nil || relay == src {
 		t.Fatalf("loop tunnel hop %s is not one of the other nodes", hops[1])
 	}
-	pgid := relay.cmd.Process.Pid // launchNodes puts each node in its own group
+	pgid := relay.PID() // localnet puts each node in its own group
 	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGCONT) })
 	alerts0, built0 := c[node.EventLoopAlerts], c[node.EventLoopTunnelsBuilt]
 	if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	frozen := time.Now()
-	st = poll("loop alert after freezing "+relay.id.Short(), 20*time.Second, func(st *control.StatusReply) bool {
+	st = poll("loop alert after freezing "+relay.ID.Short(), 20*time.Second, func(st *control.StatusReply) bool {
 		return st.Counters[node.EventLoopAlerts] > alerts0
 	})
 	alertAfter := time.Since(frozen)
 	c = st.Counters
 	t.Logf("froze relay %s (hop 2 of %v); alert %v later: sent %d, returned %d, lost %d, alerts %d",
-		relay.id.Short(), hops, alertAfter.Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned], c[node.EventLoopsLost], c[node.EventLoopAlerts])
+		relay.ID.Short(), hops, alertAfter.Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned], c[node.EventLoopsLost], c[node.EventLoopAlerts])
 	if alertAfter < loopTimeout {
 		t.Errorf("alert %v after the freeze, sooner than the loop timeout %v", alertAfter, loopTimeout)
 	}
 
 	// The warning, in the node's stderr: hops by short ID, no peer's address.
-	logPath := filepath.Join(src.dir, "node.log")
+	logPath := src.LogPath()
 	var warns []string
 	var alertLine string
 	for deadline := time.Now().Add(5 * time.Second); alertLine == "" && time.Now().Before(deadline); {
@@ -151,13 +152,13 @@ func TestLoopCoverE2E(t *testing.T) {
 			t.Errorf("the warning names %q, not a short ID of the loop tunnel %v", id, hops)
 		}
 	}
-	if !slices.Contains(named, relay.id.Short()) {
-		t.Errorf("the warning does not name the frozen relay %s: %s", relay.id.Short(), alertLine)
+	if !slices.Contains(named, relay.ID.Short()) {
+		t.Errorf("the warning does not name the frozen relay %s: %s", relay.ID.Short(), alertLine)
 	}
 	for _, line := range warns {
 		for _, n := range ns[1:] {
-			if strings.Contains(line, n.addr.Addr().String()) {
-				t.Errorf("a warning names peer %s's address %s: %s", n.id.Short(), n.addr.Addr(), line)
+			if strings.Contains(line, n.Addr().Addr().String()) {
+				t.Errorf("a warning names peer %s's address %s: %s", n.ID.Short(), n.Addr().Addr(), line)
 			}
 		}
 	}
@@ -176,8 +177,8 @@ func TestLoopCoverE2E(t *testing.T) {
 	t.Logf("resumed: %d more loops returned %v later: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms, loop tunnels built %d, loop tunnel now %v",
 		c[node.EventLoopsReturned]-returned1, time.Since(resumed).Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned],
 		c[node.EventLoopsLost], c[node.EventLoopAlerts], st.LoopRTTMS, c[node.EventLoopTunnelsBuilt], st.LoopTunnels[0])
-	if _, err := relay.client.Status(ctx); err != nil || processExited(relay.cmd) {
-		t.Errorf("the resumed relay %s does not answer: %v", relay.id.Short(), err)
+	if _, err := relay.Client.Status(ctx); err != nil || relay.Exited() {
+		t.Errorf("the resumed relay %s does not answer: %v", relay.ID.Short(), err)
 	}
 }
 

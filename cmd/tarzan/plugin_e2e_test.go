@@ -13,6 +13,8 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/host/localnet"
+	"github.com/tarzan-net/tarzan/host/plugincheck"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -46,7 +48,7 @@ func (e *example) build(t *testing.T) (path, sum string) {
 			e.err = fmt.Errorf("building %s: %v\n%s", cmd.Dir, err, out)
 			return
 		}
-		e.sum, e.err = fileSHA256(e.path)
+		e.sum, e.err = plugincheck.FileSHA256(e.path)
 	})
 	if e.err != nil {
 		t.Fatal(e.err)
@@ -57,55 +59,26 @@ func (e *example) build(t *testing.T) (path, sum string) {
 // buildXOR builds the example transport.
 func buildXOR(t *testing.T) (path, sum string) { return xorPlugin.build(t) }
 
-// useXOR rewrites every node's node.toml so that its transport is the
+// useXOR edits a node's configuration so that its transport is the
 // external xor plugin pinned by sum.
-func useXOR(t *testing.T, ns []*demoNode, path, sum string) {
-	t.Helper()
-	for _, n := range ns {
-		file := filepath.Join(n.dir, "node.toml")
-		cfg, err := config.Load(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+func useXOR(path, sum string) func(int, *config.Config) {
+	return func(_ int, cfg *config.Config) {
 		cfg.Transport.Name = "xor"
 		cfg.Transport.Path = path
 		cfg.Transport.SHA256 = sum
 		cfg.Transport.InProcess = false
 		cfg.Transport.Options = map[string]string{"key": "e2e-not-a-secret"}
-		if err := config.Write(file, cfg); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
 func TestExternalTransportTunnel(t *testing.T) {
 	xor, sum := buildXOR(t)
-	ns, err := writeDemoConfigs(t.TempDir(), 5, "none")
-	if err != nil {
-		t.Fatal(err)
-	}
-	useXOR(t, ns, xor, sum)
-	t.Cleanup(func() { stopDemoNodes(ns) })
-	if err := launchNodes(tarzanBin, ns); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	quiet := func(string, ...any) {}
-	if err := waitControl(ctx, ns, quiet); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitMembership(ctx, ns, quiet); err != nil {
-		for _, n := range ns {
-			b, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
-			t.Logf("log of %s:\n%s", n.id.Short(), tail(string(b), 15))
-		}
-		t.Fatal(err)
-	}
+	nw, ctx := startE2ENet(t, 5, localnet.Loopback{Cover: "none"}, 60*time.Second, useXOR(xor, sum))
+	ns := nw.Nodes
 
 	// Every node runs the external binary as its transport child.
 	for _, n := range ns {
-		st, err := n.client.Status(ctx)
+		st, err := n.Client.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,13 +89,13 @@ func TestExternalTransportTunnel(t *testing.T) {
 		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe != xor {
 			t.Fatalf("node %s: transport child %d runs %q, want %q", st.Short, pid, exe, xor)
 		}
-		if ppid := parentOf(pid); ppid != n.cmd.Process.Pid {
-			t.Fatalf("transport child %d has parent %d, want node %d", pid, ppid, n.cmd.Process.Pid)
+		if ppid := parentOf(pid); ppid != n.PID() {
+			t.Fatalf("transport child %d has parent %d, want node %d", pid, ppid, n.PID())
 		}
 	}
 
 	// A 3-hop tunnel over xor links, every hop answering pings.
-	rep, err := ns[0].client.Tunnel(ctx, control.TunnelRequest{Hops: 3, Pings: 3})
+	rep, err := ns[0].Client.Tunnel(ctx, control.TunnelRequest{Hops: 3, Pings: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +104,7 @@ func TestExternalTransportTunnel(t *testing.T) {
 	}
 	ours := map[string]bool{}
 	for _, n := range ns[1:] {
-		ours[n.id.Short()] = true
+		ours[n.ID.Short()] = true
 	}
 	for i, h := range rep.Hops {
 		if !ours[h.ID] || h.RTTMS <= 0 {
@@ -140,11 +113,11 @@ func TestExternalTransportTunnel(t *testing.T) {
 	}
 
 	// plugin list -c sees the pin match and the running child.
-	st, err := ns[0].client.Status(ctx)
+	st, err := ns[0].Client.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(tarzanBin, "plugin", "list", "-c", filepath.Join(ns[0].dir, "node.toml")).CombinedOutput()
+	out, err := exec.Command(tarzanBin, "plugin", "list", "-c", filepath.Join(ns[0].Dir, "node.toml")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("plugin list -c: %v\n%s", err, out)
 	}
@@ -182,13 +155,9 @@ func lineWith(s, prefix string) string {
 // match its pin refuses to start and says why.
 func TestExternalTransportWrongChecksum(t *testing.T) {
 	xor, sum := buildXOR(t)
-	ns, err := writeDemoConfigs(t.TempDir(), 1, "none")
-	if err != nil {
-		t.Fatal(err)
-	}
 	wrong := strings.Repeat("ab", 32)
-	useXOR(t, ns, xor, wrong)
-	file := filepath.Join(ns[0].dir, "node.toml")
+	nw := writeE2ENet(t, 1, localnet.Loopback{Cover: "none"}, useXOR(xor, wrong))
+	file := filepath.Join(nw.Nodes[0].Dir, "node.toml")
 
 	// plugin list -c already shows the mismatch without starting anything.
 	out, err := exec.Command(tarzanBin, "plugin", "list", "-c", file).CombinedOutput()

@@ -56,33 +56,7 @@ func runRedteam(args []string) error {
 		return fmt.Errorf("stopped after %d of %d attacks: %w (raise --timeout)", len(outs), len(attacks), ctx.Err())
 	}
 	if *asJSON {
-		type row struct {
-			Attack    string  `json:"attack"`
-			Severity  string  `json:"severity"`
-			Finding   string  `json:"finding"`
-			Metric    string  `json:"metric"`
-			Attacker  float64 `json:"attacker"`
-			Passive   float64 `json:"passive"`
-			Tolerance float64 `json:"tolerance"`
-			Verdict   string  `json:"verdict"`
-			Detail    string  `json:"detail"`
-			Error     string  `json:"error,omitempty"`
-			Seconds   float64 `json:"seconds"`
-		}
-		var rows []row
-		for _, o := range outs {
-			r := row{Attack: o.Attack.Name, Severity: o.Attack.Severity, Finding: o.Attack.Finding,
-				Metric: o.Result.Metric, Attacker: o.Result.Attacker, Passive: o.Result.Passive,
-				Tolerance: o.Result.Tolerance, Verdict: o.Result.Verdict(), Detail: o.Result.Detail,
-				Seconds: o.Elapsed.Seconds()}
-			if o.Err != nil {
-				r.Error, r.Verdict = o.Err.Error(), "ERROR"
-			}
-			rows = append(rows, r)
-		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rows); err != nil {
+		if err := writeRedteamJSON(outs); err != nil {
 			return err
 		}
 	} else if err := redteam.WriteTable(os.Stdout, outs); err != nil {
@@ -98,4 +72,35 @@ func runRedteam(args []string) error {
 		return fmt.Errorf("%d of %d attacks gained or could not run", broken, len(outs))
 	}
 	return nil
+}
+
+// writeRedteamJSON prints the outcomes as one JSON array.
+func writeRedteamJSON(outs []redteam.Outcome) error {
+	type row struct {
+		Attack    string  `json:"attack"`
+		Severity  string  `json:"severity"`
+		Finding   string  `json:"finding"`
+		Metric    string  `json:"metric"`
+		Attacker  float64 `json:"attacker"`
+		Passive   float64 `json:"passive"`
+		Tolerance float64 `json:"tolerance"`
+		Verdict   string  `json:"verdict"`
+		Detail    string  `json:"detail"`
+		Error     string  `json:"error,omitempty"`
+		Seconds   float64 `json:"seconds"`
+	}
+	var rows []row
+	for _, o := range outs {
+		r := row{Attack: o.Attack.Name, Severity: o.Attack.Severity, Finding: o.Attack.Finding,
+			Metric: o.Result.Metric, Attacker: o.Result.Attacker, Passive: o.Result.Passive,
+			Tolerance: o.Result.Tolerance, Verdict: o.Result.Verdict(), Detail: o.Result.Detail,
+			Seconds: o.Elapsed.Seconds()}
+		if o.Err != nil {
+			r.Error, r.Verdict = o.Err.Error(), "ERROR"
+		}
+		rows = append(rows, r)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rows)
 }

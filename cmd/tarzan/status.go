@@ -13,6 +13,7 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/host"
 )
 
 func runStatus(args []string) error {
@@ -28,11 +29,9 @@ func runStatus(args []string) error {
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(filepath.Join(cfg.Node.DataDir, controlAddrFile))
-		if err != nil {
+		if *addr, err = controlAddr(cfg); err != nil {
 			return fmt.Errorf("is the node running? %w", err)
 		}
-		*addr = strings.TrimSpace(string(b))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -45,6 +44,18 @@ func runStatus(args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
+	printStatus(st)
+	return nil
+}
+
+// controlAddr reads the control API address a node running with cfg
+// recorded in its data directory.
+func controlAddr(cfg *config.Config) (string, error) {
+	b, err := os.ReadFile(filepath.Join(cfg.Node.DataDir, host.ControlAddrFile))
+	return strings.TrimSpace(string(b)), err
+}
+
+func printStatus(st *control.StatusReply) {
 	fmt.Printf("node %s at %s (pid %d)\npeers %d, mimic links up %d/%d, relay circuits %d, own tunnels %d\n",
 		st.Short, st.Addr, st.PID, st.Peers, st.LinksUp, len(st.Mimics), st.Circuits, st.Tunnels)
 	for _, m := range st.Mimics {
@@ -68,7 +79,19 @@ func runStatus(args []string) error {
 			fmt.Printf("    loop tunnel through %s\n", strings.Join(hops, " → "))
 		}
 	}
-	for _, ct := range st.ClientTunnels {
+	printClientTunnels(st.ClientTunnels)
+	keys := make([]string, 0, len(st.Counters))
+	for k := range st.Counters {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("  %-26s %d\n", k, st.Counters[k])
+	}
+}
+
+func printClientTunnels(cts []control.ClientTunnelReply) {
+	for _, ct := range cts {
 		what := fmt.Sprintf("group %d", ct.Flow)
 		if ct.Spare {
 			what = "spare"
@@ -83,13 +106,4 @@ func runStatus(args []string) error {
 		}
 		fmt.Printf("  tunnel (%s) through %s: %d tcp flows, idle %.1f s%s\n", what, path, ct.TCPFlows, ct.IdleMS/1000, state)
 	}
-	keys := make([]string, 0, len(st.Counters))
-	for k := range st.Counters {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Printf("  %-26s %d\n", k, st.Counters[k])
-	}
-	return nil
 }

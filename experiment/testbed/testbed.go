@@ -18,7 +18,6 @@ package testbed
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -37,9 +36,8 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/config"
-	"github.com/tarzan-net/tarzan/control"
-	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/experiment"
+	"github.com/tarzan-net/tarzan/host/localnet"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sim/adversary"
 )
@@ -61,7 +59,6 @@ const (
 	snapLen    = 96 // Ethernet + IPv4 + a full TCP header, or UDP + 32 payload bytes
 	serverIP   = "172.31.0.1"
 	serverNet  = "172.31.0.0/16"
-	ctrlFile   = "control.addr" // where a node writes its control address (cmd/tarzan)
 	joinWithin = 90 * time.Second
 )
 
@@ -222,15 +219,14 @@ func appendOnce(list []string, s string) []string {
 
 // tbNode is one node of a test bed.
 type tbNode struct {
-	i      int // adversary node number
-	name   string
-	ns     string
-	dir    string
-	addr   netip.AddrPort
-	host   string // the host side of its veth, in the bridge namespace
-	init   bool   // an initiator (SOCKS5 port)
-	proc   *proc
-	client *control.Client
+	i    int // adversary node number
+	name string
+	ns   string
+	dir  string
+	addr netip.AddrPort
+	host string // the host side of its veth, in the bridge namespace
+	init bool   // an initiator (SOCKS5 port)
+	node *localnet.Node
 }
 
 // RunPoint runs one point of f with nodes nodes in dir (created; kept
@@ -303,18 +299,19 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	for _, n := range ns {
 		n.init = isInit[n.i]
 	}
-	if err := writeConfigs(ns, p, k, hops, o); err != nil {
+	nodeNet, err := launch(ns, dir, p, k, hops, o)
+	// Stopped before the namespaces go (deferred after set.close).
+	defer nodeNet.Stop()
+	if err != nil {
 		return nil, notes, err
-	}
-	for _, n := range ns {
-		if n.proc, err = set.start(n.name, n.ns, filepath.Join(n.dir, "node.log"), o.Binary, "node", "-c", filepath.Join(n.dir, "node.toml")); err != nil {
-			return nil, notes, err
-		}
 	}
 	o.progress("run %d: %d nodes started (cover %s); waiting for membership and mimic links", run, nodes, p.Label)
 	joined := time.Now()
-	if err := waitJoined(ctx, ns, o); err != nil {
-		return nil, notes, err
+	jctx, cancel := context.WithTimeout(ctx, joinWithin)
+	err = nodeNet.WaitJoined(jctx)
+	cancel()
+	if err != nil {
+		return nil, notes, fmt.Errorf("membership did not converge within %v: %w", joinWithin, err)
 	}
 	o.progress("run %d: every node knows every peer, all mimic links up (%.1f s)", run, time.Since(joined).Seconds())
 
@@ -391,15 +388,11 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	srv.close()
 	var dead []string
 	for _, n := range ns {
-		if n.proc.exited() {
+		if n.node.Exited() {
 			dead = append(dead, n.name)
 		}
 	}
-	for _, n := range ns {
-		if n.client != nil {
-			n.client.HTTP.CloseIdleConnections()
-		}
-	}
+	nodeNet.Stop()
 	for _, pr := range set.close() {
 		note("cleanup: %s", pr)
 	}
@@ -569,12 +562,13 @@ func buildTopology(ctx context.Context, set *netnsSet, nodes int, dir string) (n
 	return ns, srvNS, bbNS, nil
 }
 
-// writeConfigs writes every node's identity and node.toml: static
-// discovery of every node, k mimics, hops, the point's cover policy;
-// every node an exit (pnat) that may reach exactly the server subnet;
-// initiators with a SOCKS5 port on their namespace's loopback.
-func writeConfigs(ns []*tbNode, p experiment.Point, k, hops int, o Options) error {
+// nodeConfigs are every node's configuration: static discovery of every
+// node, k mimics, hops, the point's cover policy; every node an exit
+// (pnat) that may reach exactly the server subnet; initiators with a
+// SOCKS5 port on their namespace's loopback.
+func nodeConfigs(ns []*tbNode, p experiment.Point, k, hops int, o Options) ([]*config.Config, error) {
 	var peers []string
+	var cfgs []*config.Config
 	for _, n := range ns {
 		peers = append(peers, n.addr.String())
 	}
@@ -582,24 +576,12 @@ func writeConfigs(ns []*tbNode, p experiment.Point, k, hops int, o Options) erro
 	if p.Policy.Path != "" {
 		abs, err := filepath.Abs(p.Policy.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		policyPath = abs
 	}
 	for _, n := range ns {
-		if err := os.MkdirAll(n.dir, 0o700); err != nil {
-			return err
-		}
-		id, err := identity.Generate(rand.Reader)
-		if err != nil {
-			return err
-		}
-		if err := id.Save(filepath.Join(n.dir, "identity.key")); err != nil {
-			return err
-		}
 		cfg := config.Default()
-		cfg.Node.Identity = "identity.key"
-		cfg.Node.DataDir = "."
 		cfg.Node.Control = "127.0.0.1:0"
 		cfg.Node.LogLevel = "info"
 		cfg.Node.Exit = true
@@ -628,11 +610,29 @@ func writeConfigs(ns []*tbNode, p experiment.Point, k, hops int, o Options) erro
 		cfg.Exit.Policy = []string{"accept " + serverNet, "reject *:*"}
 		cfg.Exit.InProcess = !o.OutOfProcess
 		cfg.Exit.Options = map[string]string{"policy": "accept " + serverNet + ";reject *:*"}
-		if err := config.Write(filepath.Join(n.dir, "node.toml"), cfg); err != nil {
-			return err
-		}
+		cfgs = append(cfgs, cfg)
 	}
-	return nil
+	return cfgs, nil
+}
+
+// launch writes the nodes' identities and configurations (localnet) and
+// starts each node inside its namespace.
+func launch(ns []*tbNode, dir string, p experiment.Point, k, hops int, o Options) (*localnet.Net, error) {
+	nw := &localnet.Net{}
+	cfgs, err := nodeConfigs(ns, p, k, hops, o)
+	if err != nil {
+		return nw, err
+	}
+	if nw, err = localnet.Write(dir, cfgs, func(i int) string { return ns[i].name }); err != nil {
+		return &localnet.Net{}, err
+	}
+	nw.Progress = func(format string, a ...any) { o.progress(format, a...) }
+	for i, n := range nw.Nodes {
+		ns[i].node = n
+		n.Wrap = []string{"ip", "netns", "exec", ns[i].ns}
+		n.HTTP = nsHTTP(ns[i].ns)
+	}
+	return nw, nw.Start(o.Binary)
 }
 
 // nsHTTP is an HTTP client whose connections are dialled inside ns: a
@@ -649,65 +649,13 @@ func nsHTTP(ns string) *http.Client {
 	}
 }
 
-// waitJoined waits until every node's control API answers, every node
-// knows every other and all its mimic links are up.
-func waitJoined(ctx context.Context, ns []*tbNode, o Options) error {
-	ctx, cancel := context.WithTimeout(ctx, joinWithin)
-	defer cancel()
-	last := ""
-	for {
-		full, up, total, running := 0, 0, 0, 0
-		var lagging []string
-		for _, n := range ns {
-			if n.proc.exited() {
-				return fmt.Errorf("node %s exited at start:\n%s", n.name, tailFile(filepath.Join(n.dir, "node.log"), 15))
-			}
-			if n.client == nil {
-				b, err := os.ReadFile(filepath.Join(n.dir, ctrlFile))
-				if err != nil || strings.TrimSpace(string(b)) == "" {
-					continue
-				}
-				n.client = &control.Client{Addr: strings.TrimSpace(string(b)), HTTP: nsHTTP(n.ns)}
-			}
-			running++
-			st, err := n.client.Status(ctx)
-			if err != nil {
-				continue
-			}
-			if st.Peers == len(ns)-1 && len(st.Mimics) > 0 && st.LinksUp == len(st.Mimics) {
-				full++
-			} else {
-				lagging = append(lagging, fmt.Sprintf("%s (%d peers, %d/%d links)", n.name, st.Peers, st.LinksUp, len(st.Mimics)))
-			}
-			up += st.LinksUp
-			total += len(st.Mimics)
-		}
-		line := fmt.Sprintf("%d/%d nodes answering, %d know every peer with all mimic links up (%d/%d links up)", running, len(ns), full, up, total)
-		if len(lagging) > 0 && len(lagging) <= 4 {
-			line += "; not yet: " + strings.Join(lagging, " ")
-		}
-		if line != last {
-			o.progress("  %s", line)
-			last = line
-		}
-		if full == len(ns) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("membership did not converge within %v: %s", joinWithin, line)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
 // snapshot returns every node's counters (nil for a node that did not
 // answer).
 func snapshot(ctx context.Context, ns []*tbNode) []map[string]uint64 {
 	out := make([]map[string]uint64, len(ns))
 	var wg sync.WaitGroup
 	for i, n := range ns {
-		if n.client == nil {
+		if n.node == nil || n.node.Client == nil {
 			continue
 		}
 		wg.Add(1)
@@ -715,7 +663,7 @@ func snapshot(ctx context.Context, ns []*tbNode) []map[string]uint64 {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			if st, err := n.client.Status(cctx); err == nil {
+			if st, err := n.node.Client.Status(cctx); err == nil {
 				out[i] = st.Counters
 			}
 		}()
@@ -774,16 +722,4 @@ func (c *capture) stop() uint64 {
 		return n
 	}
 	return 0
-}
-
-func tailFile(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	l := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(l) > lines {
-		l = l[len(l)-lines:]
-	}
-	return "    " + strings.Join(l, "\n    ")
 }

@@ -1,4 +1,4 @@
-package main
+package localnet
 
 import (
 	"context"
@@ -15,8 +15,9 @@ import (
 	"golang.org/x/net/proxy"
 )
 
-// fetchResult is the "fetch" object of `tarzan demo --json`.
-type fetchResult struct {
+// FetchResult is one fetch through the network (the "fetch" object of
+// `tarzan demo --json`).
+type FetchResult struct {
 	URL         string  `json:"url"`
 	Bytes       int64   `json:"bytes"`
 	SHA256Match bool    `json:"sha256_match"`
@@ -26,10 +27,10 @@ type fetchResult struct {
 	MBitPerSec  float64 `json:"mbit_per_s"`
 }
 
-// demoServer is a local HTTP server holding one random file; it records
-// who fetched it.
-type demoServer struct {
-	addr netip.AddrPort
+// FileServer is a local HTTP server holding one random file at /file; it
+// records who fetched it.
+type FileServer struct {
+	Addr netip.AddrPort // where it listens, on loopback
 	body []byte
 	sum  [32]byte
 	srv  *http.Server
@@ -38,12 +39,13 @@ type demoServer struct {
 	saw []string
 }
 
-func startDemoServer(size int) (*demoServer, error) {
+// StartFileServer serves size random bytes at /file on 127.0.0.1.
+func StartFileServer(size int) (*FileServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &demoServer{addr: ln.Addr().(*net.TCPAddr).AddrPort(), body: make([]byte, size)}
+	s := &FileServer{Addr: ln.Addr().(*net.TCPAddr).AddrPort(), body: make([]byte, size)}
 	rand.Read(s.body)
 	s.sum = sha256.Sum256(s.body)
 	mux := http.NewServeMux()
@@ -60,9 +62,10 @@ func startDemoServer(size int) (*demoServer, error) {
 	return s, nil
 }
 
-func (s *demoServer) close() { s.srv.Close() }
+// Close stops the server.
+func (s *FileServer) Close() { s.srv.Close() }
 
-func (s *demoServer) lastSaw() string {
+func (s *FileServer) lastSaw() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.saw) == 0 {
@@ -71,9 +74,9 @@ func (s *demoServer) lastSaw() string {
 	return s.saw[len(s.saw)-1]
 }
 
-// fetchViaSOCKS downloads the server's file through a SOCKS5 proxy and
+// FetchViaSOCKS downloads the server's file through a SOCKS5 proxy and
 // checks it byte for byte.
-func fetchViaSOCKS(ctx context.Context, socks netip.AddrPort, s *demoServer, via netip.AddrPort) (*fetchResult, error) {
+func FetchViaSOCKS(ctx context.Context, socks netip.AddrPort, s *FileServer, via netip.AddrPort) (*FetchResult, error) {
 	d, err := proxy.SOCKS5("tcp", socks.String(), &proxy.Auth{User: "demo", Password: "demo"}, proxy.Direct)
 	if err != nil {
 		return nil, err
@@ -99,18 +102,8 @@ func fetchViaSOCKS(ctx context.Context, socks netip.AddrPort, s *demoServer, via
 	secs := time.Since(start).Seconds()
 	var sum [32]byte
 	copy(sum[:], h.Sum(nil))
-	return &fetchResult{
+	return &FetchResult{
 		URL: url, Bytes: n, SHA256Match: sum == s.sum && n == int64(len(s.body)),
 		ServerSaw: s.lastSaw(), Seconds: secs, MBitPerSec: float64(n) * 8 / 1e6 / secs,
 	}, nil
-}
-
-// freeTCPPort finds a free TCP port on ip.
-func freeTCPPort(ip netip.Addr) (uint16, error) {
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port), nil
 }

@@ -1,0 +1,110 @@
+package host
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/onion"
+)
+
+// startCore and nodeOptions are the one place that turns a configuration
+// and opened plugins into a running core (config → node.Options →
+// node.New → Start). When core/node is split into the engine, the IP
+// service and loop cover, these two functions are what changes.
+//
+// It hands p to the node: from node.New on, node.Close closes the plugins.
+func (h *Host) startCore(ctx context.Context, p *plugins) error {
+	h.push(func() error { p.close(); return nil })
+	opts := nodeOptions(h.cfg)
+	opts.Identity = h.id
+	opts.Transports = p.transports
+	opts.Discovery = p.discovery
+	opts.Cover = p.cover
+	opts.ClientAdapter = p.client
+	opts.ExitAdapter = p.exit
+	opts.ExitPolicy = h.policy
+	opts.Logger = h.log
+	n, err := node.New(opts)
+	if err != nil {
+		return err
+	}
+	// The node owns the plugins now: its Close closes them.
+	h.undo[len(h.undo)-1] = func() error { n.Close(); n.Wait(); return nil }
+	h.node = n
+	return n.Start(ctx)
+}
+
+// nodeOptions are the node options cfg's plain values set; startCore adds
+// the identity, the plugins, the exit policy and the logger.
+func nodeOptions(cfg *config.Config) node.Options {
+	return node.Options{
+		TunnelHops:         cfg.Tunnels.Hops,
+		TunnelIdleTimeout:  cfg.Tunnels.IdleTimeout,
+		TunnelQuiet:        cfg.Tunnels.Quiet,
+		TunnelCheckTimeout: cfg.Tunnels.CheckTimeout,
+		MimicCount:         cfg.Mimics.Count,
+		EpochLength:        cfg.Mimics.Epoch,
+		Exit:               cfg.Node.Exit,
+		LoopTimeout:        cfg.Cover.LoopTimeout,
+		LoopTunnels:        cfg.Cover.LoopTunnels,
+		LoopWindow:         cfg.Cover.LoopWindow,
+		LoopAlertLoss:      cfg.Cover.LoopAlertLoss,
+
+		AllowVariableTimeAES: cfg.Node.AllowVariableTimeAES,
+		MaxCircuitsPerLink:   cfg.Limits.CircuitsPerLink,
+		MaxCircuits:          cfg.Limits.Circuits,
+		CreateRate:           cfg.Limits.CreateRate,
+		AdmissionLimits: node.AdmissionLimits{
+			ProbeRate:        cfg.Limits.ProbeRate,
+			ProbeBurst:       cfg.Limits.ProbeBurst,
+			ProbeGlobalRate:  cfg.Limits.ProbeGlobalRate,
+			ProbeGlobalBurst: cfg.Limits.ProbeGlobalBurst,
+			HandshakeRate:    cfg.Limits.HandshakeRate,
+			HandshakeBurst:   cfg.Limits.HandshakeBurst,
+			LimiterSources:   cfg.Limits.LimiterSources,
+			PeerSilence:      cfg.Limits.PeerSilence,
+		},
+		OrphanGrace: cfg.Limits.OrphanGrace,
+	}
+}
+
+// prepare refuses what would fail later, before any plugin starts, and
+// reads what startCore hands the core: the identity key and the exit
+// policy (parsed once).
+func (h *Host) prepare(o Options) (err error) {
+	cfg := h.cfg
+	if err := checkAES(cfg); err != nil {
+		return err
+	}
+	if h.id, err = identity.Load(cfg.Node.Identity); err != nil {
+		return fmt.Errorf("loading identity key (create one with 'tarzan init'): %w", err)
+	}
+	if cfg.Node.Exit && len(cfg.Exit.Policy) > 0 {
+		if h.policy, err = exitpolicy.Parse(cfg.Exit.Policy); err != nil {
+			return fmt.Errorf("%s: exit.policy: %w", cfg.File, err)
+		}
+	}
+	if o.NoControl {
+		return nil
+	}
+	return checkControl(cfg)
+}
+
+// checkAES refuses, before any plugin starts and naming the key, what
+// node.New would refuse later: a CPU without AES instructions when
+// node.allow_variable_time_aes is off.
+func checkAES(cfg *config.Config) error {
+	return checkAESOn(cfg, onion.HardwareAES())
+}
+
+func checkAESOn(cfg *config.Config, hardware bool) error {
+	if hardware || cfg.Node.AllowVariableTimeAES {
+		return nil
+	}
+	return fmt.Errorf("%s: this CPU has no AES instructions, so onion cells would be encrypted in variable time, "+
+		"a timing side channel on the keys; node.allow_variable_time_aes = true starts anyway, for such CPUs only", cfg.File)
+}
