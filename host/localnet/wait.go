@@ -13,7 +13,7 @@ import (
 )
 
 // pollEvery is how often WaitJoined asks every node for its status.
-const pollEvery = 250 * time.Millisecond
+const pollEvery = 200 * time.Millisecond
 
 // WaitJoined waits until every node's control API answers, every node
 // knows every other and has all its mimic links up. It reports each
