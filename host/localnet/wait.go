@@ -141,11 +141,11 @@ func (n *Node) LogTail(lines int) string {
 	if err != nil {
 		return "    " + err.Error()
 	}
-	return "    " + strings.ReplaceAll(Tail(string(b), lines), "\n", "\n    ")
+	return "    " + strings.ReplaceAll(tail(string(b), lines), "\n", "\n    ")
 }
 
-// Tail is the last n lines of s.
-func Tail(s string, n int) string {
+// tail is the last n lines of s.
+func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
