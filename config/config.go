@@ -1,6 +1,6 @@
 // Package config reads node.toml into the typed options a Tarzan node is
 // built from. The core never sees the file: cmd/tarzan calls Load and
-// hands the fields on.
+// package host hands the fields on.
 //
 // Parsing is strict. Unknown keys, wrong types and invalid values are all
 // reported with the file, the line and the dotted key, for example

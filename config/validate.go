@@ -23,7 +23,7 @@ const (
 	maxHops   = 4 // onion MaxHops
 	minEpoch  = time.Second
 	// minPeerSilence is core/node's (unexported) floor on PeerSilence;
-	// cmd/tarzan's tests check that node.New agrees.
+	// host's tests (TestConfigPeerSilenceFloor) check that node.New agrees.
 	minPeerSilence = time.Second
 )
 

@@ -184,10 +184,9 @@ func TestStartFailsClearly(t *testing.T) {
 	}
 }
 
-// TestStartFailureLeavesNothing: Start fails after the node is up (the
-// control port is taken) with its transport served by a child process;
-// afterwards no child runs, the node's UDP port and the data directory are
-// free again.
+// TestStartFailureLeavesNothing: Start fails at different points with
+// the transport already running as a child process; afterwards no child
+// runs, and the node's UDP port and control.addr are free again.
 func TestStartFailureLeavesNothing(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -198,33 +197,49 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := udp.LocalAddr().(*net.UDPAddr).AddrPort()
-	udp.Close()
-
-	cfg := testConfig(t)
-	cfg.Transport.InProcess = false // a child: "plugin serve transport udp"
-	cfg.Transport.Listen = port
-	cfg.Node.Control = busy.Addr().String()
-	h, err := Start(context.Background(), cfg, Options{Exe: exe})
-	if err == nil {
-		h.Close()
-		t.Fatal("Start succeeded on a taken control port")
-	}
-	if !strings.Contains(err.Error(), "control: listening on") {
-		t.Fatalf("error %q does not name the control listener", err)
-	}
-	waitNoChildren(t)
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(port))
-	if err != nil {
-		t.Fatalf("node's UDP port %v still bound after Start failed: %v", port, err)
-	}
-	c.Close()
-	if _, err := os.Stat(filepath.Join(cfg.Node.DataDir, ControlAddrFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("control.addr left behind: %v", err)
+	for _, tc := range []struct {
+		name   string
+		break_ func(*config.Config)
+		want   string
+	}{
+		// After the node started: the control port is taken.
+		{"control port taken", func(c *config.Config) { c.Node.Control = busy.Addr().String() }, "control: listening on"},
+		// While opening plugins: the discovery is not shipped.
+		{"missing discovery", func(c *config.Config) { c.Discovery.Name = "nosuch" }, `discovery plugin "nosuch" is not shipped`},
+		// While opening plugins: an external cover that is not there.
+		{"missing external cover", func(c *config.Config) {
+			c.Cover.Path, c.Cover.SHA256 = filepath.Join(t.TempDir(), "none"), strings.Repeat("ab", 32)
+		}, "cover"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+			udp.Close()
+			cfg := testConfig(t)
+			cfg.Transport.InProcess = false // a child: "plugin serve transport udp"
+			cfg.Transport.Listen = port
+			tc.break_(cfg)
+			h, err := Start(context.Background(), cfg, Options{Exe: exe})
+			if err == nil {
+				h.Close()
+				t.Fatal("Start succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+			waitNoChildren(t)
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(port))
+			if err != nil {
+				t.Fatalf("node's UDP port %v still bound after Start failed: %v", port, err)
+			}
+			c.Close()
+			if _, err := os.Stat(filepath.Join(cfg.Node.DataDir, ControlAddrFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("control.addr left behind: %v", err)
+			}
+		})
 	}
 }
 

@@ -113,8 +113,10 @@ func (p *plugins) openTransports(c catalog, cfg *config.Config) error {
 func (p *plugins) openClient(c catalog, cfg *config.Config, clients []adapter.Adapter) error {
 	configured := cfg.Adapter.Name != "" || cfg.Adapter.Path != ""
 	switch {
-	case len(clients) > 1 || (len(clients) == 1 && configured):
-		return fmt.Errorf("%d client adapters (%d in Options.Clients, [adapter] %q): the node runs at most one", len(clients)+btoi(configured), len(clients), cfg.Adapter.Name)
+	case len(clients) > 1:
+		return fmt.Errorf("%d client adapters in Options.Clients: the node runs at most one", len(clients))
+	case len(clients) == 1 && configured:
+		return fmt.Errorf("%s: [adapter] %q and Options.Clients both give a client adapter: the node runs at most one", cfg.File, cfg.Adapter.Name)
 	case len(clients) == 1:
 		p.client = clients[0]
 		p.running = append(p.running, running{builtin.KindAdapter, p.client.Name(), p.client})
@@ -127,13 +129,6 @@ func (p *plugins) openClient(c catalog, cfg *config.Config, clients []adapter.Ad
 		p.add(builtin.KindAdapter, cfg.Adapter.Name, a)
 	}
 	return nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // openExit opens the exit adapter of an exit node.

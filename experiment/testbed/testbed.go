@@ -311,7 +311,7 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	err = nodeNet.WaitJoined(jctx)
 	cancel()
 	if err != nil {
-		return nil, notes, fmt.Errorf("membership did not converge within %v: %w", joinWithin, err)
+		return nil, notes, fmt.Errorf("waited %v: %w", joinWithin, err)
 	}
 	o.progress("run %d: every node knows every peer, all mimic links up (%.1f s)", run, time.Since(joined).Seconds())
 

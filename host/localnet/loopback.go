@@ -42,7 +42,7 @@ var Alias = netip.MustParseAddr("198.18.0.1")
 // 1's address and the server's alias.
 func NewIPService(server netip.AddrPort) (*IPService, error) {
 	client := netip.AddrFrom4([4]byte{127, 1, 0, 1})
-	port, err := FreeTCPPort(client)
+	port, err := freeTCPPort(client)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (o Loopback) transports(i int, ip netip.Addr) (*config.Config, error) {
 	names := Transports(o.Transport, i)
 	cfg.Transport.Name = names[0]
 	for j, name := range names {
-		port, err := FreeUDPPort(ip)
+		port, err := freeUDPPort(ip)
 		if err != nil {
 			return nil, err
 		}
@@ -154,8 +154,8 @@ func (ip *IPService) configure(cfg *config.Config, i int) {
 	}
 }
 
-// FreeUDPPort finds a free UDP port on ip.
-func FreeUDPPort(ip netip.Addr) (uint16, error) {
+// freeUDPPort finds a free UDP port on ip.
+func freeUDPPort(ip netip.Addr) (uint16, error) {
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	if err != nil {
 		return 0, fmt.Errorf("binding %v (loopback 127.0.0.0/8 must be usable): %w", ip, err)
@@ -164,8 +164,8 @@ func FreeUDPPort(ip netip.Addr) (uint16, error) {
 	return uint16(c.LocalAddr().(*net.UDPAddr).Port), nil
 }
 
-// FreeTCPPort finds a free TCP port on ip.
-func FreeTCPPort(ip netip.Addr) (uint16, error) {
+// freeTCPPort finds a free TCP port on ip.
+func freeTCPPort(ip netip.Addr) (uint16, error) {
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
 	if err != nil {
 		return 0, err

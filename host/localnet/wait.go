@@ -13,7 +13,7 @@ import (
 )
 
 // pollEvery is how often WaitJoined asks every node for its status.
-const pollEvery = 250 * time.Millisecond
+const pollEvery = 200 * time.Millisecond
 
 // WaitJoined waits until every node's control API answers, every node
 // knows every other and has all its mimic links up. It reports each
@@ -141,11 +141,11 @@ func (n *Node) LogTail(lines int) string {
 	if err != nil {
 		return "    " + err.Error()
 	}
-	return "    " + strings.ReplaceAll(Tail(string(b), lines), "\n", "\n    ")
+	return "    " + strings.ReplaceAll(tail(string(b), lines), "\n", "\n    ")
 }
 
-// Tail is the last n lines of s.
-func Tail(s string, n int) string {
+// tail is the last n lines of s.
+func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
