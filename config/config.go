@@ -179,8 +179,8 @@ func Default() *Config {
 			Control:  "127.0.0.1:0",
 			LogLevel: "info",
 		},
-		Mimics:  Mimics{Count: 6, Epoch: 24 * time.Hour},
-		Tunnels: Tunnels{Hops: 3, IdleTimeout: 10 * time.Minute, Quiet: node.DefaultTunnelQuiet, CheckTimeout: node.DefaultTunnelCheckTimeout},
+		Mimics:  Mimics{Count: node.DefaultMimicCount, Epoch: 24 * time.Hour},
+		Tunnels: Tunnels{Hops: node.DefaultTunnelHops, IdleTimeout: 10 * time.Minute, Quiet: node.DefaultTunnelQuiet, CheckTimeout: node.DefaultTunnelCheckTimeout},
 		Transport: Transport{
 			Plugin:    Plugin{Name: "udp", Options: map[string]string{}},
 			Listen:    netip.MustParseAddrPort("0.0.0.0:7700"),

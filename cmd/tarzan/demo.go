@@ -52,7 +52,7 @@ func runDemo(args []string) error {
 	fs := newFlags("demo", "demo [-nodes 12] [-tunnels 3] [-hops 3] [-json]")
 	nodes := fs.Int("nodes", 12, "node processes to start (each on its own 127.N.0.1, so in its own /16)")
 	tunnels := fs.Int("tunnels", 3, "tunnels to build from the first node")
-	hops := fs.Int("hops", 3, "hops per tunnel")
+	hops := fs.Int("hops", config.Default().Tunnels.Hops, "hops per tunnel")
 	pings := fs.Int("pings", 5, "pings per hop (the median is reported)")
 	coverName := fs.String("cover", "none", "cover policy for every node (none, constant)")
 	discName := fs.String("discovery", "gossip", "how nodes find each other: gossip (from one bootstrap address) or static (every address listed)")

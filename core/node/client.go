@@ -22,7 +22,7 @@ import (
 // packets that arrive while a tunnel is being built wait in a small queue.
 
 // InnerMTU is the largest IP packet a tunnel carries (docs/PROTOCOL.md §1).
-const InnerMTU = 1280
+const InnerMTU = adapter.InnerMTU
 
 const (
 	pendingPerFlow = 64
@@ -112,14 +112,6 @@ func (n *Node) clientLoop() {
 	}
 }
 
-// mss is the TCP MSS that keeps a segment within one relay payload.
-func mss(version int) uint16 {
-	if version == 6 {
-		return InnerMTU - 40 - 20
-	}
-	return InnerMTU - 20 - 20
-}
-
 // clientPacket sends one packet from a local application into a tunnel.
 func (n *Node) clientPacket(flow uint64, pkt []byte) {
 	info, err := ippkt.Parse(pkt)
@@ -131,16 +123,14 @@ func (n *Node) clientPacket(flow uint64, pkt []byte) {
 		n.stats.inc(DropIPTooBig)
 		return
 	}
-	if info.Proto == 6 {
-		ippkt.ClampMSS(pkt, mss(info.Version))
-	}
+	adapter.ClampMSS(pkt, info, InnerMTU)
 	if d := info.Dst; d.IsMulticast() || d.IsLinkLocalUnicast() || d.IsUnspecified() || d.IsLoopback() {
 		// The kernel's own chatter (IPv6 neighbour discovery, mDNS, ...)
 		// that a TUN catches: it means nothing beyond this host.
 		n.stats.inc(DropIPLocal)
 		return
 	}
-	proto, dst := protoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
+	proto, dst := adapter.ProtoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
 	if t := n.tunnelFor(flow, proto, dst); t != nil {
 		err := t.sendLast(onion.CmdData, pkt)
 		if err == nil {

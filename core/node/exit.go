@@ -34,18 +34,6 @@ type exitFlow struct {
 	flows flowTracker
 }
 
-func protoName(p uint8) string {
-	switch p {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1, 58:
-		return "icmp"
-	}
-	return ""
-}
-
 func (n *Node) isDNSAddr(a netip.Addr) bool {
 	for _, d := range n.opts.DNSAddrs {
 		if d == a.Unmap() {
@@ -70,7 +58,7 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 		// The policy also judges every IPv4 address an IPv6 destination
 		// carries (64:ff9b::7f00:1 is 127.0.0.1 to a NAT64 on our path).
 		dst := netip.AddrPortFrom(info.Dst, info.DstPort)
-		if v := n.opts.ExitPolicy.Check(protoName(info.Proto), dst); !v.Allowed {
+		if v := n.opts.ExitPolicy.Check(adapter.ProtoName(info.Proto), dst); !v.Allowed {
 			// Fail fast: tell the client at once instead of letting its
 			// connection time out.
 			n.stats.inc(DropExitPolicy)

@@ -248,11 +248,11 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	nw := f.Network
 	hops := nw.Hops
 	if hops == 0 {
-		hops = 3
+		hops = config.Default().Tunnels.Hops
 	}
 	k := nw.K
 	if k == 0 {
-		k = 6
+		k = config.Default().Mimics.Count
 	}
 	k = min(k, nodes-1)
 	warmup := nw.Warmup.Duration

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
 // Option keys (the [adapter.options] table) and their defaults.
@@ -23,11 +24,9 @@ const (
 	OptAlias          = "alias"                // "A=B,...": dial B for connections to A (test networks; see dialer.go)
 )
 
-// DefaultDNSAddrs are the resolver addresses the client side hands out.
-var DefaultDNSAddrs = []netip.Addr{
-	netip.MustParseAddr("100.64.0.53"),
-	netip.MustParseAddr("fd7a:7a72:7a6e::53"),
-}
+// DefaultDNSAddrs are the resolver addresses the client side hands out
+// when the core gives none (adapter.DefaultDNS).
+var DefaultDNSAddrs = adapter.DefaultDNS()
 
 type config struct {
 	idle, tcpIdle, dialTimeout time.Duration

@@ -109,7 +109,7 @@ func (e *Exit) Open(cfg adapter.Config) error {
 	}
 	mtu := cfg.MTU
 	if mtu <= 0 {
-		mtu = 1280
+		mtu = adapter.InnerMTU
 	}
 	st, err := newNetStack(e, mtu)
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 var (
 	webAddr4     = netip.MustParseAddr("198.18.0.1")
 	webAddr6     = netip.MustParseAddr("2001:db8::1")
-	dnsAddr      = netip.MustParseAddr(defaultDNS)
+	dnsAddr      = adapter.DNSv4
 	unreachAddr4 = netip.MustParseAddr("198.18.0.99") // answered with ICMP host unreachable
 	routerAddr4  = netip.MustParseAddr("198.18.0.254")
 	blackhole4   = netip.MustParseAddr("198.18.0.98") // dropped silently

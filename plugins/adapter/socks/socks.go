@@ -127,8 +127,8 @@ func (p *Proxy) Open(cfg adapter.Config) error {
 		return errors.New("socks: already open")
 	}
 	if !p.opts.mtuSet && cfg.MTU > 0 {
-		if cfg.MTU < 1280 {
-			return fmt.Errorf("socks: Config.MTU %d is below 1280", cfg.MTU)
+		if cfg.MTU < adapter.InnerMTU {
+			return fmt.Errorf("socks: Config.MTU %d is below %d", cfg.MTU, adapter.InnerMTU)
 		}
 		p.opts.mtu = cfg.MTU
 	}

@@ -6,16 +6,22 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
 const (
 	defaultName     = "tarzan0"
-	defaultAddress  = "100.64.0.2/10"
-	defaultAddress6 = "fd7a:7a72:7a6e::2/64"
-	defaultDNS      = "100.64.0.53"
 	defaultRoutes   = "0.0.0.0/0,::/0"
-	defaultMTU      = 1280
+	defaultMTU      = adapter.InnerMTU
 	defaultStateDir = "/run/tarzan"
+)
+
+// The address defaults are the SDK's (sdk/adapter facts.go).
+var (
+	defaultAddress  = adapter.ClientPrefix4.String()
+	defaultAddress6 = adapter.ClientPrefix6.String()
+	defaultDNS      = adapter.DNSv4.String()
 )
 
 type options struct {
@@ -59,8 +65,8 @@ func parseOptions(m map[string]string) (options, error) {
 			routes = v
 		case "mtu":
 			o.mtu, err = strconv.Atoi(v)
-			if err == nil && (o.mtu < 1280 || o.mtu > 65535) {
-				err = fmt.Errorf("must be in 1280..65535 (IPv6 needs 1280)")
+			if err == nil && (o.mtu < adapter.InnerMTU || o.mtu > 65535) {
+				err = fmt.Errorf("must be in %d..65535 (a tunnel's packets must fit)", adapter.InnerMTU)
 			}
 			o.mtuSet = true
 		case "state_dir":

@@ -140,8 +140,8 @@ func (d *Device) Open(cfg adapter.Config) (err error) {
 		return errors.New("tun: already open")
 	}
 	if !d.opts.mtuSet && cfg.MTU > 0 {
-		if cfg.MTU < 1280 {
-			return fmt.Errorf("tun: Config.MTU %d is below 1280", cfg.MTU)
+		if cfg.MTU < adapter.InnerMTU {
+			return fmt.Errorf("tun: Config.MTU %d is below %d", cfg.MTU, adapter.InnerMTU)
 		}
 		d.opts.mtu = cfg.MTU
 	}
