@@ -344,9 +344,8 @@ func writeDemoNet(dir string, count int, o demoOptions) ([]*demoNode, error) {
 				cfg.Node.Exit = true
 				cfg.Exit.Policy = []string{rule, "reject *:*"}
 				cfg.Exit.Options = map[string]string{
-					"policy": rule + ";reject *:*",
-					"alias":  fmt.Sprintf("%s=%s", ip.alias.Addr(), ip.server.Addr()),
-					"bind":   n.addr.Addr().String(),
+					"alias": fmt.Sprintf("%s=%s", ip.alias.Addr(), ip.server.Addr()),
+					"bind":  n.addr.Addr().String(),
 				}
 			}
 		}

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/tarzan-net/tarzan/config"
@@ -141,18 +139,10 @@ func runNode(args []string) error {
 				return fmt.Errorf("%s: exit.policy: %w", cfg.File, err)
 			}
 		}
-		// The exit adapter enforces the policy again before it dials
-		// (defence in depth): hand it the same rules unless its options
-		// name their own.
-		exitCfg := cfg.Exit.Plugin
-		if len(cfg.Exit.Policy) > 0 && exitCfg.Options["policy"] == "" {
-			exitCfg.Options = maps.Clone(exitCfg.Options)
-			if exitCfg.Options == nil {
-				exitCfg.Options = map[string]string{}
-			}
-			exitCfg.Options["policy"] = strings.Join(cfg.Exit.Policy, ";")
-		}
-		if exitAd, err = openAdapter(exitCfg, log); err != nil {
+		// The core hands the exit adapter this policy when it opens it
+		// (adapter.Config.ExitPolicy), which enforces it again before it
+		// dials (defence in depth).
+		if exitAd, err = openAdapter(cfg.Exit.Plugin, log); err != nil {
 			closeTransports()
 			closeAll(tr, disc, cov, clientAd)
 			return fmt.Errorf("exit %q: %w", cfg.Exit.Name, err)
@@ -274,6 +264,7 @@ func configOptions(cfg *config.Config) node.Options {
 		TunnelIdleTimeout:  cfg.Tunnels.IdleTimeout,
 		TunnelQuiet:        cfg.Tunnels.Quiet,
 		TunnelCheckTimeout: cfg.Tunnels.CheckTimeout,
+		DNSAddrs:           cfg.Tunnels.DNS,
 		MimicCount:         cfg.Mimics.Count,
 		EpochLength:        cfg.Mimics.Epoch,
 		Exit:               cfg.Node.Exit,

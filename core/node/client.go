@@ -46,13 +46,13 @@ type pendingFlow struct {
 
 func (n *Node) openAdapters() error {
 	if a := n.opts.ClientAdapter; a != nil {
-		if err := a.Open(adapter.Config{MTU: InnerMTU, Exclude: n.peerPrefixes()}); err != nil {
+		if err := a.Open(adapter.Config{MTU: InnerMTU, Exclude: n.peerPrefixes(), DNS: n.opts.DNSAddrs}); err != nil {
 			return err
 		}
 		n.goRun(n.clientLoop)
 	}
 	if a := n.opts.ExitAdapter; a != nil {
-		if err := a.Open(adapter.Config{MTU: InnerMTU}); err != nil {
+		if err := a.Open(adapter.Config{MTU: InnerMTU, DNS: n.opts.DNSAddrs, ExitPolicy: n.opts.ExitPolicy}); err != nil {
 			return err
 		}
 		n.goRun(n.exitLoop)

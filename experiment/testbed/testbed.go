@@ -623,11 +623,11 @@ func writeConfigs(ns []*tbNode, p experiment.Point, k, hops int, o Options) erro
 			cfg.Adapter = config.Plugin{Name: "socks", InProcess: !o.OutOfProcess,
 				Options: map[string]string{"listen": fmt.Sprintf("127.0.0.1:%d", socksPort)}}
 		}
-		// pnat has its own policy option (default: no private ranges)
-		// besides exit.policy; both accept exactly the server subnet.
+		// The core hands exit.policy to pnat at open (pnat's own policy
+		// option is deprecated): it accepts exactly the server subnet.
 		cfg.Exit.Policy = []string{"accept " + serverNet, "reject *:*"}
 		cfg.Exit.InProcess = !o.OutOfProcess
-		cfg.Exit.Options = map[string]string{"policy": "accept " + serverNet + ";reject *:*"}
+		cfg.Exit.Options = map[string]string{}
 		if err := config.Write(filepath.Join(n.dir, "node.toml"), cfg); err != nil {
 			return err
 		}

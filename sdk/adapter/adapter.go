@@ -34,6 +34,8 @@ package adapter
 import (
 	"errors"
 	"net/netip"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 )
 
 // ErrClosed is returned after Close.
@@ -57,12 +59,22 @@ type Packet struct {
 	Flow uint64 // tunnel (exit) or isolation group (client); see the package comment
 }
 
-// Config is what the core tells an adapter when it opens it.
+// Config is what the core tells an adapter when it opens it: the node's
+// settings, so that an adapter never keeps its own copy of them.
 type Config struct {
-	MTU       int               // inner MTU of a tunnel (1280)
-	Addresses []netip.Prefix    // addresses the adapter owns (client side)
-	Exclude   []netip.Prefix    // destinations that must never enter the adapter (the node's own mimic links)
-	Options   map[string]string // the [adapter.options] table from node.toml
+	MTU       int            // inner MTU of a tunnel (InnerMTU)
+	Addresses []netip.Prefix // addresses the adapter owns (client side)
+	Exclude   []netip.Prefix // destinations that must never enter the adapter (the node's own mimic links)
+	// DNS are the in-tunnel resolver addresses the node uses (empty:
+	// DefaultDNS). A client adapter points its resolver at them; an exit
+	// adapter answers DNS sent to them with its own resolver.
+	DNS []netip.Addr
+	// ExitPolicy is the policy the core enforces on every packet that
+	// leaves through this exit (exit role only; nil: exitpolicy.Default).
+	// An exit adapter enforces it again right before it dials, in case a
+	// packet reached it some other way. Treat it as read-only.
+	ExitPolicy *exitpolicy.Policy
+	Options    map[string]string // the [adapter.options] table from node.toml
 }
 
 // Adapter moves whole IP packets between the core and the world.

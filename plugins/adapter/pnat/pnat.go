@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -25,6 +26,7 @@ type Resolver interface {
 // adapter.Adapter and an adapter.FlowCloser.
 type Exit struct {
 	cfg      config
+	log      *slog.Logger
 	resolver Resolver
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	// listenPing opens an unprivileged ICMP socket; replaced in tests.
@@ -69,6 +71,7 @@ func New(options map[string]string) (adapter.Adapter, error) {
 	}
 	return &Exit{
 		cfg:        cfg,
+		log:        slog.Default().With("adapter", Name),
 		resolver:   net.DefaultResolver,
 		dial:       newDialer(cfg.bind, cfg.alias),
 		listenPing: listenPing,
@@ -105,8 +108,14 @@ func (e *Exit) Open(cfg adapter.Config) error {
 			return err
 		}
 		e.cfg = c
-		e.pool4, e.pool6 = newPool4(c.dnsAddrs), newPool6(c.dnsAddrs)
 	}
+	for _, opt := range e.cfg.fromCore(cfg) {
+		e.log.Warn("pnat: option "+opt+" is deprecated and will be removed in the next version; "+
+			"set exit.policy and tunnels.dns in node.toml instead (this option still overrides them at the exit adapter)",
+			"option", opt)
+	}
+	// The pools never hand out a resolver address as a mapping.
+	e.pool4, e.pool6 = newPool4(e.cfg.dnsAddrs), newPool6(e.cfg.dnsAddrs)
 	mtu := cfg.MTU
 	if mtu <= 0 {
 		mtu = adapter.InnerMTU
@@ -270,7 +279,12 @@ func (e *Exit) Stats() map[string]uint64 {
 	return m
 }
 
-// Policy returns the exit policy in force.
-func (e *Exit) Policy() *exitpolicy.Policy { return e.cfg.policy }
+// Policy returns the exit policy in force: after Open, the core's
+// (adapter.Config.ExitPolicy) unless the deprecated option set one.
+func (e *Exit) Policy() *exitpolicy.Policy {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.policy
+}
 
 func now() int64 { return time.Now().UnixNano() }

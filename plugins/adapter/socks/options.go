@@ -27,6 +27,7 @@ type options struct {
 	addresses      []netip.Addr // inner addresses of every group's stack
 	addressSet     bool         // "address" given: Config.Addresses does not override it
 	dns            []netip.Addr
+	dnsSet         bool // "dns" given: Config.DNS does not override it
 	isolateDest    bool
 	mtu            int
 	mtuSet         bool
@@ -65,6 +66,7 @@ func parseOptions(m map[string]string) (options, error) {
 			o.addressSet = true
 		case "dns":
 			o.dns, err = parseAddrList(v)
+			o.dnsSet = true
 		case "isolate":
 			o.isolateDest, err = parseIsolate(v)
 		case "mtu":

@@ -23,10 +23,12 @@
 //	                 unless allow_remote = "true"
 //	allow_remote     accept a non-loopback listen address (default false)
 //	address          the stacks' inner addresses, comma-separated (default
-//	                 100.64.0.2,fd7a:7a72:7a6e::2; Config.Addresses if unset)
-//	dns              resolver(s) inside the tunnel (default 100.64.0.53)
+//	                 100.64.0.2,fd7a:7a72:7a6e::2, adapter.ClientPrefix4/6;
+//	                 Config.Addresses if unset)
+//	dns              resolver(s) inside the tunnel (default the first of
+//	                 Config.DNS, the node's; else adapter.DNSv4, 100.64.0.53)
 //	isolate          "auth" (default) or "auth,dest"
-//	mtu              inner MTU (default Config.MTU, else 1280)
+//	mtu              inner MTU (default Config.MTU, else adapter.InnerMTU)
 //	idle_timeout     close a group after this long without sessions (10m)
 //	connect_timeout  give up a CONNECT after this long (30s)
 //
@@ -131,6 +133,12 @@ func (p *Proxy) Open(cfg adapter.Config) error {
 			return fmt.Errorf("socks: Config.MTU %d is below %d", cfg.MTU, adapter.InnerMTU)
 		}
 		p.opts.mtu = cfg.MTU
+	}
+	if !p.opts.dnsSet && len(cfg.DNS) > 0 {
+		// The node's first resolver address, as the default was the
+		// first of adapter.DefaultDNS: a stack asks the next only when
+		// one fails, and IPv4 comes first.
+		p.opts.dns = []netip.Addr{cfg.DNS[0].Unmap()}
 	}
 	if !p.opts.addressSet && len(cfg.Addresses) > 0 {
 		p.opts.addresses = p.opts.addresses[:0]

@@ -29,6 +29,7 @@ type options struct {
 	addrs    []netip.Prefix // the TUN's addresses (IPv4 and/or IPv6)
 	addrsSet bool           // "address" or "address6" given: Config.Addresses does not override
 	dns      []netip.Addr
+	dnsSet   bool           // "dns" given: Config.DNS does not override it
 	routes   []netip.Prefix // as configured; /0 is split in two /1 when installed
 	mtu      int
 	mtuSet   bool
@@ -60,7 +61,7 @@ func parseOptions(m map[string]string) (options, error) {
 		case "address6":
 			addr6, o.addrsSet = v, true
 		case "dns":
-			dns = v
+			dns, o.dnsSet = v, true
 		case "routes":
 			routes = v
 		case "mtu":

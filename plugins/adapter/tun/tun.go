@@ -28,13 +28,14 @@
 //	name       device name (default tarzan0)
 //	address    IPv4 address with prefix (default 100.64.0.2/10; "" = none)
 //	address6   IPv6 address with prefix (default fd7a:7a72:7a6e::2/64; "" = none)
-//	dns        resolver inside the tunnel, answered by the exit (default
-//	           100.64.0.53); it is reached through the TUN's own prefix.
+//	dns        resolver(s) inside the tunnel, answered by the exit (default
+//	           Config.DNS, the node's; else adapter.DNSv4, 100.64.0.53); it
+//	           is reached through the TUN's own prefix, and logged at Open.
 //	           Pointing the system resolver at it (resolv.conf, resolvectl)
 //	           is left to the operator: DNS to a LAN resolver otherwise
 //	           bypasses the tunnel.
 //	routes     what to send into the tunnel (default 0.0.0.0/0,::/0)
-//	mtu        device MTU (default Config.MTU, else 1280)
+//	mtu        device MTU (default Config.MTU, else adapter.InnerMTU)
 //	state_dir  where the state file lives (default /run/tarzan)
 //
 // Packets: the device runs with virtio-net headers, so the kernel may hand
@@ -145,6 +146,9 @@ func (d *Device) Open(cfg adapter.Config) (err error) {
 		}
 		d.opts.mtu = cfg.MTU
 	}
+	if !d.opts.dnsSet && len(cfg.DNS) > 0 {
+		d.opts.dns = slices.Clone(cfg.DNS)
+	}
 	if !d.opts.addrsSet && len(cfg.Addresses) > 0 {
 		d.opts.addrs = slices.Clone(cfg.Addresses)
 	}
@@ -223,7 +227,7 @@ func (d *Device) Open(cfg adapter.Config) (err error) {
 	d.wmem = make([][]byte, adapter.BatchSize)
 	d.wbufs = make([][]byte, adapter.BatchSize)
 	d.opened = true
-	d.log.Info("TUN device up", "device", d.name, "mtu", d.opts.mtu)
+	d.log.Info("TUN device up; point the system resolver at dns", "device", d.name, "mtu", d.opts.mtu, "dns", d.opts.dns)
 	return nil
 }
 

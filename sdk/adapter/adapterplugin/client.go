@@ -120,13 +120,7 @@ func (c *client) Open(cfg adapter.Config) error {
 	if c.closed.Load() {
 		return adapter.ErrClosed
 	}
-	req := &adapterpb.OpenRequest{Mtu: int32(cfg.MTU), Options: cfg.Options}
-	for _, p := range cfg.Addresses {
-		req.Addresses = append(req.Addresses, p.String())
-	}
-	for _, p := range cfg.Exclude {
-		req.Exclude = append(req.Exclude, p.String())
-	}
+	req := openRequest(cfg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	raw, err := c.sup.Client()

@@ -2,10 +2,12 @@ package adapterplugin_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
@@ -31,12 +33,58 @@ func (e echo) CloseFlow(flow uint64) error {
 	return e.Fake.CloseFlow(flow)
 }
 
+// reporter is the child's adapter in mode "config": Open sends back, on
+// flow 1, what it was opened with, so the test sees what crossed.
+type reporter struct{ *adaptertest.Fake }
+
+func (r reporter) Open(cfg adapter.Config) error {
+	msg := fmt.Sprintf("mtu=%d dns=%v policy=%v(%s)", cfg.MTU, cfg.DNS, cfg.ExitPolicy != nil, cfg.ExitPolicy)
+	r.Inject(adapter.Packet{Buf: []byte(msg), N: len(msg), Flow: 1})
+	return r.Fake.Open(cfg)
+}
+
 func TestMain(m *testing.M) {
-	plugintest.Main(m, func(string) {
+	plugintest.Main(m, func(mode string) {
 		adapterplugin.Serve(func(map[string]string) (adapter.Adapter, error) {
+			if mode == "config" {
+				return reporter{adaptertest.New(adapter.RoleExit)}, nil
+			}
 			return echo{adaptertest.New(adapter.RoleExit)}, nil
 		})
 	})
+}
+
+// The node's DNS addresses and exit policy reach a plugin child whole:
+// the child enforces the rules the core enforces.
+func TestConfigCrossesToChild(t *testing.T) {
+	pol, err := exitpolicy.Parse([]string{"reject private", "accept tcp 192.0.2.0/24:80,443", "accept icmp *", "reject *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := []netip.Addr{netip.MustParseAddr("100.64.9.53"), netip.MustParseAddr("fd00::53")}
+	for _, tc := range []struct {
+		name string
+		cfg  adapter.Config
+		want string
+	}{
+		{"exit", adapter.Config{MTU: 1280, DNS: dns, ExitPolicy: pol},
+			"mtu=1280 dns=[100.64.9.53 fd00::53] policy=true(reject private; accept tcp 192.0.2.0/24:80,443; accept icmp *; reject *)"},
+		{"client", adapter.Config{MTU: 1400}, "mtu=1400 dns=[] policy=false()"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := adapterplugin.Launch(plugintest.Launcher(t, "config"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			if err := a.Open(tc.cfg); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(readN(t, a, 1)[0].Buf); got != tc.want {
+				t.Fatalf("the child was opened with\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
 }
 
 const headroom = 16

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -57,12 +56,8 @@ func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb
 	if s.opened {
 		return nil, errors.New("adapterplugin: already open")
 	}
-	cfg := adapter.Config{MTU: int(req.GetMtu()), Options: req.GetOptions()}
-	var err error
-	if cfg.Addresses, err = prefixes(req.GetAddresses()); err != nil {
-		return nil, err
-	}
-	if cfg.Exclude, err = prefixes(req.GetExclude()); err != nil {
+	cfg, err := configOf(req)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.a.Open(cfg); err != nil {
@@ -72,18 +67,6 @@ func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb
 	go s.toHost(s.a)
 	go s.fromHost(s.a)
 	return &adapterpb.Empty{}, nil
-}
-
-func prefixes(ss []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("adapterplugin: bad prefix: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 func (s *server) toHost(a adapter.Adapter) {
