@@ -97,7 +97,7 @@ func (n *Node) clientLoop() {
 		pkts[i].Buf = make([]byte, 2048)
 	}
 	for {
-		k, err := a.ReadPackets(pkts, 0)
+		k, err := a.ReadPackets(pkts)
 		if err != nil {
 			if n.stopped() {
 				return
@@ -258,7 +258,7 @@ func (n *Node) deliverClient(flow uint64, pkt []byte) {
 		n.stats.inc(DropAdapter)
 		return
 	}
-	if _, err := a.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}, 0); err != nil {
+	if _, err := a.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}); err != nil {
 		n.stats.inc(DropAdapter)
 	}
 }

@@ -83,7 +83,7 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 			flow = c.exitFlow.Load()
 		}
 	}
-	if _, err := n.opts.ExitAdapter.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}, 0); err != nil {
+	if _, err := n.opts.ExitAdapter.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}); err != nil {
 		n.stats.inc(DropAdapter)
 		n.limiter.warn(n.log, "exit-write", "exit adapter refused a packet", "adapter", n.opts.ExitAdapter.Name(), "err", err)
 		return
@@ -106,7 +106,7 @@ func (n *Node) exitLoop() {
 		pkts[i].Buf = make([]byte, 2048)
 	}
 	for {
-		k, err := a.ReadPackets(pkts, 0)
+		k, err := a.ReadPackets(pkts)
 		if err != nil {
 			if n.stopped() {
 				return

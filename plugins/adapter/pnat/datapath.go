@@ -30,7 +30,7 @@ import (
 
 // WritePackets takes packets from tunnels. Every packet is consumed (n is
 // len(pkts)); those refused are counted in Stats.
-func (e *Exit) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (e *Exit) WritePackets(pkts []adapter.Packet) (int, error) {
 	if !e.isOpen() {
 		return 0, errors.New("pnat: not open")
 	}
@@ -43,12 +43,12 @@ func (e *Exit) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
 	defer putBuf(scratch)
 	for i := range pkts {
 		p := &pkts[i]
-		if offset > len(p.Buf) || p.N < 0 || offset+p.N > len(p.Buf) {
+		if p.N < 0 || p.N > len(p.Buf) {
 			e.stats.dropMalformed.Add(1)
 			continue
 		}
 		e.stats.packetsIn.Add(1)
-		e.writeOne(p.Buf[offset:offset+p.N], p.Flow, scratch)
+		e.writeOne(p.Buf[:p.N], p.Flow, scratch)
 	}
 	return len(pkts), nil
 }

@@ -62,22 +62,26 @@ func startHarness(t *testing.T, e *Exit) *harness {
 
 func (h *harness) dispatch() {
 	defer h.wg.Done()
+	// The client stacks' Write wants headroom for a virtio header: the
+	// exit's packets are read in after it.
 	const off = 16
 	pkts := make([]adapter.Packet, adapter.BatchSize)
+	full := make([][]byte, len(pkts))
 	for i := range pkts {
-		pkts[i].Buf = make([]byte, off+1500)
+		full[i] = make([]byte, off+1500)
+		pkts[i].Buf = full[i][off:]
 	}
 	for {
-		n, err := h.e.ReadPackets(pkts, off)
+		n, err := h.e.ReadPackets(pkts)
 		if err != nil {
 			return
 		}
-		for _, p := range pkts[:n] {
+		for i, p := range pkts[:n] {
 			h.mu.Lock()
 			dev := h.clients[p.Flow]
 			h.mu.Unlock()
 			if dev != nil {
-				dev.Write([][]byte{p.Buf[:off+p.N]}, off)
+				dev.Write([][]byte{full[i][:off+p.N]}, off)
 			}
 		}
 	}
@@ -122,7 +126,7 @@ func (h *harness) attach(flow uint64, dev clientDev) {
 			if n == 0 {
 				continue
 			}
-			_, err = h.e.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: flow}}, 0)
+			_, err = h.e.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: flow}})
 			if errors.Is(err, adapter.ErrClosed) {
 				return
 			}

@@ -220,7 +220,7 @@ func (e *Exit) enqueue(b *[]byte, flow uint64) {
 }
 
 // ReadPackets returns replies for tunnels, each with its tunnel's Flow.
-func (e *Exit) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (e *Exit) ReadPackets(pkts []adapter.Packet) (int, error) {
 	if !e.isOpen() {
 		return 0, errors.New("pnat: not open")
 	}
@@ -232,11 +232,11 @@ func (e *Exit) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 			return 0, adapter.ErrClosed
 		case p = <-e.out:
 		}
-		n = e.fill(pkts, offset, n, p)
+		n = e.fill(pkts, n, p)
 		for n < len(pkts) {
 			select {
 			case p = <-e.out:
-				n = e.fill(pkts, offset, n, p)
+				n = e.fill(pkts, n, p)
 				continue
 			default:
 			}
@@ -246,14 +246,14 @@ func (e *Exit) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 	return n, nil
 }
 
-func (e *Exit) fill(pkts []adapter.Packet, offset, n int, p outPacket) int {
+func (e *Exit) fill(pkts []adapter.Packet, n int, p outPacket) int {
 	defer putBuf(p.buf)
 	dst := pkts[n].Buf
-	if offset > len(dst) || len(dst)-offset < len(*p.buf) {
+	if len(dst) < len(*p.buf) {
 		e.stats.dropTooBig.Add(1)
 		return n
 	}
-	pkts[n].N = copy(dst[offset:], *p.buf)
+	pkts[n].N = copy(dst, *p.buf)
 	pkts[n].Flow = p.flow
 	return n + 1
 }

@@ -40,7 +40,7 @@ func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExi
 			pkts[i].Buf = make([]byte, 1500)
 		}
 		for {
-			n, err := e.ReadPackets(pkts, 0)
+			n, err := e.ReadPackets(pkts)
 			if err != nil {
 				return
 			}
@@ -58,7 +58,7 @@ func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExi
 }
 
 func (r *rawExit) write(flow uint64, pkt []byte) {
-	if _, err := r.e.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}, 0); err != nil {
+	if _, err := r.e.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}); err != nil {
 		r.t.Fatal(err)
 	}
 }

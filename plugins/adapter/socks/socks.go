@@ -175,7 +175,7 @@ func (p *Proxy) Addr() netip.AddrPort {
 // ReadPackets blocks for the first packet any group's stack emits, then
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
-func (p *Proxy) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (p *Proxy) ReadPackets(pkts []adapter.Packet) (int, error) {
 	n := 0
 	for n < len(pkts) {
 		var op outPacket
@@ -192,8 +192,8 @@ func (p *Proxy) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 				return n, nil
 			}
 		}
-		if offset+op.n <= len(pkts[n].Buf) {
-			pkts[n].N = copy(pkts[n].Buf[offset:], (*op.buf)[:op.n])
+		if op.n <= len(pkts[n].Buf) {
+			pkts[n].N = copy(pkts[n].Buf, (*op.buf)[:op.n])
 			pkts[n].Flow = op.flow
 			n++
 		}
@@ -206,17 +206,17 @@ func (p *Proxy) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 // groups that no longer exist, and anything that is not IPv4 or IPv6, are
 // dropped but counted as accepted: like a network, the adapter loses
 // packets rather than failing the batch.
-func (p *Proxy) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (p *Proxy) WritePackets(pkts []adapter.Packet) (int, error) {
 	select {
 	case <-p.closed:
 		return 0, adapter.ErrClosed
 	default:
 	}
 	for _, pk := range pkts {
-		if pk.N <= 0 || offset+pk.N > len(pk.Buf) {
+		if pk.N <= 0 || pk.N > len(pk.Buf) {
 			continue
 		}
-		b := pk.Buf[offset : offset+pk.N]
+		b := pk.Buf[:pk.N]
 		if v := b[0] >> 4; v != 4 && v != 6 {
 			continue
 		}

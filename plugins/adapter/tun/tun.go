@@ -239,7 +239,7 @@ func (d *Device) record(change func()) error {
 }
 
 // ReadPackets returns IP packets the host sent into the TUN, all in Flow 0.
-func (d *Device) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (d *Device) ReadPackets(pkts []adapter.Packet) (int, error) {
 	d.rmu.Lock()
 	defer d.rmu.Unlock()
 	if !d.isOpen() {
@@ -265,10 +265,10 @@ func (d *Device) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 		k := 0
 		for ; k < len(pkts) && d.rnext < d.rn; d.rnext++ {
 			sz := d.rsizes[d.rnext]
-			if sz == 0 || offset+sz > len(pkts[k].Buf) {
+			if sz == 0 || sz > len(pkts[k].Buf) {
 				continue // does not fit the caller's buffer: dropped
 			}
-			pkts[k].N = copy(pkts[k].Buf[offset:], d.rbufs[d.rnext][tunOffset:tunOffset+sz])
+			pkts[k].N = copy(pkts[k].Buf, d.rbufs[d.rnext][tunOffset:tunOffset+sz])
 			pkts[k].Flow = 0
 			k++
 		}
@@ -280,7 +280,7 @@ func (d *Device) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 
 // WritePackets hands IP packets to the host. Malformed packets the kernel
 // refuses are dropped; the batch still counts as accepted.
-func (d *Device) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (d *Device) WritePackets(pkts []adapter.Packet) (int, error) {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if !d.isOpen() {
@@ -290,10 +290,10 @@ func (d *Device) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
 		batch := pkts[start:min(len(pkts), start+len(d.wbufs))]
 		k := 0
 		for _, p := range batch {
-			if p.N <= 0 || offset+p.N > len(p.Buf) {
+			if p.N <= 0 || p.N > len(p.Buf) {
 				continue
 			}
-			b := p.Buf[offset : offset+p.N]
+			b := p.Buf[:p.N]
 			if v := b[0] >> 4; v != 4 && v != 6 {
 				continue
 			}

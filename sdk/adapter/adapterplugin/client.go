@@ -138,8 +138,8 @@ func (c *client) Open(cfg adapter.Config) error {
 
 // ReadPackets blocks until packets arrive, Close (adapter.ErrClosed), or,
 // while the child restarts, until its replacement is ready. Packets larger
-// than their buffer (after offset) are dropped and counted.
-func (c *client) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+// than their buffer are dropped and counted.
+func (c *client) ReadPackets(pkts []adapter.Packet) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.buf == nil {
@@ -149,7 +149,7 @@ func (c *client) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 		if c.closed.Load() {
 			return 0, adapter.ErrClosed
 		}
-		if n := c.fill(pkts, offset); n > 0 {
+		if n := c.fill(pkts); n > 0 {
 			return n, nil
 		}
 		conn, ready := c.data.Wait()
@@ -169,18 +169,18 @@ func (c *client) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 	}
 }
 
-func (c *client) fill(pkts []adapter.Packet, offset int) int {
+func (c *client) fill(pkts []adapter.Packet) int {
 	n := 0
 	for n < len(pkts) && c.dec.left > 0 {
 		flow, data, err := c.dec.next()
 		if err != nil {
 			break
 		}
-		if offset+len(data) > len(pkts[n].Buf) {
+		if len(data) > len(pkts[n].Buf) {
 			c.dropped.Add(1)
 			continue
 		}
-		pkts[n].N = copy(pkts[n].Buf[offset:], data)
+		pkts[n].N = copy(pkts[n].Buf, data)
 		pkts[n].Flow = flow
 		n++
 	}
@@ -188,7 +188,7 @@ func (c *client) fill(pkts []adapter.Packet, offset int) int {
 }
 
 // WritePackets hands the packets to the child in as few messages as fit.
-func (c *client) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (c *client) WritePackets(pkts []adapter.Packet) (int, error) {
 	if c.closed.Load() {
 		return 0, adapter.ErrClosed
 	}
@@ -200,7 +200,7 @@ func (c *client) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
 	defer msgPool.Put(bp)
 	done := 0
 	for done < len(pkts) {
-		m, k, err := encode((*bp)[:0], pkts[done:], offset)
+		m, k, err := encode((*bp)[:0], pkts[done:])
 		if err != nil {
 			return done, err
 		}

@@ -46,8 +46,11 @@ func (r reporter) Open(cfg adapter.Config) error {
 func TestMain(m *testing.M) {
 	plugintest.Main(m, func(mode string) {
 		adapterplugin.Serve(func(map[string]string) (adapter.Adapter, error) {
-			if mode == "config" {
+			switch mode {
+			case "config":
 				return reporter{adaptertest.New(adapter.RoleExit)}, nil
+			case "sink":
+				return &sink{Fake: adaptertest.New(adapter.RoleExit)}, nil
 			}
 			return echo{adaptertest.New(adapter.RoleExit)}, nil
 		})
@@ -87,8 +90,6 @@ func TestConfigCrossesToChild(t *testing.T) {
 	}
 }
 
-const headroom = 16
-
 func readN(t *testing.T, a adapter.Adapter, n int) []adapter.Packet {
 	t.Helper()
 	var out []adapter.Packet
@@ -97,16 +98,16 @@ func readN(t *testing.T, a adapter.Adapter, n int) []adapter.Packet {
 		defer close(done)
 		pkts := make([]adapter.Packet, adapter.BatchSize)
 		for i := range pkts {
-			pkts[i].Buf = make([]byte, headroom+1500)
+			pkts[i].Buf = make([]byte, 1500)
 		}
 		for len(out) < n {
-			k, err := a.ReadPackets(pkts, headroom)
+			k, err := a.ReadPackets(pkts)
 			if err != nil {
 				t.Errorf("ReadPackets: %v", err)
 				return
 			}
 			for _, p := range pkts[:k] {
-				out = append(out, adapter.Packet{Buf: bytes.Clone(p.Buf[headroom : headroom+p.N]), N: p.N, Flow: p.Flow})
+				out = append(out, adapter.Packet{Buf: bytes.Clone(p.Buf[:p.N]), N: p.N, Flow: p.Flow})
 			}
 		}
 	}()
@@ -122,17 +123,17 @@ func roundTrip(t *testing.T, a adapter.Adapter, tag byte) {
 	t.Helper()
 	pkts := make([]adapter.Packet, adapter.BatchSize)
 	for i := range pkts {
-		b := make([]byte, headroom+1280)
+		b := make([]byte, 1280)
 		for j := range b {
 			b[j] = tag + byte(i) + byte(j)
 		}
 		pkts[i] = adapter.Packet{Buf: b, N: 1280, Flow: uint64(1000 + i)}
 	}
-	if n, err := a.WritePackets(pkts, headroom); err != nil || n != len(pkts) {
+	if n, err := a.WritePackets(pkts); err != nil || n != len(pkts) {
 		t.Fatalf("WritePackets = %d, %v", n, err)
 	}
 	for i, p := range readN(t, a, len(pkts)) {
-		if p.Flow != pkts[i].Flow || !bytes.Equal(p.Buf, pkts[i].Buf[headroom:headroom+1280]) {
+		if p.Flow != pkts[i].Flow || !bytes.Equal(p.Buf, pkts[i].Buf[:1280]) {
 			t.Fatalf("packet %d came back altered (flow %d)", i, p.Flow)
 		}
 	}
@@ -164,7 +165,7 @@ func TestPacketsThroughChild(t *testing.T) {
 	// channel of the new child is being published.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := a.WritePackets([]adapter.Packet{{Buf: make([]byte, headroom+20), N: 20}}, headroom)
+		_, err := a.WritePackets([]adapter.Packet{{Buf: make([]byte, 20), N: 20}})
 		if err == nil {
 			break
 		}

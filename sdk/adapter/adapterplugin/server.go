@@ -76,7 +76,7 @@ func (s *server) toHost(a adapter.Adapter) {
 	}
 	msg := make([]byte, 0, maxMessage)
 	for {
-		n, err := a.ReadPackets(pkts, 0)
+		n, err := a.ReadPackets(pkts)
 		if err != nil {
 			if !errors.Is(err, adapter.ErrClosed) {
 				s.log.Error("adapter read failed; no more packets will reach the host", "err", err)
@@ -84,7 +84,7 @@ func (s *server) toHost(a adapter.Adapter) {
 			return
 		}
 		for rest := pkts[:n]; len(rest) > 0; {
-			m, k, err := encode(msg[:0], rest, 0)
+			m, k, err := encode(msg[:0], rest)
 			if err != nil {
 				s.log.Error("dropping read packets", "err", err)
 				break
@@ -119,7 +119,7 @@ func (s *server) fromHost(a adapter.Adapter) {
 			pkts = append(pkts, adapter.Packet{Buf: data, N: len(data), Flow: flow})
 		}
 		for rest := pkts; len(rest) > 0; rest = rest[min(len(rest), adapter.BatchSize):] {
-			if _, err := a.WritePackets(rest[:min(len(rest), adapter.BatchSize)], 0); errors.Is(err, adapter.ErrClosed) {
+			if _, err := a.WritePackets(rest[:min(len(rest), adapter.BatchSize)]); errors.Is(err, adapter.ErrClosed) {
 				return
 			}
 		}
