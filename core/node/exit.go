@@ -25,6 +25,7 @@ type exitFlows struct {
 	next     atomic.Uint64
 	m        sync.Map      // uint64 -> *exitFlow
 	restarts atomic.Uint64 // the exit adapter's restart count last seen (maintainExit)
+	writer   *adapter.Writer // batches exitData's packets; set at Start
 }
 
 // exitFlow is one circuit's state at the exit: the circuit, and the TCP
@@ -83,9 +84,8 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 			flow = c.exitFlow.Load()
 		}
 	}
-	if _, err := n.opts.ExitAdapter.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}); err != nil {
-		n.stats.inc(DropAdapter)
-		n.limiter.warn(n.log, "exit-write", "exit adapter refused a packet", "adapter", n.opts.ExitAdapter.Name(), "err", err)
+	if w := n.exits.writer; w == nil || !w.Write(flow, pkt) {
+		n.stats.inc(DropAdapter) // queue full; refusals are counted by adapterWriter
 		return
 	}
 	if ef == nil {

@@ -3,6 +3,7 @@ package adapterplugin_test
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -38,13 +39,17 @@ func (s *sink) WritePackets(pkts []adapter.Packet) (int, error) {
 // child has counted them all. The core writes batches of one today; this
 // is what a batch is worth across the plugin boundary (D-TRUTH). Run
 // with -count N: the sub-benchmarks alternate, A,B,A,B.
+//
+// "writer" is the core's way since D-TRUTH: one packet per call of
+// adapter.Writer.Write (as DATA cells arrive), batched by the Writer.
 func BenchmarkWrite(b *testing.B) {
 	for _, batch := range []int{1, 8, adapter.BatchSize} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchWrite(b, batch) })
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchWrite(b, batch, false) })
 	}
+	b.Run("writer", func(b *testing.B) { benchWrite(b, 1, true) })
 }
 
-func benchWrite(b *testing.B, batch int) {
+func benchWrite(b *testing.B, batch int, useWriter bool) {
 	a, err := adapterplugin.Launch(plugintest.Launcher(b, "sink"), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -61,15 +66,32 @@ func benchWrite(b *testing.B, batch int) {
 	in := []adapter.Packet{{Buf: make([]byte, 64)}}
 	b.SetBytes(adapter.InnerMTU)
 	b.ResetTimer()
-	for sent := 0; sent < b.N; {
-		k := min(batch, b.N-sent)
-		if _, err := a.WritePackets(out[:k]); err != nil {
+	if useWriter {
+		w := adapter.NewWriter(a, 0, func(_ int, err error) { b.Error(err) })
+		done, stopped := make(chan struct{}), make(chan struct{})
+		go func() { w.Run(done); close(stopped) }()
+		for sent := 0; sent < b.N; {
+			if w.Write(0, out[0].Buf) {
+				sent++
+			} else {
+				runtime.Gosched() // queue full: let Run drain it
+			}
+		}
+		for !w.Write(endOfRun, end[0].Buf) {
+			runtime.Gosched()
+		}
+		defer func() { close(done); <-stopped }()
+	} else {
+		for sent := 0; sent < b.N; {
+			k := min(batch, b.N-sent)
+			if _, err := a.WritePackets(out[:k]); err != nil {
+				b.Fatal(err)
+			}
+			sent += k
+		}
+		if _, err := a.WritePackets(end); err != nil {
 			b.Fatal(err)
 		}
-		sent += k
-	}
-	if _, err := a.WritePackets(end); err != nil {
-		b.Fatal(err)
 	}
 	if _, err := a.ReadPackets(in); err != nil {
 		b.Fatal(err)
