@@ -23,8 +23,8 @@ import (
 // exitFlows maps adapter flow handles to circuits.
 type exitFlows struct {
 	next     atomic.Uint64
-	m        sync.Map      // uint64 -> *exitFlow
-	restarts atomic.Uint64 // the exit adapter's restart count last seen (maintainExit)
+	m        sync.Map        // uint64 -> *exitFlow
+	restarts atomic.Uint64   // the exit adapter's restart count last seen (maintainExit)
 	writer   *adapter.Writer // batches exitData's packets; set at Start
 }
 
