@@ -202,7 +202,8 @@ func (p *Proxy) ReadPackets(pkts []adapter.Packet) (int, error) {
 	return n, nil
 }
 
-// WritePackets delivers each packet to the stack of its Flow. Packets for
+// WritePackets delivers each packet to the stack of its Flow, a run of
+// packets of one Flow in one write (the stack takes batches). Packets for
 // groups that no longer exist, and anything that is not IPv4 or IPv6, are
 // dropped but counted as accepted: like a network, the adapter loses
 // packets rather than failing the batch.
@@ -212,6 +213,8 @@ func (p *Proxy) WritePackets(pkts []adapter.Packet) (int, error) {
 		return 0, adapter.ErrClosed
 	default:
 	}
+	var run [][]byte
+	var flow uint64
 	for _, pk := range pkts {
 		if pk.N <= 0 || pk.N > len(pk.Buf) {
 			continue
@@ -220,14 +223,26 @@ func (p *Proxy) WritePackets(pkts []adapter.Packet) (int, error) {
 		if v := b[0] >> 4; v != 4 && v != 6 {
 			continue
 		}
-		p.mu.Lock()
-		g := p.flows[pk.Flow]
-		p.mu.Unlock()
-		if g != nil {
-			g.write(b)
+		if len(run) > 0 && pk.Flow != flow {
+			p.writeRun(flow, run)
+			run = run[:0]
 		}
+		flow, run = pk.Flow, append(run, b)
 	}
+	p.writeRun(flow, run)
 	return len(pkts), nil
+}
+
+func (p *Proxy) writeRun(flow uint64, run [][]byte) {
+	if len(run) == 0 {
+		return
+	}
+	p.mu.Lock()
+	g := p.flows[flow]
+	p.mu.Unlock()
+	if g != nil {
+		g.write(run)
+	}
 }
 
 // Close stops the listener, ends every session and stack, and waits for
