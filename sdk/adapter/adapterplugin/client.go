@@ -39,7 +39,8 @@ type client struct {
 	buf []byte
 	dec decoder
 
-	dropped atomic.Uint64
+	dropped   atomic.Uint64 // read packets larger than the caller's buffer
+	malformed atomic.Uint64 // written packets whose N lies outside their buffer
 }
 
 // Launch starts the adapter plugin l describes and creates its adapter
@@ -200,9 +201,11 @@ func (c *client) WritePackets(pkts []adapter.Packet) (int, error) {
 	defer msgPool.Put(bp)
 	done := 0
 	for done < len(pkts) {
-		m, k, err := encode((*bp)[:0], pkts[done:])
-		if err != nil {
-			return done, err
+		m, k, skipped := encode((*bp)[:0], pkts[done:])
+		c.malformed.Add(uint64(skipped))
+		if k == skipped {
+			done += k // nothing left to send in this message
+			continue
 		}
 		if _, err := conn.Write(m); err != nil {
 			if c.closed.Load() {
@@ -286,7 +289,7 @@ func (c *client) Restarts() uint64 { return c.sup.Restarts() }
 
 func (c *client) PluginStats() pluginkit.Stats {
 	st := c.sup.Stats()
-	st.Counters = map[string]uint64{"host_dropped_too_big": c.dropped.Load()}
+	st.Counters = map[string]uint64{"host_dropped_too_big": c.dropped.Load(), "host_dropped_malformed": c.malformed.Load()}
 	return st
 }
 

@@ -177,3 +177,22 @@ func TestPacketsThroughChild(t *testing.T) {
 	readN(t, a, 1)
 	roundTrip(t, a, 2)
 }
+
+// An adapter run in a child honours the contract as it would in process:
+// the glue adds nothing a plugin author must work around. Provoke writes
+// the probe, which the echo child sends back on its flow.
+func TestConformanceThroughChild(t *testing.T) {
+	adaptertest.Run(t, func(t *testing.T) adaptertest.Subject {
+		a, err := adapterplugin.Launch(plugintest.Launcher(t, "echo"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return adaptertest.Subject{Adapter: a, Provoke: func(t *testing.T, a adapter.Adapter) uint64 {
+			p := adaptertest.Probe()
+			if _, err := a.WritePackets([]adapter.Packet{{Buf: p, N: len(p), Flow: 7}}); err != nil {
+				t.Fatalf("WritePackets: %v", err)
+			}
+			return 7
+		}}
+	})
+}

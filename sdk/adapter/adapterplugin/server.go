@@ -84,15 +84,17 @@ func (s *server) toHost(a adapter.Adapter) {
 			return
 		}
 		for rest := pkts[:n]; len(rest) > 0; {
-			m, k, err := encode(msg[:0], rest)
-			if err != nil {
-				s.log.Error("dropping read packets", "err", err)
-				break
+			m, k, skipped := encode(msg[:0], rest)
+			if skipped > 0 {
+				s.log.Error("the adapter's ReadPackets returned packets whose N lies outside their buffer; dropped", "packets", skipped)
+			}
+			rest = rest[k:]
+			if k == skipped {
+				continue
 			}
 			if _, err := s.data.Write(m); err != nil {
 				return // host gone
 			}
-			rest = rest[k:]
 		}
 	}
 }

@@ -8,6 +8,7 @@
 package adaptertest
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -83,9 +84,13 @@ func (f *Fake) Exclude() []netip.Prefix {
 func (f *Fake) Name() string       { return "fake" }
 func (f *Fake) Role() adapter.Role { return f.role }
 
+// Open records cfg; a second Open fails, as the contract asks.
 func (f *Fake) Open(cfg adapter.Config) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.cfg != nil {
+		return errors.New("adaptertest: already open")
+	}
 	f.cfg = &cfg
 	f.exclude = cfg.Exclude
 	return nil
@@ -120,8 +125,19 @@ func (f *Fake) ReadPackets(pkts []adapter.Packet) (int, error) {
 	return n, nil
 }
 
+// WritePackets queues a copy of each packet for Written, whatever it
+// holds (glue tests send arbitrary bytes); a packet whose N lies outside
+// its buffer is consumed and dropped, as the contract asks.
 func (f *Fake) WritePackets(pkts []adapter.Packet) (int, error) {
+	select {
+	case <-f.closed:
+		return 0, adapter.ErrClosed
+	default:
+	}
 	for i, p := range pkts {
+		if p.N < 0 || p.N > len(p.Buf) {
+			continue
+		}
 		cp := adapter.Packet{Buf: slices.Clone(p.Buf[:p.N]), N: p.N, Flow: p.Flow}
 		select {
 		case f.out <- cp:
