@@ -3,6 +3,9 @@ package adapterplugin_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"net/netip"
 	"testing"
 	"time"
@@ -51,6 +54,8 @@ func TestMain(m *testing.M) {
 				return reporter{adaptertest.New(adapter.RoleExit)}, nil
 			case "sink":
 				return &sink{Fake: adaptertest.New(adapter.RoleExit)}, nil
+			case "slog":
+				slog.Default().Warn("adapter logs through slog.Default", "key", "value")
 			}
 			return echo{adaptertest.New(adapter.RoleExit)}, nil
 		})
@@ -195,4 +200,51 @@ func TestConformanceThroughChild(t *testing.T) {
 			return 7
 		}}
 	})
+}
+
+// lockedBuffer is an io.Writer the host's logger and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// An adapter in a child that logs through slog.Default (pnat's
+// deprecation warning, tun's "device up") reaches the node's log at its
+// own level, tagged with the plugin, not as an unparsed stderr line.
+func TestChildSlogDefaultReachesHost(t *testing.T) {
+	var logged lockedBuffer
+	l := plugintest.Launcher(t, "slog")
+	l.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := adapterplugin.Launch(l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, line := range strings.Split(logged.String(), "\n") {
+			if strings.Contains(line, "adapter logs through slog.Default") {
+				if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "key=value") {
+					t.Fatalf("the child's warning arrived as %q; want level=WARN with key=value", line)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child's warning never reached the host's log:\n%s", logged.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
