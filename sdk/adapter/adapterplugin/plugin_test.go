@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
-	"net/netip"
 	"testing"
 	"time"
 
