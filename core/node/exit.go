@@ -142,7 +142,9 @@ func (n *Node) closeExitFlow(c *circuit) {
 		return
 	}
 	n.exits.m.Delete(flow)
-	if fc, ok := n.opts.ExitAdapter.(adapter.FlowCloser); ok {
+	if w := n.exits.writer; w != nil {
+		w.CloseFlow(flow) // behind the circuit's last packets, in order
+	} else if fc, ok := n.opts.ExitAdapter.(adapter.FlowCloser); ok {
 		fc.CloseFlow(flow)
 	}
 }

@@ -14,9 +14,11 @@ import (
 // finds the writer idle goes at once, and batches form only while the
 // adapter is busy, so a batch adds no latency.
 //
-// Packets leave in the order they were written. When the queue is full
-// Write drops the packet (reports false), as a router's full queue would,
-// instead of stalling the caller (a link's reader, for the core).
+// Packets leave in the order they were written, and CloseFlow reaches the
+// adapter after every packet written before it and before CloseFlow
+// returns, as when the caller wrote directly. When the queue is full Write drops the packet (reports false),
+// as a router's full queue would, instead of stalling the caller (a link's
+// reader, for the core).
 type Writer struct {
 	a     Adapter
 	limit int
@@ -28,6 +30,9 @@ type Writer struct {
 	spare  []Packet // the batch Run handed over last, reused
 	free   [][]byte // packet buffers Run is done with, at most limit
 	closed bool
+	queued uint64     // packets ever queued
+	handed uint64     // of those, handed to the adapter (or dropped by stop)
+	moved  *sync.Cond // on mu: handed advanced, or closed
 }
 
 // DefaultWriterQueue is the queue length of a Writer made with limit 0:
@@ -41,7 +46,9 @@ func NewWriter(a Adapter, limit int, onErr func(lost int, err error)) *Writer {
 	if limit <= 0 {
 		limit = DefaultWriterQueue
 	}
-	return &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1)}
+	w := &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1)}
+	w.moved = sync.NewCond(&w.mu)
+	return w
 }
 
 // Write queues a copy of pkt for flow. It reports false, and keeps
@@ -53,12 +60,31 @@ func (w *Writer) Write(flow uint64, pkt []byte) bool {
 		return false
 	}
 	w.queue = append(w.queue, Packet{Buf: append(w.buf(len(pkt)), pkt...), N: len(pkt), Flow: flow})
+	w.queued++
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default: // Run is already awake
 	}
 	return true
+}
+
+// CloseFlow calls the adapter's CloseFlow(flow) (adapter.FlowCloser; a
+// no-op for an adapter without it) once every packet written before has
+// been handed to the adapter, so that a flow's last packets cannot bring
+// back the state CloseFlow drops. It waits for at most the batch in
+// flight and what is queued; once Run has returned it calls at once.
+func (w *Writer) CloseFlow(flow uint64) error {
+	fc, ok := w.a.(FlowCloser)
+	if !ok {
+		return nil
+	}
+	w.mu.Lock()
+	for target := w.queued; w.handed < target && !w.closed; {
+		w.moved.Wait()
+	}
+	w.mu.Unlock()
+	return fc.CloseFlow(flow)
 }
 
 // Run hands queued packets to the adapter until done is closed; then
@@ -82,6 +108,7 @@ func (w *Writer) flush() bool {
 	w.mu.Lock()
 	batch := w.queue
 	w.queue, w.spare = w.spare[:0], nil
+	upTo := w.queued
 	w.mu.Unlock()
 	if len(batch) == 0 {
 		w.mu.Lock()
@@ -104,6 +131,8 @@ func (w *Writer) flush() bool {
 		batch[i] = Packet{}
 	}
 	w.spare = batch[:0]
+	w.handed = upTo
+	w.moved.Broadcast()
 	w.mu.Unlock()
 	return true
 }
@@ -113,6 +142,7 @@ func (w *Writer) stop() {
 	defer w.mu.Unlock()
 	w.closed = true
 	w.queue, w.spare, w.free = nil, nil, nil
+	w.moved.Broadcast()
 }
 
 // writerBuf is the size of the queue's packet buffers: packets a tunnel

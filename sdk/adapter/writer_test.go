@@ -142,3 +142,40 @@ func TestWriterConcurrentOrder(t *testing.T) {
 		t.Fatal("Write accepted after Run returned")
 	}
 }
+
+// CloseFlow reaches the adapter after the packets written before it, and
+// before it returns, as when the core wrote directly: a tunnel's last
+// packets must not bring back the state CloseFlow dropped.
+func TestWriterCloseFlowInOrder(t *testing.T) {
+	f := adaptertest.New(adapter.RoleExit)
+	g := &gate{Fake: f, batches: make(chan []string), release: make(chan error)}
+	w := startWriter(t, g, 0, nil)
+	w.Write(1, []byte("first"))
+	g.next(t) // Run is busy: what follows queues up
+	w.Write(1, []byte("a"))
+	closed := make(chan struct{})
+	go func() { w.CloseFlow(1); close(closed) }()
+	time.Sleep(20 * time.Millisecond)
+	w.Write(2, []byte("late")) // after CloseFlow was called: need not wait for it
+	select {
+	case <-closed:
+		t.Fatal("CloseFlow returned while a packet written before it was still queued")
+	default:
+	}
+	if got := f.ClosedFlows(); len(got) != 0 {
+		t.Fatalf("CloseFlow reached the adapter before the packets written ahead of it: %v", got)
+	}
+	g.release <- nil // "first" done; the next batch holds "a" (and "late")
+	if b := g.next(t); b[0] != "a" {
+		t.Fatalf("next batch %q does not start with a", b)
+	}
+	g.release <- nil
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("CloseFlow did not return after the packets ahead of it were handed over")
+	}
+	if got := f.ClosedFlows(); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("closed flows %v, want [1]", got)
+	}
+}
