@@ -21,9 +21,6 @@ import (
 // spare tunnel is kept built ahead of need, so a new flow starts at once;
 // packets that arrive while a tunnel is being built wait in a small queue.
 
-// InnerMTU is the largest IP packet a tunnel carries (docs/PROTOCOL.md §1).
-const InnerMTU = adapter.InnerMTU
-
 const (
 	pendingPerFlow = 64
 	buildTimeout   = 30 * time.Second
@@ -47,14 +44,14 @@ type pendingFlow struct {
 
 func (n *Node) openAdapters() error {
 	if a := n.opts.ClientAdapter; a != nil {
-		if err := a.Open(adapter.Config{MTU: InnerMTU, Exclude: n.peerPrefixes(), DNS: n.opts.DNSAddrs}); err != nil {
+		if err := a.Open(adapter.Config{MTU: adapter.InnerMTU, Exclude: n.peerPrefixes(), DNS: n.opts.DNSAddrs}); err != nil {
 			return err
 		}
 		n.client.writer = n.adapterWriter(a, "client-write")
 		n.goRun(n.clientLoop)
 	}
 	if a := n.opts.ExitAdapter; a != nil {
-		if err := a.Open(adapter.Config{MTU: InnerMTU, DNS: n.opts.DNSAddrs, ExitPolicy: n.opts.ExitPolicy}); err != nil {
+		if err := a.Open(adapter.Config{MTU: adapter.InnerMTU, DNS: n.opts.DNSAddrs, ExitPolicy: n.opts.ExitPolicy}); err != nil {
 			return err
 		}
 		n.exits.writer = n.adapterWriter(a, "exit-write")
@@ -139,7 +136,7 @@ func (n *Node) clientPacket(flow uint64, pkt []byte) {
 		n.stats.inc(DropIPTooBig)
 		return
 	}
-	adapter.ClampMSS(pkt, info, InnerMTU)
+	adapter.ClampMSS(pkt, info, adapter.InnerMTU)
 	if d := info.Dst; d.IsMulticast() || d.IsLinkLocalUnicast() || d.IsUnspecified() || d.IsLoopback() {
 		// The kernel's own chatter (IPv6 neighbour discovery, mDNS, ...)
 		// that a TUN catches: it means nothing beyond this host.
