@@ -2,6 +2,7 @@ package pnat
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"sync"
 	"testing"
@@ -38,19 +39,46 @@ type clientDev interface {
 	Close() error
 }
 
+// newHarness opens an Exit made from opts as a node would: a policy
+// given as OptPolicy is handed over as the node's (nodeConfig).
 func newHarness(t *testing.T, opts map[string]string) *harness {
 	t.Helper()
+	opts, cfg := nodeConfig(t, opts)
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := a.(*Exit)
-	return startHarness(t, e)
+	return openHarness(t, a.(*Exit), cfg)
+}
+
+// nodeConfig splits test options the way a node hands settings over: the
+// exit policy (written as OptPolicy in the tests, for brevity) goes to
+// Open as adapter.Config.ExitPolicy, not as pnat's deprecated option.
+func nodeConfig(t *testing.T, opts map[string]string) (map[string]string, adapter.Config) {
+	t.Helper()
+	cfg := adapter.Config{MTU: adapter.InnerMTU}
+	v, ok := opts[OptPolicy]
+	if !ok {
+		return opts, cfg
+	}
+	pol, err := ParsePolicyOption(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ExitPolicy = pol
+	opts = maps.Clone(opts)
+	delete(opts, OptPolicy)
+	return opts, cfg
 }
 
 func startHarness(t *testing.T, e *Exit) *harness {
 	t.Helper()
-	if err := e.Open(adapter.Config{MTU: 1280}); err != nil {
+	return openHarness(t, e, adapter.Config{MTU: adapter.InnerMTU})
+}
+
+func openHarness(t *testing.T, e *Exit, cfg adapter.Config) *harness {
+	t.Helper()
+	if err := e.Open(cfg); err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, e: e, clients: make(map[uint64]clientDev)}

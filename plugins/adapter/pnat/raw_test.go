@@ -21,6 +21,7 @@ type rawExit struct {
 }
 
 func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExit {
+	opts, cfg := nodeConfig(t, opts)
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +30,7 @@ func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExi
 	if setup != nil {
 		setup(e)
 	}
-	if err := e.Open(adapter.Config{MTU: 1280}); err != nil {
+	if err := e.Open(cfg); err != nil {
 		t.Fatal(err)
 	}
 	r := &rawExit{t: t, e: e, out: make(chan adapter.Packet, 64), done: make(chan struct{})}
