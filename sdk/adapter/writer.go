@@ -7,7 +7,7 @@ import (
 // Writer turns packets that arrive one at a time, from many goroutines,
 // into batched WritePackets calls: the core gets one packet per DATA cell,
 // from whichever goroutine relayed the cell, and across a plugin boundary
-// 64 calls of one packet cost about 16 times what one call of 64 does
+// 64 calls of one packet cost about ten times what one call of 64 does
 // (D-TRUTH). Write copies the packet into a queue and returns; one
 // goroutine (Run) hands everything queued since its last call to the
 // adapter in one batch. Nothing waits for a batch to fill: a packet that

@@ -36,7 +36,7 @@ func (s *sink) WritePackets(pkts []adapter.Packet) (int, error) {
 
 // BenchmarkWrite pushes InnerMTU-byte packets into a child, in
 // WritePackets calls of batch packets, and reports packets/s once the
-// child has counted them all. The core writes batches of one today; this
+// child has counted them all. The core wrote batches of one before; this
 // is what a batch is worth across the plugin boundary (D-TRUTH). Run
 // with -count N: the sub-benchmarks alternate, A,B,A,B.
 //
