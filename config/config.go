@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
 // Config is a node's configuration. The zero value is not valid; start
@@ -110,6 +111,10 @@ type Tunnels struct {
 	IdleTimeout  time.Duration // idle tunnels are torn down after this
 	Quiet        time.Duration // traffic stopped this long: check the tunnel end to end
 	CheckTimeout time.Duration // a check's pings unanswered this long: repair
+	// DNS are the in-tunnel resolver addresses (core/node's
+	// Options.DNSAddrs, handed to the adapters at open): client adapters
+	// send names there, exits answer them. Default adapter.DefaultDNS.
+	DNS []netip.Addr
 }
 
 // Transport is the [transport] section: a plugin plus where it listens.
@@ -179,8 +184,9 @@ func Default() *Config {
 			Control:  "127.0.0.1:0",
 			LogLevel: "info",
 		},
-		Mimics:  Mimics{Count: 6, Epoch: 24 * time.Hour},
-		Tunnels: Tunnels{Hops: 3, IdleTimeout: 10 * time.Minute, Quiet: node.DefaultTunnelQuiet, CheckTimeout: node.DefaultTunnelCheckTimeout},
+		Mimics: Mimics{Count: node.DefaultMimicCount, Epoch: 24 * time.Hour},
+		Tunnels: Tunnels{Hops: node.DefaultTunnelHops, IdleTimeout: 10 * time.Minute, Quiet: node.DefaultTunnelQuiet, CheckTimeout: node.DefaultTunnelCheckTimeout,
+			DNS: adapter.DefaultDNS()},
 		Transport: Transport{
 			Plugin:    Plugin{Name: "udp", Options: map[string]string{}},
 			Listen:    netip.MustParseAddrPort("0.0.0.0:7700"),

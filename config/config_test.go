@@ -499,7 +499,8 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	c := Default()
 	c.Node = Node{Identity: "id \"quoted\".key", DataDir: "state", Control: "[::1]:9090", LogLevel: "debug", Exit: true}
 	c.Mimics = Mimics{Count: 32, Epoch: 90 * time.Minute}
-	c.Tunnels = Tunnels{Hops: 4, IdleTimeout: 1500 * time.Millisecond, Quiet: 750 * time.Millisecond, CheckTimeout: 3 * time.Second}
+	c.Tunnels = Tunnels{Hops: 4, IdleTimeout: 1500 * time.Millisecond, Quiet: 750 * time.Millisecond, CheckTimeout: 3 * time.Second,
+		DNS: []netip.Addr{netip.MustParseAddr("fd00::53"), netip.MustParseAddr("100.64.1.53")}}
 	c.Transport.Listen = netip.MustParseAddrPort("[::]:7701")
 	c.Transport.Advertise = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:7701"), netip.MustParseAddrPort("[2001:db8::1]:7701")}
 	c.Transport.InProcess = true

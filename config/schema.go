@@ -87,6 +87,11 @@ var schema = []section{
 			"How long a check waits for its pings. The first hop that does not answer\n"+
 				"is replaced, and the exit kept when it still answers, so TCP connections\n"+
 				"through the tunnel survive a relay's death. At least \"100ms\"."),
+		addrListField("tunnels.dns", func(c *Config) *[]netip.Addr { return &c.Tunnels.DNS },
+			"In-tunnel resolver addresses, IPv4 first. The client adapter sends DNS\n"+
+				"queries there; an exit answers queries to them with its own resolver,\n"+
+				"whatever its policy says about the range. Every node of a network should\n"+
+				"use the same (docs/PROTOCOL.md §10); at least one address."),
 	}},
 	{name: "transport", doc: "Transport plugin: how link frames move between nodes.", fields: append([]field{
 		stringField("transport.name", func(c *Config) *string { return &c.Transport.Name },
@@ -415,6 +420,38 @@ func addrPortField(key string, p func(*Config) *netip.AddrPort, doc string) fiel
 			return nil
 		},
 		encode: func(c *Config) string { return quote(p(c).String()) },
+	}
+}
+
+func addrListField(key string, p func(*Config) *[]netip.Addr, doc string) field {
+	return field{key: key, doc: doc,
+		decode: func(c *Config, v any) error {
+			list, ok := v.([]any)
+			if !ok {
+				return typeError(`an array of address strings`, v)
+			}
+			as := make([]netip.Addr, 0, len(list))
+			for i, e := range list {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("element %d: %w", i+1, typeError(`an address string`, e))
+				}
+				a, err := netip.ParseAddr(s)
+				if err != nil || a.Zone() != "" {
+					return fmt.Errorf("element %d: %q is not an IP address", i+1, s)
+				}
+				as = append(as, a.Unmap())
+			}
+			*p(c) = as
+			return nil
+		},
+		encode: func(c *Config) string {
+			parts := make([]string, len(*p(c)))
+			for i, a := range *p(c) {
+				parts[i] = quote(a.String())
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		},
 	}
 }
 

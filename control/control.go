@@ -175,7 +175,7 @@ func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Hops == 0 {
-		req.Hops = 3
+		req.Hops = node.DefaultTunnelHops
 	}
 	if req.Pings <= 0 {
 		req.Pings = 1

@@ -19,11 +19,11 @@ type fakeClient struct {
 
 func newFakeClient() *fakeClient { return &fakeClient{closed: make(chan struct{})} }
 
-func (f *fakeClient) Name() string                                        { return "fake" }
-func (f *fakeClient) Role() adapter.Role                                  { return adapter.RoleClient }
-func (f *fakeClient) Open(adapter.Config) error                           { f.opens.Add(1); return nil }
-func (f *fakeClient) WritePackets(p []adapter.Packet, _ int) (int, error) { return len(p), nil }
-func (f *fakeClient) ReadPackets([]adapter.Packet, int) (int, error) {
+func (f *fakeClient) Name() string                                 { return "fake" }
+func (f *fakeClient) Role() adapter.Role                           { return adapter.RoleClient }
+func (f *fakeClient) Open(adapter.Config) error                    { f.opens.Add(1); return nil }
+func (f *fakeClient) WritePackets(p []adapter.Packet) (int, error) { return len(p), nil }
+func (f *fakeClient) ReadPackets([]adapter.Packet) (int, error) {
 	<-f.closed
 	return 0, errors.New("fake: closed")
 }

@@ -46,6 +46,7 @@ func nodeOptions(cfg *config.Config) node.Options {
 		TunnelIdleTimeout:  cfg.Tunnels.IdleTimeout,
 		TunnelQuiet:        cfg.Tunnels.Quiet,
 		TunnelCheckTimeout: cfg.Tunnels.CheckTimeout,
+		DNSAddrs:           cfg.Tunnels.DNS,
 		MimicCount:         cfg.Mimics.Count,
 		EpochLength:        cfg.Mimics.Epoch,
 		Exit:               cfg.Node.Exit,

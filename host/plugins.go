@@ -2,9 +2,7 @@ package host
 
 import (
 	"fmt"
-	"maps"
 	"net/netip"
-	"strings"
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
@@ -136,17 +134,10 @@ func (p *plugins) openExit(c catalog, cfg *config.Config) error {
 	if !cfg.Node.Exit {
 		return nil
 	}
-	// The exit adapter enforces the policy again before it dials (defence
-	// in depth): hand it the same rules unless its options name their own.
-	exitCfg := cfg.Exit.Plugin
-	if len(cfg.Exit.Policy) > 0 && exitCfg.Options["policy"] == "" {
-		exitCfg.Options = maps.Clone(exitCfg.Options)
-		if exitCfg.Options == nil {
-			exitCfg.Options = map[string]string{}
-		}
-		exitCfg.Options["policy"] = strings.Join(cfg.Exit.Policy, ";")
-	}
-	a, err := open(c, builtin.KindAdapter, exitCfg, builtin.Adapters, adapterplugin.Launch)
+	// The core hands the exit adapter this node's policy when it opens it
+	// (adapter.Config.ExitPolicy), which enforces it again before it
+	// dials (defence in depth).
+	a, err := open(c, builtin.KindAdapter, cfg.Exit.Plugin, builtin.Adapters, adapterplugin.Launch)
 	if err != nil {
 		return fmt.Errorf("exit %q: %w", cfg.Exit.Name, err)
 	}

@@ -40,8 +40,11 @@
 // the listen address; see sdk/pluginkit.
 //
 // Every kind also has a <kind>test package with an in-memory fake, and
-// transporttest has a conformance suite a transport must pass: run it
-// against your transport in one line (see transporttest).
+// transporttest and adaptertest have conformance suites a transport or an
+// IP adapter must pass: run one against your plugin in one line (see
+// transporttest.Run and adaptertest.Run). An IP adapter also takes the
+// node's facts from sdk/adapter (InnerMTU, the resolver addresses, the MSS
+// rule) and its settings from adapter.Config, never from copies of its own.
 //
 // Logging: in a plugin use pluginkit.Logger() (a log/slog logger); its
 // lines appear in the node's log tagged with the plugin's name. Never

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sim/simnet"
 )
 
@@ -90,17 +91,17 @@ type Config struct {
 // DefaultConfig is a 100-node network over a WAN-like simnet.
 func DefaultConfig() Config {
 	return Config{
-		Nodes: 100, K: 6, Hops: 3, Tunnels: 100, Share: true,
+		Nodes: 100, K: node.DefaultMimicCount, Hops: node.DefaultTunnelHops, Tunnels: 100, Share: true,
 		Net: simnet.Config{Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, Bandwidth: 10 << 20},
 	}
 }
 
 func (c *Config) setDefaults() {
 	if c.K == 0 {
-		c.K = 6
+		c.K = node.DefaultMimicCount
 	}
 	if c.Hops == 0 {
-		c.Hops = 3
+		c.Hops = node.DefaultTunnelHops
 	}
 	if c.Domains == 0 {
 		c.Domains = max(1, c.Nodes/2)

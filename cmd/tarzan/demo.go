@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/host/localnet"
 )
@@ -45,7 +46,7 @@ func parseDemoFlags(args []string) (*demoFlags, error) {
 	fs := newFlags("demo", "demo [-nodes 12] [-tunnels 3] [-hops 3] [-json]")
 	fs.IntVar(&f.nodes, "nodes", 12, "node processes to start (each on its own 127.N.0.1, so in its own /16)")
 	fs.IntVar(&f.tunnels, "tunnels", 3, "tunnels to build from the first node")
-	fs.IntVar(&f.hops, "hops", 3, "hops per tunnel")
+	fs.IntVar(&f.hops, "hops", config.Default().Tunnels.Hops, "hops per tunnel")
 	fs.IntVar(&f.pings, "pings", 5, "pings per hop (the median is reported)")
 	fs.StringVar(&f.net.Cover, "cover", "none", "cover policy for every node (none, constant)")
 	fs.StringVar(&f.net.Discovery, "discovery", "gossip", "how nodes find each other: gossip (from one bootstrap address) or static (every address listed)")

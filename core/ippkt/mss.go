@@ -6,7 +6,17 @@ package ippkt
 // advertise 1460 would make the far end send segments that do not fit.
 func ClampMSS(pkt []byte, mss uint16) bool {
 	in, err := Parse(pkt)
-	if err != nil || in.Proto != ProtoTCP || !in.HasTransport() {
+	if err != nil {
+		return false
+	}
+	return ClampMSSParsed(pkt, in, mss)
+}
+
+// ClampMSSParsed is ClampMSS on a packet already parsed into in (Parse's
+// result for pkt, whose addresses may since have been rewritten in place):
+// the data path parses each packet once and passes what it found down.
+func ClampMSSParsed(pkt []byte, in Info, mss uint16) bool {
+	if in.Proto != ProtoTCP || !in.HasTransport() || in.Length > len(pkt) {
 		return false
 	}
 	t := pkt[in.PayloadOffset:in.Length]

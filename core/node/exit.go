@@ -23,8 +23,9 @@ import (
 // exitFlows maps adapter flow handles to circuits.
 type exitFlows struct {
 	next     atomic.Uint64
-	m        sync.Map      // uint64 -> *exitFlow
-	restarts atomic.Uint64 // the exit adapter's restart count last seen (maintainExit)
+	m        sync.Map        // uint64 -> *exitFlow
+	restarts atomic.Uint64   // the exit adapter's restart count last seen (maintainExit)
+	writer   *adapter.Writer // batches exitData's packets; set at Start
 }
 
 // exitFlow is one circuit's state at the exit: the circuit, and the TCP
@@ -32,18 +33,6 @@ type exitFlows struct {
 type exitFlow struct {
 	c     *circuit
 	flows flowTracker
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1, 58:
-		return "icmp"
-	}
-	return ""
 }
 
 func (n *Node) isDNSAddr(a netip.Addr) bool {
@@ -70,7 +59,7 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 		// The policy also judges every IPv4 address an IPv6 destination
 		// carries (64:ff9b::7f00:1 is 127.0.0.1 to a NAT64 on our path).
 		dst := netip.AddrPortFrom(info.Dst, info.DstPort)
-		if v := n.opts.ExitPolicy.Check(protoName(info.Proto), dst); !v.Allowed {
+		if v := n.opts.ExitPolicy.Check(adapter.ProtoName(info.Proto), dst); !v.Allowed {
 			// Fail fast: tell the client at once instead of letting its
 			// connection time out.
 			n.stats.inc(DropExitPolicy)
@@ -95,9 +84,8 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 			flow = c.exitFlow.Load()
 		}
 	}
-	if _, err := n.opts.ExitAdapter.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}, 0); err != nil {
-		n.stats.inc(DropAdapter)
-		n.limiter.warn(n.log, "exit-write", "exit adapter refused a packet", "adapter", n.opts.ExitAdapter.Name(), "err", err)
+	if w := n.exits.writer; w == nil || !w.Write(flow, pkt) {
+		n.stats.inc(DropAdapter) // queue full; refusals are counted by adapterWriter
 		return
 	}
 	if ef == nil {
@@ -118,7 +106,7 @@ func (n *Node) exitLoop() {
 		pkts[i].Buf = make([]byte, 2048)
 	}
 	for {
-		k, err := a.ReadPackets(pkts, 0)
+		k, err := a.ReadPackets(pkts)
 		if err != nil {
 			if n.stopped() {
 				return
@@ -154,7 +142,9 @@ func (n *Node) closeExitFlow(c *circuit) {
 		return
 	}
 	n.exits.m.Delete(flow)
-	if fc, ok := n.opts.ExitAdapter.(adapter.FlowCloser); ok {
+	if w := n.exits.writer; w != nil {
+		w.CloseFlow(flow) // behind the circuit's last packets, in order
+	} else if fc, ok := n.opts.ExitAdapter.(adapter.FlowCloser); ok {
 		fc.CloseFlow(flow)
 	}
 }

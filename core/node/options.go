@@ -49,15 +49,16 @@ type Options struct {
 	ExitPolicy *exitpolicy.Policy
 	// DNSAddrs are the in-tunnel resolver addresses; exits answer them
 	// with their own resolver, whatever the policy says about the range.
-	// Default 100.64.0.53 and fd7a:7a72:7a6e::53.
+	// Default adapter.DefaultDNS().
 	DNSAddrs []netip.Addr
 	// SpareTunnels are built ahead of need so a new flow gets a tunnel at
 	// once. Default 1 when a client adapter is set.
 	SpareTunnels int
-	// TunnelHops is the length of tunnels built for the IP service; default 3.
+	// TunnelHops is the length of tunnels built for the IP service;
+	// default DefaultTunnelHops.
 	TunnelHops int
 
-	MimicCount  int           // k; default 6
+	MimicCount  int           // k; default DefaultMimicCount
 	EpochLength time.Duration // default 24 h
 	Exit        bool
 
@@ -226,7 +227,7 @@ func (o *Options) setDefaults() {
 		o.Transport = nil
 	}
 	if o.MimicCount == 0 {
-		o.MimicCount = 6
+		o.MimicCount = DefaultMimicCount
 	}
 	if o.EpochLength == 0 {
 		o.EpochLength = 24 * time.Hour
@@ -283,13 +284,13 @@ func (o *Options) setDefaults() {
 		o.ExitPolicy = exitpolicy.Default()
 	}
 	if len(o.DNSAddrs) == 0 {
-		o.DNSAddrs = []netip.Addr{netip.MustParseAddr("100.64.0.53"), netip.MustParseAddr("fd7a:7a72:7a6e::53")}
+		o.DNSAddrs = adapter.DefaultDNS()
 	}
 	if o.SpareTunnels == 0 && o.ClientAdapter != nil {
 		o.SpareTunnels = 1
 	}
 	if o.TunnelHops == 0 {
-		o.TunnelHops = 3
+		o.TunnelHops = DefaultTunnelHops
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}

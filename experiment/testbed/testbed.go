@@ -244,11 +244,11 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	nw := f.Network
 	hops := nw.Hops
 	if hops == 0 {
-		hops = 3
+		hops = config.Default().Tunnels.Hops
 	}
 	k := nw.K
 	if k == 0 {
-		k = 6
+		k = config.Default().Mimics.Count
 	}
 	k = min(k, nodes-1)
 	warmup := nw.Warmup.Duration
@@ -605,11 +605,11 @@ func nodeConfigs(ns []*tbNode, p experiment.Point, k, hops int, o Options) ([]*c
 			cfg.Adapter = config.Plugin{Name: "socks", InProcess: !o.OutOfProcess,
 				Options: map[string]string{"listen": fmt.Sprintf("127.0.0.1:%d", socksPort)}}
 		}
-		// pnat has its own policy option (default: no private ranges)
-		// besides exit.policy; both accept exactly the server subnet.
+		// The core hands exit.policy to pnat at open (pnat's own policy
+		// option is deprecated): it accepts exactly the server subnet.
 		cfg.Exit.Policy = []string{"accept " + serverNet, "reject *:*"}
 		cfg.Exit.InProcess = !o.OutOfProcess
-		cfg.Exit.Options = map[string]string{"policy": "accept " + serverNet + ";reject *:*"}
+		cfg.Exit.Options = map[string]string{}
 		cfgs = append(cfgs, cfg)
 	}
 	return cfgs, nil

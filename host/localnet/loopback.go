@@ -148,9 +148,8 @@ func (ip *IPService) configure(cfg *config.Config, i int) {
 	cfg.Node.Exit = true
 	cfg.Exit.Policy = []string{rule, "reject *:*"}
 	cfg.Exit.Options = map[string]string{
-		"policy": rule + ";reject *:*",
-		"alias":  fmt.Sprintf("%s=%s", ip.Alias.Addr(), ip.Server.Addr()),
-		"bind":   cfg.Transport.Listen.Addr().String(),
+		"alias": fmt.Sprintf("%s=%s", ip.Alias.Addr(), ip.Server.Addr()),
+		"bind":  cfg.Transport.Listen.Addr().String(),
 	}
 }
 

@@ -190,10 +190,7 @@ write_config() {
 	local exit=false adapter="" adapter_opts="" exit_opts="" idle=${IDLE_OF[$name]:-10m}
 	case $name in
 	n*)
-		exit=true
-		# pnat has its own policy option (default: reject private ranges),
-		# separate from exit.policy; both must accept the server subnet.
-		exit_opts='policy = "accept 172.31.0.0/16;reject *:*"'
+		exit=true # exit.policy below reaches pnat through the core
 		;;
 	tun)
 		adapter=tun

@@ -1,18 +1,46 @@
 // Package adapter defines IP adapters: where IP packets enter a Tarzan
 // tunnel (a client's TUN device or SOCKS5 port) and where they leave it (an
-// exit's pseudonymous NAT).
+// exit's pseudonymous NAT). It also owns the facts both sides of that
+// boundary must agree on (facts.go): InnerMTU, the in-tunnel resolver
+// addresses, the MSS rule and the protocol names. Use those; never copy
+// their values.
 //
-// The interface mirrors wireguard-go's tun.Device: batch-first, with
-// caller-owned buffers and headroom so the core can add onion layers in
-// place without copying.
+// # The contract
 //
-// Buffer ownership:
-//   - ReadPackets: the caller owns every pkts[i].Buf; the adapter writes
-//     packet i into pkts[i].Buf[offset:], sets N (the packet's length,
-//     excluding offset) and Flow, and keeps no reference on return.
-//   - WritePackets: the caller owns the buffers; packet i is
-//     pkts[i].Buf[offset:offset+pkts[i].N]; the adapter must be done with
-//     it when WritePackets returns.
+// Open. The core opens an adapter once with a Config carrying the node's
+// settings: the inner MTU, the resolver addresses (DNS) and, for an exit,
+// the exit policy the core enforces. An adapter takes these from Config,
+// not from options of its own, so that node.toml has one place for each.
+//
+// Batches. ReadPackets and WritePackets move up to BatchSize packets per
+// call; an adapter should fill a read with everything it has queued (and
+// block only for the first packet), and the core hands over whatever has
+// queued up since its last write. Across a plugin boundary a batch is one
+// message: a packet in a batch of 64 costs a tenth of one sent alone
+// (D-TRUTH in docs/DECISIONS.md has the numbers), so batches matter more
+// than anything else an adapter does per packet.
+//
+// Buffer ownership. The caller owns every buffer:
+//   - ReadPackets: the adapter copies packet i into pkts[i].Buf (from
+//     index 0), sets N (its length) and Flow, and keeps no reference on
+//     return. A packet larger than len(pkts[i].Buf) is dropped (and should
+//     be counted), never truncated.
+//   - WritePackets: packet i is pkts[i].Buf[:pkts[i].N]; the adapter must be
+//     done with it when WritePackets returns (copy what it keeps).
+//
+// There is no headroom: an earlier version passed an offset so that the
+// core could layer onions in place, but the core's two copies per packet
+// cost about 1% of sealing one (D-TRUTH), and a packet from a plugin child
+// is copied off the data channel anyway; the offset was dropped.
+//
+// Parsing. An adapter that looks into packets parses each one once per
+// hop (core/ippkt.Parse) and passes the parsed ippkt.Info down, e.g. to
+// ClampMSS.
+//
+// Errors. WritePackets consumes the packets it cannot deliver (counts them,
+// like a router dropping) and returns an error only when the adapter as a
+// whole cannot take packets (closed: ErrClosed). After Close, ReadPackets
+// and WritePackets return ErrClosed, and a blocked ReadPackets returns.
 //
 // Flows. Every packet carries a Flow handle, an opaque number that keeps
 // traffic of different tunnels (exit side) or isolation groups (client
@@ -28,12 +56,15 @@
 //     WritePackets to the group the reply belongs to.
 //
 // The glue that runs an Adapter in a child process lives in
-// sdk/adapter/adapterplugin; an in-memory fake in adaptertest.
+// sdk/adapter/adapterplugin; an in-memory fake and the conformance suite
+// every adapter should pass (adaptertest.Run) in adaptertest.
 package adapter
 
 import (
 	"errors"
 	"net/netip"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 )
 
 // ErrClosed is returned after Close.
@@ -52,17 +83,27 @@ const BatchSize = 64
 
 // Packet is one IP packet (v4 or v6) in a batch.
 type Packet struct {
-	Buf  []byte // storage; the packet starts at the call's offset
-	N    int    // packet length in bytes, not counting the offset
+	Buf  []byte // storage; the packet is Buf[:N]
+	N    int    // packet length in bytes
 	Flow uint64 // tunnel (exit) or isolation group (client); see the package comment
 }
 
-// Config is what the core tells an adapter when it opens it.
+// Config is what the core tells an adapter when it opens it: the node's
+// settings, so that an adapter never keeps its own copy of them.
 type Config struct {
-	MTU       int               // inner MTU of a tunnel (1280)
-	Addresses []netip.Prefix    // addresses the adapter owns (client side)
-	Exclude   []netip.Prefix    // destinations that must never enter the adapter (the node's own mimic links)
-	Options   map[string]string // the [adapter.options] table from node.toml
+	MTU       int            // inner MTU of a tunnel (InnerMTU)
+	Addresses []netip.Prefix // addresses the adapter owns (client side)
+	Exclude   []netip.Prefix // destinations that must never enter the adapter (the node's own mimic links)
+	// DNS are the in-tunnel resolver addresses the node uses (empty:
+	// DefaultDNS). A client adapter points its resolver at them; an exit
+	// adapter answers DNS sent to them with its own resolver.
+	DNS []netip.Addr
+	// ExitPolicy is the policy the core enforces on every packet that
+	// leaves through this exit (exit role only; nil: exitpolicy.Default).
+	// An exit adapter enforces it again right before it dials, in case a
+	// packet reached it some other way. Treat it as read-only.
+	ExitPolicy *exitpolicy.Policy
+	Options    map[string]string // the [adapter.options] table from node.toml
 }
 
 // Adapter moves whole IP packets between the core and the world.
@@ -71,10 +112,10 @@ type Adapter interface {
 	Role() Role
 	Open(cfg Config) error
 	// ReadPackets blocks until at least one packet is available and
-	// returns how many it filled.
-	ReadPackets(pkts []Packet, offset int) (n int, err error)
+	// returns how many it filled (see the package comment).
+	ReadPackets(pkts []Packet) (n int, err error)
 	// WritePackets delivers packets and returns how many it accepted.
-	WritePackets(pkts []Packet, offset int) (n int, err error)
+	WritePackets(pkts []Packet) (n int, err error)
 	Close() error
 }
 

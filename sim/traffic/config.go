@@ -92,10 +92,10 @@ func (c *Config) setDefaults() {
 		c.Nodes = 200
 	}
 	if c.K == 0 {
-		c.K = 6
+		c.K = corenode.DefaultMimicCount
 	}
 	if c.Hops == 0 {
-		c.Hops = 3
+		c.Hops = corenode.DefaultTunnelHops
 	}
 	if c.Domains == 0 {
 		c.Domains = max(1, c.Nodes/2)

@@ -26,8 +26,8 @@ import (
 var (
 	webAddr4 = netip.MustParseAddr("198.18.0.1")
 	webAddr6 = netip.MustParseAddr("2001:db8::1")
-	dnsAddr4 = netip.MustParseAddr(defaultDNS4)
-	dnsAddr6 = netip.MustParseAddr(defaultDNS6)
+	dnsAddr4 = adapter.DNSv4
+	dnsAddr6 = adapter.DNSv6
 )
 
 // Names only the fake exit's resolver knows: a name that resolves proves
@@ -88,24 +88,22 @@ func (x *fakeExit) flows() map[uint64]bool {
 	return out
 }
 
-const testOffset = 32 // headroom, as the core would leave
-
 func (x *fakeExit) fromClient() {
 	defer x.wg.Done()
 	pkts := make([]adapter.Packet, adapter.BatchSize)
 	for i := range pkts {
-		pkts[i].Buf = make([]byte, testOffset+1500)
+		pkts[i].Buf = make([]byte, 1500)
 	}
 	for {
-		n, err := x.a.ReadPackets(pkts, testOffset)
+		n, err := x.a.ReadPackets(pkts)
 		if err != nil {
 			return
 		}
 		for _, p := range pkts[:n] {
-			pkt := p.Buf[testOffset : testOffset+p.N]
+			pkt := p.Buf[:p.N]
 			if x.unreachable.IsValid() && len(pkt) >= 20 && pkt[0]>>4 == 4 && netip.AddrFrom4([4]byte(pkt[16:20])) == x.unreachable {
 				if icmp, err := ippkt.Unreachable(nil, pkt); err == nil {
-					x.a.WritePackets([]adapter.Packet{{Buf: icmp, N: len(icmp), Flow: p.Flow}}, 0)
+					x.a.WritePackets([]adapter.Packet{{Buf: icmp, N: len(icmp), Flow: p.Flow}})
 				}
 				continue
 			}
@@ -113,7 +111,7 @@ func (x *fakeExit) fromClient() {
 			if err != nil {
 				panic(err)
 			}
-			sn.dev.Write([][]byte{p.Buf[testOffset : testOffset+p.N]}, 0)
+			sn.dev.Write([][]byte{p.Buf[:p.N]}, 0)
 		}
 	}
 }
@@ -125,7 +123,7 @@ func (x *fakeExit) net(flow uint64) (*serverNet, error) {
 	if sn := x.nets[flow]; sn != nil {
 		return sn, nil
 	}
-	dev, tnet, err := wgnet.CreateNetTUN([]netip.Addr{webAddr4, webAddr6, dnsAddr4, dnsAddr6}, nil, defaultMTU)
+	dev, tnet, err := wgnet.CreateNetTUN([]netip.Addr{webAddr4, webAddr6, dnsAddr4, dnsAddr6}, nil, adapter.InnerMTU)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +168,7 @@ func (x *fakeExit) toClient(sn *serverNet) {
 			return
 		}
 		if n == 1 {
-			x.a.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: sn.flow}}, 0)
+			x.a.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: sn.flow}})
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -101,6 +102,9 @@ func (a *Adapter) Open(cfg adapter.Config) error {
 			a.opts.addresses = append(a.opts.addresses, pf.Addr())
 		}
 	}
+	if !a.opts.dnsSet && len(cfg.DNS) > 0 {
+		a.opts.dns = append([]netip.Addr(nil), cfg.DNS...) // the node's in-tunnel resolver addresses
+	}
 	mtu := a.opts.mtu
 	a.bufs.New = func() any { b := make([]byte, mtu); return &b }
 	a.opened = true
@@ -110,7 +114,7 @@ func (a *Adapter) Open(cfg adapter.Config) error {
 // ReadPackets blocks for the first packet any group's stack emits, then
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
-func (a *Adapter) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (a *Adapter) ReadPackets(pkts []adapter.Packet) (int, error) {
 	n := 0
 	for n < len(pkts) {
 		var op outPacket
@@ -127,8 +131,8 @@ func (a *Adapter) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 				return n, nil
 			}
 		}
-		if offset+op.n <= len(pkts[n].Buf) {
-			pkts[n].N = copy(pkts[n].Buf[offset:], (*op.buf)[:op.n])
+		if op.n <= len(pkts[n].Buf) {
+			pkts[n].N = copy(pkts[n].Buf, (*op.buf)[:op.n])
 			pkts[n].Flow = op.flow
 			n++
 		}
@@ -141,17 +145,17 @@ func (a *Adapter) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 // groups that no longer exist, and anything that is not IPv4 or IPv6, are
 // dropped but counted as accepted: like a network, the adapter loses
 // packets rather than failing the batch.
-func (a *Adapter) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (a *Adapter) WritePackets(pkts []adapter.Packet) (int, error) {
 	select {
 	case <-a.closed:
 		return 0, adapter.ErrClosed
 	default:
 	}
 	for _, pk := range pkts {
-		if pk.N <= 0 || offset+pk.N > len(pk.Buf) {
+		if pk.N <= 0 || pk.N > len(pk.Buf) {
 			continue
 		}
-		b := pk.Buf[offset : offset+pk.N]
+		b := pk.Buf[:pk.N]
 		if v := b[0] >> 4; v != 4 && v != 6 {
 			continue
 		}

@@ -6,18 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-)
 
-// Defaults for the options (see the package comment).
-//
-// The DNS addresses are the in-tunnel resolver addresses exits answer
-// (core/node Options.DNSAddrs); sdk/adapter is becoming their single home.
-const (
-	defaultAddress4 = "100.64.0.2"
-	defaultAddress6 = "fd7a:7a72:7a6e::2"
-	defaultDNS4     = "100.64.0.53"
-	defaultDNS6     = "fd7a:7a72:7a6e::53"
-	defaultMTU      = 1280
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
 // options are the parsed adapter options.
@@ -25,6 +15,7 @@ type options struct {
 	addresses  []netip.Addr // inner addresses of every group's stack
 	addressSet bool         // "address" given: Config.Addresses does not override it
 	dns        []netip.Addr
+	dnsSet     bool // "dns" given: Config.DNS does not override it
 	mtu        int
 	mtuSet     bool
 }
@@ -33,9 +24,9 @@ var knownOptions = []string{"address", "dns", "mtu"}
 
 func parseOptions(m map[string]string) (options, error) {
 	o := options{
-		addresses: []netip.Addr{netip.MustParseAddr(defaultAddress4), netip.MustParseAddr(defaultAddress6)},
-		dns:       []netip.Addr{netip.MustParseAddr(defaultDNS4), netip.MustParseAddr(defaultDNS6)},
-		mtu:       defaultMTU,
+		addresses: []netip.Addr{adapter.ClientPrefix4.Addr(), adapter.ClientPrefix6.Addr()},
+		dns:       adapter.DefaultDNS(),
+		mtu:       adapter.InnerMTU,
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -51,6 +42,7 @@ func parseOptions(m map[string]string) (options, error) {
 			o.addressSet = true
 		case "dns":
 			o.dns, err = parseAddrList(v)
+			o.dnsSet = true
 		case "mtu":
 			o.mtu, err = strconv.Atoi(v)
 			if err == nil && (o.mtu < 1280 || o.mtu > 65535) {

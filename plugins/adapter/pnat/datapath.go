@@ -30,7 +30,7 @@ import (
 
 // WritePackets takes packets from tunnels. Every packet is consumed (n is
 // len(pkts)); those refused are counted in Stats.
-func (e *Exit) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (e *Exit) WritePackets(pkts []adapter.Packet) (int, error) {
 	if !e.isOpen() {
 		return 0, errors.New("pnat: not open")
 	}
@@ -43,26 +43,14 @@ func (e *Exit) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
 	defer putBuf(scratch)
 	for i := range pkts {
 		p := &pkts[i]
-		if offset > len(p.Buf) || p.N < 0 || offset+p.N > len(p.Buf) {
+		if p.N < 0 || p.N > len(p.Buf) {
 			e.stats.dropMalformed.Add(1)
 			continue
 		}
 		e.stats.packetsIn.Add(1)
-		e.writeOne(p.Buf[offset:offset+p.N], p.Flow, scratch)
+		e.writeOne(p.Buf[:p.N], p.Flow, scratch)
 	}
 	return len(pkts), nil
-}
-
-func protoName(in ippkt.Info) string {
-	switch in.Proto {
-	case ippkt.ProtoTCP:
-		return "tcp"
-	case ippkt.ProtoUDP:
-		return "udp"
-	case ippkt.ProtoICMP, ippkt.ProtoICMPv6:
-		return "icmp"
-	}
-	return ""
 }
 
 func (e *Exit) writeOne(pkt []byte, tid uint64, scratch *[]byte) {
@@ -72,13 +60,14 @@ func (e *Exit) writeOne(pkt []byte, tid uint64, scratch *[]byte) {
 		return
 	}
 	pkt = pkt[:in.Length]
-	proto := protoName(in)
-	if proto == "" || proto == "icmp" && (in.Proto == ippkt.ProtoICMP) != (in.Version == 4) {
+	proto := adapter.ProtoName(in.Proto)
+	icmp := in.Proto == ippkt.ProtoICMP || in.Proto == ippkt.ProtoICMPv6
+	if proto == "" || icmp && (in.Proto == ippkt.ProtoICMP) != (in.Version == 4) {
 		e.stats.dropUnsupported.Add(1)
 		return
 	}
 	dst := netip.AddrPortFrom(in.Dst, in.DstPort)
-	if !(proto != "icmp" && e.isDNS(dst)) {
+	if !(!icmp && e.isDNS(dst)) {
 		if !in.HasTransport() {
 			// Later fragments carry no ports to check; the first
 			// fragment decides, so let them follow an existing mapping.
@@ -92,7 +81,7 @@ func (e *Exit) writeOne(pkt []byte, tid uint64, scratch *[]byte) {
 			return
 		}
 	}
-	if proto == "icmp" {
+	if icmp {
 		if !ippkt.IsEchoRequest(in) || in.Fragment {
 			e.stats.dropUnsupported.Add(1)
 			return
@@ -101,7 +90,7 @@ func (e *Exit) writeOne(pkt []byte, tid uint64, scratch *[]byte) {
 		return
 	}
 	var m *mapping
-	if proto == "tcp" && !isSYN(pkt, in) {
+	if in.Proto == ippkt.ProtoTCP && !isSYN(pkt, in) {
 		// Only a SYN opens a mapping; a stray segment (its tunnel's
 		// flows were closed) gets the RST a host would send.
 		if m = e.existingMapping(tid, in.Src); m == nil {
@@ -112,7 +101,7 @@ func (e *Exit) writeOne(pkt []byte, tid uint64, scratch *[]byte) {
 		e.refuse(pkt, in, tid)
 		return
 	}
-	if proto == "udp" {
+	if in.Proto == ippkt.ProtoUDP {
 		key := flowKey{ippkt.ProtoUDP, netip.AddrPortFrom(m.internal, in.SrcPort), dst}
 		if e.flowByKey(key) == nil && e.tunnelFull(tid) {
 			e.stats.rejectedLimit.Add(1)
@@ -141,18 +130,10 @@ func (e *Exit) injectMapped(pkt []byte, in ippkt.Info, m *mapping, scratch *[]by
 	}
 	if in.Proto == ippkt.ProtoTCP {
 		// Keep segments from the far side within the tunnel's MTU.
-		ippkt.ClampMSS(b, e.mss(in.Version))
+		adapter.ClampMSS(b, in, int(e.st.ep.MTU()))
 	}
 	m.touch()
 	e.st.inject(b)
-}
-
-func (e *Exit) mss(version int) uint16 {
-	mtu := int(e.st.ep.MTU())
-	if version == 4 {
-		return uint16(mtu - 40)
-	}
-	return uint16(mtu - 60)
 }
 
 // refuse answers a refused packet: RST for TCP, ICMP admin-prohibited for

@@ -36,8 +36,9 @@
 //
 // # Safety
 //
-// The exit policy (option "policy", default exitpolicy.Default()) is
-// checked on every packet before it enters the stack and again right before
+// The exit policy (the node's, adapter.Config.ExitPolicy at Open; default
+// exitpolicy.Default(); the deprecated option "policy" still overrides
+// it for one version) is checked on every packet before it enters the stack and again right before
 // each dial. A rejected TCP segment is answered at once with a RST and a
 // rejected UDP datagram or echo with ICMP "administratively prohibited", so
 // clients fail fast instead of timing out; no mapping is made and nothing
@@ -67,8 +68,10 @@
 // refuses those sockets, echoes are counted (icmp_unavailable) and dropped:
 // pnat never asks for raw sockets. Other ICMP from clients is dropped.
 //
-// DNS: UDP and TCP port 53 to the resolver addresses (option dns_addr,
-// default 100.64.0.53 and fd7a:7a72:7a6e::53) is answered by the exit
+// DNS: UDP and TCP port 53 to the resolver addresses (the node's,
+// adapter.Config.DNS at Open; default adapter.DefaultDNS, 100.64.0.53 and
+// fd7a:7a72:7a6e::53; the deprecated option dns_addr still overrides them
+// for one version) is answered by the exit
 // itself from its own resolver (net.DefaultResolver, replaceable with
 // SetResolver), so names are resolved at the exit, not by the client's
 // network. A and AAAA are answered; NXDOMAIN and SERVFAIL pass through;

@@ -2,6 +2,7 @@ package pnat
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"sync"
 	"testing"
@@ -38,19 +39,46 @@ type clientDev interface {
 	Close() error
 }
 
+// newHarness opens an Exit made from opts as a node would: a policy
+// given as OptPolicy is handed over as the node's (nodeConfig).
 func newHarness(t *testing.T, opts map[string]string) *harness {
 	t.Helper()
+	opts, cfg := nodeConfig(t, opts)
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := a.(*Exit)
-	return startHarness(t, e)
+	return openHarness(t, a.(*Exit), cfg)
+}
+
+// nodeConfig splits test options the way a node hands settings over: the
+// exit policy (written as OptPolicy in the tests, for brevity) goes to
+// Open as adapter.Config.ExitPolicy, not as pnat's deprecated option.
+func nodeConfig(t *testing.T, opts map[string]string) (map[string]string, adapter.Config) {
+	t.Helper()
+	cfg := adapter.Config{MTU: adapter.InnerMTU}
+	v, ok := opts[OptPolicy]
+	if !ok {
+		return opts, cfg
+	}
+	pol, err := ParsePolicyOption(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ExitPolicy = pol
+	opts = maps.Clone(opts)
+	delete(opts, OptPolicy)
+	return opts, cfg
 }
 
 func startHarness(t *testing.T, e *Exit) *harness {
 	t.Helper()
-	if err := e.Open(adapter.Config{MTU: 1280}); err != nil {
+	return openHarness(t, e, adapter.Config{MTU: adapter.InnerMTU})
+}
+
+func openHarness(t *testing.T, e *Exit, cfg adapter.Config) *harness {
+	t.Helper()
+	if err := e.Open(cfg); err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, e: e, clients: make(map[uint64]clientDev)}
@@ -62,22 +90,26 @@ func startHarness(t *testing.T, e *Exit) *harness {
 
 func (h *harness) dispatch() {
 	defer h.wg.Done()
+	// The client stacks' Write wants headroom for a virtio header: the
+	// exit's packets are read in after it.
 	const off = 16
 	pkts := make([]adapter.Packet, adapter.BatchSize)
+	full := make([][]byte, len(pkts))
 	for i := range pkts {
-		pkts[i].Buf = make([]byte, off+1500)
+		full[i] = make([]byte, off+1500)
+		pkts[i].Buf = full[i][off:]
 	}
 	for {
-		n, err := h.e.ReadPackets(pkts, off)
+		n, err := h.e.ReadPackets(pkts)
 		if err != nil {
 			return
 		}
-		for _, p := range pkts[:n] {
+		for i, p := range pkts[:n] {
 			h.mu.Lock()
 			dev := h.clients[p.Flow]
 			h.mu.Unlock()
 			if dev != nil {
-				dev.Write([][]byte{p.Buf[:off+p.N]}, off)
+				dev.Write([][]byte{full[i][:off+p.N]}, off)
 			}
 		}
 	}
@@ -122,7 +154,7 @@ func (h *harness) attach(flow uint64, dev clientDev) {
 			if n == 0 {
 				continue
 			}
-			_, err = h.e.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: flow}}, 0)
+			_, err = h.e.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: flow}})
 			if errors.Is(err, adapter.ErrClosed) {
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -25,6 +26,7 @@ type Resolver interface {
 // adapter.Adapter and an adapter.FlowCloser.
 type Exit struct {
 	cfg      config
+	log      *slog.Logger
 	resolver Resolver
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	// listenPing opens an unprivileged ICMP socket; replaced in tests.
@@ -69,6 +71,7 @@ func New(options map[string]string) (adapter.Adapter, error) {
 	}
 	return &Exit{
 		cfg:        cfg,
+		log:        slog.Default().With("adapter", Name),
 		resolver:   net.DefaultResolver,
 		dial:       newDialer(cfg.bind, cfg.alias),
 		listenPing: listenPing,
@@ -105,11 +108,17 @@ func (e *Exit) Open(cfg adapter.Config) error {
 			return err
 		}
 		e.cfg = c
-		e.pool4, e.pool6 = newPool4(c.dnsAddrs), newPool6(c.dnsAddrs)
 	}
+	for _, opt := range e.cfg.fromCore(cfg) {
+		e.log.Warn("pnat: option "+opt+" is deprecated and will be removed in the next version; "+
+			"set exit.policy and tunnels.dns in node.toml instead (this option still overrides them at the exit adapter)",
+			"option", opt)
+	}
+	// The pools never hand out a resolver address as a mapping.
+	e.pool4, e.pool6 = newPool4(e.cfg.dnsAddrs), newPool6(e.cfg.dnsAddrs)
 	mtu := cfg.MTU
 	if mtu <= 0 {
-		mtu = 1280
+		mtu = adapter.InnerMTU
 	}
 	st, err := newNetStack(e, mtu)
 	if err != nil {
@@ -211,7 +220,7 @@ func (e *Exit) enqueue(b *[]byte, flow uint64) {
 }
 
 // ReadPackets returns replies for tunnels, each with its tunnel's Flow.
-func (e *Exit) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (e *Exit) ReadPackets(pkts []adapter.Packet) (int, error) {
 	if !e.isOpen() {
 		return 0, errors.New("pnat: not open")
 	}
@@ -223,11 +232,11 @@ func (e *Exit) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 			return 0, adapter.ErrClosed
 		case p = <-e.out:
 		}
-		n = e.fill(pkts, offset, n, p)
+		n = e.fill(pkts, n, p)
 		for n < len(pkts) {
 			select {
 			case p = <-e.out:
-				n = e.fill(pkts, offset, n, p)
+				n = e.fill(pkts, n, p)
 				continue
 			default:
 			}
@@ -237,14 +246,14 @@ func (e *Exit) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 	return n, nil
 }
 
-func (e *Exit) fill(pkts []adapter.Packet, offset, n int, p outPacket) int {
+func (e *Exit) fill(pkts []adapter.Packet, n int, p outPacket) int {
 	defer putBuf(p.buf)
 	dst := pkts[n].Buf
-	if offset > len(dst) || len(dst)-offset < len(*p.buf) {
+	if len(dst) < len(*p.buf) {
 		e.stats.dropTooBig.Add(1)
 		return n
 	}
-	pkts[n].N = copy(dst[offset:], *p.buf)
+	pkts[n].N = copy(dst, *p.buf)
 	pkts[n].Flow = p.flow
 	return n + 1
 }
@@ -270,7 +279,12 @@ func (e *Exit) Stats() map[string]uint64 {
 	return m
 }
 
-// Policy returns the exit policy in force.
-func (e *Exit) Policy() *exitpolicy.Policy { return e.cfg.policy }
+// Policy returns the exit policy in force: after Open, the core's
+// (adapter.Config.ExitPolicy) unless the deprecated option set one.
+func (e *Exit) Policy() *exitpolicy.Policy {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.policy
+}
 
 func now() int64 { return time.Now().UnixNano() }

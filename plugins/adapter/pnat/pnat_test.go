@@ -553,7 +553,7 @@ func TestOptions(t *testing.T) {
 	if a.Name() != Name || a.Role() != adapter.RoleExit {
 		t.Fatal("name or role")
 	}
-	if _, err := a.ReadPackets(nil, 0); err == nil {
+	if _, err := a.ReadPackets(nil); err == nil {
 		t.Fatal("ReadPackets before Open succeeded")
 	}
 	if err := a.Close(); err != nil {

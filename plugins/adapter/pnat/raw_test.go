@@ -21,6 +21,7 @@ type rawExit struct {
 }
 
 func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExit {
+	opts, cfg := nodeConfig(t, opts)
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +30,7 @@ func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExi
 	if setup != nil {
 		setup(e)
 	}
-	if err := e.Open(adapter.Config{MTU: 1280}); err != nil {
+	if err := e.Open(cfg); err != nil {
 		t.Fatal(err)
 	}
 	r := &rawExit{t: t, e: e, out: make(chan adapter.Packet, 64), done: make(chan struct{})}
@@ -40,7 +41,7 @@ func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExi
 			pkts[i].Buf = make([]byte, 1500)
 		}
 		for {
-			n, err := e.ReadPackets(pkts, 0)
+			n, err := e.ReadPackets(pkts)
 			if err != nil {
 				return
 			}
@@ -58,7 +59,7 @@ func newRawExit(t *testing.T, opts map[string]string, setup func(*Exit)) *rawExi
 }
 
 func (r *rawExit) write(flow uint64, pkt []byte) {
-	if _, err := r.e.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}, 0); err != nil {
+	if _, err := r.e.WritePackets([]adapter.Packet{{Buf: pkt, N: len(pkt), Flow: flow}}); err != nil {
 		r.t.Fatal(err)
 	}
 }

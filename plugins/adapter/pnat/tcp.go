@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -29,7 +30,7 @@ func (e *Exit) forwardTCP(r *tcp.ForwarderRequest) {
 		return
 	}
 	isDNS := e.isDNS(dst)
-	if !isDNS && e.allowed("tcp", dst) != nil {
+	if !isDNS && e.allowed(adapter.ProtoNameTCP, dst) != nil {
 		r.Complete(true)
 		return
 	}

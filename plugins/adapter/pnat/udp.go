@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -21,7 +22,7 @@ func (e *Exit) forwardUDP(r *udp.ForwarderRequest) {
 		return
 	}
 	isDNS := e.isDNS(dst)
-	if !isDNS && e.allowed("udp", dst) != nil {
+	if !isDNS && e.allowed(adapter.ProtoNameUDP, dst) != nil {
 		return
 	}
 	kind := kindUDP

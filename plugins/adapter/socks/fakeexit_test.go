@@ -25,7 +25,7 @@ import (
 var (
 	webAddr4     = netip.MustParseAddr("198.18.0.1")
 	webAddr6     = netip.MustParseAddr("2001:db8::1")
-	dnsAddr      = netip.MustParseAddr(defaultDNS)
+	dnsAddr      = adapter.DNSv4
 	unreachAddr4 = netip.MustParseAddr("198.18.0.99") // answered with ICMP host unreachable
 	routerAddr4  = netip.MustParseAddr("198.18.0.254")
 	blackhole4   = netip.MustParseAddr("198.18.0.98") // dropped silently
@@ -88,26 +88,24 @@ func (x *fakeExit) flows() []uint64 {
 	return out
 }
 
-const testOffset = 32 // headroom, as the core would leave
-
 func (x *fakeExit) fromClient() {
 	defer x.wg.Done()
 	pkts := make([]adapter.Packet, adapter.BatchSize)
 	for i := range pkts {
-		pkts[i].Buf = make([]byte, testOffset+1500)
+		pkts[i].Buf = make([]byte, 1500)
 	}
 	for {
-		n, err := x.a.ReadPackets(pkts, testOffset)
+		n, err := x.a.ReadPackets(pkts)
 		if err != nil {
 			return
 		}
 		for _, p := range pkts[:n] {
-			pkt := p.Buf[testOffset : testOffset+p.N]
+			pkt := p.Buf[:p.N]
 			if len(pkt) >= 20 && pkt[0]>>4 == 4 && netip.AddrFrom4([4]byte(pkt[16:20])) == blackhole4 {
 				continue
 			}
 			if icmp := unreachableFor(pkt); icmp != nil {
-				x.a.WritePackets([]adapter.Packet{{Buf: icmp, N: len(icmp), Flow: p.Flow}}, 0)
+				x.a.WritePackets([]adapter.Packet{{Buf: icmp, N: len(icmp), Flow: p.Flow}})
 				continue
 			}
 			sn, err := x.net(p.Flow)
@@ -167,7 +165,7 @@ func (x *fakeExit) toClient(sn *serverNet) {
 			return
 		}
 		if n == 1 {
-			x.a.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: sn.flow}}, 0)
+			x.a.WritePackets([]adapter.Packet{{Buf: bufs[0], N: sizes[0], Flow: sn.flow}})
 		}
 	}
 }

@@ -96,15 +96,15 @@ func (g *group) readLoop(out chan<- outPacket, bufs *sync.Pool) {
 	}
 }
 
-// write injects one IP packet into the stack. It reports false if the
-// group is closed.
-func (g *group) write(pkt []byte) bool {
+// write injects IP packets (IPv4 or IPv6 only) into the stack in one
+// call. It reports false if the group is closed.
+func (g *group) write(pkts [][]byte) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	if g.closed {
 		return false
 	}
-	_, err := g.dev.Write([][]byte{pkt}, 0)
+	_, err := g.dev.Write(pkts, 0)
 	return err == nil
 }
 

@@ -7,15 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
 // Defaults for the options (see the package comment).
 const (
 	defaultListen         = "127.0.0.1:1080"
-	defaultAddress4       = "100.64.0.2"
-	defaultAddress6       = "fd7a:7a72:7a6e::2"
-	defaultDNS            = "100.64.0.53"
-	defaultMTU            = 1280
+	defaultMTU            = adapter.InnerMTU
 	defaultIdleTimeout    = 10 * time.Minute
 	defaultConnectTimeout = 30 * time.Second
 )
@@ -28,6 +27,7 @@ type options struct {
 	addresses      []netip.Addr // inner addresses of every group's stack
 	addressSet     bool         // "address" given: Config.Addresses does not override it
 	dns            []netip.Addr
+	dnsSet         bool // "dns" given: Config.DNS does not override it
 	isolateDest    bool
 	mtu            int
 	mtuSet         bool
@@ -40,8 +40,8 @@ var knownOptions = []string{"address", "allow_loopback", "allow_remote", "connec
 func parseOptions(m map[string]string) (options, error) {
 	o := options{
 		listen:         netip.MustParseAddrPort(defaultListen),
-		addresses:      []netip.Addr{netip.MustParseAddr(defaultAddress4), netip.MustParseAddr(defaultAddress6)},
-		dns:            []netip.Addr{netip.MustParseAddr(defaultDNS)},
+		addresses:      []netip.Addr{adapter.ClientPrefix4.Addr(), adapter.ClientPrefix6.Addr()},
+		dns:            []netip.Addr{adapter.DNSv4},
 		mtu:            defaultMTU,
 		idleTimeout:    defaultIdleTimeout,
 		connectTimeout: defaultConnectTimeout,
@@ -66,12 +66,13 @@ func parseOptions(m map[string]string) (options, error) {
 			o.addressSet = true
 		case "dns":
 			o.dns, err = parseAddrList(v)
+			o.dnsSet = true
 		case "isolate":
 			o.isolateDest, err = parseIsolate(v)
 		case "mtu":
 			o.mtu, err = strconv.Atoi(v)
-			if err == nil && (o.mtu < 1280 || o.mtu > 65535) {
-				err = fmt.Errorf("must be in 1280..65535 (IPv6 needs 1280)")
+			if err == nil && (o.mtu < adapter.InnerMTU || o.mtu > 65535) {
+				err = fmt.Errorf("must be in %d..65535 (a tunnel's packets must fit)", adapter.InnerMTU)
 			}
 			o.mtuSet = true
 		case "idle_timeout":

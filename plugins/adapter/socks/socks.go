@@ -23,10 +23,12 @@
 //	                 unless allow_remote = "true"
 //	allow_remote     accept a non-loopback listen address (default false)
 //	address          the stacks' inner addresses, comma-separated (default
-//	                 100.64.0.2,fd7a:7a72:7a6e::2; Config.Addresses if unset)
-//	dns              resolver(s) inside the tunnel (default 100.64.0.53)
+//	                 100.64.0.2,fd7a:7a72:7a6e::2, adapter.ClientPrefix4/6;
+//	                 Config.Addresses if unset)
+//	dns              resolver(s) inside the tunnel (default the first of
+//	                 Config.DNS, the node's; else adapter.DNSv4, 100.64.0.53)
 //	isolate          "auth" (default) or "auth,dest"
-//	mtu              inner MTU (default Config.MTU, else 1280)
+//	mtu              inner MTU (default Config.MTU, else adapter.InnerMTU)
 //	idle_timeout     close a group after this long without sessions (10m)
 //	connect_timeout  give up a CONNECT after this long (30s)
 //
@@ -127,10 +129,16 @@ func (p *Proxy) Open(cfg adapter.Config) error {
 		return errors.New("socks: already open")
 	}
 	if !p.opts.mtuSet && cfg.MTU > 0 {
-		if cfg.MTU < 1280 {
-			return fmt.Errorf("socks: Config.MTU %d is below 1280", cfg.MTU)
+		if cfg.MTU < adapter.InnerMTU {
+			return fmt.Errorf("socks: Config.MTU %d is below %d", cfg.MTU, adapter.InnerMTU)
 		}
 		p.opts.mtu = cfg.MTU
+	}
+	if !p.opts.dnsSet && len(cfg.DNS) > 0 {
+		// The node's first resolver address, as the default was the
+		// first of adapter.DefaultDNS: a stack asks the next only when
+		// one fails, and IPv4 comes first.
+		p.opts.dns = []netip.Addr{cfg.DNS[0].Unmap()}
 	}
 	if !p.opts.addressSet && len(cfg.Addresses) > 0 {
 		p.opts.addresses = p.opts.addresses[:0]
@@ -167,7 +175,7 @@ func (p *Proxy) Addr() netip.AddrPort {
 // ReadPackets blocks for the first packet any group's stack emits, then
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
-func (p *Proxy) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (p *Proxy) ReadPackets(pkts []adapter.Packet) (int, error) {
 	n := 0
 	for n < len(pkts) {
 		var op outPacket
@@ -184,8 +192,8 @@ func (p *Proxy) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 				return n, nil
 			}
 		}
-		if offset+op.n <= len(pkts[n].Buf) {
-			pkts[n].N = copy(pkts[n].Buf[offset:], (*op.buf)[:op.n])
+		if op.n <= len(pkts[n].Buf) {
+			pkts[n].N = copy(pkts[n].Buf, (*op.buf)[:op.n])
 			pkts[n].Flow = op.flow
 			n++
 		}
@@ -194,32 +202,47 @@ func (p *Proxy) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 	return n, nil
 }
 
-// WritePackets delivers each packet to the stack of its Flow. Packets for
+// WritePackets delivers each packet to the stack of its Flow, a run of
+// packets of one Flow in one write (the stack takes batches). Packets for
 // groups that no longer exist, and anything that is not IPv4 or IPv6, are
 // dropped but counted as accepted: like a network, the adapter loses
 // packets rather than failing the batch.
-func (p *Proxy) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (p *Proxy) WritePackets(pkts []adapter.Packet) (int, error) {
 	select {
 	case <-p.closed:
 		return 0, adapter.ErrClosed
 	default:
 	}
+	var run [][]byte
+	var flow uint64
 	for _, pk := range pkts {
-		if pk.N <= 0 || offset+pk.N > len(pk.Buf) {
+		if pk.N <= 0 || pk.N > len(pk.Buf) {
 			continue
 		}
-		b := pk.Buf[offset : offset+pk.N]
+		b := pk.Buf[:pk.N]
 		if v := b[0] >> 4; v != 4 && v != 6 {
 			continue
 		}
-		p.mu.Lock()
-		g := p.flows[pk.Flow]
-		p.mu.Unlock()
-		if g != nil {
-			g.write(b)
+		if len(run) > 0 && pk.Flow != flow {
+			p.writeRun(flow, run)
+			run = run[:0]
 		}
+		flow, run = pk.Flow, append(run, b)
 	}
+	p.writeRun(flow, run)
 	return len(pkts), nil
+}
+
+func (p *Proxy) writeRun(flow uint64, run [][]byte) {
+	if len(run) == 0 {
+		return
+	}
+	p.mu.Lock()
+	g := p.flows[flow]
+	p.mu.Unlock()
+	if g != nil {
+		g.write(run)
+	}
 }
 
 // Close stops the listener, ends every session and stack, and waits for

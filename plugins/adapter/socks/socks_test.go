@@ -200,7 +200,7 @@ func TestWriteUnknownFlow(t *testing.T) {
 	p, _ := newTestProxy(t, nil)
 	pkt := make([]byte, 40)
 	pkt[0] = 0x45
-	n, err := p.WritePackets([]adapter.Packet{{Buf: pkt, N: 40, Flow: 12345}, {Buf: []byte{0xff}, N: 1}}, 0)
+	n, err := p.WritePackets([]adapter.Packet{{Buf: pkt, N: 40, Flow: 12345}, {Buf: []byte{0xff}, N: 1}})
 	if n != 2 || err != nil {
 		t.Errorf("WritePackets = %d, %v; want both dropped quietly", n, err)
 	}
@@ -304,10 +304,10 @@ func TestClosedAdapter(t *testing.T) {
 	a.Close()
 	a.Close()
 	pk := []adapter.Packet{{Buf: make([]byte, 1500)}}
-	if _, err := a.ReadPackets(pk, 0); !errors.Is(err, adapter.ErrClosed) {
+	if _, err := a.ReadPackets(pk); !errors.Is(err, adapter.ErrClosed) {
 		t.Errorf("ReadPackets after Close: %v", err)
 	}
-	if _, err := a.WritePackets(pk, 0); !errors.Is(err, adapter.ErrClosed) {
+	if _, err := a.WritePackets(pk); !errors.Is(err, adapter.ErrClosed) {
 		t.Errorf("WritePackets after Close: %v", err)
 	}
 	if c, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {

@@ -6,16 +6,22 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
 const (
 	defaultName     = "tarzan0"
-	defaultAddress  = "100.64.0.2/10"
-	defaultAddress6 = "fd7a:7a72:7a6e::2/64"
-	defaultDNS      = "100.64.0.53"
 	defaultRoutes   = "0.0.0.0/0,::/0"
-	defaultMTU      = 1280
+	defaultMTU      = adapter.InnerMTU
 	defaultStateDir = "/run/tarzan"
+)
+
+// The address defaults are the SDK's (sdk/adapter facts.go).
+var (
+	defaultAddress  = adapter.ClientPrefix4.String()
+	defaultAddress6 = adapter.ClientPrefix6.String()
+	defaultDNS      = adapter.DNSv4.String()
 )
 
 type options struct {
@@ -23,6 +29,7 @@ type options struct {
 	addrs    []netip.Prefix // the TUN's addresses (IPv4 and/or IPv6)
 	addrsSet bool           // "address" or "address6" given: Config.Addresses does not override
 	dns      []netip.Addr
+	dnsSet   bool           // "dns" given: Config.DNS does not override it
 	routes   []netip.Prefix // as configured; /0 is split in two /1 when installed
 	mtu      int
 	mtuSet   bool
@@ -54,13 +61,13 @@ func parseOptions(m map[string]string) (options, error) {
 		case "address6":
 			addr6, o.addrsSet = v, true
 		case "dns":
-			dns = v
+			dns, o.dnsSet = v, true
 		case "routes":
 			routes = v
 		case "mtu":
 			o.mtu, err = strconv.Atoi(v)
-			if err == nil && (o.mtu < 1280 || o.mtu > 65535) {
-				err = fmt.Errorf("must be in 1280..65535 (IPv6 needs 1280)")
+			if err == nil && (o.mtu < adapter.InnerMTU || o.mtu > 65535) {
+				err = fmt.Errorf("must be in %d..65535 (a tunnel's packets must fit)", adapter.InnerMTU)
 			}
 			o.mtuSet = true
 		case "state_dir":

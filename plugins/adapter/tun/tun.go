@@ -28,13 +28,14 @@
 //	name       device name (default tarzan0)
 //	address    IPv4 address with prefix (default 100.64.0.2/10; "" = none)
 //	address6   IPv6 address with prefix (default fd7a:7a72:7a6e::2/64; "" = none)
-//	dns        resolver inside the tunnel, answered by the exit (default
-//	           100.64.0.53); it is reached through the TUN's own prefix.
+//	dns        resolver(s) inside the tunnel, answered by the exit (default
+//	           Config.DNS, the node's; else adapter.DNSv4, 100.64.0.53); it
+//	           is reached through the TUN's own prefix, and logged at Open.
 //	           Pointing the system resolver at it (resolv.conf, resolvectl)
 //	           is left to the operator: DNS to a LAN resolver otherwise
 //	           bypasses the tunnel.
 //	routes     what to send into the tunnel (default 0.0.0.0/0,::/0)
-//	mtu        device MTU (default Config.MTU, else 1280)
+//	mtu        device MTU (default Config.MTU, else adapter.InnerMTU)
 //	state_dir  where the state file lives (default /run/tarzan)
 //
 // Packets: the device runs with virtio-net headers, so the kernel may hand
@@ -140,10 +141,13 @@ func (d *Device) Open(cfg adapter.Config) (err error) {
 		return errors.New("tun: already open")
 	}
 	if !d.opts.mtuSet && cfg.MTU > 0 {
-		if cfg.MTU < 1280 {
-			return fmt.Errorf("tun: Config.MTU %d is below 1280", cfg.MTU)
+		if cfg.MTU < adapter.InnerMTU {
+			return fmt.Errorf("tun: Config.MTU %d is below %d", cfg.MTU, adapter.InnerMTU)
 		}
 		d.opts.mtu = cfg.MTU
+	}
+	if !d.opts.dnsSet && len(cfg.DNS) > 0 {
+		d.opts.dns = slices.Clone(cfg.DNS)
 	}
 	if !d.opts.addrsSet && len(cfg.Addresses) > 0 {
 		d.opts.addrs = slices.Clone(cfg.Addresses)
@@ -223,7 +227,7 @@ func (d *Device) Open(cfg adapter.Config) (err error) {
 	d.wmem = make([][]byte, adapter.BatchSize)
 	d.wbufs = make([][]byte, adapter.BatchSize)
 	d.opened = true
-	d.log.Info("TUN device up", "device", d.name, "mtu", d.opts.mtu)
+	d.log.Info("TUN device up; point the system resolver at dns", "device", d.name, "mtu", d.opts.mtu, "dns", d.opts.dns)
 	return nil
 }
 
@@ -235,7 +239,7 @@ func (d *Device) record(change func()) error {
 }
 
 // ReadPackets returns IP packets the host sent into the TUN, all in Flow 0.
-func (d *Device) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (d *Device) ReadPackets(pkts []adapter.Packet) (int, error) {
 	d.rmu.Lock()
 	defer d.rmu.Unlock()
 	if !d.isOpen() {
@@ -261,10 +265,10 @@ func (d *Device) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 		k := 0
 		for ; k < len(pkts) && d.rnext < d.rn; d.rnext++ {
 			sz := d.rsizes[d.rnext]
-			if sz == 0 || offset+sz > len(pkts[k].Buf) {
+			if sz == 0 || sz > len(pkts[k].Buf) {
 				continue // does not fit the caller's buffer: dropped
 			}
-			pkts[k].N = copy(pkts[k].Buf[offset:], d.rbufs[d.rnext][tunOffset:tunOffset+sz])
+			pkts[k].N = copy(pkts[k].Buf, d.rbufs[d.rnext][tunOffset:tunOffset+sz])
 			pkts[k].Flow = 0
 			k++
 		}
@@ -276,7 +280,7 @@ func (d *Device) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 
 // WritePackets hands IP packets to the host. Malformed packets the kernel
 // refuses are dropped; the batch still counts as accepted.
-func (d *Device) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (d *Device) WritePackets(pkts []adapter.Packet) (int, error) {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if !d.isOpen() {
@@ -286,10 +290,10 @@ func (d *Device) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
 		batch := pkts[start:min(len(pkts), start+len(d.wbufs))]
 		k := 0
 		for _, p := range batch {
-			if p.N <= 0 || offset+p.N > len(p.Buf) {
+			if p.N <= 0 || p.N > len(p.Buf) {
 				continue
 			}
-			b := p.Buf[offset : offset+p.N]
+			b := p.Buf[:p.N]
 			if v := b[0] >> 4; v != 4 && v != 6 {
 				continue
 			}

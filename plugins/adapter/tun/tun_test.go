@@ -46,10 +46,10 @@ func startReader(t *testing.T, a adapter.Adapter) <-chan []byte {
 		defer wg.Done()
 		pkts := make([]adapter.Packet, adapter.BatchSize)
 		for i := range pkts {
-			pkts[i].Buf = make([]byte, 8+1500)
+			pkts[i].Buf = make([]byte, 1500)
 		}
 		for {
-			n, err := a.ReadPackets(pkts, 8)
+			n, err := a.ReadPackets(pkts)
 			if err != nil {
 				return
 			}
@@ -58,7 +58,7 @@ func startReader(t *testing.T, a adapter.Adapter) <-chan []byte {
 					t.Errorf("packet in flow %d, want 0", p.Flow)
 				}
 				select {
-				case ch <- bytes.Clone(p.Buf[8 : 8+p.N]):
+				case ch <- bytes.Clone(p.Buf[:p.N]):
 				default:
 				}
 			}
@@ -134,10 +134,10 @@ func TestOpenTrafficClose(t *testing.T) {
 		if src.Addr() != netip.MustParseAddr(tc.local) || string(payload) != "hello" {
 			t.Fatalf("%s: packet from %s payload %q", tc.network, src, payload)
 		}
-		// The reply, as the core would hand it over, with headroom.
+		// The reply, as the core would hand it over, in a larger buffer.
 		reply := udpPacket(remote, src, []byte("world"))
-		buf := append(make([]byte, 24), reply...)
-		if n, err := a.WritePackets([]adapter.Packet{{Buf: buf, N: len(reply)}}, 24); err != nil || n != 1 {
+		buf := append(reply, make([]byte, 24)...)
+		if n, err := a.WritePackets([]adapter.Packet{{Buf: buf, N: len(reply)}}); err != nil || n != 1 {
 			t.Fatalf("WritePackets: %d, %v", n, err)
 		}
 		uc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -163,7 +163,7 @@ func TestOpenTrafficClose(t *testing.T) {
 	if _, err := os.Stat(statePath(stateDir, "tzt0")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state file after Close: %v", err)
 	}
-	if _, err := a.ReadPackets([]adapter.Packet{{Buf: make([]byte, 1500)}}, 0); !errors.Is(err, adapter.ErrClosed) {
+	if _, err := a.ReadPackets([]adapter.Packet{{Buf: make([]byte, 1500)}}); !errors.Is(err, adapter.ErrClosed) {
 		t.Errorf("ReadPackets after Close: %v", err)
 	}
 	if err := a.SetExclude(nil); !errors.Is(err, adapter.ErrClosed) {

@@ -39,7 +39,8 @@ type client struct {
 	buf []byte
 	dec decoder
 
-	dropped atomic.Uint64
+	dropped   atomic.Uint64 // read packets larger than the caller's buffer
+	malformed atomic.Uint64 // written packets whose N lies outside their buffer
 }
 
 // Launch starts the adapter plugin l describes and creates its adapter
@@ -120,13 +121,7 @@ func (c *client) Open(cfg adapter.Config) error {
 	if c.closed.Load() {
 		return adapter.ErrClosed
 	}
-	req := &adapterpb.OpenRequest{Mtu: int32(cfg.MTU), Options: cfg.Options}
-	for _, p := range cfg.Addresses {
-		req.Addresses = append(req.Addresses, p.String())
-	}
-	for _, p := range cfg.Exclude {
-		req.Exclude = append(req.Exclude, p.String())
-	}
+	req := openRequest(cfg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	raw, err := c.sup.Client()
@@ -144,8 +139,8 @@ func (c *client) Open(cfg adapter.Config) error {
 
 // ReadPackets blocks until packets arrive, Close (adapter.ErrClosed), or,
 // while the child restarts, until its replacement is ready. Packets larger
-// than their buffer (after offset) are dropped and counted.
-func (c *client) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+// than their buffer are dropped and counted.
+func (c *client) ReadPackets(pkts []adapter.Packet) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.buf == nil {
@@ -155,7 +150,7 @@ func (c *client) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 		if c.closed.Load() {
 			return 0, adapter.ErrClosed
 		}
-		if n := c.fill(pkts, offset); n > 0 {
+		if n := c.fill(pkts); n > 0 {
 			return n, nil
 		}
 		conn, ready := c.data.Wait()
@@ -175,18 +170,18 @@ func (c *client) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 	}
 }
 
-func (c *client) fill(pkts []adapter.Packet, offset int) int {
+func (c *client) fill(pkts []adapter.Packet) int {
 	n := 0
 	for n < len(pkts) && c.dec.left > 0 {
 		flow, data, err := c.dec.next()
 		if err != nil {
 			break
 		}
-		if offset+len(data) > len(pkts[n].Buf) {
+		if len(data) > len(pkts[n].Buf) {
 			c.dropped.Add(1)
 			continue
 		}
-		pkts[n].N = copy(pkts[n].Buf[offset:], data)
+		pkts[n].N = copy(pkts[n].Buf, data)
 		pkts[n].Flow = flow
 		n++
 	}
@@ -194,7 +189,7 @@ func (c *client) fill(pkts []adapter.Packet, offset int) int {
 }
 
 // WritePackets hands the packets to the child in as few messages as fit.
-func (c *client) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+func (c *client) WritePackets(pkts []adapter.Packet) (int, error) {
 	if c.closed.Load() {
 		return 0, adapter.ErrClosed
 	}
@@ -206,9 +201,11 @@ func (c *client) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
 	defer msgPool.Put(bp)
 	done := 0
 	for done < len(pkts) {
-		m, k, err := encode((*bp)[:0], pkts[done:], offset)
-		if err != nil {
-			return done, err
+		m, k, skipped := encode((*bp)[:0], pkts[done:])
+		c.malformed.Add(uint64(skipped))
+		if k == skipped {
+			done += k // nothing left to send in this message
+			continue
 		}
 		if _, err := conn.Write(m); err != nil {
 			if c.closed.Load() {
@@ -292,7 +289,7 @@ func (c *client) Restarts() uint64 { return c.sup.Restarts() }
 
 func (c *client) PluginStats() pluginkit.Stats {
 	st := c.sup.Stats()
-	st.Counters = map[string]uint64{"host_dropped_too_big": c.dropped.Load()}
+	st.Counters = map[string]uint64{"host_dropped_too_big": c.dropped.Load(), "host_dropped_malformed": c.malformed.Load()}
 	return st
 }
 

@@ -3,7 +3,6 @@ package adapterplugin
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
@@ -20,25 +19,30 @@ const (
 var errMalformed = errors.New("adapterplugin: malformed data-channel message")
 
 // encode appends one message holding as many leading packets
-// (pkts[i].Buf[offset:offset+N]) as fit, and returns it and how many it
-// holds (≥ 1 when pkts is non-empty).
-func encode(dst []byte, pkts []adapter.Packet, offset int) ([]byte, int, error) {
+// (pkts[i].Buf[:N]) as fit, and returns it, how many of pkts it consumed
+// (≥ 1 when pkts is non-empty) and how many of those it skipped: a packet
+// whose N lies outside its buffer or above maxPacket is dropped, as the
+// adapter contract asks, not the batch failed.
+func encode(dst []byte, pkts []adapter.Packet) (msg []byte, consumed, skipped int) {
 	dst = append(dst, 0, 0)
 	k := 0
 	for _, p := range pkts {
-		if p.N < 0 || p.N > maxPacket || offset < 0 || offset+p.N > len(p.Buf) {
-			return nil, 0, fmt.Errorf("adapterplugin: packet of %d bytes at offset %d does not fit its %d-byte buffer or exceeds %d", p.N, offset, len(p.Buf), maxPacket)
+		if p.N < 0 || p.N > maxPacket || p.N > len(p.Buf) {
+			consumed++
+			skipped++
+			continue
 		}
 		if k > 0 && (len(dst)+headerLen+p.N > maxMessage || k == 0xffff) {
 			break
 		}
 		dst = binary.BigEndian.AppendUint64(dst, p.Flow)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(p.N))
-		dst = append(dst, p.Buf[offset:offset+p.N]...)
+		dst = append(dst, p.Buf[:p.N]...)
 		k++
+		consumed++
 	}
 	binary.BigEndian.PutUint16(dst, uint16(k))
-	return dst, k, nil
+	return dst, consumed, skipped
 }
 
 // decoder walks one message packet by packet, without copying.

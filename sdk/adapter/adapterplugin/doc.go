@@ -23,9 +23,11 @@
 //	then count times:
 //	  flow  uint64     adapter.Packet.Flow
 //	  len   uint16
-//	  data  [len]byte  the IP packet, without the caller's offset/headroom
+//	  data  [len]byte  the IP packet
 //
-// Messages are at most 128 KiB; larger batches are split. The host copies
-// each packet to Buf[offset:] of the caller's packets, so headroom is kept;
-// a packet that does not fit is dropped and counted.
+// Messages are at most 128 KiB; larger batches are split. A batch is one
+// message both ways, so a WritePackets of 64 packets costs one write and
+// one wake-up of the other process, where 64 calls of one cost 64 (the
+// core batches its writes for that reason: D-TRUTH). The host copies each
+// packet to the caller's Buf; one that does not fit is dropped and counted.
 package adapterplugin

@@ -3,6 +3,7 @@ package adapterplugin
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 
@@ -39,12 +40,16 @@ func versions(p *grpcPlugin) map[int]plugin.Plugin {
 
 // Serve runs the plugin side of an IP adapter: call it from main. It
 // blocks until the host ends the process, and exits with a message if the
-// process was not started by a Tarzan node.
+// process was not started by a Tarzan node. It makes pluginkit.Logger the
+// process's slog default, so that an adapter that logs through
+// slog.Default (as the shipped ones do, in process or not) reaches the
+// node's log at its level, not as an unparsed stderr line.
 func Serve(factory adapter.Factory) {
 	data, err := datachan.OpenChild()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	slog.SetDefault(pluginkit.Logger())
 	pluginkit.Serve(Kind, versions(&grpcPlugin{factory: factory, data: data}))
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -57,12 +56,8 @@ func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb
 	if s.opened {
 		return nil, errors.New("adapterplugin: already open")
 	}
-	cfg := adapter.Config{MTU: int(req.GetMtu()), Options: req.GetOptions()}
-	var err error
-	if cfg.Addresses, err = prefixes(req.GetAddresses()); err != nil {
-		return nil, err
-	}
-	if cfg.Exclude, err = prefixes(req.GetExclude()); err != nil {
+	cfg, err := configOf(req)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.a.Open(cfg); err != nil {
@@ -74,18 +69,6 @@ func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb
 	return &adapterpb.Empty{}, nil
 }
 
-func prefixes(ss []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("adapterplugin: bad prefix: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
 func (s *server) toHost(a adapter.Adapter) {
 	pkts := make([]adapter.Packet, adapter.BatchSize)
 	for i := range pkts {
@@ -93,7 +76,7 @@ func (s *server) toHost(a adapter.Adapter) {
 	}
 	msg := make([]byte, 0, maxMessage)
 	for {
-		n, err := a.ReadPackets(pkts, 0)
+		n, err := a.ReadPackets(pkts)
 		if err != nil {
 			if !errors.Is(err, adapter.ErrClosed) {
 				s.log.Error("adapter read failed; no more packets will reach the host", "err", err)
@@ -101,15 +84,17 @@ func (s *server) toHost(a adapter.Adapter) {
 			return
 		}
 		for rest := pkts[:n]; len(rest) > 0; {
-			m, k, err := encode(msg[:0], rest, 0)
-			if err != nil {
-				s.log.Error("dropping read packets", "err", err)
-				break
+			m, k, skipped := encode(msg[:0], rest)
+			if skipped > 0 {
+				s.log.Error("the adapter's ReadPackets returned packets whose N lies outside their buffer; dropped", "packets", skipped)
+			}
+			rest = rest[k:]
+			if k == skipped {
+				continue
 			}
 			if _, err := s.data.Write(m); err != nil {
 				return // host gone
 			}
-			rest = rest[k:]
 		}
 	}
 }
@@ -136,7 +121,7 @@ func (s *server) fromHost(a adapter.Adapter) {
 			pkts = append(pkts, adapter.Packet{Buf: data, N: len(data), Flow: flow})
 		}
 		for rest := pkts; len(rest) > 0; rest = rest[min(len(rest), adapter.BatchSize):] {
-			if _, err := a.WritePackets(rest[:min(len(rest), adapter.BatchSize)], 0); errors.Is(err, adapter.ErrClosed) {
+			if _, err := a.WritePackets(rest[:min(len(rest), adapter.BatchSize)]); errors.Is(err, adapter.ErrClosed) {
 				return
 			}
 		}

@@ -8,6 +8,7 @@
 package adaptertest
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -39,8 +40,8 @@ func New(role adapter.Role) *Fake {
 		out: make(chan adapter.Packet, queueLen), closed: make(chan struct{})}
 }
 
-// Inject queues packets for ReadPackets; each is copied (Buf[:N], no
-// offset). It blocks while the queue is full and drops after Close.
+// Inject queues packets for ReadPackets; each is copied (Buf[:N]). It
+// blocks while the queue is full and drops after Close.
 func (f *Fake) Inject(pkts ...adapter.Packet) {
 	for _, p := range pkts {
 		p.Buf = slices.Clone(p.Buf[:p.N])
@@ -53,7 +54,7 @@ func (f *Fake) Inject(pkts ...adapter.Packet) {
 }
 
 // Written delivers a copy of every packet WritePackets accepted (Buf holds
-// exactly the packet, without the offset).
+// exactly the packet).
 func (f *Fake) Written() <-chan adapter.Packet { return f.out }
 
 // Config returns what Open was called with, and whether it was.
@@ -83,9 +84,13 @@ func (f *Fake) Exclude() []netip.Prefix {
 func (f *Fake) Name() string       { return "fake" }
 func (f *Fake) Role() adapter.Role { return f.role }
 
+// Open records cfg; a second Open fails, as the contract asks.
 func (f *Fake) Open(cfg adapter.Config) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.cfg != nil {
+		return errors.New("adaptertest: already open")
+	}
 	f.cfg = &cfg
 	f.exclude = cfg.Exclude
 	return nil
@@ -93,7 +98,7 @@ func (f *Fake) Open(cfg adapter.Config) error {
 
 // ReadPackets blocks for the first packet, then takes whatever else is
 // already queued.
-func (f *Fake) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
+func (f *Fake) ReadPackets(pkts []adapter.Packet) (int, error) {
 	n := 0
 	for n < len(pkts) {
 		var p adapter.Packet
@@ -110,19 +115,30 @@ func (f *Fake) ReadPackets(pkts []adapter.Packet, offset int) (int, error) {
 				return n, nil
 			}
 		}
-		if offset+p.N > len(pkts[n].Buf) {
+		if p.N > len(pkts[n].Buf) {
 			continue // too big for the caller's buffer: dropped
 		}
-		pkts[n].N = copy(pkts[n].Buf[offset:], p.Buf)
+		pkts[n].N = copy(pkts[n].Buf, p.Buf)
 		pkts[n].Flow = p.Flow
 		n++
 	}
 	return n, nil
 }
 
-func (f *Fake) WritePackets(pkts []adapter.Packet, offset int) (int, error) {
+// WritePackets queues a copy of each packet for Written, whatever it
+// holds (glue tests send arbitrary bytes); a packet whose N lies outside
+// its buffer is consumed and dropped, as the contract asks.
+func (f *Fake) WritePackets(pkts []adapter.Packet) (int, error) {
+	select {
+	case <-f.closed:
+		return 0, adapter.ErrClosed
+	default:
+	}
 	for i, p := range pkts {
-		cp := adapter.Packet{Buf: slices.Clone(p.Buf[offset : offset+p.N]), N: p.N, Flow: p.Flow}
+		if p.N < 0 || p.N > len(p.Buf) {
+			continue
+		}
+		cp := adapter.Packet{Buf: slices.Clone(p.Buf[:p.N]), N: p.N, Flow: p.Flow}
 		select {
 		case f.out <- cp:
 		case <-f.closed:

@@ -267,6 +267,9 @@ type OpenRequest struct {
 	Addresses     []string               `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"` // netip.Prefix text form
 	Exclude       []string               `protobuf:"bytes,3,rep,name=exclude,proto3" json:"exclude,omitempty"`
 	Options       map[string]string      `protobuf:"bytes,4,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Dns           []string               `protobuf:"bytes,5,rep,name=dns,proto3" json:"dns,omitempty"`                                             // adapter.Config.DNS, netip.Addr text form
+	HasExitPolicy bool                   `protobuf:"varint,6,opt,name=has_exit_policy,json=hasExitPolicy,proto3" json:"has_exit_policy,omitempty"` // adapter.Config.ExitPolicy is not nil
+	ExitPolicy    []string               `protobuf:"bytes,7,rep,name=exit_policy,json=exitPolicy,proto3" json:"exit_policy,omitempty"`             // its rules, one per element, exitpolicy syntax
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -329,6 +332,27 @@ func (x *OpenRequest) GetOptions() map[string]string {
 	return nil
 }
 
+func (x *OpenRequest) GetDns() []string {
+	if x != nil {
+		return x.Dns
+	}
+	return nil
+}
+
+func (x *OpenRequest) GetHasExitPolicy() bool {
+	if x != nil {
+		return x.HasExitPolicy
+	}
+	return false
+}
+
+func (x *OpenRequest) GetExitPolicy() []string {
+	if x != nil {
+		return x.ExitPolicy
+	}
+	return nil
+}
+
 var File_adapter_proto protoreflect.FileDescriptor
 
 const file_adapter_proto_rawDesc = "" +
@@ -349,12 +373,16 @@ const file_adapter_proto_rawDesc = "" +
 	"\x10CloseFlowRequest\x12\x12\n" +
 	"\x04flow\x18\x01 \x01(\x04R\x04flow\"/\n" +
 	"\x11SetExcludeRequest\x12\x1a\n" +
-	"\bprefixes\x18\x01 \x03(\tR\bprefixes\"\xda\x01\n" +
+	"\bprefixes\x18\x01 \x03(\tR\bprefixes\"\xb5\x02\n" +
 	"\vOpenRequest\x12\x10\n" +
 	"\x03mtu\x18\x01 \x01(\x05R\x03mtu\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x18\n" +
 	"\aexclude\x18\x03 \x03(\tR\aexclude\x12E\n" +
-	"\aoptions\x18\x04 \x03(\v2+.tarzan.adapter.v1.OpenRequest.OptionsEntryR\aoptions\x1a:\n" +
+	"\aoptions\x18\x04 \x03(\v2+.tarzan.adapter.v1.OpenRequest.OptionsEntryR\aoptions\x12\x10\n" +
+	"\x03dns\x18\x05 \x03(\tR\x03dns\x12&\n" +
+	"\x0fhas_exit_policy\x18\x06 \x01(\bR\rhasExitPolicy\x12\x1f\n" +
+	"\vexit_policy\x18\a \x03(\tR\n" +
+	"exitPolicy\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xfa\x02\n" +
