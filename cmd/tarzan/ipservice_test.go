@@ -13,6 +13,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/ipservice"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/plugins/adapter/pnat"
 	"github.com/tarzan-net/tarzan/plugins/adapter/socks"
@@ -55,12 +56,13 @@ func TestSOCKSFetchThroughTunnel(t *testing.T) {
 		d.Propose(props...)
 		o := node.Options{Identity: id, Transport: net.NewTransport(), Listen: addrs[i], Discovery: d,
 			MimicCount: 3, Logger: logger, MaintenanceInterval: 20 * time.Millisecond}
+		var ipo ipservice.Options
 		if i == 0 {
 			a, err := socks.New(map[string]string{"listen": "127.0.0.1:0"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.ClientAdapter = a
+			ipo.ClientAdapter = a
 			sp = a.(*socks.Proxy)
 		} else {
 			a, err := pnat.New(map[string]string{"policy": rule + ";reject *:*",
@@ -68,10 +70,18 @@ func TestSOCKSFetchThroughTunnel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Exit, o.ExitAdapter, o.ExitPolicy = true, a, pol
+			o.Exit, ipo.ExitAdapter, o.ExitPolicy = true, a, pol
 		}
+		svc, err := ipservice.New(ipo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.ExitHandler = svc.ExitHandler()
 		n, err := node.New(o)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Start(n); err != nil {
 			t.Fatal(err)
 		}
 		if err := n.Start(context.Background()); err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/ipservice"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -159,8 +161,19 @@ func runNode(args []string) error {
 		}
 	}
 	opts := configOptions(cfg)
-	opts.ClientAdapter = clientAd
-	opts.ExitAdapter = exitAd
+	ipo, lo := configServices(cfg)
+	ipo.ClientAdapter, ipo.ExitAdapter, lo.Cover = clientAd, exitAd, cov
+	svc, err := ipservice.New(ipo)
+	var loops *loopcover.Prober
+	if err == nil {
+		loops, err = loopcover.New(lo)
+	}
+	if err != nil {
+		closeTransports()
+		closeAll(tr, disc, cov, clientAd, exitAd)
+		return err
+	}
+	opts.ExitHandler = svc.ExitHandler()
 	opts.ExitPolicy = policy
 	opts.Identity = id
 	opts.Transports = specs
@@ -173,6 +186,12 @@ func runNode(args []string) error {
 		closeAll(tr, disc, cov, clientAd, exitAd)
 		return err
 	}
+	if err := svc.Start(n); err != nil {
+		n.Close()
+		closeAll(clientAd, exitAd)
+		return err
+	}
+	loops.Start(n)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := n.Start(ctx); err != nil {
@@ -194,7 +213,7 @@ func runNode(args []string) error {
 	if exitAd != nil {
 		plugins = append(plugins, running{"exit", cfg.Exit.Name, exitAd})
 	}
-	srv := &control.Server{Node: n, Plugins: func() []control.PluginReply {
+	srv := &control.Server{Node: n, IP: svc, Loops: loops, Plugins: func() []control.PluginReply {
 		var out []control.PluginReply
 		for _, p := range plugins {
 			r := control.PluginReply{Kind: p.kind, Name: p.name, InProc: true}
@@ -266,21 +285,25 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// configServices are the IP service's and loop cover's options cfg's
+// plain values set; runNode adds the adapters and the cover policy.
+func configServices(cfg *config.Config) (ipservice.Options, loopcover.Options) {
+	return ipservice.Options{TunnelHops: cfg.Tunnels.Hops}, loopcover.Options{
+		Timeout: cfg.Cover.LoopTimeout, Tunnels: cfg.Cover.LoopTunnels, Window: cfg.Cover.LoopWindow,
+		AlertLoss: cfg.Cover.LoopAlertLoss, TunnelHops: cfg.Tunnels.Hops,
+	}
+}
+
 // configOptions are the node options cfg's plain values set; runNode adds
 // the identity, the plugins it opened, the exit policy and the logger.
 func configOptions(cfg *config.Config) node.Options {
 	return node.Options{
-		TunnelHops:         cfg.Tunnels.Hops,
 		TunnelIdleTimeout:  cfg.Tunnels.IdleTimeout,
 		TunnelQuiet:        cfg.Tunnels.Quiet,
 		TunnelCheckTimeout: cfg.Tunnels.CheckTimeout,
 		MimicCount:         cfg.Mimics.Count,
 		EpochLength:        cfg.Mimics.Epoch,
 		Exit:               cfg.Node.Exit,
-		LoopTimeout:        cfg.Cover.LoopTimeout,
-		LoopTunnels:        cfg.Cover.LoopTunnels,
-		LoopWindow:         cfg.Cover.LoopWindow,
-		LoopAlertLoss:      cfg.Cover.LoopAlertLoss,
 
 		AllowVariableTimeAES: cfg.Node.AllowVariableTimeAES,
 		MaxCircuitsPerLink:   cfg.Limits.CircuitsPerLink,

@@ -6,7 +6,16 @@ package ippkt
 // advertise 1460 would make the far end send segments that do not fit.
 func ClampMSS(pkt []byte, mss uint16) bool {
 	in, err := Parse(pkt)
-	if err != nil || in.Proto != ProtoTCP || !in.HasTransport() {
+	if err != nil {
+		return false
+	}
+	return ClampMSSParsed(pkt, in, mss)
+}
+
+// ClampMSSParsed is ClampMSS for a packet the caller parsed already (in
+// is Parse(pkt)): a hop parses each packet once.
+func ClampMSSParsed(pkt []byte, in Info, mss uint16) bool {
+	if in.Proto != ProtoTCP || !in.HasTransport() || in.Length > len(pkt) || in.PayloadOffset+20 > in.Length {
 		return false
 	}
 	t := pkt[in.PayloadOffset:in.Length]

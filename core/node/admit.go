@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/view"
@@ -262,7 +263,7 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		return
 	}
 	n.forgetDormant(id)
-	if !n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now}) {
+	if !n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now, ExitPolicy: exitPolicyOf(d)}) {
 		n.view.Touch(id, now) // the same descriptor, proven again: the peer is there
 		return
 	}
@@ -288,4 +289,19 @@ func (n *Node) expireProbes(now time.Time) {
 			delete(n.probing, a)
 		}
 	}
+}
+
+// exitPolicyOf parses the exit policy an exit's descriptor publishes,
+// once, at admission: path selection asks it of every candidate exit.
+// Nil when the peer is no exit or its summary does not parse (it is then
+// used for no destination).
+func exitPolicyOf(d *descriptor.Descriptor) *exitpolicy.Policy {
+	if !d.Exit {
+		return nil
+	}
+	pol, err := exitpolicy.ParseSummary(d.ExitPolicy)
+	if err != nil {
+		return nil
+	}
+	return pol
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	corenode "github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 )
 
@@ -79,8 +79,8 @@ const Grid = 5 * time.Millisecond
 // loops keeps LoopTunnels tunnels of its own for them, and a loop whose
 // reply is not back within LoopTimeout is lost.
 const (
-	LoopTunnels = corenode.DefaultLoopTunnels
-	LoopTimeout = corenode.DefaultLoopTimeout
+	LoopTunnels = loopcover.DefaultTunnels
+	LoopTimeout = loopcover.DefaultTimeout
 )
 
 // PayloadBytes is the cleartext carried by one data frame (a tunnel
