@@ -33,7 +33,7 @@ type ipShim struct {
 	mu       sync.Mutex
 	byFlow   map[uint64][]*Tunnel
 	building map[uint64][][]byte // packets waiting for the flow's tunnel
-	circs    sync.Map // exit flow handle -> ExitCircuit
+	circs    sync.Map            // exit flow handle -> ExitCircuit
 }
 
 // exitShim is the ExitHandler of an exit whose adapter is f; start it
