@@ -13,7 +13,8 @@
 // lost, a relay or link is dropping or delaying the node's traffic, as an
 // active (n−1) attacker does: the prober warns (rate-limited, hops by
 // short ID only), counts an alert, avoids the hops the lost loops went
-// through for suspectFor and rebuilds the loop tunnels that used them.
+// through for loopSuspectFor (30 min) and rebuilds the loop tunnels that
+// used them.
 // Loops sent before an alert do not count toward the next one, so that
 // the loops still in flight through the hops just left do not raise it
 // again.

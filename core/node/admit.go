@@ -125,19 +125,19 @@ func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) bool {
 	if _, err := io.ReadFull(n.opts.Rand, nonce[:]); err != nil {
 		return false
 	}
-	n.mu.Lock()
+	n.linkMu.Lock()
 	// One index lookup, not a scan of every pending probe: a node
 	// learning hundreds of peers at once probes them in one batch.
 	// force (the peer just probed us, so it is up) overrides the wait
 	// for an unanswered probe: ours may have gone out before the peer
 	// listened, and nothing else would send another.
 	if sent, ok := n.probing[addr]; ok && !force && now.Sub(sent) < reprobeAfter {
-		n.mu.Unlock()
+		n.linkMu.Unlock()
 		return false
 	}
 	n.probes[nonce] = &pendingProbe{addr: addr, expect: expect, sent: now}
 	n.probing[addr] = now
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	frame, err := link.EncodeProbe(nonce, n.Descriptor())
 	if err != nil {
 		n.log.Error("encoding probe", "err", err)
@@ -219,13 +219,13 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		n.stats.inc(DropMalformedFrame)
 		return
 	}
-	n.mu.Lock()
+	n.linkMu.Lock()
 	pending := n.probes[nonce]
 	delete(n.probes, nonce)
 	if pending != nil && pending.addr == src {
 		delete(n.probing, src)
 	}
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	if pending == nil || pending.addr != src {
 		n.stats.inc(DropProofInvalid)
 		return
@@ -277,8 +277,8 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 
 // expireProbes forgets probes that were never answered.
 func (n *Node) expireProbes(now time.Time) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.linkMu.Lock()
+	defer n.linkMu.Unlock()
 	for k, p := range n.probes {
 		if now.Sub(p.sent) > probeValidity {
 			delete(n.probes, k)

@@ -148,7 +148,29 @@ func (n *Node) closeExitFlow(c *circuit) {
 
 // Go runs f on a goroutine the node waits for (Wait): services run their
 // goroutines under the node's lifetime. f must return once Done is closed.
-func (n *Node) Go(f func()) { n.goRun(f) }
+// Before the node starts, f waits: it begins when Start has bound the
+// transports and started the engine, or when Close runs first.
+func (n *Node) Go(f func()) {
+	n.goMu.Lock()
+	if !n.goLive {
+		n.goLater = append(n.goLater, f)
+		n.goMu.Unlock()
+		return
+	}
+	n.goMu.Unlock()
+	n.goRun(f)
+}
+
+// goRelease starts the goroutines Go held back until the node ran.
+func (n *Node) goRelease() {
+	n.goMu.Lock()
+	later := n.goLater
+	n.goLater, n.goLive = nil, true
+	n.goMu.Unlock()
+	for _, f := range later {
+		n.goRun(f)
+	}
+}
 
 // Done is closed when the node stops (Close, or the end of Run's context).
 func (n *Node) Done() <-chan struct{} { return n.stop }

@@ -94,11 +94,18 @@ type Node struct {
 	viewSeen   uint64    // newest view version mimicTable saw
 	viewSeenAt time.Time // when it first saw it
 
+	// The link table, under linkMu: links, sessions by index, probes.
+	// Never held while taking mu, nor the other way round: the receive
+	// path looks a session up without waiting on circuit work.
+	linkMu  sync.Mutex
+	links   map[identity.ID]*peerLink
+	byIndex map[uint32]*peerLink // local session or pending-handshake index → link
+	probes  map[[32]byte]*pendingProbe
+	probing map[peerAddr]time.Time // newest probe sent to each address (by nonce in probes)
+
+	// The circuit table, under mu: routes, relay circuits and their
+	// limits, rejoin points, our own tunnels (and the close of stop).
 	mu       sync.Mutex
-	links    map[identity.ID]*peerLink
-	byIndex  map[uint32]*peerLink // local session or pending-handshake index → link
-	probes   map[[32]byte]*pendingProbe
-	probing  map[peerAddr]time.Time // newest probe sent to each address (by nonce in probes)
 	routes   map[circKey]route
 	rejoins  map[[32]byte]*circuit // relay circuits by their next rejoin point (rejoin.go)
 	circs    circuitCount          // relay circuits per link (relay_limits.go)
@@ -120,6 +127,9 @@ type Node struct {
 	exitFlows   atomic.Uint64 // the last exit flow handle given out (ExitCircuit.Flow)
 	maintMu     sync.Mutex
 	maintainers []func(time.Time) // services' maintenance (OnMaintain)
+	goMu        sync.Mutex
+	goLive      bool     // Start (or Close) ran: Go starts at once
+	goLater     []func() // what Go was given before
 
 	hooks testHooks
 
@@ -240,6 +250,7 @@ func (n *Node) Start(ctx context.Context) error {
 		case <-n.stop:
 		}
 	})
+	n.goRelease() // the services' goroutines, now that the engine runs
 	return nil
 }
 
@@ -284,6 +295,7 @@ func (n *Node) Close() error {
 		close(n.stop)
 	}
 	n.mu.Unlock()
+	n.goRelease() // a node closed before it started: they see Done and end
 	n.opts.Discovery.Close()
 	for _, spec := range n.opts.Transports {
 		spec.Transport.Close()

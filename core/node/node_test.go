@@ -188,9 +188,9 @@ func TestReplayedFrameDropped(t *testing.T) {
 				if n.Addr() != tap.dst[seen] {
 					continue
 				}
-				n.mu.Lock()
+				n.linkMu.Lock()
 				live := n.byIndex[idx] != nil
-				n.mu.Unlock()
+				n.linkMu.Unlock()
 				if live {
 					frame, victim = tap.frames[seen], n
 					return true
