@@ -5,7 +5,7 @@ package tarzan
 // on a fresh path has no hops yet), for tests: 0 if there is none.
 func TunnelHops(n *Node) int {
 	longest := 0
-	for _, t := range n.core().Status().ClientTunnels {
+	for _, t := range n.h.IP().ClientTunnels() {
 		if !t.Spare {
 			longest = max(longest, len(t.Hops))
 		}
@@ -17,7 +17,7 @@ func TunnelHops(n *Node) int {
 // tunnels serve, one entry per tunnel, spares left out.
 func TunnelFlows(n *Node) []uint64 {
 	var out []uint64
-	for _, t := range n.core().Status().ClientTunnels {
+	for _, t := range n.h.IP().ClientTunnels() {
 		if !t.Spare {
 			out = append(out, t.Flow)
 		}

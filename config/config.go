@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
@@ -54,13 +55,13 @@ type Exit struct {
 
 // Cover is the [cover] section: the cover-traffic policy and the node's
 // loop-cover detector. The loop settings matter only when the policy asks
-// for loops (poisson's loop_rate); they are core/node's Options.LoopTimeout,
-// LoopTunnels, LoopWindow and LoopAlertLoss, with the same defaults.
+// for loops (poisson's loop_rate); they are core/loopcover's Options.Timeout,
+// Tunnels, Window and AlertLoss, with the same defaults.
 type Cover struct {
 	Plugin
 	LoopTimeout   time.Duration // a loop not back within this is lost, > 0
-	LoopTunnels   int           // tunnels loops are spread over, 1..node.MaxLoopTunnels
-	LoopWindow    int           // last loops the detector judges, 1..node.MaxLoopWindow
+	LoopTunnels   int           // tunnels loops are spread over, 1..loopcover.MaxTunnels
+	LoopWindow    int           // last loops the detector judges, 1..loopcover.MaxWindow
 	LoopAlertLoss float64       // lost share of the window that raises the alert, (0, 1]
 }
 
@@ -196,10 +197,10 @@ func Default() *Config {
 		Discovery: Plugin{Name: "static", Options: map[string]string{}},
 		Cover: Cover{
 			Plugin:        Plugin{Name: "none", Options: map[string]string{}},
-			LoopTimeout:   node.DefaultLoopTimeout,
-			LoopTunnels:   node.DefaultLoopTunnels,
-			LoopWindow:    node.DefaultLoopWindow,
-			LoopAlertLoss: node.DefaultLoopAlertLoss,
+			LoopTimeout:   loopcover.DefaultTimeout,
+			LoopTunnels:   loopcover.DefaultTunnels,
+			LoopWindow:    loopcover.DefaultWindow,
+			LoopAlertLoss: loopcover.DefaultAlertLoss,
 		},
 		Adapter: Plugin{Name: "", Options: map[string]string{}},
 		Exit:    Exit{Plugin: Plugin{Name: "pnat", Options: map[string]string{}}, Policy: []string{}},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 )
 
@@ -215,8 +216,8 @@ loop_rate = "10"
 	if got := c.Cover; got.LoopTimeout != 5*time.Second || got.LoopTunnels != 2 || got.LoopWindow != 20 || got.LoopAlertLoss != 0.5 {
 		t.Errorf("defaults: cover = %+v, want 5s, 2, 20, 0.5", got)
 	}
-	if d := Default().Cover; d.LoopTimeout != node.DefaultLoopTimeout || d.LoopTunnels != node.DefaultLoopTunnels ||
-		d.LoopWindow != node.DefaultLoopWindow || d.LoopAlertLoss != node.DefaultLoopAlertLoss {
+	if d := Default().Cover; d.LoopTimeout != loopcover.DefaultTimeout || d.LoopTunnels != loopcover.DefaultTunnels ||
+		d.LoopWindow != loopcover.DefaultWindow || d.LoopAlertLoss != loopcover.DefaultAlertLoss {
 		t.Errorf("Default().Cover = %+v, want core/node's defaults", d)
 	}
 }

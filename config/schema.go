@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 )
 
@@ -155,11 +156,11 @@ var schema = []section{
 				"back within loop_timeout is lost (Go duration, greater than zero). Shorter\n"+
 				"notices a dropping relay sooner; too short counts slow paths as lost."),
 		intField("cover.loop_tunnels", func(c *Config) *int { return &c.Cover.LoopTunnels },
-			"Tunnels of this node's own that loops are spread over, 1.."+strconv.Itoa(node.MaxLoopTunnels)+". A relay on\n"+
+			"Tunnels of this node's own that loops are spread over, 1.."+strconv.Itoa(loopcover.MaxTunnels)+". A relay on\n"+
 				"one of them costs about 1/loop_tunnels of the loops, so more tunnels\n"+
 				"sample more paths but need a lower loop_alert_loss to catch one relay."),
 		intField("cover.loop_window", func(c *Config) *int { return &c.Cover.LoopWindow },
-			"How many of the last loops the detector judges, 1.."+strconv.Itoa(node.MaxLoopWindow)+"; no alert before\n"+
+			"How many of the last loops the detector judges, 1.."+strconv.Itoa(loopcover.MaxWindow)+"; no alert before\n"+
 				"that many have returned or been lost. Larger is steadier but slower."),
 		floatField("cover.loop_alert_loss", func(c *Config) *float64 { return &c.Cover.LoopAlertLoss },
 			"Share of the last loop_window loops that must be lost to raise the alert,\n"+

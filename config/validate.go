@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 )
 
@@ -158,11 +159,11 @@ func (c *Cover) validate(v *checker) {
 	if c.LoopTimeout <= 0 {
 		v.fail("cover.loop_timeout", "%s must be greater than zero", c.LoopTimeout)
 	}
-	if c.LoopTunnels < 1 || c.LoopTunnels > node.MaxLoopTunnels {
-		v.fail("cover.loop_tunnels", "%d is out of range 1..%d", c.LoopTunnels, node.MaxLoopTunnels)
+	if c.LoopTunnels < 1 || c.LoopTunnels > loopcover.MaxTunnels {
+		v.fail("cover.loop_tunnels", "%d is out of range 1..%d", c.LoopTunnels, loopcover.MaxTunnels)
 	}
-	if c.LoopWindow < 1 || c.LoopWindow > node.MaxLoopWindow {
-		v.fail("cover.loop_window", "%d is out of range 1..%d", c.LoopWindow, node.MaxLoopWindow)
+	if c.LoopWindow < 1 || c.LoopWindow > loopcover.MaxWindow {
+		v.fail("cover.loop_window", "%d is out of range 1..%d", c.LoopWindow, loopcover.MaxWindow)
 	}
 	if !(c.LoopAlertLoss > 0 && c.LoopAlertLoss <= 1) {
 		v.fail("cover.loop_alert_loss", "%v is out of range: want a share of the window greater than 0 and at most 1", c.LoopAlertLoss)

@@ -20,10 +20,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/ipservice"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 )
 
-// StatusReply is the JSON form of node.Status.
+// StatusReply is the JSON form of node.Status, with the IP service's and
+// loop cover's status beside it (Server.IP, Server.Loops).
 type StatusReply struct {
 	ID       string            `json:"id"`
 	Short    string            `json:"short_id"`
@@ -41,7 +44,7 @@ type StatusReply struct {
 	// first, by short ID only (as the loop alert names them): no
 	// addresses.
 	LoopTunnels [][]string `json:"loop_tunnels,omitempty"`
-	// ClientTunnels are the IP service client's tunnels (node.Status),
+	// ClientTunnels are the IP service client's tunnels (ipservice.ClientTunnels),
 	// hops by short ID, first hop first.
 	ClientTunnels []ClientTunnelReply `json:"client_tunnels,omitempty"`
 	PID           int                 `json:"pid"`
@@ -100,7 +103,12 @@ type HopReply struct {
 
 // Server serves the control API for one node.
 type Server struct {
-	Node    *node.Node
+	Node *node.Node
+	// IP and Loops are the node's IP service and loop cover, when it runs
+	// them: the status shows their tunnels and loop round trips beside the
+	// engine's facts.
+	IP      *ipservice.Service
+	Loops   *loopcover.Prober
 	Plugins func() []PluginReply // optional
 	srv     *http.Server
 	ln      net.Listener
@@ -142,16 +150,24 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	rep := StatusReply{
 		ID: st.ID.String(), Short: st.ID.Short(), Addr: st.Addr.String(), Peers: st.Peers,
 		LinksUp: st.LinksUp, Circuits: st.Circuits, Tunnels: st.Tunnels, Counters: st.Counters,
-		LoopRTTMS: float64(st.LoopRTT) / float64(time.Millisecond), PID: os.Getpid(),
+		PID: os.Getpid(),
 	}
-	for _, hops := range st.LoopTunnels {
-		ids := make([]string, len(hops))
-		for i, h := range hops {
-			ids[i] = h.Short()
+	if s.Loops != nil {
+		rtt, _ := s.Loops.RTT()
+		rep.LoopRTTMS = float64(rtt) / float64(time.Millisecond)
+		for _, hops := range s.Loops.Tunnels() {
+			ids := make([]string, len(hops))
+			for i, h := range hops {
+				ids[i] = h.Short()
+			}
+			rep.LoopTunnels = append(rep.LoopTunnels, ids)
 		}
-		rep.LoopTunnels = append(rep.LoopTunnels, ids)
 	}
-	for _, ct := range st.ClientTunnels {
+	var clientTunnels []ipservice.ClientTunnelStatus
+	if s.IP != nil {
+		clientTunnels = s.IP.ClientTunnels()
+	}
+	for _, ct := range clientTunnels {
 		r := ClientTunnelReply{Hops: []string{}, Flow: ct.Flow, Spare: ct.Spare, TCPFlows: ct.TCPFlows,
 			Repairing: ct.Repairing, IdleMS: float64(ct.Idle) / float64(time.Millisecond)}
 		for _, h := range ct.Hops {

@@ -28,7 +28,7 @@ func checkControl(cfg *config.Config) error {
 // address in the data directory.
 func (h *Host) startControl(p *plugins) error {
 	cfg := h.cfg
-	srv := &control.Server{Node: h.node, Plugins: p.replies}
+	srv := &control.Server{Node: h.node, IP: h.ip, Loops: h.loops, Plugins: p.replies}
 	addr, err := srv.Listen(cfg.Node.Control)
 	if err != nil {
 		return err

@@ -7,53 +7,89 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/ipservice"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
-// startCore and nodeOptions are the one place that turns a configuration
-// and opened plugins into a running core (config → node.Options →
-// node.New → Start). When core/node is split into the engine, the IP
-// service and loop cover, these two functions are what changes.
+// startCore, nodeOptions and serviceOptions are the one place that turns
+// a configuration and opened plugins into a running core: the engine
+// (core/node), the IP service on it (core/ipservice) and loop cover
+// (core/loopcover), in that order of construction, started together.
 //
-// It hands p to the node: from node.New on, node.Close closes the plugins.
+// It hands p to the core: from node.New on, node.Close closes the
+// transports, discovery and cover, and the IP service closes the adapters
+// when the node stops. Until the node runs, the host still closes them.
 func (h *Host) startCore(ctx context.Context, p *plugins) error {
 	h.push(func() error { p.close(); return nil })
+	ipo, lo := serviceOptions(h.cfg)
+	ipo.ClientAdapter, ipo.ExitAdapter, lo.Cover = p.client, p.exit, p.cover
+	svc, err := ipservice.New(ipo)
+	if err != nil {
+		return err
+	}
+	loops, err := loopcover.New(lo)
+	if err != nil {
+		return err
+	}
 	opts := nodeOptions(h.cfg)
 	opts.Identity = h.id
 	opts.Transports = p.transports
 	opts.Discovery = p.discovery
 	opts.Cover = p.cover
-	opts.ClientAdapter = p.client
-	opts.ExitAdapter = p.exit
+	opts.ExitHandler = svc.ExitHandler()
 	opts.ExitPolicy = h.policy
 	opts.Logger = h.log
 	n, err := node.New(opts)
 	if err != nil {
 		return err
 	}
-	// The node owns the plugins now: its Close closes them.
-	h.undo[len(h.undo)-1] = func() error { n.Close(); n.Wait(); return nil }
-	h.node = n
-	return n.Start(ctx)
+	running := false
+	h.undo[len(h.undo)-1] = func() error {
+		n.Close()
+		n.Wait()
+		if !running { // the service's closer never ran: close its adapters here
+			for _, a := range []adapter.Adapter{p.client, p.exit} {
+				if a != nil {
+					a.Close()
+				}
+			}
+		}
+		return nil
+	}
+	h.node, h.ip, h.loops = n, svc, loops
+	if err := svc.Start(n); err != nil {
+		return err
+	}
+	loops.Start(n)
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	running = true
+	return nil
+}
+
+// serviceOptions are the IP service's and loop cover's options cfg's
+// plain values set; startCore adds the adapters and the cover policy.
+func serviceOptions(cfg *config.Config) (ipservice.Options, loopcover.Options) {
+	return ipservice.Options{TunnelHops: cfg.Tunnels.Hops, DNSAddrs: cfg.Tunnels.DNS}, loopcover.Options{
+		Timeout: cfg.Cover.LoopTimeout, Tunnels: cfg.Cover.LoopTunnels, Window: cfg.Cover.LoopWindow,
+		AlertLoss: cfg.Cover.LoopAlertLoss, TunnelHops: cfg.Tunnels.Hops,
+	}
 }
 
 // nodeOptions are the node options cfg's plain values set; startCore adds
 // the identity, the plugins, the exit policy and the logger.
 func nodeOptions(cfg *config.Config) node.Options {
 	return node.Options{
-		TunnelHops:         cfg.Tunnels.Hops,
 		TunnelIdleTimeout:  cfg.Tunnels.IdleTimeout,
 		TunnelQuiet:        cfg.Tunnels.Quiet,
 		TunnelCheckTimeout: cfg.Tunnels.CheckTimeout,
-		DNSAddrs:           cfg.Tunnels.DNS,
 		MimicCount:         cfg.Mimics.Count,
 		EpochLength:        cfg.Mimics.Epoch,
 		Exit:               cfg.Node.Exit,
-		LoopTimeout:        cfg.Cover.LoopTimeout,
-		LoopTunnels:        cfg.Cover.LoopTunnels,
-		LoopWindow:         cfg.Cover.LoopWindow,
-		LoopAlertLoss:      cfg.Cover.LoopAlertLoss,
 
 		AllowVariableTimeAES: cfg.Node.AllowVariableTimeAES,
 		MaxCircuitsPerLink:   cfg.Limits.CircuitsPerLink,

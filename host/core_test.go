@@ -11,6 +11,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/discovery/discoverytest"
 	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
@@ -19,8 +20,8 @@ import (
 // Moved whole from cmd/tarzan/node_test.go with the code they test
 // (configOptions is nodeOptions, checkAES(cfg, hw) is checkAESOn).
 
-// node.toml's cover.loop_* keys reach node.Options, and what config
-// accepts node.New accepts too.
+// node.toml's cover.loop_* keys reach loopcover.Options, and what config
+// accepts node.New and loopcover.New accept too.
 func TestConfigOptionsLoop(t *testing.T) {
 	for _, tc := range []struct {
 		name, toml string
@@ -44,11 +45,15 @@ func TestConfigOptionsLoop(t *testing.T) {
 				t.Fatal(err)
 			}
 			o := nodeOptions(cfg)
-			if o.LoopTimeout != tc.timeout || o.LoopTunnels != tc.tunnels || o.LoopWindow != tc.window || o.LoopAlertLoss != tc.alert {
-				t.Errorf("node.Options loop fields %v, %d, %d, %v; want %v, %d, %d, %v",
-					o.LoopTimeout, o.LoopTunnels, o.LoopWindow, o.LoopAlertLoss, tc.timeout, tc.tunnels, tc.window, tc.alert)
+			ipo, lo := serviceOptions(cfg)
+			if lo.Timeout != tc.timeout || lo.Tunnels != tc.tunnels || lo.Window != tc.window || lo.AlertLoss != tc.alert {
+				t.Errorf("loopcover.Options fields %v, %d, %d, %v; want %v, %d, %d, %v",
+					lo.Timeout, lo.Tunnels, lo.Window, lo.AlertLoss, tc.timeout, tc.tunnels, tc.window, tc.alert)
 			}
-			if o.MimicCount != cfg.Mimics.Count || o.EpochLength != cfg.Mimics.Epoch || o.TunnelHops != cfg.Tunnels.Hops ||
+			if _, err := loopcover.New(lo); err != nil {
+				t.Fatalf("loopcover.New refuses what config accepted: %v", err)
+			}
+			if o.MimicCount != cfg.Mimics.Count || o.EpochLength != cfg.Mimics.Epoch || ipo.TunnelHops != cfg.Tunnels.Hops || len(ipo.DNSAddrs) != len(cfg.Tunnels.DNS) || lo.TunnelHops != cfg.Tunnels.Hops ||
 				o.TunnelIdleTimeout != cfg.Tunnels.IdleTimeout || o.Exit != cfg.Node.Exit {
 				t.Errorf("nodeOptions lost a setting: %+v from %+v", o, cfg)
 			}

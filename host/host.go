@@ -17,6 +17,8 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/ipservice"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -43,10 +45,12 @@ type Options struct {
 
 // Host is a running node with its plugins and control API.
 type Host struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	node *node.Node
-	ctrl net.Addr
+	cfg   *config.Config
+	log   *slog.Logger
+	node  *node.Node
+	ip    *ipservice.Service // the IP service on node (client and exit sides)
+	loops *loopcover.Prober  // loop cover on node; idle unless the cover policy asks for loops
+	ctrl  net.Addr
 
 	id     *identity.Identity // read by prepare
 	policy *exitpolicy.Policy // the exit policy, parsed once by prepare
@@ -96,6 +100,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Host, err err
 
 // Node is the running node.
 func (h *Host) Node() *node.Node { return h.node }
+
+// IP is the node's IP service: its client tunnels and exit flows.
+func (h *Host) IP() *ipservice.Service { return h.ip }
 
 // ControlAddr is where the control API listens; nil with NoControl.
 func (h *Host) ControlAddr() net.Addr { return h.ctrl }

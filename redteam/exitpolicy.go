@@ -9,6 +9,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/ipservice"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
@@ -51,8 +52,12 @@ func runExitEmbedded(ctx context.Context, size Size) (Result, error) {
 	nt, err := StartNet(ctx, NetConfig{Nodes: 4, K: 3, Tweak: func(i int, o *node.Options) {
 		if i == exitIdx {
 			o.Exit = true
-			o.ExitAdapter = fake
 		}
+	}, IP: func(i int) *ipservice.Options {
+		if i == exitIdx {
+			return &ipservice.Options{ExitAdapter: fake}
+		}
+		return nil
 	}})
 	if err != nil {
 		return Result{}, err

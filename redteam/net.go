@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/core/ipservice"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/plugins/discovery/static"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -24,6 +25,7 @@ import (
 type Net struct {
 	mem   *transporttest.Network
 	Nodes []*node.Node
+	IP    []*ipservice.Service // node i's IP service; nil without one (NetConfig.IP)
 	Addrs []netip.AddrPort
 	raws  []transport.Transport
 	junk  transport.Transport // an outsider's socket for baseline floods
@@ -36,6 +38,9 @@ type NetConfig struct {
 	// Tweak may change node i's options before it starts (a Tap, an exit
 	// flag, shorter timeouts).
 	Tweak func(i int, o *node.Options)
+	// IP, when set, gives node i an IP service with the options it
+	// returns (nil: none), started on the node before it starts.
+	IP func(i int) *ipservice.Options
 	// Wait bounds the wait for full membership and every mimic link up;
 	// default 30 s.
 	Wait time.Duration
@@ -84,10 +89,28 @@ func StartNet(ctx context.Context, cfg NetConfig) (*Net, error) {
 		if cfg.Tweak != nil {
 			cfg.Tweak(i, &o)
 		}
+		var svc *ipservice.Service
+		if cfg.IP != nil {
+			if io := cfg.IP(i); io != nil {
+				if svc, err = ipservice.New(*io); err != nil {
+					nt.Close()
+					return nil, fmt.Errorf("redteam: node %d: %w", i, err)
+				}
+				o.ExitHandler = svc.ExitHandler()
+			}
+		}
 		n, err := node.New(o)
 		if err != nil {
 			nt.Close()
 			return nil, fmt.Errorf("redteam: node %d: %w", i, err)
+		}
+		nt.IP = append(nt.IP, svc)
+		if svc != nil {
+			if err := svc.Start(n); err != nil {
+				n.Close()
+				nt.Close()
+				return nil, fmt.Errorf("redteam: node %d: %w", i, err)
+			}
 		}
 		if err := n.Start(ctx); err != nil {
 			nt.Close()

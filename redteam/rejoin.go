@@ -15,6 +15,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/ipservice"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
@@ -131,16 +132,18 @@ func startExitWorld(ctx context.Context, nodes int, tweak func(i int, o *node.Op
 	nt, err := StartNet(ctx, NetConfig{Nodes: nodes, K: 5, Tweak: func(i int, o *node.Options) {
 		w.b.self[i] = o.Identity.ID()
 		o.Tap = w.b.tap(i)
-		if i == 0 {
-			o.ClientAdapter = w.client
-			o.SpareTunnels = -1
-		} else {
-			fakes[i] = adaptertest.New(adapter.RoleExit)
-			o.Exit, o.ExitAdapter = true, fakes[i]
+		if i > 0 {
+			o.Exit = true
 		}
 		if tweak != nil {
 			tweak(i, o)
 		}
+	}, IP: func(i int) *ipservice.Options {
+		if i == 0 {
+			return &ipservice.Options{ClientAdapter: w.client, SpareTunnels: -1}
+		}
+		fakes[i] = adaptertest.New(adapter.RoleExit)
+		return &ipservice.Options{ExitAdapter: fakes[i]}
 	}})
 	if err != nil {
 		return nil, err
@@ -236,7 +239,7 @@ func (w *exitWorld) buildFlows(ctx context.Context, count int) ([]*flowTunnel, e
 	for i := 0; i < count; i++ {
 		_, k := w.b.createsSince(0)
 		bctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		tun, err := w.src.BuildExitTunnel(bctx, 3, "udp", worldDst)
+		tun, err := w.IP[0].BuildExitTunnel(bctx, 3, "udp", worldDst)
 		cancel()
 		if err != nil {
 			for _, f := range out {

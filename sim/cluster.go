@@ -125,7 +125,6 @@ func (c *cluster) start(addr netip.AddrPort, bootstrap []netip.AddrPort, sybil b
 		LinkTimeout:          cfg.LinkTimeout,
 		MimicRebuildInterval: cfg.MimicRebuildInterval,
 		MimicSettleTime:      cfg.MimicSettleTime,
-		TunnelHops:           cfg.Hops,
 		Rand:                 rnd,
 		Logger:               c.log,
 	}

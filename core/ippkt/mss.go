@@ -16,7 +16,7 @@ func ClampMSS(pkt []byte, mss uint16) bool {
 // result for pkt, whose addresses may since have been rewritten in place):
 // the data path parses each packet once and passes what it found down.
 func ClampMSSParsed(pkt []byte, in Info, mss uint16) bool {
-	if in.Proto != ProtoTCP || !in.HasTransport() || in.Length > len(pkt) {
+	if in.Proto != ProtoTCP || !in.HasTransport() || in.Length > len(pkt) || in.PayloadOffset+20 > in.Length {
 		return false
 	}
 	t := pkt[in.PayloadOffset:in.Length]

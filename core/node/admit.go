@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/view"
@@ -124,19 +125,19 @@ func (n *Node) probe(addr peerAddr, expect identity.ID, force bool) bool {
 	if _, err := io.ReadFull(n.opts.Rand, nonce[:]); err != nil {
 		return false
 	}
-	n.mu.Lock()
+	n.linkMu.Lock()
 	// One index lookup, not a scan of every pending probe: a node
 	// learning hundreds of peers at once probes them in one batch.
 	// force (the peer just probed us, so it is up) overrides the wait
 	// for an unanswered probe: ours may have gone out before the peer
 	// listened, and nothing else would send another.
 	if sent, ok := n.probing[addr]; ok && !force && now.Sub(sent) < reprobeAfter {
-		n.mu.Unlock()
+		n.linkMu.Unlock()
 		return false
 	}
 	n.probes[nonce] = &pendingProbe{addr: addr, expect: expect, sent: now}
 	n.probing[addr] = now
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	frame, err := link.EncodeProbe(nonce, n.Descriptor())
 	if err != nil {
 		n.log.Error("encoding probe", "err", err)
@@ -218,13 +219,13 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		n.stats.inc(DropMalformedFrame)
 		return
 	}
-	n.mu.Lock()
+	n.linkMu.Lock()
 	pending := n.probes[nonce]
 	delete(n.probes, nonce)
 	if pending != nil && pending.addr == src {
 		delete(n.probing, src)
 	}
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	if pending == nil || pending.addr != src {
 		n.stats.inc(DropProofInvalid)
 		return
@@ -262,7 +263,7 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		return
 	}
 	n.forgetDormant(id)
-	if !n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now}) {
+	if !n.view.Add(&view.Peer{ID: id, Desc: d, Addr: src.ap, Transport: n.eps[src.ep].name, Admitted: now, ExitPolicy: exitPolicyOf(d)}) {
 		n.view.Touch(id, now) // the same descriptor, proven again: the peer is there
 		return
 	}
@@ -276,8 +277,8 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 
 // expireProbes forgets probes that were never answered.
 func (n *Node) expireProbes(now time.Time) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.linkMu.Lock()
+	defer n.linkMu.Unlock()
 	for k, p := range n.probes {
 		if now.Sub(p.sent) > probeValidity {
 			delete(n.probes, k)
@@ -288,4 +289,19 @@ func (n *Node) expireProbes(now time.Time) {
 			delete(n.probing, a)
 		}
 	}
+}
+
+// exitPolicyOf parses the exit policy an exit's descriptor publishes,
+// once, at admission: path selection asks it of every candidate exit.
+// Nil when the peer is no exit or its summary does not parse (it is then
+// used for no destination).
+func exitPolicyOf(d *descriptor.Descriptor) *exitpolicy.Policy {
+	if !d.Exit {
+		return nil
+	}
+	pol, err := exitpolicy.ParseSummary(d.ExitPolicy)
+	if err != nil {
+		return nil
+	}
+	return pol
 }

@@ -129,39 +129,3 @@ search:
 	}
 	t.Logf("%d PINGs at the last hop of two tunnels, e.g. % x", len(bodies), bodies[0])
 }
-
-// Loops are pings too: the last hop of a loop tunnel sees no clock in
-// them either, and loop round trips are still measured.
-func TestAttackLoopPingCarriesNoClock(t *testing.T) {
-	tn, taps := startTapNet(t, 8, 3, func(i int, o *Options) {
-		if i == 0 {
-			o.Cover = loopPolicy(20)
-		}
-	})
-	src := tn.nodes[0]
-	var mu sync.Mutex
-	var bodies [][]byte
-	seen := func(cmd byte, data []byte) {
-		if onion.Command(cmd) == onion.CmdPing {
-			mu.Lock()
-			bodies = append(bodies, append([]byte(nil), data...))
-			mu.Unlock()
-		}
-	}
-	for _, n := range tn.nodes[1:] {
-		taps[n.id].delivered.Store(&seen)
-	}
-	waitFor(t, "20 loops back", 30*time.Second, func() bool { return src.Stat(EventLoopsReturned) >= 20 })
-	if rtt, samples := src.LoopRTT(); rtt <= 0 || samples == 0 {
-		t.Errorf("loop RTT %v over %d loops", rtt, samples)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	now := time.Now()
-	for i, body := range bodies {
-		if off, unit, ok := clockIn(body, now); ok {
-			t.Fatalf("loop PING %d of %d (% x) carries the sender's clock at byte %d (%s)", i, len(bodies), body, off, unit)
-		}
-	}
-	t.Logf("%d loop PINGs checked", len(bodies))
-}

@@ -132,8 +132,8 @@ func (s *shaper) forgetClosed() {
 		return
 	}
 	n := s.n
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.linkMu.Lock()
+	defer n.linkMu.Unlock()
 	for l := range s.poisson {
 		if n.links[l.id] != l {
 			delete(s.poisson, l)
@@ -157,8 +157,8 @@ func (s *shaper) rand() *mrand.Rand {
 
 // establishedLinks appends the node's links to buf.
 func (n *Node) establishedLinks(buf []*peerLink) []*peerLink {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.linkMu.Lock()
+	defer n.linkMu.Unlock()
 	if buf == nil {
 		buf = make([]*peerLink, 0, len(n.links))
 	}

@@ -90,8 +90,8 @@ func (l *peerLink) noteSent(now time.Time, padding bool) {
 
 // link returns the link to id, creating it if create is set.
 func (n *Node) link(id identity.ID, create bool) *peerLink {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.linkMu.Lock()
+	defer n.linkMu.Unlock()
 	l := n.links[id]
 	if l == nil && create {
 		l = newPeerLink(id, n.opts.QueueLength)
@@ -138,9 +138,9 @@ func (n *Node) initiate(l *peerLink) {
 		return
 	}
 	now := n.opts.Clock.Now()
-	n.mu.Lock()
+	n.linkMu.Lock()
 	idx := n.newIndexLocked(l)
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	hs, frame, err := link.InitiateFlags(n.linkStatic, n.id, p.Desc.LinkKey, idx, l.freshFlag(), n.opts.Rand, now)
 	if err != nil {
 		n.releaseIndex(idx)
@@ -160,9 +160,9 @@ func (n *Node) initiate(l *peerLink) {
 }
 
 func (n *Node) releaseIndex(idx uint32) {
-	n.mu.Lock()
+	n.linkMu.Lock()
 	delete(n.byIndex, idx)
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 }
 
 // linkAddr chooses where to reach an admitted peer: the first of our
@@ -191,16 +191,16 @@ func (n *Node) linkAddr(p *view.Peer) (peerAddr, bool) {
 // trusted from the frame itself, it only makes us do what maintenance
 // would do later anyway.
 func (n *Node) resyncFrom(src peerAddr) {
-	// Never hold n.mu while taking a link's mu: elsewhere a link's mu is
-	// held while n.mu is taken (releaseIndex), and the two orders
+	// Never hold n.linkMu while taking a link's mu: elsewhere a link's mu is
+	// held while n.linkMu is taken (releaseIndex), and the two orders
 	// together deadlocked nodes under load (seen at 10,000 simulated
-	// nodes: initiate waiting for n.mu, resyncFrom for the link).
-	n.mu.Lock()
+	// nodes: initiate waiting for n.linkMu, resyncFrom for the link).
+	n.linkMu.Lock()
 	all := make([]*peerLink, 0, len(n.links))
 	for _, x := range n.links {
 		all = append(all, x)
 	}
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	var l *peerLink
 	for _, x := range all {
 		x.mu.Lock()
@@ -255,9 +255,9 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 	var l *peerLink
 	var refused bool
 	var peerKey [32]byte
-	n.mu.Lock()
+	n.linkMu.Lock()
 	idx := n.newIndexLocked(nil)
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	s, resp, remote, ts, err := link.Respond(n.linkStatic, frame, idx, n.opts.Rand, now,
 		func(remote identity.ID) ([32]byte, [12]byte, link.Flags, error) {
 			p, ok := n.view.Get(remote)
@@ -283,9 +283,9 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 		}
 		return
 	}
-	n.mu.Lock()
+	n.linkMu.Lock()
 	n.byIndex[idx] = l
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	l.mu.Lock()
 	l.lastTS = ts
 	if l.next != nil {
@@ -368,9 +368,9 @@ func (l *peerLink) promoteLocked(n *Node) {
 
 // handleResp completes a handshake we initiated.
 func (n *Node) handleResp(src peerAddr, idx uint32, frame []byte) {
-	n.mu.Lock()
+	n.linkMu.Lock()
 	l := n.byIndex[idx]
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	if l == nil {
 		n.stats.inc(DropUnknownSession)
 		return
@@ -482,12 +482,12 @@ func (n *Node) maintainLinks(now time.Time) {
 			n.initiate(l)
 		}
 	}
-	n.mu.Lock()
+	n.linkMu.Lock()
 	all := make([]*peerLink, 0, len(n.links))
 	for _, l := range n.links {
 		all = append(all, l)
 	}
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	for _, l := range all {
 		_, isMimic := mimics[l.id]
 		l.mu.Lock()
@@ -513,11 +513,11 @@ func (n *Node) maintainLinks(now time.Time) {
 			n.linkDown(l)
 		}
 		if !isMimic {
-			n.mu.Lock()
+			n.linkMu.Lock()
 			if n.links[l.id] == l && !l.up() {
 				delete(n.links, l.id)
 			}
-			n.mu.Unlock()
+			n.linkMu.Unlock()
 			continue
 		}
 		if up && !l.shaped() && now.Sub(time.Unix(0, l.lastSent.Load())) > n.opts.KeepaliveInterval {

@@ -61,12 +61,12 @@ func (n *Node) checkLiveness(now time.Time) {
 // heardOnLinks credits each peer with the last authenticated frame on its
 // link (read here, once per pass, not per frame on the receive path).
 func (n *Node) heardOnLinks() {
-	n.mu.Lock()
+	n.linkMu.Lock()
 	links := make([]*peerLink, 0, len(n.links))
 	for _, l := range n.links {
 		links = append(links, l)
 	}
-	n.mu.Unlock()
+	n.linkMu.Unlock()
 	for _, l := range links {
 		if r := l.lastRecv.Load(); r != 0 {
 			n.view.Touch(l.id, time.Unix(0, r))

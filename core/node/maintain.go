@@ -26,8 +26,6 @@ func (n *Node) maintain(now time.Time) {
 	n.maintainLinks(now)
 	n.expireCircuits(now)
 	n.expireOrphans(now)
-	n.maintainClient(now)
-	n.maintainExit()
 	n.descMu.RLock()
 	until := n.descUntil
 	n.descMu.RUnlock()
@@ -41,6 +39,7 @@ func (n *Node) maintain(now time.Time) {
 		}
 	}
 	n.expireView(now)
+	n.runMaintainers(now)
 }
 
 // expireView drops peers whose descriptors expired, and those that have

@@ -1,31 +1,48 @@
-// Package node assembles a Tarzan node from the core's parts and the
-// plugins it is given: it admits peers, keeps encrypted links to its
-// mimics, relays onion cells between mimic links only, builds tunnels, and
-// shapes every link with the cover policy.
+// Package node is Tarzan's engine: it admits peers, keeps encrypted links
+// to its mimics, relays onion cells between mimic links only, builds,
+// checks and repairs tunnels, and shapes every link with the cover
+// policy. It knows nothing of what tunnels carry: the IP service
+// (core/ipservice) and loop cover (core/loopcover) are built on its public
+// tunnel API (api.go: BuildTunnelWith with TunnelEvents, Tunnel.SendData
+// and SendPing, an ExitHandler at exits, Go/Done/OnMaintain/Count for
+// their goroutines, timers and counters).
 //
-// Pipeline (who owns which goroutine and queue):
+// Pipeline (who owns which goroutine and queue). Every goroutine is
+// started through goRun (or Go, for the services), so Wait waits for all:
 //
-//  1. recvLoop (one goroutine) reads frame batches from the transport and
-//     demultiplexes on the clear frame type: probes and proofs go to
+//  1. recvLoop (one per transport) reads frame batches from the transport
+//     and demultiplexes on the clear frame type: probes and proofs go to
 //     admission (admit.go), handshakes to the link code (links.go), data
 //     frames are authenticated and decrypted with the session found by
 //     receiver index and handed to handlePayload (relay.go, tunnel.go).
+//     It also runs the services' handlers: TunnelEvents.Data and Pong for
+//     a tunnel's cells, ExitHandler.ExitData for DATA at a last hop.
 //  2. Anything that sends builds a link payload and calls sendPayload
 //     (send.go). An unshaped link seals at once and queues the frame on
 //     n.out; a shaped link queues the plaintext on its own bounded queue.
-//  3. shapeLoop (one goroutine, cover.go) asks the cover policy for per-link
-//     rates once per policy tick and, every few milliseconds, releases the
+//  3. shapeLoop (one, cover.go) asks the cover policy for per-link rates
+//     once per policy tick and, every few milliseconds, releases the
 //     frames each shaped link is due: queued data first, padding otherwise.
-//  4. writeLoop (one goroutine) drains n.out in batches of up to
+//  4. writeLoop (one per transport) drains n.out in batches of up to
 //     transport.BatchSize and writes them.
-//  5. maintainLoop (one goroutine) runs discovery proposals, probes,
-//     mimic recomputation, link handshakes and rekeys, keepalives, and
-//     circuit expiry on the node's clock.
-//  6. loopLoop (one goroutine, loop.go, only when the cover policy asks
-//     for loop cover) sends loops through the node's loop tunnels,
-//     expires the lost ones and keeps the tunnels built.
-//  7. checkLoop (one goroutine, tunnel_check.go) checks, on the node's
-//     clock, that the node's own tunnels that carry traffic still deliver.
+//  5. maintainLoop (one, maintain.go) runs discovery proposals, probes,
+//     mimic recomputation, link handshakes and rekeys, keepalives,
+//     circuit and orphan expiry on the node's clock, then the services'
+//     maintenance (OnMaintain).
+//  6. checkLoop (one, tunnel_check.go) checks, on the node's clock, that
+//     the node's own tunnels that carry traffic still deliver.
+//  7. discoveryLoop (one, with a helper that cancels its context when the
+//     node stops) turns the discovery plugin's blocking Next into
+//     proposals for maintainLoop.
+//  8. outboxLoop (one, gossip.go, with a helper that cancels its context)
+//     sends the discovery backend's messages to peers.
+//  9. a watcher (one) closes the node when Start's context ends.
+//  10. a repair (one per tunnel being repaired, repair.go, with a helper
+//     that cancels it when the node stops) rebuilds a tunnel in the
+//     background; tunnel builds themselves run on their caller's
+//     goroutine.
+//
+// The services' own goroutines are listed in their package docs.
 //
 // Run starts all of them and returns when its context ends, after they
 // have all stopped.
@@ -49,7 +66,6 @@ import (
 	"github.com/tarzan-net/tarzan/core/mimic"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/core/view"
-	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
@@ -78,11 +94,18 @@ type Node struct {
 	viewSeen   uint64    // newest view version mimicTable saw
 	viewSeenAt time.Time // when it first saw it
 
+	// The link table, under linkMu: links, sessions by index, probes.
+	// Never held while taking mu, nor the other way round: the receive
+	// path looks a session up without waiting on circuit work.
+	linkMu  sync.Mutex
+	links   map[identity.ID]*peerLink
+	byIndex map[uint32]*peerLink // local session or pending-handshake index → link
+	probes  map[[32]byte]*pendingProbe
+	probing map[peerAddr]time.Time // newest probe sent to each address (by nonce in probes)
+
+	// The circuit table, under mu: routes, relay circuits and their
+	// limits, rejoin points, our own tunnels (and the close of stop).
 	mu       sync.Mutex
-	links    map[identity.ID]*peerLink
-	byIndex  map[uint32]*peerLink // local session or pending-handshake index → link
-	probes   map[[32]byte]*pendingProbe
-	probing  map[peerAddr]time.Time // newest probe sent to each address (by nonce in probes)
 	routes   map[circKey]route
 	rejoins  map[[32]byte]*circuit // relay circuits by their next rejoin point (rejoin.go)
 	circs    circuitCount          // relay circuits per link (relay_limits.go)
@@ -101,9 +124,12 @@ type Node struct {
 	wg      sync.WaitGroup
 	limiter logLimiter
 
-	exits  exitFlows
-	client clientState
-	loops  loopCover
+	exitFlows   atomic.Uint64 // the last exit flow handle given out (ExitCircuit.Flow)
+	maintMu     sync.Mutex
+	maintainers []func(time.Time) // services' maintenance (OnMaintain)
+	goMu        sync.Mutex
+	goLive      bool     // Start (or Close) ran: Go starts at once
+	goLater     []func() // what Go was given before
 
 	hooks testHooks
 
@@ -145,10 +171,6 @@ func New(opts Options) (*Node, error) {
 		proposal: make(chan []discovery.Proposal, 16),
 		stop:     make(chan struct{}),
 	}
-	n.loops.rate = loopRateOf(opts.Cover) // read once (cover.Looper)
-	n.loops.pending = map[uint64]*pendingLoop{}
-	n.loops.suspects = map[identity.ID]time.Time{}
-	n.loops.lostOnly = map[identity.ID]bool{}
 	n.log = opts.Logger.With("node", n.id.Short())
 	// Circuit IDs, session indices and path choices go on the wire or
 	// decide the path: a CSPRNG keyed from the operating system, never
@@ -207,9 +229,6 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.publish(); err != nil {
 		return err
 	}
-	if err := n.openAdapters(); err != nil {
-		return fmt.Errorf("node: opening IP adapters: %w", err)
-	}
 	if err := n.opts.Discovery.Start(n.Descriptor()); err != nil {
 		return fmt.Errorf("node: starting discovery %s: %w", n.opts.Discovery.Name(), err)
 	}
@@ -221,9 +240,6 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.goRun(n.maintainLoop)
 	n.goRun(n.shapeLoop)
-	if n.loops.rate > 0 {
-		n.goRun(n.loopLoop)
-	}
 	n.goRun(n.checkLoop)
 	n.goRun(func() { n.discoveryLoop(ctx) })
 	n.goRun(func() { n.outboxLoop(ctx) })
@@ -234,6 +250,7 @@ func (n *Node) Start(ctx context.Context) error {
 		case <-n.stop:
 		}
 	})
+	n.goRelease() // the services' goroutines, now that the engine runs
 	return nil
 }
 
@@ -260,8 +277,8 @@ func (n *Node) goRun(f func()) {
 // goodbye) and waits, at most 500 ms, for those frames to leave: its
 // neighbours learn at once instead of after the link timeout. Then it
 // closes the plugins it was given (the node owns them once started); its
-// goroutines end (Wait waits for them). A second or concurrent Close
-// returns at once.
+// goroutines and the services' (Go) end once Done is closed (Wait waits
+// for them). A second or concurrent Close returns at once.
 func (n *Node) Close() error {
 	if !n.closing.CompareAndSwap(false, true) {
 		return nil
@@ -278,17 +295,13 @@ func (n *Node) Close() error {
 		close(n.stop)
 	}
 	n.mu.Unlock()
+	n.goRelease() // a node closed before it started: they see Done and end
 	n.opts.Discovery.Close()
 	for _, spec := range n.opts.Transports {
 		spec.Transport.Close()
 	}
 	if n.opts.Cover != nil {
 		n.opts.Cover.Close()
-	}
-	for _, a := range []adapter.Adapter{n.opts.ClientAdapter, n.opts.ExitAdapter} {
-		if a != nil {
-			a.Close()
-		}
 	}
 	return nil
 }

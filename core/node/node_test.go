@@ -188,9 +188,9 @@ func TestReplayedFrameDropped(t *testing.T) {
 				if n.Addr() != tap.dst[seen] {
 					continue
 				}
-				n.mu.Lock()
+				n.linkMu.Lock()
 				live := n.byIndex[idx] != nil
-				n.mu.Unlock()
+				n.linkMu.Unlock()
 				if live {
 					frame, victim = tap.frames[seen], n
 					return true
@@ -415,7 +415,7 @@ func TestBuildAvoidsHopThatFailed(t *testing.T) {
 	// what the caller sees, not a lack of paths.
 	x := tn.nodes[xi]
 	c0 := x.Stat(EventCircuits)
-	_, err := src.buildTunnel(ctx, 1, nil, except(silent))
+	_, err := src.buildTunnel(ctx, 1, nil, except(silent), nil)
 	if err == nil || errors.Is(err, ErrNoPath) || !strings.Contains(err.Error(), silent.Short()) {
 		t.Fatalf("build through a silent hop only: %v; want its failure, naming %s", err, silent.Short())
 	}
@@ -427,7 +427,7 @@ func TestBuildAvoidsHopThatFailed(t *testing.T) {
 	// hop costs each at most one attempt.
 	for i := range 3 {
 		before := x.Stat(EventCircuits)
-		tun, err := src.buildTunnel(ctx, 1, nil, except(silent, other))
+		tun, err := src.buildTunnel(ctx, 1, nil, except(silent, other), nil)
 		if err != nil {
 			t.Fatalf("build %d: %v", i, err)
 		}

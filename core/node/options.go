@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/netip"
 	"time"
 
@@ -15,8 +14,6 @@ import (
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/mimic"
-	"github.com/tarzan-net/tarzan/core/onion"
-	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -38,25 +35,15 @@ type Options struct {
 	Discovery discovery.Discovery // required
 	Cover     cover.Policy        // nil means no shaping (like the "none" policy)
 
-	// IP service. ClientAdapter (TUN, SOCKS) feeds local applications'
-	// packets into tunnels; ExitAdapter (PNAT) sends tunnel packets to
-	// servers when Exit is set. Both optional.
-	ClientAdapter adapter.Adapter
-	ExitAdapter   adapter.Adapter
-	// ExitPolicy is enforced on every packet leaving through this exit;
-	// nil means exitpolicy.Default (no loopback, private, link-local or
-	// multicast destinations). Its summary goes into the descriptor.
+	// ExitHandler receives the DATA cells that reach this node as a
+	// tunnel's last hop when Exit is set (the IP service's exit side,
+	// core/ipservice); without one they are dropped (drop_data_no_exit).
+	ExitHandler ExitHandler
+	// ExitPolicy is the policy an exit publishes (its summary goes into
+	// the descriptor) and its ExitHandler enforces; nil means
+	// exitpolicy.Default (no loopback, private, link-local or multicast
+	// destinations).
 	ExitPolicy *exitpolicy.Policy
-	// DNSAddrs are the in-tunnel resolver addresses; exits answer them
-	// with their own resolver, whatever the policy says about the range.
-	// Default adapter.DefaultDNS().
-	DNSAddrs []netip.Addr
-	// SpareTunnels are built ahead of need so a new flow gets a tunnel at
-	// once. Default 1 when a client adapter is set.
-	SpareTunnels int
-	// TunnelHops is the length of tunnels built for the IP service;
-	// default DefaultTunnelHops.
-	TunnelHops int
 
 	MimicCount  int           // k; default DefaultMimicCount
 	EpochLength time.Duration // default 24 h
@@ -109,18 +96,6 @@ type Options struct {
 	// (drop_create_rate). Default DefaultCreateRate; at most MaxCreateRate.
 	CreateRate float64
 
-	// Loop cover, sent only when the cover policy asks for it
-	// (cover.Looper; loop.go). LoopTimeout is how long a loop's reply may
-	// take before the loop counts as lost; default 5 s. LoopTunnels is how
-	// many tunnels loops are spread over; default 2. The detector looks at
-	// the last LoopWindow loops (default 20) and raises the alert when a
-	// share of at least LoopAlertLoss of them (0 < share <= 1, default
-	// 0.5) was lost.
-	LoopTimeout   time.Duration
-	LoopTunnels   int
-	LoopWindow    int
-	LoopAlertLoss float64
-
 	// End-to-end check of tunnels that carry traffic (tunnel_check.go).
 	// When DATA sent on one of our tunnels has had no cell from its exit
 	// for TunnelQuiet, or a download from the exit stopped for
@@ -168,17 +143,6 @@ type Options struct {
 	Rand   io.Reader    // default crypto/rand
 	Logger *slog.Logger // default slog.Default
 }
-
-// Loop detector defaults and limits (Options.LoopTimeout ... LoopAlertLoss).
-// Package config uses the same ones for node.toml's cover.loop_* keys.
-const (
-	DefaultLoopTimeout   = 5 * time.Second
-	DefaultLoopTunnels   = 2
-	DefaultLoopWindow    = 20
-	DefaultLoopAlertLoss = 0.5
-	MaxLoopTunnels       = 16
-	MaxLoopWindow        = 10000
-)
 
 // Tunnel check defaults and floor (Options.TunnelQuiet,
 // TunnelCheckTimeout). The check starts 1 to 1.5 Quiet after traffic
@@ -262,18 +226,6 @@ func (o *Options) setDefaults() {
 	if o.CreateRate == 0 {
 		o.CreateRate = DefaultCreateRate
 	}
-	if o.LoopTimeout == 0 {
-		o.LoopTimeout = DefaultLoopTimeout
-	}
-	if o.LoopTunnels == 0 {
-		o.LoopTunnels = DefaultLoopTunnels
-	}
-	if o.LoopWindow == 0 {
-		o.LoopWindow = DefaultLoopWindow
-	}
-	if o.LoopAlertLoss == 0 {
-		o.LoopAlertLoss = DefaultLoopAlertLoss
-	}
 	if o.TunnelQuiet == 0 {
 		o.TunnelQuiet = DefaultTunnelQuiet
 	}
@@ -282,15 +234,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.ExitPolicy == nil {
 		o.ExitPolicy = exitpolicy.Default()
-	}
-	if len(o.DNSAddrs) == 0 {
-		o.DNSAddrs = adapter.DefaultDNS()
-	}
-	if o.SpareTunnels == 0 && o.ClientAdapter != nil {
-		o.SpareTunnels = 1
-	}
-	if o.TunnelHops == 0 {
-		o.TunnelHops = DefaultTunnelHops
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -335,23 +278,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: MaxCircuits %d out of range MaxCircuitsPerLink (%d)..%d", ErrOptions, o.MaxCircuits, o.MaxCircuitsPerLink, MaxCircuitsLimit)
 	case !(o.CreateRate > 0 && o.CreateRate <= MaxCreateRate):
 		return fmt.Errorf("%w: CreateRate %v out of range (0, %v]", ErrOptions, o.CreateRate, float64(MaxCreateRate))
-	case o.LoopTimeout < 0:
-		return fmt.Errorf("%w: LoopTimeout %v is negative", ErrOptions, o.LoopTimeout)
-	case o.LoopTunnels < 1 || o.LoopTunnels > MaxLoopTunnels:
-		return fmt.Errorf("%w: LoopTunnels %d out of range 1..%d", ErrOptions, o.LoopTunnels, MaxLoopTunnels)
-	case o.LoopWindow < 1 || o.LoopWindow > MaxLoopWindow:
-		return fmt.Errorf("%w: LoopWindow %d out of range 1..%d", ErrOptions, o.LoopWindow, MaxLoopWindow)
-	case !(o.LoopAlertLoss > 0 && o.LoopAlertLoss <= 1):
-		return fmt.Errorf("%w: LoopAlertLoss %v out of range (0, 1]", ErrOptions, o.LoopAlertLoss)
 	case o.TunnelQuiet < MinTunnelCheck:
 		return fmt.Errorf("%w: TunnelQuiet %v is shorter than %v (gaps between ordinary cells would start checks)", ErrOptions, o.TunnelQuiet, MinTunnelCheck)
 	case o.TunnelCheckTimeout < MinTunnelCheck:
 		return fmt.Errorf("%w: TunnelCheckTimeout %v is shorter than %v (healthy hops would be taken for lost)", ErrOptions, o.TunnelCheckTimeout, MinTunnelCheck)
-	}
-	if l, ok := o.Cover.(cover.Looper); ok {
-		if r := l.Loops().Rate; !(r >= 0) || math.IsInf(r, 0) {
-			return fmt.Errorf("%w: cover policy %s asks for %v loops per second; want a finite number >= 0", ErrOptions, o.Cover.Name(), r)
-		}
 	}
 	names := map[string]bool{}
 	for i, t := range o.Transports {
@@ -364,12 +294,6 @@ func (o *Options) validate() error {
 			return fmt.Errorf("%w: transport %s given twice", ErrOptions, t.Transport.Name())
 		}
 		names[t.Transport.Name()] = true
-	}
-	if o.TunnelHops < 1 || o.TunnelHops > onion.MaxHops {
-		return fmt.Errorf("%w: TunnelHops %d out of range 1..%d", ErrOptions, o.TunnelHops, onion.MaxHops)
-	}
-	if o.ExitAdapter != nil && !o.Exit {
-		return fmt.Errorf("%w: ExitAdapter given but Exit is off", ErrOptions)
 	}
 	if err := o.validateMember(); err != nil {
 		return err

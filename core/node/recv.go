@@ -61,9 +61,9 @@ func (n *Node) handleFrame(src peerAddr, frame, scratch []byte) {
 	case link.TypeHandshakeResp:
 		n.handleResp(src, idx, frame)
 	case link.TypeData:
-		n.mu.Lock()
+		n.linkMu.Lock()
 		l := n.byIndex[idx]
-		n.mu.Unlock()
+		n.linkMu.Unlock()
 		if l == nil {
 			n.stats.inc(DropUnknownSession)
 			n.limiter.debug(n.log, "unknown-session", "dropped frame for unknown session (not a mimic link)", "from", src)

@@ -193,7 +193,7 @@ func (t *Tunnel) keepExitRepair(lost int) bool {
 // exit itself is lost, no walk reaches it, or the rejoin fails, it falls
 // back to protocol v2's repair: the hops before the blamed ones are kept
 // and the tunnel regrows to a new exit (its flows are lost then, and
-// flowsLost says so); past the repair cap, a rebuild on a fresh path.
+// TunnelEvents.ExitLost says so); past the repair cap, a rebuild on a fresh path.
 func (t *Tunnel) repairKeepExit(ctx context.Context, lost int, blame []identity.ID) error {
 	keep := max(lost-1, 0)
 	capped, cut, err := t.beginRepair(keep, blame)

@@ -35,6 +35,7 @@ type exitNet struct {
 	*testNet
 	src    *Node
 	client *adaptertest.Fake
+	cli    *ipShim // the source's client side (ipshim_test.go)
 	exits  map[identity.ID]*adaptertest.Fake
 	taps   []*tapSwitch
 }
@@ -75,23 +76,29 @@ func (s *tapSwitch) tap() *Tap {
 func startExitNet(t *testing.T, tweak func(i int, o *Options)) *exitNet {
 	en := &exitNet{client: adaptertest.New(adapter.RoleClient), exits: map[identity.ID]*adaptertest.Fake{}}
 	fakes := make([]*adaptertest.Fake, 10)
+	shims := make([]*ipShim, 10)
 	for range fakes {
 		en.taps = append(en.taps, &tapSwitch{})
 	}
 	en.testNet = startNet(t, 10, 5, func(i int, o *Options) {
 		o.Tap = en.taps[i].tap()
 		if i == 0 {
-			o.ClientAdapter = en.client
-			o.SpareTunnels = -1 // only the test's tunnels: what passes between two nodes is the test's
+			// No spare tunnels: only the test's tunnels, so what passes
+			// between two nodes is the test's.
+			shims[i] = clientShim(en.client)
 		} else {
 			fakes[i] = adaptertest.New(adapter.RoleExit)
-			o.Exit, o.ExitAdapter = true, fakes[i]
+			shims[i] = exitShim(fakes[i])
+			o.Exit, o.ExitHandler = true, shims[i]
 		}
 		if tweak != nil {
 			tweak(i, o)
 		}
 	})
-	en.src = en.nodes[0]
+	en.src, en.cli = en.nodes[0], shims[0]
+	for i, n := range en.nodes {
+		shims[i].start(n)
+	}
 	for i, n := range en.nodes[1:] {
 		en.exits[n.id] = fakes[i+1]
 	}
@@ -183,7 +190,7 @@ func (en *exitNet) buildFlow(t *testing.T) (*Tunnel, []identity.ID, uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tun, err := en.src.BuildExitTunnel(ctx, 3, "udp", flowDst)
+	tun, err := en.cli.buildExitTunnel(ctx, 3, "udp", flowDst, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 		}
 		s.mu.Unlock()
 	}
-	tun, err := en.src.BuildExitTunnel(ctx, 3, "udp", flowDst)
+	tun, err := en.cli.buildExitTunnel(ctx, 3, "udp", flowDst, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestKeepExitRepairKeepsFirstHop(t *testing.T) {
 	en := startExitNet(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tun, err := en.src.BuildExitTunnel(ctx, 4, "udp", flowDst)
+	tun, err := en.cli.buildExitTunnel(ctx, 4, "udp", flowDst, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

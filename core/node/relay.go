@@ -44,7 +44,7 @@ type circuit struct {
 	tags tagBudget // forward cells that failed their tag (relay_limits.go)
 
 	lastActive atomic.Int64
-	exitFlow   atomic.Uint64 // exit adapter flow handle; 0 = none yet
+	exitFlow   atomic.Uint64 // exit flow handle (ExitCircuit.Flow); 0 = none yet
 
 	rejoinX  [32]byte     // its key in Node.rejoins (Node.mu)
 	orphaned atomic.Int64 // unix nanos since its previous hop was lost; 0 = it has one (rejoin.go)
@@ -404,9 +404,7 @@ func (n *Node) teardown(c *circuit, toPrev, toNext bool) {
 // are given. It is safe to call twice: the circuit's slot is released
 // once.
 func (n *Node) teardownWith(c *circuit, toPrev, toNext bool, prevReason, nextReason byte) {
-	if n.opts.ExitAdapter != nil {
-		n.closeExitFlow(c)
-	}
+	n.closeExitFlow(c)
 	c.mu.Lock()
 	nextL, next := c.nextL, c.next
 	c.nextL = nil

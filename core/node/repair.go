@@ -186,13 +186,13 @@ func (t *Tunnel) regrow(ctx context.Context, keep int, cut bool) (*hopFailure, e
 	}
 	t.path.Truncate(keep)
 	t.path.DropAside()
-	t.n.flowsLost(t) // a new exit: no flow through the old one survives
+	t.exitLost() // a new exit: no flow through the old one survives
 	t.mu.Lock()
 	t.hops, t.aside = t.hops[:keep], nil
 	t.cutAt = 0 // the TRUNCATED just received is ours: the cut is done with
 	kept := slices.Clone(t.hops)
 	t.mu.Unlock()
-	more, err := t.n.walkFrom(kept[keep-1].ID, kept, t.length-keep, t.exitOK, t.avoidList())
+	more, err := t.n.walkFrom(kept[keep-1].ID, kept, t.length-keep, t.last, t.avoidList())
 	if err != nil {
 		return nil, err
 	}
@@ -233,14 +233,14 @@ func (t *Tunnel) cutAfter(ctx context.Context, keep int) (*hopFailure, error) {
 // first link replaces the old one, which is destroyed.
 func (t *Tunnel) restart(ctx context.Context) (*hopFailure, error) {
 	n := t.n
-	path, err := n.walkFrom(n.id, nil, t.length, t.exitOK, t.avoidList())
+	path, err := n.walkFrom(n.id, nil, t.length, t.last, t.avoidList())
 	if err != nil {
 		return nil, err
 	}
 	if hf, err := t.replaceFirst(path[0]); hf != nil || err != nil {
 		return hf, err
 	}
-	n.flowsLost(t) // a fresh path has a new exit: no flow through the old one survives
+	t.exitLost() // a fresh path has a new exit: no flow through the old one survives
 	t.path.Truncate(0)
 	t.path.DropAside()
 	t.mu.Lock()
@@ -285,11 +285,15 @@ func (t *Tunnel) startRepair(keep int, blame []identity.ID) {
 	t.startRepairFunc(func(ctx context.Context) error { return t.repair(ctx, keep, blame) })
 }
 
-// startRepairFunc runs repair in the background under the build timeout
+// repairTimeout bounds one repair in the background, like a service's
+// build (core/ipservice's buildTimeout).
+const repairTimeout = 30 * time.Second
+
+// startRepairFunc runs repair in the background under repairTimeout
 // and closes the tunnel if it fails.
 func (t *Tunnel) startRepairFunc(repair func(ctx context.Context) error) {
 	t.n.goRun(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), repairTimeout)
 		defer cancel()
 		go func() { // a stopping node does not wait for the repair's timeouts
 			select {

@@ -24,7 +24,7 @@ const (
 	DropExtendNonMimic    = "drop_extend_nonmimic"    // EXTEND to a node that is not our mimic: refused
 	DropExtendFailed      = "drop_extend_failed"      // EXTEND that could not be carried out
 	DropQueueFull         = "drop_queue_full"         // link send queue full
-	DropNoExit            = "drop_data_no_exit"       // DATA at a hop with no exit adapter
+	DropNoExit            = "drop_data_no_exit"       // DATA at a last hop that is no exit or has no ExitHandler
 	DropRelayMalformed    = "drop_relay_malformed"    // relay payload that did not decode
 	DropTransportWrite    = "drop_transport_write"    // transport refused a batch
 	DropIPMalformed       = "drop_ip_malformed"       // not a valid IP packet
@@ -48,7 +48,8 @@ const (
 	EventTunnelsRepaired = "tunnels_repaired"
 	EventGossipOut       = "gossip_out"
 
-	// Loop cover (loop.go). Sent = returned + lost + in flight.
+	// Loop cover (core/loopcover counts them here, Node.Count). Sent =
+	// returned + lost + in flight.
 	EventLoopsSent        = "loops_sent"         // loops sent through a loop tunnel
 	EventLoopsReturned    = "loops_returned"     // loops whose reply came back within LoopTimeout
 	EventLoopsLost        = "loops_lost"         // loops whose reply did not

@@ -1,7 +1,7 @@
 package node
 
 // Counters of the flow trackers that reset flows which cannot survive
-// (flows.go, client.go, exit.go).
+// (core/ipservice: flows.go, client.go, exit.go; counted through Node.Count).
 const (
 	// TCP flows a client tunnel or an exit circuit stopped tracking
 	// because it tracked maxTrackedFlows already (the least recently seen

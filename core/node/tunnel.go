@@ -25,11 +25,10 @@ type Tunnel struct {
 	length int // hops the tunnel was built with; repairs restore it
 	setup  time.Duration
 
-	flow     uint64                // client isolation group (IP service)
-	exitOK   func(*view.Peer) bool // constraint on the last hop, kept for repairs
+	last     func(*view.Peer) bool // constraint on the last hop, kept for repairs
 	avoid    []identity.ID         // members no hop may be, kept for repairs
 	lastUsed atomic.Int64          // unix nanos
-	flows    flowTracker           // TCP flows carried, reset when the exit is lost (flows.go)
+	events   TunnelEvents          // its owner's handlers (api.go); set before the build
 
 	mu       sync.Mutex
 	first    *peerLink // the link to hop 1 and our circuit ID on it; a
@@ -77,18 +76,12 @@ var (
 // BuildTunnel selects a path of the given length and builds a tunnel
 // along it, retrying with another path when a hop fails.
 func (n *Node) BuildTunnel(ctx context.Context, hops int) (*Tunnel, error) {
-	return n.buildTunnel(ctx, hops, nil, nil)
-}
-
-// BuildExitTunnel builds a tunnel whose last hop is an exit whose
-// published policy accepts proto ("tcp", "udp", "icmp") to dst.
-func (n *Node) BuildExitTunnel(ctx context.Context, hops int, proto string, dst netip.AddrPort) (*Tunnel, error) {
-	return n.buildTunnel(ctx, hops, func(p *view.Peer) bool { return n.exitAllows(p, proto, dst) }, nil)
+	return n.buildTunnel(ctx, hops, nil, nil, nil)
 }
 
 // buildTunnel builds a tunnel whose last hop satisfies last (nil: any)
-// and none of whose hops is in avoid.
-func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool, avoid []identity.ID) (*Tunnel, error) {
+// and none of whose hops is in avoid, with the handlers ev (nil: none).
+func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool, avoid []identity.ID, ev *TunnelEvents) (*Tunnel, error) {
 	if hops < 1 || hops > onion.MaxHops {
 		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", hops, onion.MaxHops)
 	}
@@ -108,9 +101,9 @@ func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) 
 			}
 			return nil, err
 		}
-		t, err := n.BuildTunnelPath(ctx, path)
+		t, err := n.buildTunnelPath(ctx, path, ev)
 		if err == nil {
-			t.exitOK, t.avoid = last, avoid
+			t.last, t.avoid = last, avoid
 			return t, nil
 		}
 		lastErr = err
@@ -233,6 +226,10 @@ func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last fun
 // BuildTunnelPath builds a tunnel along an explicit path. Every relay still
 // enforces its own rules (it extends only to its mimics).
 func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel, error) {
+	return n.buildTunnelPath(ctx, path, nil)
+}
+
+func (n *Node) buildTunnelPath(ctx context.Context, path []identity.ID, ev *TunnelEvents) (*Tunnel, error) {
 	if len(path) == 0 || len(path) > onion.MaxHops {
 		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", len(path), onion.MaxHops)
 	}
@@ -251,6 +248,9 @@ func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel
 		pings:     map[uint64]pendingPing{},
 		done:      make(chan struct{}),
 		truncated: make(chan struct{}, 1),
+	}
+	if ev != nil {
+		t.events = *ev
 	}
 	n.mu.Lock()
 	t.key = circKey{path[0], n.newCircIDLocked(path[0])}
@@ -491,14 +491,18 @@ func (t *Tunnel) handleBackward(cell []byte) {
 		t.mu.Unlock()
 		switch {
 		case !ok:
-			t.n.loopReturned(t, id, nonce, now)
+			if f := t.events.Pong; f != nil {
+				f(id, nonce, now)
+			}
 		case p.nonce == nonce:
 			p.ch <- now
 		}
 	case onion.CmdData:
 		if hop == t.path.Len()-1 {
 			t.touch()
-			t.deliverTunnelData(data)
+			if f := t.events.Data; f != nil {
+				f(data)
+			}
 		}
 	case onion.CmdTruncated:
 		t.n.log.Debug("tunnel truncated", "at_hop", hop+1)
@@ -614,12 +618,16 @@ func (t *Tunnel) exitPeer() *view.Peer {
 	return t.hops[len(t.hops)-1]
 }
 
-// SendData sends one IP packet to the tunnel's last hop (the exit).
-// While a keep-exit repair has the exit set aside it is onion.ErrAside:
-// the packet is not sent to another hop.
+// SendData sends one packet to the tunnel's last hop (the exit) as a
+// DATA cell. While a keep-exit repair has the exit set aside it is
+// onion.ErrAside: the packet is not sent to another hop. A packet sent
+// counts as use (LastUse).
 func (t *Tunnel) SendData(pkt []byte) error {
-	t.touch()
-	return t.sendLast(onion.CmdData, pkt)
+	err := t.sendLast(onion.CmdData, pkt)
+	if err == nil {
+		t.touch()
+	}
+	return err
 }
 
 // SetupTime is how long building the tunnel took.
@@ -673,7 +681,15 @@ func (t *Tunnel) destroyed() {
 	}
 	delete(t.n.tunnels, t)
 	t.n.mu.Unlock()
-	t.n.flowsLost(t)
+	t.exitLost()
+}
+
+// exitLost tells the tunnel's owner that nothing through its exit can
+// continue (TunnelEvents.ExitLost).
+func (t *Tunnel) exitLost() {
+	if f := t.events.ExitLost; f != nil {
+		f()
+	}
 }
 
 // Close tears the tunnel down along its whole path: DESTROY(FINISHED),

@@ -286,7 +286,8 @@ func (t *Tunnel) endCheckLocked(now time.Time) time.Time {
 }
 
 // forgetPings drops the check's pings from the tunnel's pending pings: a
-// late PONG then goes where unknown ones go (loopReturned ignores it).
+// late PONG then goes where unknown ones go (TunnelEvents.Pong, which
+// ignores it: its ids are not the owner's).
 func (t *Tunnel) forgetPings(pings []checkPing) {
 	if len(pings) == 0 {
 		return

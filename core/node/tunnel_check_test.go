@@ -62,6 +62,7 @@ type checkNet struct {
 	*testNet
 	vc     *virtualClock
 	client *adaptertest.Fake
+	cli    *ipShim // node 0's client side (ipshim_test.go)
 	exits  map[identity.ID]*adaptertest.Fake
 	taps   map[identity.ID]*checkTap
 	toCli  atomic.Int64 // packets the client adapter received
@@ -90,21 +91,25 @@ func startCheckNetWith(t *testing.T, tweak func(i int, o *Options)) *checkNet {
 	cn.vc.pump(t, 4*time.Millisecond, time.Millisecond)
 	exits := map[int]*adaptertest.Fake{}
 	taps := map[int]*checkTap{}
+	shims := map[int]*ipShim{}
 	cn.testNet = startNet(t, 7, 3, func(i int, o *Options) {
 		o.Clock = cn.vc
 		taps[i] = &checkTap{}
 		o.Tap = taps[i].tap()
 		if i == 0 {
-			o.ClientAdapter = cn.client
+			shims[i] = clientShim(cn.client)
 		} else {
 			exits[i] = adaptertest.New(adapter.RoleExit)
-			o.Exit, o.ExitAdapter, o.ExitPolicy = true, exits[i], pol
+			shims[i] = exitShim(exits[i])
+			o.Exit, o.ExitHandler, o.ExitPolicy = true, shims[i], pol
 		}
 		if tweak != nil {
 			tweak(i, o)
 		}
 	})
+	cn.cli = shims[0]
 	for i, n := range cn.nodes {
+		shims[i].start(n)
 		cn.taps[n.id] = taps[i]
 		if f := exits[i]; f != nil {
 			cn.exits[n.id] = f
@@ -137,7 +142,6 @@ func (cn *checkNet) exitGot(id identity.ID) []adapter.Packet {
 // one, and returns the flow's tunnel and the exit's flow handle.
 func (cn *checkNet) openFlow(t *testing.T) (*Tunnel, adapter.Packet) {
 	t.Helper()
-	src := cn.nodes[0]
 	req := udpPacket(chkCli, chkSrv, []byte("open"))
 	var tun *Tunnel
 	var got adapter.Packet
@@ -145,11 +149,9 @@ func (cn *checkNet) openFlow(t *testing.T) (*Tunnel, adapter.Packet) {
 		if tun == nil {
 			cn.client.Inject(adapter.Packet{Buf: req, N: len(req), Flow: 7})
 			cn.vc.sleep(200 * time.Millisecond)
-			src.client.mu.Lock()
-			if ts := src.client.byFlow[7]; len(ts) > 0 {
+			if ts := cn.cli.tunnelsOf(7); len(ts) > 0 {
 				tun = ts[0]
 			}
-			src.client.mu.Unlock()
 			return false
 		}
 		exit := tun.exitPeer()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/core/domain"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/mimic"
 )
@@ -30,6 +31,10 @@ type Peer struct {
 	Addr      netip.AddrPort // the address whose reachability was proven
 	Transport string         // the transport it was proven on
 	Admitted  time.Time
+	// ExitPolicy is the policy an exit's descriptor publishes, parsed
+	// once when the peer was admitted; nil for a peer that is no exit or
+	// whose summary did not parse.
+	ExitPolicy *exitpolicy.Policy
 }
 
 // Top is the peer's top-level domain.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	corenode "github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 )
@@ -79,8 +80,8 @@ const Grid = 5 * time.Millisecond
 // loops keeps LoopTunnels tunnels of its own for them, and a loop whose
 // reply is not back within LoopTimeout is lost.
 const (
-	LoopTunnels = corenode.DefaultLoopTunnels
-	LoopTimeout = corenode.DefaultLoopTimeout
+	LoopTunnels = loopcover.DefaultTunnels
+	LoopTimeout = loopcover.DefaultTimeout
 )
 
 // PayloadBytes is the cleartext carried by one data frame (a tunnel

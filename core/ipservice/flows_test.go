@@ -1,4 +1,4 @@
-package node
+package ipservice
 
 import (
 	"encoding/binary"

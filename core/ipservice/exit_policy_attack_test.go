@@ -1,4 +1,4 @@
-package node
+package ipservice
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
 )
 
@@ -44,11 +45,12 @@ func TestExitPolicyAttackEmbeddedIPv4(t *testing.T) {
 	in := startIPNet(t, nil) // default policy
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	tun, err := in.nodes[0].BuildTunnel(ctx, 3)
+	it, err := in.svcs[0].buildTunnel(ctx, 3, nil) // as node.BuildTunnel, replies to the client adapter
 	if err != nil {
 		t.Fatal(err)
 	}
-	exitNode := in.byID(tun.Hops()[2].ID)
+	tun := it.t
+	exitNode := in.ByID(tun.Hops()[2].ID)
 	for _, d := range exitAttackDsts {
 		if err := tun.SendData(udpTo(netip.MustParseAddrPort(d), []byte("x"))); err != nil {
 			t.Fatal(err)
@@ -90,13 +92,13 @@ done:
 			t.Errorf("no ICMP refusal for %s", a)
 		}
 	}
-	if got := exitNode.Stat(DropExitPolicy); got != uint64(len(exitAttackDsts)) {
-		t.Errorf("%s = %d, want %d", DropExitPolicy, got, len(exitAttackDsts))
+	if got := exitNode.Stat(node.DropExitPolicy); got != uint64(len(exitAttackDsts)) {
+		t.Errorf("%s = %d, want %d", node.DropExitPolicy, got, len(exitAttackDsts))
 	}
 	// The first nine but the reserved 240.0.0.1 are refused for the IPv4
 	// address they carry.
-	if got := exitNode.Stat(DropExitPolicyEmbedded); got != 8 {
-		t.Errorf("%s = %d, want 8", DropExitPolicyEmbedded, got)
+	if got := exitNode.Stat(node.DropExitPolicyEmbedded); got != 8 {
+		t.Errorf("%s = %d, want 8", node.DropExitPolicyEmbedded, got)
 	}
 }
 
@@ -107,12 +109,13 @@ func TestExitPolicyKeepsResolverExempt(t *testing.T) {
 	in := startIPNet(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	tun, err := in.nodes[0].BuildTunnel(ctx, 3)
+	it, err := in.svcs[0].buildTunnel(ctx, 3, nil) // as node.BuildTunnel, replies to the client adapter
 	if err != nil {
 		t.Fatal(err)
 	}
+	tun := it.t
 	var exit *adaptertest.Fake
-	for i, n := range in.nodes {
+	for i, n := range in.Nodes {
 		if n.ID() == tun.Hops()[2].ID {
 			exit = in.exits[i]
 		}

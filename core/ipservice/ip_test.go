@@ -1,4 +1,4 @@
-package node
+package ipservice
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
 )
@@ -22,7 +23,7 @@ func udpPacket(src, dst netip.AddrPort, payload []byte) []byte {
 }
 
 type ipNet struct {
-	*testNet
+	*svcNet
 	client *adaptertest.Fake
 	exits  map[int]*adaptertest.Fake
 }
@@ -31,14 +32,14 @@ type ipNet struct {
 // node is an exit with a fake exit adapter and the given policy.
 func startIPNet(t *testing.T, policy *exitpolicy.Policy) *ipNet {
 	in := &ipNet{client: adaptertest.New(adapter.RoleClient), exits: map[int]*adaptertest.Fake{}}
-	in.testNet = startNet(t, 7, 3, func(i int, o *Options) {
+	in.svcNet = startSvcNet(t, 7, 3, func(i int, o *node.Options) *Options {
 		if i == 0 {
-			o.ClientAdapter = in.client
-			return
+			return &Options{ClientAdapter: in.client}
 		}
 		f := adaptertest.New(adapter.RoleExit)
 		in.exits[i] = f
-		o.Exit, o.ExitAdapter, o.ExitPolicy = true, f, policy
+		o.Exit, o.ExitPolicy = true, policy
+		return &Options{ExitAdapter: f}
 	})
 	return in
 }
@@ -113,12 +114,15 @@ func TestExitPolicyRejectsFast(t *testing.T) {
 	in := startIPNet(t, nil) // default policy: no loopback, no private ranges
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	src := in.nodes[0]
-	tun, err := src.BuildTunnel(ctx, 3)
+	// A tunnel of the client side with no constraint on its exit (as
+	// node.BuildTunnel builds): what the exit sends goes to the client
+	// adapter.
+	it, err := in.svcs[0].buildTunnel(ctx, 3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exitNode := in.byID(tun.Hops()[2].ID)
+	tun := it.t
+	exitNode := in.ByID(tun.Hops()[2].ID)
 	pkt := udpPacket(netip.MustParseAddrPort("100.64.0.2:40000"), netip.MustParseAddrPort("127.0.0.1:8080"), []byte("x"))
 	start := time.Now()
 	if err := tun.SendData(pkt); err != nil {
@@ -136,8 +140,8 @@ func TestExitPolicyRejectsFast(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("no ICMP unreachable for a rejected destination")
 	}
-	if exitNode.Stat(DropExitPolicy) != 1 {
-		t.Errorf("%s = %d, want 1", DropExitPolicy, exitNode.Stat(DropExitPolicy))
+	if exitNode.Stat(node.DropExitPolicy) != 1 {
+		t.Errorf("%s = %d, want 1", node.DropExitPolicy, exitNode.Stat(node.DropExitPolicy))
 	}
 	for i, f := range in.exits {
 		select {
@@ -163,7 +167,7 @@ func TestNoExitForDestinationFailsFast(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no ICMP unreachable")
 	}
-	if in.nodes[0].Stat(DropNoTunnel) == 0 {
+	if in.Nodes[0].Stat(node.DropNoTunnel) == 0 {
 		t.Error("drop not counted")
 	}
 }

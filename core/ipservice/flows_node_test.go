@@ -1,4 +1,4 @@
-package node
+package ipservice
 
 import (
 	"encoding/binary"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
 )
@@ -49,7 +50,7 @@ type restartableFake struct {
 func (f *restartableFake) Restarts() uint64 { return f.restarts.Load() }
 
 type tcpBed struct {
-	*testNet
+	*svcNet
 	client   *adaptertest.Fake
 	exits    map[int]*restartableFake
 	app, srv netip.AddrPort
@@ -69,14 +70,14 @@ func startTCPBed(t *testing.T) *tcpBed {
 	}
 	b := &tcpBed{client: adaptertest.New(adapter.RoleClient), exits: map[int]*restartableFake{},
 		app: netip.MustParseAddrPort("100.64.0.2:40000"), srv: netip.MustParseAddrPort("198.51.100.7:80"), group: 7}
-	b.testNet = startNet(t, 7, 3, func(i int, o *Options) {
+	b.svcNet = startSvcNet(t, 7, 3, func(i int, o *node.Options) *Options {
 		if i == 0 {
-			o.ClientAdapter = b.client
-			return
+			return &Options{ClientAdapter: b.client}
 		}
 		f := &restartableFake{Fake: adaptertest.New(adapter.RoleExit)}
 		b.exits[i] = f
-		o.Exit, o.ExitAdapter, o.ExitPolicy = true, f, pol
+		o.Exit, o.ExitPolicy = true, pol
+		return &Options{ExitAdapter: f}
 	})
 	inject := func(p []byte) { b.client.Inject(adapter.Packet{Buf: p, N: len(p), Flow: b.group}) }
 
@@ -175,19 +176,19 @@ func (b *tcpBed) awaitReset(t *testing.T, limit time.Duration) time.Duration {
 }
 
 // The tunnel carrying a connection goes away (here: closed; a rebuild on a
-// fresh path calls the same flowsLost): the application gets its RST at
+// fresh path calls the same exitLost): the application gets its RST at
 // once instead of waiting for its own timeout.
 func TestTunnelLossResetsApplicationFlows(t *testing.T) {
 	b := startTCPBed(t)
-	src := b.nodes[0]
+	src := b.svcs[0]
 	src.client.mu.Lock()
-	ts := append([]*Tunnel(nil), src.client.byFlow[b.group]...)
+	ts := append([]*ipTunnel(nil), src.client.byFlow[b.group]...)
 	src.client.mu.Unlock()
 	if len(ts) == 0 {
 		t.Fatal("the client has no tunnel for the group")
 	}
 	for _, tun := range ts {
-		tun.Close()
+		tun.t.Close()
 	}
 	took := b.awaitReset(t, 5*time.Second)
 	t.Logf("the application's connection was reset %v after its tunnel closed", took)
@@ -197,7 +198,7 @@ func TestTunnelLossResetsApplicationFlows(t *testing.T) {
 // NAT state): every TCP flow through the exit is reset down its circuit.
 func TestExitAdapterRestartResetsFlows(t *testing.T) {
 	b := startTCPBed(t)
-	exitNode := b.nodes[b.exitIdx]
+	exitNode := b.Nodes[b.exitIdx]
 	b.exits[b.exitIdx].restarts.Add(1)
 	took := b.awaitReset(t, 5*time.Second)
 	t.Logf("the application's connection was reset %v after the exit adapter restarted", took)
@@ -224,7 +225,8 @@ func TestExitAdapterRestartResetsFlows(t *testing.T) {
 // a script finds the relays a transfer goes through.
 func TestStatusListsClientTunnels(t *testing.T) {
 	b := startTCPBed(t)
-	st := b.nodes[0].Status()
+	var st struct{ ClientTunnels []ClientTunnelStatus }
+	st.ClientTunnels = b.svcs[0].ClientTunnels()
 	var found *ClientTunnelStatus
 	for i, ct := range st.ClientTunnels {
 		if !ct.Spare && ct.Flow == b.group && ct.TCPFlows > 0 {
@@ -237,7 +239,7 @@ func TestStatusListsClientTunnels(t *testing.T) {
 	if len(found.Hops) != 3 || found.TCPFlows != 1 {
 		t.Fatalf("tunnel %+v: want 3 hops and 1 TCP flow", *found)
 	}
-	if exit := b.nodes[b.exitIdx].id; found.Hops[2] != exit {
+	if exit := b.Nodes[b.exitIdx].ID(); found.Hops[2] != exit {
 		t.Fatalf("last hop %s, but the connection left through %s", found.Hops[2].Short(), exit.Short())
 	}
 	if found.Hops[0] == found.Hops[1] || found.Hops[1] == found.Hops[2] {

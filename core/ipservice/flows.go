@@ -1,4 +1,4 @@
-package node
+package ipservice
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/node"
 )
 
 // Flows that cannot survive end with a reset, at once. When a tunnel's
@@ -244,30 +245,30 @@ func appSegment(b []byte, k flowKey, seq, ack uint32, flags byte) []byte {
 }
 
 // trackFromApp feeds a tracker and counts a flow it had to forget.
-func (n *Node) trackFromApp(ft *flowTracker, pkt []byte, in ippkt.Info) {
+func (s *Service) trackFromApp(ft *flowTracker, pkt []byte, in ippkt.Info) {
 	if ft.fromApp(pkt, in) {
-		n.stats.inc(FlowsEvicted)
+		s.inc(node.FlowsEvicted)
 	}
 }
 
-// flowsLost is called when no flow through t's exit can continue: the
-// tunnel closed, or it is being rebuilt on a fresh path (a new exit).
-// Every TCP flow the tunnel carried gets its reset now, so the
-// application gives up at once and its next connection takes a healthy
-// tunnel.
-func (n *Node) flowsLost(t *Tunnel) {
-	rsts, flows := t.flows.resets()
-	n.stats.add(FlowsReset, uint64(flows)) // before the resets: seen reset, seen counted
+// exitLost is called when no flow through the tunnel's exit can
+// continue: the tunnel closed, or it is being rebuilt on a fresh path (a
+// new exit; node.TunnelEvents.ExitLost). Every TCP flow the tunnel
+// carried gets its reset now, so the application gives up at once and
+// its next connection takes a healthy tunnel.
+func (it *ipTunnel) exitLost() {
+	rsts, flows := it.flows.resets()
+	it.s.add(node.FlowsReset, uint64(flows)) // before the resets: seen reset, seen counted
 	for _, rst := range rsts {
-		n.deliverClient(t.flow, rst)
+		it.s.deliverClient(it.flow.Load(), rst)
 	}
 }
 
-// deliverTunnelData hands a DATA packet from t's exit to the application
-// and notes it in t's tracker.
-func (t *Tunnel) deliverTunnelData(pkt []byte) {
+// fromExit hands a DATA packet from the tunnel's exit to the application
+// and notes it in the tunnel's tracker (node.TunnelEvents.Data).
+func (it *ipTunnel) fromExit(pkt []byte) {
 	if in, err := ippkt.Parse(pkt); err == nil {
-		t.flows.toApp(pkt, in)
+		it.flows.toApp(pkt, in)
 	}
-	t.n.deliverClient(t.flow, pkt)
+	it.s.deliverClient(it.flow.Load(), pkt)
 }

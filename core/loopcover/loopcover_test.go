@@ -1,10 +1,7 @@
-package node
+package loopcover
 
 import (
-	"crypto/rand"
 	"errors"
-	"io"
-	"log/slog"
 	"math"
 	"net/netip"
 	"slices"
@@ -17,10 +14,11 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
+	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/node/nodetest"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 	"github.com/tarzan-net/tarzan/sdk/cover/covertest"
 	"github.com/tarzan-net/tarzan/sdk/transport"
-	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
 )
 
 // loopPolicy is a policy that leaves links unshaped and asks for loops
@@ -31,8 +29,23 @@ func loopPolicy(rate float64) cover.Policy {
 	return p
 }
 
-func loopCounts(n *Node) (sent, returned, lost uint64) {
-	return n.Stat(EventLoopsSent), n.Stat(EventLoopsReturned), n.Stat(EventLoopsLost)
+func loopCounts(n *node.Node) (sent, returned, lost uint64) {
+	return n.Stat(node.EventLoopsSent), n.Stat(node.EventLoopsReturned), n.Stat(node.EventLoopsLost)
+}
+
+// noLoops is a cover policy without cover.Looper: it shapes every link
+// at rate and asks for no loops.
+type noLoops float64
+
+func (f noLoops) Name() string            { return "fixed" }
+func (f noLoops) Interval() time.Duration { return 50 * time.Millisecond }
+func (f noLoops) Close() error            { return nil }
+func (f noLoops) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, error) {
+	out := make([]cover.Target, len(links))
+	for i := range out {
+		out[i].Rate = float64(f)
+	}
+	return out, nil
 }
 
 // A policy asking for 20 loops per second gets them: two 3-hop loop
@@ -43,50 +56,50 @@ func loopCounts(n *Node) (sent, returned, lost uint64) {
 func TestLoopCover(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const rate = 20.0
-	tn := startNet(t, 10, 3, func(i int, o *Options) {
+	tn := startLoopNet(t, 10, 3, func(i int, o *node.Options) {
 		switch i {
 		case 0:
 			o.Cover = loopPolicy(rate)
 		case 1:
 			o.Cover = loopPolicy(0)
 		case 2:
-			o.Cover = fixedRate(0) // no cover.Looper
+			o.Cover = noLoops(0) // no cover.Looper
 		}
 	})
-	src := tn.nodes[0]
-	waitFor(t, "two loop tunnels", 30*time.Second, func() bool { return len(src.loopTunnelHops()) == 2 })
-	for _, hops := range src.loopTunnelHops() {
+	src, lp := tn.Nodes[0], tn.probers[0]
+	nodetest.WaitFor(t, "two loop tunnels", 30*time.Second, func() bool { return len(lp.Tunnels()) == 2 })
+	for _, hops := range lp.Tunnels() {
 		if len(hops) != 3 {
 			t.Errorf("loop tunnel of %d hops, want 3", len(hops))
 		}
-		if slices.Contains(hops, src.id) {
+		if slices.Contains(hops, src.ID()) {
 			t.Errorf("loop tunnel through its own node: %v", hops)
 		}
 	}
 
-	sent0 := src.Stat(EventLoopsSent)
+	sent0 := src.Stat(node.EventLoopsSent)
 	began := time.Now()
-	waitFor(t, "60 more loops sent", 30*time.Second, func() bool { return src.Stat(EventLoopsSent) >= sent0+60 })
-	perSec := float64(src.Stat(EventLoopsSent)-sent0) / time.Since(began).Seconds()
+	nodetest.WaitFor(t, "60 more loops sent", 30*time.Second, func() bool { return src.Stat(node.EventLoopsSent) >= sent0+60 })
+	perSec := float64(src.Stat(node.EventLoopsSent)-sent0) / time.Since(began).Seconds()
 	// Settle every loop sent so far: back, or lost after LoopTimeout.
-	sent := src.Stat(EventLoopsSent)
-	waitFor(t, "loops settled", 30*time.Second, func() bool {
+	sent := src.Stat(node.EventLoopsSent)
+	nodetest.WaitFor(t, "loops settled", 30*time.Second, func() bool {
 		_, ret, lost := loopCounts(src)
 		return ret+lost >= sent
 	})
 	_, returned, lost := loopCounts(src)
-	rtt, samples := src.LoopRTT()
-	st := src.Status()
+	rtt, samples := lp.RTT()
+	st := tn.status(0)
 	t.Logf("%.1f loops/s; sent %d, returned %d, lost %d; median RTT %v over %d; loop tunnels built %d",
-		perSec, sent, returned, lost, rtt, samples, st.Counters[EventLoopTunnelsBuilt])
+		perSec, sent, returned, lost, rtt, samples, st.Counters[node.EventLoopTunnelsBuilt])
 	if perSec < rate/3 || perSec > rate*2 {
 		t.Errorf("%.1f loops per second, want about %v", perSec, rate)
 	}
 	if lost > sent/20 {
 		t.Errorf("%d of %d loops lost on a healthy network", lost, sent)
 	}
-	if rtt <= 0 || rtt >= src.opts.LoopTimeout || samples == 0 {
-		t.Errorf("median loop RTT %v over %d loops, want in (0, %v)", rtt, samples, src.opts.LoopTimeout)
+	if rtt <= 0 || rtt >= lp.opts.Timeout || samples == 0 {
+		t.Errorf("median loop RTT %v over %d loops, want in (0, %v)", rtt, samples, lp.opts.Timeout)
 	}
 	if st.LoopRTT <= 0 {
 		t.Errorf("Status().LoopRTT = %v", st.LoopRTT)
@@ -94,26 +107,26 @@ func TestLoopCover(t *testing.T) {
 	if len(st.LoopTunnels) != 2 || len(st.LoopTunnels[0]) != 3 || len(st.LoopTunnels[1]) != 3 {
 		t.Errorf("Status().LoopTunnels = %v, want two of 3 hops", st.LoopTunnels)
 	}
-	for _, name := range []string{EventLoopsSent, EventLoopsReturned, EventLoopTunnelsBuilt} {
+	for _, name := range []string{node.EventLoopsSent, node.EventLoopsReturned, node.EventLoopTunnelsBuilt} {
 		if st.Counters[name] == 0 {
 			t.Errorf("status counter %s = 0", name)
 		}
 	}
-	if st.Counters[EventLoopAlerts] != 0 {
-		t.Errorf("%d loop alerts on a healthy network", st.Counters[EventLoopAlerts])
+	if st.Counters[node.EventLoopAlerts] != 0 {
+		t.Errorf("%d loop alerts on a healthy network", st.Counters[node.EventLoopAlerts])
 	}
 
-	for i, n := range tn.nodes[1:3] {
+	for i, n := range tn.Nodes[1:3] {
 		sent, ret, lost := loopCounts(n)
-		if sent+ret+lost+n.Stat(EventLoopTunnelsBuilt) != 0 || n.Status().Tunnels != 0 {
+		if sent+ret+lost+n.Stat(node.EventLoopTunnelsBuilt) != 0 || n.Status().Tunnels != 0 {
 			t.Errorf("node %d (policy without loops): sent %d, returned %d, lost %d, %d loop tunnels, %d own tunnels",
-				i+1, sent, ret, lost, n.Stat(EventLoopTunnelsBuilt), n.Status().Tunnels)
+				i+1, sent, ret, lost, n.Stat(node.EventLoopTunnelsBuilt), n.Status().Tunnels)
 		}
-		if rtt, _ := n.LoopRTT(); rtt != 0 {
+		if rtt, _ := tn.probers[i+1].RTT(); rtt != 0 {
 			t.Errorf("node %d: loop RTT %v without loops", i+1, rtt)
 		}
 	}
-	tn.close()
+	tn.Close()
 }
 
 // dropTransport loses what its node sends: the data frames to the
@@ -155,7 +168,7 @@ func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
 	// on both loop tunnels), and a smaller view often had no path left
 	// that avoided them all, so the rebuild went back through the relay.
 	drops := make([]*dropTransport, 16)
-	tn := startNet(t, 16, 4, func(i int, o *Options) {
+	tn := startLoopNet(t, 16, 4, func(i int, o *node.Options) {
 		drops[i] = &dropTransport{Transport: o.Transport}
 		o.Transport = drops[i]
 		// The dropped link must not time out (and repair the tunnel)
@@ -165,25 +178,25 @@ func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
 			o.Cover = loopPolicy(20)
 		}
 	})
-	src := tn.nodes[0]
-	waitFor(t, "two loop tunnels and 20 returned loops", 30*time.Second, func() bool {
-		return len(src.loopTunnelHops()) == 2 && src.Stat(EventLoopsReturned) >= 20
+	src, lp := tn.Nodes[0], tn.probers[0]
+	nodetest.WaitFor(t, "two loop tunnels and 20 returned loops", 30*time.Second, func() bool {
+		return len(lp.Tunnels()) == 2 && src.Stat(node.EventLoopsReturned) >= 20
 	})
-	path := src.loopTunnelHops()[0]
+	path := lp.Tunnels()[0]
 	relay, next := path[1], path[2]
 	var ri int
-	for i, n := range tn.nodes {
-		if n.id == relay {
+	for i, n := range tn.Nodes {
+		if n.ID() == relay {
 			ri = i
 		}
 	}
 	_, _, lost0 := loopCounts(src)
 	attack := time.Now()
-	to := tn.byID(next).Addr()
+	to := tn.ByID(next).Addr()
 	drops[ri].to.Store(&to)
 	t.Logf("relay %s (hop 2 of %s) drops everything it sends to %s", relay.Short(), shorts(path), next.Short())
 
-	waitFor(t, "the loop alert", 60*time.Second, func() bool { return src.Stat(EventLoopAlerts) > 0 })
+	nodetest.WaitFor(t, "the loop alert", 60*time.Second, func() bool { return src.Stat(node.EventLoopAlerts) > 0 })
 	alertAfter := time.Since(attack)
 	sent, ret, lost := loopCounts(src)
 	t.Logf("alert %v after the attack began; sent %d, returned %d, lost %d (%d since the attack); relay dropped %d frames",
@@ -195,7 +208,7 @@ func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
 	// Rebuilt through other hops, and loops come back again.
 	defer func() {
 		if t.Failed() {
-			lc := &src.loops
+			lc := lp
 			lc.mu.Lock()
 			var sus []string
 			for h := range lc.suspects {
@@ -203,16 +216,16 @@ func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
 			}
 			lc.mu.Unlock()
 			var now []string
-			for _, h := range src.loopTunnelHops() {
+			for _, h := range lp.Tunnels() {
 				now = append(now, shorts(h))
 			}
 			sent, ret, lost := loopCounts(src)
 			t.Logf("at failure: loop tunnels %v; suspects %v; built %d; alerts %d; sent %d, returned %d, lost %d",
-				now, sus, src.Stat(EventLoopTunnelsBuilt), src.Stat(EventLoopAlerts), sent, ret, lost)
+				now, sus, src.Stat(node.EventLoopTunnelsBuilt), src.Stat(node.EventLoopAlerts), sent, ret, lost)
 		}
 	}()
-	waitFor(t, "two loop tunnels avoiding the relay", 30*time.Second, func() bool {
-		hops := src.loopTunnelHops()
+	nodetest.WaitFor(t, "two loop tunnels avoiding the relay", 30*time.Second, func() bool {
+		hops := lp.Tunnels()
 		if len(hops) != 2 {
 			return false
 		}
@@ -223,18 +236,18 @@ func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
 		}
 		return true
 	})
-	ret1 := src.Stat(EventLoopsReturned)
-	waitFor(t, "20 loops back through the new tunnels", 30*time.Second, func() bool {
-		return src.Stat(EventLoopsReturned) >= ret1+20
+	ret1 := src.Stat(node.EventLoopsReturned)
+	nodetest.WaitFor(t, "20 loops back through the new tunnels", 30*time.Second, func() bool {
+		return src.Stat(node.EventLoopsReturned) >= ret1+20
 	})
 	var now []string
-	for _, h := range src.loopTunnelHops() {
+	for _, h := range lp.Tunnels() {
 		now = append(now, shorts(h))
 	}
 	sent, ret, lost = loopCounts(src)
-	rtt, _ := src.LoopRTT()
+	rtt, _ := lp.RTT()
 	t.Logf("loop tunnels now %v; sent %d, returned %d, lost %d; alerts %d; median RTT %v; %.1fs after the attack",
-		now, sent, ret, lost, src.Stat(EventLoopAlerts), rtt, time.Since(attack).Seconds())
+		now, sent, ret, lost, src.Stat(node.EventLoopAlerts), rtt, time.Since(attack).Seconds())
 }
 
 func shorts(ids []identity.ID) string {
@@ -248,17 +261,9 @@ func shorts(ids []identity.ID) string {
 	return s
 }
 
-// A policy's loop rate and the loop options are checked when the node is
-// made.
+// A policy's loop rate and the loop options are checked when loop cover
+// is made.
 func TestLoopOptionsChecked(t *testing.T) {
-	id, err := identity.Generate(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := func() Options {
-		return Options{Identity: id, Transport: transporttest.NewNetwork().NewTransport(), Listen: addrOf(0),
-			Discovery: newListDiscovery(nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	}
 	for _, tt := range []struct {
 		name  string
 		tweak func(o *Options)
@@ -267,27 +272,25 @@ func TestLoopOptionsChecked(t *testing.T) {
 		{"NaN loop rate", func(o *Options) { o.Cover = loopPolicy(math.NaN()) }, "loops per second"},
 		{"negative loop rate", func(o *Options) { o.Cover = loopPolicy(-1) }, "loops per second"},
 		{"infinite loop rate", func(o *Options) { o.Cover = loopPolicy(math.Inf(1)) }, "loops per second"},
-		{"LoopTimeout", func(o *Options) { o.LoopTimeout = -time.Second }, "LoopTimeout"},
-		{"LoopTunnels", func(o *Options) { o.LoopTunnels = 17 }, "LoopTunnels"},
-		{"LoopWindow", func(o *Options) { o.LoopWindow = -1 }, "LoopWindow"},
-		{"LoopAlertLoss", func(o *Options) { o.LoopAlertLoss = 1.5 }, "LoopAlertLoss"},
+		{"Timeout", func(o *Options) { o.Timeout = -time.Second }, "Timeout"},
+		{"Tunnels", func(o *Options) { o.Tunnels = 17 }, "Tunnels"},
+		{"Window", func(o *Options) { o.Window = -1 }, "Window"},
+		{"AlertLoss", func(o *Options) { o.AlertLoss = 1.5 }, "AlertLoss"},
 	} {
-		o := base()
+		var o Options
 		tt.tweak(&o)
 		_, err := New(o)
 		if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: New = %v, want ErrOptions naming %q", tt.name, err, tt.want)
 		}
 	}
-	o := base()
-	o.Cover = loopPolicy(20)
-	n, err := New(o)
+	n, err := New(Options{Cover: loopPolicy(20)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.loops.rate != 20 || n.opts.LoopTimeout != 5*time.Second || n.opts.LoopTunnels != 2 || n.opts.LoopWindow != 20 || n.opts.LoopAlertLoss != 0.5 {
+	if n.rate != 20 || n.opts.Timeout != 5*time.Second || n.opts.Tunnels != 2 || n.opts.Window != 20 || n.opts.AlertLoss != 0.5 {
 		t.Errorf("loop rate %v, defaults %v %d %d %v; want 20, 5s 2 20 0.5",
-			n.loops.rate, n.opts.LoopTimeout, n.opts.LoopTunnels, n.opts.LoopWindow, n.opts.LoopAlertLoss)
+			n.rate, n.opts.Timeout, n.opts.Tunnels, n.opts.Window, n.opts.AlertLoss)
 	}
 }
 
@@ -296,7 +299,7 @@ func TestLoopOptionsChecked(t *testing.T) {
 func TestLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
 	const rate = 100.0
 	var pol *covertest.Policy
-	tn := startNet(t, 8, 2, func(i int, o *Options) {
+	tn := startLoopNet(t, 8, 2, func(i int, o *node.Options) {
 		// Evenly paced, so that each link's count is its rate times the
 		// time, not a Poisson draw whose spread (±6 % over 3 s) would
 		// hide the few frames per second loops would add on top.
@@ -307,15 +310,15 @@ func TestLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
 		}
 		o.Cover = p
 	})
-	src := tn.nodes[0]
-	waitFor(t, "40 loops back over shaped links", 30*time.Second, func() bool { return src.Stat(EventLoopsReturned) >= 40 })
+	src, lp := tn.Nodes[0], tn.probers[0]
+	nodetest.WaitFor(t, "40 loops back over shaped links", 30*time.Second, func() bool { return src.Stat(node.EventLoopsReturned) >= 40 })
 	from := len(pol.Ticks())
-	sent0 := src.Stat(EventLoopsSent)
-	waitFor(t, "3 s of ticks", 30*time.Second, func() bool {
+	sent0 := src.Stat(node.EventLoopsSent)
+	nodetest.WaitFor(t, "3 s of ticks", 30*time.Second, func() bool {
 		ts := pol.Ticks()
 		return len(ts) > from+1 && ts[len(ts)-1].Now.Sub(ts[from].Now) >= 3*time.Second
 	})
-	loops := src.Stat(EventLoopsSent) - sent0
+	loops := src.Stat(node.EventLoopsSent) - sent0
 	ts := pol.Ticks()[from+1:] // each tick reports the interval before it
 	secs := ts[len(ts)-1].Now.Sub(pol.Ticks()[from].Now).Seconds()
 	type sum struct{ data, cover uint64 }
@@ -333,7 +336,7 @@ func TestLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
 			data += l.DataSent
 		}
 	}
-	rtt, _ := src.LoopRTT()
+	rtt, _ := lp.RTT()
 	t.Logf("%.1fs: %d loops sent, %d data frames on %d links, median loop RTT %v", secs, loops, data, len(per), rtt)
 	if data < loops/2 {
 		t.Errorf("%d data frames for %d loops: loop cells are not going out as data", data, loops)
@@ -354,7 +357,7 @@ func TestLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
 // Every hop of a lost loop becomes a suspect; those that also carried
 // loops that came back in the same window (an entry or exit shared with a
 // healthy loop tunnel, or a relay dropping selectively) are the first let
-// back when no path avoids all suspects (buildLoopTunnels).
+// back when no path avoids all suspects (buildTunnels).
 func TestLoopSuspectsMarkHopsThatReturnedLoops(t *testing.T) {
 	id := func(b byte) identity.ID { return identity.ID{b} }
 	entry, bad, good, exit := id(1), id(2), id(3), id(4)
@@ -368,10 +371,10 @@ func TestLoopSuspectsMarkHopsThatReturnedLoops(t *testing.T) {
 		{"disjoint tunnels", []identity.ID{entry, bad, exit}, []identity.ID{good}, []identity.ID{entry, bad, exit}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n := &Node{}
-			n.opts.LoopWindow, n.opts.LoopAlertLoss = 4, 0.5
-			n.loops.suspects = map[identity.ID]time.Time{}
-			n.loops.lostOnly = map[identity.ID]bool{}
+			n := &Prober{}
+			n.opts.Window, n.opts.AlertLoss = 4, 0.5
+			n.suspects = map[identity.ID]time.Time{}
+			n.lostOnly = map[identity.ID]bool{}
 			now := time.Unix(1000, 0)
 			var a *loopAlert
 			for i, lost := range []bool{false, true, false, true} {
@@ -385,9 +388,9 @@ func TestLoopSuspectsMarkHopsThatReturnedLoops(t *testing.T) {
 				t.Fatal("no alert after 2 of 4 loops were lost")
 			}
 			var suspects, lostOnly []identity.ID
-			for h := range n.loops.suspects {
+			for h := range n.suspects {
 				suspects = append(suspects, h)
-				if n.loops.lostOnly[h] {
+				if n.lostOnly[h] {
 					lostOnly = append(lostOnly, h)
 				}
 			}

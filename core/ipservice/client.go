@@ -1,4 +1,4 @@
-package node
+package ipservice
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/core/view"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
@@ -28,58 +30,58 @@ const (
 
 type clientState struct {
 	mu       sync.Mutex
-	byFlow   map[uint64][]*Tunnel
+	byFlow   map[uint64][]*ipTunnel
 	building map[uint64]*pendingFlow
-	spares   []*Tunnel
+	spares   []*ipTunnel
 	spareGo  bool
 	exclude  []netip.Prefix
 	writer   *adapter.Writer // batches deliverClient's packets; set at Start
 }
 
+// ipTunnel is a tunnel of the client side: the engine's tunnel, the
+// isolation group it serves and the TCP flows it carries, reset when its
+// exit is lost (flows.go).
+type ipTunnel struct {
+	s     *Service
+	t     *node.Tunnel
+	flow  atomic.Uint64 // client isolation group; 0 for a spare
+	flows flowTracker
+}
+
+// buildTunnel builds a client tunnel of hops hops whose exit satisfies
+// last: what its exit sends goes to the client adapter under its flow.
+func (s *Service) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool) (*ipTunnel, error) {
+	it := &ipTunnel{s: s}
+	t, err := s.n.BuildTunnelWith(ctx, node.TunnelSpec{
+		Hops: hops, Last: last,
+		Events: node.TunnelEvents{Data: it.fromExit, ExitLost: it.exitLost},
+	})
+	if err != nil {
+		return nil, err
+	}
+	it.t = t
+	return it, nil
+}
+
 type pendingFlow struct {
 	proto string
 	dst   netip.AddrPort
-	pkts  [][]byte
+	pkts  []parsedPacket
 }
 
-func (n *Node) openAdapters() error {
-	if a := n.opts.ClientAdapter; a != nil {
-		if err := a.Open(adapter.Config{MTU: adapter.InnerMTU, Exclude: n.peerPrefixes(), DNS: n.opts.DNSAddrs}); err != nil {
-			return err
-		}
-		n.client.writer = n.adapterWriter(a, "client-write")
-		n.goRun(n.clientLoop)
-	}
-	if a := n.opts.ExitAdapter; a != nil {
-		if err := a.Open(adapter.Config{MTU: adapter.InnerMTU, DNS: n.opts.DNSAddrs, ExitPolicy: n.opts.ExitPolicy}); err != nil {
-			return err
-		}
-		n.exits.writer = n.adapterWriter(a, "exit-write")
-		n.goRun(n.exitLoop)
-	}
-	return nil
-}
-
-// adapterWriter batches the packets the node hands adapter a: DATA cells
-// arrive one at a time from many goroutines, and across a plugin boundary
-// a packet in a batch of 64 costs a tenth of one sent alone (D-TRUTH). A
-// full queue drops (drop_adapter) rather than stall the link the cell
-// came from.
-func (n *Node) adapterWriter(a adapter.Adapter, warnKey string) *adapter.Writer {
-	w := adapter.NewWriter(a, 0, func(lost int, err error) {
-		n.stats.add(DropAdapter, uint64(lost))
-		n.limiter.warn(n.log, warnKey, "IP adapter refused packets", "adapter", a.Name(), "err", err)
-	})
-	n.goRun(func() { w.Run(n.stop) })
-	return w
+// parsedPacket is a packet and what ippkt.Parse found in it: a packet
+// queued while its tunnel is built is not parsed again when it leaves.
+type parsedPacket struct {
+	pkt  []byte
+	info ippkt.Info
 }
 
 // peerPrefixes are the host prefixes of every admitted peer: a client
 // adapter that routes (TUN) must never route them into a tunnel, or the
 // node's own links would loop.
-func (n *Node) peerPrefixes() []netip.Prefix {
+func (s *Service) peerPrefixes() []netip.Prefix {
 	var out []netip.Prefix
-	for _, p := range n.view.All() {
+	for _, p := range s.n.View().All() {
 		a := p.Addr.Addr().Unmap()
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
@@ -87,25 +89,25 @@ func (n *Node) peerPrefixes() []netip.Prefix {
 }
 
 // updateExclude tells a routing client adapter about new peer addresses.
-func (n *Node) updateExclude() {
-	u, ok := n.opts.ClientAdapter.(adapter.ExcludeUpdater)
+func (s *Service) updateExclude() {
+	u, ok := s.opts.ClientAdapter.(adapter.ExcludeUpdater)
 	if !ok {
 		return
 	}
-	ex := n.peerPrefixes()
-	n.client.mu.Lock()
-	same := slices.Equal(ex, n.client.exclude)
-	n.client.exclude = ex
-	n.client.mu.Unlock()
+	ex := s.peerPrefixes()
+	s.client.mu.Lock()
+	same := slices.Equal(ex, s.client.exclude)
+	s.client.exclude = ex
+	s.client.mu.Unlock()
 	if !same {
 		if err := u.SetExclude(ex); err != nil {
-			n.limiter.warn(n.log, "exclude", "client adapter refused the peer exclusion list", "err", err)
+			s.limiter.warn(s.log, "exclude", "client adapter refused the peer exclusion list", "err", err)
 		}
 	}
 }
 
-func (n *Node) clientLoop() {
-	a := n.opts.ClientAdapter
+func (s *Service) clientLoop() {
+	a := s.opts.ClientAdapter
 	pkts := make([]adapter.Packet, adapter.BatchSize)
 	for i := range pkts {
 		pkts[i].Buf = make([]byte, 2048)
@@ -113,72 +115,78 @@ func (n *Node) clientLoop() {
 	for {
 		k, err := a.ReadPackets(pkts)
 		if err != nil {
-			if n.stopped() {
+			if s.stopped() {
 				return
 			}
-			n.limiter.warn(n.log, "client-read", "client adapter read failed; retrying", "adapter", a.Name(), "err", err)
-			n.sleep(100 * time.Millisecond)
+			s.limiter.warn(s.log, "client-read", "client adapter read failed; retrying", "adapter", a.Name(), "err", err)
+			s.sleep(100 * time.Millisecond)
 			continue
 		}
 		for i := 0; i < k; i++ {
-			n.clientPacket(pkts[i].Flow, pkts[i].Buf[:pkts[i].N])
+			s.clientPacket(pkts[i].Flow, pkts[i].Buf[:pkts[i].N])
 		}
 	}
 }
 
 // clientPacket sends one packet from a local application into a tunnel.
-func (n *Node) clientPacket(flow uint64, pkt []byte) {
+func (s *Service) clientPacket(flow uint64, pkt []byte) {
 	info, err := ippkt.Parse(pkt)
 	if err != nil {
-		n.stats.inc(DropIPMalformed)
+		s.inc(node.DropIPMalformed)
 		return
 	}
+	s.routePacket(flow, pkt, info)
+}
+
+// routePacket is clientPacket for a packet parsed already (info is
+// ippkt.Parse(pkt)): the one parse serves the MSS clamp, the choice of
+// tunnel and the flow tracker.
+func (s *Service) routePacket(flow uint64, pkt []byte, info ippkt.Info) {
 	if len(pkt) > onion.MaxData {
-		n.stats.inc(DropIPTooBig)
+		s.inc(node.DropIPTooBig)
 		return
 	}
 	adapter.ClampMSS(pkt, info, adapter.InnerMTU)
 	if d := info.Dst; d.IsMulticast() || d.IsLinkLocalUnicast() || d.IsUnspecified() || d.IsLoopback() {
 		// The kernel's own chatter (IPv6 neighbour discovery, mDNS, ...)
 		// that a TUN catches: it means nothing beyond this host.
-		n.stats.inc(DropIPLocal)
+		s.inc(node.DropIPLocal)
 		return
 	}
 	proto, dst := adapter.ProtoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
-	if t := n.tunnelFor(flow, proto, dst); t != nil {
-		err := t.sendLast(onion.CmdData, pkt)
+	if it := s.tunnelFor(flow, proto, dst); it != nil {
+		err := it.t.SendData(pkt)
 		if err == nil {
-			t.touch()
-			n.trackFromApp(&t.flows, pkt, info) // for flowsLost's resets
+			s.trackFromApp(&it.flows, pkt, info) // for exitLost's resets
 			return
 		}
 		if errors.Is(err, onion.ErrAside) {
 			// Its exit is being rejoined: the flow stays on it (a new
 			// tunnel would have a new exit); the application resends.
-			n.stats.inc(DropExitAside)
+			s.inc(node.DropExitAside)
 			return
 		}
 	}
-	n.queueForBuild(flow, proto, dst, pkt)
+	s.queueForBuild(flow, proto, dst, pkt, info)
 }
 
 // tunnelFor returns an open tunnel of flow whose exit accepts dst, taking
 // a spare one if the flow has none.
-func (n *Node) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *Tunnel {
-	cs := &n.client
+func (s *Service) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *ipTunnel {
+	cs := &s.client
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.byFlow == nil {
-		cs.byFlow = map[uint64][]*Tunnel{}
+		cs.byFlow = map[uint64][]*ipTunnel{}
 	}
 	live := cs.byFlow[flow][:0]
-	var found *Tunnel
+	var found *ipTunnel
 	for _, t := range cs.byFlow[flow] {
-		if t.isClosed() {
+		if t.t.Closed() {
 			continue
 		}
 		live = append(live, t)
-		if found == nil && n.tunnelExits(t, proto, dst) {
+		if found == nil && s.tunnelExits(t, proto, dst) {
 			found = t
 		}
 	}
@@ -187,9 +195,9 @@ func (n *Node) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *Tunnel 
 		return found
 	}
 	for i, t := range cs.spares {
-		if !t.isClosed() && n.tunnelExits(t, proto, dst) {
+		if !t.t.Closed() && s.tunnelExits(t, proto, dst) {
 			cs.spares = slices.Delete(cs.spares, i, i+1)
-			t.flow = flow
+			t.flow.Store(flow)
 			cs.byFlow[flow] = append(cs.byFlow[flow], t)
 			return t
 		}
@@ -199,14 +207,14 @@ func (n *Node) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *Tunnel 
 
 // tunnelExits reports whether t's exit accepts proto to dst; a tunnel
 // being rebuilt on a fresh path has no exit yet.
-func (n *Node) tunnelExits(t *Tunnel, proto string, dst netip.AddrPort) bool {
-	p := t.exitPeer()
-	return p != nil && n.exitAllows(p, proto, dst)
+func (s *Service) tunnelExits(t *ipTunnel, proto string, dst netip.AddrPort) bool {
+	p := t.t.Exit()
+	return p != nil && s.exitAllows(p, proto, dst)
 }
 
 // queueForBuild holds a packet while a tunnel for its flow is built.
-func (n *Node) queueForBuild(flow uint64, proto string, dst netip.AddrPort, pkt []byte) {
-	cs := &n.client
+func (s *Service) queueForBuild(flow uint64, proto string, dst netip.AddrPort, pkt []byte, info ippkt.Info) {
+	cs := &s.client
 	cs.mu.Lock()
 	if cs.building == nil {
 		cs.building = map[uint64]*pendingFlow{}
@@ -218,83 +226,83 @@ func (n *Node) queueForBuild(flow uint64, proto string, dst netip.AddrPort, pkt 
 		cs.building[flow] = pf
 	}
 	if len(pf.pkts) < pendingPerFlow {
-		pf.pkts = append(pf.pkts, slices.Clone(pkt))
+		pf.pkts = append(pf.pkts, parsedPacket{slices.Clone(pkt), info})
 	} else {
-		n.stats.inc(DropQueueFull)
+		s.inc(node.DropQueueFull)
 	}
 	cs.mu.Unlock()
 	if start {
-		n.goRun(func() { n.buildForFlow(flow, pf) })
+		s.n.Go(func() { s.buildForFlow(flow, pf) })
 	}
 }
 
-func (n *Node) buildForFlow(flow uint64, pf *pendingFlow) {
+func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	go func() {
 		select {
-		case <-n.stop:
+		case <-s.n.Done():
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	t, err := n.buildTunnel(ctx, n.opts.TunnelHops, func(p *view.Peer) bool { return n.exitAllows(p, pf.proto, pf.dst) }, nil)
-	cs := &n.client
+	t, err := s.buildTunnel(ctx, s.opts.TunnelHops, func(p *view.Peer) bool { return s.exitAllows(p, pf.proto, pf.dst) })
+	cs := &s.client
 	cs.mu.Lock()
 	delete(cs.building, flow)
 	pkts := pf.pkts
 	if err == nil {
-		t.flow = flow
+		t.flow.Store(flow)
 		cs.byFlow[flow] = append(cs.byFlow[flow], t)
 	}
 	cs.mu.Unlock()
 	if err != nil {
-		n.limiter.warn(n.log, "client-build", "no tunnel for destination", "proto", pf.proto, "err", err)
-		n.stats.add(DropNoTunnel, uint64(len(pkts)))
+		s.limiter.warn(s.log, "client-build", "no tunnel for destination", "proto", pf.proto, "err", err)
+		s.add(node.DropNoTunnel, uint64(len(pkts)))
 		// Fail fast: answer the application with ICMP unreachable.
 		for _, p := range pkts {
 			var buf [1500]byte
-			if reply, e := ippkt.Unreachable(buf[:0], p); e == nil {
-				n.deliverClient(flow, reply)
+			if reply, e := ippkt.Unreachable(buf[:0], p.pkt); e == nil {
+				s.deliverClient(flow, reply)
 			}
 		}
 		return
 	}
 	for _, p := range pkts {
-		n.clientPacket(flow, p)
+		s.routePacket(flow, p.pkt, p.info)
 	}
 }
 
 // deliverClient hands a packet from a tunnel to the client adapter.
-func (n *Node) deliverClient(flow uint64, pkt []byte) {
-	if w := n.client.writer; w == nil || !w.Write(flow, pkt) {
-		n.stats.inc(DropAdapter)
+func (s *Service) deliverClient(flow uint64, pkt []byte) {
+	if w := s.client.writer; w == nil || !w.Write(flow, pkt) {
+		s.inc(node.DropAdapter)
 	}
 }
 
 // maintainClient keeps spare tunnels built and retires idle ones.
-func (n *Node) maintainClient(now time.Time) {
-	if n.opts.ClientAdapter == nil {
+func (s *Service) maintainClient(now time.Time) {
+	if s.opts.ClientAdapter == nil {
 		return
 	}
-	n.updateExclude()
-	cs := &n.client
+	s.updateExclude()
+	cs := &s.client
 	cs.mu.Lock()
 	live := cs.spares[:0]
 	for _, t := range cs.spares {
-		if !t.isClosed() {
+		if !t.t.Closed() {
 			live = append(live, t)
 		}
 	}
 	cs.spares = live
-	var idle []*Tunnel
+	var idle []*ipTunnel
 	for flow, ts := range cs.byFlow {
 		keep := ts[:0]
 		for _, t := range ts {
-			if t.isClosed() {
+			if t.t.Closed() {
 				continue
 			}
-			if now.Sub(t.lastUse()) > n.opts.TunnelIdleTimeout {
+			if now.Sub(t.t.LastUse()) > s.n.TunnelIdleTimeout() {
 				idle = append(idle, t)
 				continue
 			}
@@ -306,32 +314,32 @@ func (n *Node) maintainClient(now time.Time) {
 			cs.byFlow[flow] = keep
 		}
 	}
-	need := len(cs.spares) < n.opts.SpareTunnels && !cs.spareGo && n.view.Len() > 0
+	need := len(cs.spares) < s.opts.SpareTunnels && !cs.spareGo && s.n.View().Len() > 0
 	if need {
 		cs.spareGo = true
 	}
 	cs.mu.Unlock()
 	for _, t := range idle {
-		t.Close()
+		t.t.Close()
 	}
 	if need {
-		n.goRun(n.buildSpare)
+		s.n.Go(s.buildSpare)
 	}
 }
 
-func (n *Node) buildSpare() {
+func (s *Service) buildSpare() {
 	defer func() {
-		n.client.mu.Lock()
-		n.client.spareGo = false
-		n.client.mu.Unlock()
+		s.client.mu.Lock()
+		s.client.spareGo = false
+		s.client.mu.Unlock()
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	t, err := n.buildTunnel(ctx, n.opts.TunnelHops, func(p *view.Peer) bool { return p.Desc.Exit }, nil)
+	t, err := s.buildTunnel(ctx, s.opts.TunnelHops, func(p *view.Peer) bool { return p.Desc.Exit })
 	if err != nil {
 		return
 	}
-	n.client.mu.Lock()
-	n.client.spares = append(n.client.spares, t)
-	n.client.mu.Unlock()
+	s.client.mu.Lock()
+	s.client.spares = append(s.client.spares, t)
+	s.client.mu.Unlock()
 }

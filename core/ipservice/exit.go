@@ -1,0 +1,164 @@
+package ipservice
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+)
+
+// The exit side of the IP service. A DATA cell that reaches the last hop
+// of a tunnel carries one whole IP packet. The exit checks it against its
+// policy, then hands it to the exit adapter (the pseudonymous NAT) tagged
+// with the circuit's flow handle (node.ExitCircuit.Flow); replies come
+// back from the adapter with the same handle and go down the circuit as
+// DATA cells.
+
+// exitFlows maps adapter flow handles to circuits.
+type exitFlows struct {
+	m        sync.Map        // uint64 -> *exitFlow
+	restarts atomic.Uint64   // the exit adapter's restart count last seen (maintainExit)
+	writer   *adapter.Writer // batches exitData's packets; set at Start
+}
+
+// exitFlow is one circuit's state at the exit: the circuit, and the TCP
+// flows it carries, reset if the adapter restarts (flows.go).
+type exitFlow struct {
+	c     node.ExitCircuit
+	flows flowTracker
+}
+
+// exitHandler is the Service as the node's node.ExitHandler.
+type exitHandler struct{ s *Service }
+
+func (h exitHandler) ExitData(c node.ExitCircuit, pkt []byte) { h.s.exitData(c, pkt) }
+func (h exitHandler) ExitClosed(flow uint64)                  { h.s.closeExitFlow(flow) }
+
+func (s *Service) isDNSAddr(a netip.Addr) bool {
+	for _, d := range s.opts.DNSAddrs {
+		if d == a.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
+// exitData handles a DATA cell addressed to this hop.
+func (s *Service) exitData(c node.ExitCircuit, pkt []byte) {
+	info, err := ippkt.Parse(pkt)
+	if err != nil {
+		s.inc(node.DropIPMalformed)
+		return
+	}
+	if !s.isDNSAddr(info.Dst) {
+		// The policy also judges every IPv4 address an IPv6 destination
+		// carries (64:ff9b::7f00:1 is 127.0.0.1 to a NAT64 on our path).
+		dst := netip.AddrPortFrom(info.Dst, info.DstPort)
+		if v := s.n.ExitPolicy().Check(adapter.ProtoName(info.Proto), dst); !v.Allowed {
+			// Fail fast: tell the client at once instead of letting its
+			// connection time out.
+			s.inc(node.DropExitPolicy)
+			if v.Form != "" && v.Form != exitpolicy.FormMapped {
+				s.inc(node.DropExitPolicyEmbedded)
+			}
+			var buf [1500]byte
+			if reply, err := ippkt.Unreachable(buf[:0], pkt); err == nil {
+				c.Reply(reply)
+			}
+			return
+		}
+	}
+	flow := c.Flow()
+	v, _ := s.exits.m.LoadOrStore(flow, &exitFlow{c: c})
+	if w := s.exits.writer; w == nil || !w.Write(flow, pkt) {
+		s.inc(node.DropAdapter) // queue full; refusals are counted by adapterWriter
+		return
+	}
+	s.trackFromApp(&v.(*exitFlow).flows, pkt, info)
+}
+
+// exitLoop carries the exit adapter's replies back down their circuits.
+func (s *Service) exitLoop() {
+	a := s.opts.ExitAdapter
+	pkts := make([]adapter.Packet, adapter.BatchSize)
+	for i := range pkts {
+		pkts[i].Buf = make([]byte, 2048)
+	}
+	for {
+		k, err := a.ReadPackets(pkts)
+		if err != nil {
+			if s.stopped() {
+				return
+			}
+			s.limiter.warn(s.log, "exit-read", "exit adapter read failed; retrying", "adapter", a.Name(), "err", err)
+			s.sleep(100 * time.Millisecond)
+			continue
+		}
+		for i := 0; i < k; i++ {
+			v, ok := s.exits.m.Load(pkts[i].Flow)
+			if !ok {
+				s.inc(node.DropUnknownCircuit)
+				continue
+			}
+			data := pkts[i].Buf[:pkts[i].N]
+			if len(data) > onion.MaxData {
+				s.inc(node.DropIPTooBig)
+				continue
+			}
+			ef := v.(*exitFlow)
+			if in, err := ippkt.Parse(data); err == nil {
+				ef.flows.toApp(data, in)
+			}
+			ef.c.Reply(data)
+		}
+	}
+}
+
+// closeExitFlow releases the adapter state of a torn-down circuit.
+func (s *Service) closeExitFlow(flow uint64) {
+	s.exits.m.Delete(flow)
+	if w := s.exits.writer; w != nil {
+		w.CloseFlow(flow) // behind the circuit's last packets, in order
+	} else if fc, ok := s.opts.ExitAdapter.(adapter.FlowCloser); ok {
+		fc.CloseFlow(flow)
+	}
+}
+
+// maintainExit notices that the exit adapter restarted (a plugin child
+// that died and was started again has lost its NAT state: no flow through
+// it can continue) and resets every TCP flow through this exit, down its
+// circuit, so the applications give up at once instead of waiting on a
+// connection nobody will ever answer. The circuits themselves stay: the
+// next connection through them works as soon as the adapter is back.
+func (s *Service) maintainExit() {
+	r, ok := s.opts.ExitAdapter.(adapter.Restarter)
+	if !ok || !s.n.IsExit() {
+		return
+	}
+	now := r.Restarts()
+	last := s.exits.restarts.Swap(now)
+	if now == last {
+		return
+	}
+	s.add(node.ExitAdapterRestarts, now-last)
+	var reset uint64
+	s.exits.m.Range(func(_, v any) bool {
+		ef := v.(*exitFlow)
+		rsts, flows := ef.flows.resets()
+		// Counted before the resets leave, so that whoever sees a reset
+		// arrive also sees it counted.
+		s.add(node.ExitFlowsReset, uint64(flows))
+		reset += uint64(flows)
+		for _, rst := range rsts {
+			ef.c.Reply(rst)
+		}
+		return true
+	})
+	s.log.Info("exit adapter restarted: reset the TCP flows it carried", "restarts", now, "flows", reset)
+}
