@@ -21,10 +21,11 @@ import (
 // the flow (its handle is what the exit's NAT keys its mappings by), and
 // the flow carries on both ways.
 //
-// There is no virtual clock in this package's multi-node harness: these
-// tests drive what is timed explicitly (the detection that the liveness
-// check makes is a call to hopLost; orphan expiry is called with a chosen
-// now), and every real-time wait is generous and says what it saw.
+// These tests run in synctest bubbles (synctest_helpers_test.go): every
+// wait is in virtual time. They still drive what is timed explicitly
+// (the detection that the liveness check makes is a call to hopLost;
+// orphan expiry is called with a chosen now), and every wait says what it
+// saw.
 
 // exitNet is a network where every node but the source is an exit whose
 // adapter is a fake keeping per-flow state (the flow handle), and the
