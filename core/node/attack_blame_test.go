@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -26,6 +27,10 @@ func bothIn(path []identity.ID, a, b identity.ID) bool {
 // repaired tunnels no more often than of freshly chosen paths (passive
 // colluders).
 func TestAttackSelectiveExtendFailure(t *testing.T) {
+	synctest.Test(t, testAttackSelectiveExtendFailure)
+}
+
+func testAttackSelectiveExtendFailure(t *testing.T) {
 	const trials = 12
 	tn := startNet(t, 12, 3, nil)
 	src := tn.nodes[0]

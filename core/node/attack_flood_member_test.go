@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -14,7 +15,9 @@ import (
 // TestAttackProbeReflection: an attacker sends probes whose descriptors
 // (fresh identities of its own) advertise a third party's address. The
 // victim must send that third party nothing, and count the probes.
-func TestAttackProbeReflection(t *testing.T) {
+func TestAttackProbeReflection(t *testing.T) { synctest.Test(t, testAttackProbeReflection) }
+
+func testAttackProbeReflection(t *testing.T) {
 	tn := startNet(t, 3, 2, nil)
 	victim := tn.nodes[0]
 	m := newRawPeer(tn, netip.MustParseAddrPort("127.250.0.1:7700"))
@@ -70,7 +73,9 @@ func (c *countingParse) parse(b []byte, now time.Time) (*descriptor.Descriptor, 
 // 2,000 addresses, each with a valid descriptor listing its source. The
 // victim's signature checks and signatures stay within its limits, the
 // rate-limit counter takes the rest, and its links stay up.
-func TestAttackProbeFlood(t *testing.T) {
+func TestAttackProbeFlood(t *testing.T) { synctest.Test(t, testAttackProbeFlood) }
+
+func testAttackProbeFlood(t *testing.T) {
 	att := newIdentity(t)
 	verifies := &countingParse{key: att.Public()}
 	tn := startNet(t, 4, 2, func(i int, o *Options) {
@@ -172,7 +177,9 @@ func publicKeyBound(rate float64, burst int, elapsed time.Duration) int {
 // stay within the per-source limit, the flood is counted as rate-limited
 // (not as non-mimic), and an honest mimic's fresh handshake from its own
 // address still completes.
-func TestAttackHandshakeFlood(t *testing.T) {
+func TestAttackHandshakeFlood(t *testing.T) { synctest.Test(t, testAttackHandshakeFlood) }
+
+func testAttackHandshakeFlood(t *testing.T) {
 	tn := startNet(t, 6, 2, nil)
 	victim := tn.nodes[0]
 	var mimic *Node

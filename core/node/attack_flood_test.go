@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -85,7 +86,9 @@ func relayCircuitsFrom(victim *Node, peer identity.ID) (from, total int) {
 // that link, refuses the rest before any key work, answers only a few
 // refusals, holds no more than MaxCircuitsPerLink circuits for it, and
 // still carries an honest tunnel from another mimic.
-func TestAttackCreateFlood(t *testing.T) {
+func TestAttackCreateFlood(t *testing.T) { synctest.Test(t, testAttackCreateFlood) }
+
+func testAttackCreateFlood(t *testing.T) {
 	const flood = 3000
 	tn, taps := startTapNet(t, 6, 2, nil)
 	victim := tn.nodes[0]
@@ -162,6 +165,10 @@ func twoMimics(t *testing.T, tn *testNet, victim *Node) (a, b *Node) {
 // the rest before any key work with DESTROY reason resources, and still
 // carries an honest tunnel from another mimic.
 func TestAttackCreateFloodCircuitLimit(t *testing.T) {
+	synctest.Test(t, testAttackCreateFloodCircuitLimit)
+}
+
+func testAttackCreateFloodCircuitLimit(t *testing.T) {
 	const flood = 3000
 	tn := startNet(t, 6, 2, func(i int, o *Options) {
 		if i == 0 {
@@ -231,7 +238,9 @@ func TestAttackCreateFloodCircuitLimit(t *testing.T) {
 
 // Two mimics together cannot make the victim hold more than MaxCircuits
 // circuits, however they split the flood.
-func TestAttackCreateFloodNodeLimit(t *testing.T) {
+func TestAttackCreateFloodNodeLimit(t *testing.T) { synctest.Test(t, testAttackCreateFloodNodeLimit) }
+
+func testAttackCreateFloodNodeLimit(t *testing.T) {
 	const perLink, perNode, flood = 40, 60, 200
 	tn := startNet(t, 6, 2, func(i int, o *Options) {
 		if i == 0 {

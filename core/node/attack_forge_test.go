@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -16,6 +17,10 @@ import (
 // relay none of them, answer none of them, and once more than the budget
 // of cells failed their tag, tear the circuit down both ways and count it.
 func TestAttackForgedCellsCostTheCircuit(t *testing.T) {
+	synctest.Test(t, testAttackForgedCellsCostTheCircuit)
+}
+
+func testAttackForgedCellsCostTheCircuit(t *testing.T) {
 	const budget = tagFailBudget
 	tn, taps := startTapNet(t, 10, 3, nil)
 	src := tn.nodes[0]
@@ -129,6 +134,10 @@ func TestAttackForgedCellsCostTheCircuit(t *testing.T) {
 // cells toward the initiator. The initiator drops them, and past the
 // budget closes the tunnel (DESTROY reason protocol to that hop).
 func TestAttackForgedBackwardCellsCloseTheTunnel(t *testing.T) {
+	synctest.Test(t, testAttackForgedBackwardCellsCloseTheTunnel)
+}
+
+func testAttackForgedBackwardCellsCloseTheTunnel(t *testing.T) {
 	tn := startNet(t, 8, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -54,7 +55,9 @@ func clockIn(b []byte, now time.Time) (off int, unit string, ok bool) {
 // them: no window reads as the time in any common encoding, and the part
 // after the ID is not a counter either (consecutive bodies are far
 // apart, as random ones are). Round trips are still measured.
-func TestAttackPingCarriesNoClock(t *testing.T) {
+func TestAttackPingCarriesNoClock(t *testing.T) { synctest.Test(t, testAttackPingCarriesNoClock) }
+
+func testAttackPingCarriesNoClock(t *testing.T) {
 	tn, taps := startTapNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	table := src.mimicTable()

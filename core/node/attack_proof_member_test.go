@@ -3,6 +3,7 @@ package node
 import (
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/link"
@@ -64,7 +65,9 @@ func relayProofAttack(t *testing.T, tn *testNet, victim, p *Node, m *rawPeer, de
 // to P and P's proof back, claiming P at the attacker's address with a
 // descriptor of P's that lists it. The victim must keep P where P proved
 // itself.
-func TestAttackRelayedProofMovesPeer(t *testing.T) {
+func TestAttackRelayedProofMovesPeer(t *testing.T) { synctest.Test(t, testAttackRelayedProofMovesPeer) }
+
+func testAttackRelayedProofMovesPeer(t *testing.T) {
 	tn := startNet(t, 4, 2, nil)
 	victim, p := tn.nodes[0], tn.nodes[1]
 	held, ok := victim.view.Get(p.id)
@@ -94,6 +97,10 @@ func TestAttackRelayedProofMovesPeer(t *testing.T) {
 // signed descriptor of P (older keys) that lists the attacker's address.
 // The victim must keep P's newer descriptor and keys.
 func TestAttackRollbackOlderDescriptor(t *testing.T) {
+	synctest.Test(t, testAttackRollbackOlderDescriptor)
+}
+
+func testAttackRollbackOlderDescriptor(t *testing.T) {
 	tn := startNet(t, 4, 2, nil)
 	victim, p := tn.nodes[0], tn.nodes[1]
 	held, ok := victim.view.Get(p.id)

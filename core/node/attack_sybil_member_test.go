@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -14,7 +15,9 @@ import (
 // are admitted, then leave. The honest nodes must evict them once they
 // have been silent for the bound, and their mimic links must all come up
 // again.
-func TestAttackSilentSybils(t *testing.T) {
+func TestAttackSilentSybils(t *testing.T) { synctest.Test(t, testAttackSilentSybils) }
+
+func testAttackSilentSybils(t *testing.T) {
 	const honest, sybils = 8, 8
 	const silence = 2 * time.Second
 	sybilLifetime := min(10*365*24*time.Hour, descriptor.MaxLifetime)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -24,7 +25,9 @@ func hasMark(pl []byte) bool {
 // to the middle and watches the backward cells the middle relays to it;
 // the exit does the converse. The middle is the real relay code. It must
 // never pass the mark on, and must drop and count the marked payloads.
-func TestAttackTagReservedBytes(t *testing.T) {
+func TestAttackTagReservedBytes(t *testing.T) { synctest.Test(t, testAttackTagReservedBytes) }
+
+func testAttackTagReservedBytes(t *testing.T) {
 	tn, taps := startTapNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -12,7 +13,9 @@ import (
 // A relay that fails every extension is blamed for it during a build:
 // each build asks it to extend at most once, and no build ends with it
 // anywhere but as the last hop (where it extends nothing).
-func TestBuildBlamesReportingHop(t *testing.T) {
+func TestBuildBlamesReportingHop(t *testing.T) { synctest.Test(t, testBuildBlamesReportingHop) }
+
+func testBuildBlamesReportingHop(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	// One of the hops a walk may start at, so that builds meet it.

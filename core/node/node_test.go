@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/domain"
@@ -19,7 +20,9 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
 )
 
-func TestTunnelAlongMimics(t *testing.T) {
+func TestTunnelAlongMimics(t *testing.T) { synctest.Test(t, testTunnelAlongMimics) }
+
+func testTunnelAlongMimics(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -80,7 +83,9 @@ func nonMimicOf(tn *testNet, n *Node, exclude identity.ID) *Node {
 	return nil
 }
 
-func TestExtendToNonMimicRefused(t *testing.T) {
+func TestExtendToNonMimicRefused(t *testing.T) { synctest.Test(t, testExtendToNonMimicRefused) }
+
+func testExtendToNonMimicRefused(t *testing.T) {
 	tn := startNet(t, 12, 2, nil)
 	src := tn.nodes[0]
 	hop1 := tn.byID(src.Mimics()[0].ID)
@@ -103,6 +108,10 @@ func TestExtendToNonMimicRefused(t *testing.T) {
 }
 
 func TestHandshakeFromNonMimicDropped(t *testing.T) {
+	synctest.Test(t, testHandshakeFromNonMimicDropped)
+}
+
+func testHandshakeFromNonMimicDropped(t *testing.T) {
 	tn := startNet(t, 12, 2, nil)
 	a := tn.nodes[0]
 	b := nonMimicOf(tn, a, identity.ID{})
@@ -120,7 +129,9 @@ func TestHandshakeFromNonMimicDropped(t *testing.T) {
 	}
 }
 
-func TestFrameFromStrangerDropped(t *testing.T) {
+func TestFrameFromStrangerDropped(t *testing.T) { synctest.Test(t, testFrameFromStrangerDropped) }
+
+func testFrameFromStrangerDropped(t *testing.T) {
 	tn := startNet(t, 4, 2, nil)
 	victim := tn.nodes[1]
 	raw := tn.rawTransport(netip.MustParseAddrPort("127.200.0.1:9"))
@@ -159,7 +170,9 @@ func (t *tapTransport) WriteBatch(pkts []transport.Packet) error {
 	return t.Transport.WriteBatch(pkts)
 }
 
-func TestReplayedFrameDropped(t *testing.T) {
+func TestReplayedFrameDropped(t *testing.T) { synctest.Test(t, testReplayedFrameDropped) }
+
+func testReplayedFrameDropped(t *testing.T) {
 	var tap *tapTransport
 	tn := startNet(t, 4, 2, func(i int, o *Options) {
 		if i == 0 {
@@ -208,7 +221,9 @@ func TestReplayedFrameDropped(t *testing.T) {
 	waitFor(t, "replay dropped", 3*time.Second, func() bool { return victim.Stat(DropFrameReplay) > before })
 }
 
-func TestModifiedCellDropped(t *testing.T) {
+func TestModifiedCellDropped(t *testing.T) { synctest.Test(t, testModifiedCellDropped) }
+
+func testModifiedCellDropped(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -239,7 +254,9 @@ func TestModifiedCellDropped(t *testing.T) {
 	}
 }
 
-func TestForgedDescriptorDropped(t *testing.T) {
+func TestForgedDescriptorDropped(t *testing.T) { synctest.Test(t, testForgedDescriptorDropped) }
+
+func testForgedDescriptorDropped(t *testing.T) {
 	tn := startNet(t, 3, 2, nil)
 	victim, other := tn.nodes[0], tn.nodes[1]
 	good := other.Descriptor()
@@ -267,7 +284,9 @@ func TestForgedDescriptorDropped(t *testing.T) {
 	}
 }
 
-func TestCoverConstantSendsPadding(t *testing.T) {
+func TestCoverConstantSendsPadding(t *testing.T) { synctest.Test(t, testCoverConstantSendsPadding) }
+
+func testCoverConstantSendsPadding(t *testing.T) {
 	tn := startNet(t, 4, 2, func(i int, o *Options) { o.Cover = fixedRate(200) })
 	n := tn.nodes[0]
 	waitFor(t, "padding frames", 3*time.Second, func() bool { return n.Stat(EventPaddingOut) > 50 })
@@ -285,7 +304,9 @@ func TestCoverConstantSendsPadding(t *testing.T) {
 // Nodes with different transport sets: every node runs "mem", some also
 // "alt" (preferred). Pairs that share "alt" use it, the rest "mem"; tunnels
 // cross both.
-func TestMixedTransports(t *testing.T) {
+func TestMixedTransports(t *testing.T) { synctest.Test(t, testMixedTransports) }
+
+func testMixedTransports(t *testing.T) {
 	var netAlt *transporttest.Network
 	tn := startNet(t, 8, 3, func(i int, o *Options) {
 		if netAlt == nil {
@@ -346,7 +367,9 @@ func TestMixedTransports(t *testing.T) {
 // before it reports TRUNCATED and the initiator re-extends from the hop
 // before the reporter (a reporter is blamed too: repair.go), keeping the
 // first hop.
-func TestTunnelRepairAfterRelayDies(t *testing.T) {
+func TestTunnelRepairAfterRelayDies(t *testing.T) { synctest.Test(t, testTunnelRepairAfterRelayDies) }
+
+func testTunnelRepairAfterRelayDies(t *testing.T) {
 	tn := startNet(t, 10, 3, func(i int, o *Options) {
 		o.LinkTimeout = 800 * time.Millisecond
 		o.KeepaliveInterval = 100 * time.Millisecond
@@ -379,7 +402,9 @@ func TestTunnelRepairAfterRelayDies(t *testing.T) {
 // lost, as over a link closed at its end) is left out of the attempts
 // that follow, instead of being walked into again until the attempts run
 // out.
-func TestBuildAvoidsHopThatFailed(t *testing.T) {
+func TestBuildAvoidsHopThatFailed(t *testing.T) { synctest.Test(t, testBuildAvoidsHopThatFailed) }
+
+func testBuildAvoidsHopThatFailed(t *testing.T) {
 	drops := make([]*dropTransport, 10)
 	tn := startNet(t, 10, 3, func(i int, o *Options) {
 		drops[i] = &dropTransport{Transport: o.Transport}
@@ -441,7 +466,9 @@ func TestBuildAvoidsHopThatFailed(t *testing.T) {
 	}
 }
 
-func TestTunnelRepairOnRequest(t *testing.T) {
+func TestTunnelRepairOnRequest(t *testing.T) { synctest.Test(t, testTunnelRepairOnRequest) }
+
+func testTunnelRepairOnRequest(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -480,6 +507,10 @@ func TestTunnelRepairOnRequest(t *testing.T) {
 // sessions (whatever it sent would vanish at a peer that never finished
 // the handshake) but bring its links up by handshakes of its own.
 func TestLinkUpOnlyWhenBothEndsHoldIt(t *testing.T) {
+	synctest.Test(t, testLinkUpOnlyWhenBothEndsHoldIt)
+}
+
+func testLinkUpOnlyWhenBothEndsHoldIt(t *testing.T) {
 	var drop *dropTransport
 	tn := startNet(t, 8, 2, func(i int, o *Options) {
 		if i == 0 {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -20,10 +21,11 @@ import (
 // the flow (its handle is what the exit's NAT keys its mappings by), and
 // the flow carries on both ways.
 //
-// There is no virtual clock in this package's multi-node harness: these
-// tests drive what is timed explicitly (the detection that the liveness
-// check makes is a call to hopLost; orphan expiry is called with a chosen
-// now), and every real-time wait is generous and says what it saw.
+// These tests run in synctest bubbles (synctest_helpers_test.go): every
+// wait is in virtual time. They still drive what is timed explicitly
+// (the detection that the liveness check makes is a call to hopLost;
+// orphan expiry is called with a chosen now), and every wait says what it
+// saw.
 
 // exitNet is a network where every node but the source is an exit whose
 // adapter is a fake keeping per-flow state (the flow handle), and the
@@ -242,7 +244,9 @@ func (en *exitNet) checkSameFlow(t *testing.T, tun *Tunnel, before []identity.ID
 
 // Detection by the liveness check (its hook, hopLost) while the exit
 // still believes its old predecessor alive.
-func TestKeepExitRepairMiddleKilled(t *testing.T) {
+func TestKeepExitRepairMiddleKilled(t *testing.T) { synctest.Test(t, testKeepExitRepairMiddleKilled) }
+
+func testKeepExitRepairMiddleKilled(t *testing.T) {
 	en := startExitNet(t, nil)
 	tun, hops, flow := en.buildFlow(t)
 	kill(en.byID(hops[1]))
@@ -255,6 +259,10 @@ func TestKeepExitRepairMiddleKilled(t *testing.T) {
 // (TRUNCATED to the initiator) and so does the exit's (its circuit
 // becomes an orphan), in either order.
 func TestKeepExitRepairMiddleKilledLinkTimeout(t *testing.T) {
+	synctest.Test(t, testKeepExitRepairMiddleKilledLinkTimeout)
+}
+
+func testKeepExitRepairMiddleKilledLinkTimeout(t *testing.T) {
 	en := startExitNet(t, func(i int, o *Options) {
 		o.LinkTimeout, o.KeepaliveInterval = 3*time.Second, 250*time.Millisecond
 	})
@@ -271,6 +279,10 @@ func TestKeepExitRepairMiddleKilledLinkTimeout(t *testing.T) {
 // are lost, and the repaired tunnel still opens what the exit sends next:
 // the first cell each way after a rejoin may jump the gap.
 func TestKeepExitRepairAcrossCounterGap(t *testing.T) {
+	synctest.Test(t, testKeepExitRepairAcrossCounterGap)
+}
+
+func testKeepExitRepairAcrossCounterGap(t *testing.T) {
 	en := startExitNet(t, nil)
 	tun, hops, flow := en.buildFlow(t)
 	exit := en.byID(hops[2])
@@ -303,6 +315,10 @@ func TestKeepExitRepairAcrossCounterGap(t *testing.T) {
 // is repaired through a new first hop and a new middle to the same exit
 // circuit (on main the tunnel closed with its link).
 func TestKeepExitRepairFirstHopKilled(t *testing.T) {
+	synctest.Test(t, testKeepExitRepairFirstHopKilled)
+}
+
+func testKeepExitRepairFirstHopKilled(t *testing.T) {
 	en := startExitNet(t, func(i int, o *Options) {
 		o.LinkTimeout, o.KeepaliveInterval = 3*time.Second, 250*time.Millisecond
 	})
@@ -327,18 +343,22 @@ func TestKeepExitRepairFirstHopKilled(t *testing.T) {
 func TestKeepExitRepairRelayStopsCleanly(t *testing.T) {
 	for _, pos := range []int{0, 1} {
 		t.Run([]string{"first hop", "middle"}[pos], func(t *testing.T) {
-			en := startExitNet(t, nil)
-			tun, hops, flow := en.buildFlow(t)
-			en.byID(hops[pos]).Close()
-			var after []identity.ID
-			waitFor(t, "the tunnel to be repaired around the relay that stopped", 60*time.Second, func() bool {
-				if tun.isClosed() {
-					t.Fatalf("the tunnel closed when hop %d stopped cleanly", pos+1)
-				}
-				after = tun.hopIDs()
-				return !tun.isRepairing() && len(after) == 3 && !slices.Contains(after, hops[pos])
-			})
-			en.checkSameFlow(t, tun, hops, flow)
+			synctest.Test(t, func(t *testing.T) { keepExitRepairRelayStopsCleanly(t, pos) })
 		})
 	}
+}
+
+func keepExitRepairRelayStopsCleanly(t *testing.T, pos int) {
+	en := startExitNet(t, nil)
+	tun, hops, flow := en.buildFlow(t)
+	en.byID(hops[pos]).Close()
+	var after []identity.ID
+	waitFor(t, "the tunnel to be repaired around the relay that stopped", 60*time.Second, func() bool {
+		if tun.isClosed() {
+			t.Fatalf("the tunnel closed when hop %d stopped cleanly", pos+1)
+		}
+		after = tun.hopIDs()
+		return !tun.isRepairing() && len(after) == 3 && !slices.Contains(after, hops[pos])
+	})
+	en.checkSameFlow(t, tun, hops, flow)
 }

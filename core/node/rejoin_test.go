@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -45,7 +46,9 @@ func sendCreate(t *testing.T, from *Node, peer identity.ID, msg []byte) {
 // replays it. Each is at most an ordinary handshake making an unrelated
 // circuit that no one can use: the exit's circuit stays where the
 // initiator put it, with its flow, and the flow carries on.
-func TestAttackRejoinReplayAndForge(t *testing.T) {
+func TestAttackRejoinReplayAndForge(t *testing.T) { synctest.Test(t, testAttackRejoinReplayAndForge) }
+
+func testAttackRejoinReplayAndForge(t *testing.T) {
 	en := startExitNet(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -157,7 +160,9 @@ func TestAttackRejoinReplayAndForge(t *testing.T) {
 // ones the old middle handled when the tunnel was built (ID and onion key
 // of the exit, then a point; a reply of a point and 32 bytes; zeros
 // beyond), and nothing else passes between it and the exit.
-func TestRejoinLooksLikeExtend(t *testing.T) {
+func TestRejoinLooksLikeExtend(t *testing.T) { synctest.Test(t, testRejoinLooksLikeExtend) }
+
+func testRejoinLooksLikeExtend(t *testing.T) {
 	en := startExitNet(t, nil)
 	// Every node records the CREATEs and CREATEDs it sends and the EXTENDs
 	// delivered to it; the tunnel's hops are known only once it is built.
@@ -259,7 +264,9 @@ func allZeroBytes(b []byte) bool {
 // and its flow for OrphanGrace, drops (and counts) the adapter's replies
 // meanwhile, then tears it down and closes the flow. On main it tore the
 // circuit and the flow down at once.
-func TestOrphanKeptThenExpires(t *testing.T) {
+func TestOrphanKeptThenExpires(t *testing.T) { synctest.Test(t, testOrphanKeptThenExpires) }
+
+func testOrphanKeptThenExpires(t *testing.T) {
 	en := startExitNet(t, nil)
 	_, hops, flow := en.buildFlow(t)
 	exit := en.byID(hops[2])
@@ -320,7 +327,9 @@ func TestOrphanKeptThenExpires(t *testing.T) {
 // the initiator's rejoin then takes the orphan over: the same circuit and
 // flow, no longer orphaned, its slot moved from the dead link to the new
 // one.
-func TestOrphanRejoined(t *testing.T) {
+func TestOrphanRejoined(t *testing.T) { synctest.Test(t, testOrphanRejoined) }
+
+func testOrphanRejoined(t *testing.T) {
 	en := startExitNet(t, nil)
 	tun, hops, flow := en.buildFlow(t)
 	exit := en.byID(hops[2])
@@ -357,7 +366,9 @@ func TestOrphanRejoined(t *testing.T) {
 // A 4-hop tunnel whose third hop dies keeps its first hop and its exit:
 // the first hop is asked to cut the circuit after it, one new hop is
 // added, and the exit is rejoined through it.
-func TestKeepExitRepairKeepsFirstHop(t *testing.T) {
+func TestKeepExitRepairKeepsFirstHop(t *testing.T) { synctest.Test(t, testKeepExitRepairKeepsFirstHop) }
+
+func testKeepExitRepairKeepsFirstHop(t *testing.T) {
 	en := startExitNet(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -397,6 +408,10 @@ func short(ids []identity.ID) []string {
 // When the exit itself is lost there is nothing to rejoin: the tunnel is
 // rebuilt on a fresh path (with a new exit) and works.
 func TestKeepExitFallbackWhenExitLost(t *testing.T) {
+	synctest.Test(t, testKeepExitFallbackWhenExitLost)
+}
+
+func testKeepExitFallbackWhenExitLost(t *testing.T) {
 	en := startExitNet(t, nil)
 	tun, hops, _ := en.buildFlow(t)
 	kill(en.byID(hops[2]))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/clock"
@@ -15,6 +16,10 @@ import (
 // circuit on the link to hop 1, the old one released, every hop
 // reachable.
 func TestTunnelRepairCapRebuildsFresh(t *testing.T) {
+	synctest.Test(t, testTunnelRepairCapRebuildsFresh)
+}
+
+func testTunnelRepairCapRebuildsFresh(t *testing.T) {
 	tn := startNet(t, 10, 3, nil)
 	src := tn.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

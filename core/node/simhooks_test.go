@@ -3,6 +3,7 @@ package node
 import (
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -12,7 +13,9 @@ import (
 // TestSimulationHooks checks that the simulation hooks replace table
 // building and descriptor parsing, and that a paced rebuild still catches
 // up once the view settles.
-func TestSimulationHooks(t *testing.T) {
+func TestSimulationHooks(t *testing.T) { synctest.Test(t, testSimulationHooks) }
+
+func testSimulationHooks(t *testing.T) {
 	var tables, parses atomic.Int64
 	tn := startNet(t, 4, 2, func(i int, o *Options) {
 		o.MimicTable = func(ms []mimic.Member, e uint64, k int) *mimic.Table {
