@@ -40,7 +40,11 @@
 //  3. buildSpare (at most one at a time) builds a spare tunnel.
 //  4. exitLoop (one, with an exit adapter) reads the adapter's replies and
 //     sends each down its circuit.
-//  5. closer (one) closes the adapters when the node stops, which ends
+//  5. an adapter writer (one per adapter, adapter.Writer.Run) hands the
+//     packets the service writes one at a time (deliverClient, exitData,
+//     from the engine's receive goroutines) to its adapter in batches;
+//     CloseFlow goes through it too, behind the flow's last packets.
+//  6. closer (one) closes the adapters when the node stops, which ends
 //     the loops above.
 //
 // The engine's goroutines call in: the receive goroutine delivers DATA

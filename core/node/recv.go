@@ -1,5 +1,24 @@
 package node
 
+// Receive path. Every goroutine kind of the engine is numbered in
+// node.go's package comment; a frame coming in passes only one:
+//
+//  1. recvLoop (one per transport) reads a batch of frames into buffers
+//     it owns and, for each, handleFrame demultiplexes on the clear frame
+//     type: probes and proofs to admission (admit.go), gossip to the
+//     discovery backend (gossip.go), handshakes to links.go;
+//  2. a data frame is authenticated and decrypted with the session its
+//     receiver index names (into one scratch buffer), the link's address
+//     follows an authenticated roam, and handlePayload dispatches on the
+//     payload kind: CREATE/CREATED/DESTROY (relay.go, lifecycle.go),
+//     forward and backward relay cells (relay.go), padding counted;
+//  3. still on this goroutine, a cell for one of our tunnels is opened
+//     (tunnel.go handleBackward) and handed to the service that built it
+//     (TunnelEvents.Data, Pong), a DATA cell at a last hop to the exit
+//     handler (ExitHandler.ExitData), and a relayed cell goes out through
+//     send.go's path. Handlers must copy what they keep: the scratch
+//     buffer is reused for the next frame.
+
 import (
 	"encoding/binary"
 	"errors"

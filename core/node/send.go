@@ -1,5 +1,22 @@
 package node
 
+// Send path. Every goroutine kind of the engine is numbered in node.go's
+// package comment; these are the ones a frame passes on its way out:
+//
+//  1. the caller's goroutine builds a link payload in a pooled frameBuf:
+//     a tunnel's cell (tunnel.go sendTo: the IP service's client reader,
+//     loop cover, a build or check), a relayed cell (relay.go, on the
+//     receive goroutine, recvLoop), a reply at an exit (the IP service's
+//     exit reader), a keepalive (maintainLoop);
+//  2. sendPayload: on an unshaped link sealAndSend seals it with the link
+//     session at once and enqueues the frame on the endpoint's out queue;
+//     on a shaped link the plaintext waits in the link's bounded queue
+//     (full: dropped, drop_queue_full);
+//  3. shapeLoop (cover.go) releases a shaped link's queued payloads in its
+//     slots, sealing each then, and fills the empty slots with padding;
+//  4. writeLoop (one per transport) drains the out queue in batches of up
+//     to transport.BatchSize into WriteBatch.
+
 import (
 	"errors"
 	"sync"
