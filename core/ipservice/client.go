@@ -101,7 +101,7 @@ func (s *Service) updateExclude() {
 	s.client.mu.Unlock()
 	if !same {
 		if err := u.SetExclude(ex); err != nil {
-			s.limiter.warn(s.log, "exclude", "client adapter refused the peer exclusion list", "err", err)
+			s.limiter.Warn(s.log, "exclude", "client adapter refused the peer exclusion list", "err", err)
 		}
 	}
 }
@@ -118,7 +118,7 @@ func (s *Service) clientLoop() {
 			if s.stopped() {
 				return
 			}
-			s.limiter.warn(s.log, "client-read", "client adapter read failed; retrying", "adapter", a.Name(), "err", err)
+			s.limiter.Warn(s.log, "client-read", "client adapter read failed; retrying", "adapter", a.Name(), "err", err)
 			s.sleep(100 * time.Millisecond)
 			continue
 		}
@@ -257,7 +257,7 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 	}
 	cs.mu.Unlock()
 	if err != nil {
-		s.limiter.warn(s.log, "client-build", "no tunnel for destination", "proto", pf.proto, "err", err)
+		s.limiter.Warn(s.log, "client-build", "no tunnel for destination", "proto", pf.proto, "err", err)
 		s.add(node.DropNoTunnel, uint64(len(pkts)))
 		// Fail fast: answer the application with ICMP unreachable.
 		for _, p := range pkts {

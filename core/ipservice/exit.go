@@ -96,7 +96,7 @@ func (s *Service) exitLoop() {
 			if s.stopped() {
 				return
 			}
-			s.limiter.warn(s.log, "exit-read", "exit adapter read failed; retrying", "adapter", a.Name(), "err", err)
+			s.limiter.Warn(s.log, "exit-read", "exit adapter read failed; retrying", "adapter", a.Name(), "err", err)
 			s.sleep(100 * time.Millisecond)
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/core/ratelog"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
@@ -51,7 +52,7 @@ type Service struct {
 	opts    Options
 	n       *node.Node
 	log     *slog.Logger
-	limiter logLimiter
+	limiter ratelog.Limiter
 
 	client clientState
 	exits  exitFlows
@@ -117,7 +118,7 @@ func (s *Service) Start(n *node.Node) error {
 func (s *Service) adapterWriter(a adapter.Adapter, warnKey string) *adapter.Writer {
 	w := adapter.NewWriter(a, 0, func(lost int, err error) {
 		s.add(node.DropAdapter, uint64(lost))
-		s.limiter.warn(s.log, warnKey, "IP adapter refused packets", "adapter", a.Name(), "err", err)
+		s.limiter.Warn(s.log, warnKey, "IP adapter refused packets", "adapter", a.Name(), "err", err)
 	})
 	s.n.Go(func() { w.Run(s.n.Done()) })
 	return w

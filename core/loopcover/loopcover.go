@@ -41,6 +41,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/ratelog"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 )
 
@@ -137,7 +138,7 @@ type Prober struct {
 	opts    Options
 	n       *node.Node
 	log     *slog.Logger
-	limiter logLimiter
+	limiter ratelog.Limiter
 
 	mu       sync.Mutex
 	tunnels  []*loopTunnel
@@ -368,7 +369,7 @@ func (lc *Prober) reportAlert(a *loopAlert) {
 		ids[i] = id.Short()
 	}
 	through := strings.Join(ids, ", ")
-	lc.limiter.warn(lc.log, "loop-alert",
+	lc.limiter.Warn(lc.log, "loop-alert",
 		fmt.Sprintf("loop cover: %d of the last %d loops did not return through %s; a relay or link is dropping or delaying this node's traffic (possible active n−1 attack); rebuilding the loop tunnels through other hops", a.lost, a.of, through),
 		"lost", a.lost, "window", a.of, "through", through)
 }
@@ -533,7 +534,7 @@ func (lc *Prober) buildTunnels(ctx context.Context, count int, suspects, strict 
 			n.Count(node.EventLoopTunnelsBuilt, 1)
 			lc.log.Debug("loop tunnel built", "hops", len(t.HopIDs()))
 		case ctx.Err() == nil && !lc.stopped():
-			lc.limiter.debug(lc.log, "loop-build", "loop cover: building a loop tunnel failed; retrying", "err", err)
+			lc.limiter.Debug(lc.log, "loop-build", "loop cover: building a loop tunnel failed; retrying", "err", err)
 		}
 	}
 }

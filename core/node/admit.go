@@ -94,11 +94,11 @@ func (n *Node) parseDescriptor(b []byte, now time.Time) (*descriptor.Descriptor,
 	switch {
 	case errors.Is(err, descriptor.ErrLifetime):
 		n.stats.inc(DropDescriptorLifetime)
-		n.limiter.debug(n.log, "desc-lifetime", "dropped descriptor valid for too long", "err", err)
+		n.limiter.Debug(n.log, "desc-lifetime", "dropped descriptor valid for too long", "err", err)
 		return nil, false
 	case err != nil:
 		n.stats.inc(DropDescriptorInvalid)
-		n.limiter.debug(n.log, "desc-invalid", "dropped invalid descriptor", "err", err)
+		n.limiter.Debug(n.log, "desc-invalid", "dropped invalid descriptor", "err", err)
 		return nil, false
 	}
 	return d, true
@@ -171,7 +171,7 @@ func (n *Node) handleProbe(src peerAddr, frame []byte) {
 	now := n.opts.Clock.Now()
 	if !n.allowProbe(src.ap, now) {
 		n.stats.inc(DropProbeRateLimit)
-		n.limiter.debug(n.log, "probe-ratelimit", "refused probe over its budget", "from", src)
+		n.limiter.Debug(n.log, "probe-ratelimit", "refused probe over its budget", "from", src)
 		return
 	}
 	d, ok := n.parseDescriptor(desc, now)
@@ -180,7 +180,7 @@ func (n *Node) handleProbe(src peerAddr, frame []byte) {
 	}
 	if !n.lists(d, src) {
 		n.stats.inc(DropProbeReflect)
-		n.limiter.debug(n.log, "probe-reflect", "dropped probe whose descriptor does not list its source", "from", src, "claims", d.ID().Short())
+		n.limiter.Debug(n.log, "probe-reflect", "dropped probe whose descriptor does not list its source", "from", src, "claims", d.ID().Short())
 		return
 	}
 	id := d.ID()
@@ -245,7 +245,7 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 	// does not verify.
 	if err := link.VerifyProof(nonce, n.id, d, sig); err != nil {
 		n.stats.inc(DropProofInvalid)
-		n.limiter.debug(n.log, "proof-sig", "dropped proof that does not verify", "from", src, "err", err)
+		n.limiter.Debug(n.log, "proof-sig", "dropped proof that does not verify", "from", src, "err", err)
 		return
 	}
 	// The answer must come from an address the descriptor claims: an
@@ -259,7 +259,7 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 		// whose clock went back; it is re-admitted once the newer
 		// descriptor is evicted or expires).
 		n.stats.inc(DropDescriptorOlder)
-		n.limiter.debug(n.log, "proof-older", "dropped proof with a descriptor older than the one held", "peer", id.Short(), "from", src)
+		n.limiter.Debug(n.log, "proof-older", "dropped proof with a descriptor older than the one held", "peer", id.Short(), "from", src)
 		return
 	}
 	n.forgetDormant(id)
@@ -271,7 +271,7 @@ func (n *Node) handleProof(src peerAddr, frame []byte) {
 	n.tellTransports(d)
 	n.log.Debug("peer admitted", "peer", id.Short(), "peers", n.view.Len())
 	if err := n.opts.Discovery.Admitted([][]byte{d.Encoded()}); err != nil {
-		n.limiter.warn(n.log, "admitted", "discovery plugin refused admitted descriptor", "err", err)
+		n.limiter.Warn(n.log, "admitted", "discovery plugin refused admitted descriptor", "err", err)
 	}
 }
 

@@ -78,7 +78,7 @@ func (s *shaper) consultPolicy(policy cover.Policy, now time.Time) {
 		// links until it answers again. Poisson links keep their mode
 		// (and their pending gap, which stays valid): the next answer
 		// decides.
-		n.limiter.warn(n.log, "cover", "cover policy failed; links unshaped until it recovers", "policy", policy.Name(), "err", err)
+		n.limiter.Warn(n.log, "cover", "cover policy failed; links unshaped until it recovers", "policy", policy.Name(), "err", err)
 		for _, l := range links {
 			l.setRate(0)
 		}

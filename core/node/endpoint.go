@@ -90,7 +90,7 @@ func (n *Node) tellTransports(d *descriptor.Descriptor) {
 		for _, a := range d.Addrs {
 			if a.Transport == ep.name {
 				if err := pv.SetPeer(a.AddrPort, d.Identity); err != nil {
-					n.limiter.warn(n.log, "setpeer", "transport refused a peer identity", "transport", ep.name, "err", err)
+					n.limiter.Warn(n.log, "setpeer", "transport refused a peer identity", "transport", ep.name, "err", err)
 				}
 			}
 		}

@@ -41,7 +41,7 @@ func (n *Node) outboxLoop(ctx context.Context) {
 			if n.stopped() || ctx.Err() != nil || errors.Is(err, discovery.ErrClosed) || errors.Is(err, discovery.ErrNoMessaging) {
 				return
 			}
-			n.limiter.warn(n.log, "outbox", "discovery plugin outbox failed; retrying", "err", err)
+			n.limiter.Warn(n.log, "outbox", "discovery plugin outbox failed; retrying", "err", err)
 			n.sleep(backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
@@ -85,6 +85,6 @@ func (n *Node) handleGossip(src peerAddr, frame []byte) {
 	n.stats.inc(EventGossipIn)
 	if err := m.Deliver([]discovery.Message{{Addr: src.ap, Transport: n.eps[src.ep].name, Data: data}}); err != nil {
 		n.stats.inc(DropGossip)
-		n.limiter.debug(n.log, "deliver", "discovery plugin refused a message", "err", err)
+		n.limiter.Debug(n.log, "deliver", "discovery plugin refused a message", "err", err)
 	}
 }

@@ -144,7 +144,7 @@ func (n *Node) initiate(l *peerLink) {
 	hs, frame, err := link.InitiateFlags(n.linkStatic, n.id, p.Desc.LinkKey, idx, l.freshFlag(), n.opts.Rand, now)
 	if err != nil {
 		n.releaseIndex(idx)
-		n.limiter.warn(n.log, "initiate", "link handshake could not start", "peer", l.id.Short(), "err", err)
+		n.limiter.Warn(n.log, "initiate", "link handshake could not start", "peer", l.id.Short(), "err", err)
 		return
 	}
 	l.mu.Lock()
@@ -236,7 +236,7 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 		// most initiations come from peers that do not count as our
 		// mimics yet.
 		n.stats.inc(DropHandshakeNonMimic)
-		n.limiter.debug(n.log, "init-nonmimic-addr", "refused link handshake from an address that is no mimic's", "from", src)
+		n.limiter.Debug(n.log, "init-nonmimic-addr", "refused link handshake from an address that is no mimic's", "from", src)
 		return
 	}
 	// Still before any key agreement: each source's budget. The exact
@@ -248,7 +248,7 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 	}
 	if !n.guard().handshakes.allow(key, now) {
 		n.stats.inc(DropHandshakeRateLimit)
-		n.limiter.debug(n.log, "init-ratelimit", "refused link handshake over its source's budget", "from", src)
+		n.limiter.Debug(n.log, "init-ratelimit", "refused link handshake over its source's budget", "from", src)
 		return
 	}
 	n.stats.inc(EventHandshakeDH)
@@ -276,10 +276,10 @@ func (n *Node) handleInit(src peerAddr, frame []byte) {
 		n.releaseIndex(idx)
 		if refused {
 			n.stats.inc(DropHandshakeNonMimic)
-			n.limiter.debug(n.log, "init-nonmimic", "refused link handshake from a non-mimic", "from", src)
+			n.limiter.Debug(n.log, "init-nonmimic", "refused link handshake from a non-mimic", "from", src)
 		} else {
 			n.stats.inc(DropHandshakeInvalid)
-			n.limiter.debug(n.log, "init-invalid", "dropped invalid link handshake", "err", err)
+			n.limiter.Debug(n.log, "init-invalid", "dropped invalid link handshake", "err", err)
 		}
 		return
 	}

@@ -85,7 +85,7 @@ func (n *Node) evictSilent(now time.Time, silence time.Duration) {
 	}
 	if len(n.view.Quiet(cut)) == total {
 		n.stats.inc(EventEvictionsSkipped)
-		n.limiter.warn(n.log, "evict-offline", "no peer heard from for the silence bound; evicting nobody", "bound", silence, "peers", total)
+		n.limiter.Warn(n.log, "evict-offline", "no peer heard from for the silence bound; evicting nobody", "bound", silence, "peers", total)
 		return
 	}
 	for _, p := range n.view.RemoveSilent(cut) {

@@ -65,6 +65,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/mimic"
 	"github.com/tarzan-net/tarzan/core/onion"
+	"github.com/tarzan-net/tarzan/core/ratelog"
 	"github.com/tarzan-net/tarzan/core/view"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -122,7 +123,7 @@ type Node struct {
 	writing atomic.Int32 // frames queued for a writer or being written (Close waits for them)
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	limiter logLimiter
+	limiter ratelog.Limiter
 
 	exitFlows   atomic.Uint64 // the last exit flow handle given out (ExitCircuit.Flow)
 	maintMu     sync.Mutex
@@ -384,7 +385,7 @@ func (n *Node) discoveryLoop(ctx context.Context) {
 			if n.stopped() || errors.Is(err, discovery.ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			n.limiter.warn(n.log, "discovery", "discovery plugin failed; retrying", "plugin", n.opts.Discovery.Name(), "err", err)
+			n.limiter.Warn(n.log, "discovery", "discovery plugin failed; retrying", "plugin", n.opts.Discovery.Name(), "err", err)
 			n.sleep(backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue

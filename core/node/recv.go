@@ -49,7 +49,7 @@ func (n *Node) recvLoop(ep *endpoint) {
 				return
 			}
 			n.stats.inc(EventTransportErrs)
-			n.limiter.warn(n.log, "read-"+ep.name, "transport read failed; retrying", "transport", ep.name, "err", err)
+			n.limiter.Warn(n.log, "read-"+ep.name, "transport read failed; retrying", "transport", ep.name, "err", err)
 			n.sleep(backoff)
 			backoff = min(backoff*2, time.Second)
 			continue
@@ -85,7 +85,7 @@ func (n *Node) handleFrame(src peerAddr, frame, scratch []byte) {
 		n.linkMu.Unlock()
 		if l == nil {
 			n.stats.inc(DropUnknownSession)
-			n.limiter.debug(n.log, "unknown-session", "dropped frame for unknown session (not a mimic link)", "from", src)
+			n.limiter.Debug(n.log, "unknown-session", "dropped frame for unknown session (not a mimic link)", "from", src)
 			n.resyncFrom(src)
 			return
 		}
@@ -138,7 +138,7 @@ func (n *Node) handlePayload(l *peerLink, pl []byte) {
 		// is a peer trying to mark a circuit (or a newer protocol we do
 		// not speak). Either way the payload means nothing to us.
 		n.stats.inc(DropReservedBytes)
-		n.limiter.warn(n.log, "reserved", "dropped a link payload with non-zero reserved bytes (tagging attempt?)", "peer", l.id.Short())
+		n.limiter.Warn(n.log, "reserved", "dropped a link payload with non-zero reserved bytes (tagging attempt?)", "peer", l.id.Short())
 		return
 	}
 	l.dataRecv.Add(1)

@@ -96,11 +96,11 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 		return
 	case verdict == createFull:
 		n.stats.inc(DropCreateLimit)
-		n.limiter.warn(n.log, "create-limit", "refused a CREATE: circuit limit reached (per link or per node)",
+		n.limiter.Warn(n.log, "create-limit", "refused a CREATE: circuit limit reached (per link or per node)",
 			"peer", l.id.Short(), "per_link", n.opts.MaxCircuitsPerLink, "per_node", n.opts.MaxCircuits)
 	case verdict == createTooFast:
 		n.stats.inc(DropCreateRate)
-		n.limiter.warn(n.log, "create-rate", "refused a CREATE: the link's handshake rate is used up",
+		n.limiter.Warn(n.log, "create-rate", "refused a CREATE: the link's handshake rate is used up",
 			"peer", l.id.Short(), "per_second", n.opts.CreateRate)
 	}
 	if verdict != createOK {
@@ -118,7 +118,7 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 		n.releaseCircuitLocked(l.id)
 		n.mu.Unlock()
 		n.stats.inc(DropExtendFailed)
-		n.limiter.debug(n.log, "create", "tunnel handshake failed", "peer", l.id.Short(), "err", err)
+		n.limiter.Debug(n.log, "create", "tunnel handshake failed", "peer", l.id.Short(), "err", err)
 		n.sendDestroyReason(l, circID, destroyProtocol)
 		return
 	}
@@ -264,7 +264,7 @@ func (n *Node) countCellErr(err error) {
 		n.stats.inc(DropCellReplay)
 	case errors.Is(err, onion.ErrTagMismatch):
 		n.stats.inc(DropCellTampered)
-		n.limiter.warn(n.log, "tampered", "dropped a cell modified on its way (onion tag mismatch)")
+		n.limiter.Warn(n.log, "tampered", "dropped a cell modified on its way (onion tag mismatch)")
 	default:
 		n.stats.inc(DropRelayMalformed)
 	}
@@ -347,7 +347,7 @@ func (n *Node) extend(c *circuit, data []byte) {
 	}
 	if nextID == n.id || !n.isMimic(nextID) {
 		n.stats.inc(DropExtendNonMimic)
-		n.limiter.warn(n.log, "extend-nonmimic", "refused to extend a tunnel to a non-mimic", "to", nextID.Short())
+		n.limiter.Warn(n.log, "extend-nonmimic", "refused to extend a tunnel to a non-mimic", "to", nextID.Short())
 		n.originate(c, onion.CmdExtendFailed, append([]byte{extendReasonNotMimic}, "not a mimic"...))
 		return
 	}

@@ -204,7 +204,7 @@ func (n *Node) tagFailed(c *circuit, now time.Time) {
 	}
 	n.stats.inc(DropCircuitTagBudget)
 	prev, _ := c.prevSide()
-	n.limiter.warn(n.log, "tag-budget", "tore down a circuit: too many of its cells failed their onion tag (forgery)",
+	n.limiter.Warn(n.log, "tag-budget", "tore down a circuit: too many of its cells failed their onion tag (forgery)",
 		"peer", prev.peer.Short(), "budget", tagFailBudget)
 	n.teardownWith(c, true, true, destroyProtocol, destroyNone)
 }

@@ -306,7 +306,7 @@ func (t *Tunnel) startRepairFunc(repair func(ctx context.Context) error) {
 		if err == nil || errors.Is(err, errRepairRunning) || t.isClosed() {
 			return
 		}
-		t.n.limiter.warn(t.n.log, "repair", "tunnel repair failed; closing the tunnel", "err", err)
+		t.n.limiter.Warn(t.n.log, "repair", "tunnel repair failed; closing the tunnel", "err", err)
 		t.Close()
 	})
 }

@@ -159,7 +159,7 @@ func (n *Node) writeLoop(ep *endpoint) {
 		if err != nil {
 			n.stats.add(DropTransportWrite, uint64(len(bufs)))
 			if !n.stopped() {
-				n.limiter.warn(n.log, "write-"+ep.name, "transport write failed", "transport", ep.name, "err", err)
+				n.limiter.Warn(n.log, "write-"+ep.name, "transport write failed", "transport", ep.name, "err", err)
 			}
 			if isTransient(err) {
 				n.sleep(20 * time.Millisecond)

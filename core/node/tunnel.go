@@ -522,7 +522,7 @@ func (t *Tunnel) tagFailed() {
 		return
 	}
 	t.n.stats.inc(DropCircuitTagBudget)
-	t.n.limiter.warn(t.n.log, "tag-budget-tunnel", "closed a tunnel: too many of its backward cells failed their onion tag (forgery)",
+	t.n.limiter.Warn(t.n.log, "tag-budget-tunnel", "closed a tunnel: too many of its backward cells failed their onion tag (forgery)",
 		"budget", tagFailBudget)
 	t.closeWith(destroyProtocol)
 }
