@@ -358,7 +358,7 @@ func (lc *Prober) expire(now time.Time) {
 }
 
 // reportAlert counts an alert (nil: none) and warns, at most once per
-// logEvery, naming hops by short ID only.
+// ratelog.Every, naming hops by short ID only.
 func (lc *Prober) reportAlert(a *loopAlert) {
 	if a == nil {
 		return
