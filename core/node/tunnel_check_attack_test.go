@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -44,13 +45,17 @@ func (cn *checkNet) hostileMiddle(t *testing.T, tun *Tunnel, f func(fromPrev boo
 // dropper loses its place in the tunnel (repair.go's rule, kept by the
 // check). On today's code nothing notices and the dropper stays.
 func TestTunnelCheckAttackDropperBlamedWithVictim(t *testing.T) {
+	synctest.Test(t, testTunnelCheckAttackDropperBlamedWithVictim)
+}
+
+func testTunnelCheckAttackDropperBlamedWithVictim(t *testing.T) {
 	cn := startCheckNet(t)
 	src := cn.nodes[0]
 	tun, got := cn.openFlow(t)
 	exit := tun.exitPeer().ID
 	stop := make(chan struct{})
 	defer close(stop)
-	go cn.downloadOnly(cn.exits[exit], got.Flow, stop)
+	cn.bg.Go(func() { cn.downloadOnly(cn.exits[exit], got.Flow, stop) })
 	cn.vc.sleep(2 * time.Second)
 
 	var first atomic.Int64
@@ -97,12 +102,16 @@ func TestTunnelCheckAttackDropperBlamedWithVictim(t *testing.T) {
 // repairs nor checks again without new traffic. Asserted as the limit it
 // is: what the check does not catch.
 func TestTunnelCheckAttackSelectiveDropperNotCaught(t *testing.T) {
+	synctest.Test(t, testTunnelCheckAttackSelectiveDropperNotCaught)
+}
+
+func testTunnelCheckAttackSelectiveDropperNotCaught(t *testing.T) {
 	cn := startCheckNet(t)
 	src := cn.nodes[0]
 	tun, got := cn.openFlow(t)
 	stop := make(chan struct{})
 	defer close(stop)
-	go cn.downloadOnly(cn.exits[tun.exitPeer().ID], got.Flow, stop)
+	cn.bg.Go(func() { cn.downloadOnly(cn.exits[tun.exitPeer().ID], got.Flow, stop) })
 	cn.vc.sleep(2 * time.Second)
 	hops := tun.hopIDs()
 	checks, failed := src.Stat(EventTunnelChecks), src.Stat(EventTunnelChecksFailed)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/clock"
@@ -40,6 +41,10 @@ func (cn *checkNet) countForward(tun *Tunnel) *atomic.Int64 {
 // after the last cell sent, so neither trigger holds and not one check
 // cell leaves, however long the tunnel stays quiet.
 func TestTunnelCheckQuietHealthyTunnelSendsNothing(t *testing.T) {
+	synctest.Test(t, testTunnelCheckQuietHealthyTunnelSendsNothing)
+}
+
+func testTunnelCheckQuietHealthyTunnelSendsNothing(t *testing.T) {
 	cn := startCheckNet(t)
 	src := cn.nodes[0]
 	tun, got := cn.openFlow(t)
@@ -68,6 +73,10 @@ func TestTunnelCheckQuietHealthyTunnelSendsNothing(t *testing.T) {
 // answers, nothing is repaired, and no further check follows until new
 // traffic does. On the wire that is one ping per hop, nothing else.
 func TestTunnelCheckSilentServerNotRepaired(t *testing.T) {
+	synctest.Test(t, testTunnelCheckSilentServerNotRepaired)
+}
+
+func testTunnelCheckSilentServerNotRepaired(t *testing.T) {
 	cn := startCheckNet(t)
 	src := cn.nodes[0]
 	tun, _ := cn.openFlow(t)
@@ -201,6 +210,10 @@ func BenchmarkTunnelCheckNote(b *testing.B) {
 // holds a check as in one that does not (PING cells are queued like
 // data, and the shaper sends queued cells instead of padding).
 func TestTunnelCheckShapedTakesPaddingsPlace(t *testing.T) {
+	synctest.Test(t, testTunnelCheckShapedTakesPaddingsPlace)
+}
+
+func testTunnelCheckShapedTakesPaddingsPlace(t *testing.T) {
 	const rate = 20.0 // frames a second on every link
 	cn := startCheckNetWith(t, func(i int, o *Options) { o.Cover = covertest.New(100*time.Millisecond, rate) })
 	src := cn.nodes[0]

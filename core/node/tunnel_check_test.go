@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
@@ -68,6 +69,7 @@ type checkNet struct {
 	toCli  atomic.Int64 // packets the client adapter received
 	mu     sync.Mutex
 	atExit map[identity.ID][]adapter.Packet // packets each exit adapter received
+	bg     sync.WaitGroup                   // a test's traffic loops; waited for at cleanup, after the test closed their stop
 }
 
 var (
@@ -88,12 +90,10 @@ func startCheckNetWith(t *testing.T, tweak func(i int, o *Options)) *checkNet {
 	cn := &checkNet{vc: newVirtualClock(), client: adaptertest.New(adapter.RoleClient),
 		exits: map[identity.ID]*adaptertest.Fake{}, taps: map[identity.ID]*checkTap{},
 		atExit: map[identity.ID][]adapter.Packet{}}
-	cn.vc.pump(t, 4*time.Millisecond, time.Millisecond)
 	exits := map[int]*adaptertest.Fake{}
 	taps := map[int]*checkTap{}
 	shims := map[int]*ipShim{}
 	cn.testNet = startNet(t, 7, 3, func(i int, o *Options) {
-		o.Clock = cn.vc
 		taps[i] = &checkTap{}
 		o.Tap = taps[i].tap()
 		if i == 0 {
@@ -108,27 +108,43 @@ func startCheckNetWith(t *testing.T, tweak func(i int, o *Options)) *checkNet {
 		}
 	})
 	cn.cli = shims[0]
+	// The drains end at cleanup (a Fake's Written channel never closes):
+	// a synctest bubble ends only when every goroutine it started has.
+	stop := make(chan struct{})
+	var drains sync.WaitGroup
+	t.Cleanup(func() { close(stop); drains.Wait() })
 	for i, n := range cn.nodes {
 		shims[i].start(n)
 		cn.taps[n.id] = taps[i]
 		if f := exits[i]; f != nil {
 			cn.exits[n.id] = f
-			go cn.drainExit(n.id, f)
+			drains.Go(func() { cn.drainExit(n.id, f, stop) })
 		}
 	}
-	go func() {
-		for range cn.client.Written() {
-			cn.toCli.Add(1)
+	drains.Go(func() {
+		for {
+			select {
+			case <-cn.client.Written():
+				cn.toCli.Add(1)
+			case <-stop:
+				return
+			}
 		}
-	}()
+	})
+	t.Cleanup(cn.bg.Wait)
 	return cn
 }
 
-func (cn *checkNet) drainExit(id identity.ID, f *adaptertest.Fake) {
-	for p := range f.Written() {
-		cn.mu.Lock()
-		cn.atExit[id] = append(cn.atExit[id], p)
-		cn.mu.Unlock()
+func (cn *checkNet) drainExit(id identity.ID, f *adaptertest.Fake, stop <-chan struct{}) {
+	for {
+		select {
+		case p := <-f.Written():
+			cn.mu.Lock()
+			cn.atExit[id] = append(cn.atExit[id], p)
+			cn.mu.Unlock()
+		case <-stop:
+			return
+		}
 	}
 }
 
@@ -277,12 +293,16 @@ func (cn *checkNet) downloadOnly(exit *adaptertest.Fake, flow uint64, stop <-cha
 // within Quiet + jitter + CheckTimeout of the first lost cell and starts
 // a repair that leaves the silent relay out.
 func TestTunnelCheckFindsSilentMiddleUpload(t *testing.T) {
+	synctest.Test(t, testTunnelCheckFindsSilentMiddleUpload)
+}
+
+func testTunnelCheckFindsSilentMiddleUpload(t *testing.T) {
 	cn := startCheckNet(t)
 	src := cn.nodes[0]
 	tun, _ := cn.openFlow(t)
 	stop := make(chan struct{})
 	defer close(stop)
-	go cn.uploadOnly(stop)
+	cn.bg.Go(func() { cn.uploadOnly(stop) })
 	cn.vc.sleep(3 * time.Second) // the flow runs healthy for a while
 
 	middle := tun.hopIDs()[1]
@@ -299,12 +319,16 @@ func TestTunnelCheckFindsSilentMiddleUpload(t *testing.T) {
 // The same under a download-only flow: the exit streams, the client sends
 // nothing, so only the stall itself can tell.
 func TestTunnelCheckFindsSilentMiddleDownload(t *testing.T) {
+	synctest.Test(t, testTunnelCheckFindsSilentMiddleDownload)
+}
+
+func testTunnelCheckFindsSilentMiddleDownload(t *testing.T) {
 	cn := startCheckNet(t)
 	src := cn.nodes[0]
 	tun, got := cn.openFlow(t)
 	stop := make(chan struct{})
 	defer close(stop)
-	go cn.downloadOnly(cn.exits[tun.exitPeer().ID], got.Flow, stop)
+	cn.bg.Go(func() { cn.downloadOnly(cn.exits[tun.exitPeer().ID], got.Flow, stop) })
 	cn.vc.sleep(3 * time.Second)
 	if n := cn.toCli.Load(); n < 40 {
 		t.Fatalf("the client received %d packets of the download in 3 s, want >= 40", n)
@@ -354,21 +378,23 @@ func (cn *checkNet) assertFoundInTime(t *testing.T, tun *Tunnel, firstDrop time.
 func TestTunnelCheckFindsSilentHop(t *testing.T) {
 	for _, hop := range []int{0, 2} {
 		t.Run(fmt.Sprintf("hop%d", hop+1), func(t *testing.T) {
-			cn := startCheckNet(t)
-			src := cn.nodes[0]
-			tun, _ := cn.openFlow(t)
-			stop := make(chan struct{})
-			defer close(stop)
-			go cn.uploadOnly(stop)
-			cn.vc.sleep(3 * time.Second)
+			synctest.Test(t, func(t *testing.T) { // one bubble per subtest
+				cn := startCheckNet(t)
+				src := cn.nodes[0]
+				tun, _ := cn.openFlow(t)
+				stop := make(chan struct{})
+				defer close(stop)
+				cn.bg.Go(func() { cn.uploadOnly(stop) })
+				cn.vc.sleep(3 * time.Second)
 
-			silent := tun.hopIDs()[hop]
-			base := repairsOf(src)
-			firstDrop := cn.blackHole(t, tun, hop)
-			if ok, _ := cn.vc.waitFor(chkBound+time.Second, func() bool { return repaired(src, tun, base, silent) }); !ok {
-				t.Fatalf("nothing noticed in %v that hop %d drops every cell", chkBound+time.Second, hop+1)
-			}
-			cn.assertFoundInTime(t, tun, firstDrop(), hop, silent)
+				silent := tun.hopIDs()[hop]
+				base := repairsOf(src)
+				firstDrop := cn.blackHole(t, tun, hop)
+				if ok, _ := cn.vc.waitFor(chkBound+time.Second, func() bool { return repaired(src, tun, base, silent) }); !ok {
+					t.Fatalf("nothing noticed in %v that hop %d drops every cell", chkBound+time.Second, hop+1)
+				}
+				cn.assertFoundInTime(t, tun, firstDrop(), hop, silent)
+			})
 		})
 	}
 }
