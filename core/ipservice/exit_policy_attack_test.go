@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/ippkt"
@@ -42,6 +43,10 @@ var exitAttackDsts = []string{
 // must answer each with ICMP unreachable, count it, and hand none of them
 // to its adapter.
 func TestExitPolicyAttackEmbeddedIPv4(t *testing.T) {
+	synctest.Test(t, testExitPolicyAttackEmbeddedIPv4)
+}
+
+func testExitPolicyAttackEmbeddedIPv4(t *testing.T) {
 	in := startIPNet(t, nil) // default policy
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -106,6 +111,10 @@ done:
 // in ranges the default policy rejects (100.64.0.0/10, fc00::/7) but are
 // answered by the exit itself, so they still reach the exit adapter.
 func TestExitPolicyKeepsResolverExempt(t *testing.T) {
+	synctest.Test(t, testExitPolicyKeepsResolverExempt)
+}
+
+func testExitPolicyKeepsResolverExempt(t *testing.T) {
 	in := startIPNet(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

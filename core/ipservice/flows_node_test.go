@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
@@ -179,6 +180,10 @@ func (b *tcpBed) awaitReset(t *testing.T, limit time.Duration) time.Duration {
 // fresh path calls the same exitLost): the application gets its RST at
 // once instead of waiting for its own timeout.
 func TestTunnelLossResetsApplicationFlows(t *testing.T) {
+	synctest.Test(t, testTunnelLossResetsApplicationFlows)
+}
+
+func testTunnelLossResetsApplicationFlows(t *testing.T) {
 	b := startTCPBed(t)
 	src := b.svcs[0]
 	src.client.mu.Lock()
@@ -197,6 +202,10 @@ func TestTunnelLossResetsApplicationFlows(t *testing.T) {
 // The exit adapter restarted (its child died and came back without its
 // NAT state): every TCP flow through the exit is reset down its circuit.
 func TestExitAdapterRestartResetsFlows(t *testing.T) {
+	synctest.Test(t, testExitAdapterRestartResetsFlows)
+}
+
+func testExitAdapterRestartResetsFlows(t *testing.T) {
 	b := startTCPBed(t)
 	exitNode := b.Nodes[b.exitIdx]
 	b.exits[b.exitIdx].restarts.Add(1)
@@ -223,7 +232,9 @@ func TestExitAdapterRestartResetsFlows(t *testing.T) {
 
 // Status lists the client's tunnels with their hops, first hop first, so
 // a script finds the relays a transfer goes through.
-func TestStatusListsClientTunnels(t *testing.T) {
+func TestStatusListsClientTunnels(t *testing.T) { synctest.Test(t, testStatusListsClientTunnels) }
+
+func testStatusListsClientTunnels(t *testing.T) {
 	b := startTCPBed(t)
 	var st struct{ ClientTunnels []ClientTunnelStatus }
 	st.ClientTunnels = b.svcs[0].ClientTunnels()

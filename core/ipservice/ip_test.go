@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
@@ -44,7 +45,9 @@ func startIPNet(t *testing.T, policy *exitpolicy.Policy) *ipNet {
 	return in
 }
 
-func TestIPThroughTunnelAndBack(t *testing.T) {
+func TestIPThroughTunnelAndBack(t *testing.T) { synctest.Test(t, testIPThroughTunnelAndBack) }
+
+func testIPThroughTunnelAndBack(t *testing.T) {
 	pol, err := exitpolicy.Parse([]string{"accept 198.51.100.0/24:9999", "reject *:*"})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +113,9 @@ func TestIPThroughTunnelAndBack(t *testing.T) {
 	}
 }
 
-func TestExitPolicyRejectsFast(t *testing.T) {
+func TestExitPolicyRejectsFast(t *testing.T) { synctest.Test(t, testExitPolicyRejectsFast) }
+
+func testExitPolicyRejectsFast(t *testing.T) {
 	in := startIPNet(t, nil) // default policy: no loopback, no private ranges
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -153,6 +158,10 @@ func TestExitPolicyRejectsFast(t *testing.T) {
 }
 
 func TestNoExitForDestinationFailsFast(t *testing.T) {
+	synctest.Test(t, testNoExitForDestinationFailsFast)
+}
+
+func testNoExitForDestinationFailsFast(t *testing.T) {
 	in := startIPNet(t, nil)
 	// The default policy rejects private ranges, and every exit publishes
 	// that: the client refuses locally with ICMP instead of timing out.

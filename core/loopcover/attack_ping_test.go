@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
@@ -54,6 +55,10 @@ func clockIn(b []byte, now time.Time) (off int, unit string, ok bool) {
 // Loops are pings too: the last hop of a loop tunnel sees no clock in
 // them either, and loop round trips are still measured.
 func TestAttackLoopPingCarriesNoClock(t *testing.T) {
+	synctest.Test(t, testAttackLoopPingCarriesNoClock)
+}
+
+func testAttackLoopPingCarriesNoClock(t *testing.T) {
 	var mu sync.Mutex
 	var bodies [][]byte
 	tn := startLoopNet(t, 8, 3, func(i int, o *node.Options) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -53,7 +54,9 @@ func (f noLoops) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, e
 // node's stats with a median round trip. Policies that ask for none, by
 // rate 0 or by not implementing cover.Looper, get none. Every goroutine
 // stops with the node.
-func TestLoopCover(t *testing.T) {
+func TestLoopCover(t *testing.T) { synctest.Test(t, testLoopCover) }
+
+func testLoopCover(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const rate = 20.0
 	tn := startLoopNet(t, 10, 3, func(i int, o *node.Options) {
@@ -163,6 +166,10 @@ func (d *dropTransport) WriteBatch(pkts []transport.Packet) error {
 // the alert fires, and the loop tunnels are rebuilt through other hops,
 // where the loops come back again.
 func TestLoopCoverDetectsDroppingRelay(t *testing.T) {
+	synctest.Test(t, testLoopCoverDetectsDroppingRelay)
+}
+
+func testLoopCoverDetectsDroppingRelay(t *testing.T) {
 	// 16 nodes choosing 4 mimics each: after an alert the node avoids
 	// every hop of the lost loops (up to six when the dropping relay sat
 	// on both loop tunnels), and a smaller view often had no path left
@@ -297,6 +304,10 @@ func TestLoopOptionsChecked(t *testing.T) {
 // On shaped links loop cells are data cells: they take the place of
 // padding, and each link still sends its rate, no more.
 func TestLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
+	synctest.Test(t, testLoopCoverShapedTakesPaddingsPlace)
+}
+
+func testLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
 	const rate = 100.0
 	var pol *covertest.Policy
 	tn := startLoopNet(t, 8, 2, func(i int, o *node.Options) {

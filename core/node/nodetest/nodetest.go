@@ -110,7 +110,7 @@ func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // link is up.
 func Start(t testing.TB, c Config) *Net {
 	t.Helper()
-	tn := &Net{T: t, Mem: transporttest.NewNetwork()}
+	tn := &Net{T: t, Mem: newNetwork()}
 	var addrs []netip.AddrPort
 	for i := 0; i < c.Nodes; i++ {
 		addrs = append(addrs, AddrOf(i))
@@ -233,4 +233,25 @@ func WaitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// BubbleLatency is the in-memory network's latency inside a
+// testing/synctest bubble: with none, everything the nodes exchange
+// happens at one virtual instant and a round trip measures 0 s. Outside
+// a bubble there is none (benchmarks measure the machine).
+const BubbleLatency = time.Millisecond
+
+// bubbleEpoch is when a synctest bubble's clock starts (documented by
+// testing/synctest): midnight UTC, 2000-01-01.
+var bubbleEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// InBubble reports whether the caller runs in a synctest bubble, by its
+// clock: no real clock reads a time in 2000.
+func InBubble() bool { return time.Now().Before(bubbleEpoch.AddDate(1, 0, 0)) }
+
+func newNetwork() *transporttest.Network {
+	if InBubble() {
+		return transporttest.NewNetwork(transporttest.WithLatency(BubbleLatency))
+	}
+	return transporttest.NewNetwork()
 }
