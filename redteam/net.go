@@ -64,7 +64,7 @@ func StartNet(ctx context.Context, cfg NetConfig) (*Net, error) {
 	if cfg.Wait == 0 {
 		cfg.Wait = 30 * time.Second
 	}
-	nt := &Net{mem: transporttest.NewNetwork()}
+	nt := &Net{mem: newMemNetwork()}
 	var peers []string
 	for i := 0; i < cfg.Nodes; i++ {
 		nt.Addrs = append(nt.Addrs, NodeAddr(i))
@@ -194,4 +194,15 @@ func (nt *Net) Close() {
 	for _, n := range nt.Nodes {
 		n.Wait()
 	}
+}
+
+// newMemNetwork is the in-memory network the attacks run on. In a
+// testing/synctest bubble (TestRedTeam) it has 1 ms of latency: with none
+// every exchange happens at one virtual instant and a round trip measures
+// 0 s. The bubble's clock starts at 2000-01-01, which no real clock reads.
+func newMemNetwork() *transporttest.Network {
+	if time.Now().Year() == 2000 {
+		return transporttest.NewNetwork(transporttest.WithLatency(time.Millisecond))
+	}
+	return transporttest.NewNetwork()
 }
