@@ -85,7 +85,7 @@ func runExitEmbedded(ctx context.Context, size Size) (Result, error) {
 	}
 	defer tun.Close()
 
-	before := exit.Stat(node.DropExitPolicy)
+	before := exit.Stat(ipservice.DropExitPolicy)
 	for _, d := range forbiddenDestinations {
 		dst := netip.MustParseAddrPort(d)
 		src := netip.MustParseAddrPort("100.64.0.2:40000")
@@ -105,7 +105,7 @@ func runExitEmbedded(ctx context.Context, size Size) (Result, error) {
 	var reached []string
 	deadline := time.After(10 * time.Second)
 	for {
-		refused := exit.Stat(node.DropExitPolicy) - before
+		refused := exit.Stat(ipservice.DropExitPolicy) - before
 		if int(refused)+len(reached) >= len(forbiddenDestinations) {
 			break
 		}
@@ -117,7 +117,7 @@ func runExitEmbedded(ctx context.Context, size Size) (Result, error) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	detail := fmt.Sprintf("%d forbidden destinations sent; %d refused (drop_exit_policy)", len(forbiddenDestinations), exit.Stat(node.DropExitPolicy)-before)
+	detail := fmt.Sprintf("%d forbidden destinations sent; %d refused (drop_exit_policy)", len(forbiddenDestinations), exit.Stat(ipservice.DropExitPolicy)-before)
 	if len(reached) > 0 {
 		detail += "; reached the NAT: " + strings.Join(reached, " ")
 	}

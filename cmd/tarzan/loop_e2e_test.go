@@ -11,7 +11,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
-	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/host/localnet"
 )
 
@@ -72,14 +72,14 @@ func TestLoopCoverE2E(t *testing.T) {
 	// 1. Loops go out and come back.
 	loopStart := time.Now()
 	st := poll("loops returning", 30*time.Second, func(st *control.StatusReply) bool {
-		return st.Counters[node.EventLoopsReturned] >= wantReturned && st.LoopRTTMS > 0 && len(st.LoopTunnels) == 1
+		return st.Counters[loopcover.EventLoopsReturned] >= wantReturned && st.LoopRTTMS > 0 && len(st.LoopTunnels) == 1
 	})
 	c := st.Counters
 	t.Logf("healthy: %v after membership: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms, loop tunnel %v",
-		time.Since(loopStart).Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned], c[node.EventLoopsLost],
-		c[node.EventLoopAlerts], st.LoopRTTMS, st.LoopTunnels[0])
-	if c[node.EventLoopsLost] > c[node.EventLoopsReturned]/5 || c[node.EventLoopAlerts] != 0 {
-		t.Fatalf("healthy network: lost %d of %d loops, %d alerts", c[node.EventLoopsLost], c[node.EventLoopsSent], c[node.EventLoopAlerts])
+		time.Since(loopStart).Round(10*time.Millisecond), c[loopcover.EventLoopsSent], c[loopcover.EventLoopsReturned], c[loopcover.EventLoopsLost],
+		c[loopcover.EventLoopAlerts], st.LoopRTTMS, st.LoopTunnels[0])
+	if c[loopcover.EventLoopsLost] > c[loopcover.EventLoopsReturned]/5 || c[loopcover.EventLoopAlerts] != 0 {
+		t.Fatalf("healthy network: lost %d of %d loops, %d alerts", c[loopcover.EventLoopsLost], c[loopcover.EventLoopsSent], c[loopcover.EventLoopAlerts])
 	}
 	coverOut := false
 	for _, p := range st.Plugins {
@@ -100,18 +100,18 @@ func TestLoopCoverE2E(t *testing.T) {
 	}
 	pgid := relay.PID() // localnet puts each node in its own group
 	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGCONT) })
-	alerts0, built0 := c[node.EventLoopAlerts], c[node.EventLoopTunnelsBuilt]
+	alerts0, built0 := c[loopcover.EventLoopAlerts], c[loopcover.EventLoopTunnelsBuilt]
 	if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	frozen := time.Now()
 	st = poll("loop alert after freezing "+relay.ID.Short(), 20*time.Second, func(st *control.StatusReply) bool {
-		return st.Counters[node.EventLoopAlerts] > alerts0
+		return st.Counters[loopcover.EventLoopAlerts] > alerts0
 	})
 	alertAfter := time.Since(frozen)
 	c = st.Counters
 	t.Logf("froze relay %s (hop 2 of %v); alert %v later: sent %d, returned %d, lost %d, alerts %d",
-		relay.ID.Short(), hops, alertAfter.Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned], c[node.EventLoopsLost], c[node.EventLoopAlerts])
+		relay.ID.Short(), hops, alertAfter.Round(10*time.Millisecond), c[loopcover.EventLoopsSent], c[loopcover.EventLoopsReturned], c[loopcover.EventLoopsLost], c[loopcover.EventLoopAlerts])
 	if alertAfter < loopTimeout {
 		t.Errorf("alert %v after the freeze, sooner than the loop timeout %v", alertAfter, loopTimeout)
 	}
@@ -168,15 +168,15 @@ func TestLoopCoverE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed := time.Now()
-	returned1 := c[node.EventLoopsReturned]
+	returned1 := c[loopcover.EventLoopsReturned]
 	st = poll("loops returning after the relay resumed", 30*time.Second, func(st *control.StatusReply) bool {
-		return st.Counters[node.EventLoopsReturned] >= returned1+wantReturned &&
-			st.Counters[node.EventLoopTunnelsBuilt] > built0 && len(st.LoopTunnels) == 1
+		return st.Counters[loopcover.EventLoopsReturned] >= returned1+wantReturned &&
+			st.Counters[loopcover.EventLoopTunnelsBuilt] > built0 && len(st.LoopTunnels) == 1
 	})
 	c = st.Counters
 	t.Logf("resumed: %d more loops returned %v later: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms, loop tunnels built %d, loop tunnel now %v",
-		c[node.EventLoopsReturned]-returned1, time.Since(resumed).Round(10*time.Millisecond), c[node.EventLoopsSent], c[node.EventLoopsReturned],
-		c[node.EventLoopsLost], c[node.EventLoopAlerts], st.LoopRTTMS, c[node.EventLoopTunnelsBuilt], st.LoopTunnels[0])
+		c[loopcover.EventLoopsReturned]-returned1, time.Since(resumed).Round(10*time.Millisecond), c[loopcover.EventLoopsSent], c[loopcover.EventLoopsReturned],
+		c[loopcover.EventLoopsLost], c[loopcover.EventLoopAlerts], st.LoopRTTMS, c[loopcover.EventLoopTunnelsBuilt], st.LoopTunnels[0])
 	if _, err := relay.Client.Status(ctx); err != nil || relay.Exited() {
 		t.Errorf("the resumed relay %s does not answer: %v", relay.ID.Short(), err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
-	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/host"
 )
 
@@ -72,9 +72,9 @@ func printStatus(st *control.StatusReply) {
 		}
 		fmt.Printf("  plugin %-9s %-9s %s\n", p.Kind, p.Name, where)
 	}
-	if sent := st.Counters[node.EventLoopsSent]; sent > 0 {
+	if sent := st.Counters[loopcover.EventLoopsSent]; sent > 0 {
 		fmt.Printf("  loop cover: sent %d, returned %d, lost %d, alerts %d, median RTT %.2f ms\n",
-			sent, st.Counters[node.EventLoopsReturned], st.Counters[node.EventLoopsLost], st.Counters[node.EventLoopAlerts], st.LoopRTTMS)
+			sent, st.Counters[loopcover.EventLoopsReturned], st.Counters[loopcover.EventLoopsLost], st.Counters[loopcover.EventLoopAlerts], st.LoopRTTMS)
 		for _, hops := range st.LoopTunnels {
 			fmt.Printf("    loop tunnel through %s\n", strings.Join(hops, " → "))
 		}

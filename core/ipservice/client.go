@@ -132,7 +132,7 @@ func (s *Service) clientLoop() {
 func (s *Service) clientPacket(flow uint64, pkt []byte) {
 	info, err := ippkt.Parse(pkt)
 	if err != nil {
-		s.inc(node.DropIPMalformed)
+		s.inc(DropIPMalformed)
 		return
 	}
 	s.routePacket(flow, pkt, info)
@@ -143,14 +143,14 @@ func (s *Service) clientPacket(flow uint64, pkt []byte) {
 // tunnel and the flow tracker.
 func (s *Service) routePacket(flow uint64, pkt []byte, info ippkt.Info) {
 	if len(pkt) > onion.MaxData {
-		s.inc(node.DropIPTooBig)
+		s.inc(DropIPTooBig)
 		return
 	}
 	adapter.ClampMSS(pkt, info, adapter.InnerMTU)
 	if d := info.Dst; d.IsMulticast() || d.IsLinkLocalUnicast() || d.IsUnspecified() || d.IsLoopback() {
 		// The kernel's own chatter (IPv6 neighbour discovery, mDNS, ...)
 		// that a TUN catches: it means nothing beyond this host.
-		s.inc(node.DropIPLocal)
+		s.inc(DropIPLocal)
 		return
 	}
 	proto, dst := adapter.ProtoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
@@ -163,7 +163,7 @@ func (s *Service) routePacket(flow uint64, pkt []byte, info ippkt.Info) {
 		if errors.Is(err, onion.ErrAside) {
 			// Its exit is being rejoined: the flow stays on it (a new
 			// tunnel would have a new exit); the application resends.
-			s.inc(node.DropExitAside)
+			s.inc(DropExitAside)
 			return
 		}
 	}
@@ -258,7 +258,7 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 	cs.mu.Unlock()
 	if err != nil {
 		s.limiter.Warn(s.log, "client-build", "no tunnel for destination", "proto", pf.proto, "err", err)
-		s.add(node.DropNoTunnel, uint64(len(pkts)))
+		s.add(DropNoTunnel, uint64(len(pkts)))
 		// Fail fast: answer the application with ICMP unreachable.
 		for _, p := range pkts {
 			var buf [1500]byte
@@ -276,7 +276,7 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 // deliverClient hands a packet from a tunnel to the client adapter.
 func (s *Service) deliverClient(flow uint64, pkt []byte) {
 	if w := s.client.writer; w == nil || !w.Write(flow, pkt) {
-		s.inc(node.DropAdapter)
+		s.inc(DropAdapter)
 	}
 }
 

@@ -53,7 +53,7 @@ func (s *Service) isDNSAddr(a netip.Addr) bool {
 func (s *Service) exitData(c node.ExitCircuit, pkt []byte) {
 	info, err := ippkt.Parse(pkt)
 	if err != nil {
-		s.inc(node.DropIPMalformed)
+		s.inc(DropIPMalformed)
 		return
 	}
 	if !s.isDNSAddr(info.Dst) {
@@ -63,9 +63,9 @@ func (s *Service) exitData(c node.ExitCircuit, pkt []byte) {
 		if v := s.n.ExitPolicy().Check(adapter.ProtoName(info.Proto), dst); !v.Allowed {
 			// Fail fast: tell the client at once instead of letting its
 			// connection time out.
-			s.inc(node.DropExitPolicy)
+			s.inc(DropExitPolicy)
 			if v.Form != "" && v.Form != exitpolicy.FormMapped {
-				s.inc(node.DropExitPolicyEmbedded)
+				s.inc(DropExitPolicyEmbedded)
 			}
 			var buf [1500]byte
 			if reply, err := ippkt.Unreachable(buf[:0], pkt); err == nil {
@@ -77,7 +77,7 @@ func (s *Service) exitData(c node.ExitCircuit, pkt []byte) {
 	flow := c.Flow()
 	v, _ := s.exits.m.LoadOrStore(flow, &exitFlow{c: c})
 	if w := s.exits.writer; w == nil || !w.Write(flow, pkt) {
-		s.inc(node.DropAdapter) // queue full; refusals are counted by adapterWriter
+		s.inc(DropAdapter) // queue full; refusals are counted by adapterWriter
 		return
 	}
 	s.trackFromApp(&v.(*exitFlow).flows, pkt, info)
@@ -108,7 +108,7 @@ func (s *Service) exitLoop() {
 			}
 			data := pkts[i].Buf[:pkts[i].N]
 			if len(data) > onion.MaxData {
-				s.inc(node.DropIPTooBig)
+				s.inc(DropIPTooBig)
 				continue
 			}
 			ef := v.(*exitFlow)
@@ -146,14 +146,14 @@ func (s *Service) maintainExit() {
 	if now == last {
 		return
 	}
-	s.add(node.ExitAdapterRestarts, now-last)
+	s.add(ExitAdapterRestarts, now-last)
 	var reset uint64
 	s.exits.m.Range(func(_, v any) bool {
 		ef := v.(*exitFlow)
 		rsts, flows := ef.flows.resets()
 		// Counted before the resets leave, so that whoever sees a reset
 		// arrive also sees it counted.
-		s.add(node.ExitFlowsReset, uint64(flows))
+		s.add(ExitFlowsReset, uint64(flows))
 		reset += uint64(flows)
 		for _, rst := range rsts {
 			ef.c.Reply(rst)

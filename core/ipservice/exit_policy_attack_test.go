@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/ippkt"
-	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
 )
 
@@ -97,13 +96,13 @@ done:
 			t.Errorf("no ICMP refusal for %s", a)
 		}
 	}
-	if got := exitNode.Stat(node.DropExitPolicy); got != uint64(len(exitAttackDsts)) {
-		t.Errorf("%s = %d, want %d", node.DropExitPolicy, got, len(exitAttackDsts))
+	if got := exitNode.Stat(DropExitPolicy); got != uint64(len(exitAttackDsts)) {
+		t.Errorf("%s = %d, want %d", DropExitPolicy, got, len(exitAttackDsts))
 	}
 	// The first nine but the reserved 240.0.0.1 are refused for the IPv4
 	// address they carry.
-	if got := exitNode.Stat(node.DropExitPolicyEmbedded); got != 8 {
-		t.Errorf("%s = %d, want 8", node.DropExitPolicyEmbedded, got)
+	if got := exitNode.Stat(DropExitPolicyEmbedded); got != 8 {
+		t.Errorf("%s = %d, want 8", DropExitPolicyEmbedded, got)
 	}
 }
 

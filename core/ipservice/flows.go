@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/tarzan-net/tarzan/core/ippkt"
-	"github.com/tarzan-net/tarzan/core/node"
 )
 
 // Flows that cannot survive end with a reset, at once. When a tunnel's
@@ -247,7 +246,7 @@ func appSegment(b []byte, k flowKey, seq, ack uint32, flags byte) []byte {
 // trackFromApp feeds a tracker and counts a flow it had to forget.
 func (s *Service) trackFromApp(ft *flowTracker, pkt []byte, in ippkt.Info) {
 	if ft.fromApp(pkt, in) {
-		s.inc(node.FlowsEvicted)
+		s.inc(FlowsEvicted)
 	}
 }
 
@@ -258,7 +257,7 @@ func (s *Service) trackFromApp(ft *flowTracker, pkt []byte, in ippkt.Info) {
 // its next connection takes a healthy tunnel.
 func (it *ipTunnel) exitLost() {
 	rsts, flows := it.flows.resets()
-	it.s.add(node.FlowsReset, uint64(flows)) // before the resets: seen reset, seen counted
+	it.s.add(FlowsReset, uint64(flows)) // before the resets: seen reset, seen counted
 	for _, rst := range rsts {
 		it.s.deliverClient(it.flow.Load(), rst)
 	}

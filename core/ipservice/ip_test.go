@@ -145,8 +145,8 @@ func testExitPolicyRejectsFast(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("no ICMP unreachable for a rejected destination")
 	}
-	if exitNode.Stat(node.DropExitPolicy) != 1 {
-		t.Errorf("%s = %d, want 1", node.DropExitPolicy, exitNode.Stat(node.DropExitPolicy))
+	if exitNode.Stat(DropExitPolicy) != 1 {
+		t.Errorf("%s = %d, want 1", DropExitPolicy, exitNode.Stat(DropExitPolicy))
 	}
 	for i, f := range in.exits {
 		select {
@@ -176,7 +176,7 @@ func testNoExitForDestinationFailsFast(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no ICMP unreachable")
 	}
-	if in.Nodes[0].Stat(node.DropNoTunnel) == 0 {
+	if in.Nodes[0].Stat(DropNoTunnel) == 0 {
 		t.Error("drop not counted")
 	}
 }

@@ -117,7 +117,7 @@ func (s *Service) Start(n *node.Node) error {
 // the cell came from.
 func (s *Service) adapterWriter(a adapter.Adapter, warnKey string) *adapter.Writer {
 	w := adapter.NewWriter(a, 0, func(lost int, err error) {
-		s.add(node.DropAdapter, uint64(lost))
+		s.add(DropAdapter, uint64(lost))
 		s.limiter.Warn(s.log, warnKey, "IP adapter refused packets", "adapter", a.Name(), "err", err)
 	})
 	s.n.Go(func() { w.Run(s.n.Done()) })

@@ -75,7 +75,7 @@ func testAttackLoopPingCarriesNoClock(t *testing.T) {
 		}}
 	})
 	src, lp := tn.Nodes[0], tn.probers[0]
-	nodetest.WaitFor(t, "20 loops back", 30*time.Second, func() bool { return src.Stat(node.EventLoopsReturned) >= 20 })
+	nodetest.WaitFor(t, "20 loops back", 30*time.Second, func() bool { return src.Stat(EventLoopsReturned) >= 20 })
 	if rtt, samples := lp.RTT(); rtt <= 0 || samples == 0 {
 		t.Errorf("loop RTT %v over %d loops", rtt, samples)
 	}

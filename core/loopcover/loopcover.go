@@ -299,7 +299,7 @@ func (lc *Prober) sendOne(rnd *mrand.Rand, now time.Time) {
 	}
 	// Any other error (a full link queue) lost the cell at our own link:
 	// the loop times out and counts as lost, as it should.
-	lc.n.Count(node.EventLoopsSent, 1)
+	lc.n.Count(EventLoopsSent, 1)
 }
 
 // returned settles a loop whose reply came back through lt. It is
@@ -327,9 +327,9 @@ func (lc *Prober) returned(lt *loopTunnel, id, nonce uint64, at time.Time) {
 	alert := lc.settleLocked(p, lost, at)
 	lc.mu.Unlock()
 	if lost {
-		lc.n.Count(node.EventLoopsLost, 1)
+		lc.n.Count(EventLoopsLost, 1)
 	} else {
-		lc.n.Count(node.EventLoopsReturned, 1)
+		lc.n.Count(EventLoopsReturned, 1)
 	}
 	lc.reportAlert(alert)
 }
@@ -351,7 +351,7 @@ func (lc *Prober) expire(now time.Time) {
 		}
 	}
 	lc.mu.Unlock()
-	lc.n.Count(node.EventLoopsLost, uint64(lost))
+	lc.n.Count(EventLoopsLost, uint64(lost))
 	for _, a := range alerts {
 		lc.reportAlert(a)
 	}
@@ -363,7 +363,7 @@ func (lc *Prober) reportAlert(a *loopAlert) {
 	if a == nil {
 		return
 	}
-	lc.n.Count(node.EventLoopAlerts, 1)
+	lc.n.Count(EventLoopAlerts, 1)
 	ids := make([]string, len(a.through))
 	for i, id := range a.through {
 		ids[i] = id.Short()
@@ -531,7 +531,7 @@ func (lc *Prober) buildTunnels(ctx context.Context, count int, suspects, strict 
 		case err == nil && lc.stopped():
 			t.Close()
 		case err == nil:
-			n.Count(node.EventLoopTunnelsBuilt, 1)
+			n.Count(EventLoopTunnelsBuilt, 1)
 			lc.log.Debug("loop tunnel built", "hops", len(t.HopIDs()))
 		case ctx.Err() == nil && !lc.stopped():
 			lc.limiter.Debug(lc.log, "loop-build", "loop cover: building a loop tunnel failed; retrying", "err", err)

@@ -31,7 +31,7 @@ func loopPolicy(rate float64) cover.Policy {
 }
 
 func loopCounts(n *node.Node) (sent, returned, lost uint64) {
-	return n.Stat(node.EventLoopsSent), n.Stat(node.EventLoopsReturned), n.Stat(node.EventLoopsLost)
+	return n.Stat(EventLoopsSent), n.Stat(EventLoopsReturned), n.Stat(EventLoopsLost)
 }
 
 // noLoops is a cover policy without cover.Looper: it shapes every link
@@ -80,12 +80,12 @@ func testLoopCover(t *testing.T) {
 		}
 	}
 
-	sent0 := src.Stat(node.EventLoopsSent)
+	sent0 := src.Stat(EventLoopsSent)
 	began := time.Now()
-	nodetest.WaitFor(t, "60 more loops sent", 30*time.Second, func() bool { return src.Stat(node.EventLoopsSent) >= sent0+60 })
-	perSec := float64(src.Stat(node.EventLoopsSent)-sent0) / time.Since(began).Seconds()
+	nodetest.WaitFor(t, "60 more loops sent", 30*time.Second, func() bool { return src.Stat(EventLoopsSent) >= sent0+60 })
+	perSec := float64(src.Stat(EventLoopsSent)-sent0) / time.Since(began).Seconds()
 	// Settle every loop sent so far: back, or lost after LoopTimeout.
-	sent := src.Stat(node.EventLoopsSent)
+	sent := src.Stat(EventLoopsSent)
 	nodetest.WaitFor(t, "loops settled", 30*time.Second, func() bool {
 		_, ret, lost := loopCounts(src)
 		return ret+lost >= sent
@@ -94,7 +94,7 @@ func testLoopCover(t *testing.T) {
 	rtt, samples := lp.RTT()
 	st := tn.status(0)
 	t.Logf("%.1f loops/s; sent %d, returned %d, lost %d; median RTT %v over %d; loop tunnels built %d",
-		perSec, sent, returned, lost, rtt, samples, st.Counters[node.EventLoopTunnelsBuilt])
+		perSec, sent, returned, lost, rtt, samples, st.Counters[EventLoopTunnelsBuilt])
 	if perSec < rate/3 || perSec > rate*2 {
 		t.Errorf("%.1f loops per second, want about %v", perSec, rate)
 	}
@@ -110,20 +110,20 @@ func testLoopCover(t *testing.T) {
 	if len(st.LoopTunnels) != 2 || len(st.LoopTunnels[0]) != 3 || len(st.LoopTunnels[1]) != 3 {
 		t.Errorf("Status().LoopTunnels = %v, want two of 3 hops", st.LoopTunnels)
 	}
-	for _, name := range []string{node.EventLoopsSent, node.EventLoopsReturned, node.EventLoopTunnelsBuilt} {
+	for _, name := range []string{EventLoopsSent, EventLoopsReturned, EventLoopTunnelsBuilt} {
 		if st.Counters[name] == 0 {
 			t.Errorf("status counter %s = 0", name)
 		}
 	}
-	if st.Counters[node.EventLoopAlerts] != 0 {
-		t.Errorf("%d loop alerts on a healthy network", st.Counters[node.EventLoopAlerts])
+	if st.Counters[EventLoopAlerts] != 0 {
+		t.Errorf("%d loop alerts on a healthy network", st.Counters[EventLoopAlerts])
 	}
 
 	for i, n := range tn.Nodes[1:3] {
 		sent, ret, lost := loopCounts(n)
-		if sent+ret+lost+n.Stat(node.EventLoopTunnelsBuilt) != 0 || n.Status().Tunnels != 0 {
+		if sent+ret+lost+n.Stat(EventLoopTunnelsBuilt) != 0 || n.Status().Tunnels != 0 {
 			t.Errorf("node %d (policy without loops): sent %d, returned %d, lost %d, %d loop tunnels, %d own tunnels",
-				i+1, sent, ret, lost, n.Stat(node.EventLoopTunnelsBuilt), n.Status().Tunnels)
+				i+1, sent, ret, lost, n.Stat(EventLoopTunnelsBuilt), n.Status().Tunnels)
 		}
 		if rtt, _ := tn.probers[i+1].RTT(); rtt != 0 {
 			t.Errorf("node %d: loop RTT %v without loops", i+1, rtt)
@@ -187,7 +187,7 @@ func testLoopCoverDetectsDroppingRelay(t *testing.T) {
 	})
 	src, lp := tn.Nodes[0], tn.probers[0]
 	nodetest.WaitFor(t, "two loop tunnels and 20 returned loops", 30*time.Second, func() bool {
-		return len(lp.Tunnels()) == 2 && src.Stat(node.EventLoopsReturned) >= 20
+		return len(lp.Tunnels()) == 2 && src.Stat(EventLoopsReturned) >= 20
 	})
 	path := lp.Tunnels()[0]
 	relay, next := path[1], path[2]
@@ -203,7 +203,7 @@ func testLoopCoverDetectsDroppingRelay(t *testing.T) {
 	drops[ri].to.Store(&to)
 	t.Logf("relay %s (hop 2 of %s) drops everything it sends to %s", relay.Short(), shorts(path), next.Short())
 
-	nodetest.WaitFor(t, "the loop alert", 60*time.Second, func() bool { return src.Stat(node.EventLoopAlerts) > 0 })
+	nodetest.WaitFor(t, "the loop alert", 60*time.Second, func() bool { return src.Stat(EventLoopAlerts) > 0 })
 	alertAfter := time.Since(attack)
 	sent, ret, lost := loopCounts(src)
 	t.Logf("alert %v after the attack began; sent %d, returned %d, lost %d (%d since the attack); relay dropped %d frames",
@@ -228,7 +228,7 @@ func testLoopCoverDetectsDroppingRelay(t *testing.T) {
 			}
 			sent, ret, lost := loopCounts(src)
 			t.Logf("at failure: loop tunnels %v; suspects %v; built %d; alerts %d; sent %d, returned %d, lost %d",
-				now, sus, src.Stat(node.EventLoopTunnelsBuilt), src.Stat(node.EventLoopAlerts), sent, ret, lost)
+				now, sus, src.Stat(EventLoopTunnelsBuilt), src.Stat(EventLoopAlerts), sent, ret, lost)
 		}
 	}()
 	nodetest.WaitFor(t, "two loop tunnels avoiding the relay", 30*time.Second, func() bool {
@@ -243,9 +243,9 @@ func testLoopCoverDetectsDroppingRelay(t *testing.T) {
 		}
 		return true
 	})
-	ret1 := src.Stat(node.EventLoopsReturned)
+	ret1 := src.Stat(EventLoopsReturned)
 	nodetest.WaitFor(t, "20 loops back through the new tunnels", 30*time.Second, func() bool {
-		return src.Stat(node.EventLoopsReturned) >= ret1+20
+		return src.Stat(EventLoopsReturned) >= ret1+20
 	})
 	var now []string
 	for _, h := range lp.Tunnels() {
@@ -254,7 +254,7 @@ func testLoopCoverDetectsDroppingRelay(t *testing.T) {
 	sent, ret, lost = loopCounts(src)
 	rtt, _ := lp.RTT()
 	t.Logf("loop tunnels now %v; sent %d, returned %d, lost %d; alerts %d; median RTT %v; %.1fs after the attack",
-		now, sent, ret, lost, src.Stat(node.EventLoopAlerts), rtt, time.Since(attack).Seconds())
+		now, sent, ret, lost, src.Stat(EventLoopAlerts), rtt, time.Since(attack).Seconds())
 }
 
 func shorts(ids []identity.ID) string {
@@ -322,14 +322,14 @@ func testLoopCoverShapedTakesPaddingsPlace(t *testing.T) {
 		o.Cover = p
 	})
 	src, lp := tn.Nodes[0], tn.probers[0]
-	nodetest.WaitFor(t, "40 loops back over shaped links", 30*time.Second, func() bool { return src.Stat(node.EventLoopsReturned) >= 40 })
+	nodetest.WaitFor(t, "40 loops back over shaped links", 30*time.Second, func() bool { return src.Stat(EventLoopsReturned) >= 40 })
 	from := len(pol.Ticks())
-	sent0 := src.Stat(node.EventLoopsSent)
+	sent0 := src.Stat(EventLoopsSent)
 	nodetest.WaitFor(t, "3 s of ticks", 30*time.Second, func() bool {
 		ts := pol.Ticks()
 		return len(ts) > from+1 && ts[len(ts)-1].Now.Sub(ts[from].Now) >= 3*time.Second
 	})
-	loops := src.Stat(node.EventLoopsSent) - sent0
+	loops := src.Stat(EventLoopsSent) - sent0
 	ts := pol.Ticks()[from+1:] // each tick reports the interval before it
 	secs := ts[len(ts)-1].Now.Sub(pol.Ticks()[from].Now).Seconds()
 	type sum struct{ data, cover uint64 }

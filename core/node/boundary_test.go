@@ -1,8 +1,13 @@
 package node
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -44,5 +49,54 @@ func TestEngineImportsNoService(t *testing.T) {
 			"github.com/tarzan-net/tarzan/core/loopcover":
 			t.Errorf("core/node depends on %s", dep)
 		}
+	}
+}
+
+// The engine's counters are the engine's: names that only the IP service
+// or loop cover count live in core/ipservice/stats.go and
+// core/loopcover/stats.go. This fails when core/node declares a string
+// constant in their vocabulary again.
+func TestEngineDeclaresNoServiceCounter(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	servicePrefixes := []string{"drop_ip_", "drop_exit_policy", "drop_adapter", "drop_no_tunnel", "drop_exit_aside", "loop", "flows_", "exit_flows_", "exit_adapter_"}
+	consts := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				for _, v := range spec.(*ast.ValueSpec).Values {
+					lit, ok := v.(*ast.BasicLit)
+					if !ok || lit.Kind != token.STRING {
+						continue
+					}
+					consts++
+					s, _ := strconv.Unquote(lit.Value)
+					for _, p := range servicePrefixes {
+						if strings.HasPrefix(s, p) {
+							t.Errorf("%s: core/node declares counter %q, which belongs to a service (prefix %q)", fset.Position(lit.Pos()), s, p)
+						}
+					}
+				}
+			}
+		}
+	}
+	// The engine's own counters are string constants too: seeing none
+	// would mean the test looked in the wrong place.
+	if consts < 30 {
+		t.Fatalf("found %d string constants in core/node: not the engine's sources", consts)
 	}
 }

@@ -22,9 +22,8 @@ import (
 // published policy accepts the packet's destination, built when the
 // group's first packet arrives (the packets that arrive meanwhile wait,
 // and leave once it is up), and hands what comes back to the client
-// adapter. No
-// policy check, no flow tracking, no spares: the tests that use it send
-// only what the policies accept.
+// adapter. No policy check, no flow tracking, no spares: the tests that
+// use it send only what the policies accept.
 type ipShim struct {
 	n      *Node
 	client *adaptertest.Fake // nil at an exit

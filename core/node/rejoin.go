@@ -14,8 +14,9 @@ import (
 // Keep-exit repair (PROTOCOL §9, Repair). When a hop before the exit is
 // lost, the initiator keeps the hops before the blamed ones, walks through
 // new hops to the same exit and rejoins the exit's circuit there: the exit
-// moves the circuit, with its onion state and its exit flow (the NAT
-// mapping of every TCP connection through it), to the new previous hop. So
+// moves the circuit, with its onion state and its exit flow (the handle
+// under which the exit service keeps its state, e.g. the NAT mapping of
+// every TCP connection through it), to the new previous hop. So
 // a connection through the tunnel survives the death of a middle relay.
 //
 // The rejoin message is ID || B || X_g with X_g derived from the
@@ -124,8 +125,9 @@ func (n *Node) rejoinCreate(l *peerLink, key circKey, msg []byte, now time.Time)
 
 // orphan keeps c, a last-hop circuit whose previous hop is lost, for a
 // rejoin; it reports false when c is to be torn down instead. Only a
-// circuit that holds an exit flow is kept: that state (the NAT mapping,
-// the server's TCP connection) is what a rejoin saves. Any other circuit
+// circuit that holds an exit flow (ExitCircuit.Flow) is kept: the exit
+// service's state under that handle (the NAT mapping, the server's TCP
+// connection) is what a rejoin saves. Any other circuit
 // costs its initiator nothing to rebuild, and keeping it would let a
 // CREATE its creator abandoned (answered GONE) linger as a ghost.
 func (n *Node) orphan(c *circuit, reason byte) bool {

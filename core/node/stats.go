@@ -27,12 +27,6 @@ const (
 	DropNoExit            = "drop_data_no_exit"       // DATA at a last hop that is no exit or has no ExitHandler
 	DropRelayMalformed    = "drop_relay_malformed"    // relay payload that did not decode
 	DropTransportWrite    = "drop_transport_write"    // transport refused a batch
-	DropIPMalformed       = "drop_ip_malformed"       // not a valid IP packet
-	DropIPTooBig          = "drop_ip_too_big"         // IP packet larger than a relay payload
-	DropIPLocal           = "drop_ip_local"           // client packet for a multicast, link-local or loopback destination
-	DropExitPolicy        = "drop_exit_policy"        // destination refused by the exit policy (answered with ICMP unreachable)
-	DropNoTunnel          = "drop_no_tunnel"          // no tunnel could be built for the packet
-	DropAdapter           = "drop_adapter"            // an adapter refused a packet
 	DropGossip            = "drop_gossip"             // discovery message that could not be sent or delivered
 
 	EventFramesIn        = "frames_in"
@@ -47,14 +41,6 @@ const (
 	EventGossipIn        = "gossip_in"
 	EventTunnelsRepaired = "tunnels_repaired"
 	EventGossipOut       = "gossip_out"
-
-	// Loop cover (core/loopcover counts them here, Node.Count). Sent =
-	// returned + lost + in flight.
-	EventLoopsSent        = "loops_sent"         // loops sent through a loop tunnel
-	EventLoopsReturned    = "loops_returned"     // loops whose reply came back within LoopTimeout
-	EventLoopsLost        = "loops_lost"         // loops whose reply did not
-	EventLoopAlerts       = "loop_alerts"        // times too many recent loops were lost (Options.LoopAlertLoss)
-	EventLoopTunnelsBuilt = "loop_tunnels_built" // loop tunnels built, replacements included
 )
 
 // counters is a set of named monotonic counters.

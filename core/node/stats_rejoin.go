@@ -8,5 +8,4 @@ const (
 	EventCircuitsOrphaned = "circuits_orphaned"       // exit side: a last-hop circuit lost its previous hop and waits for a rejoin
 	EventOrphansExpired   = "circuits_orphan_expired" // an orphan not rejoined within Options.OrphanGrace: torn down
 	DropOrphanReply       = "drop_orphan_reply"       // backward cell (an exit reply) for an orphan: no previous hop to send it to
-	DropExitAside         = "drop_exit_aside"         // client packet for a tunnel whose exit is set aside during a repair
 )

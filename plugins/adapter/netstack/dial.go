@@ -90,7 +90,7 @@ func (g *group) dial(ctx context.Context, network, address string) (net.Conn, er
 func (g *group) dialOne(ctx context.Context, proto string, ap netip.AddrPort, left int) (net.Conn, error) {
 	if proto == "udp" {
 		// No handshake: a UDP "connection" only fixes the peer.
-		c, err := g.net.DialUDPAddrPort(netip.AddrPort{}, ap)
+		c, err := g.Net.DialUDPAddrPort(netip.AddrPort{}, ap)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +101,7 @@ func (g *group) dialOne(ctx context.Context, proto string, ap netip.AddrPort, le
 		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/time.Duration(left)))
 		defer cancel()
 	}
-	c, err := g.net.DialContextTCPAddrPort(ctx, ap)
+	c, err := g.Net.DialContextTCPAddrPort(ctx, ap)
 	if err != nil {
 		return nil, unreachable(err)
 	}
@@ -132,7 +132,7 @@ func (g *group) resolve(ctx context.Context, host string, fam int) ([]netip.Addr
 		}
 		found = []netip.Addr{a.Unmap()}
 	} else {
-		names, err := g.net.LookupContextHost(ctx, host)
+		names, err := g.Net.LookupContextHost(ctx, host)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +150,7 @@ func (g *group) resolve(ctx context.Context, host string, fam int) ([]netip.Addr
 			why = &net.AddrError{Err: "no suitable address", Addr: host}
 		case !Allowed(a):
 			why = fmt.Errorf("%s: %w", a, ErrNotAllowed)
-		case !g.hasFamily(a):
+		case !g.HasFamily(a):
 			why = fmt.Errorf("%s: %w", a, ErrNoRoute)
 		case a.Is4():
 			v4 = append(v4, a)

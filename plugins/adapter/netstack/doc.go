@@ -41,10 +41,11 @@
 // Packet pipeline, application → tunnel:
 //
 //  1. DialContext (the application's goroutine) resolves and connects
-//     through its group's stack (group.net);
-//  2. the stack emits IP packets; the group's reader goroutine (owned by
-//     the group, stopped by group.close) copies each into a pooled buffer
-//     and queues it on Adapter.out, tagged with the group's Flow;
+//     through its group's stack (group.Net);
+//  2. the stack emits IP packets; the group's reader goroutine
+//     (stackgroup.Stack.ReadLoop, stopped by Stack.Close) copies each into
+//     a pooled buffer and queues it on Adapter.out, tagged with the
+//     group's Flow;
 //  3. ReadPackets (the core's goroutine) drains Adapter.out into the
 //     core's buffers and returns the pooled buffers.
 //

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/stackgroup"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
@@ -29,7 +30,7 @@ type Adapter struct {
 	opts options
 	log  *slog.Logger
 
-	out  chan outPacket
+	out  chan stackgroup.Packet
 	bufs sync.Pool // *[]byte of opts.mtu bytes
 
 	closed chan struct{}
@@ -60,7 +61,7 @@ func NewAdapter(options map[string]string) (*Adapter, error) {
 	}
 	return &Adapter{
 		opts: o, log: slog.Default().With("adapter", Name),
-		out: make(chan outPacket, outQueue), closed: make(chan struct{}),
+		out: make(chan stackgroup.Packet, outQueue), closed: make(chan struct{}),
 		groups: map[string]*group{}, flows: map[uint64]*group{}, nextFlow: 1,
 	}, nil
 }
@@ -115,30 +116,7 @@ func (a *Adapter) Open(cfg adapter.Config) error {
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
 func (a *Adapter) ReadPackets(pkts []adapter.Packet) (int, error) {
-	n := 0
-	for n < len(pkts) {
-		var op outPacket
-		if n == 0 {
-			select {
-			case op = <-a.out:
-			case <-a.closed:
-				return 0, adapter.ErrClosed
-			}
-		} else {
-			select {
-			case op = <-a.out:
-			default:
-				return n, nil
-			}
-		}
-		if op.n <= len(pkts[n].Buf) {
-			pkts[n].N = copy(pkts[n].Buf, (*op.buf)[:op.n])
-			pkts[n].Flow = op.flow
-			n++
-		}
-		a.bufs.Put(op.buf)
-	}
-	return n, nil
+	return stackgroup.Read(pkts, a.out, a.closed, &a.bufs)
 }
 
 // WritePackets delivers each packet to the stack of its Flow. Packets for
@@ -163,7 +141,7 @@ func (a *Adapter) WritePackets(pkts []adapter.Packet) (int, error) {
 		g := a.flows[pk.Flow]
 		a.mu.Unlock()
 		if g != nil {
-			g.write(b)
+			g.Write([][]byte{b})
 		}
 	}
 	return len(pkts), nil
@@ -179,17 +157,9 @@ func (a *Adapter) Close() error {
 		a.groups, a.flows = map[string]*group{}, map[uint64]*group{}
 		a.mu.Unlock()
 		for _, g := range groups {
-			g.close()
+			g.Close()
 		}
-	drain:
-		for {
-			select {
-			case op := <-a.out:
-				a.bufs.Put(op.buf)
-			default:
-				break drain
-			}
-		}
+		stackgroup.Drain(a.out, &a.bufs)
 	})
 	return nil
 }
@@ -226,7 +196,7 @@ func (a *Adapter) Group(key string) (*Group, error) {
 }
 
 // Flow returns the group's Flow number (0 for the default group).
-func (h *Group) Flow() uint64 { return h.g.flow }
+func (h *Group) Flow() uint64 { return h.g.Flow }
 
 // DialContext connects to address through the group's stack. network is
 // "tcp", "tcp4", "tcp6", "udp", "udp4" or "udp6"; address is "host:port",
@@ -267,7 +237,7 @@ func (a *Adapter) acquire(key string) (*group, error) {
 			return nil, err
 		}
 		a.groups[key], a.flows[flow] = g, g
-		go g.readLoop(a.out, &a.bufs)
+		go g.ReadLoop(a.out, &a.bufs)
 		a.log.Debug("isolation group opened", "flow", flow)
 	}
 	g.refs++
@@ -280,19 +250,19 @@ func (a *Adapter) acquire(key string) (*group, error) {
 func (a *Adapter) release(g *group) {
 	a.mu.Lock()
 	g.refs--
-	last := g.refs == 0 && g.flow != 0 && a.flows[g.flow] == g
+	last := g.refs == 0 && g.Flow != 0 && a.flows[g.Flow] == g
 	if last {
 		for k, x := range a.groups {
 			if x == g {
 				delete(a.groups, k)
 			}
 		}
-		delete(a.flows, g.flow)
+		delete(a.flows, g.Flow)
 	}
 	a.mu.Unlock()
 	if last {
-		a.log.Debug("isolation group closed", "flow", g.flow)
-		g.close()
+		a.log.Debug("isolation group closed", "flow", g.Flow)
+		g.Close()
 	}
 }
 

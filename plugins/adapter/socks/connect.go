@@ -25,7 +25,7 @@ func (p *Proxy) connect(c net.Conn, key string, dst destination) {
 	remote, rep := p.dial(ctx, g, dst)
 	cancel()
 	if rep != repSucceeded {
-		p.log.Debug("connect failed", "flow", g.flow, "reply", rep)
+		p.log.Debug("connect failed", "flow", g.Flow, "reply", rep)
 		c.Write(reply(rep, netip.AddrPort{}))
 		return
 	}
@@ -58,7 +58,7 @@ func (p *Proxy) dial(ctx context.Context, g *group, dst destination) (*gonet.TCP
 		if dl, ok := ctx.Deadline(); ok && len(addrs)-i > 1 {
 			actx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/time.Duration(len(addrs)-i)))
 		}
-		conn, err := g.net.DialContextTCPAddrPort(actx, netip.AddrPortFrom(a, dst.port))
+		conn, err := g.Net.DialContextTCPAddrPort(actx, netip.AddrPortFrom(a, dst.port))
 		cancel()
 		if err == nil {
 			return conn, repSucceeded
@@ -79,7 +79,7 @@ func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip
 	if dst.host == "" {
 		found = []netip.Addr{dst.addr}
 	} else {
-		names, err := g.net.LookupContextHost(ctx, dst.host)
+		names, err := g.Net.LookupContextHost(ctx, dst.host)
 		if err != nil {
 			return nil, repHostUnreachable
 		}
@@ -95,9 +95,9 @@ func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip
 		switch {
 		case !p.allowedDestination(a):
 			rep = repNotAllowed
-		case a.Is4() && g.v4.IsValid():
+		case a.Is4() && g.V4.IsValid():
 			v4 = append(v4, a)
-		case a.Is6() && g.v6.IsValid():
+		case a.Is6() && g.V6.IsValid():
 			v6 = append(v6, a)
 		default:
 			rep = repNetworkUnreachable // no address of that family

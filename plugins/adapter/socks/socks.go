@@ -59,6 +59,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/stackgroup"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
@@ -76,7 +77,7 @@ type Proxy struct {
 	opts options
 	log  *slog.Logger
 
-	out  chan outPacket
+	out  chan stackgroup.Packet
 	bufs sync.Pool // *[]byte of opts.mtu bytes
 
 	ctx    context.Context // canceled by Close: aborts dials
@@ -104,7 +105,7 @@ func New(options map[string]string) (adapter.Adapter, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Proxy{
 		opts: o, log: slog.Default().With("adapter", Name),
-		out: make(chan outPacket, outQueue), ctx: ctx, cancel: cancel,
+		out: make(chan stackgroup.Packet, outQueue), ctx: ctx, cancel: cancel,
 		closed: make(chan struct{}), groups: map[string]*group{},
 		flows: map[uint64]*group{}, nextFlow: 1, closers: map[io.Closer]struct{}{},
 	}, nil
@@ -176,30 +177,7 @@ func (p *Proxy) Addr() netip.AddrPort {
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
 func (p *Proxy) ReadPackets(pkts []adapter.Packet) (int, error) {
-	n := 0
-	for n < len(pkts) {
-		var op outPacket
-		if n == 0 {
-			select {
-			case op = <-p.out:
-			case <-p.closed:
-				return 0, adapter.ErrClosed
-			}
-		} else {
-			select {
-			case op = <-p.out:
-			default:
-				return n, nil
-			}
-		}
-		if op.n <= len(pkts[n].Buf) {
-			pkts[n].N = copy(pkts[n].Buf, (*op.buf)[:op.n])
-			pkts[n].Flow = op.flow
-			n++
-		}
-		p.bufs.Put(op.buf)
-	}
-	return n, nil
+	return stackgroup.Read(pkts, p.out, p.closed, &p.bufs)
 }
 
 // WritePackets delivers each packet to the stack of its Flow, a run of
@@ -241,7 +219,7 @@ func (p *Proxy) writeRun(flow uint64, run [][]byte) {
 	g := p.flows[flow]
 	p.mu.Unlock()
 	if g != nil {
-		g.write(run)
+		g.Write(run)
 	}
 }
 
@@ -264,18 +242,10 @@ func (p *Proxy) Close() error {
 		// Closing the stacks also wakes sessions stuck in a DNS query,
 		// which netstack does not abort on context cancellation.
 		for _, g := range groups {
-			g.close()
+			g.Close()
 		}
 		p.wg.Wait()
-	drain:
-		for {
-			select {
-			case op := <-p.out:
-				p.bufs.Put(op.buf)
-			default:
-				break drain
-			}
-		}
+		stackgroup.Drain(p.out, &p.bufs)
 	})
 	return nil
 }
@@ -323,7 +293,7 @@ func (p *Proxy) acquire(key string) (*group, error) {
 			return nil, err
 		}
 		p.groups[key], p.flows[flow] = g, g
-		go g.readLoop(p.out, &p.bufs)
+		go g.ReadLoop(p.out, &p.bufs)
 		p.log.Debug("isolation group opened", "flow", flow)
 	}
 	g.refs++
@@ -349,8 +319,8 @@ func (p *Proxy) reapLoop() {
 			return
 		case now := <-t.C:
 			for _, g := range p.takeIdle(now) {
-				p.log.Debug("isolation group closed (idle)", "flow", g.flow)
-				g.close()
+				p.log.Debug("isolation group closed (idle)", "flow", g.Flow)
+				g.Close()
 			}
 		}
 	}
@@ -364,7 +334,7 @@ func (p *Proxy) takeIdle(now time.Time) []*group {
 		if g.refs == 0 && now.Sub(g.lastUsed) >= p.opts.idleTimeout {
 			idle = append(idle, g)
 			delete(p.groups, k)
-			delete(p.flows, g.flow)
+			delete(p.flows, g.Flow)
 		}
 	}
 	return idle

@@ -163,9 +163,9 @@ func (a *association) target(dst destination) (netip.AddrPort, bool) {
 func (a *association) inner(dst netip.Addr) *gonet.UDPConn {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	slot, local := &a.inner4, a.g.v4
+	slot, local := &a.inner4, a.g.V4
 	if dst.Is6() {
-		slot, local = &a.inner6, a.g.v6
+		slot, local = &a.inner6, a.g.V6
 	}
 	if *slot != nil {
 		return *slot
@@ -173,7 +173,7 @@ func (a *association) inner(dst netip.Addr) *gonet.UDPConn {
 	if !local.IsValid() {
 		return nil
 	}
-	in, err := a.g.net.ListenUDPAddrPort(netip.AddrPortFrom(local, 0))
+	in, err := a.g.Net.ListenUDPAddrPort(netip.AddrPortFrom(local, 0))
 	if err != nil {
 		return nil
 	}
