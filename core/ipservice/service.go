@@ -113,7 +113,7 @@ func (s *Service) Start(n *node.Node) error {
 // adapterWriter batches the packets the service hands adapter a: DATA
 // cells arrive one at a time from many goroutines, and across a plugin
 // boundary a packet in a batch of 64 costs a tenth of one sent alone
-// (D-TRUTH). A full queue drops (drop_adapter) rather than stall the link
+// (D30). A full queue drops (drop_adapter) rather than stall the link
 // the cell came from.
 func (s *Service) adapterWriter(a adapter.Adapter, warnKey string) *adapter.Writer {
 	w := adapter.NewWriter(a, 0, func(lost int, err error) {

@@ -17,7 +17,7 @@
 // block only for the first packet), and the core hands over whatever has
 // queued up since its last write. Across a plugin boundary a batch is one
 // message: a packet in a batch of 64 costs a tenth of one sent alone
-// (D-TRUTH in docs/DECISIONS.md has the numbers), so batches matter more
+// (D30 in docs/DECISIONS.md has the numbers), so batches matter more
 // than anything else an adapter does per packet.
 //
 // Buffer ownership. The caller owns every buffer:
@@ -30,7 +30,7 @@
 //
 // There is no headroom: an earlier version passed an offset so that the
 // core could layer onions in place, but the core's two copies per packet
-// cost about 1% of sealing one (D-TRUTH), and a packet from a plugin child
+// cost about 1% of sealing one (D30), and a packet from a plugin child
 // is copied off the data channel anyway; the offset was dropped.
 //
 // Parsing. An adapter that looks into packets parses each one once per

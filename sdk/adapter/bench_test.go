@@ -9,7 +9,7 @@ import (
 var sink []byte
 
 // BenchmarkCopyInnerMTU is what headroom in ReadPackets could have saved
-// the core per copy of a packet (D-TRUTH): compare with core/onion's
+// the core per copy of a packet (D30): compare with core/onion's
 // BenchmarkSeal3Hops, run side by side.
 func BenchmarkCopyInnerMTU(b *testing.B) {
 	src, dst := make([]byte, adapter.InnerMTU), make([]byte, 2048)

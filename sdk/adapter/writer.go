@@ -8,7 +8,7 @@ import (
 // into batched WritePackets calls: the core gets one packet per DATA cell,
 // from whichever goroutine relayed the cell, and across a plugin boundary
 // 64 calls of one packet cost about ten times what one call of 64 does
-// (D-TRUTH). Write copies the packet into a queue and returns; one
+// (D30). Write copies the packet into a queue and returns; one
 // goroutine (Run) hands everything queued since its last call to the
 // adapter in one batch. Nothing waits for a batch to fill: a packet that
 // finds the writer idle goes at once, and batches form only while the

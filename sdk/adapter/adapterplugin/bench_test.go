@@ -37,11 +37,11 @@ func (s *sink) WritePackets(pkts []adapter.Packet) (int, error) {
 // BenchmarkWrite pushes InnerMTU-byte packets into a child, in
 // WritePackets calls of batch packets, and reports packets/s once the
 // child has counted them all. The core wrote batches of one before; this
-// is what a batch is worth across the plugin boundary (D-TRUTH). -count
+// is what a batch is worth across the plugin boundary (D30). -count
 // repeats each sub-benchmark in a row; for A,B,A,B build the binary with
-// go test -c and run the sub-benchmarks in turn (D-TRUTH has the commands).
+// go test -c and run the sub-benchmarks in turn (D30 has the commands).
 //
-// "writer" is the core's way since D-TRUTH: one packet per call of
+// "writer" is the core's way since D30: one packet per call of
 // adapter.Writer.Write (as DATA cells arrive), batched by the Writer.
 func BenchmarkWrite(b *testing.B) {
 	for _, batch := range []int{1, 8, adapter.BatchSize} {

@@ -28,6 +28,6 @@
 // Messages are at most 128 KiB; larger batches are split. A batch is one
 // message both ways, so a WritePackets of 64 packets costs one write and
 // one wake-up of the other process, where 64 calls of one cost 64 (the
-// core batches its writes for that reason: D-TRUTH). The host copies each
+// core batches its writes for that reason: D30). The host copies each
 // packet to the caller's Buf; one that does not fit is dropped and counted.
 package adapterplugin
