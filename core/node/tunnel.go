@@ -101,9 +101,8 @@ func (n *Node) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) 
 			}
 			return nil, err
 		}
-		t, err := n.buildTunnelPath(ctx, path, ev)
+		t, err := n.buildTunnelPath(ctx, path, ev, last, avoid)
 		if err == nil {
-			t.last, t.avoid = last, avoid
 			return t, nil
 		}
 		lastErr = err
@@ -226,10 +225,14 @@ func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last fun
 // BuildTunnelPath builds a tunnel along an explicit path. Every relay still
 // enforces its own rules (it extends only to its mimics).
 func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel, error) {
-	return n.buildTunnelPath(ctx, path, nil)
+	return n.buildTunnelPath(ctx, path, nil, nil, nil)
 }
 
-func (n *Node) buildTunnelPath(ctx context.Context, path []identity.ID, ev *TunnelEvents) (*Tunnel, error) {
+// buildTunnelPath builds a tunnel along path. last and avoid are the
+// constraints its repairs keep: they are set before the tunnel is
+// registered, since a TRUNCATED can start a repair that reads them as
+// soon as its first hop answers.
+func (n *Node) buildTunnelPath(ctx context.Context, path []identity.ID, ev *TunnelEvents, last func(*view.Peer) bool, avoid []identity.ID) (*Tunnel, error) {
 	if len(path) == 0 || len(path) > onion.MaxHops {
 		return nil, fmt.Errorf("node: tunnel length %d out of range 1..%d", len(path), onion.MaxHops)
 	}
@@ -248,6 +251,8 @@ func (n *Node) buildTunnelPath(ctx context.Context, path []identity.ID, ev *Tunn
 		pings:     map[uint64]pendingPing{},
 		done:      make(chan struct{}),
 		truncated: make(chan struct{}, 1),
+		last:      last,
+		avoid:     avoid,
 	}
 	if ev != nil {
 		t.events = *ev
