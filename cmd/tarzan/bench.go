@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/host"
+	"github.com/tarzan-net/tarzan/host/sidebyside"
 	"github.com/tarzan-net/tarzan/host/transportbench"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -20,16 +21,34 @@ import (
 
 func runBench(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(os.Stderr, "Usage:\n  tarzan bench transports [-json] [-frames N] [-transports udp,dtls,kcp]\n\nRun 'tarzan bench transports -h' for its flags.\n")
+		fmt.Fprint(os.Stderr, "Usage:\n  tarzan bench transports [-json] [-frames N] [-transports udp,dtls,kcp]\n  tarzan "+strings.SplitN(sidebyside.CompareUsage, "\n", 2)[0]+"\n\nRun 'tarzan bench NAME -h' for its flags.\n")
 		if len(args) == 0 {
 			return errUsage
 		}
 		return nil
 	}
-	if args[0] != "transports" {
-		return fmt.Errorf("unknown bench %q (transports)", args[0])
+	switch args[0] {
+	case "transports":
+		return runBenchTransports(args[1:])
+	case "compare":
+		return runBenchCompare(args[1:])
 	}
-	return runBenchTransports(args[1:])
+	return fmt.Errorf("unknown bench %q (transports, compare)", args[0])
+}
+
+// runBenchCompare: Tarzan beside a private Tor network (host/sidebyside).
+func runBenchCompare(args []string) error {
+	c := sidebyside.DefaultCompare()
+	fs := newFlags("bench compare", sidebyside.CompareUsage)
+	finish := sidebyside.CompareFlags(fs, &c)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := finish(); err != nil {
+		return err
+	}
+	c.Progress, c.Command = progress, strings.Join(append([]string{"tarzan bench compare"}, args...), " ")
+	return sidebyside.CompareAndPrint(c, os.Stdout)
 }
 
 func runBenchTransports(args []string) error {
