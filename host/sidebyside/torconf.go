@@ -51,8 +51,10 @@ func (a TorNodeConf) DirAuthorityLine() string {
 		a.Nick, a.ORPort, a.V3Ident, a.Addr, a.DirPort, a.Fingerprint)
 }
 
-// Torrc is node n's torrc in a network whose authorities are auths.
-func Torrc(n TorNodeConf, auths []TorNodeConf) string {
+// Torrc is node n's torrc in a network whose authorities are auths and
+// vote every voting seconds once the first consensus exists (before it,
+// every 5 s).
+func Torrc(n TorNodeConf, auths []TorNodeConf, voting int) string {
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	line("# private Tor network on loopback (tarzan bench compare): %s, %s", n.Nick, n.Role)
@@ -94,7 +96,7 @@ func Torrc(n TorNodeConf, auths []TorNodeConf) string {
 		line("V3AuthoritativeDirectory 1")
 		line("ContactInfo %s@test.test", n.Nick)
 		line("TestingV3AuthInitialVotingInterval 5")
-		line("V3AuthVotingInterval 10")
+		line("V3AuthVotingInterval %d", voting)
 		line("TestingV3AuthInitialVoteDelay 2")
 		line("V3AuthVoteDelay 2")
 		line("TestingV3AuthInitialDistDelay 2")
@@ -120,11 +122,16 @@ func Torrc(n TorNodeConf, auths []TorNodeConf) string {
 // given roles, in this order: authorities, exits, relays, the client.
 type TorPlan struct {
 	Authorities, Exits, Relays int
+	// VotingInterval is the authorities' voting interval in seconds
+	// after the first consensus (V3AuthVotingInterval; it must divide 30
+	// minutes and exceed 4 s). Every relay and the client fetch each new
+	// consensus, so it sets much of an idle Tor network's CPU.
+	VotingInterval int
 }
 
 // DefaultTorPlan has as many processes as the Tarzan side's 12 nodes:
 // 3 authorities (relaying, never exiting), 8 exits and the client.
-var DefaultTorPlan = TorPlan{Authorities: 3, Exits: 8}
+var DefaultTorPlan = TorPlan{Authorities: 3, Exits: 8, VotingInterval: 60}
 
 // Roles lists every node's role in order, the client last.
 func (p TorPlan) Roles() []TorRole {
@@ -146,6 +153,9 @@ func (p TorPlan) Check() error {
 	if p.Authorities < 1 || p.Exits < 1 || p.Authorities+p.Exits+p.Relays < 3 {
 		return fmt.Errorf("a private Tor network needs at least 1 authority, 1 exit and 3 relays in all (3-hop circuits); got %d authorities, %d exits, %d relays",
 			p.Authorities, p.Exits, p.Relays)
+	}
+	if p.VotingInterval <= 4 || 1800%p.VotingInterval != 0 {
+		return fmt.Errorf("voting interval %d s: want more than 4 s and a divisor of 1800 s (10, 12, 15, 20, 30, 60, ...)", p.VotingInterval)
 	}
 	return nil
 }
