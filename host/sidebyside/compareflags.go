@@ -61,6 +61,7 @@ func CompareFlags(fs *flag.FlagSet, c *CompareConfig) (finish func() error) {
 	fs.DurationVar(&c.Idle, "idle", c.Idle, "quiet window for the idle CPU")
 	fs.BoolVar(&c.JSON, "json", c.JSON, "print the table as one JSON object on stdout")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "give up after this long (everything started is stopped)")
+	fs.StringVar(&c.Exe, "exe", c.Exe, "the tarzan binary the nodes run (default: this one), e.g. an older build to compare")
 	fs.StringVar(&c.Dir, "dir", c.Dir, "keep both networks' configs and logs here (default: a temp dir, removed)")
 	return func() (err error) {
 		if c.Exe == "" {
