@@ -20,6 +20,7 @@ type CompareConfig struct {
 	Baseline  string // "tor" or "none"
 	Nodes     int    // Tarzan nodes (the Tor side has as many processes by default)
 	InProcess bool   // every Tarzan plugin in its node's process
+	Isolate   bool   // each concurrent flow its own SOCKS user (circuit / tunnel group)
 	Tor       TorPlan
 
 	Runs     int   // interleaved runs per overlay
@@ -83,6 +84,8 @@ type side struct {
 	ov     overlay
 	target netip.AddrPort // the server as this overlay's client names it
 	s      samples
+
+	setupFailures int // builds that failed and were retried
 }
 
 // samples holds one value per run for every metric.
@@ -186,7 +189,7 @@ func warmUp(ctx context.Context, s *side) error {
 	defer cancel()
 	var last string
 	for ctx.Err() == nil {
-		f, err := Curl(ctx, s.ov.SOCKS(), s.target, 1024, 10*time.Second)
+		f, err := Curl(ctx, s.ov.SOCKS(), "", s.target, 1024, 10*time.Second)
 		if err != nil {
 			return err
 		}
@@ -216,26 +219,47 @@ func (c CompareConfig) runOnce(ctx context.Context, s *side) error {
 	return c.idle(ctx, s)
 }
 
+// setupAttempts bounds the builds tried for one setup sample: a build
+// that fails (tor answers "551 Couldn't start circuit" now and then) is
+// counted and tried again.
+const setupAttempts = 5
+
 func (c CompareConfig) setup(ctx context.Context, s *side) error {
 	var ms []float64
 	for range c.Setups {
-		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		d, err := s.ov.BuildTunnel(bctx)
-		cancel()
+		d, err := buildWithRetry(ctx, s)
 		if err != nil {
-			return fmt.Errorf("tunnel/circuit setup: %w", err)
+			return fmt.Errorf("tunnel/circuit setup (%d attempts): %w", setupAttempts, err)
 		}
 		ms = append(ms, float64(d)/float64(time.Millisecond))
 	}
 	s.s.setupMS = append(s.s.setupMS, Median(ms))
-	c.progress("  %s: setup %.2f ms (median of %d)", s.name, Median(ms), len(ms))
+	c.progress("  %s: setup %.2f ms (median of %d; %d failed builds so far)", s.name, Median(ms), len(ms), s.setupFailures)
 	return nil
+}
+
+func buildWithRetry(ctx context.Context, s *side) (time.Duration, error) {
+	var err error
+	for range setupAttempts {
+		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		var d time.Duration
+		d, err = s.ov.BuildTunnel(bctx)
+		cancel()
+		if err == nil {
+			return d, nil
+		}
+		s.setupFailures++
+		if err := sleep(ctx, time.Second); err != nil {
+			return 0, err
+		}
+	}
+	return 0, err
 }
 
 func (c CompareConfig) ttfb(ctx context.Context, s *side) error {
 	var ms []float64
 	for range c.TTFBs {
-		f, err := Curl(ctx, s.ov.SOCKS(), s.target, 1024, 30*time.Second)
+		f, err := Curl(ctx, s.ov.SOCKS(), "", s.target, 1024, 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -254,7 +278,7 @@ func (c CompareConfig) bulk(ctx context.Context, s *side) error {
 	if err != nil {
 		return err
 	}
-	f, err := Curl(ctx, s.ov.SOCKS(), s.target, c.Size, maxTime(c.Size))
+	f, err := Curl(ctx, s.ov.SOCKS(), "", s.target, c.Size, maxTime(c.Size))
 	if err != nil {
 		return err
 	}
@@ -273,7 +297,7 @@ func (c CompareConfig) bulk(ctx context.Context, s *side) error {
 }
 
 func (c CompareConfig) flows(ctx context.Context, s *side) error {
-	fs, wall, err := CurlMany(ctx, c.Flows, s.ov.SOCKS(), s.target, c.FlowSize, maxTime(c.FlowSize*int64(c.Flows)))
+	fs, wall, err := CurlMany(ctx, c.Flows, s.ov.SOCKS(), c.Isolate, s.target, c.FlowSize, maxTime(c.FlowSize*int64(c.Flows)))
 	if err != nil {
 		return err
 	}
@@ -383,7 +407,21 @@ func (c CompareConfig) table(sides []*side) Table {
 		},
 	}
 	t.Notes = c.notes()
+	for _, sd := range sides {
+		if sd.setupFailures > 0 {
+			t.Notes = append(t.Notes, fmt.Sprintf("%s: %d tunnel/circuit builds failed and were retried (not in the setup times)", sd.name, sd.setupFailures))
+		}
+	}
 	return t
+}
+
+func (c CompareConfig) isolationNote() string {
+	if c.Isolate {
+		return "isolation (-isolate): flow i sends SOCKS credentials flowI:x, so Tor gives each flow its own circuit (IsolateSOCKSAuth) " +
+			"and Tarzan's SOCKS adapter its own isolation group; the other fetches send none"
+	}
+	return "isolation: curl sends no SOCKS credentials, so each overlay may carry all flows of a run over one circuit/tunnel group " +
+		"(Tor's default IsolateSOCKSAuth and IsolateClientAddr see one client; Tarzan's SOCKS adapter groups by credentials likewise); -isolate gives each flow its own"
 }
 
 func (c CompareConfig) baselineTitle() string {
@@ -399,8 +437,7 @@ func (c CompareConfig) notes() []string {
 			"time to first byte is curl's %{time_starttransfer} (SOCKS handshake, stream setup and the HTTP request included)",
 		fmt.Sprintf("CPU-s: utime+stime from /proc/PID/stat of every process of the overlay (%s) before and after the bulk fetch, scaled to 100 MiB; "+
 			"idle: the same over %v after 2 s of quiet, in cores; both networks run throughout, the one not measured idles", c.cpuWhat(), c.Idle),
-		"isolation: curl sends no SOCKS credentials, so each overlay carries all flows of a run over one circuit/tunnel group " +
-			"(Tor's IsolateSOCKSAuth and IsolateClientAddr see the same client; Tarzan's SOCKS adapter groups by credentials likewise)",
+		c.isolationNote(),
 		fmt.Sprintf("Tarzan: %d `tarzan node` processes on 127.N.0.1, node 1 SOCKS5, the others exits; cover none; plugins %s",
 			c.Nodes, map[bool]string{true: "in process", false: "out of process (the default)"}[c.InProcess]),
 	}

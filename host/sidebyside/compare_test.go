@@ -136,9 +136,14 @@ func TestCurlOutput(t *testing.T) {
 	if _, err := ParseCurlOutput("curl: (7) failed", 1); err == nil {
 		t.Error("garbage parsed")
 	}
-	args := strings.Join(CurlArgs(netip.MustParseAddrPort("127.1.0.1:1080"), netip.MustParseAddrPort("198.18.0.1:80"), 1024, 40*time.Second), " ")
-	if want := "curl -sS -o /dev/null --socks5 127.1.0.1:1080 --max-time 40 -w " + curlFormat + " http://198.18.0.1:80/bytes/1024"; args != want {
-		t.Errorf("CurlArgs = %q, want %q", args, want)
+	for user, want := range map[string]string{
+		"":      "curl -sS -o /dev/null --socks5 127.1.0.1:1080 --max-time 40 -w " + curlFormat + " http://198.18.0.1:80/bytes/1024",
+		"flow3": "curl -sS -o /dev/null --socks5 127.1.0.1:1080 --proxy-user flow3:x --max-time 40 -w " + curlFormat + " http://198.18.0.1:80/bytes/1024",
+	} {
+		args := strings.Join(CurlArgs(netip.MustParseAddrPort("127.1.0.1:1080"), user, netip.MustParseAddrPort("198.18.0.1:80"), 1024, 40*time.Second), " ")
+		if args != want {
+			t.Errorf("CurlArgs = %q, want %q", args, want)
+		}
 	}
 }
 

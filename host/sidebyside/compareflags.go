@@ -31,13 +31,17 @@ Metrics (one sample per run; the table shows the median of the runs):
   N flows, aggregate      -flows fetches of -flow-size at once: all bytes ÷
                           the wall time from the first start to the last end
   N flows, slowest/mean   the slowest fetch's own MB/s, the mean of them,
-                          and slowest ÷ mean (fairness; 1 is perfectly fair)
+                          and slowest ÷ mean (fairness; 1 is perfectly fair).
+                          curl sends no SOCKS credentials, so all flows may
+                          share one circuit / tunnel group (Tor's default);
+                          -isolate gives each flow its own SOCKS user
   1 KiB time to first byte  curl's time_starttransfer (SOCKS handshake,
                           stream setup, request, first byte), median of 20
   tunnel/circuit setup    Tarzan: the setup time node 1 reports for a 3-hop
                           tunnel built through its control API; Tor: from
                           EXTENDCIRCUIT 0 on the control port to the BUILT
-                          event; median of 10
+                          event; median of 10 (a failed build is retried
+                          and counted in a note)
   idle CPU                cores used by the whole network and by one relay
                           (Tarzan: node 2 with its plugins; Tor: one exit)
                           over -idle of quiet after each run's workloads
@@ -55,6 +59,7 @@ func CompareFlags(fs *flag.FlagSet, c *CompareConfig) (finish func() error) {
 	flowSize := fs.String("flow-size", sizeFlag(c.FlowSize), "bytes of each concurrent fetch")
 	fs.StringVar(&c.Baseline, "baseline", c.Baseline, "tor (a private Tor network alongside) or none (Tarzan alone)")
 	fs.BoolVar(&c.InProcess, "inprocess", c.InProcess, "run every Tarzan plugin inside its node (inprocess = true)")
+	fs.BoolVar(&c.Isolate, "isolate", c.Isolate, "give each concurrent flow its own SOCKS user: its own Tor circuit, its own Tarzan isolation group")
 	fs.IntVar(&c.Nodes, "nodes", c.Nodes, "Tarzan node processes")
 	fs.IntVar(&c.TTFBs, "ttfb-fetches", c.TTFBs, "1 KiB fetches per run for the time to first byte")
 	fs.IntVar(&c.Setups, "setups", c.Setups, "tunnel/circuit builds per run")

@@ -83,11 +83,15 @@ const curlFormat = "%{http_code} %{size_download} %{time_starttransfer} %{time_t
 
 // CurlArgs is the command line for fetching size bytes from target
 // (host:port as the overlay's exit must see it) through socks, bounded
-// by maxTime.
-func CurlArgs(socks, target netip.AddrPort, size int64, maxTime time.Duration) []string {
-	return []string{"curl", "-sS", "-o", "/dev/null", "--socks5", socks.String(),
-		"--max-time", strconv.FormatFloat(maxTime.Seconds(), 'f', 0, 64), "-w", curlFormat,
-		fmt.Sprintf("http://%s/bytes/%d", target, size)}
+// by maxTime. A user sends SOCKS5 credentials USER:x, which both
+// overlays take as an isolation group ("": none).
+func CurlArgs(socks netip.AddrPort, user string, target netip.AddrPort, size int64, maxTime time.Duration) []string {
+	args := []string{"curl", "-sS", "-o", "/dev/null", "--socks5", socks.String()}
+	if user != "" {
+		args = append(args, "--proxy-user", user+":x")
+	}
+	return append(args, "--max-time", strconv.FormatFloat(maxTime.Seconds(), 'f', 0, 64), "-w", curlFormat,
+		fmt.Sprintf("http://%s/bytes/%d", target, size))
 }
 
 // ParseCurlOutput reads curlFormat's output.
@@ -107,8 +111,8 @@ func ParseCurlOutput(out string, size int64) (Fetch, error) {
 // Curl runs one fetch. A curl that fails part-way still reports what it
 // got (Complete false, CurlError set); err is for curl not running or
 // printing nonsense.
-func Curl(ctx context.Context, socks, target netip.AddrPort, size int64, maxTime time.Duration) (Fetch, error) {
-	args := CurlArgs(socks, target, size, maxTime)
+func Curl(ctx context.Context, socks netip.AddrPort, user string, target netip.AddrPort, size int64, maxTime time.Duration) (Fetch, error) {
+	args := CurlArgs(socks, user, target, size, maxTime)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -129,8 +133,9 @@ func Curl(ctx context.Context, socks, target netip.AddrPort, size int64, maxTime
 }
 
 // CurlMany runs n fetches of size at once and returns them and the wall
-// time from the first start to the last end.
-func CurlMany(ctx context.Context, n int, socks, target netip.AddrPort, size int64, maxTime time.Duration) ([]Fetch, time.Duration, error) {
+// time from the first start to the last end. With isolate, fetch i
+// sends the SOCKS user flowI, so each is in its own isolation group.
+func CurlMany(ctx context.Context, n int, socks netip.AddrPort, isolate bool, target netip.AddrPort, size int64, maxTime time.Duration) ([]Fetch, time.Duration, error) {
 	out := make([]Fetch, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -139,7 +144,11 @@ func CurlMany(ctx context.Context, n int, socks, target netip.AddrPort, size int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], errs[i] = Curl(ctx, socks, target, size, maxTime)
+			user := ""
+			if isolate {
+				user = fmt.Sprintf("flow%d", i+1)
+			}
+			out[i], errs[i] = Curl(ctx, socks, user, target, size, maxTime)
 		}()
 	}
 	wg.Wait()
