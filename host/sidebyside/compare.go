@@ -360,10 +360,12 @@ func (c CompareConfig) idle(ctx context.Context, s *side) error {
 		return err
 	}
 	secs := time.Since(start).Seconds()
-	n, r := CPUSeconds(netBefore, netAfter)/secs, CPUSeconds(relayBefore, relayAfter)/secs
+	// millicores: an idle tor relay uses ~0.002 cores, which the table's
+	// two decimals would print as 0.00.
+	n, r := 1000*CPUSeconds(netBefore, netAfter)/secs, 1000*CPUSeconds(relayBefore, relayAfter)/secs
 	s.s.idleNet = append(s.s.idleNet, n)
 	s.s.idleRelay = append(s.s.idleRelay, r)
-	c.progress("  %s: idle %.3f cores (network), %.4f cores (one relay)", s.name, n, r)
+	c.progress("  %s: idle %.1f millicores (network), %.2f millicores (one relay)", s.name, n, r)
 	return nil
 }
 
@@ -402,8 +404,8 @@ func (c CompareConfig) table(sides []*side) Table {
 			m(fmt.Sprintf("%d flows, slowest ÷ mean", c.Flows), "ratio", true, "≥ 0.5", func(s *samples) []float64 { return s.fair }),
 			m(fmt.Sprintf("1 KiB time to first byte (median of %d)", c.TTFBs), "ms", false, "≤ 0.3× Tor", func(s *samples) []float64 { return s.ttfbMS }),
 			m(fmt.Sprintf("tunnel/circuit setup, 3 hops (median of %d)", c.Setups), "ms", false, "≤ 5 ms", func(s *samples) []float64 { return s.setupMS }),
-			m("idle CPU, whole network", "cores", false, "", func(s *samples) []float64 { return s.idleNet }),
-			m("idle CPU, one relay (with its plugins)", "cores", false, "≤ Tor relay", func(s *samples) []float64 { return s.idleRelay }),
+			m("idle CPU, whole network", "mcores", false, "", func(s *samples) []float64 { return s.idleNet }),
+			m("idle CPU, one relay (with its plugins)", "mcores", false, "≤ Tor relay", func(s *samples) []float64 { return s.idleRelay }),
 		},
 	}
 	t.Notes = c.notes()
@@ -436,7 +438,7 @@ func (c CompareConfig) notes() []string {
 		"MB/s = 10^6 bytes/s of HTTP body as curl reports it (%{size_download} / %{time_total}); " +
 			"time to first byte is curl's %{time_starttransfer} (SOCKS handshake, stream setup and the HTTP request included)",
 		fmt.Sprintf("CPU-s: utime+stime from /proc/PID/stat of every process of the overlay (%s) before and after the bulk fetch, scaled to 100 MiB; "+
-			"idle: the same over %v after 2 s of quiet, in cores; both networks run throughout, the one not measured idles", c.cpuWhat(), c.Idle),
+			"idle: the same over %v after 2 s of quiet, in millicores (1/1000 of a core); both networks run throughout, the one not measured idles", c.cpuWhat(), c.Idle),
 		c.isolationNote(),
 		fmt.Sprintf("Tarzan: %d `tarzan node` processes on 127.N.0.1, node 1 SOCKS5, the others exits; cover none; plugins %s",
 			c.Nodes, map[bool]string{true: "in process", false: "out of process (the default)"}[c.InProcess]),

@@ -42,7 +42,8 @@ Metrics (one sample per run; the table shows the median of the runs):
                           EXTENDCIRCUIT 0 on the control port to the BUILT
                           event; median of 10 (a failed build is retried
                           and counted in a note)
-  idle CPU                cores used by the whole network and by one relay
+  idle CPU                millicores (1/1000 of a core) used by the whole
+                          network and by one relay
                           (Tarzan: node 2 with its plugins; Tor: one exit)
                           over -idle of quiet after each run's workloads
 

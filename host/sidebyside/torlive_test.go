@@ -76,7 +76,7 @@ func TestCompareLive(t *testing.T) {
 			t.Errorf("%s: samples %v | %v, want one each", m.Name, m.BaseSamples, m.TestSamples)
 			continue
 		}
-		if m.Unit != "cores" && (m.BaseSamples[0] <= 0 || m.TestSamples[0] <= 0) {
+		if m.Unit != "mcores" && (m.BaseSamples[0] <= 0 || m.TestSamples[0] <= 0) {
 			t.Errorf("%s: samples %v | %v, want positive", m.Name, m.BaseSamples, m.TestSamples)
 		}
 	}
