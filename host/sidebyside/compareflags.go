@@ -46,6 +46,9 @@ Metrics (one sample per run; the table shows the median of the runs):
                           network and by one relay
                           (Tarzan: node 2 with its plugins; Tor: one exit)
                           over -idle of quiet after each run's workloads
+                          (resolution 10 ms of CPU: 1 millicore over 10 s;
+                          an idle tor relay often shows 0, so use -idle 60s
+                          to compare one relay)
 
 Without tor, -baseline none measures Tarzan alone (the BASE column stays
 empty).
