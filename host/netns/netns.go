@@ -328,3 +328,13 @@ func stalePID(name, prefix string) (int, bool) {
 	pid, err := strconv.Atoi(digits[:end])
 	return pid, err == nil
 }
+
+// Sysctl sets a per-namespace sysctl inside ns, e.g.
+// Sysctl(ns, "net/ipv4/ping_group_range", "0 2147483647") (new
+// namespaces start with the kernel's defaults, not the host's values).
+func Sysctl(ns, key, value string) error {
+	return Do(ns, func() error {
+		// /proc/sys/net shows the namespace of the thread that opens it.
+		return os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644)
+	})
+}

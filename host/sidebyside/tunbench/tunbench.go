@@ -1,0 +1,301 @@
+// Package tunbench measures Tarzan (3 hops) beside Yggdrasil (one
+// non-anonymous overlay hop) through the real kernel TUN devices, in
+// Linux network namespaces it creates, with unmodified iperf3 and ping:
+// TCP throughput, CPU-s per GB of every overlay process (with plugin
+// children), the highest UDP rate with < 1 % loss, and the ping round
+// trip. Runs are interleaved (Tarzan, Yggdrasil, Yggdrasil at MTU 1280,
+// Tarzan, ...), each overlay built fresh for its run and removed after
+// it, so nothing of one runs while the other is measured. The result is
+// one sidebyside.Table of medians.
+//
+// It needs root, iproute2, iperf3 and ping; yggdrasil for the baseline.
+// Every namespace is named "tzb" + the runner's PID + ...; all of them
+// (with their veths, bridges, TUN devices and processes) are removed at
+// the end of each run, on failure and when ctx is cancelled (Ctrl-C),
+// and namespaces a killed earlier run left behind are removed at start.
+package tunbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tarzan-net/tarzan/host/netns"
+	"github.com/tarzan-net/tarzan/host/sidebyside"
+)
+
+// NamePrefix starts every namespace name this package creates.
+const NamePrefix = "tzb"
+
+const iperfPort = 5201
+
+// Baselines Run knows.
+const (
+	BaselineYggdrasil = "yggdrasil"
+	BaselineNone      = "none"
+)
+
+// Config of a comparison. Zero values take the defaults.
+type Config struct {
+	Binary    string        // the tarzan executable every node runs (required)
+	Runs      int           // interleaved runs per overlay (3)
+	Seconds   int           // iperf3 TCP duration (5)
+	UDPSecs   int           // each UDP step's duration (2)
+	UDPRates  []float64     // Mbit/s, increasing (10, 25, 50, 100, 200, 400, 800)
+	MaxLoss   float64       // percent: a UDP step passes below it (1)
+	Pings     int           // echo requests per ping run (20)
+	Nodes     int           // Tarzan relays/exits besides the client (6)
+	Baseline  string        // "yggdrasil" or "none" ("yggdrasil")
+	MTU1280   bool          // also run Yggdrasil at IfMTU 1280 (set by Defaults)
+	InProcess bool          // Tarzan's plugins inside their nodes (default: out of process, as node.toml)
+	WorkDir   string        // keeps configs and logs; "" = a temporary directory, removed
+	Limit     time.Duration // bound on the whole comparison (15 min)
+	Command   string        // the command line, for the table
+	Progress  io.Writer     // one line per step (nil: none)
+}
+
+// Defaults fills the zero fields.
+func (c *Config) Defaults() {
+	if c.Runs <= 0 {
+		c.Runs = 3
+	}
+	if c.Seconds <= 0 {
+		c.Seconds = 5
+	}
+	if c.UDPSecs <= 0 {
+		c.UDPSecs = 2
+	}
+	if len(c.UDPRates) == 0 {
+		c.UDPRates = []float64{10, 25, 50, 100, 200, 400, 800}
+	}
+	if c.MaxLoss <= 0 {
+		c.MaxLoss = 1
+	}
+	if c.Pings <= 0 {
+		c.Pings = 20
+	}
+	if c.Nodes <= 0 {
+		c.Nodes = 6
+	}
+	if c.Baseline == "" {
+		c.Baseline = BaselineYggdrasil
+		c.MTU1280 = true
+	}
+	if c.Limit <= 0 {
+		c.Limit = 15 * time.Minute
+	}
+}
+
+// Check reports what this machine lacks for cfg: root, the commands.
+func Check(cfg Config) error {
+	if err := netns.Check(); err != nil {
+		return fmt.Errorf("tarzan bench tun %w", err)
+	}
+	tools := []struct{ cmd, pkg string }{{"iperf3", "iperf3"}, {"ping", "iputils-ping"}}
+	if cfg.Baseline == BaselineYggdrasil {
+		tools = append(tools, struct{ cmd, pkg string }{"yggdrasil", "yggdrasil"})
+	}
+	var missing []string
+	for _, t := range tools {
+		if _, err := exec.LookPath(t.cmd); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (apt-get install %s)", t.cmd, t.pkg))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	msg := "tarzan bench tun needs " + strings.Join(missing, ", ")
+	if cfg.Baseline == BaselineYggdrasil {
+		msg += "; -baseline none measures Tarzan alone"
+	}
+	return errors.New(msg)
+}
+
+// overlay is one side of the comparison.
+type overlay interface {
+	name() string
+	up(ctx context.Context, set *netns.Set, dir string, progress func(string, ...any)) (*running, error)
+}
+
+// running is an overlay that is up: the client namespace, the address
+// the workloads reach through its TUN, its processes.
+type running struct {
+	client, target string
+	pids           func() []int
+	stop           func() // before the namespaces go (nil: nothing)
+}
+
+// sample is one run's figures for one overlay.
+type sample struct {
+	tcpMbit, cpuPerGB, udpMbit, rttMs float64
+}
+
+// Run runs the comparison and returns its table. Each overlay's failure
+// in a run is a note and a missing sample; Run fails only when Tarzan
+// gave no sample at all.
+func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
+	cfg.Defaults()
+	tab := sidebyside.Table{Title: "Tarzan (3 hops) beside Yggdrasil (1 hop), TUN in network namespaces", Runs: cfg.Runs, Command: cfg.Command}
+	if cfg.Binary == "" {
+		return tab, errors.New("tunbench: Config.Binary (the tarzan executable) is required")
+	}
+	if err := Check(cfg); err != nil {
+		return tab, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Limit)
+	defer cancel()
+	progress := func(f string, a ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "bench tun: "+f+"\n", a...)
+		}
+	}
+	if stale := netns.RemoveStale(NamePrefix); len(stale) > 0 {
+		progress("removed %d namespaces a killed earlier run left: %s", len(stale), strings.Join(stale, " "))
+	}
+	work := cfg.WorkDir
+	if work == "" {
+		d, err := os.MkdirTemp("", "tarzan-bench-tun-")
+		if err != nil {
+			return tab, err
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	overlays := []overlay{tarzanOverlay{binary: cfg.Binary, nodes: cfg.Nodes, inProcess: cfg.InProcess}}
+	if cfg.Baseline == BaselineYggdrasil {
+		overlays = append(overlays, yggOverlay{})
+		if cfg.MTU1280 {
+			overlays = append(overlays, yggOverlay{mtu: 1280})
+		}
+	}
+	samples := map[string][]sample{}
+	for run := 1; run <= cfg.Runs; run++ {
+		for _, o := range overlays {
+			if ctx.Err() != nil {
+				return table(tab, cfg, overlays, samples), fmt.Errorf("stopped in run %d: %w", run, ctx.Err())
+			}
+			dir := filepath.Join(work, fmt.Sprintf("run%d-%s", run, o.name()))
+			s, err := runOne(ctx, cfg, o, run, dir, progress)
+			if err != nil {
+				tab.Notes = append(tab.Notes, fmt.Sprintf("run %d, %s: %v", run, o.name(), err))
+				progress("run %d, %s: %v", run, o.name(), err)
+				continue
+			}
+			samples[o.name()] = append(samples[o.name()], s)
+		}
+	}
+	tab = table(tab, cfg, overlays, samples)
+	if len(samples["tarzan"]) == 0 {
+		return tab, fmt.Errorf("no Tarzan run completed (logs kept in %s only with -work)", work)
+	}
+	return tab, nil
+}
+
+// runOne builds overlay o, measures it once and removes it again.
+func runOne(ctx context.Context, cfg Config, o overlay, run int, dir string, progress func(string, ...any)) (sample, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return sample{}, err
+	}
+	set := netns.NewSet(NamePrefix, fmt.Sprintf("r%d%s", run, short(o.name())))
+	began := time.Now()
+	progress("run %d/%d: %s: building", run, cfg.Runs, o.name())
+	r, err := o.up(ctx, set, dir, progress)
+	defer func() {
+		if r != nil && r.stop != nil {
+			r.stop()
+		}
+		for _, p := range set.Close() {
+			progress("cleanup: %s", p)
+		}
+	}()
+	if err != nil {
+		return sample{}, err
+	}
+	progress("run %d/%d: %s: up in %.1f s; measuring", run, cfg.Runs, o.name(), time.Since(began).Seconds())
+	var s sample
+	c0, _ := cpuSeconds(r.pids())
+	tcp, err := iperf(ctx, dir, "tcp", r.client, r.target, cfg.Seconds, "")
+	c1, nproc := cpuSeconds(r.pids())
+	if err != nil {
+		return s, err
+	}
+	s.tcpMbit = tcp.BitsPerSec / 1e6
+	if tcp.Bytes > 0 {
+		s.cpuPerGB = (c1 - c0) / (tcp.Bytes / 1e9)
+	}
+	progress("  %s: TCP %.0f Mbit/s, %.2f CPU-s over %d processes (%.1f CPU-s per GB)", o.name(), s.tcpMbit, c1-c0, nproc, s.cpuPerGB)
+	if s.udpMbit, err = udpSweep(ctx, dir, "udp", r.client, r.target, cfg.UDPSecs, cfg.UDPRates, cfg.MaxLoss, progress); err != nil {
+		return s, err
+	}
+	if s.rttMs, err = ping(ctx, r.client, r.target, cfg.Pings); err != nil {
+		return s, err
+	}
+	progress("  %s: UDP < %g %% loss up to %g Mbit/s; ping median %.2f ms (%.1f s)", o.name(), cfg.MaxLoss, s.udpMbit, s.rttMs, time.Since(began).Seconds())
+	return s, nil
+}
+
+// short abbreviates an overlay name for namespace names (which must fit
+// IFNAMSIZ-free limits of `ip netns`, but stay readable).
+func short(name string) string {
+	switch name {
+	case "tarzan":
+		return "t"
+	case "yggdrasil":
+		return "y"
+	}
+	return "y1280"
+}
+
+// table fills the metrics: Tarzan against each baseline variant.
+func table(tab sidebyside.Table, cfg Config, overlays []overlay, samples map[string][]sample) sidebyside.Table {
+	pick := func(name string, f func(sample) float64) []float64 {
+		var out []float64
+		for _, s := range samples[name] {
+			out = append(out, f(s))
+		}
+		return out
+	}
+	type row struct {
+		name, unit, target string
+		higher             bool
+		f                  func(sample) float64
+	}
+	rows := []row{
+		{fmt.Sprintf("iperf3 TCP through TUN (%d s)", cfg.Seconds), "Mbit/s", "≥ 500 Mbit/s, ≥ 0.45× Yggdrasil", true, func(s sample) float64 { return s.tcpMbit }},
+		{"overlay CPU-s per GB (TCP, all processes)", "CPU-s/GB", "", false, func(s sample) float64 { return s.cpuPerGB }},
+		{fmt.Sprintf("highest UDP rate with < %g %% loss", cfg.MaxLoss), "Mbit/s", "", true, func(s sample) float64 { return s.udpMbit }},
+		{fmt.Sprintf("ping RTT (median of %d)", cfg.Pings), "ms", "", false, func(s sample) float64 { return s.rttMs }},
+	}
+	bases := []string{}
+	for _, o := range overlays[1:] {
+		bases = append(bases, o.name())
+	}
+	if len(bases) == 0 {
+		bases = []string{BaselineNone}
+	}
+	for _, b := range bases {
+		for _, r := range rows {
+			m := sidebyside.Metric{Name: r.name, Unit: r.unit, HigherBetter: r.higher, Base: b, Test: "tarzan",
+				BaseSamples: pick(b, r.f), TestSamples: pick("tarzan", r.f)}
+			if b == BaselineYggdrasil || b == BaselineNone {
+				m.Target = r.target
+			}
+			tab.Metrics = append(tab.Metrics, m)
+		}
+	}
+	if bases[0] == BaselineNone {
+		tab.Notes = append(tab.Notes, "no baseline (-baseline none): Tarzan alone")
+	}
+	tab.Notes = append(tab.Notes,
+		fmt.Sprintf("Tarzan: %d relay/exit nodes and a TUN client node, one per namespace on a bridge, cover none, 3-hop tunnels, plugins %s; Yggdrasil: two namespaces joined by one veth, one TCP peering", cfg.Nodes, map[bool]string{true: "in process", false: "out of process (as node.toml)"}[cfg.InProcess]),
+		fmt.Sprintf("iperf3 from the client's namespace to the server's address through the overlay's TUN (client sends); UDP steps of %g s with %d-byte datagrams, %v Mbit/s, stopping at the first with ≥ %g %% loss", float64(cfg.UDPSecs), udpPayload, cfg.UDPRates, cfg.MaxLoss),
+		"CPU-s: Δ(utime+stime) from /proc/PID/stat over the TCP test, summed over every overlay process and its children (Tarzan: all nodes with their plugins; Yggdrasil: both daemons), per GB the server received",
+		"each overlay is built fresh for each run and removed after it: nothing of one runs while the other is measured")
+	return tab
+}
