@@ -141,7 +141,7 @@ type sample struct {
 // gave no sample at all.
 func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 	cfg.Defaults()
-	tab := sidebyside.Table{Title: "Tarzan (3 hops) beside Yggdrasil (1 hop), TUN in network namespaces", Runs: cfg.Runs, Command: cfg.Command}
+	tab := tableHead(cfg)
 	if cfg.Binary == "" {
 		return tab, errors.New("tunbench: Config.Binary (the tarzan executable) is required")
 	}
@@ -250,6 +250,11 @@ func short(name string) string {
 		return "y"
 	}
 	return "y1280"
+}
+
+// tableHead is the table before any metric.
+func tableHead(cfg Config) sidebyside.Table {
+	return sidebyside.Table{Title: "Tarzan (3 hops) beside Yggdrasil (1 hop), TUN in network namespaces", Runs: cfg.Runs, Command: cfg.Command}
 }
 
 // table fills the metrics: Tarzan against each baseline variant.

@@ -106,6 +106,12 @@ func (y yggOverlay) up(ctx context.Context, set *netns.Set, dir string, progress
 			return nil, err
 		}
 		pids = append(pids, p.PID())
+		if side.name == "server" {
+			// A client that finds no listener backs off for seconds.
+			if err := waitLog(ctx, filepath.Join(dir, "ygg-server.log"), "listener started", p, 10*time.Second); err != nil {
+				return nil, fmt.Errorf("%s server: %w", y.name(), err)
+			}
+		}
 	}
 	if _, err := set.Start("iperf3 -s", srv, filepath.Join(dir, "iperf3-server.log"), "iperf3", "-s", "-p", fmt.Sprint(iperfPort)); err != nil {
 		return nil, err
@@ -136,4 +142,23 @@ func tailLines(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, " | ")
+}
+
+// waitLog waits until the log at path contains what, while p runs.
+func waitLog(ctx context.Context, path, what string, p *netns.Proc, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), what) {
+			return nil
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			return fmt.Errorf("no %q in its log within %v: %s", what, within, tailLines(string(b), 5))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
