@@ -24,6 +24,7 @@ func runBenchTUN(args []string) error {
 	fs.StringVar(&c.Baseline, "baseline", "yggdrasil", "yggdrasil, or none (Tarzan alone)")
 	fs.BoolVar(&c.InProcess, "inprocess", false, "run Tarzan's plugins inside their nodes")
 	fs.StringVar(&c.WorkDir, "work", "", "keep configs and logs in this directory")
+	fs.StringVar(&c.Binary, "bin", "", "tarzan executable the nodes run (default: this one)")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of a table")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -33,7 +34,10 @@ func runBenchTUN(args []string) error {
 		return errUsage
 	}
 	c.MTU1280, c.Progress, c.Command = c.Baseline == tunbench.BaselineYggdrasil, os.Stderr, "tarzan bench tun "+strings.Join(args, " ")
-	if c.Binary, _ = os.Executable(); c.Binary == "" {
+	if c.Binary == "" {
+		c.Binary, _ = os.Executable()
+	}
+	if c.Binary == "" {
 		return fmt.Errorf("bench tun: cannot find its own executable")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
