@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -175,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 		}
 	}
 	samples := map[string][]sample{}
+	load0 := loadavg()
 	for run := 1; run <= cfg.Runs; run++ {
 		for _, o := range overlays {
 			if ctx.Err() != nil {
@@ -191,6 +193,7 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 		}
 	}
 	tab = table(tab, cfg, overlays, samples)
+	tab.Notes = append(tab.Notes, fmt.Sprintf("machine: %d CPUs; load average (1, 5, 15 min) %s at the start, %s at the end", runtime.NumCPU(), load0, loadavg()))
 	if len(samples["tarzan"]) == 0 {
 		return tab, fmt.Errorf("no Tarzan run completed (logs kept in %s only with -work)", work)
 	}
@@ -303,4 +306,14 @@ func table(tab sidebyside.Table, cfg Config, overlays []overlay, samples map[str
 		"CPU-s: Δ(utime+stime) from /proc/PID/stat over the TCP test, summed over every overlay process and its children (Tarzan: all nodes with their plugins; Yggdrasil: both daemons), per GB the server received",
 		"each overlay is built fresh for each run and removed after it: nothing of one runs while the other is measured")
 	return tab
+}
+
+// loadavg is /proc/loadavg's first three fields ("?" if unreadable): how
+// busy the machine was, for the notes.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
