@@ -80,7 +80,8 @@ func iperf(ctx context.Context, dir, label, ns, target string, secs int, rate st
 	args := []string{"netns", "exec", ns, "iperf3", "-c", target, "-p", strconv.Itoa(iperfPort), "-t", strconv.Itoa(secs),
 		"-J", "--connect-timeout", "5000"}
 	if rate != "" {
-		args = append(args, "-u", "-b", rate, "-l", strconv.Itoa(udpPayload))
+		// The server's per-second loss goes into the kept report too.
+		args = append(args, "-u", "-b", rate, "-l", strconv.Itoa(udpPayload), "--get-server-output")
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(secs+20)*time.Second)
 	defer cancel()
