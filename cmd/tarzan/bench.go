@@ -26,6 +26,9 @@ func runBench(args []string) error {
 		}
 		return nil
 	}
+	if args[0] == "tun" {
+		return runBenchTUN(args[1:])
+	}
 	if args[0] != "transports" {
 		return fmt.Errorf("unknown bench %q (transports)", args[0])
 	}

@@ -102,14 +102,14 @@ func iperf(ctx context.Context, dir, label, ns, target string, secs int, rate st
 // that loses more; one more step halfway between the last that passed
 // and the first that failed narrows the answer (0: even the lowest lost
 // too much).
-func udpSweep(ctx context.Context, dir, label, ns, target string, secs int, rates []float64, maxLoss float64, progress func(string, ...any)) (float64, error) {
+func udpSweep(ctx context.Context, dir, who, label, ns, target string, secs int, rates []float64, maxLoss float64, progress func(string, ...any)) (float64, error) {
 	best, failed := 0.0, 0.0
 	step := func(r float64) (bool, error) {
 		res, err := iperf(ctx, dir, fmt.Sprintf("%s-udp%g", label, r), ns, target, secs, fmt.Sprintf("%gM", r))
 		if err != nil {
 			return false, err
 		}
-		progress("  %s: UDP %g Mbit/s: %.2f %% lost", label, r, res.LostPercent)
+		progress("  %s: UDP %g Mbit/s: %.2f %% lost", who, r, res.LostPercent)
 		return res.LostPercent < maxLoss, nil
 	}
 	for _, r := range rates {

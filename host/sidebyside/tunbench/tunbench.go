@@ -233,7 +233,7 @@ func runOne(ctx context.Context, cfg Config, o overlay, run int, dir string, pro
 		s.cpuPerGB = (c1 - c0) / (tcp.Bytes / 1e9)
 	}
 	progress("  %s: TCP %.0f Mbit/s, %.2f CPU-s over %d processes (%.1f CPU-s per GB)", o.name(), s.tcpMbit, c1-c0, nproc, s.cpuPerGB)
-	if s.udpMbit, err = udpSweep(ctx, dir, "udp", r.client, r.target, cfg.UDPSecs, cfg.UDPRates, cfg.MaxLoss, progress); err != nil {
+	if s.udpMbit, err = udpSweep(ctx, dir, o.name(), "udp", r.client, r.target, cfg.UDPSecs, cfg.UDPRates, cfg.MaxLoss, progress); err != nil {
 		return s, err
 	}
 	if s.rttMs, err = ping(ctx, r.client, r.target, cfg.Pings); err != nil {
