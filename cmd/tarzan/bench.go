@@ -26,9 +26,6 @@ func runBench(args []string) error {
 		}
 		return nil
 	}
-	if args[0] == "tun" {
-		return runBenchTUN(args[1:])
-	}
 	if args[0] != "transports" {
 		return fmt.Errorf("unknown bench %q (transports)", args[0])
 	}
