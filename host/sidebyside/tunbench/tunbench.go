@@ -44,7 +44,7 @@ const (
 
 // Config of a comparison. Zero values take the defaults.
 type Config struct {
-	Binary    string        // the tarzan executable every node runs (required)
+	Binary    string        // the tarzan executable every node runs ("": this executable)
 	Runs      int           // interleaved runs per overlay (3)
 	Seconds   int           // iperf3 TCP duration (5)
 	UDPSecs   int           // each UDP step's duration (2)
@@ -53,7 +53,7 @@ type Config struct {
 	Pings     int           // echo requests per ping run (20)
 	Nodes     int           // Tarzan relays/exits besides the client (6)
 	Baseline  string        // "yggdrasil" or "none" ("yggdrasil")
-	MTU1280   bool          // also run Yggdrasil at IfMTU 1280 (set by Defaults)
+	No1280    bool          // skip the second Yggdrasil, at IfMTU 1280
 	InProcess bool          // Tarzan's plugins inside their nodes (default: out of process, as node.toml)
 	WorkDir   string        // keeps configs and logs; "" = a temporary directory, removed
 	Limit     time.Duration // bound on the whole comparison (15 min)
@@ -86,7 +86,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Baseline == "" {
 		c.Baseline = BaselineYggdrasil
-		c.MTU1280 = true
+	}
+	if c.Binary == "" {
+		c.Binary, _ = os.Executable()
 	}
 	if c.Limit <= 0 {
 		c.Limit = 15 * time.Minute
@@ -144,7 +146,10 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 	cfg.Defaults()
 	tab := tableHead(cfg)
 	if cfg.Binary == "" {
-		return tab, errors.New("tunbench: Config.Binary (the tarzan executable) is required")
+		return tab, errors.New("tunbench: no tarzan executable (Config.Binary)")
+	}
+	if cfg.Baseline != BaselineYggdrasil && cfg.Baseline != BaselineNone {
+		return tab, fmt.Errorf("tunbench: baseline %q: want %s or %s", cfg.Baseline, BaselineYggdrasil, BaselineNone)
 	}
 	if err := Check(cfg); err != nil {
 		return tab, err
@@ -171,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 	overlays := []overlay{tarzanOverlay{binary: cfg.Binary, nodes: cfg.Nodes, inProcess: cfg.InProcess}}
 	if cfg.Baseline == BaselineYggdrasil {
 		overlays = append(overlays, yggOverlay{})
-		if cfg.MTU1280 {
+		if !cfg.No1280 {
 			overlays = append(overlays, yggOverlay{mtu: 1280})
 		}
 	}
