@@ -49,7 +49,7 @@ func TestRunInNamespaces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds namespaces and runs real nodes")
 	}
-	cfg := Config{Runs: 1, Seconds: 1, UDPSecs: 1, UDPRates: []float64{5}, Pings: 5, Nodes: 4, InProcess: true,
+	cfg := Config{Runs: 1, Seconds: 1, UDPSecs: 1, UDPRates: []float64{5}, Pings: 5, IdleSecs: 1, Nodes: 4, InProcess: true,
 		Baseline: BaselineYggdrasil, No1280: true, Limit: 90 * time.Second}
 	if _, err := exec.LookPath("yggdrasil"); err != nil {
 		cfg.Baseline = BaselineNone

@@ -51,6 +51,7 @@ type Config struct {
 	UDPRates  []float64     // Mbit/s, increasing (10, 25, 50, 100, 200, 400, 800)
 	MaxLoss   float64       // percent: a UDP step passes below it (1)
 	Pings     int           // echo requests per ping run (20)
+	IdleSecs  int           // quiet window for idle CPU, after the workloads (5)
 	Nodes     int           // Tarzan relays/exits besides the client (6)
 	Baseline  string        // "yggdrasil" or "none" ("yggdrasil")
 	No1280    bool          // skip the second Yggdrasil, at IfMTU 1280
@@ -80,6 +81,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Pings <= 0 {
 		c.Pings = 20
+	}
+	if c.IdleSecs <= 0 {
+		c.IdleSecs = 5
 	}
 	if c.Nodes <= 0 {
 		c.Nodes = 6
@@ -136,7 +140,7 @@ type running struct {
 
 // sample is one run's figures for one overlay.
 type sample struct {
-	tcpMbit, cpuPerGB, udpMbit, rttMs float64
+	tcpMbit, cpuPerGB, udpMbit, rttMs, idleCores float64
 }
 
 // Run runs the comparison and returns its table. Each overlay's failure
@@ -244,7 +248,10 @@ func runOne(ctx context.Context, cfg Config, o overlay, run int, dir string, pro
 	if s.rttMs, err = ping(ctx, r.client, r.target, cfg.Pings); err != nil {
 		return s, err
 	}
-	progress("  %s: UDP < %g %% loss up to %g Mbit/s; ping median %.2f ms (%.1f s)", o.name(), cfg.MaxLoss, s.udpMbit, s.rttMs, time.Since(began).Seconds())
+	if s.idleCores, err = idle(ctx, r.pids, time.Duration(cfg.IdleSecs)*time.Second); err != nil {
+		return s, err
+	}
+	progress("  %s: UDP < %g %% loss up to %g Mbit/s; ping median %.2f ms; idle %.3f cores (%.1f s)", o.name(), cfg.MaxLoss, s.udpMbit, s.rttMs, s.idleCores, time.Since(began).Seconds())
 	return s, nil
 }
 
@@ -284,6 +291,7 @@ func table(tab sidebyside.Table, cfg Config, overlays []overlay, samples map[str
 		{"overlay CPU-s per GB (TCP, all processes)", "CPU-s/GB", "", false, func(s sample) float64 { return s.cpuPerGB }},
 		{fmt.Sprintf("highest UDP rate with < %g %% loss", cfg.MaxLoss), "Mbit/s", "", true, func(s sample) float64 { return s.udpMbit }},
 		{fmt.Sprintf("ping RTT (median of %d)", cfg.Pings), "ms", "", false, func(s sample) float64 { return s.rttMs }},
+		{fmt.Sprintf("idle CPU, all overlay processes (%d s)", cfg.IdleSecs), "cores", "", false, func(s sample) float64 { return s.idleCores }},
 	}
 	bases := []string{}
 	for _, o := range overlays[1:] {
@@ -308,7 +316,7 @@ func table(tab sidebyside.Table, cfg Config, overlays []overlay, samples map[str
 	tab.Notes = append(tab.Notes,
 		fmt.Sprintf("Tarzan: %d relay/exit nodes and a TUN client node, one per namespace on a bridge, cover none, 3-hop tunnels, plugins %s; Yggdrasil: two namespaces joined by one veth, one TCP peering", cfg.Nodes, map[bool]string{true: "in process", false: "out of process (as node.toml)"}[cfg.InProcess]),
 		fmt.Sprintf("iperf3 from the client's namespace to the server's address through the overlay's TUN (client sends); UDP steps of %g s with %d-byte datagrams, %v Mbit/s, stopping at the first with ≥ %g %% loss", float64(cfg.UDPSecs), udpPayload, cfg.UDPRates, cfg.MaxLoss),
-		"CPU-s: Δ(utime+stime) from /proc/PID/stat over the TCP test, summed over every overlay process and its children (Tarzan: all nodes with their plugins; Yggdrasil: both daemons), per GB the server received",
+		"CPU-s: Δ(utime+stime) from /proc/PID/stat over the TCP test, summed over every overlay process and its children (Tarzan: all nodes with their plugins; Yggdrasil: both daemons), per GB the server received; idle CPU: the same over a quiet window 1 s after the last ping, in cores",
 		"each overlay is built fresh for each run and removed after it: nothing of one runs while the other is measured")
 	return tab
 }
@@ -321,4 +329,27 @@ func loadavg() string {
 		return strings.Join(f[:3], " ")
 	}
 	return "?"
+}
+
+// idle is the overlay's CPU in cores over a quiet window that starts 1 s
+// after the workloads (their last packets and connection closes done).
+func idle(ctx context.Context, pids func() []int, window time.Duration) (float64, error) {
+	wait := func(d time.Duration) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	if err := wait(time.Second); err != nil {
+		return 0, err
+	}
+	c0, _ := cpuSeconds(pids())
+	t0 := time.Now()
+	if err := wait(window); err != nil {
+		return 0, err
+	}
+	c1, _ := cpuSeconds(pids())
+	return (c1 - c0) / time.Since(t0).Seconds(), nil
 }

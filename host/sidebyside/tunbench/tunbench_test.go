@@ -179,18 +179,18 @@ func TestTable(t *testing.T) {
 		"yggdrasil-mtu1280": {{tcpMbit: 106}},
 	}
 	tab := table(tableHead(cfg), cfg, ovs, samples)
-	if len(tab.Metrics) != 8 {
-		t.Fatalf("%d metrics, want 4 per baseline", len(tab.Metrics))
+	if len(tab.Metrics) != 10 {
+		t.Fatalf("%d metrics, want 5 per baseline", len(tab.Metrics))
 	}
 	m := tab.Metrics[0]
 	if m.Base != "yggdrasil" || m.TestMedian() != 110 || m.BaseMedian() != 1050 || math.Abs(m.Ratio()-110.0/1050) > 1e-9 || m.Target == "" {
 		t.Errorf("first metric %+v", m)
 	}
-	if tab.Metrics[4].Base != "yggdrasil-mtu1280" || tab.Metrics[4].BaseMedian() != 106 {
-		t.Errorf("fifth metric %+v", tab.Metrics[4])
+	if tab.Metrics[5].Base != "yggdrasil-mtu1280" || tab.Metrics[5].BaseMedian() != 106 {
+		t.Errorf("sixth metric %+v", tab.Metrics[5])
 	}
 	alone := table(tableHead(cfg), cfg, ovs[:1], samples)
-	if len(alone.Metrics) != 4 || alone.Metrics[0].Base != BaselineNone || !strings.Contains(strings.Join(alone.Notes, " "), "Tarzan alone") {
+	if len(alone.Metrics) != 5 || alone.Metrics[0].Base != BaselineNone || !strings.Contains(strings.Join(alone.Notes, " "), "Tarzan alone") {
 		t.Errorf("Tarzan alone: %+v", alone)
 	}
 }
