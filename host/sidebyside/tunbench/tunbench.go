@@ -203,8 +203,15 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 	}
 	tab = table(tab, cfg, overlays, samples)
 	tab.Notes = append(tab.Notes, fmt.Sprintf("machine: %d CPUs; load average (1, 5, 15 min) %s at the start, %s at the end", runtime.NumCPU(), load0, loadavg()))
+	if ctx.Err() != nil {
+		return tab, fmt.Errorf("stopped: %w", ctx.Err())
+	}
 	if len(samples["tarzan"]) == 0 {
-		return tab, fmt.Errorf("no Tarzan run completed (logs kept in %s only with -work)", work)
+		where := "set Config.WorkDir (-work DIR) to keep the logs"
+		if cfg.WorkDir != "" {
+			where = "logs in " + cfg.WorkDir
+		}
+		return tab, fmt.Errorf("no Tarzan run completed (%s)", where)
 	}
 	return tab, nil
 }
