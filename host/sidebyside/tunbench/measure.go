@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tarzan-net/tarzan/host/netns"
 )
 
 // The workloads, each an unmodified tool run inside the client's
@@ -72,6 +74,20 @@ func parseIperf(b []byte, udp bool) (iperfResult, error) {
 // udpPayload is the UDP datagram size of the sweep: 1200 bytes fit a
 // 1280-byte IPv6 MTU, so neither overlay fragments.
 const udpPayload = 1200
+
+// iperfServer starts `iperf3 -s` in ns and waits until it listens (a
+// client that comes first is refused).
+func iperfServer(ctx context.Context, set *netns.Set, ns, dir string) error {
+	log := filepath.Join(dir, "iperf3-server.log")
+	p, err := set.Start("iperf3 -s", ns, log, "iperf3", "-s", "--forceflush", "-p", strconv.Itoa(iperfPort))
+	if err != nil {
+		return err
+	}
+	if err := waitLog(ctx, log, "Server listening", p, 10*time.Second); err != nil {
+		return fmt.Errorf("iperf3 -s: %w", err)
+	}
+	return nil
+}
 
 // iperf runs one iperf3 client in namespace ns against target (port
 // iperfPort); rate "" is TCP, else a UDP rate such as "100M". Its report

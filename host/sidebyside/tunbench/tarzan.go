@@ -131,7 +131,7 @@ func (t tarzanOverlay) up(ctx context.Context, set *netns.Set, dir string, progr
 	if err != nil {
 		return nil, err
 	}
-	if _, err := set.Start("iperf3 -s", srv, filepath.Join(dir, "iperf3-server.log"), "iperf3", "-s", "-p", fmt.Sprint(iperfPort)); err != nil {
+	if err := iperfServer(ctx, set, srv, dir); err != nil {
 		return nil, err
 	}
 	names := func(i int) string {

@@ -113,7 +113,7 @@ func (y yggOverlay) up(ctx context.Context, set *netns.Set, dir string, progress
 			}
 		}
 	}
-	if _, err := set.Start("iperf3 -s", srv, filepath.Join(dir, "iperf3-server.log"), "iperf3", "-s", "-p", fmt.Sprint(iperfPort)); err != nil {
+	if err := iperfServer(ctx, set, srv, dir); err != nil {
 		return nil, err
 	}
 	progress("%s: waiting until %s answers through the overlay", y.name(), addr)
