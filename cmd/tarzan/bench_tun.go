@@ -17,7 +17,7 @@ func runBenchTUN(args []string) error {
 	fs.IntVar(&c.Runs, "runs", 3, "interleaved runs per overlay")
 	fs.IntVar(&c.Seconds, "t", 5, "iperf3 TCP seconds")
 	fs.IntVar(&c.Nodes, "nodes", 6, "Tarzan relay/exit nodes")
-	fs.StringVar(&c.Baseline, "baseline", "yggdrasil", "yggdrasil, or none (Tarzan alone)")
+	fs.StringVar(&c.Baseline, "baseline", "yggdrasil", "yggdrasil, none (Tarzan alone) or tarzan:PATH (another build)")
 	fs.BoolVar(&c.InProcess, "inprocess", false, "run Tarzan's plugins inside their nodes")
 	fs.StringVar(&c.WorkDir, "work", "", "keep configs and logs in this directory")
 	fs.StringVar(&c.Binary, "bin", "", "tarzan executable the nodes run (default: this one)")

@@ -32,12 +32,18 @@ const (
 )
 
 type tarzanOverlay struct {
+	label     string // "" is "tarzan"; the baseline build's is "tarzan-base"
 	binary    string
 	nodes     int  // relays/exits
 	inProcess bool // every plugin inside its node
 }
 
-func (tarzanOverlay) name() string { return "tarzan" }
+func (t tarzanOverlay) name() string {
+	if t.label != "" {
+		return t.label
+	}
+	return "tarzan"
+}
 
 // tzConfigs are the nodes' configurations: static discovery of every
 // node, cover none, every relay an exit (pnat) that may reach exactly the

@@ -40,6 +40,10 @@ const iperfPort = 5201
 const (
 	BaselineYggdrasil = "yggdrasil"
 	BaselineNone      = "none"
+	// BaselineTarzan + PATH compares two Tarzan builds through the same
+	// harness: the nodes of the baseline run PATH (e.g. main's build).
+	BaselineTarzan = "tarzan:"
+	baseTarzanName = "tarzan-base"
 )
 
 // Config of a comparison. Zero values take the defaults.
@@ -152,8 +156,15 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 	if cfg.Binary == "" {
 		return tab, errors.New("tunbench: no tarzan executable (Config.Binary)")
 	}
-	if cfg.Baseline != BaselineYggdrasil && cfg.Baseline != BaselineNone {
-		return tab, fmt.Errorf("tunbench: baseline %q: want %s or %s", cfg.Baseline, BaselineYggdrasil, BaselineNone)
+	basePath, baseTarzan := strings.CutPrefix(cfg.Baseline, BaselineTarzan)
+	if cfg.Baseline != BaselineYggdrasil && cfg.Baseline != BaselineNone && (!baseTarzan || basePath == "") {
+		return tab, fmt.Errorf("tunbench: baseline %q: want %s, %s or %sPATH (another tarzan build)", cfg.Baseline, BaselineYggdrasil, BaselineNone, BaselineTarzan)
+	}
+	if baseTarzan {
+		if _, err := os.Stat(basePath); err != nil {
+			return tab, fmt.Errorf("tunbench: baseline build: %w", err)
+		}
+		tab.Title = "Tarzan (3 hops), this build beside " + basePath + ", TUN in network namespaces"
 	}
 	if err := Check(cfg); err != nil {
 		return tab, err
@@ -178,6 +189,9 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 		work = d
 	}
 	overlays := []overlay{tarzanOverlay{binary: cfg.Binary, nodes: cfg.Nodes, inProcess: cfg.InProcess}}
+	if baseTarzan {
+		overlays = append(overlays, tarzanOverlay{label: baseTarzanName, binary: basePath, nodes: cfg.Nodes, inProcess: cfg.InProcess})
+	}
 	if cfg.Baseline == BaselineYggdrasil {
 		overlays = append(overlays, yggOverlay{})
 		if !cfg.No1280 {
@@ -270,6 +284,8 @@ func short(name string) string {
 		return "t"
 	case "yggdrasil":
 		return "y"
+	case baseTarzanName:
+		return "b"
 	}
 	return "y1280"
 }

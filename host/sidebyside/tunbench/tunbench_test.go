@@ -189,6 +189,11 @@ func TestTable(t *testing.T) {
 	if tab.Metrics[5].Base != "yggdrasil-mtu1280" || tab.Metrics[5].BaseMedian() != 106 {
 		t.Errorf("sixth metric %+v", tab.Metrics[5])
 	}
+	samples["tarzan-base"] = []sample{{tcpMbit: 50}}
+	ab := table(tableHead(cfg), cfg, []overlay{tarzanOverlay{}, tarzanOverlay{label: "tarzan-base"}}, samples)
+	if len(ab.Metrics) != 5 || ab.Metrics[0].Base != "tarzan-base" || ab.Metrics[0].Ratio() != 110.0/50 {
+		t.Errorf("two builds: %+v", ab.Metrics[0])
+	}
 	alone := table(tableHead(cfg), cfg, ovs[:1], samples)
 	if len(alone.Metrics) != 5 || alone.Metrics[0].Base != BaselineNone || !strings.Contains(strings.Join(alone.Notes, " "), "Tarzan alone") {
 		t.Errorf("Tarzan alone: %+v", alone)
