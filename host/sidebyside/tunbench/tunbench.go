@@ -276,8 +276,9 @@ func runOne(ctx context.Context, cfg Config, o overlay, run int, dir string, pro
 	return s, nil
 }
 
-// short abbreviates an overlay name for namespace names (which must fit
-// IFNAMSIZ-free limits of `ip netns`, but stay readable).
+// short abbreviates an overlay name for the namespace names, which keep
+// the run and the overlay apart (tzb4242r1t-n3, tzb4242r1y-yc) and stay
+// short enough to read in `ip netns list`.
 func short(name string) string {
 	switch name {
 	case "tarzan":
