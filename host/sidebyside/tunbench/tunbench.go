@@ -337,8 +337,11 @@ func table(tab sidebyside.Table, cfg Config, overlays []overlay, samples map[str
 	if bases[0] == BaselineNone {
 		tab.Notes = append(tab.Notes, "no baseline (-baseline none): Tarzan alone")
 	}
+	if bases[0] == BaselineYggdrasil {
+		tab.Notes = append(tab.Notes, "Yggdrasil: two namespaces joined by one veth, one TCP peering, no multicast; IfMTU its default (65535, clamped to 53049) and 1280")
+	}
 	tab.Notes = append(tab.Notes,
-		fmt.Sprintf("Tarzan: %d relay/exit nodes and a TUN client node, one per namespace on a bridge, cover none, 3-hop tunnels, plugins %s; Yggdrasil: two namespaces joined by one veth, one TCP peering", cfg.Nodes, map[bool]string{true: "in process", false: "out of process (as node.toml)"}[cfg.InProcess]),
+		fmt.Sprintf("Tarzan: %d relay/exit nodes and a TUN client node, one per namespace on a bridge, cover none, 3-hop tunnels, plugins %s", cfg.Nodes, map[bool]string{true: "in process", false: "out of process (as node.toml)"}[cfg.InProcess]),
 		fmt.Sprintf("iperf3 from the client's namespace to the server's address through the overlay's TUN (client sends); UDP steps of %g s with %d-byte datagrams, %v Mbit/s, stopping at the first with ≥ %g %% loss, then one step halfway back", float64(cfg.UDPSecs), udpPayload, cfg.UDPRates, cfg.MaxLoss),
 		"CPU-s: Δ(utime+stime) from /proc/PID/stat over the TCP test, summed over every overlay process and its children (Tarzan: all nodes with their plugins; Yggdrasil: both daemons), per GB the server received; idle CPU: the same over a quiet window 1 s after the last ping, in cores",
 		"each overlay is built fresh for each run and removed after it: nothing of one runs while the other is measured")
