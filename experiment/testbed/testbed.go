@@ -38,6 +38,7 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/experiment"
 	"github.com/tarzan-net/tarzan/host/localnet"
+	"github.com/tarzan-net/tarzan/host/netns"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sim/adversary"
 )
@@ -128,7 +129,7 @@ func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Resu
 	if o.MaxDuration <= 0 {
 		o.MaxDuration = DefaultMaxDuration
 	}
-	if stale := removeStale(); len(stale) > 0 {
+	if stale := netns.RemoveStale(namePrefix); len(stale) > 0 {
 		o.progress("removed %d namespaces left by an earlier test bed run that was killed: %s", len(stale), strings.Join(stale, " "))
 	}
 	work := o.WorkDir
@@ -285,9 +286,9 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 		}
 	}
 
-	set := newNetnsSet(run)
+	set := netns.NewSet(namePrefix, fmt.Sprintf("r%d", run))
 	defer func() {
-		for _, pr := range set.close() {
+		for _, pr := range set.Close() {
 			note("cleanup: %s", pr)
 		}
 	}()
@@ -345,7 +346,7 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	start := origin.Add(warmup)
 	end := start.Add(duration)
 	m.from, m.to = start, end
-	srv, err := startServer(func(addr string) (net.Listener, error) { return listenIn(srvNS, "tcp", addr) }, netip.MustParseAddr(serverIP), inits, m)
+	srv, err := startServer(func(addr string) (net.Listener, error) { return netns.Listen(srvNS, "tcp", addr) }, netip.MustParseAddr(serverIP), inits, m)
 	if err != nil {
 		return nil, notes, err
 	}
@@ -366,7 +367,7 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 			socks := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), socksPort)
 			dst := netip.AddrPortFrom(netip.MustParseAddr(serverIP), uint16(PortBase+i+1))
 			dialNS := func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dialIn(ctx, n.ns, network, addr)
+				return netns.Dial(ctx, n.ns, network, addr)
 			}
 			dial := func(ctx context.Context) (net.Conn, error) { return socksConnect(ctx, dialNS, socks, dst) }
 			results[j] = runClient(ctx, dial, w, crng, start, end, m, i)
@@ -393,7 +394,7 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 		}
 	}
 	nodeNet.Stop()
-	for _, pr := range set.close() {
+	for _, pr := range set.Close() {
 		note("cleanup: %s", pr)
 	}
 	if len(dead) > 0 {
@@ -514,19 +515,19 @@ func checkPolicy(p experiment.Point) error {
 // (10.i.0.1/8 on eth0, i from 1) and the server namespace
 // (172.31.0.1/16), each joined to the bridge by a veth pair whose host
 // side (p<i>, psrv) is in the bridge namespace.
-func buildTopology(ctx context.Context, set *netnsSet, nodes int, dir string) (ns []*tbNode, srvNS, bbNS string, err error) {
-	bbNS, err = set.add(ctx, "bb")
+func buildTopology(ctx context.Context, set *netns.Set, nodes int, dir string) (ns []*tbNode, srvNS, bbNS string, err error) {
+	bbNS, err = set.Add(ctx, "bb")
 	if err != nil {
 		return nil, "", "", err
 	}
-	if err := runIP(ctx, "-n", bbNS, "link", "add", "br0", "type", "bridge"); err != nil {
+	if err := netns.IP(ctx, "-n", bbNS, "link", "add", "br0", "type", "bridge"); err != nil {
 		return nil, "", "", err
 	}
-	if err := runIP(ctx, "-n", bbNS, "link", "set", "br0", "up"); err != nil {
+	if err := netns.IP(ctx, "-n", bbNS, "link", "set", "br0", "up"); err != nil {
 		return nil, "", "", err
 	}
 	attach := func(name, host, prefix string, routes ...string) (string, error) {
-		n, err := set.add(ctx, name)
+		n, err := set.Add(ctx, name)
 		if err != nil {
 			return "", err
 		}
@@ -540,7 +541,7 @@ func buildTopology(ctx context.Context, set *netnsSet, nodes int, dir string) (n
 			steps = append(steps, []string{"-n", n, "route", "add", r, "dev", "eth0"})
 		}
 		for _, s := range steps {
-			if err := runIP(ctx, s...); err != nil {
+			if err := netns.IP(ctx, s...); err != nil {
 				return "", err
 			}
 		}
@@ -642,7 +643,7 @@ func nsHTTP(ns string) *http.Client {
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dialIn(ctx, ns, network, addr)
+				return netns.Dial(ctx, ns, network, addr)
 			},
 			MaxIdleConnsPerHost: 1,
 		},
@@ -674,17 +675,17 @@ func snapshot(ctx context.Context, ns []*tbNode) []map[string]uint64 {
 
 // capture is one tcpdump.
 type capture struct {
-	p    *proc
+	p    *netns.Proc
 	path string
 	log  string
 }
 
 // startCapture runs tcpdump on iface (in namespace ns) into path.
-func startCapture(set *netnsSet, ns, iface, path, filter string) (*capture, error) {
+func startCapture(set *netns.Set, ns, iface, path, filter string) (*capture, error) {
 	logPath := strings.TrimSuffix(path, ".pcap") + ".tcpdump.log"
 	args := []string{"tcpdump", "-i", iface, "-n", "-s", strconv.Itoa(snapLen), "-B", "8192", "-Z", "root", "-w", path}
 	args = append(args, strings.Fields(filter)...)
-	p, err := set.start("tcpdump "+iface, ns, logPath, args...)
+	p, err := set.Start("tcpdump "+iface, ns, logPath, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -699,8 +700,8 @@ func (c *capture) waitListening(ctx context.Context) error {
 		if strings.Contains(string(b), "listening on") {
 			return nil
 		}
-		if c.p.exited() || time.Now().After(deadline) {
-			return fmt.Errorf("%s did not start: %s", c.p.name, strings.TrimSpace(string(b)))
+		if c.p.Exited() || time.Now().After(deadline) {
+			return fmt.Errorf("%s did not start: %s", c.p.Name, strings.TrimSpace(string(b)))
 		}
 		select {
 		case <-ctx.Done():
@@ -715,7 +716,7 @@ var dropsRE = regexp.MustCompile(`(\d+) packets? dropped by kernel`)
 // stop ends the capture (SIGINT: tcpdump flushes its file) and returns
 // the packets the kernel dropped for it.
 func (c *capture) stop() uint64 {
-	c.p.stop(syscall.SIGINT, 5*time.Second)
+	c.p.Stop(syscall.SIGINT, 5*time.Second)
 	b, _ := os.ReadFile(c.log)
 	if m := dropsRE.FindSubmatch(b); m != nil {
 		n, _ := strconv.ParseUint(string(m[1]), 10, 64)
@@ -723,3 +724,7 @@ func (c *capture) stop() uint64 {
 	}
 	return 0
 }
+
+// namePrefix starts every namespace name of the test bed (followed by
+// the runner's PID and the run number: see host/netns).
+const namePrefix = "tztb"
