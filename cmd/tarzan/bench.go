@@ -21,7 +21,7 @@ import (
 
 func runBench(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(os.Stderr, "Usage:\n  tarzan bench transports [-json] [-frames N] [-transports udp,dtls,kcp]\n  tarzan "+strings.SplitN(sidebyside.CompareUsage, "\n", 2)[0]+"\n\nRun 'tarzan bench NAME -h' for its flags.\n")
+		fmt.Fprint(os.Stderr, "Usage:\n  tarzan bench transports [-json] [-frames N] [-transports udp,dtls,kcp]\n  tarzan "+strings.SplitN(sidebyside.CompareUsage, "\n", 2)[0]+"\n  tarzan bench tun [-runs 3] [-baseline yggdrasil|none|tarzan:PATH] [-json]\n\nRun 'tarzan bench NAME -h' for its flags.\n")
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -32,8 +32,10 @@ func runBench(args []string) error {
 		return runBenchTransports(args[1:])
 	case "compare":
 		return runBenchCompare(args[1:])
+	case "tun":
+		return runBenchTUN(args[1:])
 	}
-	return fmt.Errorf("unknown bench %q (transports, compare)", args[0])
+	return fmt.Errorf("unknown bench %q (transports, compare, tun)", args[0])
 }
 
 // runBenchCompare: Tarzan beside a private Tor network (host/sidebyside).
