@@ -29,6 +29,7 @@ type path struct {
 	socksAddr netip.AddrPort
 	server    netip.AddrPort
 	close     func()
+	buf       []byte // the client's read buffer, reused (one fetch at a time)
 }
 
 func newPath(tb testing.TB) *path {
@@ -81,6 +82,7 @@ func newPath(tb testing.TB) *path {
 	return &path{
 		socksAddr: cl.(*socks.Proxy).Addr(),
 		server:    srv,
+		buf:       make([]byte, 64<<10),
 		close: func() {
 			cl.Close()
 			ex.Close()
@@ -155,7 +157,7 @@ func (p *path) fetch(size int64) (time.Duration, error) {
 	if _, err := c.Write(cnt[:]); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, 256<<10)
+	buf := p.buf
 	k, err := c.Read(buf)
 	ttfb := time.Since(t0)
 	got := int64(k)
