@@ -179,3 +179,60 @@ func TestWriterCloseFlowInOrder(t *testing.T) {
 		t.Fatalf("closed flows %v, want [1]", got)
 	}
 }
+
+// tcp4 is a minimal IPv4 TCP packet from port sport, numbered i in its
+// payload (enough for the Writer's hash: addresses, protocol, ports).
+func tcp4(sport uint16, i int) []byte {
+	p := make([]byte, 20+20+2)
+	p[0], p[9] = 0x45, 6
+	copy(p[12:], []byte{100, 64, 0, 2, 198, 18, 0, 1})
+	p[20], p[21] = byte(sport>>8), byte(sport)
+	p[22], p[23] = 0, 80
+	p[40], p[41] = byte(i>>8), byte(i)
+	return p
+}
+
+// A packet of another connection does not wait behind a bulk
+// connection's queue: it goes in the next batch, while each connection's
+// packets keep their order.
+func TestWriterFairQueueing(t *testing.T) {
+	g := newGate()
+	w := startWriter(t, g, 0, nil)
+	w.Write(0, tcp4(1000, 0))
+	g.next(t) // busy: what follows queues up
+	const bulk = 500
+	for i := 1; i <= bulk; i++ {
+		if !w.Write(0, tcp4(1000, i)) {
+			t.Fatalf("bulk packet %d refused", i)
+		}
+	}
+	w.Write(0, tcp4(2000, 0)) // a new connection's SYN, say
+	g.release <- nil
+	seen, next := false, 1
+	for next <= bulk {
+		b := g.next(t)
+		if len(b) > adapter.BatchSize {
+			t.Fatalf("batch of %d", len(b))
+		}
+		for _, s := range b {
+			p := []byte(s)
+			port, i := int(p[20])<<8|int(p[21]), int(p[40])<<8|int(p[41])
+			switch port {
+			case 2000:
+				seen = true
+			case 1000:
+				if i != next {
+					t.Fatalf("bulk packet %d arrived when %d was due", i, next)
+				}
+				next++
+			}
+		}
+		if next > 2*adapter.BatchSize && !seen {
+			t.Fatal("the other connection's packet waited behind the bulk queue")
+		}
+		g.release <- nil
+	}
+	if !seen {
+		t.Fatal("the other connection's packet never arrived")
+	}
+}
