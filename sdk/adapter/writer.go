@@ -1,8 +1,6 @@
 package adapter
 
 import (
-	"encoding/binary"
-	"hash/maphash"
 	"sync"
 )
 
@@ -11,89 +9,30 @@ import (
 // from whichever goroutine relayed the cell, and across a plugin boundary
 // 64 calls of one packet cost about ten times what one call of 64 does
 // (D30). Write copies the packet into a queue and returns; one
-// goroutine (Run) hands what is queued to the adapter, BatchSize packets
-// per call. Nothing waits for a batch to fill: a packet that finds the
-// writer idle goes at once, and batches form only while the adapter is
-// busy, so a batch adds no latency.
+// goroutine (Run) hands everything queued since its last call to the
+// adapter in one batch. Nothing waits for a batch to fill: a packet that
+// finds the writer idle goes at once, and batches form only while the
+// adapter is busy, so a batch adds no latency.
 //
-// Fair queueing. When the adapter is the slowest stage of the path (a
-// SOCKS child's stack, for instance), its queue here is where a bulk
-// download's packets wait, hundreds at a time; a packet of another
-// connection that joined the end of one queue would wait for all of them.
-// So the queue is split by connection: packets are hashed on their Flow
-// and their IP 5-tuple (addresses, protocol, ports; fragments on
-// addresses and protocol) into fqBuckets queues, and each batch takes one
-// packet from each non-empty queue in turn (round robin, as fq_codel's
-// deficit round robin with equal-sized packets). A connection's packets
-// leave in the order they were written; packets of different connections
-// may overtake each other.
-//
-// CloseFlow reaches the adapter after every packet written before it and
-// before CloseFlow returns, as when the caller wrote directly. When the
-// queue is full Write drops the packet (reports false), as a router's full
-// queue would, instead of stalling the caller (a link's reader, for the
-// core).
+// Packets leave in the order they were written, and CloseFlow reaches the
+// adapter after every packet written before it and before CloseFlow
+// returns, as when the caller wrote directly. When the queue is full Write drops the packet (reports false),
+// as a router's full queue would, instead of stalling the caller (a link's
+// reader, for the core).
 type Writer struct {
 	a     Adapter
 	limit int
 	onErr func(lost int, err error)
 	wake  chan struct{}
-	seed  maphash.Seed
 
-	mu      sync.Mutex
-	buckets [fqBuckets]bucket
-	active  ring     // buckets with packets, in round-robin order
-	count   int      // packets queued
-	spare   []Packet // the batch Run handed over last, reused
-	free    [][]byte // packet buffers Run is done with, at most limit
-	closed  bool
-	queued  uint64     // packets ever queued; the next packet's sequence number
-	lowest  uint64     // every packet numbered below has been handed to the adapter (or dropped by stop)
-	moved   *sync.Cond // on mu: lowest advanced, or closed
-}
-
-// fqBuckets is the number of queues packets are hashed into.
-const fqBuckets = 64
-
-// bucket is one queue of the Writer: a FIFO of packets, each with its
-// sequence number.
-type bucket struct {
-	pkts []Packet
-	seqs []uint64
-	head int
-}
-
-func (b *bucket) empty() bool { return b.head == len(b.pkts) }
-
-// pop removes the bucket's first packet; a bucket that never empties
-// (a bulk flow) is compacted now and then, so it does not grow.
-func (b *bucket) pop() Packet {
-	p := b.pkts[b.head]
-	b.pkts[b.head] = Packet{}
-	b.head++
-	if b.head >= 64 && 2*b.head >= len(b.pkts) {
-		n := copy(b.pkts, b.pkts[b.head:])
-		copy(b.seqs, b.seqs[b.head:])
-		clear(b.pkts[n:])
-		b.pkts, b.seqs, b.head = b.pkts[:n], b.seqs[:n], 0
-	}
-	return p
-}
-
-// ring is a FIFO of bucket numbers; each bucket is in it at most once.
-type ring struct {
-	k    [fqBuckets]int
-	head int
-	n    int
-}
-
-func (r *ring) push(k int) { r.k[(r.head+r.n)%fqBuckets] = k; r.n++ }
-
-func (r *ring) pop() int {
-	k := r.k[r.head]
-	r.head = (r.head + 1) % fqBuckets
-	r.n--
-	return k
+	mu     sync.Mutex
+	queue  []Packet // written, not yet handed to the adapter
+	spare  []Packet // the batch Run handed over last, reused
+	free   [][]byte // packet buffers Run is done with, at most limit
+	closed bool
+	queued uint64     // packets ever queued
+	handed uint64     // of those, handed to the adapter (or dropped by stop)
+	moved  *sync.Cond // on mu: handed advanced, or closed
 }
 
 // DefaultWriterQueue is the queue length of a Writer made with limit 0:
@@ -107,7 +46,7 @@ func NewWriter(a Adapter, limit int, onErr func(lost int, err error)) *Writer {
 	if limit <= 0 {
 		limit = DefaultWriterQueue
 	}
-	w := &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1), seed: maphash.MakeSeed()}
+	w := &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1)}
 	w.moved = sync.NewCond(&w.mu)
 	return w
 }
@@ -115,21 +54,13 @@ func NewWriter(a Adapter, limit int, onErr func(lost int, err error)) *Writer {
 // Write queues a copy of pkt for flow. It reports false, and keeps
 // nothing, if the queue is full or Run has returned.
 func (w *Writer) Write(flow uint64, pkt []byte) bool {
-	k := w.bucketOf(flow, pkt)
 	w.mu.Lock()
-	if w.closed || w.count >= w.limit {
+	if w.closed || len(w.queue) >= w.limit {
 		w.mu.Unlock()
 		return false
 	}
-	b := &w.buckets[k]
-	if b.empty() {
-		b.pkts, b.seqs, b.head = b.pkts[:0], b.seqs[:0], 0
-		w.active.push(k)
-	}
-	b.pkts = append(b.pkts, Packet{Buf: append(w.buf(len(pkt)), pkt...), N: len(pkt), Flow: flow})
-	b.seqs = append(b.seqs, w.queued)
+	w.queue = append(w.queue, Packet{Buf: append(w.buf(len(pkt)), pkt...), N: len(pkt), Flow: flow})
 	w.queued++
-	w.count++
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -137,33 +68,6 @@ func (w *Writer) Write(flow uint64, pkt []byte) bool {
 	}
 	return true
 }
-
-// bucketOf hashes flow and pkt's IP 5-tuple (what of it the packet has)
-// to a bucket. It does not allocate.
-func (w *Writer) bucketOf(flow uint64, pkt []byte) int {
-	var key [8 + 1 + 32 + 4]byte
-	binary.LittleEndian.PutUint64(key[:], flow)
-	n := 8
-	switch {
-	case len(pkt) >= 20 && pkt[0]>>4 == 4:
-		ihl := int(pkt[0]&0x0f) * 4
-		key[n] = pkt[9]
-		n += 1 + copy(key[n+1:], pkt[12:20])
-		fragment := binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 // MF or an offset
-		if !fragment && hasPorts(pkt[9]) && len(pkt) >= ihl+4 && ihl >= 20 {
-			n += copy(key[n:], pkt[ihl:ihl+4])
-		}
-	case len(pkt) >= 40 && pkt[0]>>4 == 6:
-		key[n] = pkt[6] // next header: extension headers are hashed without ports
-		n += 1 + copy(key[n+1:], pkt[8:40])
-		if hasPorts(pkt[6]) && len(pkt) >= 44 {
-			n += copy(key[n:], pkt[40:44])
-		}
-	}
-	return int(maphash.Bytes(w.seed, key[:n]) % fqBuckets)
-}
-
-func hasPorts(proto byte) bool { return proto == 6 || proto == 17 } // TCP, UDP
 
 // CloseFlow calls the adapter's CloseFlow(flow) (adapter.FlowCloser; a
 // no-op for an adapter without it) once every packet written before has
@@ -176,7 +80,7 @@ func (w *Writer) CloseFlow(flow uint64) error {
 		return nil
 	}
 	w.mu.Lock()
-	for target := w.queued; w.lowest < target && !w.closed; {
+	for target := w.queued; w.handed < target && !w.closed; {
 		w.moved.Wait()
 	}
 	w.mu.Unlock()
@@ -198,22 +102,13 @@ func (w *Writer) Run(done <-chan struct{}) {
 	}
 }
 
-// flush hands up to BatchSize queued packets to the adapter, one from
-// each non-empty bucket in turn, and reports whether there was anything
-// to hand.
+// flush hands the queue to the adapter, BatchSize packets per call, and
+// reports whether there was anything to hand.
 func (w *Writer) flush() bool {
 	w.mu.Lock()
-	batch := w.spare[:0]
-	w.spare = nil
-	for len(batch) < BatchSize && w.active.n > 0 {
-		k := w.active.pop()
-		b := &w.buckets[k]
-		batch = append(batch, b.pop())
-		if !b.empty() {
-			w.active.push(k)
-		}
-	}
-	w.count -= len(batch)
+	batch := w.queue
+	w.queue, w.spare = w.spare[:0], nil
+	upTo := w.queued
 	w.mu.Unlock()
 	if len(batch) == 0 {
 		w.mu.Lock()
@@ -221,8 +116,12 @@ func (w *Writer) flush() bool {
 		w.mu.Unlock()
 		return false
 	}
-	if n, err := w.a.WritePackets(batch); err != nil && w.onErr != nil {
-		w.onErr(len(batch)-n, err)
+	for rest := batch; len(rest) > 0; {
+		chunk := rest[:min(len(rest), BatchSize)]
+		if n, err := w.a.WritePackets(chunk); err != nil && w.onErr != nil {
+			w.onErr(len(chunk)-n, err)
+		}
+		rest = rest[len(chunk):]
 	}
 	w.mu.Lock()
 	for i := range batch {
@@ -232,12 +131,7 @@ func (w *Writer) flush() bool {
 		batch[i] = Packet{}
 	}
 	w.spare = batch[:0]
-	w.lowest = w.queued
-	for i := range w.active.n {
-		if b := &w.buckets[w.active.k[(w.active.head+i)%fqBuckets]]; b.seqs[b.head] < w.lowest {
-			w.lowest = b.seqs[b.head]
-		}
-	}
+	w.handed = upTo
 	w.moved.Broadcast()
 	w.mu.Unlock()
 	return true
@@ -247,8 +141,7 @@ func (w *Writer) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed = true
-	w.buckets, w.active = [fqBuckets]bucket{}, ring{}
-	w.spare, w.free, w.count = nil, nil, 0
+	w.queue, w.spare, w.free = nil, nil, nil
 	w.moved.Broadcast()
 }
 
