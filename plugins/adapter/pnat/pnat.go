@@ -230,6 +230,11 @@ func (e *Exit) ReadPackets(pkts []adapter.Packet) (int, error) {
 		return 0, nil
 	}
 	for {
+		select {
+		case <-e.done: // closed: ErrClosed, whatever is left
+			return 0, adapter.ErrClosed
+		default:
+		}
 		if n := e.more(pkts, 0); n > 0 {
 			return n, nil
 		}
