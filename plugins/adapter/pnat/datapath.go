@@ -13,11 +13,15 @@ package pnat
 //     rewrite its source to the internal address, inject into the stack.
 //     The stack's forwarders (tcp.go, udp.go) dial out per new flow.
 //
-// Internet → tunnel (pump goroutine, owned by Open/Close):
-//  1. read the stack's outbound packets from the channel endpoint;
-//  2. look the destination (an internal address) up; drop if unknown;
-//  3. rewrite it to the inner address and queue the packet with its
-//     tunnel's Flow for ReadPackets (blocking: back-pressure to the stack).
+// Internet → tunnel (ReadPackets, on the caller's goroutine):
+//  1. take the replies built here (refusals, echo replies) first;
+//  2. then the stack's outbound packets, straight from its link endpoint's
+//     queue into the caller's buffers (no goroutine and no copy between);
+//  3. look each destination (an internal address) up; drop if unknown;
+//  4. rewrite it to the inner address and tag it with its tunnel's Flow.
+//     When nothing is queued, wait for the endpoint's write notification.
+//     A full endpoint queue (stackQueue packets) drops, as a router's
+//     would, and the stack's TCP retransmits.
 
 import (
 	"errors"
@@ -176,34 +180,6 @@ var (
 
 func (e *Exit) isDNS(dst netip.AddrPort) bool {
 	return dst.Port() == 53 && slices.Contains(e.cfg.dnsAddrs, dst.Addr().Unmap())
-}
-
-// pump moves the stack's outbound packets to the ReadPackets queue.
-func (e *Exit) pump() {
-	defer e.wg.Done()
-	for {
-		pkb := e.st.ep.ReadContext(e.ctx)
-		if pkb == nil {
-			return
-		}
-		b := getBuf()
-		for _, s := range pkb.AsSlices() {
-			*b = append(*b, s...)
-		}
-		pkb.DecRef()
-		flow, ok := e.unmap(*b)
-		if !ok {
-			putBuf(b)
-			continue
-		}
-		select {
-		case e.out <- outPacket{b, flow}:
-			e.stats.packetsOut.Add(1)
-		case <-e.ctx.Done():
-			putBuf(b)
-			return
-		}
-	}
 }
 
 // unmap rewrites a stack packet's destination from the internal address

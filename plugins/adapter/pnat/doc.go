@@ -77,8 +77,8 @@
 // network. A and AAAA are answered; NXDOMAIN and SERVFAIL pass through;
 // other query types get NOTIMP.
 //
-// Goroutines: Open starts the output pump (stack → ReadPackets queue) and
-// the janitor (idle expiry); every flow runs one or two copy goroutines,
+// Goroutines: Open starts the janitor (idle expiry); ReadPackets reads the
+// stack's output on its caller's goroutine; every flow runs one or two copy goroutines,
 // and the TCP forwarder runs each connection attempt in its own goroutine.
 // All are tracked by one WaitGroup and stop on Close.
 package pnat

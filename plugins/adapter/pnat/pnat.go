@@ -12,6 +12,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // Name is the adapter's registry name.
@@ -37,7 +38,7 @@ type Exit struct {
 	hostAddrs  func() map[netip.Addr]bool
 
 	st  *netStack
-	out chan outPacket
+	out chan outPacket // replies built here (refusals, echo replies)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -92,7 +93,7 @@ func (e *Exit) SetResolver(r Resolver) { e.resolver = r }
 func (e *Exit) Name() string       { return Name }
 func (e *Exit) Role() adapter.Role { return adapter.RoleExit }
 
-// Open builds the userspace stack and starts the pump and the janitor.
+// Open builds the userspace stack and starts the janitor.
 func (e *Exit) Open(cfg adapter.Config) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -129,8 +130,7 @@ func (e *Exit) Open(cfg adapter.Config) error {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.localAddrs = e.hostAddrs()
 	e.opened = true
-	e.wg.Add(2)
-	go e.pump()
+	e.wg.Add(1)
 	go e.janitor()
 	return nil
 }
@@ -219,31 +219,76 @@ func (e *Exit) enqueue(b *[]byte, flow uint64) {
 	}
 }
 
-// ReadPackets returns replies for tunnels, each with its tunnel's Flow.
+// ReadPackets returns replies for tunnels, each with its tunnel's Flow:
+// the replies built here, then what the stack sent, read from its link
+// endpoint into pkts directly. It blocks until there is at least one.
 func (e *Exit) ReadPackets(pkts []adapter.Packet) (int, error) {
 	if !e.isOpen() {
 		return 0, errors.New("pnat: not open")
 	}
-	n := 0
-	for n == 0 {
-		var p outPacket
+	if len(pkts) == 0 {
+		return 0, nil
+	}
+	for {
+		select {
+		case <-e.done: // closed: ErrClosed, whatever is left
+			return 0, adapter.ErrClosed
+		default:
+		}
+		if n := e.more(pkts, 0); n > 0 {
+			return n, nil
+		}
 		select {
 		case <-e.done:
 			return 0, adapter.ErrClosed
-		case p = <-e.out:
-		}
-		n = e.fill(pkts, n, p)
-		for n < len(pkts) {
-			select {
-			case p = <-e.out:
-				n = e.fill(pkts, n, p)
-				continue
-			default:
+		case p := <-e.out:
+			if n := e.more(pkts, e.fill(pkts, 0, p)); n > 0 {
+				return n, nil
 			}
-			break
+		case <-e.st.ready:
 		}
 	}
-	return n, nil
+}
+
+// more adds what is queued without waiting to pkts[:n].
+func (e *Exit) more(pkts []adapter.Packet, n int) int {
+	for n < len(pkts) {
+		select {
+		case p := <-e.out:
+			n = e.fill(pkts, n, p)
+			continue
+		default:
+		}
+		pkb := e.st.ep.Read()
+		if pkb == nil {
+			return n
+		}
+		n = e.fillStack(pkts, n, pkb)
+	}
+	return n
+}
+
+// fillStack puts one packet the stack sent into pkts[n], rewritten for
+// its tunnel, and returns the new count; a packet without a tunnel is
+// dropped (and counted).
+func (e *Exit) fillStack(pkts []adapter.Packet, n int, pkb *stack.PacketBuffer) int {
+	defer pkb.DecRef()
+	dst := pkts[n].Buf
+	if pkb.Size() > len(dst) {
+		e.stats.dropTooBig.Add(1)
+		return n
+	}
+	k := 0
+	for _, s := range pkb.AsSlices() {
+		k += copy(dst[k:], s)
+	}
+	flow, ok := e.unmap(dst[:k])
+	if !ok {
+		return n
+	}
+	e.stats.packetsOut.Add(1)
+	pkts[n].N, pkts[n].Flow = k, flow
+	return n + 1
 }
 
 func (e *Exit) fill(pkts []adapter.Packet, n int, p outPacket) int {

@@ -17,10 +17,25 @@ import (
 
 const nicID = 1
 
+// stackQueue is how many packets the stack's link endpoint holds for
+// ReadPackets; beyond it the stack's packets are dropped, as on a full
+// interface queue.
+const stackQueue = 2048
+
 // netStack is the one gVisor stack every tunnel's flows terminate in.
 type netStack struct {
-	s  *stack.Stack
-	ep *channel.Endpoint
+	s     *stack.Stack
+	ep    *channel.Endpoint
+	ready chan struct{} // a token when the endpoint queued a packet
+}
+
+// WriteNotify is called by the endpoint, on the stack's goroutine, after
+// it queued a packet: it wakes ReadPackets without blocking the stack.
+func (ns *netStack) WriteNotify() {
+	select {
+	case ns.ready <- struct{}{}:
+	default:
+	}
 }
 
 func newNetStack(e *Exit, mtu int) (*netStack, error) {
@@ -34,7 +49,8 @@ func newNetStack(e *Exit, mtu int) (*netStack, error) {
 		},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 	})
-	ns := &netStack{s: s, ep: channel.New(1024, uint32(mtu), "")}
+	ns := &netStack{s: s, ep: channel.New(stackQueue, uint32(mtu), ""), ready: make(chan struct{}, 1)}
+	ns.ep.AddNotify(ns)
 	fail := func(what string, err tcpip.Error) (*netStack, error) {
 		ns.close()
 		return nil, fmt.Errorf("%s: %v", what, err)

@@ -54,6 +54,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
@@ -104,6 +105,17 @@ type Device struct {
 	wmu   sync.Mutex // write side
 	wmem  [][]byte   // full-capacity buffers: room for GRO to coalesce
 	wbufs [][]byte
+
+	stats ioStats
+}
+
+// ioStats counts the device's system calls against the packets they
+// moved: with offloads a read(2) can bring a TSO super-packet that
+// wireguard's tun splits into many, and a write(2) can carry many
+// segments coalesced (GRO).
+type ioStats struct {
+	reads, readPkts   atomic.Uint64 // device reads that returned packets; packets they returned
+	writes, writePkts atomic.Uint64 // batches written; packets in them
 }
 
 // New returns an unopened TUN adapter; it is an adapter.Factory.
@@ -261,6 +273,8 @@ func (d *Device) ReadPackets(pkts []adapter.Packet) (int, error) {
 			}
 			d.rerrCount = 0
 			d.rnext, d.rn = 0, n
+			d.stats.reads.Add(1)
+			d.stats.readPkts.Add(uint64(n))
 		}
 		k := 0
 		for ; k < len(pkts) && d.rnext < d.rn; d.rnext++ {
@@ -306,6 +320,8 @@ func (d *Device) WritePackets(pkts []adapter.Packet) (int, error) {
 		if k == 0 {
 			continue
 		}
+		d.stats.writes.Add(1)
+		d.stats.writePkts.Add(uint64(k))
 		if _, err := d.dev.Write(d.wbufs[:k], tunOffset); err != nil {
 			if d.isClosed() || errors.Is(err, os.ErrClosed) {
 				return start, adapter.ErrClosed
