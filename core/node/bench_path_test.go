@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"runtime"
@@ -34,7 +35,8 @@ import (
 // the node writes.
 type benchTransport struct {
 	transport.Transport
-	in     chan [][]byte // batches read from the inner transport
+	in     chan *benchBatch // batches read from the inner transport
+	free   chan *benchBatch
 	feed   chan [][]byte // batches to serve (nil batch: barrier)
 	served chan struct{} // a barrier was reached
 	closed chan struct{}
@@ -50,7 +52,7 @@ type benchTransport struct {
 
 func newBenchTransport(inner transport.Transport) *benchTransport {
 	return &benchTransport{
-		Transport: inner, in: make(chan [][]byte, 64), feed: make(chan [][]byte, 1024),
+		Transport: inner, in: make(chan *benchBatch, 64), free: make(chan *benchBatch, 128), feed: make(chan [][]byte, 1024),
 		served: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
 }
@@ -63,44 +65,52 @@ func (t *benchTransport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	return a, err
 }
 
-type benchFrom struct {
-	addr netip.AddrPort
-	b    []byte
+// benchBatch is one read of the inner transport on its way to the node;
+// batches go back to free once copied, so the pump does not allocate.
+type benchBatch struct {
+	pkts []transport.Packet
+	k    int
 }
 
 func (t *benchTransport) pump() {
-	pkts := make([]transport.Packet, transport.BatchSize)
 	for {
-		for i := range pkts {
-			if pkts[i].Buf == nil {
-				pkts[i].Buf = make([]byte, 1500)
-			}
+		var bb *benchBatch
+		select {
+		case bb = <-t.free:
+		default:
+			bb = &benchBatch{pkts: make([]transport.Packet, transport.BatchSize)}
 		}
-		k, err := t.Transport.ReadBatch(pkts)
+		for i := range bb.pkts {
+			if bb.pkts[i].Buf == nil {
+				bb.pkts[i].Buf = make([]byte, 1500)
+			}
+			bb.pkts[i].Buf = bb.pkts[i].Buf[:cap(bb.pkts[i].Buf)]
+		}
+		k, err := t.Transport.ReadBatch(bb.pkts)
 		if err != nil {
 			close(t.closed)
 			return
 		}
-		var batch [][]byte
+		bb.k = 0
 		t.mu.Lock()
-		for i, p := range pkts[:k] {
+		for i := range k {
+			p := bb.pkts[i]
 			if t.capFrom.IsValid() && p.Addr == t.capFrom {
-				t.captured = append(t.captured, p.Buf[:p.N])
-				pkts[i].Buf = nil
+				t.captured = append(t.captured, bytes.Clone(p.Buf[:p.N]))
 				continue
 			}
-			// The address travels in front of the frame.
-			b := p.Addr.AppendTo(nil)
-			b = append(append([]byte{byte(len(b))}, b...), p.Buf[:p.N]...)
-			batch = append(batch, b)
+			bb.pkts[bb.k], bb.pkts[i] = bb.pkts[i], bb.pkts[bb.k]
+			bb.k++
 		}
 		t.mu.Unlock()
-		if len(batch) > 0 {
-			select {
-			case t.in <- batch:
-			case <-t.closed:
-				return
-			}
+		if bb.k == 0 {
+			t.free <- bb
+			continue
+		}
+		select {
+		case t.in <- bb:
+		case <-t.closed:
+			return
 		}
 	}
 }
@@ -108,14 +118,14 @@ func (t *benchTransport) pump() {
 func (t *benchTransport) ReadBatch(pkts []transport.Packet) (int, error) {
 	for {
 		select {
-		case b := <-t.in:
-			for i, x := range b {
-				var a netip.AddrPort
-				_ = a.UnmarshalText(x[1 : 1+x[0]])
-				pkts[i].Addr = a
-				pkts[i].N = copy(pkts[i].Buf, x[1+x[0]:])
+		case bb := <-t.in:
+			for i, p := range bb.pkts[:bb.k] {
+				pkts[i].Addr = p.Addr
+				pkts[i].N = copy(pkts[i].Buf, p.Buf[:p.N])
 			}
-			return len(b), nil
+			k := bb.k
+			t.free <- bb
+			return k, nil
 		case b := <-t.feed:
 			if b == nil {
 				t.served <- struct{}{}
