@@ -14,7 +14,7 @@ const (
 	FrameSize   = 1408 // every datagram on a link
 	HeaderSize  = 16   // type(1) reserved(3) receiver_index(4) counter(8)
 	BodySize    = FrameSize - HeaderSize
-	TagSize     = 16 // ChaCha20-Poly1305
+	TagSize     = 16 // AES-256-GCM
 	PayloadSize = BodySize - TagSize
 )
 

@@ -16,7 +16,7 @@ import (
 
 // Prologue is mixed into every handshake so a Tarzan handshake can never
 // be confused with another Noise protocol or a future version of this one.
-const Prologue = "tarzan-link-v3"
+const Prologue = "tarzan-link-v4"
 
 // Flags is the one byte each handshake message carries in its encrypted
 // payload (protocol v3). Bits not defined here must be zero.

@@ -59,7 +59,7 @@ func checkVector(t *testing.T, name, comment string, got []byte) {
 func TestVectors(t *testing.T) {
 	a, b := newPeer(t, 1), newPeer(t, 2)
 	rand := newDetRand("tarzan-link-vectors")
-	common := fmt.Sprintf(`Inputs (PROTOCOL.md §3-§5, protocol v3: Noise prologue %q):
+	common := fmt.Sprintf(`Inputs (PROTOCOL.md §3-§5, protocol v4: Noise prologue %q):
 initiator A: identity seed 32×0x01, node ID %s
              link static private 32×0x11, public %x
 responder B: identity seed 32×0x02, node ID %s

@@ -18,6 +18,9 @@ type endpoint struct {
 	bound     netip.AddrPort
 	advertise []netip.AddrPort
 	out       chan *frameBuf
+	// uncork wakes the writer that waits for the receive loops to finish
+	// their batches (send.go, writeLoop), or for room in out.
+	uncork chan struct{}
 }
 
 // peerAddr is where a peer is reached: which of our transports, and the
@@ -48,7 +51,7 @@ func (n *Node) bindEndpoints() error {
 		}
 		n.eps = append(n.eps, &endpoint{
 			idx: i, tr: spec.Transport, name: spec.Transport.Name(), bound: bound, advertise: adv,
-			out: make(chan *frameBuf, 4096),
+			out: make(chan *frameBuf, 4096), uncork: make(chan struct{}, 1),
 		})
 	}
 	n.bound = n.eps[0].advertise[0]

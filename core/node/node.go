@@ -121,6 +121,7 @@ type Node struct {
 	started atomic.Bool
 	closing atomic.Bool  // Close ran (or runs): only the first says goodbye
 	writing atomic.Int32 // frames queued for a writer or being written (Close waits for them)
+	corks   atomic.Int32 // receive loops handling a batch: writers wait for the frames it makes (send.go)
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	limiter ratelog.Limiter

@@ -172,18 +172,20 @@ func (n *Node) handleCreated(l *peerLink, circID uint32, cell []byte) {
 	}
 }
 
-// handleForward processes a forward relay cell. pl is the link payload.
-func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
+// handleForward processes a forward relay cell: the link payload in buf.
+// A cell for the next hop goes on in buf itself (taken).
+func (n *Node) handleForward(l *peerLink, circID uint32, buf *frameBuf) (taken bool) {
+	pl := buf.payload()
 	n.mu.Lock()
 	r, ok := n.routes[circKey{l.id, circID}]
 	n.mu.Unlock()
 	switch {
 	case !ok:
 		n.answerGone(l, circID)
-		return
+		return false
 	case r.c == nil || r.fromNext:
 		n.stats.inc(DropUnknownCircuit)
-		return
+		return false
 	}
 	c := r.c
 	now := n.opts.Clock.Now()
@@ -194,68 +196,71 @@ func (n *Node) handleForward(l *peerLink, circID uint32, pl []byte) {
 		if errors.Is(err, onion.ErrTagMismatch) {
 			n.tagFailed(c, now)
 		}
-		return
+		return false
 	}
 	c.touch(now)
 	if local {
 		n.relayCommand(c, payload)
-		return
+		return false
 	}
 	c.mu.Lock()
 	nextL, next := c.nextL, c.next
 	c.mu.Unlock()
 	if nextL == nil {
 		n.stats.inc(DropCellNotForUs)
-		return
+		return false
 	}
 	if h := n.hooks.relayForward; h != nil {
 		h(cell)
 	}
 	n.stats.inc(EventCellsRelayed)
-	n.relayCell(nextL, kindRelayFwd, next.id, cell)
+	n.relayCell(nextL, kindRelayFwd, next.id, buf)
+	return true
 }
 
-// relayCell sends a cell on to the next link under a link header built
-// from scratch: nothing of the header it arrived with (reserved bytes,
-// the previous link's circuit ID) passes through a relay, so colluding
-// hops around an honest one cannot mark a circuit by it (PROTOCOL §4.2).
-func (n *Node) relayCell(l *peerLink, kind byte, circID uint32, cell []byte) {
-	p := getBuf()
-	out := p.payload()
+// relayCell sends the cell in buf (its layer already changed in place) on
+// to the next link under a link header built from scratch, in place:
+// nothing of the header it arrived with (reserved bytes, the previous
+// link's circuit ID) passes through a relay, so colluding hops around an
+// honest one cannot mark a circuit by it (PROTOCOL §4.2). It takes buf.
+func (n *Node) relayCell(l *peerLink, kind byte, circID uint32, buf *frameBuf) {
+	out := buf.payload()
 	clear(out[:payloadHeader])
 	out[0] = kind
 	putCirc(out, circID)
-	copy(out[payloadHeader:], cell)
-	n.sendPayload(l, p)
+	n.sendPayload(l, buf)
 }
 
-// handleBackward adds our layer to a backward cell and passes it toward
-// the initiator, or opens it if the tunnel is ours.
-func (n *Node) handleBackward(l *peerLink, circID uint32, pl []byte) {
+// handleBackward adds our layer to a backward cell (the link payload in
+// buf) and passes it toward the initiator in buf itself (taken), or opens
+// it if the tunnel is ours.
+func (n *Node) handleBackward(l *peerLink, circID uint32, buf *frameBuf) (taken bool) {
+	pl := buf.payload()
 	n.mu.Lock()
 	r, ok := n.routes[circKey{l.id, circID}]
 	n.mu.Unlock()
 	switch {
 	case ok && r.t != nil:
 		r.t.handleBackward(pl[payloadHeader:])
-		return
+		return false
 	case !ok:
 		n.answerGone(l, circID)
-		return
+		return false
 	case r.c == nil || !r.fromNext:
 		n.stats.inc(DropUnknownCircuit)
-		return
+		return false
 	}
 	c := r.c
 	cell := pl[payloadHeader:]
 	if err := c.relay.Backward(cell); err != nil {
 		n.countCellErr(err)
-		return
+		return false
 	}
 	c.touch(n.opts.Clock.Now())
 	n.stats.inc(EventCellsRelayed)
 	prev, prevL := c.prevSide()
-	n.relayCell(prevL, kindRelayBwd, prev.id, cell)
+	n.relayCell(prevL, kindRelayBwd, prev.id, buf)
+	return true
 }
 
 func (n *Node) countCellErr(err error) {

@@ -6,16 +6,20 @@ package node
 //  1. the caller's goroutine builds a link payload in a pooled frameBuf:
 //     a tunnel's cell (tunnel.go sendTo: the IP service's client reader,
 //     loop cover, a build or check), a relayed cell (relay.go, on the
-//     receive goroutine, recvLoop), a reply at an exit (the IP service's
-//     exit reader), a keepalive (maintainLoop);
+//     receive goroutine, recvLoop: the very buffer the frame was opened
+//     into), a reply at an exit (the IP service's exit reader), a
+//     keepalive (maintainLoop);
 //  2. sendPayload: on an unshaped link sealAndSend seals it with the link
-//     session at once and enqueues the frame on the endpoint's out queue;
+//     session at once, in place in the same buffer (AES-256-GCM), and
+//     enqueues the frame on the endpoint's out queue;
 //     on a shaped link the plaintext waits in the link's bounded queue
 //     (full: dropped, drop_queue_full);
 //  3. shapeLoop (cover.go) releases a shaped link's queued payloads in its
 //     slots, sealing each then, and fills the empty slots with padding;
 //  4. writeLoop (one per transport) drains the out queue in batches of up
-//     to transport.BatchSize into WriteBatch.
+//     to transport.BatchSize into WriteBatch; while a receive loop handles
+//     a batch of frames it waits for the end of it (cork, uncork), so
+//     that what one received batch makes leaves in one write.
 
 import (
 	"errors"
@@ -40,9 +44,14 @@ const (
 	payloadHeader = 8
 )
 
-// frameBuf is one outbound frame (or, on shaped links, one queued link
-// payload) with its destination. Buffers are pooled; whoever takes one from
-// the pool owns it until it is put back.
+// frameBuf is one frame with its destination. Buffers are pooled; whoever
+// takes one from the pool owns it until it is put back. A link payload
+// sits where the frame's AEAD will put its ciphertext, after the clear
+// header's room: a payload is sealed in place into the frame, and a
+// received frame is opened into a frameBuf whose payload, once a relay
+// has changed its onion layer and link header in place, is sealed in
+// place again for the next hop. No copy of a cell between receive and
+// send.
 type frameBuf struct {
 	b  [link.FrameSize]byte
 	n  int
@@ -59,8 +68,9 @@ func putBuf(f *frameBuf) {
 	framePool.Put(f)
 }
 
-// payload returns the link-plaintext view of a buffer.
-func (f *frameBuf) payload() []byte { return f.b[:link.PayloadSize] }
+// payload returns the link-plaintext view of a buffer: where Seal reads
+// it in place and Open writes it.
+func (f *frameBuf) payload() []byte { return f.b[link.HeaderSize : link.HeaderSize+link.PayloadSize] }
 
 // sendRaw queues a complete frame (handshake, probe, proof) for to.
 func (n *Node) sendRaw(to peerAddr, frame []byte) {
@@ -72,11 +82,65 @@ func (n *Node) sendRaw(to peerAddr, frame []byte) {
 
 func (n *Node) enqueue(f *frameBuf) {
 	n.writing.Add(1) // until written: Close waits for it (lifecycle.go, drained)
+	ep := n.eps[f.to.ep]
 	select {
-	case n.eps[f.to.ep].out <- f:
+	case ep.out <- f:
+		return
+	default:
+	}
+	// Full: a writer waiting for a batch to end must write now, or a
+	// receive loop blocked here would never end its batch.
+	kick(ep)
+	select {
+	case ep.out <- f:
 	case <-n.stop:
 		n.writing.Add(-1)
 		putBuf(f)
+	}
+}
+
+func kick(ep *endpoint) {
+	select {
+	case ep.uncork <- struct{}{}:
+	default:
+	}
+}
+
+// Batching across the receive → relay → writer hand-off. A receive loop
+// that handles a batch of k > 1 frames corks the writers for its
+// duration: a writer woken by the batch's first relayed frame waits until
+// the batch is handled, then writes everything it made in one WriteBatch
+// (wakes once more, not once per frame). The frames still go through the
+// one FIFO queue per transport, so nothing a receive loop sends (a
+// relayed cell, then a DESTROY on the same circuit) is reordered.
+
+func (n *Node) cork(k int) {
+	if k > 1 {
+		n.corks.Add(1)
+	}
+}
+
+func (n *Node) uncork(k int) {
+	if k > 1 && n.corks.Add(-1) == 0 {
+		for _, ep := range n.eps {
+			kick(ep)
+		}
+	}
+}
+
+// awaitBatch waits, before a writer writes fewer than a full batch, until
+// no receive loop is handling a batch (or the queue has a batch's worth).
+func (n *Node) awaitBatch(ep *endpoint) {
+	select {
+	case <-ep.uncork: // stale: from a batch that ended before
+	default:
+	}
+	if n.corks.Load() == 0 || len(ep.out) >= transport.BatchSize {
+		return
+	}
+	select {
+	case <-ep.uncork:
+	case <-n.stop:
 	}
 }
 
@@ -100,8 +164,8 @@ func (n *Node) sendPayload(l *peerLink, p *frameBuf) error {
 	return n.sealAndSend(l, p, false)
 }
 
-// sealAndSend encrypts p's payload in place into a frame and hands it to
-// the writer. padding only feeds the statistics.
+// sealAndSend encrypts p's payload in place into a frame (p itself) and
+// hands it to the writer. padding only feeds the statistics.
 func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
 	if tap := n.opts.Tap; tap != nil && tap.Sending != nil && !tap.Sending(l.id, p.payload()) {
 		putBuf(p)
@@ -112,22 +176,18 @@ func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
 		putBuf(p)
 		return errNoSession
 	}
-	// Seal cannot work in place on the same array (the header shifts the
-	// ciphertext), so seal into a second pooled buffer.
-	f := getBuf()
-	out, err := s.Seal(f.b[:0], p.payload())
-	putBuf(p)
+	out, err := s.Seal(p.b[:0], p.payload())
 	if err != nil {
-		putBuf(f)
+		putBuf(p)
 		return err
 	}
-	f.n = len(out)
-	f.to = addr
+	p.n = len(out)
+	p.to = addr
 	l.noteSent(n.opts.Clock.Now(), padding)
 	if padding {
 		n.stats.inc(EventPaddingOut)
 	}
-	n.enqueue(f)
+	n.enqueue(p)
 	return nil
 }
 
@@ -142,6 +202,7 @@ func (n *Node) writeLoop(ep *endpoint) {
 		case <-n.stop:
 			return
 		}
+		n.awaitBatch(ep)
 		bufs = append(bufs[:0], f)
 	drain:
 		for len(bufs) < transport.BatchSize {
