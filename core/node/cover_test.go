@@ -268,3 +268,36 @@ func gapSpread(at []float64) (mean, spread float64) {
 	slices.Sort(gaps)
 	return mean, (gaps[len(gaps)*3/4] - gaps[len(gaps)/4]) / mean
 }
+
+// The shaper sleeps through slots in which no frame is due: the slot it
+// plans to wake in is exactly the first in which pace, given every slot
+// since the last wake-up at once, has a frame due, evenly or at Poisson
+// gaps, at any rate.
+func TestShapeSleepsUntilDue(t *testing.T) {
+	rnd := mrand.New(mrand.NewPCG(3, 4))
+	for _, rate := range []float64{0.3, 1, 7, 50, 199, 200, 201, 1000, 5000} {
+		for _, poisson := range []bool{false, true} {
+			credit := evenPhase(rate)
+			if poisson {
+				credit = -rnd.ExpFloat64()
+			}
+			for range 200 {
+				k := slotsUntilDue(credit, rate, poisson, maxSleepSlots)
+				var r *mrand.Rand
+				if poisson {
+					r = mrand.New(mrand.NewPCG(1, 2))
+				}
+				for j := 1; j < k; j++ {
+					c := credit
+					if due := pace(&c, rate, float64(j)*shapeGrid.Seconds(), r); due != 0 {
+						t.Fatalf("rate %v poisson %v credit %v: planned slot %d, but %d due at slot %d", rate, poisson, credit, k, due, j)
+					}
+				}
+				due := pace(&credit, rate, float64(k)*shapeGrid.Seconds(), r)
+				if due == 0 && k < maxSleepSlots {
+					t.Fatalf("rate %v poisson %v: planned slot %d, nothing due there", rate, poisson, k)
+				}
+			}
+		}
+	}
+}
