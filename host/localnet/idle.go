@@ -18,7 +18,7 @@ import (
 // group is the node with its plugins.
 //
 // CPU is Δ(utime+stime) from /proc/PID/stat over the window; context
-// switches are Δ(voluntary+involuntary) summed over every thread's
+// switches are Δ voluntary_ctxt_switches summed over every thread's
 // /proc/PID/task/TID/status. A process that starts or ends inside the
 // window counts from when it is first or until it is last seen.
 
@@ -31,7 +31,7 @@ type ProcSample struct {
 	PID      int
 	Name     string  // its command line, shortened ("tarzan plugin serve transport udp" → "transport udp")
 	CPU      float64 // utime+stime, seconds
-	Switches uint64  // voluntary and involuntary context switches of all its threads
+	Switches uint64  // voluntary context switches of all its threads (its wake-ups)
 }
 
 // IdleProc is one process's cost over a window.
@@ -39,7 +39,7 @@ type IdleProc struct {
 	PID      int
 	Name     string
 	Cores    float64 // CPU-seconds per second
-	Switches float64 // context switches per second
+	Switches float64 // voluntary context switches (wake-ups) per second
 }
 
 // IdleNode is one node's cost over a window: its process and plugin
@@ -201,7 +201,10 @@ func readStat(pid int) (pgrp int, cpu float64, err error) {
 	return pgrp, float64(ut+st) / clockTicks, nil
 }
 
-// threadSwitches sums the context switches of every thread of pid.
+// threadSwitches sums the voluntary context switches of every thread of
+// pid: each is a thread going to sleep, so they count wake-ups. The
+// involuntary ones count preemptions, which follow the machine's load
+// more than the process.
 func threadSwitches(pid int) uint64 {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
 	var sum uint64
@@ -212,7 +215,7 @@ func threadSwitches(pid int) uint64 {
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, ok := strings.Cut(line, ":")
-			if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
+			if ok && k == "voluntary_ctxt_switches" {
 				n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 				sum += n
 			}
