@@ -1,6 +1,33 @@
 package node
 
-import "time"
+import (
+	"sync"
+	"time"
+)
+
+// wakeups are the channels (capacity 1) that wake the node's timer loops
+// before their next due time, when something happens that the loop has
+// to see at once: it then need not poll for it.
+type wakeups struct {
+	once  sync.Once
+	check chan struct{} // checkLoop: a tunnel it was not watching carries traffic
+}
+
+func (n *Node) wakeups() *wakeups {
+	w := &n.wake
+	w.once.Do(func() {
+		w.check = make(chan struct{}, 1)
+	})
+	return w
+}
+
+// poke wakes a loop without blocking; a wake-up already pending is enough.
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
 
 // maintainLoop runs everything that happens on a timer rather than in
 // answer to a frame.
