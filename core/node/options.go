@@ -68,7 +68,8 @@ type Options struct {
 	// plugin drops mid-session packets until it hears from us).
 	KeepaliveInterval time.Duration
 	// MaintenanceInterval is how often the node reconciles links, probes
-	// and timers. Default 250 ms.
+	// and timers while any is in flux; a settled node does it at most
+	// every second (maintain.go). Default 250 ms.
 	MaintenanceInterval time.Duration
 	// QueueLength bounds each link's shaped send queue. Default 1024 frames.
 	QueueLength int
