@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -299,5 +300,37 @@ func TestShapeSleepsUntilDue(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// In virtual time the shaped links send exactly their rate: the shaper
+// sleeps through empty slots but loses none, evenly or at Poisson gaps.
+func TestCoverRateInVirtualTime(t *testing.T) { synctest.Test(t, testCoverRateInVirtualTime) }
+
+func testCoverRateInVirtualTime(t *testing.T) {
+	const rate = 100.0
+	var on atomic.Bool
+	wt := make([]*writeTimes, 2)
+	startNet(t, 2, 1, func(i int, o *Options) {
+		o.Cover = shapedRate{rate: rate, poisson: i == 0}
+		wt[i] = &writeTimes{Transport: o.Transport, on: &on}
+		o.Transport = wt[i]
+	})
+	time.Sleep(time.Second) // both links shaped
+	on.Store(true)
+	time.Sleep(10 * time.Second)
+	on.Store(false)
+	for i, w := range wt {
+		got := len(w.times())
+		// Beside the shaped frames go the unshaped ones (handshakes,
+		// probes: 32 in 10 s, before this change as after it).
+		lo, hi := 1025, 1045 // even: exactly 1,000 shaped
+		if i == 0 {
+			lo, hi = 935, 1135 // Poisson: 1,000 ± 3 standard deviations
+		}
+		if got < lo || got > hi {
+			t.Errorf("node %d (poisson %v): %d frames in 10 s at %v/s", i, i == 0, got, rate)
+		}
+		t.Logf("node %d (poisson %v): %d frames in 10 s", i, i == 0, got)
 	}
 }

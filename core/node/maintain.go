@@ -13,6 +13,8 @@ import (
 type wakeups struct {
 	once  sync.Once
 	check chan struct{} // checkLoop: a tunnel it was not watching carries traffic
+
+	restarts []uint64 // per endpoint: its transport plugin's restarts seen (maintainLoop only)
 }
 
 func (n *Node) wakeups() *wakeups {
@@ -123,6 +125,7 @@ func (n *Node) settled() bool {
 
 func (n *Node) maintain(now time.Time) {
 	n.expireProbes(now)
+	n.keepaliveAfterRestart()
 	n.maintainLinks(now)
 	n.expireCircuits(now)
 	n.expireOrphans(now)
@@ -147,4 +150,32 @@ func (n *Node) maintain(now time.Time) {
 func (n *Node) expireView(now time.Time) {
 	n.view.RemoveExpired(now)
 	n.checkLiveness(now)
+}
+
+// keepaliveAfterRestart sends a keepalive on every link of a transport
+// whose plugin restarted since the last round. A restarted session-based
+// transport (kcp, dtls) drops a peer's frames until it hears from this
+// side; the keepalive re-opens the sessions now, so that the keepalive
+// interval can be long (a third of LinkTimeout) without delaying that.
+func (n *Node) keepaliveAfterRestart() {
+	w := &n.wake
+	if w.restarts == nil {
+		w.restarts = make([]uint64, len(n.eps))
+	}
+	for i, ep := range n.eps {
+		r, ok := ep.tr.(interface{ Restarts() uint64 })
+		if !ok {
+			continue
+		}
+		c := r.Restarts()
+		if c == w.restarts[i] {
+			continue
+		}
+		w.restarts[i] = c
+		for _, l := range n.establishedLinks(nil) {
+			if s, addr := l.sendSession(); s != nil && addr.ep == i {
+				n.sendControl(l, kindKeepalive, 0)
+			}
+		}
+	}
 }
