@@ -26,7 +26,7 @@ var (
 	// exitSafetyPoll is how often a child whose exit the kernel reports
 	// (processExit) is polled all the same.
 	exitSafetyPoll = 10 * time.Second
-	startTimeout = 20 * time.Second
+	startTimeout   = 20 * time.Second
 )
 
 // Hooks connect a kind package's state to the supervisor. All are optional.
