@@ -14,8 +14,21 @@ import (
 // a shaped link sends the same number of identical-looking frames whatever
 // it carries. Frames are spaced evenly, or at exponential gaps (a Poisson
 // process) when the target asks for it.
+//
+// The grid is a schedule, not a ticker: the engine wakes only at the grid
+// slot in which the next frame of some link falls due (slots in which no
+// link has a frame due pass without a wake-up), and not at all while no
+// link is shaped, so a node under the `none` policy, or an idle one with
+// slow links, is not woken 200 times a second for nothing.
 
 const shapeGrid = 5 * time.Millisecond
+
+// Bounds on how far ahead the shaper plans its next wake-up, in grid
+// slots. A policy tick re-plans in any case.
+const (
+	maxSleepSlots  = 200 // 1 s: a shaped link slower than that still wakes the engine once a second
+	downSleepSlots = 10  // 50 ms: how soon a shaped link that comes up again starts sending
+)
 
 // shaper is the state of shapeLoop beyond each link's credit: which links
 // send at Poisson gaps and the randomness those gaps come from. Only
@@ -24,7 +37,12 @@ type shaper struct {
 	n       *Node
 	poisson map[*peerLink]struct{} // links whose target asks for Poisson gaps
 	rnd     *mrand.Rand            // made when a link first asks for Poisson gaps
-	links   []*peerLink            // reused by every grid tick
+	links   []*peerLink            // reused by every wake-up
+
+	// The grid: active while some link is shaped. slot is the last grid
+	// slot accounted for; slots follow it every shapeGrid.
+	active bool
+	slot   time.Time
 }
 
 func (n *Node) shapeLoop() {
@@ -39,19 +57,138 @@ func (n *Node) shapeLoop() {
 	s := &shaper{n: n, poisson: map[*peerLink]struct{}{}}
 	policyTick := n.opts.Clock.NewTicker(interval)
 	defer policyTick.Stop()
-	grid := n.opts.Clock.NewTicker(shapeGrid)
+	grid := n.opts.Clock.NewTimer(time.Hour)
+	grid.Stop()
 	defer grid.Stop()
-	last := n.opts.Clock.Now()
+	var gridC <-chan time.Time // nil while no link is shaped
 	for {
+		var now time.Time
 		select {
 		case <-n.stop:
 			return
-		case now := <-policyTick.C():
+		case now = <-policyTick.C():
+			s.advance(now)
 			s.consultPolicy(policy, now)
-		case now := <-grid.C():
-			dt := now.Sub(last).Seconds()
-			last = now
-			s.releaseShaped(dt)
+			switch {
+			case !s.active && s.anyShaped():
+				s.active, s.slot = true, now
+			case !s.active:
+				// A payload queued as its link's rate went to 0
+				// waits at most one policy interval.
+				s.flushUnshaped()
+			}
+		case now = <-gridC:
+			s.advance(now)
+		}
+		gridC = nil
+		grid.Stop()
+		if !s.active {
+			continue
+		}
+		slots := s.plan()
+		if slots == 0 {
+			// Nothing is shaped any more: one last flush, then sleep
+			// until a policy tick shapes a link again.
+			s.active = false
+			s.flushUnshaped()
+			continue
+		}
+		grid.Reset(s.slot.Add(time.Duration(slots) * shapeGrid).Sub(n.opts.Clock.Now()))
+		gridC = grid.C()
+	}
+}
+
+// advance accounts for the grid slots that ended by now and sends what
+// each shaped link is due in them. Slots passed over without a wake-up
+// had no frame due (plan saw to that), so accounting for them together
+// is the same as one at a time; after a stall (a late wake-up) they count
+// as one long slot, whose credit cap keeps the link from bursting.
+func (s *shaper) advance(now time.Time) {
+	if !s.active {
+		return
+	}
+	k := now.Sub(s.slot) / shapeGrid
+	if k <= 0 {
+		return // a wake-up left over from an earlier plan
+	}
+	s.slot = s.slot.Add(k * shapeGrid)
+	s.releaseShaped(float64(k) * shapeGrid.Seconds())
+}
+
+// plan returns in how many grid slots from s.slot the next frame of some
+// shaped link falls due (at most maxSleepSlots; downSleepSlots while a
+// shaped link is down), or 0 when no link is shaped.
+func (s *shaper) plan() int {
+	s.links = s.n.establishedLinks(s.links[:0])
+	defer clear(s.links)
+	best, shaped := maxSleepSlots, false
+	for _, l := range s.links {
+		rate := l.getRate()
+		if rate == 0 {
+			continue
+		}
+		shaped = true
+		if !l.up() {
+			best = min(best, downSleepSlots)
+			continue
+		}
+		_, poisson := s.poisson[l]
+		best = min(best, slotsUntilDue(l.credit, rate, poisson, best))
+	}
+	if !shaped {
+		return 0
+	}
+	return best
+}
+
+// slotsUntilDue is the first k in 1..limit for which pace, called on a
+// link with this credit for k grid slots at once, returns a frame (limit
+// when none does).
+func slotsUntilDue(credit, rate float64, poisson bool, limit int) int {
+	due := func(k int) bool {
+		c := credit + rate*(float64(k)*shapeGrid.Seconds())
+		if poisson {
+			return c >= 0
+		}
+		return c >= 1
+	}
+	need := 1.0
+	if poisson {
+		need = 0
+	}
+	// A first guess from the arithmetic, then the exact test: pace adds
+	// in floating point, and the guess may be a slot off either way.
+	k := int(math.Ceil((need - credit) / (rate * shapeGrid.Seconds())))
+	k = max(1, min(k, limit))
+	for k > 1 && due(k-1) {
+		k--
+	}
+	for k < limit && !due(k) {
+		k++
+	}
+	return k
+}
+
+// anyShaped reports whether some link has a rate.
+func (s *shaper) anyShaped() bool {
+	s.links = s.n.establishedLinks(s.links[:0])
+	defer clear(s.links)
+	for _, l := range s.links {
+		if l.shaped() {
+			return true
+		}
+	}
+	return false
+}
+
+// flushUnshaped sends at once what waits in the queue of links that are
+// no longer shaped.
+func (s *shaper) flushUnshaped() {
+	s.links = s.n.establishedLinks(s.links[:0])
+	defer clear(s.links)
+	for _, l := range s.links {
+		if !l.shaped() {
+			s.n.flushQueue(l)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -267,4 +268,69 @@ func gapSpread(at []float64) (mean, spread float64) {
 	mean = (at[len(at)-1] - at[0]) / float64(len(gaps))
 	slices.Sort(gaps)
 	return mean, (gaps[len(gaps)*3/4] - gaps[len(gaps)/4]) / mean
+}
+
+// The shaper sleeps through slots in which no frame is due: the slot it
+// plans to wake in is exactly the first in which pace, given every slot
+// since the last wake-up at once, has a frame due, evenly or at Poisson
+// gaps, at any rate.
+func TestShapeSleepsUntilDue(t *testing.T) {
+	rnd := mrand.New(mrand.NewPCG(3, 4))
+	for _, rate := range []float64{0.3, 1, 7, 50, 199, 200, 201, 1000, 5000} {
+		for _, poisson := range []bool{false, true} {
+			credit := evenPhase(rate)
+			if poisson {
+				credit = -rnd.ExpFloat64()
+			}
+			for range 200 {
+				k := slotsUntilDue(credit, rate, poisson, maxSleepSlots)
+				var r *mrand.Rand
+				if poisson {
+					r = mrand.New(mrand.NewPCG(1, 2))
+				}
+				for j := 1; j < k; j++ {
+					c := credit
+					if due := pace(&c, rate, float64(j)*shapeGrid.Seconds(), r); due != 0 {
+						t.Fatalf("rate %v poisson %v credit %v: planned slot %d, but %d due at slot %d", rate, poisson, credit, k, due, j)
+					}
+				}
+				due := pace(&credit, rate, float64(k)*shapeGrid.Seconds(), r)
+				if due == 0 && k < maxSleepSlots {
+					t.Fatalf("rate %v poisson %v: planned slot %d, nothing due there", rate, poisson, k)
+				}
+			}
+		}
+	}
+}
+
+// In virtual time the shaped links send exactly their rate: the shaper
+// sleeps through empty slots but loses none, evenly or at Poisson gaps.
+func TestCoverRateInVirtualTime(t *testing.T) { synctest.Test(t, testCoverRateInVirtualTime) }
+
+func testCoverRateInVirtualTime(t *testing.T) {
+	const rate = 100.0
+	var on atomic.Bool
+	wt := make([]*writeTimes, 2)
+	startNet(t, 2, 1, func(i int, o *Options) {
+		o.Cover = shapedRate{rate: rate, poisson: i == 0}
+		wt[i] = &writeTimes{Transport: o.Transport, on: &on}
+		o.Transport = wt[i]
+	})
+	time.Sleep(time.Second) // both links shaped
+	on.Store(true)
+	time.Sleep(10 * time.Second)
+	on.Store(false)
+	for i, w := range wt {
+		got := len(w.times())
+		// Beside the shaped frames go the unshaped ones (handshakes,
+		// probes: 32 in 10 s, before this change as after it).
+		lo, hi := 1025, 1045 // even: exactly 1,000 shaped
+		if i == 0 {
+			lo, hi = 935, 1135 // Poisson: 1,000 ± 3 standard deviations
+		}
+		if got < lo || got > hi {
+			t.Errorf("node %d (poisson %v): %d frames in 10 s at %v/s", i, i == 0, got, rate)
+		}
+		t.Logf("node %d (poisson %v): %d frames in 10 s", i, i == 0, got)
+	}
 }

@@ -136,6 +136,7 @@ type Node struct {
 	hooks testHooks
 
 	admission admissionGuard // per-source limits and liveness (limiter.go, liveness.go)
+	wake      wakeups        // wakes the timer loops early (maintain.go)
 }
 
 // testHooks let tests in this package play a misbehaving relay.

@@ -175,6 +175,7 @@ func TestReplayedFrameDropped(t *testing.T) { synctest.Test(t, testReplayedFrame
 func testReplayedFrameDropped(t *testing.T) {
 	var tap *tapTransport
 	tn := startNet(t, 4, 2, func(i int, o *Options) {
+		o.KeepaliveInterval = time.Second // idle links carry a frame within the wait below
 		if i == 0 {
 			tap = &tapTransport{Transport: o.Transport}
 			o.Transport = tap

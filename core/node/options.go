@@ -63,12 +63,14 @@ type Options struct {
 	// Default 30 s; negative disables orphans (the circuit goes at once).
 	OrphanGrace time.Duration
 	// KeepaliveInterval sends a keepalive on a link that sent nothing for
-	// this long. Default 2 s: besides liveness, it is what re-opens a
-	// session through a transport that lost its state (a restarted KCP
-	// plugin drops mid-session packets until it hears from us).
+	// this long. Default LinkTimeout/3 (10 s): the peer then misses two
+	// before it drops the link. A transport plugin that restarts gets a
+	// keepalive on each of its links at once (maintain.go), which re-opens
+	// the sessions a restarted KCP or DTLS plugin lost.
 	KeepaliveInterval time.Duration
 	// MaintenanceInterval is how often the node reconciles links, probes
-	// and timers. Default 250 ms.
+	// and timers while any is in flux; a settled node does it at most
+	// every second (maintain.go). Default 250 ms.
 	MaintenanceInterval time.Duration
 	// QueueLength bounds each link's shaped send queue. Default 1024 frames.
 	QueueLength int
@@ -209,7 +211,7 @@ func (o *Options) setDefaults() {
 		o.LinkTimeout = 30 * time.Second
 	}
 	if o.KeepaliveInterval == 0 {
-		o.KeepaliveInterval = 2 * time.Second
+		o.KeepaliveInterval = o.LinkTimeout / 3
 	}
 	if o.MaintenanceInterval == 0 {
 		o.MaintenanceInterval = 250 * time.Millisecond

@@ -38,7 +38,11 @@ import (
 //
 // One goroutine (checkLoop) runs the checks of all the node's tunnels
 // on the node's clock; the send and receive paths only note cells
-// (noteSent, noteHeard), under the check's own small lock.
+// (noteSent, noteHeard), under the check's own small lock. The loop
+// sleeps until the next instant some tunnel's check is due to start or
+// end; a tunnel with nothing due (idle, settled, or traffic that anchors
+// no check) is not watched, and the first cell noted on it wakes the loop
+// (watched). So an idle node's check loop never wakes.
 
 const (
 	// checkBulkCells DATA cells from the exit within checkBulkSpan before
@@ -68,6 +72,19 @@ type tunnelCheck struct {
 	// What the last failed check passed to hopLost, and when.
 	lostHop int
 	lostAt  time.Time
+
+	// watched: checkLoop has this tunnel in its schedule. When it is
+	// not, the next cell noted wakes the loop.
+	watched bool
+}
+
+// noteLocked is what every noted cell does last: it makes sure the check
+// loop looks at the tunnel. Called with c.mu held.
+func (t *Tunnel) noteLocked() {
+	if c := &t.check; !c.watched {
+		c.watched = true
+		poke(t.n.wakeups().check)
+	}
 }
 
 type checkPing struct {
@@ -87,6 +104,7 @@ func (t *Tunnel) noteSent(cmd onion.Command) {
 	if c.firstFwd.IsZero() {
 		c.firstFwd = t.n.opts.Clock.Now()
 	}
+	t.noteLocked()
 	c.mu.Unlock()
 }
 
@@ -108,69 +126,90 @@ func (t *Tunnel) noteHeard(hop int, cmd onion.Command) {
 		c.data[c.dnext] = now
 		c.dnext = (c.dnext + 1) % checkBulkCells
 	}
+	t.noteLocked()
 	c.mu.Unlock()
 }
 
-// checkLoop is the check goroutine: it wakes every tick (Quiet/8) and at
-// the instants a check is due to start or end, and steps every tunnel's
-// check.
+// checkLoop is the check goroutine: it wakes at the instants a check is
+// due to start or end, and when a tunnel it does not watch carries a
+// cell, and steps every tunnel's check.
 func (n *Node) checkLoop() {
-	tick := n.opts.TunnelQuiet / 8
-	timer := n.opts.Clock.NewTimer(tick)
+	// The floor between two steps: a due time already passed waits this
+	// long, so that the loop never spins.
+	floor := n.opts.TunnelQuiet / 64
+	wake := n.wakeups().check
+	timer := n.opts.Clock.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
+	var timerC <-chan time.Time // nil: nothing is due
 	for {
 		select {
 		case <-n.stop:
 			return
-		case <-timer.C():
-			// The time read now, not the timer's: a late wake-up must not
-			// shorten the wait of the pings it sends.
-			now := n.opts.Clock.Now()
-			next := now.Add(tick)
-			n.mu.Lock()
-			tunnels := make([]*Tunnel, 0, len(n.tunnels))
-			for t := range n.tunnels {
-				tunnels = append(tunnels, t)
+		case <-timerC:
+		case <-wake:
+		}
+		// The time read now, not the timer's: a late wake-up must not
+		// shorten the wait of the pings it sends.
+		now := n.opts.Clock.Now()
+		var next time.Time
+		n.mu.Lock()
+		tunnels := make([]*Tunnel, 0, len(n.tunnels))
+		for t := range n.tunnels {
+			tunnels = append(tunnels, t)
+		}
+		n.mu.Unlock()
+		for _, t := range tunnels {
+			if at := t.checkStep(now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+				next = at
 			}
-			n.mu.Unlock()
-			for _, t := range tunnels {
-				if at := t.checkStep(now); !at.IsZero() && at.Before(next) {
-					next = at
-				}
-			}
-			// Never spin: a due time already passed waits a fraction of
-			// a tick.
-			timer.Reset(max(next.Sub(now), tick/8))
+		}
+		timer.Stop()
+		timerC = nil
+		if !next.IsZero() {
+			timer.Reset(max(next.Sub(now), floor))
+			timerC = timer.C()
 		}
 	}
 }
 
 // checkStep advances t's check at now: it ends a check in flight, or
 // starts one that is due. It returns when it next needs to run (zero:
-// no sooner than the next tick).
+// not before a new cell is noted; the tunnel is then no longer watched).
 func (t *Tunnel) checkStep(now time.Time) time.Time {
 	t.mu.Lock()
 	usable := t.built && !t.repairing && !t.closed
+	closed := t.closed
 	t.mu.Unlock()
 	c := &t.check
 	c.mu.Lock()
 	if !usable {
 		// Never check a tunnel under repair or closed; what was noted
-		// before or during a repair says nothing of the new path.
+		// before or during a repair says nothing of the new path. One
+		// being built or repaired stays watched, at a slow pace, so that
+		// its cells do not each wake the loop.
 		pings := c.resetLocked()
+		c.watched = !closed
 		c.mu.Unlock()
 		t.forgetPings(pings)
-		return time.Time{}
+		if closed {
+			return time.Time{}
+		}
+		return now.Add(t.n.opts.TunnelQuiet / 8)
 	}
 	if c.running {
 		return t.endCheckLocked(now) // unlocks c.mu
 	}
 	if c.activity == c.settled {
+		c.watched = false
 		c.mu.Unlock()
 		return time.Time{}
 	}
+	// The anchor depends only on the cells noted, not on the time: with
+	// none, nothing is due until the next cell, which wakes the loop.
 	anchor := c.anchorLocked()
 	if anchor.IsZero() {
+		c.watched = false
 		c.mu.Unlock()
 		return time.Time{}
 	}
@@ -268,6 +307,7 @@ func (t *Tunnel) endCheckLocked(now time.Time) time.Time {
 	pings := c.pings
 	c.running, c.pings, c.answered = false, nil, nil
 	c.settled = c.activity
+	c.watched = false
 	if highest == exit {
 		c.mu.Unlock()
 		t.forgetPings(pings)

@@ -27,9 +27,22 @@ func Serve(kind string, versions map[int]plugin.Plugin) {
 
 // exitWithParent ends the child when its host is gone. go-plugin relies on
 // the host calling Kill; a host that is SIGKILLed never does, and the child
-// would linger holding its port. Reparenting is the portable signal.
+// would linger holding its port. Where the kernel tells of the host's exit
+// (processExit) the child waits for that, at no cost; elsewhere it polls
+// for reparenting, the portable signal.
 func exitWithParent() {
 	ppid := os.Getppid()
+	if exited, _, ok := processExit(ppid); ok {
+		// The host may have died before the watch began.
+		if os.Getppid() != ppid {
+			os.Exit(3)
+		}
+		go func() {
+			<-exited
+			os.Exit(3)
+		}()
+		return
+	}
 	go func() {
 		for {
 			time.Sleep(parentPoll)

@@ -23,7 +23,10 @@ var (
 	maxDelay     = 5 * time.Second
 	stableAfter  = time.Minute
 	pollInterval = 50 * time.Millisecond
-	startTimeout = 20 * time.Second
+	// exitSafetyPoll is how often a child whose exit the kernel reports
+	// (processExit) is polled all the same.
+	exitSafetyPoll = 10 * time.Second
+	startTimeout   = 20 * time.Second
 )
 
 // Hooks connect a kind package's state to the supervisor. All are optional.
@@ -135,20 +138,13 @@ func (s *Supervisor) spawn(restart bool) (*child, error) {
 // watch waits for the child to die and restarts it until Close.
 func (s *Supervisor) watch() {
 	defer close(s.done)
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
 	var delay time.Duration
 	for {
 		s.mu.Lock()
 		c := s.child
 		s.mu.Unlock()
-		// go-plugin offers no exit channel; Exited is cheap to poll.
-		for !c.client.Exited() {
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
+		if !s.waitExit(c) {
+			return
 		}
 		s.down(c)
 		delay = nextDelay(delay, time.Since(c.started))
@@ -173,6 +169,35 @@ func (s *Supervisor) watch() {
 			delay = nextDelay(delay, 0)
 		}
 	}
+}
+
+// waitExit waits until c's process has ended, and reports false when
+// Close came first. go-plugin offers no exit channel, only Exited to
+// poll; polling it every 50 ms woke the host 20 times a second per
+// plugin. Where the kernel tells of the exit (a pidfd), the wait costs
+// nothing and Exited is read only as a safety net, once every
+// exitSafetyPoll (in case the pid was reused before the watch began).
+func (s *Supervisor) waitExit(c *child) bool {
+	poll := pollInterval
+	var exited <-chan struct{}
+	if c.pid > 0 {
+		if ch, release, ok := processExit(c.pid); ok {
+			defer release()
+			exited, poll = ch, exitSafetyPoll
+		}
+	}
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for !c.client.Exited() {
+		select {
+		case <-s.stop:
+			return false
+		case <-exited:
+			return true
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // down unpublishes a dead child and reaps it.

@@ -14,8 +14,11 @@ import (
 // Name is the policy's registered name.
 const Name = "none"
 
-// interval is long because there is nothing to adjust.
-const interval = time.Second
+// interval is long because there is nothing to adjust: the answer is
+// always 0, and each Tick of an out-of-process policy is a round trip
+// that wakes the node and the plugin. The engine's shaper, seeing no
+// shaped link, does not run its grid at all (core/node/cover.go).
+const interval = time.Hour
 
 // Policy is the no-cover policy.
 type Policy struct{}

@@ -16,7 +16,7 @@ func TestNone(t *testing.T) {
 		if err != nil {
 			t.Fatalf("New(%v): %v", opts, err)
 		}
-		if p.Name() != "none" || p.Interval() != time.Second {
+		if p.Name() != "none" || p.Interval() != time.Hour {
 			t.Errorf("Name, Interval = %q, %v", p.Name(), p.Interval())
 		}
 		for _, n := range []int{0, 1, 5} {

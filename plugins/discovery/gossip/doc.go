@@ -7,7 +7,9 @@
 // Options:
 //
 //	bootstrap  comma-separated "host:port" IP literals; one is enough to join
-//	interval   round length (Go duration, default 1s)
+//	interval   round length (Go duration, default 1s); rounds that bring
+//	           nothing new stretch the wait, doubling up to 32 intervals,
+//	           and any news brings it back to one
 //	fanout     peers sent a DIGEST per round (default 3)
 //	max_bytes  message bytes sent per round, replies included (default 16384)
 //	expiry     forget a descriptor this long after its Expires (default 0)

@@ -50,6 +50,12 @@ type Gossip struct {
 	// for a refresh probe (zero: the view is empty).
 	nextRefresh time.Time
 
+	// news counts changes to what this node knows (changedLocked);
+	// newsWake (capacity 1) tells run of one while it sleeps a stretched
+	// round.
+	news     uint64
+	newsWake chan struct{}
+
 	outbox   []discovery.Message
 	outBytes int
 	outWake  chan struct{}
@@ -158,6 +164,7 @@ func newGossip(o options, now func() time.Time, src rand.Source, manual bool) *G
 		issued:   map[netip.AddrPort][]issued{},
 		asked:    map[prefix]uint64{},
 		outWake:  make(chan struct{}),
+		newsWake: make(chan struct{}, 1),
 		propWake: make(chan struct{}),
 		done:     make(chan struct{}),
 		stats:    map[string]uint64{},
@@ -221,17 +228,75 @@ func newEntry(d *descriptor.Descriptor) *entry {
 	}
 }
 
+// maxStretch bounds how far quiet rounds stretch: at most this many
+// intervals apart.
+const maxStretch = 32
+
+// run calls Round every interval while there is news, and stretches the
+// wait between rounds while there is none. A round after which this node
+// knows nothing it did not know before is quiet; each quiet round doubles
+// the wait, up to maxStretch intervals, and any change (a descriptor
+// learned, admitted, expired, a candidate proposed or forgotten, our own
+// descriptor renewed) brings the next round back to one interval after
+// the last. News spreads as fast as before, because the nodes that
+// learned something gossip at the full rate; two nodes with the same view
+// exchange only matching DIGESTs, and a converged network of idle nodes
+// now does that rarely instead of every interval. A node that knows no
+// peer yet (its bootstrap may not be up) never stretches. Expiry and
+// refresh keep their times: a round runs when the first is due.
 func (g *Gossip) run() {
-	t := time.NewTicker(g.opts.interval)
-	defer t.Stop()
+	base := g.opts.interval
+	wait := base
+	var seen uint64
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		last := time.Now()
 		g.Round()
+		g.mu.Lock()
+		news, due, alone := g.news, g.nextDueLocked(), len(g.view) == 0
+		g.mu.Unlock()
+		if news != seen || wait == 0 || alone {
+			wait = base
+		} else {
+			wait = min(2*wait, maxStretch*base)
+		}
+		seen = news
+		d := wait
+		if !due.IsZero() {
+			d = min(d, max(time.Until(due), base))
+		}
+		timer.Reset(d)
+	sleep:
 		select {
 		case <-g.done:
 			return
-		case <-t.C:
+		case <-timer.C:
+		case <-g.newsWake:
+			g.mu.Lock()
+			news = g.news
+			g.mu.Unlock()
+			if news == seen || d <= base {
+				goto sleep
+			}
+			// News while a stretched round sleeps: the next round one
+			// interval after the last, as if none had been quiet.
+			wait = 0
+			timer.Reset(max(time.Until(last.Add(base)), 0))
+			d = base
+			goto sleep
 		}
 	}
+}
+
+// nextDueLocked is when the round loop must next run for expiry or
+// refresh (zero: nothing is due).
+func (g *Gossip) nextDueLocked() time.Time {
+	due := g.nextExpire
+	if r := g.nextRefresh; !r.IsZero() && (due.IsZero() || r.Before(due)) {
+		due = r
+	}
+	return due
 }
 
 // Next returns the descriptors learned from other nodes (and refresh

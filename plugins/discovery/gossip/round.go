@@ -246,6 +246,11 @@ func (g *Gossip) solicited(from netip.AddrPort, echo uint64) (issued, bool) {
 // candidates or our own descriptor changed for it.
 func (g *Gossip) changedLocked(id identity.ID) {
 	g.digest = nil
+	g.news++
+	select {
+	case g.newsWake <- struct{}{}:
+	default:
+	}
 	p := prefixOf(id)
 	b := bucketOfPrefix(p)
 	g.kbListOK[b] = false
