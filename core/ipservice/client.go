@@ -35,7 +35,8 @@ type clientState struct {
 	spares   []*ipTunnel
 	spareGo  bool
 	exclude  []netip.Prefix
-	writer   *adapter.Writer // batches deliverClient's packets; set at Start
+	writer   *adapter.Writer       // batches deliverClient's packets; set at Start
+	fq       *fairQueue[*ipTunnel] // app → exit, in front of SendData (fq.go); set at Start
 }
 
 // ipTunnel is a tunnel of the client side: the engine's tunnel, the
@@ -43,6 +44,7 @@ type clientState struct {
 // exit is lost (flows.go).
 type ipTunnel struct {
 	s     *Service
+	id    uint64 // tells its flows from other tunnels' in the fair queue
 	t     *node.Tunnel
 	flow  atomic.Uint64 // client isolation group; 0 for a spare
 	flows flowTracker
@@ -51,7 +53,7 @@ type ipTunnel struct {
 // buildTunnel builds a client tunnel of hops hops whose exit satisfies
 // last: what its exit sends goes to the client adapter under its flow.
 func (s *Service) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool) (*ipTunnel, error) {
-	it := &ipTunnel{s: s}
+	it := &ipTunnel{s: s, id: tunnelIDs.Add(1)}
 	t, err := s.n.BuildTunnelWith(ctx, node.TunnelSpec{
 		Hops: hops, Last: last,
 		Events: node.TunnelEvents{Data: it.fromExit, ExitLost: it.exitLost},
@@ -62,6 +64,8 @@ func (s *Service) buildTunnel(ctx context.Context, hops int, last func(*view.Pee
 	it.t = t
 	return it, nil
 }
+
+var tunnelIDs atomic.Uint64
 
 type pendingFlow struct {
 	proto string
@@ -155,19 +159,43 @@ func (s *Service) routePacket(flow uint64, pkt []byte, info ippkt.Info) {
 	}
 	proto, dst := adapter.ProtoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
 	if it := s.tunnelFor(flow, proto, dst); it != nil {
-		err := it.t.SendData(pkt)
-		if err == nil {
-			s.trackFromApp(&it.flows, pkt, info) // for exitLost's resets
+		if q := s.client.fq; q != nil {
+			q.push(it.id, it, pkt, info) // sent by sendClient
 			return
 		}
-		if errors.Is(err, onion.ErrAside) {
-			// Its exit is being rejoined: the flow stays on it (a new
-			// tunnel would have a new exit); the application resends.
-			s.inc(DropExitAside)
+		if s.sendTo(it, flow, pkt, info) {
 			return
 		}
 	}
 	s.queueForBuild(flow, proto, dst, pkt, info)
+}
+
+// sendClient is the client fair queue's sender: each packet goes into
+// the tunnel chosen for it.
+func (s *Service) sendClient(items []fqItem[*ipTunnel]) {
+	for _, it := range items {
+		if !s.sendTo(it.to, it.to.flow.Load(), it.buf, it.info) {
+			info := it.info
+			s.queueForBuild(it.to.flow.Load(), adapter.ProtoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort), it.buf, info)
+		}
+	}
+}
+
+// sendTo sends a packet into it; false means the tunnel is closed and
+// the packet should wait for a new one.
+func (s *Service) sendTo(it *ipTunnel, flow uint64, pkt []byte, info ippkt.Info) bool {
+	err := it.t.SendData(pkt)
+	if err == nil {
+		s.trackFromApp(&it.flows, pkt, info) // for exitLost's resets
+		return true
+	}
+	if errors.Is(err, onion.ErrAside) {
+		// Its exit is being rejoined: the flow stays on it (a new
+		// tunnel would have a new exit); the application resends.
+		s.inc(DropExitAside)
+		return true
+	}
+	return false
 }
 
 // tunnelFor returns an open tunnel of flow whose exit accepts dst, taking

@@ -100,9 +100,13 @@ func (s *Service) Start(n *node.Node) error {
 		s.exits.writer = s.adapterWriter(a, "exit-write")
 	}
 	if s.opts.ClientAdapter != nil {
+		s.client.fq = newFairQueue(n.Done(), s.sendClient, s.dropFlowQueue)
+		n.Go(s.client.fq.run)
 		n.Go(s.clientLoop)
 	}
 	if s.opts.ExitAdapter != nil {
+		s.exits.fq = newFairQueue(n.Done(), s.sendExit, s.dropFlowQueue)
+		n.Go(s.exits.fq.run)
 		n.Go(s.exitLoop)
 	}
 	n.Go(s.closer)
@@ -160,5 +164,6 @@ func (s *Service) sleep(d time.Duration) {
 	}
 }
 
+func (s *Service) dropFlowQueue()                { s.n.Count(DropFlowQueue, 1) }
 func (s *Service) inc(name string)               { s.n.Count(name, 1) }
 func (s *Service) add(name string, delta uint64) { s.n.Count(name, delta) }
