@@ -227,10 +227,25 @@ func (s *Service) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *ipTu
 			cs.spares = slices.Delete(cs.spares, i, i+1)
 			t.flow.Store(flow)
 			cs.byFlow[flow] = append(cs.byFlow[flow], t)
+			s.spareLocked() // the next new flow finds one too
 			return t
 		}
 	}
 	return nil
+}
+
+// spareLocked starts building a spare tunnel if fewer than SpareTunnels
+// are ready and none is being built: at most one build at a time, so a
+// burst of new flows (or of lost spares) never floods the network with
+// builds. cs.mu is held. It reports whether it started one.
+func (s *Service) spareLocked() bool {
+	cs := &s.client
+	if len(cs.spares) >= s.opts.SpareTunnels || cs.spareGo || s.n.View().Len() == 0 || s.stopped() {
+		return false
+	}
+	cs.spareGo = true
+	s.n.Go(s.buildSpare)
+	return true
 }
 
 // tunnelExits reports whether t's exit accepts proto to dst; a tunnel
@@ -252,6 +267,7 @@ func (s *Service) queueForBuild(flow uint64, proto string, dst netip.AddrPort, p
 	if start {
 		pf = &pendingFlow{proto: proto, dst: dst}
 		cs.building[flow] = pf
+		s.inc(FlowsWaitedBuild)
 	}
 	if len(pf.pkts) < pendingPerFlow {
 		pf.pkts = append(pf.pkts, parsedPacket{slices.Clone(pkt), info})
@@ -342,32 +358,34 @@ func (s *Service) maintainClient(now time.Time) {
 			cs.byFlow[flow] = keep
 		}
 	}
-	need := len(cs.spares) < s.opts.SpareTunnels && !cs.spareGo && s.n.View().Len() > 0
-	if need {
-		cs.spareGo = true
-	}
+	s.spareLocked()
 	cs.mu.Unlock()
 	for _, t := range idle {
 		t.t.Close()
 	}
-	if need {
-		s.n.Go(s.buildSpare)
-	}
 }
 
+// buildSpare builds one spare tunnel, then the next one if fewer than
+// SpareTunnels are ready (a failed build waits for the next maintenance
+// round instead).
 func (s *Service) buildSpare() {
-	defer func() {
-		s.client.mu.Lock()
-		s.client.spareGo = false
-		s.client.mu.Unlock()
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-s.n.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	t, err := s.buildTunnel(ctx, s.opts.TunnelHops, func(p *view.Peer) bool { return p.Desc.Exit })
+	cs := &s.client
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.spareGo = false
 	if err != nil {
 		return
 	}
-	s.client.mu.Lock()
-	s.client.spares = append(s.client.spares, t)
-	s.client.mu.Unlock()
+	cs.spares = append(cs.spares, t)
+	s.spareLocked()
 }

@@ -1,7 +1,6 @@
 package ipservice
 
 import (
-	"hash/maphash"
 	"net/netip"
 	"sync"
 
@@ -16,18 +15,24 @@ import (
 // never waits on the engine while another flow's packets are moving.
 //
 //   - Flows are the inner 5-tuples (with the tunnel or circuit they go
-//     to), hashed into fqBuckets buckets; the sender serves the buckets
-//     with deficit round robin (a quantum of one full cell per round), so
+//     to), each with its own FIFO while it has packets queued (no hash
+//     buckets: two flows never share one, so a collision cannot halve a
+//     flow's share); the sender serves the busy flows with deficit round
+//     robin (a quantum of one full cell per round), so
 //     a flow with few packets is never stuck behind a fat flow's backlog
 //     and every backlogged flow gets the same share of the tunnel.
-//   - The queue is bounded (fqLimit packets). When it is full and one
-//     bucket holds more than twice the mean backlog of the busy buckets,
-//     that bucket's oldest packet is dropped (counted: drop_flow_queue),
-//     the signal a TCP sender backs off on, and the new packet is taken: a
-//     flow that floods cannot crowd out the others. Otherwise (the flows
-//     are about even) the reader waits for room: backpressure, so an even
-//     bulk load loses nothing, as the direct call did before.
-//
+//   - The queue is bounded (fqLimit packets, more than a tunnel's
+//     bandwidth-delay product at loopback speeds). When it is full, the
+//     oldest packet of the flow holding the most bytes is dropped
+//     (counted: drop_flow_queue) and the new one taken, as fq_codel
+//     does: the drop falls on the flow sending more than its share, as
+//     the signal its TCP backs off on (from the head, so the sender
+//     learns of it a queue earlier), and a flow that floods cannot crowd
+//     out the others. The reader never waits on the queue: one reader
+//     serves every flow of an adapter, and blocking it on one flow's
+//     backlog would hold the other flows' packets behind it, in the
+//     adapter, where no scheduler can reach them.
+
 // Tor's congestion control (proposal 324) limits each circuit's window
 // end to end with Vegas on RTT; here the inner TCPs already run their
 // own congestion control end to end, so the tunnel only has to give them
@@ -35,7 +40,6 @@ import (
 // rather than a shared FIFO whose drops fall on whoever comes next.
 
 const (
-	fqBuckets = 1024
 	fqLimit   = 512
 	fqQuantum = 1400 // about one cell's packet
 	fqBuf     = 2048
@@ -51,11 +55,11 @@ type fqItem[T any] struct {
 }
 
 type fqBucket[T any] struct {
+	key     fqKey
 	pkts    []fqItem[T] // FIFO: pkts[head:]
 	head    int
 	bytes   int
 	deficit int
-	active  bool
 }
 
 func (b *fqBucket[T]) len() int { return len(b.pkts) - b.head }
@@ -72,41 +76,33 @@ type fqKey struct {
 type fairQueue[T any] struct {
 	send  func(items []fqItem[T]) // the sender's call, outside the lock
 	drop  func()                  // counts one packet dropped from a fat flow
-	seed  maphash.Seed
 	wake  chan struct{}
 	done  <-chan struct{}
 	limit int
 
 	mu      sync.Mutex
-	room    *sync.Cond // on mu: the sender took packets, or done
-	buckets [fqBuckets]fqBucket[T]
-	active  []int // busy buckets, in round-robin order (a ring: active[next:] first)
-	total   int   // packets queued
+	flows   map[fqKey]*fqBucket[T] // the busy flows
+	active  []*fqBucket[T]         // the same, in round-robin order
+	spare   []*fqBucket[T]         // emptied buckets for reuse
+	total   int                    // packets queued
 	bytes   int
 	free    [][]byte
 	stopped bool
 }
 
 func newFairQueue[T any](done <-chan struct{}, send func([]fqItem[T]), drop func()) *fairQueue[T] {
-	q := &fairQueue[T]{send: send, drop: drop, seed: maphash.MakeSeed(), wake: make(chan struct{}, 1), done: done, limit: fqLimit}
-	q.room = sync.NewCond(&q.mu)
-	return q
+	return &fairQueue[T]{send: send, drop: drop, wake: make(chan struct{}, 1), done: done, limit: fqLimit, flows: map[fqKey]*fqBucket[T]{}}
 }
 
-// push queues a copy of pkt for to (a flow of tunnel or circuit id). It
-// waits while the queue is full of about even flows; it reports false if
-// the queue stopped.
+// push queues a copy of pkt for to (a flow of tunnel or circuit id),
+// first dropping the oldest packet of the fattest flow if the queue is
+// full. It never waits; it reports false if the queue stopped.
 func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 	k := fqKey{to: id, src: info.Src, dst: info.Dst, sp: info.SrcPort, dp: info.DstPort, proto: info.Proto}
-	bi := int(maphash.Comparable(q.seed, k) % fqBuckets)
 	q.mu.Lock()
-	for q.total >= q.limit && !q.stopped {
-		if fat := q.fattest(); fat >= 0 && q.buckets[fat].bytes*len(q.active) > 2*q.bytes {
-			q.dropHead(fat)
-			q.drop()
-			break
-		}
-		q.room.Wait()
+	if q.total >= q.limit && !q.stopped {
+		q.dropHead(q.fattest())
+		q.drop()
 	}
 	if q.stopped {
 		q.mu.Unlock()
@@ -118,7 +114,17 @@ func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 	} else {
 		buf = make([]byte, 0, fqBuf)
 	}
-	b := &q.buckets[bi]
+	b := q.flows[k]
+	if b == nil {
+		if n := len(q.spare); n > 0 {
+			b, q.spare = q.spare[n-1], q.spare[:n-1]
+		} else {
+			b = &fqBucket[T]{}
+		}
+		b.key = k
+		q.flows[k] = b
+		q.active = append(q.active, b)
+	}
 	if b.head > 32 && b.head*2 > len(b.pkts) { // a bucket that never empties
 		k := copy(b.pkts, b.pkts[b.head:])
 		clear(b.pkts[k:])
@@ -128,10 +134,6 @@ func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 	b.bytes += len(pkt)
 	q.total++
 	q.bytes += len(pkt)
-	if !b.active {
-		b.active, b.deficit = true, 0
-		q.active = append(q.active, bi)
-	}
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -140,20 +142,20 @@ func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 	return true
 }
 
-// fattest is the busy bucket with the most bytes; q.mu is held.
-func (q *fairQueue[T]) fattest() int {
-	fat, most := -1, 0
-	for _, bi := range q.active {
-		if b := q.buckets[bi].bytes; b > most {
-			fat, most = bi, b
+// fattest is the busy flow with the most bytes queued; q.mu is held
+// and the queue is not empty.
+func (q *fairQueue[T]) fattest() *fqBucket[T] {
+	fat := q.active[0]
+	for _, b := range q.active[1:] {
+		if b.bytes > fat.bytes {
+			fat = b
 		}
 	}
 	return fat
 }
 
-// dropHead drops bucket bi's oldest packet; q.mu is held.
-func (q *fairQueue[T]) dropHead(bi int) {
-	b := &q.buckets[bi]
+// dropHead drops b's oldest packet; q.mu is held.
+func (q *fairQueue[T]) dropHead(b *fqBucket[T]) {
 	it := b.pkts[b.head]
 	b.pkts[b.head] = fqItem[T]{}
 	b.head++
@@ -162,7 +164,7 @@ func (q *fairQueue[T]) dropHead(bi int) {
 	q.bytes -= len(it.buf)
 	q.recycle(it.buf)
 	if b.len() == 0 {
-		q.retire(bi)
+		q.retire(b)
 	}
 }
 
@@ -172,15 +174,18 @@ func (q *fairQueue[T]) recycle(buf []byte) {
 	}
 }
 
-// retire takes the empty bucket bi off the round; q.mu is held.
-func (q *fairQueue[T]) retire(bi int) {
-	b := &q.buckets[bi]
-	b.pkts, b.head, b.bytes, b.deficit, b.active = b.pkts[:0], 0, 0, 0, false
+// retire takes the empty flow b off the round; q.mu is held.
+func (q *fairQueue[T]) retire(b *fqBucket[T]) {
+	delete(q.flows, b.key)
 	for i, a := range q.active {
-		if a == bi {
+		if a == b {
 			q.active = append(q.active[:i], q.active[i+1:]...)
-			return
+			break
 		}
+	}
+	b.pkts, b.head, b.bytes, b.deficit, b.key = b.pkts[:0], 0, 0, 0, fqKey{}
+	if cap(b.pkts) <= 4*fqBatch && len(q.spare) < fqBatch {
+		q.spare = append(q.spare, b)
 	}
 }
 
@@ -189,11 +194,11 @@ func (q *fairQueue[T]) retire(bi int) {
 func (q *fairQueue[T]) pop(out []fqItem[T]) int {
 	n := 0
 	for n < len(out) && len(q.active) > 0 {
-		bi := q.active[0]
-		b := &q.buckets[bi]
+		b := q.active[0]
 		if b.deficit <= 0 {
 			b.deficit += fqQuantum
-			q.active = append(q.active[1:], bi) // to the back of the round
+			copy(q.active, q.active[1:]) // to the back of the round
+			q.active[len(q.active)-1] = b
 			continue
 		}
 		it := b.pkts[b.head]
@@ -206,7 +211,7 @@ func (q *fairQueue[T]) pop(out []fqItem[T]) int {
 		out[n] = it
 		n++
 		if b.len() == 0 {
-			q.retire(bi)
+			q.retire(b)
 		}
 	}
 	return n
@@ -222,12 +227,9 @@ func (q *fairQueue[T]) run() {
 		case <-q.done:
 			return
 		}
-		for {
+		for !q.isDone() {
 			q.mu.Lock()
 			n := q.pop(batch)
-			if n > 0 {
-				q.room.Broadcast()
-			}
 			q.mu.Unlock()
 			if n == 0 {
 				break
@@ -243,11 +245,19 @@ func (q *fairQueue[T]) run() {
 	}
 }
 
+func (q *fairQueue[T]) isDone() bool {
+	select {
+	case <-q.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (q *fairQueue[T]) stop() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.stopped = true
-	q.room.Broadcast()
 }
 
 // queued is how many packets wait.

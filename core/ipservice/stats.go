@@ -39,6 +39,10 @@ const (
 	// Exit side: TCP flows through this exit reset because the exit
 	// adapter restarted and lost their state.
 	ExitFlowsReset = "exit_flows_reset"
+	// Client side: tunnel builds a packet had to wait for, since no open
+	// tunnel of its flow (isolation group) and no spare fit it. Spares
+	// (Options.SpareTunnels) keep this at zero for new groups.
+	FlowsWaitedBuild = "flows_waited_build"
 	// Exit adapter restarts this node noticed (adapter.Restarter).
 	ExitAdapterRestarts = "exit_adapter_restarts"
 )

@@ -42,7 +42,9 @@ type result struct {
 	Failed       int       `json:"failed"`
 	TTFBms       float64   `json:"ttfb_ms_median"`
 	TTFBSamples  []float64 `json:"ttfb_ms"`
-	FirstTTFBms  float64   `json:"first_ttfb_ms"` // the very first fetch: tunnel ready before it?
+	ConnectMS    float64   `json:"socks_connected_ms_median"` // curl's time_pretransfer: the SOCKS5 CONNECT answered
+	PingMS       float64   `json:"tunnel_rtt_ms"`             // tunnel ping to the last hop (median of 5)
+	FirstTTFBms  float64   `json:"first_ttfb_ms"`             // the very first fetch: tunnel ready before it?
 	SetupMS      float64   `json:"setup_ms_median"`
 	SetupSamples []float64 `json:"setup_ms"`
 	CPUSeconds   float64   `json:"cpu_s_flows"` // every node process and plugin child, during the flows
@@ -124,6 +126,10 @@ func run(exe string, nodes, flows, size, ttfbN, setups int, keep bool) error {
 		res.TTFBSamples = append(res.TTFBSamples, t)
 	}
 	res.TTFBms = median(res.TTFBSamples)
+	res.ConnectMS = median(pretransfer[1:])
+	if rep, err := nw.Nodes[0].Client.Tunnel(ctx, control.TunnelRequest{Hops: 3, Pings: 5}); err == nil {
+		res.PingMS = rep.Hops[len(rep.Hops)-1].RTTMS
+	}
 	for range setups {
 		rep, err := nw.Nodes[0].Client.Tunnel(ctx, control.TunnelRequest{Hops: 3, Pings: 1})
 		if err != nil {
@@ -181,15 +187,23 @@ func run(exe string, nodes, flows, size, ttfbN, setups int, keep bool) error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
+// curlTTFB is curl's time to first byte in ms; it also notes, in
+// pretransfer, when the SOCKS5 CONNECT was answered (the tunnelled TCP
+// handshake done).
 func curlTTFB(ctx context.Context, proxy, url string) (float64, error) {
 	out, err := exec.CommandContext(ctx, "curl", "-s", "-o", "/dev/null", "--max-time", "20",
-		"--socks5-hostname", proxy, "-w", "%{time_starttransfer}", url).Output()
+		"--socks5-hostname", proxy, "-w", "%{time_pretransfer} %{time_starttransfer}", url).Output()
 	if err != nil {
 		return 0, fmt.Errorf("curl %s: %w", url, err)
 	}
-	t, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	f := strings.Fields(string(out))
+	pre, _ := strconv.ParseFloat(f[0], 64)
+	t, err := strconv.ParseFloat(f[1], 64)
+	pretransfer = append(pretransfer, pre*1000)
 	return t * 1000, err
 }
+
+var pretransfer []float64
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)
