@@ -178,7 +178,7 @@ func run(exe string, nodes, flows, size, ttfbN, setups int, keep bool) error {
 	for _, n := range nw.Nodes {
 		if st, err := n.Client.Status(ctx); err == nil {
 			for k, v := range st.Counters {
-				if v != 0 && (strings.HasPrefix(k, "drop") || strings.Contains(k, "reset")) {
+				if v != 0 && (strings.HasPrefix(k, "drop") || strings.Contains(k, "reset") || strings.Contains(k, "waited")) {
 					res.Counters[k] += v
 				}
 			}
