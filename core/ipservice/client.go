@@ -129,6 +129,7 @@ func (s *Service) clientLoop() {
 		for i := 0; i < k; i++ {
 			s.clientPacket(pkts[i].Flow, pkts[i].Buf[:pkts[i].N])
 		}
+		s.client.fq.kick()
 	}
 }
 
@@ -314,6 +315,9 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 	}
 	for _, p := range pkts {
 		s.routePacket(flow, p.pkt, p.info)
+	}
+	if q := s.client.fq; q != nil {
+		q.kick()
 	}
 }
 

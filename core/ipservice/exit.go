@@ -122,6 +122,7 @@ func (s *Service) exitLoop() {
 			ef.flows.toApp(data, in)
 			s.exits.fq.push(ef.flow, ef, data, in) // sent by sendExit
 		}
+		s.exits.fq.kick()
 	}
 }
 

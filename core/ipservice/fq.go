@@ -96,7 +96,8 @@ func newFairQueue[T any](done <-chan struct{}, send func([]fqItem[T]), drop func
 
 // push queues a copy of pkt for to (a flow of tunnel or circuit id),
 // first dropping the oldest packet of the fattest flow if the queue is
-// full. It never waits; it reports false if the queue stopped.
+// full. It never waits; it reports false if the queue stopped. Call kick
+// after the last push of a batch.
 func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 	k := fqKey{to: id, src: info.Src, dst: info.Dst, sp: info.SrcPort, dp: info.DstPort, proto: info.Proto}
 	q.mu.Lock()
@@ -135,11 +136,18 @@ func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 	q.total++
 	q.bytes += len(pkt)
 	q.mu.Unlock()
+	return true
+}
+
+// kick wakes the sender for what push queued: callers push a whole batch
+// first, then kick once, so the sender wakes once per batch, not per
+// packet (each wake-up of an idle goroutine is a futex call and a
+// context switch).
+func (q *fairQueue[T]) kick() {
 	select {
 	case q.wake <- struct{}{}:
-	default:
+	default: // the sender is awake already
 	}
-	return true
 }
 
 // fattest is the busy flow with the most bytes queued; q.mu is held

@@ -65,6 +65,7 @@ func TestFairQueueSharesABottleneck(t *testing.T) {
 						q.push(uint64(i), i, pkt, flowInfo(i))
 					}
 				}
+				q.kick()
 				time.Sleep(100 * time.Microsecond)
 			}
 		})
@@ -97,6 +98,7 @@ func TestFairQueueFloodCannotStarveOthers(t *testing.T) {
 						q.push(uint64(i), i, pkt, flowInfo(i))
 					}
 				}
+				q.kick()
 				time.Sleep(100 * time.Microsecond)
 			}
 		})
@@ -129,6 +131,7 @@ func TestFairQueueLoneFlowKeepsTheTunnelBusy(t *testing.T) {
 				for range 2 {
 					q.push(0, 0, pkt, flowInfo(0)) // 20,000/s
 				}
+				q.kick()
 				time.Sleep(100 * time.Microsecond)
 			}
 		})
