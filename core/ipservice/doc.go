@@ -35,10 +35,10 @@
 //  1. clientLoop (one, with a client adapter) reads batches of packets
 //     from the adapter, picks each one's tunnel and puts it in the
 //     client's fair queue (fq.go), or queues it while that tunnel is
-//     built; it never waits on the engine.
-//  1a. the client fair queue's sender (one, fairQueue.run, sendClient)
-//     hands the queued packets to their tunnels, flow by flow in deficit
-//     round robin; it is the goroutine the engine's backpressure stops.
+//     built; it never waits on the engine. The client fair queue's
+//     sender (one, fairQueue.run calling sendClient) hands the queued
+//     packets to their tunnels, flow by flow in deficit round robin; it
+//     is the goroutine the engine's backpressure stops.
 //  2. buildForFlow (one per flow whose tunnel is being built, with a
 //     helper that cancels the build when the node stops) builds the
 //     tunnel, then sends the packets queued for it, or answers them with
@@ -46,8 +46,8 @@
 //  3. buildSpare (at most one at a time) builds a spare tunnel, started
 //     when a new flow takes the spare and at maintenance rounds.
 //  4. exitLoop (one, with an exit adapter) reads the adapter's replies and
-//     puts each in the exit's fair queue, by circuit and inner flow.
-//  4a. the exit fair queue's sender (one, sendExit) sends them down their
+//     puts each in the exit's fair queue, by circuit and inner flow; the
+//     exit fair queue's sender (one, sendExit) sends them down their
 //     circuits, in deficit round robin.
 //  5. an adapter writer (one per adapter, adapter.Writer.Run) hands the
 //     packets the service writes one at a time (deliverClient, exitData,
