@@ -86,9 +86,9 @@ func startFlowBed(t *testing.T) *flowBed {
 
 var fairSrv = netip.MustParseAddrPort("198.51.100.7:80")
 
-// offer injects, every millisecond for d, rate(i) packets of 1,200 bytes
-// for each flow i (source port 40000+i); at mark it calls marked.
-func (b *flowBed) offer(flows int, d, mark time.Duration, marked func(), rate func(i int) int) {
+// offer injects, every tick for d, rate(i) packets of 1,200 bytes for
+// each flow i (source port 40000+i); at mark it calls marked.
+func (b *flowBed) offer(flows int, d, tick, mark time.Duration, marked func(), rate func(i int) int) {
 	pkts := make([][]byte, flows)
 	for i := range pkts {
 		app := netip.AddrPortFrom(netip.MustParseAddr("100.64.0.2"), uint16(40000+i))
@@ -105,7 +105,7 @@ func (b *flowBed) offer(flows int, d, mark time.Duration, marked func(), rate fu
 				b.client.Inject(adapter.Packet{Buf: pkts[i], N: len(pkts[i]), Flow: 1})
 			}
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(tick)
 	}
 }
 
@@ -120,8 +120,7 @@ func (b *flowBed) counts(flows int) []int {
 }
 
 // Sixteen flows, each offering a different load, all above its share of
-// the tunnel: each gets about the same, the slowest at least half the
-// mean (issue 15).
+// the tunnel: each gets about the same.
 func TestFlowsShareATunnelFairly(t *testing.T) { synctest.Test(t, testFlowsShareATunnelFairly) }
 
 func testFlowsShareATunnelFairly(t *testing.T) {
@@ -130,17 +129,19 @@ func testFlowsShareATunnelFairly(t *testing.T) {
 	// 0.8 s at this bottleneck) first fills with what came before the
 	// fair queue had a backlog.
 	var before []int
-	b.offer(16, 3*time.Second, 1500*time.Millisecond, func() { before = b.counts(16) },
-		func(i int) int { return 1 + i/4 }) // 1,000/s to 4,000/s each; 5,000/s get through
+	b.offer(16, 3*time.Second, 5*time.Millisecond, 1500*time.Millisecond, func() { before = b.counts(16) },
+		func(i int) int { return 2 + i/4 }) // 400/s to 1,000/s each, 11,200/s in all; 5,000/s get through
 	got := b.counts(16)
 	for i := range got {
 		got[i] -= before[i]
 	}
-	checkFair(t, got, 0.5)
+	// Issue 15 asks for the slowest at half the mean at least; a fair
+	// queue does much better (backpressure alone gave 0.57 here).
+	checkFair(t, got, 0.8)
 	t.Logf("drop_flow_queue %d", b.Nodes[0].Stat(DropFlowQueue))
 }
 
-// One flow floods the tunnel at ten times its capacity; eight others
+// One flow floods the tunnel at four times its capacity; eight others
 // send 200 packets/s each, well within theirs. They get (about) all of
 // it through, and the flood is what the client drops.
 func TestFloodingFlowCannotStarveOthers(t *testing.T) {
@@ -150,10 +151,10 @@ func TestFloodingFlowCannotStarveOthers(t *testing.T) {
 func testFloodingFlowCannotStarveOthers(t *testing.T) {
 	b := startFlowBed(t)
 	tick := 0
-	b.offer(9, time.Second, 0, nil, func(i int) int {
+	b.offer(9, time.Second, time.Millisecond, 0, nil, func(i int) int {
 		if i == 0 {
 			tick++
-			return 50 // 50,000/s
+			return 20 // 20,000/s
 		}
 		if tick%5 == 0 {
 			return 1
