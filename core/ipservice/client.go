@@ -129,7 +129,7 @@ func (s *Service) clientLoop() {
 		for i := 0; i < k; i++ {
 			s.clientPacket(pkts[i].Flow, pkts[i].Buf[:pkts[i].N])
 		}
-		s.client.fq.kick()
+		s.client.fq.kick() // a no-op without a fair queue
 	}
 }
 

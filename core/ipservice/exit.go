@@ -115,12 +115,14 @@ func (s *Service) exitLoop() {
 			}
 			ef := v.(*exitFlow)
 			in, err := ippkt.Parse(data)
-			if err != nil {
-				ef.c.Reply(data) // not ours to judge; no flow to queue it by
-				continue
+			if err == nil {
+				ef.flows.toApp(data, in)
 			}
-			ef.flows.toApp(data, in)
-			s.exits.fq.push(ef.flow, ef, data, in) // sent by sendExit
+			if q := s.exits.fq; q != nil && err == nil {
+				q.push(ef.flow, ef, data, in) // sent by sendExit
+			} else {
+				ef.c.Reply(data)
+			}
 		}
 		s.exits.fq.kick()
 	}

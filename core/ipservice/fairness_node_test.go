@@ -44,7 +44,10 @@ type flowBed struct {
 	wg     sync.WaitGroup
 }
 
-func startFlowBed(t *testing.T) *flowBed {
+func startFlowBed(t *testing.T) *flowBed { return startFlowBedFQ(t, 0) }
+
+// startFlowBedFQ is startFlowBed with Options.FairQueue = fq on every node.
+func startFlowBedFQ(t *testing.T, fq int) *flowBed {
 	pol, err := exitpolicy.Parse([]string{"accept 198.51.100.0/24:80", "reject *:*"})
 	if err != nil {
 		t.Fatal(err)
@@ -57,12 +60,12 @@ func startFlowBed(t *testing.T) *flowBed {
 	b.svcNet = startSvcNet(t, 7, 3, func(i int, o *node.Options) *Options {
 		if i == 0 {
 			o.Transport = slowTransport{o.Transport, bottleneckPer}
-			return &Options{ClientAdapter: b.client}
+			return &Options{ClientAdapter: b.client, FairQueue: fq}
 		}
 		f := adaptertest.New(adapter.RoleExit)
 		exits = append(exits, f)
 		o.Exit, o.ExitPolicy = true, pol
-		return &Options{ExitAdapter: f}
+		return &Options{ExitAdapter: f, FairQueue: fq}
 	})
 	for _, f := range exits {
 		b.wg.Go(func() {
@@ -168,5 +171,26 @@ func testFloodingFlowCannotStarveOthers(t *testing.T) {
 		if got[i] < 180 {
 			t.Errorf("flow %d got %d of its 200 packets past the flood", i, got[i])
 		}
+	}
+}
+
+// Without the fair queue (Options.FairQueue < 0) the reader sends into
+// the tunnel itself: every flow still gets through, in the shares the
+// adapter offers them (what main did; the figures in D-FLOWS).
+func TestWithoutFairQueue(t *testing.T) { synctest.Test(t, testWithoutFairQueue) }
+
+func testWithoutFairQueue(t *testing.T) {
+	b := startFlowBedFQ(t, -1)
+	b.offer(4, 500*time.Millisecond, 5*time.Millisecond, 0, nil, func(i int) int { return 1 + i })
+	time.Sleep(time.Second) // the transport queue drains
+	got := b.counts(4)
+	t.Logf("packets at the exits per flow: %v", got)
+	for i, g := range got {
+		if g != 100*(i+1) {
+			t.Errorf("flow %d: %d packets at the exits, want all %d", i, g, 100*(i+1))
+		}
+	}
+	if d := b.Nodes[0].Stat(DropFlowQueue); d != 0 {
+		t.Errorf("drop_flow_queue %d without a fair queue", d)
 	}
 }

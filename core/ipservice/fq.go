@@ -90,8 +90,8 @@ type fairQueue[T any] struct {
 	stopped bool
 }
 
-func newFairQueue[T any](done <-chan struct{}, send func([]fqItem[T]), drop func()) *fairQueue[T] {
-	return &fairQueue[T]{send: send, drop: drop, wake: make(chan struct{}, 1), done: done, limit: fqLimit, flows: map[fqKey]*fqBucket[T]{}}
+func newFairQueue[T any](done <-chan struct{}, limit int, send func([]fqItem[T]), drop func()) *fairQueue[T] {
+	return &fairQueue[T]{send: send, drop: drop, wake: make(chan struct{}, 1), done: done, limit: limit, flows: map[fqKey]*fqBucket[T]{}}
 }
 
 // push queues a copy of pkt for to (a flow of tunnel or circuit id),
@@ -144,6 +144,9 @@ func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 // packet (each wake-up of an idle goroutine is a futex call and a
 // context switch).
 func (q *fairQueue[T]) kick() {
+	if q == nil { // no fair queue (Options.FairQueue < 0)
+		return
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default: // the sender is awake already

@@ -26,7 +26,7 @@ func bottleneck(t *testing.T, flows int, d time.Duration, offer func(q *fairQueu
 	var mu sync.Mutex
 	var dropped atomic.Int64
 	done := make(chan struct{})
-	q := newFairQueue(done, func(items []fqItem[int]) {
+	q := newFairQueue(done, fqLimit, func(items []fqItem[int]) {
 		for _, it := range items {
 			time.Sleep(100 * time.Microsecond) // 10,000 packets/s
 			mu.Lock()
