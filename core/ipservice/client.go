@@ -35,7 +35,8 @@ type clientState struct {
 	spares   []*ipTunnel
 	spareGo  bool
 	exclude  []netip.Prefix
-	writer   *adapter.Writer // batches deliverClient's packets; set at Start
+	writer   *adapter.Writer       // batches deliverClient's packets; set at Start
+	fq       *fairQueue[*ipTunnel] // app → exit, in front of SendData (fq.go); set at Start
 }
 
 // ipTunnel is a tunnel of the client side: the engine's tunnel, the
@@ -43,6 +44,7 @@ type clientState struct {
 // exit is lost (flows.go).
 type ipTunnel struct {
 	s     *Service
+	id    uint64 // tells its flows from other tunnels' in the fair queue
 	t     *node.Tunnel
 	flow  atomic.Uint64 // client isolation group; 0 for a spare
 	flows flowTracker
@@ -51,7 +53,7 @@ type ipTunnel struct {
 // buildTunnel builds a client tunnel of hops hops whose exit satisfies
 // last: what its exit sends goes to the client adapter under its flow.
 func (s *Service) buildTunnel(ctx context.Context, hops int, last func(*view.Peer) bool) (*ipTunnel, error) {
-	it := &ipTunnel{s: s}
+	it := &ipTunnel{s: s, id: tunnelIDs.Add(1)}
 	t, err := s.n.BuildTunnelWith(ctx, node.TunnelSpec{
 		Hops: hops, Last: last,
 		Events: node.TunnelEvents{Data: it.fromExit, ExitLost: it.exitLost},
@@ -62,6 +64,8 @@ func (s *Service) buildTunnel(ctx context.Context, hops int, last func(*view.Pee
 	it.t = t
 	return it, nil
 }
+
+var tunnelIDs atomic.Uint64
 
 type pendingFlow struct {
 	proto string
@@ -125,6 +129,7 @@ func (s *Service) clientLoop() {
 		for i := 0; i < k; i++ {
 			s.clientPacket(pkts[i].Flow, pkts[i].Buf[:pkts[i].N])
 		}
+		s.client.fq.kick() // a no-op without a fair queue
 	}
 }
 
@@ -155,19 +160,43 @@ func (s *Service) routePacket(flow uint64, pkt []byte, info ippkt.Info) {
 	}
 	proto, dst := adapter.ProtoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort)
 	if it := s.tunnelFor(flow, proto, dst); it != nil {
-		err := it.t.SendData(pkt)
-		if err == nil {
-			s.trackFromApp(&it.flows, pkt, info) // for exitLost's resets
+		if q := s.client.fq; q != nil {
+			q.push(it.id, it, pkt, info) // sent by sendClient
 			return
 		}
-		if errors.Is(err, onion.ErrAside) {
-			// Its exit is being rejoined: the flow stays on it (a new
-			// tunnel would have a new exit); the application resends.
-			s.inc(DropExitAside)
+		if s.sendTo(it, flow, pkt, info) {
 			return
 		}
 	}
 	s.queueForBuild(flow, proto, dst, pkt, info)
+}
+
+// sendClient is the client fair queue's sender: each packet goes into
+// the tunnel chosen for it.
+func (s *Service) sendClient(items []fqItem[*ipTunnel]) {
+	for _, it := range items {
+		if !s.sendTo(it.to, it.to.flow.Load(), it.buf, it.info) {
+			info := it.info
+			s.queueForBuild(it.to.flow.Load(), adapter.ProtoName(info.Proto), netip.AddrPortFrom(info.Dst, info.DstPort), it.buf, info)
+		}
+	}
+}
+
+// sendTo sends a packet into it; false means the tunnel is closed and
+// the packet should wait for a new one.
+func (s *Service) sendTo(it *ipTunnel, flow uint64, pkt []byte, info ippkt.Info) bool {
+	err := it.t.SendData(pkt)
+	if err == nil {
+		s.trackFromApp(&it.flows, pkt, info) // for exitLost's resets
+		return true
+	}
+	if errors.Is(err, onion.ErrAside) {
+		// Its exit is being rejoined: the flow stays on it (a new
+		// tunnel would have a new exit); the application resends.
+		s.inc(DropExitAside)
+		return true
+	}
+	return false
 }
 
 // tunnelFor returns an open tunnel of flow whose exit accepts dst, taking
@@ -199,10 +228,25 @@ func (s *Service) tunnelFor(flow uint64, proto string, dst netip.AddrPort) *ipTu
 			cs.spares = slices.Delete(cs.spares, i, i+1)
 			t.flow.Store(flow)
 			cs.byFlow[flow] = append(cs.byFlow[flow], t)
+			s.spareLocked() // the next new flow finds one too
 			return t
 		}
 	}
 	return nil
+}
+
+// spareLocked starts building a spare tunnel if fewer than SpareTunnels
+// are ready and none is being built: at most one build at a time, so a
+// burst of new flows (or of lost spares) never floods the network with
+// builds. cs.mu is held. It reports whether it started one.
+func (s *Service) spareLocked() bool {
+	cs := &s.client
+	if len(cs.spares) >= s.opts.SpareTunnels || cs.spareGo || s.n.View().Len() == 0 || s.stopped() {
+		return false
+	}
+	cs.spareGo = true
+	s.n.Go(s.buildSpare)
+	return true
 }
 
 // tunnelExits reports whether t's exit accepts proto to dst; a tunnel
@@ -224,6 +268,7 @@ func (s *Service) queueForBuild(flow uint64, proto string, dst netip.AddrPort, p
 	if start {
 		pf = &pendingFlow{proto: proto, dst: dst}
 		cs.building[flow] = pf
+		s.inc(FlowsWaitedBuild)
 	}
 	if len(pf.pkts) < pendingPerFlow {
 		pf.pkts = append(pf.pkts, parsedPacket{slices.Clone(pkt), info})
@@ -271,6 +316,9 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 	for _, p := range pkts {
 		s.routePacket(flow, p.pkt, p.info)
 	}
+	if q := s.client.fq; q != nil {
+		q.kick()
+	}
 }
 
 // deliverClient hands a packet from a tunnel to the client adapter.
@@ -314,32 +362,34 @@ func (s *Service) maintainClient(now time.Time) {
 			cs.byFlow[flow] = keep
 		}
 	}
-	need := len(cs.spares) < s.opts.SpareTunnels && !cs.spareGo && s.n.View().Len() > 0
-	if need {
-		cs.spareGo = true
-	}
+	s.spareLocked()
 	cs.mu.Unlock()
 	for _, t := range idle {
 		t.t.Close()
 	}
-	if need {
-		s.n.Go(s.buildSpare)
-	}
 }
 
+// buildSpare builds one spare tunnel, then the next one if fewer than
+// SpareTunnels are ready (a failed build waits for the next maintenance
+// round instead).
 func (s *Service) buildSpare() {
-	defer func() {
-		s.client.mu.Lock()
-		s.client.spareGo = false
-		s.client.mu.Unlock()
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-s.n.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	t, err := s.buildTunnel(ctx, s.opts.TunnelHops, func(p *view.Peer) bool { return p.Desc.Exit })
+	cs := &s.client
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.spareGo = false
 	if err != nil {
 		return
 	}
-	s.client.mu.Lock()
-	s.client.spares = append(s.client.spares, t)
-	s.client.mu.Unlock()
+	cs.spares = append(cs.spares, t)
+	s.spareLocked()
 }

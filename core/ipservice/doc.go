@@ -9,7 +9,9 @@
 // never shares a tunnel with another, and a tunnel carries only
 // destinations its exit's published policy accepts (policy.go). Spare
 // tunnels are kept built ahead of need. Both sides track the TCP flows
-// they carry, to reset them at once when they cannot continue.
+// they carry, to reset them at once when they cannot continue, and both
+// put what enters a tunnel through a fair queue (fq.go): each inner flow
+// gets its share, and a flow that sends more than it is what is dropped.
 //
 // Exit side (exit.go): the exit policy is enforced on every packet
 // (the in-tunnel resolver addresses excepted); a refused packet is
@@ -31,15 +33,22 @@
 // node.Wait waits for them):
 //
 //  1. clientLoop (one, with a client adapter) reads batches of packets
-//     from the adapter and sends each into its flow's tunnel (or queues
-//     it while that tunnel is built).
+//     from the adapter, picks each one's tunnel and puts it in the
+//     client's fair queue (fq.go), or queues it while that tunnel is
+//     built; it never waits on the engine. The client fair queue's
+//     sender (one, fairQueue.run calling sendClient) hands the queued
+//     packets to their tunnels, flow by flow in deficit round robin; it
+//     is the goroutine the engine's backpressure stops.
 //  2. buildForFlow (one per flow whose tunnel is being built, with a
 //     helper that cancels the build when the node stops) builds the
 //     tunnel, then sends the packets queued for it, or answers them with
 //     ICMP unreachable when no tunnel could be built.
-//  3. buildSpare (at most one at a time) builds a spare tunnel.
+//  3. buildSpare (at most one at a time) builds a spare tunnel, started
+//     when a new flow takes the spare and at maintenance rounds.
 //  4. exitLoop (one, with an exit adapter) reads the adapter's replies and
-//     sends each down its circuit.
+//     puts each in the exit's fair queue, by circuit and inner flow; the
+//     exit fair queue's sender (one, sendExit) sends them down their
+//     circuits, in deficit round robin.
 //  5. an adapter writer (one per adapter, adapter.Writer.Run) hands the
 //     packets the service writes one at a time (deliverClient, exitData,
 //     from the engine's receive goroutines) to its adapter in batches;

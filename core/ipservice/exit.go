@@ -22,15 +22,17 @@ import (
 
 // exitFlows maps adapter flow handles to circuits.
 type exitFlows struct {
-	m        sync.Map        // uint64 -> *exitFlow
-	restarts atomic.Uint64   // the exit adapter's restart count last seen (maintainExit)
-	writer   *adapter.Writer // batches exitData's packets; set at Start
+	m        sync.Map              // uint64 -> *exitFlow
+	restarts atomic.Uint64         // the exit adapter's restart count last seen (maintainExit)
+	writer   *adapter.Writer       // batches exitData's packets; set at Start
+	fq       *fairQueue[*exitFlow] // server → client, in front of Reply (fq.go); set at Start
 }
 
 // exitFlow is one circuit's state at the exit: the circuit, and the TCP
 // flows it carries, reset if the adapter restarts (flows.go).
 type exitFlow struct {
 	c     node.ExitCircuit
+	flow  uint64 // c.Flow()
 	flows flowTracker
 }
 
@@ -75,7 +77,7 @@ func (s *Service) exitData(c node.ExitCircuit, pkt []byte) {
 		}
 	}
 	flow := c.Flow()
-	v, _ := s.exits.m.LoadOrStore(flow, &exitFlow{c: c})
+	v, _ := s.exits.m.LoadOrStore(flow, &exitFlow{c: c, flow: flow})
 	if w := s.exits.writer; w == nil || !w.Write(flow, pkt) {
 		s.inc(DropAdapter) // queue full; refusals are counted by adapterWriter
 		return
@@ -112,11 +114,25 @@ func (s *Service) exitLoop() {
 				continue
 			}
 			ef := v.(*exitFlow)
-			if in, err := ippkt.Parse(data); err == nil {
+			in, err := ippkt.Parse(data)
+			if err == nil {
 				ef.flows.toApp(data, in)
 			}
-			ef.c.Reply(data)
+			if q := s.exits.fq; q != nil && err == nil {
+				q.push(ef.flow, ef, data, in) // sent by sendExit
+			} else {
+				ef.c.Reply(data)
+			}
 		}
+		s.exits.fq.kick()
+	}
+}
+
+// sendExit is the exit fair queue's sender: each packet goes down its
+// circuit.
+func (s *Service) sendExit(items []fqItem[*exitFlow]) {
+	for _, it := range items {
+		it.to.c.Reply(it.buf)
 	}
 }
 

@@ -30,6 +30,11 @@ type Options struct {
 	// TunnelHops is the length of the tunnels built; default
 	// node.DefaultTunnelHops.
 	TunnelHops int
+	// FairQueue is how many packets the fair queue at each tunnel entry
+	// holds (fq.go); default 512. Negative: no fair queue, the adapter's
+	// reader sends into the tunnel itself and waits when the engine's
+	// queues are full (backpressure only, no per-flow fairness).
+	FairQueue int
 }
 
 // ErrOptions wraps every option validation error.
@@ -44,6 +49,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.TunnelHops == 0 {
 		o.TunnelHops = node.DefaultTunnelHops
+	}
+	if o.FairQueue == 0 {
+		o.FairQueue = fqLimit
 	}
 }
 
@@ -99,10 +107,19 @@ func (s *Service) Start(n *node.Node) error {
 		}
 		s.exits.writer = s.adapterWriter(a, "exit-write")
 	}
+	fair := s.opts.FairQueue > 0
 	if s.opts.ClientAdapter != nil {
+		if fair {
+			s.client.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendClient, s.dropFlowQueue)
+			n.Go(s.client.fq.run)
+		}
 		n.Go(s.clientLoop)
 	}
 	if s.opts.ExitAdapter != nil {
+		if fair {
+			s.exits.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendExit, s.dropFlowQueue)
+			n.Go(s.exits.fq.run)
+		}
 		n.Go(s.exitLoop)
 	}
 	n.Go(s.closer)
@@ -160,5 +177,6 @@ func (s *Service) sleep(d time.Duration) {
 	}
 }
 
+func (s *Service) dropFlowQueue()                { s.n.Count(DropFlowQueue, 1) }
 func (s *Service) inc(name string)               { s.n.Count(name, 1) }
 func (s *Service) add(name string, delta uint64) { s.n.Count(name, delta) }

@@ -19,6 +19,10 @@ const (
 	DropNoTunnel           = "drop_no_tunnel"  // no tunnel could be built for the packet
 	DropAdapter            = "drop_adapter"    // an adapter refused a packet
 	DropExitAside          = "drop_exit_aside" // client packet for a tunnel whose exit is set aside during a repair
+	// A packet dropped at a tunnel's entry (client: toward the exit;
+	// exit: toward the client) from the flow holding the most of a full
+	// fair queue (fq.go): a flow sending more than its share.
+	DropFlowQueue = "drop_flow_queue"
 )
 
 // Counters of the flow trackers that reset flows which cannot survive
@@ -35,6 +39,10 @@ const (
 	// Exit side: TCP flows through this exit reset because the exit
 	// adapter restarted and lost their state.
 	ExitFlowsReset = "exit_flows_reset"
+	// Client side: tunnel builds a packet had to wait for, since no open
+	// tunnel of its flow (isolation group) and no spare fit it. Spares
+	// (Options.SpareTunnels) keep this at zero for new groups.
+	FlowsWaitedBuild = "flows_waited_build"
 	// Exit adapter restarts this node noticed (adapter.Restarter).
 	ExitAdapterRestarts = "exit_adapter_restarts"
 )
