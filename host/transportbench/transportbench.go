@@ -227,6 +227,7 @@ func Measure(from, to transport.Transport, frames, window int, limit time.Durati
 		if r.Sent-lost-g > int64(window) {
 			if now.Sub(progressAt) > stallAfter {
 				lost = r.Sent - g // written off: free the window
+				progressAt = now  // and give the next window its own time
 				continue
 			}
 			stall.Reset(stallAfter - now.Sub(progressAt))
