@@ -28,8 +28,10 @@ package udp
 //     dual-stack socket reports IPv4 peers as IPv4.
 //
 // Send (WriteBatch, any number of goroutines):
-//  1. with GSO, consecutive packets to one destination with the size of
-//     the first (the last may be shorter) become one message of up to 64
+//  1. with GSO, the packets of each chunk of 64 are brought together by
+//     destination (keeping each destination's order), and consecutive
+//     packets to one destination with the size of the first (the last
+//     may be shorter) become one message of up to 64
 //     datagrams and 64 KiB, its iovecs the caller's buffers (no copy) and
 //     a UDP_SEGMENT control message giving the size; without it, every
 //     packet is one message. Messages point at preallocated destination
@@ -57,10 +59,11 @@ import (
 type batch struct {
 	msgs   []ipv4.Message
 	dsts   []net.UDPAddr
-	dstIP  [][16]byte // backing storage for dsts[i].IP
-	one    [][]byte   // plain path: message i's single iovec is one[i]
-	iov    [][]byte   // GSO path: one per packet, a message takes a run
-	oob    []byte     // GSO path: txOOBSpace bytes per message
+	dstIP  [][16]byte         // backing storage for dsts[i].IP
+	one    [][]byte           // plain path: message i's single iovec is one[i]
+	iov    [][]byte           // GSO path: one per packet, a message takes a run
+	perm   []transport.Packet // GSO path: the chunk regrouped by destination
+	oob    []byte             // GSO path: txOOBSpace bytes per message
 	groups []group
 }
 
@@ -71,6 +74,7 @@ func newBatch(n int) *batch {
 		dstIP:  make([][16]byte, n),
 		one:    make([][]byte, n),
 		iov:    make([][]byte, transport.BatchSize),
+		perm:   make([]transport.Packet, 0, transport.BatchSize),
 		oob:    make([]byte, n*txOOBSpace),
 		groups: make([]group, 0, n),
 	}
@@ -197,22 +201,30 @@ func (t *udpTransport) writePlain(s *socket, pkts []transport.Packet, r *sendRes
 func (t *udpTransport) writeGSO(s *socket, pkts []transport.Packet, r *sendResult) error {
 	b := t.batches.Get().(*batch)
 	defer t.batches.Put(b)
-	for len(pkts) > 0 && t.gso.Load() {
-		chunk := pkts[:min(len(pkts), len(b.iov))]
-		groups := coalesce(b.groups[:0], chunk, len(b.msgs), maxSegments, maxGSOBytes)
-		for j, g := range groups {
-			b.pointGroup(j, chunk, g)
+	defer clear(b.perm[:cap(b.perm)])
+	for len(pkts) > 0 {
+		n := min(len(pkts), len(b.iov))
+		chunk := regroup(b.perm, pkts[:n])
+		pkts = pkts[n:]
+		for len(chunk) > 0 {
+			if !t.gso.Load() { // turned off on the way
+				if err := t.writePlain(s, chunk, r); err != nil {
+					return err
+				}
+				break
+			}
+			groups := coalesce(b.groups[:0], chunk, len(b.msgs), maxSegments, maxGSOBytes)
+			for j, g := range groups {
+				b.pointGroup(j, chunk, g)
+			}
+			done, err := t.sendGroups(s, b, chunk, groups, r)
+			b.release(len(groups))
+			if err != nil {
+				return err
+			}
+			t.txMessages.Add(uint64(len(groups)))
+			chunk = chunk[done:]
 		}
-		done, err := t.sendGroups(s, b, chunk, groups, r)
-		b.release(len(groups))
-		if err != nil {
-			return err
-		}
-		t.txMessages.Add(uint64(len(groups)))
-		pkts = pkts[done:]
-	}
-	if len(pkts) > 0 { // GSO was turned off on the way
-		return t.writePlain(s, pkts, r)
 	}
 	return nil
 }

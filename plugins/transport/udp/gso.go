@@ -54,6 +54,40 @@ func coalesce(groups []group, pkts []transport.Packet, maxGroups, maxSegs, maxBy
 	return groups
 }
 
+// regroup returns pkts (at most transport.BatchSize of them) with the
+// packets to each destination brought together, destinations in order of
+// first appearance, each destination's packets in their own order, so
+// that a batch interleaving several peers still coalesces per peer. The
+// order between peers does not matter: they are different paths. dst
+// (capacity ≥ len(pkts)) receives the new order; pkts comes back as it is
+// when it is already one run per destination.
+func regroup(dst, pkts []transport.Packet) []transport.Packet {
+	runs := 1
+	for i := 1; i < len(pkts); i++ {
+		if pkts[i].Addr != pkts[i-1].Addr {
+			runs++
+		}
+	}
+	if runs <= 2 { // one or two runs: no destination comes back
+		return pkts
+	}
+	var taken [transport.BatchSize]bool
+	dst = dst[:0]
+	for i := range pkts {
+		if taken[i] {
+			continue
+		}
+		a := pkts[i].Addr
+		for j := i; j < len(pkts); j++ {
+			if !taken[j] && pkts[j].Addr == a {
+				dst = append(dst, pkts[j])
+				taken[j] = true
+			}
+		}
+	}
+	return dst
+}
+
 // segments walks the datagrams of one received message: the whole of buf
 // when seg is 0 (not coalesced, perhaps empty), else seg-byte pieces, the
 // last perhaps shorter.

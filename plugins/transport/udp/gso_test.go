@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -202,5 +203,107 @@ func TestGRODropsTooLarge(t *testing.T) {
 	}
 	if d := rx.(*udpTransport).Stats()["udp_rx_dropped_large"]; d != 9 {
 		t.Fatalf("udp_rx_dropped_large = %d, want 9", d)
+	}
+}
+
+func TestRegroup(t *testing.T) {
+	a := netip.MustParseAddrPort("192.0.2.1:1")
+	b := netip.MustParseAddrPort("192.0.2.2:1")
+	c := netip.MustParseAddrPort("[2001:db8::3]:1")
+	mk := func(spec string) []transport.Packet {
+		var pkts []transport.Packet
+		for i, ch := range spec {
+			addr := map[rune]netip.AddrPort{'a': a, 'b': b, 'c': c}[ch]
+			pkts = append(pkts, transport.Packet{Addr: addr, N: i}) // N numbers them
+		}
+		return pkts
+	}
+	show := func(pkts []transport.Packet) string {
+		s := ""
+		for _, p := range pkts {
+			s += fmt.Sprintf("%c%d ", map[netip.AddrPort]rune{a: 'a', b: 'b', c: 'c'}[p.Addr], p.N)
+		}
+		return s
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"aaa", "a0 a1 a2 "},
+		{"aabb", "a0 a1 b2 b3 "},
+		{"abab", "a0 a2 b1 b3 "},
+		{"abcabcc", "a0 a3 b1 b4 c2 c5 c6 "},
+		{"aabbaa", "a0 a1 a4 a5 b2 b3 "},
+	} {
+		in := mk(tc.in)
+		got := regroup(make([]transport.Packet, 0, transport.BatchSize), in)
+		if show(got) != tc.want {
+			t.Errorf("regroup(%s) = %s, want %s", tc.in, show(got), tc.want)
+		}
+	}
+}
+
+// Interleaved destinations are regrouped on the wire: fewer messages than
+// runs, and each receiver gets its datagrams in order.
+func TestInterleavedDestinations(t *testing.T) {
+	for _, batch := range []string{"64", "1"} {
+		tx, _ := listen(t, "127.0.0.1:0", map[string]string{"batch": batch})
+		b, bAddr := listen(t, "127.0.0.1:0", nil)
+		c, cAddr := listen(t, "127.0.0.1:0", nil)
+		var out []transport.Packet
+		var wantB, wantC [][]byte
+		for i := range 64 {
+			buf := bytes.Repeat([]byte{byte(i)}, 1000)
+			dst := bAddr
+			if i%2 == 1 {
+				dst = cAddr
+				wantC = append(wantC, buf)
+			} else {
+				wantB = append(wantB, buf)
+			}
+			out = append(out, transport.Packet{Addr: dst, Buf: buf, N: len(buf)})
+		}
+		if err := tx.WriteBatch(out); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct {
+			tr   transport.Transport
+			want [][]byte
+		}{{b, wantB}, {c, wantC}} {
+			got := readAll(t, r.tr, len(r.want), 5)
+			for i := range r.want {
+				if !bytes.Equal(got[i], r.want[i]) {
+					t.Fatalf("batch=%s: datagram %d out of order or damaged", batch, i)
+				}
+			}
+		}
+		if st := tx.(*udpTransport).Stats(); st["udp_gso"] == 1 && st["udp_gso_messages"] != 2 {
+			t.Errorf("batch=%s: %d messages for 64 datagrams to 2 peers, want 2", batch, st["udp_gso_messages"])
+		}
+	}
+}
+
+// A segmented message the kernel refuses is resent datagram by datagram:
+// the refused ones are counted, the rest arrive, and GSO stays on (only
+// EIO turns it off).
+func TestRefusedSegmentedMessage(t *testing.T) {
+	a, aAddr := listen(t, "127.0.0.1:0", nil)
+	b, bAddr := listen(t, "127.0.0.1:0", nil)
+	bad := netip.MustParseAddrPort("[::1]:9") // IPv6 on an IPv4 socket
+	var out []transport.Packet
+	for i, dst := range []netip.AddrPort{bad, bad, bad, bAddr, bAddr} {
+		out = append(out, transport.Packet{Addr: dst, Buf: bytes.Repeat([]byte{byte(i)}, 100), N: 100})
+	}
+	err := a.WriteBatch(out)
+	if err == nil || !strings.Contains(err.Error(), "3 of 5") {
+		t.Fatalf("WriteBatch = %v, want 3 of 5 datagrams not sent", err)
+	}
+	if got := readN(t, b, 2, aAddr); got[3] == nil || got[4] == nil {
+		t.Fatalf("got datagrams %v, want 3 and 4", got)
+	}
+	st := a.(*udpTransport).Stats()
+	if st["udp_gso"] == 1 && (st["udp_gso_retries"] != 1 || st["udp_gso_disabled"] != 0) {
+		t.Fatalf("stats %v: want one retry and GSO still on", st)
+	}
+	if st["udp_tx_refused"] != 3 {
+		t.Fatalf("udp_tx_refused = %d, want 3", st["udp_tx_refused"])
 	}
 }
