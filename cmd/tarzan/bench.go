@@ -108,7 +108,7 @@ func printBench(rep transportbench.Report) {
 	fmt.Printf("%d-byte frames over loopback, %d per case (cap %v), window %d, GOMAXPROCS %d\n",
 		rep.FrameBytes, rep.Frames, time.Duration(rep.CapSeconds*float64(time.Second)), rep.Window, rep.GOMAXPROCS)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TRANSPORT\tMODE\tFRAMES/S\tMBIT/S\tLOSS %\tOUT/IN")
+	fmt.Fprintln(w, "TRANSPORT\tMODE\tFRAMES/S\tMBIT/S\tLOSS %\tCPU µs/FRAME\tOUT/IN")
 	for _, c := range rep.Cases {
 		if c.Error != "" {
 			fmt.Fprintf(w, "%s\t%s\terror: %s\n", c.Transport, c.Mode, c.Error)
@@ -121,7 +121,7 @@ func printBench(rep transportbench.Report) {
 		if c.Capped {
 			mode += " (time cap)"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.0f\t%.0f\t%.2f\t%s\n", c.Transport, mode, c.FramesPerSec, c.MbitPerSec, c.LossPct, ratio)
+		fmt.Fprintf(w, "%s\t%s\t%.0f\t%.0f\t%.2f\t%.2f\t%s\n", c.Transport, mode, c.FramesPerSec, c.MbitPerSec, c.LossPct, c.CPUPerFrame, ratio)
 	}
 	w.Flush()
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +64,8 @@ type Case struct {
 	FramesPerSec float64 `json:"frames_per_sec"`
 	MbitPerSec   float64 `json:"mbit_per_sec"`
 	LossPct      float64 `json:"loss_pct"`
+	CPUSeconds   float64 `json:"cpu_seconds"`            // user+system of this process and the plugin children
+	CPUPerFrame  float64 `json:"cpu_us_per_frame"`       // CPU microseconds per received frame
 	Capped       bool    `json:"capped,omitempty"`       // stopped by the time cap
 	OutInRatio   float64 `json:"out_in_ratio,omitempty"` // out-of-process rows: frames/s ÷ in-process frames/s
 	Error        string  `json:"error,omitempty"`        // the case could not run
@@ -116,6 +117,10 @@ func Run(name, mode string, cfg Config) Case {
 		c.FramesPerSec = float64(r.Received) / c.Seconds
 		c.MbitPerSec = c.FramesPerSec * transport.MaxDatagram * 8 / 1e6
 	}
+	c.CPUSeconds = r.CPU.Seconds()
+	if r.Received > 0 {
+		c.CPUPerFrame = float64(r.CPU.Microseconds()) / float64(r.Received)
+	}
 	if r.Sent > 0 {
 		c.LossPct = 100 * float64(r.Sent-r.Received) / float64(r.Sent)
 	}
@@ -128,6 +133,7 @@ type Count struct {
 	Sent, Received int64
 	Elapsed        time.Duration // first write to last frame received
 	Capped         bool
+	CPU            time.Duration // user+system of every process involved, start to end of the drain
 }
 
 var errNoSession = errors.New("no frame arrived within 5s of warm-up (is loopback usable?)")
@@ -148,6 +154,10 @@ func Measure(from, to transport.Transport, frames, window int, limit time.Durati
 	// The receiver counts measured frames and when the last one came.
 	var warm, got, lastAt atomic.Int64
 	done := make(chan struct{})
+	// moved wakes a sender waiting for the window to open: the sender
+	// blocks instead of spinning, which on a small machine would take
+	// the CPU the transports need.
+	moved := make(chan struct{}, 1)
 	go func() {
 		defer close(done)
 		pkts := make([]transport.Packet, transport.BatchSize)
@@ -168,6 +178,10 @@ func Measure(from, to transport.Transport, frames, window int, limit time.Durati
 			if m > 0 {
 				got.Add(m)
 				lastAt.Store(time.Now().UnixNano())
+				select {
+				case moved <- struct{}{}:
+				default:
+				}
 			}
 			warm.Add(int64(n) - m)
 		}
@@ -193,6 +207,10 @@ func Measure(from, to transport.Transport, frames, window int, limit time.Durati
 
 	var r Count
 	var lost int64
+	cpu := newCPUMeter(from, to)
+	cpu0 := cpu.read()
+	stall := time.NewTimer(stallAfter)
+	defer stall.Stop()
 	start := time.Now()
 	end := start.Add(limit)
 	progress, progressAt := int64(0), start
@@ -209,8 +227,13 @@ func Measure(from, to transport.Transport, frames, window int, limit time.Durati
 		if r.Sent-lost-g > int64(window) {
 			if now.Sub(progressAt) > stallAfter {
 				lost = r.Sent - g // written off: free the window
-			} else {
-				runtime.Gosched()
+				progressAt = now  // and give the next window its own time
+				continue
+			}
+			stall.Reset(stallAfter - now.Sub(progressAt))
+			select {
+			case <-moved:
+			case <-stall.C:
 			}
 			continue
 		}
@@ -228,6 +251,7 @@ func Measure(from, to transport.Transport, frames, window int, limit time.Durati
 			break
 		}
 	}
+	r.CPU = cpu.read() - cpu0
 	r.Received = got.Load()
 	if at := lastAt.Load(); at > 0 {
 		r.Elapsed = time.Unix(0, at).Sub(start)

@@ -1,7 +1,6 @@
 package udp
 
 import (
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,18 +13,25 @@ import (
 // receiver actually got per second. The sender keeps at most window
 // frames in flight so that the figure is a sustainable rate, not a count
 // of what the socket buffer dropped; frames that never arrive are counted
-// as loss. batch=1 (one system call per frame) runs beside batch=64
-// (sendmmsg/recvmmsg) so that the gain from batching is a ratio from one
-// run.
+// as loss. offload (UDP_SEGMENT and UDP_GRO, where the kernel has them)
+// runs beside batch=64 without offload (sendmmsg/recvmmsg of single
+// datagrams) and batch=1 (one system call per frame), so that each gain
+// is a ratio from one run.
 func BenchmarkUDPFrames(b *testing.B) {
-	for _, batch := range []int{64, 1} {
-		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) { benchFrames(b, batch) })
+	for _, c := range []struct {
+		name string
+		opts map[string]string
+	}{
+		{"offload", nil},
+		{"batch=64", map[string]string{"gso": "off", "gro": "off"}},
+		{"batch=1", map[string]string{"batch": "1", "gso": "off", "gro": "off"}},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchFrames(b, c.opts) })
 	}
 }
 
-func benchFrames(b *testing.B, batch int) {
+func benchFrames(b *testing.B, opts map[string]string) {
 	const window = 1024
-	opts := map[string]string{"batch": strconv.Itoa(batch)}
 	rx, rxAddr := listen(b, "127.0.0.1:0", opts)
 	tx, _ := listen(b, "127.0.0.1:0", opts)
 

@@ -1,17 +1,23 @@
 // Package udp is Tarzan's default transport: every link frame is one plain
 // UDP datagram. Datagrams move in batches with recvmmsg/sendmmsg on Linux
 // (golang.org/x/net/ipv4 and ipv6 ReadBatch/WriteBatch); elsewhere x/net
-// falls back to one datagram per system call.
+// falls back to one datagram per system call. On Linux, runs of frames to
+// one peer also go out as one message with UDP segmentation offload
+// (UDP_SEGMENT) and arrive coalesced (UDP_GRO); batch.go has the details.
 //
 // Options (the [transport.options] table in node.toml):
 //
 //	sndbuf  socket send buffer in bytes (default 4 MiB)
 //	rcvbuf  socket receive buffer in bytes (default 4 MiB)
-//	batch   datagrams per system call, 1..transport.BatchSize (default 64)
+//	batch   messages per system call, 1..transport.BatchSize (default 64)
+//	gso     on|off: send runs of frames as one UDP_SEGMENT message (default on)
+//	gro     on|off: receive coalesced messages with UDP_GRO (default on)
 //
 // Buffer sizes are best effort: as root the kernel limits are bypassed
 // (SO_SNDBUFFORCE/SO_RCVBUFFORCE), otherwise they are capped by
-// net.core.wmem_max and net.core.rmem_max.
+// net.core.wmem_max and net.core.rmem_max. gso and gro are used only where
+// the kernel offers them (Linux ≥ 4.18 and 5.0); a kernel or device without
+// them costs nothing but the gain.
 package udp
 
 import (
@@ -45,6 +51,7 @@ var _ transport.Factory = New
 type options struct {
 	sndbuf, rcvbuf int
 	batch          int
+	gso, gro       bool
 }
 
 // New returns an unbound UDP transport configured by options; it is a
@@ -60,7 +67,8 @@ func New(opts map[string]string) (transport.Transport, error) {
 }
 
 func parseOptions(m map[string]string) (options, error) {
-	o := options{sndbuf: defaultBuffer, rcvbuf: defaultBuffer, batch: transport.BatchSize}
+	o := options{sndbuf: defaultBuffer, rcvbuf: defaultBuffer, batch: transport.BatchSize, gso: true, gro: true}
+	flags := map[string]*bool{"gso": &o.gso, "gro": &o.gro}
 	known := map[string]struct {
 		dst      *int
 		min, max int
@@ -75,9 +83,20 @@ func parseOptions(m map[string]string) (options, error) {
 	}
 	sort.Strings(keys) // report the same bad key first every time
 	for _, k := range keys {
+		if f, ok := flags[k]; ok {
+			switch strings.ToLower(strings.TrimSpace(m[k])) {
+			case "on", "true", "1":
+				*f = true
+			case "off", "false", "0":
+				*f = false
+			default:
+				return options{}, fmt.Errorf("udp: option %s = %q: want on or off", k, m[k])
+			}
+			continue
+		}
 		opt, ok := known[k]
 		if !ok {
-			return options{}, fmt.Errorf("udp: unknown option %q (known: batch, rcvbuf, sndbuf)", k)
+			return options{}, fmt.Errorf("udp: unknown option %q (known: batch, gro, gso, rcvbuf, sndbuf)", k)
 		}
 		v, err := strconv.Atoi(strings.TrimSpace(m[k]))
 		if err != nil || v < opt.min || v > opt.max {
@@ -99,6 +118,8 @@ type batchConn interface {
 type socket struct {
 	conn  *net.UDPConn
 	batch batchConn
+	gro   bool     // UDP_GRO is on: ReadBatch splits coalesced messages
+	rx    *rxState // with gro: the receive buffers
 }
 
 type udpTransport struct {
@@ -108,6 +129,12 @@ type udpTransport struct {
 	mu     sync.Mutex // serialises Listen and Close
 	closed bool       // guarded by mu
 	sock   atomic.Pointer[socket]
+
+	gso atomic.Bool // send with UDP_SEGMENT; cleared for good by EIO
+
+	// Counters for Stats.
+	txMessages, txRefused, gsoRetries, gsoDisabled atomic.Uint64
+	rxMessages, rxTooBig                           atomic.Uint64
 }
 
 func (t *udpTransport) Name() string { return Name }
@@ -142,6 +169,11 @@ func (t *udpTransport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	}
 	setBuffers(conn, t.opts.sndbuf, t.opts.rcvbuf)
 	s := &socket{conn: conn}
+	gso, gro := offload(conn, t.opts.gso, t.opts.gro)
+	t.gso.Store(gso)
+	if gro {
+		s.gro, s.rx = true, newRxState(t.opts.batch)
+	}
 	if addr.Addr().Is4() {
 		s.batch = ipv4.NewPacketConn(conn)
 	} else {
@@ -184,4 +216,26 @@ func (t *udpTransport) ioError(err error) error {
 		return transport.ErrClosed
 	}
 	return err
+}
+
+// Stats reports the transport's counters (out of process they reach the
+// node's plugin stats). udp_gso and udp_gro are 1 while in use.
+func (t *udpTransport) Stats() map[string]uint64 {
+	b := func(v bool) uint64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	s := t.sock.Load()
+	return map[string]uint64{
+		"udp_gso":              b(t.gso.Load()),
+		"udp_gro":              b(s != nil && s.gro),
+		"udp_gso_messages":     t.txMessages.Load(),
+		"udp_gso_retries":      t.gsoRetries.Load(),
+		"udp_gso_disabled":     t.gsoDisabled.Load(),
+		"udp_tx_refused":       t.txRefused.Load(),
+		"udp_gro_messages":     t.rxMessages.Load(),
+		"udp_rx_dropped_large": t.rxTooBig.Load(),
+	}
 }

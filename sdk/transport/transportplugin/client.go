@@ -162,8 +162,9 @@ func (c *client) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 func (c *client) ReadBatch(pkts []transport.Packet) (int, error) { return c.rd.read(pkts) }
 
 // WriteBatch hands the batch to the child in as few messages as fit
-// (one for any batch of BatchSize frames). A full channel blocks, which
-// passes the child's back-pressure on to the caller.
+// (one for any batch of BatchSize frames), gathered from the caller's
+// buffers with one writev each, without copying them. A full channel
+// blocks, which passes the child's back-pressure on to the caller.
 func (c *client) WriteBatch(pkts []transport.Packet) error {
 	if c.closed.Load() {
 		return transport.ErrClosed
@@ -172,14 +173,14 @@ func (c *client) WriteBatch(pkts []transport.Packet) error {
 	if conn == nil {
 		return transport.ErrUnavailable
 	}
-	bp := msgPool.Get().(*[]byte)
-	defer msgPool.Put(bp)
+	g := gatherers.Get().(*gatherer)
+	defer gatherers.Put(g)
 	for rest := pkts; len(rest) > 0; {
-		m, k, err := encode((*bp)[:0], rest)
+		k, err := g.gather(rest)
 		if err != nil {
 			return err
 		}
-		if _, err := conn.Write(m); err != nil {
+		if err := g.writeTo(conn); err != nil {
 			if c.closed.Load() {
 				return transport.ErrClosed
 			}
@@ -192,10 +193,7 @@ func (c *client) WriteBatch(pkts []transport.Packet) error {
 	return nil
 }
 
-var msgPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, datachan.MaxMessage)
-	return &b
-}}
+var gatherers = sync.Pool{New: func() any { return newGatherer() }}
 
 func (c *client) Close() error {
 	c.once.Do(func() {

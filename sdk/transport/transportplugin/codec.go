@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
@@ -20,30 +21,6 @@ const (
 )
 
 var errMalformed = errors.New("transportplugin: malformed data-channel message")
-
-// encode appends to dst (which must be empty) one message holding as many
-// leading packets of pkts as fit in datachan.MaxMessage, and returns the
-// message and how many packets it holds (≥ 1 when pkts is non-empty).
-func encode(dst []byte, pkts []transport.Packet) ([]byte, int, error) {
-	dst = append(dst, 0, 0)
-	k := 0
-	for _, p := range pkts {
-		if p.N < 0 || p.N > maxPayload || p.N > len(p.Buf) {
-			return nil, 0, fmt.Errorf("transportplugin: datagram of %d bytes (buffer %d) cannot be sent; the limit is %d", p.N, len(p.Buf), maxPayload)
-		}
-		if k > 0 && (len(dst)+headerLen+p.N > datachan.MaxMessage || k == 0xffff) {
-			break
-		}
-		a16 := p.Addr.Addr().As16()
-		dst = append(dst, a16[:]...)
-		dst = binary.BigEndian.AppendUint16(dst, p.Addr.Port())
-		dst = binary.BigEndian.AppendUint16(dst, uint16(p.N))
-		dst = append(dst, p.Buf[:p.N]...)
-		k++
-	}
-	binary.BigEndian.PutUint16(dst, uint16(k))
-	return dst, k, nil
-}
 
 // decoder walks one message packet by packet, without copying.
 type decoder struct {
@@ -82,4 +59,74 @@ func (d *decoder) next() (addr netip.AddrPort, data []byte, err error) {
 	d.rest = d.rest[headerLen+n:]
 	d.left--
 	return netip.AddrPortFrom(ip, port), data, nil
+}
+
+// gatherMax is the most packets one gathered message holds; a longer
+// batch of tiny packets goes out as several messages.
+const gatherMax = 4 * transport.BatchSize
+
+// gatherer builds the same messages as encode without copying packet
+// bytes: the count and headers go in its own buffer, and the message is
+// an iovec list interleaving them with the packets' buffers, written with
+// one writev, which on a seqpacket socket is one message. Not safe for
+// concurrent use.
+type gatherer struct {
+	hdr  []byte
+	iov  [][]byte
+	bufs net.Buffers // what WriteTo consumes: a view of iov
+}
+
+func newGatherer() *gatherer {
+	return &gatherer{
+		hdr: make([]byte, countLen+gatherMax*headerLen),
+		iov: make([][]byte, 0, 2*gatherMax),
+	}
+}
+
+// gather points g.bufs at one message holding as many leading packets of
+// pkts as fit (the rules of encode, and at most gatherMax), and returns
+// how many it holds (≥ 1 when pkts is non-empty).
+func (g *gatherer) gather(pkts []transport.Packet) (int, error) {
+	iov := g.iov[:0]
+	size, k := countLen, 0
+	h := countLen
+	for _, p := range pkts {
+		if p.N < 0 || p.N > maxPayload || p.N > len(p.Buf) {
+			return 0, fmt.Errorf("transportplugin: datagram of %d bytes (buffer %d) cannot be sent; the limit is %d", p.N, len(p.Buf), maxPayload)
+		}
+		if k > 0 && (size+headerLen+p.N > datachan.MaxMessage || k == gatherMax) {
+			break
+		}
+		a16 := p.Addr.Addr().As16()
+		copy(g.hdr[h:], a16[:])
+		binary.BigEndian.PutUint16(g.hdr[h+16:], p.Addr.Port())
+		binary.BigEndian.PutUint16(g.hdr[h+18:], uint16(p.N))
+		start := h
+		if k == 0 {
+			start = 0 // the count rides with the first header
+		}
+		iov = append(iov, g.hdr[start:h+headerLen:h+headerLen])
+		if p.N > 0 {
+			iov = append(iov, p.Buf[:p.N:p.N])
+		}
+		h += headerLen
+		size += headerLen + p.N
+		k++
+	}
+	if k == 0 { // empty batch: a message of count 0
+		iov = append(iov, g.hdr[:countLen])
+	}
+	binary.BigEndian.PutUint16(g.hdr, uint16(k))
+	g.iov = iov
+	g.bufs = iov
+	return k, nil
+}
+
+// writeTo writes the gathered message to c and drops the references to
+// the packets' buffers.
+func (g *gatherer) writeTo(c *net.UnixConn) error {
+	_, err := g.bufs.WriteTo(c)
+	clear(g.iov)
+	g.bufs = nil
+	return err
 }

@@ -46,6 +46,9 @@
 // socket blocks the writer: back-pressure, not loss, between host and
 // child.
 //
+// Writers build a message without copying the packets: the count and
+// headers are gathered with the packets' own buffers into one writev.
+//
 // The child reads with 64 KiB buffers and the host drops (and counts) a
 // datagram larger than the caller's Buf, as the transport contract says.
 package transportplugin

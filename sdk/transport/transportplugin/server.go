@@ -17,7 +17,8 @@ import (
 )
 
 // server is the child side. After Listen two pumps run:
-//  1. toHost: transport.ReadBatch → encode → one data-channel message.
+//  1. toHost: transport.ReadBatch → headers gathered with the packets'
+//     buffers → one data-channel message (one writev, no copy here).
 //  2. fromHost: one data-channel message → decode in place → WriteBatch.
 //
 // Each pump owns its buffers: nothing is allocated per batch.
@@ -92,7 +93,7 @@ func (s *server) toHost(t transport.Transport) {
 	for i := range pkts {
 		pkts[i].Buf = make([]byte, maxPayload)
 	}
-	msg := make([]byte, 0, datachan.MaxMessage)
+	g := newGatherer()
 	for {
 		n, err := t.ReadBatch(pkts)
 		if err != nil {
@@ -104,12 +105,12 @@ func (s *server) toHost(t transport.Transport) {
 		s.batchesIn.Add(1)
 		s.packetsIn.Add(uint64(n))
 		for rest := pkts[:n]; len(rest) > 0; {
-			m, k, err := encode(msg[:0], rest)
+			k, err := g.gather(rest)
 			if err != nil { // cannot happen: our buffers are maxPayload
 				s.log.Error("dropping received batch", "err", err)
 				break
 			}
-			if _, err := s.data.Write(m); err != nil {
+			if err := g.writeTo(s.data); err != nil {
 				return // host gone; it kills us or we exit with our parent
 			}
 			rest = rest[k:]
