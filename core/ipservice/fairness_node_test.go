@@ -176,7 +176,7 @@ func testFloodingFlowCannotStarveOthers(t *testing.T) {
 
 // Without the fair queue (Options.FairQueue < 0) the reader sends into
 // the tunnel itself: every flow still gets through, in the shares the
-// adapter offers them (what main did; the figures in D-FLOWS).
+// adapter offers them (what main did; the figures in D39).
 func TestWithoutFairQueue(t *testing.T) { synctest.Test(t, testWithoutFairQueue) }
 
 func testWithoutFairQueue(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/ippkt"
 )
 
-// Flow queueing at a tunnel's entry (D-FLOWS in docs/DECISIONS.md). Both
+// Flow queueing at a tunnel's entry (D39 in docs/DECISIONS.md). Both
 // ends of a tunnel put what enters it through a fair queue: the client
 // side what the client adapter's applications send (app → exit), the
 // exit side what the exit adapter's servers answer (server → client).

@@ -73,7 +73,7 @@ func newSession(initiator bool, localIndex, remoteIndex uint32, remote identity.
 // newAEAD is the data frames' AEAD: AES-256-GCM (PROTOCOL.md §4.2).
 // With the CPU's AES and carry-less multiply instructions, which the node
 // already requires for its onion layers (onion.HardwareAES), it costs less
-// than half of ChaCha20-Poly1305 per frame (docs/DECISIONS.md D-ENGINE).
+// than half of ChaCha20-Poly1305 per frame (docs/DECISIONS.md D37).
 func newAEAD(key *[32]byte) (cipher.AEAD, error) {
 	b, err := aes.NewCipher(key[:])
 	if err != nil {
