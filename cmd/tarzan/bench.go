@@ -4,16 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/tarzan-net/tarzan/host"
 	"github.com/tarzan-net/tarzan/host/sidebyside"
 	"github.com/tarzan-net/tarzan/host/transportbench"
-	"github.com/tarzan-net/tarzan/plugins/builtin"
-	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
 // `tarzan bench transports`: flags and output; host/transportbench
@@ -70,58 +65,19 @@ func runBenchTransports(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	var list []string
-	for _, n := range strings.Split(*names, ",") {
-		if n = strings.TrimSpace(n); n == "" {
-			continue
-		}
-		if _, ok := builtin.Transports[n]; !ok {
-			return host.UnknownPlugin(builtin.KindTransport, n)
-		}
-		list = append(list, n)
+	list, err := transportbench.Names(*names)
+	if err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding own executable to serve transports out of process: %w", err)
 	}
-	cfg := transportbench.Config{Frames: *frames, Window: *window, Limit: *limit, Self: self}
-	rep := transportbench.Report{FrameBytes: transport.MaxDatagram, Frames: cfg.Frames, Window: cfg.Window,
-		CapSeconds: cfg.Limit.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
-	for _, name := range list {
-		in := transportbench.Run(name, "in-process", cfg)
-		out := transportbench.Run(name, "out-of-process", cfg)
-		if in.FramesPerSec > 0 && out.Error == "" {
-			out.OutInRatio = out.FramesPerSec / in.FramesPerSec
-		}
-		rep.Cases = append(rep.Cases, in, out)
-	}
+	rep := transportbench.RunAll(list, transportbench.Config{Frames: *frames, Window: *window, Limit: *limit, Self: self})
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	printBench(rep)
-	return nil
-}
-
-func printBench(rep transportbench.Report) {
-	fmt.Printf("%d-byte frames over loopback, %d per case (cap %v), window %d, GOMAXPROCS %d\n",
-		rep.FrameBytes, rep.Frames, time.Duration(rep.CapSeconds*float64(time.Second)), rep.Window, rep.GOMAXPROCS)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TRANSPORT\tMODE\tFRAMES/S\tMBIT/S\tLOSS %\tCPU µs/FRAME\tOUT/IN")
-	for _, c := range rep.Cases {
-		if c.Error != "" {
-			fmt.Fprintf(w, "%s\t%s\terror: %s\n", c.Transport, c.Mode, c.Error)
-			continue
-		}
-		ratio, mode := "", c.Mode
-		if c.OutInRatio > 0 {
-			ratio = fmt.Sprintf("%.0f %%", 100*c.OutInRatio)
-		}
-		if c.Capped {
-			mode += " (time cap)"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%.0f\t%.0f\t%.2f\t%.2f\t%s\n", c.Transport, mode, c.FramesPerSec, c.MbitPerSec, c.LossPct, c.CPUPerFrame, ratio)
-	}
-	w.Flush()
+	return rep.WriteText(os.Stdout)
 }
