@@ -224,9 +224,21 @@ func (c CompareConfig) runOnce(ctx context.Context, s *side) error {
 // counted and tried again.
 const setupAttempts = 5
 
+// sampleGap is the pause before each setup and time-to-first-byte sample,
+// on both sides. tor sets no TCP_NODELAY: the cell that ends the previous
+// sample (DESTROY after a build, RELAY_END after a fetch) gets no answer,
+// so the peer delays its ACK (40 ms on Linux) and Nagle holds the next
+// sample's first cell (CREATE2, BEGIN) until that ACK comes. Back to
+// back, nearly every Tor sample paid those 40 ms; after 250 ms (more than
+// Linux's 200 ms longest delayed ACK) none does.
+const sampleGap = 250 * time.Millisecond
+
 func (c CompareConfig) setup(ctx context.Context, s *side) error {
 	var ms []float64
 	for range c.Setups {
+		if err := sleep(ctx, sampleGap); err != nil {
+			return err
+		}
 		d, err := buildWithRetry(ctx, s)
 		if err != nil {
 			return fmt.Errorf("tunnel/circuit setup (%d attempts): %w", setupAttempts, err)
@@ -259,6 +271,9 @@ func buildWithRetry(ctx context.Context, s *side) (time.Duration, error) {
 func (c CompareConfig) ttfb(ctx context.Context, s *side) error {
 	var ms []float64
 	for range c.TTFBs {
+		if err := sleep(ctx, sampleGap); err != nil {
+			return err
+		}
 		f, err := Curl(ctx, s.ov.SOCKS(), "", s.target, 1024, 30*time.Second)
 		if err != nil {
 			return err

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package sidebyside
+
+import "net"
+
+func quickAck(net.Conn) {}
