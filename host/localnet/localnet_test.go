@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,30 +14,8 @@ import (
 	"github.com/tarzan-net/tarzan/host"
 )
 
-// TestMain lets the test binary play `tarzan node -c FILE` with every
-// plugin in process, so these tests launch real node processes without
-// building cmd/tarzan.
-func TestMain(m *testing.M) {
-	if len(os.Args) == 4 && os.Args[1] == "node" && os.Args[2] == "-c" {
-		os.Exit(runNode(os.Args[3]))
-	}
-	os.Exit(m.Run())
-}
-
-func runNode(path string) int {
-	cfg, err := config.Load(path)
-	if err == nil {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		defer stop()
-		var h *host.Host
-		if h, err = host.Start(ctx, cfg, host.Options{}); err == nil {
-			<-h.Done()
-			return 0
-		}
-	}
-	fmt.Fprintln(os.Stderr, "node:", err)
-	return 1
-}
+// TestMain: the test binary also plays `tarzan node -c FILE` (localnet.RunTestsOrNode).
+func TestMain(m *testing.M) { RunTestsOrNode(m) }
 
 // inProcess is a loopback network whose plugins all run in the node.
 func inProcess(t *testing.T, count int, edit func(i int, cfg *config.Config)) *Net {

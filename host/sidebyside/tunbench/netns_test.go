@@ -6,40 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tarzan-net/tarzan/config"
-	"github.com/tarzan-net/tarzan/host"
+	"github.com/tarzan-net/tarzan/host/localnet"
 )
 
-// TestMain lets the test binary play `tarzan node -c FILE` (every plugin
-// in process), so the namespace test runs real node processes without
-// building cmd/tarzan.
-func TestMain(m *testing.M) {
-	if len(os.Args) == 4 && os.Args[1] == "node" && os.Args[2] == "-c" {
-		os.Exit(runNode(os.Args[3]))
-	}
-	os.Exit(m.Run())
-}
-
-func runNode(path string) int {
-	cfg, err := config.Load(path)
-	if err == nil {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		defer stop()
-		var h *host.Host
-		if h, err = host.Start(ctx, cfg, host.Options{}); err == nil {
-			<-h.Done()
-			return 0
-		}
-	}
-	fmt.Fprintln(os.Stderr, "node:", err)
-	return 1
-}
+// TestMain: the test binary also plays `tarzan node -c FILE` (localnet.RunTestsOrNode).
+func TestMain(m *testing.M) { localnet.RunTestsOrNode(m) }
 
 // TestRunInNamespaces runs a tiny comparison (one run, 1 s of iperf3,
 // one UDP step, 5 pings) on real namespaces and TUN devices: Tarzan with
