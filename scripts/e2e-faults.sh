@@ -144,6 +144,9 @@ dl_start() {
 	DL_OUT="$WORK/$tag.dl"
 	rm -f "$DL_OUT" "$WORK/$tag.growth"
 	[ "$client" = socks ] && args=(--socks5-hostname 127.0.0.1:1080)
+	# DL_RATE caps the download so that it is still running when a case
+	# kills something: at today's speed 32 MiB can finish before the kill.
+	[ -n "${DL_RATE:-}" ] && args+=(--limit-rate "$DL_RATE")
 	local url=$URL
 	[ "$client" = socks ] && url=$SOCKS_URL
 	ip netns exec "${NS_OF[$client]}" curl -sS --connect-timeout 10 --max-time $((STALL_LIMIT + 10 + FILE_MIB)) \
@@ -482,7 +485,7 @@ plugin_case() {
 	pnat) kind=exit ;;
 	esac
 	log "plugin-$what: SIGKILL of the $what plugin under a download"
-	dl_start "$client" "$tag"
+	DL_RATE=8M dl_start "$client" "$tag"
 	if ! dl_wait_bytes $((FILE_SIZE / 10)) 30; then
 		dl_finish; fail "plugin-$what: the download did not get going (rc $DL_RC)"; return
 	fi
