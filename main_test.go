@@ -12,8 +12,11 @@ import (
 func TestMain(m *testing.M) {
 	slog.SetLogLoggerLevel(slog.LevelWarn)
 	goleak.VerifyTestMain(m,
-		// kcp-go's package-wide update scheduler (SystemTimedSched) runs
-		// for the life of the process once the kcp plugin is linked in.
-		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
-		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"))
+		// kcp-go keeps process-wide workers for the life of the process
+		// once the kcp plugin is linked in: its update scheduler
+		// (SystemTimedSched) and, since v5.7, a post-processing pool.
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).run"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.postProcessWorker"))
 }

@@ -1,5 +1,5 @@
 // Package dtls is a Tarzan transport that carries every link frame as one
-// DTLS 1.2 record (github.com/pion/dtls/v2) over one UDP socket: a DTLS
+// DTLS 1.2 record (github.com/pion/dtls/v3) over one UDP socket: a DTLS
 // session per peer address, client role toward addresses we write to
 // first, server role for ClientHellos that arrive.
 //
@@ -23,7 +23,7 @@
 // required): 13-byte record header + 8-byte explicit nonce + 16-byte tag
 // = 37 bytes (Overhead). A 1408-byte frame leaves as 1445 bytes of UDP
 // payload; MaxPayload = 1452 − 37 = 1415 is the largest datagram that fits
-// a 1500-byte IPv6 path, and larger ones are refused. pion/dtls v2 has no
+// a 1500-byte IPv6 path, and larger ones are refused. pion/dtls has no
 // ChaCha20-Poly1305 suite; the AES-GCM one is the AEAD it offers.
 //
 // # Handshake flooding
@@ -48,9 +48,10 @@
 //
 // # NAT rebinding
 //
-// pion/dtls v2.2.12 does not implement DTLS Connection IDs (RFC 9146;
-// they arrived in pion/dtls v3), so records carry nothing that names the
-// session. A peer whose address changed is recognised by its keys
+// Sessions do not negotiate DTLS Connection IDs (RFC 9146, which pion/dtls
+// v3 offers): a connection ID is a stable identifier in every record, in
+// the clear, that would let an observer follow a link across the peer's
+// address changes. So records carry nothing that names the session. A peer whose address changed is recognised by its keys
 // instead, as WireGuard roams: an application record from an unknown
 // address is trial-decrypted under each established session's peer write
 // key (at most 64 tries), and the session whose key opens it moves there

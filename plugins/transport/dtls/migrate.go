@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/pion/dtls/v2"
-	"github.com/pion/dtls/v2/pkg/crypto/ciphersuite"
-	"github.com/pion/dtls/v2/pkg/crypto/prf"
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/ciphersuite"
+	"github.com/pion/dtls/v3/pkg/crypto/prf"
 )
 
-// pion/dtls v2 has no DTLS Connection IDs (RFC 9146 arrived in pion/dtls
-// v3), so a session cannot be found by an identifier in the record. A
-// peer that moved is instead recognised by its keys, as WireGuard roams:
+// Sessions do not negotiate DTLS Connection IDs (RFC 9146; pion/dtls v3
+// has them): a CID would put a stable per-link identifier in every
+// record, in the clear, which an observer could follow across a peer's
+// address changes. A peer that moved is instead recognised by its keys, as WireGuard roams:
 // the receive loop trial-decrypts a record from an unknown address under
 // the peer write key of each established session. This needs the key
 // outside pion; pion exports the session state (master secret, randoms,
@@ -33,7 +34,10 @@ type sessionSecrets struct {
 
 // peerWriteKey returns a GCM whose Decrypt opens records the peer sends.
 func peerWriteKey(c *dtls.Conn) (*ciphersuite.GCM, error) {
-	state := c.ConnectionState()
+	state, ok := c.ConnectionState()
+	if !ok {
+		return nil, errors.New("dtls: no session state before the handshake")
+	}
 	raw, err := state.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("dtls: export session state: %w", err)

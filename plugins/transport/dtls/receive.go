@@ -27,6 +27,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
 )
 
 // maxTrials bounds the trial decryptions one unknown datagram may cost.
@@ -199,8 +201,8 @@ func (t *dtlsTransport) migrate(from netip.AddrPort, rec record, first, b []byte
 		if keys == nil || rec.seq <= s.maxSeq.Load() {
 			continue // a replay of an old record must not move the session
 		}
-		copy(scratch, first) // Decrypt works in place
-		if _, err := keys.Decrypt(scratch); err == nil {
+		copy(scratch, first)                                                   // Decrypt works in place
+		if _, err := keys.Decrypt(recordlayer.Header{}, scratch); err == nil { // the header is parsed from scratch
 			found = s
 			break
 		}

@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/dtls/v2"
-	"github.com/pion/dtls/v2/pkg/crypto/ciphersuite"
-	"github.com/pion/dtls/v2/pkg/crypto/elliptic"
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/ciphersuite"
+	"github.com/pion/dtls/v3/pkg/crypto/elliptic"
 	"github.com/pion/logging"
 
 	"github.com/tarzan-net/tarzan/plugins/transport/internal/rxqueue"
@@ -119,10 +119,17 @@ func (s *session) run() {
 	ctx, cancel := context.WithTimeout(s.ctx, t.opts.handshakeTimeout)
 	var c *dtls.Conn
 	var err error
+	// pion/dtls v3 builds the connection first and handshakes on demand;
+	// the handshake runs here, bounded, so a session is either up or gone.
 	if s.client {
-		c, err = dtls.ClientWithContext(ctx, netConn{s}, s.config())
+		c, err = dtls.Client(netConn{s}, net.UDPAddrFromAddrPort(s.remote()), s.config())
 	} else {
-		c, err = dtls.ServerWithContext(ctx, netConn{s}, s.config())
+		c, err = dtls.Server(netConn{s}, net.UDPAddrFromAddrPort(s.remote()), s.config())
+	}
+	if err == nil {
+		if err = c.HandshakeContext(ctx); err != nil {
+			_ = c.Close()
+		}
 	}
 	cancel()
 	if err != nil {
@@ -234,19 +241,22 @@ func (t *dtlsTransport) expected(addr netip.AddrPort) ed25519.PublicKey {
 	return t.expect[addr]
 }
 
-// netConn is what pion reads records from and writes records to.
+// netConn is what pion reads records from and writes records to: a
+// packet connection to exactly one peer. Reads report the session's
+// current address and writes go to it, whatever address pion names: a
+// migration (migrate.go) moves the session without pion knowing.
 type netConn struct{ s *session }
 
-func (c netConn) Read(b []byte) (int, error) {
+func (c netConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case p := <-c.s.in:
-		return copy(b, p), nil
+		return copy(b, p), net.UDPAddrFromAddrPort(c.s.remote()), nil
 	case <-c.s.closed:
-		return 0, net.ErrClosed
+		return 0, nil, net.ErrClosed
 	}
 }
 
-func (c netConn) Write(b []byte) (int, error) {
+func (c netConn) WriteTo(b []byte, _ net.Addr) (int, error) {
 	s := c.s
 	if s.detached.Load() {
 		return len(b), nil
@@ -266,7 +276,6 @@ func (c netConn) Write(b []byte) (int, error) {
 
 func (c netConn) Close() error                     { c.s.closeNetConn(); return nil }
 func (c netConn) LocalAddr() net.Addr              { return c.s.t.conn.LocalAddr() }
-func (c netConn) RemoteAddr() net.Addr             { return net.UDPAddrFromAddrPort(c.s.remote()) }
 func (c netConn) SetDeadline(time.Time) error      { return nil }
 func (c netConn) SetReadDeadline(time.Time) error  { return nil }
 func (c netConn) SetWriteDeadline(time.Time) error { return nil }

@@ -31,8 +31,8 @@
 // each group of fec_data packets is followed by fec_parity parity
 // packets. With mtu 1452 (a 1500-byte IPv6 path) a segment carries up to
 // 1420 bytes (MaxPayload(1452, true)), 1428 without FEC: a 1408-byte frame
-// fits whole, and larger datagrams are refused. kcp-go's SetMtu does not
-// count the FEC header, so the transport sets it to mtu − 8 itself.
+// fits whole, and larger datagrams are refused. kcp-go's SetMtu (v5.7 on)
+// counts the FEC header itself.
 // Bandwidth on top: acks, plus parity (30 % for 10+3).
 //
 // # Options

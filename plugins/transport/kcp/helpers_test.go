@@ -11,12 +11,15 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
-// kcp-go's package-wide update scheduler (SystemTimedSched) runs for the
-// life of the process.
+// kcp-go keeps process-wide workers for the life of the process: its
+// update scheduler (SystemTimedSched) and, since v5.7, a pool of at most
+// eight post-processing workers started by the first session.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
-		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"))
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).run"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.postProcessWorker"))
 }
 
 const wait = 5 * time.Second

@@ -74,14 +74,10 @@ type options struct {
 func (o options) fec() bool       { return o.fecData > 0 && o.fecParity > 0 }
 func (o options) maxPayload() int { return MaxPayload(o.mtu, o.fec()) }
 
-// kcpMTU is the MTU to give kcp-go: its SetMtu sizes the KCP packet and
-// does not count the FEC header it adds afterwards.
-func (o options) kcpMTU() int {
-	if o.fec() {
-		return o.mtu - FECOverhead
-	}
-	return o.mtu
-}
+// kcpMTU is the MTU to give kcp-go. Since kcp-go v5.7 its SetMtu counts
+// the FEC header itself (it sizes the whole UDP payload), so this is the
+// path's MTU unchanged; before v5.7 the transport subtracted the header.
+func (o options) kcpMTU() int { return o.mtu }
 
 func defaultOptions() options {
 	return options{
