@@ -360,3 +360,32 @@ func TestSendFollowsLostSimultaneousOpen(t *testing.T) {
 		t.Fatalf("the datagram reached neither the new session's queue (%d) nor the drop count", moved)
 	}
 }
+
+// TestSpoofedRecordCannotStopMigration spoofs, from the peer's address, an
+// application record numbered 2⁴⁸−1 that no key opens. Before the fix it
+// raised the session's highest-seen number, and the genuine records from
+// the peer's next address were then taken for replays.
+func TestSpoofedRecordCannotStopMigration(t *testing.T) {
+	b := newPeer(t, "", nil)
+	nat := newNATBox(t, b.addr)
+	a := newPeer(t, "", nil)
+	a.send(t, nat.addr(), []byte("before"))
+	oldAddr := b.expect(t, "before")
+
+	spoof := make([]byte, recordHeaderLen+8+16+4)
+	spoof[0], spoof[1], spoof[2], spoof[4] = contentApplicationData, 0xfe, 0xfd, 1
+	for i := 5; i < 11; i++ {
+		spoof[i] = 0xff
+	}
+	spoof[12] = byte(len(spoof) - recordHeaderLen)
+	b.tr.(*dtlsTransport).route(oldAddr, spoof)
+
+	newAddr := nat.rebind()
+	a.send(t, nat.addr(), []byte("after"))
+	if from := b.expect(t, "after"); from != newAddr {
+		t.Fatalf("after rebinding b sees the datagram from %v; want %v", from, newAddr)
+	}
+	if st := b.stats(); st.Migrations != 1 {
+		t.Errorf("b stats %+v; want 1 migration", st)
+	}
+}

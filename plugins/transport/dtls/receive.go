@@ -77,12 +77,11 @@ func (t *dtlsTransport) route(from netip.AddrPort, b []byte) {
 		return
 	case s != nil:
 		next := s.next
-		if rec.contentType == contentApplicationData && rec.epoch > 0 && s.remote() == from {
-			if rec.seq > s.maxSeq.Load() {
-				s.maxSeq.Store(rec.seq)
-			}
-		}
+		raise := rec.contentType == contentApplicationData && rec.epoch > 0 && s.remote() == from && rec.seq > s.maxSeq.Load()
 		t.mu.Unlock()
+		if raise {
+			s.noteSeq(rec, b[:recordHeaderLen+rec.length])
+		}
 		s.deliver(b)
 		if next != nil {
 			next.deliver(b)
@@ -281,5 +280,32 @@ func (t *dtlsTransport) forget(s *session) {
 	if s.next != nil {
 		s.next.replaces = nil
 		t.sessions[s.remote()] = s.next // the replacement carries on
+	}
+}
+
+// noteSeq raises the highest record number seen from the session's
+// address, which tells migrate a replayed record from a new address.
+// The number comes from a header nobody has authenticated yet, so a jump
+// beyond pion's replay window is believed only if the record opens under
+// the peer's key: otherwise one spoofed record numbered 2⁴⁸−1 would make
+// every genuine record from a new address look like a replay, and a NAT
+// rebinding would no longer be followed. Within the window a spoofed
+// number gains an attacker at most that many records of the peer's
+// traffic.
+func (s *session) noteSeq(rec record, first []byte) {
+	cur := s.maxSeq.Load()
+	if rec.seq > cur+replayWindow {
+		s.mu.Lock()
+		keys := s.keys
+		s.mu.Unlock()
+		if keys == nil {
+			return
+		}
+		if _, err := keys.Decrypt(recordlayer.Header{}, bytes.Clone(first)); err != nil {
+			return
+		}
+	}
+	for cur < rec.seq && !s.maxSeq.CompareAndSwap(cur, rec.seq) {
+		cur = s.maxSeq.Load()
 	}
 }

@@ -229,11 +229,14 @@ func (s *session) config() *dtls.Config {
 			return &t.cert.Load().cert, nil
 		},
 		FlightInterval:         500 * time.Millisecond,
-		MTU:                    1400, // handshake fragments; application records are never split
-		ReplayProtectionWindow: 1024, // a batch may be reordered on the way
+		MTU:                    1400,         // handshake fragments; application records are never split
+		ReplayProtectionWindow: replayWindow, // a batch may be reordered on the way
 		LoggerFactory:          quietLogs,
 	}
 }
+
+// replayWindow is pion's replay window, in records.
+const replayWindow = 1024
 
 func (t *dtlsTransport) expected(addr netip.AddrPort) ed25519.PublicKey {
 	t.mu.Lock()
