@@ -49,7 +49,7 @@ func FuzzSegment(f *testing.F) {
 // heard its peer, by design, to follow a peer that restarted. A spoofed
 // one advertising a zero window stalls the replacement's writes, and the
 // link is lost until both sides' sessions expire (idle_timeout_ms).
-// docs/DECISIONS.md (D-deps) records this as open.
+// docs/DECISIONS.md (D41) records this as open.
 func FuzzRoute(f *testing.F) {
 	seg := make([]byte, SegmentOverhead)
 	binary.LittleEndian.PutUint32(seg, 12345)
