@@ -66,10 +66,6 @@ import (
 // Name is the adapter's registered name.
 const Name = "socks"
 
-// outQueue bounds the packets waiting for ReadPackets; when it is full the
-// stacks wait (back-pressure) instead of dropping.
-const outQueue = 1024
-
 var _ adapter.Factory = New
 
 // Proxy is the SOCKS5 adapter.
@@ -77,8 +73,7 @@ type Proxy struct {
 	opts options
 	log  *slog.Logger
 
-	out  chan stackgroup.Packet
-	bufs sync.Pool // *[]byte of opts.mtu bytes
+	reader *stackgroup.Reader // ReadPackets: every group's stack's packets
 
 	ctx    context.Context // canceled by Close: aborts dials
 	cancel context.CancelFunc
@@ -103,10 +98,11 @@ func New(options map[string]string) (adapter.Adapter, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan struct{})
 	return &Proxy{
 		opts: o, log: slog.Default().With("adapter", Name),
-		out: make(chan stackgroup.Packet, outQueue), ctx: ctx, cancel: cancel,
-		closed: make(chan struct{}), groups: map[string]*group{},
+		reader: stackgroup.NewReader(closed), ctx: ctx, cancel: cancel,
+		closed: closed, groups: map[string]*group{},
 		flows: map[uint64]*group{}, nextFlow: 1, closers: map[io.Closer]struct{}{},
 	}, nil
 }
@@ -147,9 +143,6 @@ func (p *Proxy) Open(cfg adapter.Config) error {
 			p.opts.addresses = append(p.opts.addresses, pf.Addr())
 		}
 	}
-	mtu := p.opts.mtu
-	p.bufs.New = func() any { b := make([]byte, mtu); return &b }
-
 	ln, err := net.Listen("tcp", p.opts.listen.String())
 	if err != nil {
 		return fmt.Errorf("socks: listen on %s: %w", p.opts.listen, err)
@@ -177,7 +170,7 @@ func (p *Proxy) Addr() netip.AddrPort {
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
 func (p *Proxy) ReadPackets(pkts []adapter.Packet) (int, error) {
-	return stackgroup.Read(pkts, p.out, p.closed, &p.bufs)
+	return p.reader.Read(pkts)
 }
 
 // WritePackets delivers each packet to the stack of its Flow, a run of
@@ -245,7 +238,6 @@ func (p *Proxy) Close() error {
 			g.Close()
 		}
 		p.wg.Wait()
-		stackgroup.Drain(p.out, &p.bufs)
 	})
 	return nil
 }
@@ -289,11 +281,10 @@ func (p *Proxy) acquire(key string) (*group, error) {
 			p.nextFlow++
 		}
 		var err error
-		if g, err = newGroup(key, flow, p.opts); err != nil {
+		if g, err = newGroup(p.reader, key, flow, p.opts); err != nil {
 			return nil, err
 		}
 		p.groups[key], p.flows[flow] = g, g
-		go g.ReadLoop(p.out, &p.bufs)
 		p.log.Debug("isolation group opened", "flow", flow)
 	}
 	g.refs++
