@@ -1,12 +1,16 @@
 // Package socks is Tarzan's SOCKS5 client adapter: applications connect to
 // a local SOCKS5 port (RFC 1928, with RFC 1929 username/password), and the
 // adapter turns their streams into IP packets with a userspace TCP/IP stack
-// (wireguard-go's tun/netstack over gVisor), so it needs no root and no
-// TUN device.
+// (gVisor, built by package stackgroup with our TCP options), so it needs
+// no root and no TUN device.
 //
 // Hostnames are never resolved on this machine: they are looked up by a DNS
 // query to the "dns" address inside the stack, which travels through the
-// tunnel and is answered at the exit, like any other packet.
+// tunnel and is answered at the exit, like any other packet. The answer
+// is kept in the isolation group's own cache for its TTL (at most 60 s),
+// so a second CONNECT to the name in the same group does not wait for a
+// lookup; no other group ever sees it (stackgroup's dns.go says why that
+// is safe).
 //
 // Isolation. Every isolation group has its own stack and its own Flow
 // number (adapter.Packet.Flow), so the core never mixes two groups in one
