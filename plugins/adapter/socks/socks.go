@@ -341,3 +341,21 @@ func (p *Proxy) groupCount() int {
 	defer p.mu.Unlock()
 	return len(p.groups)
 }
+
+// Stats returns the adapter's counters, summed over the open isolation
+// groups: dns_queries (lookups sent through the tunnel), dns_cache_hits
+// (lookups the group's cache answered), stack_tx_dropped (packets a
+// group's stack dropped because ReadPackets fell a whole queue behind)
+// and groups.
+func (p *Proxy) Stats() map[string]uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := map[string]uint64{"groups": uint64(len(p.groups))}
+	for _, g := range p.groups {
+		q, h := g.DNSStats()
+		m["dns_queries"] += q
+		m["dns_cache_hits"] += h
+		m["stack_tx_dropped"] += g.Dropped()
+	}
+	return m
+}

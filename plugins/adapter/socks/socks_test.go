@@ -370,4 +370,8 @@ func TestDNSCachePerGroup(t *testing.T) {
 	if got := x.dnsQueries.Load(); got == first {
 		t.Error("another group used alice's cached answer")
 	}
+	st := p.Stats()
+	if st["groups"] != 2 || st["dns_cache_hits"] != 1 || st["dns_queries"] != 2 || st["stack_tx_dropped"] != 0 {
+		t.Errorf("Stats() = %v, want 2 groups, 2 lookups sent, 1 cache hit, nothing dropped", st)
+	}
 }
