@@ -90,7 +90,7 @@ func (g *group) dial(ctx context.Context, network, address string) (net.Conn, er
 func (g *group) dialOne(ctx context.Context, proto string, ap netip.AddrPort, left int) (net.Conn, error) {
 	if proto == "udp" {
 		// No handshake: a UDP "connection" only fixes the peer.
-		c, err := g.Net.DialUDPAddrPort(netip.AddrPort{}, ap)
+		c, err := g.DialUDP(ap)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +101,7 @@ func (g *group) dialOne(ctx context.Context, proto string, ap netip.AddrPort, le
 		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/time.Duration(left)))
 		defer cancel()
 	}
-	c, err := g.Net.DialContextTCPAddrPort(ctx, ap)
+	c, err := g.DialTCP(ctx, ap)
 	if err != nil {
 		return nil, unreachable(err)
 	}
@@ -132,14 +132,12 @@ func (g *group) resolve(ctx context.Context, host string, fam int) ([]netip.Addr
 		}
 		found = []netip.Addr{a.Unmap()}
 	} else {
-		names, err := g.Net.LookupContextHost(ctx, host)
+		addrs, err := g.LookupHost(ctx, host) // through the tunnel, or the group's cache
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range names {
-			if a, err := netip.ParseAddr(s); err == nil {
-				found = append(found, a.Unmap())
-			}
+		for _, a := range addrs {
+			found = append(found, a.Unmap())
 		}
 	}
 	var v4, v6 []netip.Addr

@@ -1,7 +1,7 @@
 // Package netstack is Tarzan's in-process client adapter: a Go program
 // dials through it, and it turns the program's streams and datagrams into
-// IP packets with a userspace TCP/IP stack (wireguard-go's tun/netstack
-// over gVisor). It needs no root, no TUN device and no SOCKS port; it is
+// IP packets with a userspace TCP/IP stack (gVisor, built by package
+// stackgroup). It needs no root, no TUN device and no SOCKS port; it is
 // what package tarzan (the embedding API) plugs into the node.
 //
 // It is plugins/adapter/socks without the SOCKS protocol: the same
@@ -15,7 +15,8 @@
 // looked up with a DNS query to the in-tunnel resolver address (option
 // dns), which travels through the tunnel like any other packet and is
 // answered by the exit's resolver. So the local network sees no DNS query,
-// and the answer fits the exit the connection leaves from.
+// and the answer fits the exit the connection leaves from. Answers are
+// kept in the group's own cache for their TTL, at most 60 s.
 //
 // Isolation. Every isolation group has its own stack and its own Flow
 // number (adapter.Packet.Flow); the core never sends two groups through
@@ -41,13 +42,12 @@
 // Packet pipeline, application → tunnel:
 //
 //  1. DialContext (the application's goroutine) resolves and connects
-//     through its group's stack (group.Net);
-//  2. the stack emits IP packets; the group's reader goroutine
-//     (stackgroup.Stack.ReadLoop, stopped by Stack.Close) copies each into
-//     a pooled buffer and queues it on Adapter.out, tagged with the
-//     group's Flow;
-//  3. ReadPackets (the core's goroutine) drains Adapter.out into the
-//     core's buffers and returns the pooled buffers.
+//     through its group's stack (stackgroup.Stack);
+//  2. the stack queues each IP packet on its link endpoint and leaves a
+//     wake-up token for the adapter's stackgroup.Reader;
+//  3. ReadPackets (the core's goroutine) copies the queued packets of
+//     every group straight into the core's buffers, tagged with each
+//     group's Flow.
 //
 // Tunnel → application: WritePackets (the core's goroutine) looks the Flow
 // up and injects the packet into that group's stack synchronously (the

@@ -15,8 +15,8 @@ type group struct {
 	refs int // guarded by Adapter.mu
 }
 
-func newGroup(flow uint64, o options) (*group, error) {
-	s, err := stackgroup.New(flow, o.addresses, o.dns, o.mtu)
+func newGroup(r *stackgroup.Reader, flow uint64, o options) (*group, error) {
+	s, err := stackgroup.New(r, flow, o.addresses, o.dns, o.mtu)
 	if err != nil {
 		return nil, fmt.Errorf("netstack: create userspace stack: %w", err)
 	}

@@ -16,10 +16,6 @@ import (
 // Name is the adapter's name.
 const Name = "netstack"
 
-// outQueue bounds the packets waiting for ReadPackets; when it is full the
-// stacks wait (back-pressure) instead of dropping.
-const outQueue = 1024
-
 // ErrNotOpen is returned by dials before the core opened the adapter.
 var ErrNotOpen = errors.New("netstack: adapter not open yet (the node has not started)")
 
@@ -30,8 +26,7 @@ type Adapter struct {
 	opts options
 	log  *slog.Logger
 
-	out  chan stackgroup.Packet
-	bufs sync.Pool // *[]byte of opts.mtu bytes
+	reader *stackgroup.Reader // ReadPackets: every group's stack's packets
 
 	closed chan struct{}
 	once   sync.Once
@@ -59,9 +54,10 @@ func NewAdapter(options map[string]string) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
+	closed := make(chan struct{})
 	return &Adapter{
 		opts: o, log: slog.Default().With("adapter", Name),
-		out: make(chan stackgroup.Packet, outQueue), closed: make(chan struct{}),
+		reader: stackgroup.NewReader(closed), closed: closed,
 		groups: map[string]*group{}, flows: map[uint64]*group{}, nextFlow: 1,
 	}, nil
 }
@@ -106,8 +102,6 @@ func (a *Adapter) Open(cfg adapter.Config) error {
 	if !a.opts.dnsSet && len(cfg.DNS) > 0 {
 		a.opts.dns = append([]netip.Addr(nil), cfg.DNS...) // the node's in-tunnel resolver addresses
 	}
-	mtu := a.opts.mtu
-	a.bufs.New = func() any { b := make([]byte, mtu); return &b }
 	a.opened = true
 	return nil
 }
@@ -116,7 +110,7 @@ func (a *Adapter) Open(cfg adapter.Config) error {
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
 func (a *Adapter) ReadPackets(pkts []adapter.Packet) (int, error) {
-	return stackgroup.Read(pkts, a.out, a.closed, &a.bufs)
+	return a.reader.Read(pkts)
 }
 
 // WritePackets delivers each packet to the stack of its Flow. Packets for
@@ -159,7 +153,6 @@ func (a *Adapter) Close() error {
 		for _, g := range groups {
 			g.Close()
 		}
-		stackgroup.Drain(a.out, &a.bufs)
 	})
 	return nil
 }
@@ -233,11 +226,10 @@ func (a *Adapter) acquire(key string) (*group, error) {
 			a.nextFlow++
 		}
 		var err error
-		if g, err = newGroup(flow, a.opts); err != nil {
+		if g, err = newGroup(a.reader, flow, a.opts); err != nil {
 			return nil, err
 		}
 		a.groups[key], a.flows[flow] = g, g
-		go g.ReadLoop(a.out, &a.bufs)
 		a.log.Debug("isolation group opened", "flow", flow)
 	}
 	g.refs++

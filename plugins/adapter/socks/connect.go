@@ -58,7 +58,7 @@ func (p *Proxy) dial(ctx context.Context, g *group, dst destination) (*gonet.TCP
 		if dl, ok := ctx.Deadline(); ok && len(addrs)-i > 1 {
 			actx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/time.Duration(len(addrs)-i)))
 		}
-		conn, err := g.Net.DialContextTCPAddrPort(actx, netip.AddrPortFrom(a, dst.port))
+		conn, err := g.DialTCP(actx, netip.AddrPortFrom(a, dst.port))
 		cancel()
 		if err == nil {
 			return conn, repSucceeded
@@ -79,14 +79,12 @@ func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip
 	if dst.host == "" {
 		found = []netip.Addr{dst.addr}
 	} else {
-		names, err := g.Net.LookupContextHost(ctx, dst.host)
+		addrs, err := g.LookupHost(ctx, dst.host) // through the tunnel, or the group's cache
 		if err != nil {
 			return nil, repHostUnreachable
 		}
-		for _, s := range names {
-			if a, err := netip.ParseAddr(s); err == nil {
-				found = append(found, a.Unmap())
-			}
+		for _, a := range addrs {
+			found = append(found, a.Unmap())
 		}
 	}
 	var v4, v6 []netip.Addr

@@ -22,8 +22,8 @@ type group struct {
 	lastUsed time.Time
 }
 
-func newGroup(key string, flow uint64, o options) (*group, error) {
-	s, err := stackgroup.New(flow, o.addresses, o.dns, o.mtu)
+func newGroup(r *stackgroup.Reader, key string, flow uint64, o options) (*group, error) {
+	s, err := stackgroup.New(r, flow, o.addresses, o.dns, o.mtu)
 	if err != nil {
 		return nil, fmt.Errorf("socks: create userspace stack: %w", err)
 	}

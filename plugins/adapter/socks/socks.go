@@ -1,12 +1,16 @@
 // Package socks is Tarzan's SOCKS5 client adapter: applications connect to
 // a local SOCKS5 port (RFC 1928, with RFC 1929 username/password), and the
 // adapter turns their streams into IP packets with a userspace TCP/IP stack
-// (wireguard-go's tun/netstack over gVisor), so it needs no root and no
-// TUN device.
+// (gVisor, built by package stackgroup with our TCP options), so it needs
+// no root and no TUN device.
 //
 // Hostnames are never resolved on this machine: they are looked up by a DNS
 // query to the "dns" address inside the stack, which travels through the
-// tunnel and is answered at the exit, like any other packet.
+// tunnel and is answered at the exit, like any other packet. The answer
+// is kept in the isolation group's own cache for its TTL (at most 60 s),
+// so a second CONNECT to the name in the same group does not wait for a
+// lookup; no other group ever sees it (stackgroup's dns.go says why that
+// is safe).
 //
 // Isolation. Every isolation group has its own stack and its own Flow
 // number (adapter.Packet.Flow), so the core never mixes two groups in one
@@ -66,10 +70,6 @@ import (
 // Name is the adapter's registered name.
 const Name = "socks"
 
-// outQueue bounds the packets waiting for ReadPackets; when it is full the
-// stacks wait (back-pressure) instead of dropping.
-const outQueue = 1024
-
 var _ adapter.Factory = New
 
 // Proxy is the SOCKS5 adapter.
@@ -77,8 +77,7 @@ type Proxy struct {
 	opts options
 	log  *slog.Logger
 
-	out  chan stackgroup.Packet
-	bufs sync.Pool // *[]byte of opts.mtu bytes
+	reader *stackgroup.Reader // ReadPackets: every group's stack's packets
 
 	ctx    context.Context // canceled by Close: aborts dials
 	cancel context.CancelFunc
@@ -103,10 +102,11 @@ func New(options map[string]string) (adapter.Adapter, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan struct{})
 	return &Proxy{
 		opts: o, log: slog.Default().With("adapter", Name),
-		out: make(chan stackgroup.Packet, outQueue), ctx: ctx, cancel: cancel,
-		closed: make(chan struct{}), groups: map[string]*group{},
+		reader: stackgroup.NewReader(closed), ctx: ctx, cancel: cancel,
+		closed: closed, groups: map[string]*group{},
 		flows: map[uint64]*group{}, nextFlow: 1, closers: map[io.Closer]struct{}{},
 	}, nil
 }
@@ -147,9 +147,6 @@ func (p *Proxy) Open(cfg adapter.Config) error {
 			p.opts.addresses = append(p.opts.addresses, pf.Addr())
 		}
 	}
-	mtu := p.opts.mtu
-	p.bufs.New = func() any { b := make([]byte, mtu); return &b }
-
 	ln, err := net.Listen("tcp", p.opts.listen.String())
 	if err != nil {
 		return fmt.Errorf("socks: listen on %s: %w", p.opts.listen, err)
@@ -177,7 +174,7 @@ func (p *Proxy) Addr() netip.AddrPort {
 // takes whatever else is already queued. A packet larger than the
 // caller's buffer is dropped.
 func (p *Proxy) ReadPackets(pkts []adapter.Packet) (int, error) {
-	return stackgroup.Read(pkts, p.out, p.closed, &p.bufs)
+	return p.reader.Read(pkts)
 }
 
 // WritePackets delivers each packet to the stack of its Flow, a run of
@@ -245,7 +242,6 @@ func (p *Proxy) Close() error {
 			g.Close()
 		}
 		p.wg.Wait()
-		stackgroup.Drain(p.out, &p.bufs)
 	})
 	return nil
 }
@@ -289,11 +285,10 @@ func (p *Proxy) acquire(key string) (*group, error) {
 			p.nextFlow++
 		}
 		var err error
-		if g, err = newGroup(key, flow, p.opts); err != nil {
+		if g, err = newGroup(p.reader, key, flow, p.opts); err != nil {
 			return nil, err
 		}
 		p.groups[key], p.flows[flow] = g, g
-		go g.ReadLoop(p.out, &p.bufs)
 		p.log.Debug("isolation group opened", "flow", flow)
 	}
 	g.refs++
@@ -345,4 +340,22 @@ func (p *Proxy) groupCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.groups)
+}
+
+// Stats returns the adapter's counters, summed over the open isolation
+// groups: dns_queries (lookups sent through the tunnel), dns_cache_hits
+// (lookups the group's cache answered), stack_tx_dropped (packets a
+// group's stack dropped because ReadPackets fell a whole queue behind)
+// and groups.
+func (p *Proxy) Stats() map[string]uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := map[string]uint64{"groups": uint64(len(p.groups))}
+	for _, g := range p.groups {
+		q, h := g.DNSStats()
+		m["dns_queries"] += q
+		m["dns_cache_hits"] += h
+		m["stack_tx_dropped"] += g.Dropped()
+	}
+	return m
 }

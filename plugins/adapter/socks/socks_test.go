@@ -344,3 +344,34 @@ func TestCurl(t *testing.T) {
 		t.Errorf("flows %v, want one non-default (curl sent credentials)", flows)
 	}
 }
+
+// A name is looked up through the tunnel once per isolation group while
+// its answer lives (the fake exit answers with TTL 60): a second CONNECT
+// by name in the same group asks nothing, one in another group asks its
+// own exit (D-ttfb; caches never cross groups, D28).
+func TestDNSCachePerGroup(t *testing.T) {
+	p, x := newTestProxy(t, nil)
+	connectAs := func(user string) {
+		t.Helper()
+		c := connectOK(t, socksClient{server: p.Addr(), user: user, pass: "x"}, "web.tarzan.test:80")
+		fetch(t, c)
+		c.Close()
+	}
+	connectAs("alice")
+	first := x.dnsQueries.Load()
+	if first == 0 {
+		t.Fatal("no DNS query reached the exit")
+	}
+	connectAs("alice")
+	if got := x.dnsQueries.Load(); got != first {
+		t.Errorf("second CONNECT by name in one group: %d queries, want still %d (cached)", got, first)
+	}
+	connectAs("bob")
+	if got := x.dnsQueries.Load(); got == first {
+		t.Error("another group used alice's cached answer")
+	}
+	st := p.Stats()
+	if st["groups"] != 2 || st["dns_cache_hits"] != 1 || st["dns_queries"] != 2 || st["stack_tx_dropped"] != 0 {
+		t.Errorf("Stats() = %v, want 2 groups, 2 lookups sent, 1 cache hit, nothing dropped", st)
+	}
+}

@@ -173,7 +173,7 @@ func (a *association) inner(dst netip.Addr) *gonet.UDPConn {
 	if !local.IsValid() {
 		return nil
 	}
-	in, err := a.g.Net.ListenUDPAddrPort(netip.AddrPortFrom(local, 0))
+	in, err := a.g.ListenUDP(netip.AddrPortFrom(local, 0))
 	if err != nil {
 		return nil
 	}

@@ -1,74 +1,113 @@
 // Package stackgroup is what the socks and netstack adapters share: one
-// userspace TCP/IP stack (wireguard's tun/netstack over gVisor) per
-// isolation group, tagged with the group's Flow, whose outgoing packets a
-// reader goroutine queues for the adapter's ReadPackets. Packet pipeline,
-// client → tunnel:
+// userspace TCP/IP stack (gVisor, built by NewGVisor) per isolation
+// group, tagged with the group's Flow, whose outgoing packets the
+// adapter's ReadPackets takes straight from the stack's link endpoint.
+// Packet pipeline, client → tunnel:
 //
-//  1. the application dials through its group's stack (Stack.Net);
-//  2. the stack emits IP packets; the Stack's reader goroutine (ReadLoop,
-//     stopped by Close) copies each into a pooled buffer and queues it on
-//     the adapter's out channel, tagged with the Flow;
-//  3. ReadPackets (the core's goroutine) drains that channel into the
-//     core's buffers and returns the pooled buffers (Read).
+//  1. the application dials through its group's stack (Stack.DialTCP,
+//     Stack.LookupHost: names are resolved through the tunnel);
+//  2. the stack queues each IP packet on its channel endpoint, on the
+//     goroutine that sent it, and wakes the Reader (a token on a
+//     channel, never blocking);
+//  3. Reader.Read (the core's goroutine, the adapter's ReadPackets)
+//     copies the queued packets of every group, in turn, into the core's
+//     buffers, tagged with each group's Flow.
+//
+// No goroutine stands between the stack and ReadPackets and no
+// intermediate buffer is used (wireguard's netstack.CreateNetTUN, used
+// before, handed each packet to a reader goroutine over an unbuffered
+// channel: one rendezvous and one copy more per packet, and the sending
+// goroutine blocked until the reader ran).
 //
 // Tunnel → client: the adapter's WritePackets looks the Flow up and
 // injects the packets into that group's stack synchronously (Stack.Write:
-// netstack copies them), so the core's buffer is free again on return.
+// gVisor copies them), so the core's buffer is free again on return.
 //
 // What differs between the adapters (how groups are keyed, counted and
 // closed for idleness) stays in each adapter.
 package stackgroup
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 
-	"golang.zx2c4.com/wireguard/tun"
-	"golang.zx2c4.com/wireguard/tun/netstack"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// Packet is a packet on its way from a group's stack to ReadPackets.
-type Packet struct {
-	Buf  *[]byte // from the adapter's pool
-	N    int
-	Flow uint64
-}
+// Queue is how many outgoing packets a group's stack holds for
+// ReadPackets; beyond it they are dropped (and counted), as on a full
+// interface queue. It is larger than a TCP window of cells (the exit's
+// 1 MiB receive buffer is about 850 full cells), so one flow never fills
+// it.
+const Queue = 2048
 
 // Stack is one isolation group's userspace stack.
 type Stack struct {
 	Flow uint64
-	Net  *netstack.Net
 	V4   netip.Addr // the stack's first IPv4 address, if any
 	V6   netip.Addr // the stack's first IPv6 address, if any
 
-	dev tun.Device
+	s   *stack.Stack
+	ep  *channel.Endpoint
+	r   *Reader
+	dns *resolver
 
 	mu     sync.RWMutex // held for writing while closing; Write reads
 	closed bool
-
-	stop chan struct{} // closed by Close: the reader drops what it reads
-	done chan struct{} // closed when the reader has exited
 }
 
 // New creates the stack of the group numbered flow, with the given
-// addresses, DNS servers and MTU. Start its reader with ReadLoop.
-func New(flow uint64, addresses, dns []netip.Addr, mtu int) (*Stack, error) {
-	dev, tnet, err := netstack.CreateNetTUN(addresses, dns, mtu)
+// addresses, DNS servers (inside the tunnel) and MTU, and adds it to r,
+// whose Read then returns its packets.
+func New(r *Reader, flow uint64, addresses, dns []netip.Addr, mtu int) (*Stack, error) {
+	st := &Stack{Flow: flow, r: r}
+	s, ep, err := NewGVisor(mtu, Queue, DefaultTCP, r)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Flow: flow, Net: tnet, dev: dev,
-		stop: make(chan struct{}), done: make(chan struct{})}
+	st.s, st.ep = s, ep
 	for _, a := range addresses {
-		if a.Is4() && !s.V4.IsValid() {
-			s.V4 = a
+		proto := ipv4.ProtocolNumber
+		if a.Is6() {
+			proto = ipv6.ProtocolNumber
 		}
-		if a.Is6() && !s.V6.IsValid() {
-			s.V6 = a
+		pa := tcpip.ProtocolAddress{Protocol: proto, AddressWithPrefix: tcpip.AddrFromSlice(a.AsSlice()).WithPrefix()}
+		if terr := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); terr != nil {
+			st.close()
+			return nil, &tcpipError{"add address " + a.String(), terr}
+		}
+		if a.Is4() && !st.V4.IsValid() {
+			st.V4 = a
+		}
+		if a.Is6() && !st.V6.IsValid() {
+			st.V6 = a
 		}
 	}
-	return s, nil
+	if st.V4.IsValid() {
+		s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
+	}
+	if st.V6.IsValid() {
+		s.AddRoute(tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
+	}
+	st.dns = newResolver(st, dns)
+	r.add(st)
+	return st, nil
 }
+
+type tcpipError struct {
+	what string
+	err  tcpip.Error
+}
+
+func (e *tcpipError) Error() string { return e.what + ": " + e.err.String() }
 
 // HasFamily reports whether the stack has an address of a's family, i.e.
 // can reach a.
@@ -76,57 +115,91 @@ func (s *Stack) HasFamily(a netip.Addr) bool {
 	return (a.Is4() && s.V4.IsValid()) || (a.Is6() && s.V6.IsValid())
 }
 
-// ReadLoop moves the stack's outgoing packets to out until the device is
-// closed; bufs must hold *[]byte of at least the MTU. It must keep
-// reading while the group closes: netstack hands packets over on an
-// unbuffered channel from inside the stack, so a reader that stops early
-// could wedge the stack's shutdown.
-func (s *Stack) ReadLoop(out chan<- Packet, bufs *sync.Pool) {
-	defer close(s.done)
-	sizes := make([]int, 1)
-	for {
-		b := bufs.Get().(*[]byte)
-		n, err := s.dev.Read([][]byte{*b}, sizes, 0)
-		if err != nil {
-			bufs.Put(b)
-			return
-		}
-		if n == 0 || sizes[0] == 0 {
-			bufs.Put(b)
-			continue
-		}
-		select {
-		case out <- Packet{Buf: b, N: sizes[0], Flow: s.Flow}:
-		case <-s.stop:
-			bufs.Put(b)
-		}
+// GVisor returns the stack itself (tests read its options back).
+func (s *Stack) GVisor() *stack.Stack { return s.s }
+
+func fullAddr(ap netip.AddrPort) (tcpip.FullAddress, tcpip.NetworkProtocolNumber) {
+	proto := ipv4.ProtocolNumber
+	if ap.Addr().Is6() {
+		proto = ipv6.ProtocolNumber
 	}
+	return tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(ap.Addr().AsSlice()), Port: ap.Port()}, proto
+}
+
+// DialTCP connects to ap through the stack.
+func (s *Stack) DialTCP(ctx context.Context, ap netip.AddrPort) (*gonet.TCPConn, error) {
+	fa, proto := fullAddr(ap)
+	return gonet.DialContextTCP(ctx, s.s, fa, proto)
+}
+
+// DialUDP returns a UDP socket of the stack whose peer is ap.
+func (s *Stack) DialUDP(ap netip.AddrPort) (*gonet.UDPConn, error) {
+	fa, proto := fullAddr(ap)
+	return gonet.DialUDP(s.s, nil, &fa, proto)
+}
+
+// ListenUDP returns a UDP socket of the stack bound to ap (port 0: any).
+func (s *Stack) ListenUDP(ap netip.AddrPort) (*gonet.UDPConn, error) {
+	fa, proto := fullAddr(ap)
+	if !ap.Addr().IsValid() {
+		fa.Addr = tcpip.Address{}
+	}
+	return gonet.DialUDP(s.s, &fa, nil, proto)
 }
 
 // Write injects IP packets (IPv4 or IPv6 only) into the stack in one
-// call. It reports false if the stack is closed or refused them.
+// call. It reports false if the stack is closed.
 func (s *Stack) Write(pkts [][]byte) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return false
 	}
-	_, err := s.dev.Write(pkts, 0)
-	return err == nil
+	for _, p := range pkts {
+		if len(p) == 0 {
+			continue
+		}
+		proto := header.IPv4ProtocolNumber
+		switch p[0] >> 4 {
+		case 4:
+		case 6:
+			proto = header.IPv6ProtocolNumber
+		default:
+			continue
+		}
+		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(p)})
+		s.ep.InjectInbound(proto, pkb)
+		pkb.DecRef()
+	}
+	return true
 }
 
-// Close tears the stack down (aborting its connections) and waits for
-// the reader. Idempotent.
+// Dropped is how many outgoing packets the stack dropped because its
+// queue for ReadPackets was full.
+func (s *Stack) Dropped() uint64 {
+	return s.s.Stats().NICs.TxPacketsDroppedNoBufferSpace.Value()
+}
+
+// Close tears the stack down (aborting its connections) and removes it
+// from its Reader; packets it still queued are dropped. Idempotent.
 func (s *Stack) Close() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		<-s.done
 		return
 	}
 	s.closed = true
-	close(s.stop)
-	s.dev.Close()
 	s.mu.Unlock()
-	<-s.done
+	s.r.remove(s)
+	s.close()
 }
+
+func (s *Stack) close() {
+	s.s.Close()
+	s.s.Wait()
+	s.ep.Close()
+}
+
+// WriteNotify is called by the link endpoint on the stack's goroutine
+// after it queued a packet; see Reader.
+var _ channel.Notification = (*Reader)(nil)
