@@ -14,7 +14,8 @@ type wakeups struct {
 	once  sync.Once
 	check chan struct{} // checkLoop: a tunnel it was not watching carries traffic
 
-	restarts []uint64 // per endpoint: its transport plugin's restarts seen (maintainLoop only)
+	restarts      []uint64 // per endpoint: its transport plugin's restarts seen (maintainLoop only)
+	keepaliveSlot int64    // the last keepalive instant's round (maintainLoop only; links.go)
 }
 
 func (n *Node) wakeups() *wakeups {
@@ -56,10 +57,15 @@ func (n *Node) maintainLoop() {
 		case now := <-timer.C():
 			n.maintain(now)
 		}
+		now := n.opts.Clock.Now()
 		next := fast
 		if slow > fast && n.settled() {
-			next = slow
+			// On whole multiples of slow, so that the keepalive
+			// instants (links.go) fall on rounds.
+			next = slow - time.Duration(now.UnixNano()%int64(slow))
 		}
+		// Wake at the next keepalive instant, even between rounds.
+		next = min(next, n.untilKeepalive(now))
 		timer.Stop()
 		timer.Reset(next)
 	}
@@ -172,10 +178,12 @@ func (n *Node) keepaliveAfterRestart() {
 			continue
 		}
 		w.restarts[i] = c
+		var on []*peerLink
 		for _, l := range n.establishedLinks(nil) {
 			if s, addr := l.sendSession(); s != nil && addr.ep == i {
-				n.sendControl(l, kindKeepalive, 0)
+				on = append(on, l)
 			}
 		}
+		n.sendKeepalives(on)
 	}
 }
