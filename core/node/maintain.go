@@ -73,7 +73,12 @@ func (n *Node) maintainLoop() {
 
 // maxSettledInterval bounds how long a settled node waits between two
 // maintenance rounds (and so between two runs of OnMaintain's functions).
-const maxSettledInterval = time.Second
+// Two seconds: a round is an idle node's most frequent wake-up (each one
+// wakes several of the runtime's threads), while what a round must see
+// soon, a plugin that restarted, is seen within 2 s (the fault suite
+// allows 5 s for an exit adapter's flows to be reset). A dead link is
+// dropped within a round of LinkTimeout.
+const maxSettledInterval = 2 * time.Second
 
 // settledInterval is the maintenance interval of a settled node: at most
 // maxSettledInterval, half the keepalive interval (so a keepalive leaves
