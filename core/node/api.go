@@ -195,7 +195,7 @@ func (n *Node) ExitPolicy() *exitpolicy.Policy { return n.opts.ExitPolicy }
 func (n *Node) Count(name string, delta uint64) { n.stats.add(name, delta) }
 
 // OnMaintain adds f to what the maintenance goroutine runs every
-// Options.MaintenanceInterval (at most every second on a settled node),
+// Options.MaintenanceInterval (every 2 s on a settled node),
 // after the engine's own work.
 func (n *Node) OnMaintain(f func(now time.Time)) {
 	n.maintMu.Lock()

@@ -488,6 +488,8 @@ func (n *Node) maintainLinks(now time.Time) {
 		all = append(all, l)
 	}
 	n.linkMu.Unlock()
+	keepalive := n.keepaliveRound(now)
+	var idle []*peerLink
 	for _, l := range all {
 		_, isMimic := mimics[l.id]
 		l.mu.Lock()
@@ -520,9 +522,63 @@ func (n *Node) maintainLinks(now time.Time) {
 			n.linkMu.Unlock()
 			continue
 		}
-		if up && !l.shaped() && now.Sub(time.Unix(0, l.lastSent.Load())) > n.opts.KeepaliveInterval {
-			n.sendControl(l, kindKeepalive, 0)
+		if up && !l.shaped() && keepalive && now.Sub(time.Unix(0, l.lastSent.Load())) >= n.opts.KeepaliveInterval/2 {
+			idle = append(idle, l)
 		}
+	}
+	n.sendKeepalives(idle)
+}
+
+// Keepalives. A link that sent nothing else for a while sends a
+// keepalive, so that its peer, which drops a link silent for LinkTimeout,
+// keeps it. They leave together, at the node's keepalive instants: the
+// multiples of KeepaliveInterval since the Unix epoch (maintainLoop wakes
+// at each). At an instant every up, unshaped mimic link that sent nothing
+// for half an interval sends one, all in one corked batch (one write to
+// the transport). An idle link thus sends one every KeepaliveInterval, and
+// one with traffic at most 1.5 intervals after its last frame; a third of
+// LinkTimeout by default, so its peer still hears it after one is lost.
+//
+// Nodes whose clocks agree (NTP) send theirs at the same instants, so an
+// idle node receives its peers' keepalives in one burst too: one wake-up
+// per interval instead of one per link and direction. What an observer
+// of the links learns is no more than before: that a link was idle, which
+// it sees anyway; and less about when its traffic ended, since the
+// keepalive's time no longer echoes the last frame's (it was sent exactly
+// KeepaliveInterval after it).
+
+// keepaliveRound reports whether now is in a keepalive instant's round:
+// the first maintenance round since an instant passed.
+func (n *Node) keepaliveRound(now time.Time) bool {
+	every := n.opts.KeepaliveInterval
+	if every <= 0 {
+		return false
+	}
+	slot := now.UnixNano() / int64(every)
+	w := &n.wake
+	if slot == w.keepaliveSlot {
+		return false
+	}
+	w.keepaliveSlot = slot
+	return true
+}
+
+// untilKeepalive is how long until the next keepalive instant after now.
+func (n *Node) untilKeepalive(now time.Time) time.Duration {
+	every := n.opts.KeepaliveInterval
+	if every <= 0 {
+		return time.Duration(math.MaxInt64)
+	}
+	return every - time.Duration(now.UnixNano()%int64(every))
+}
+
+// sendKeepalives sends a keepalive on each link, corked so that they
+// leave in one write per transport.
+func (n *Node) sendKeepalives(links []*peerLink) {
+	n.cork(len(links))
+	defer n.uncork(len(links))
+	for _, l := range links {
+		n.sendControl(l, kindKeepalive, 0)
 	}
 }
 

@@ -14,7 +14,8 @@ type wakeups struct {
 	once  sync.Once
 	check chan struct{} // checkLoop: a tunnel it was not watching carries traffic
 
-	restarts []uint64 // per endpoint: its transport plugin's restarts seen (maintainLoop only)
+	restarts      []uint64 // per endpoint: its transport plugin's restarts seen (maintainLoop only)
+	keepaliveSlot int64    // the last keepalive instant's round (maintainLoop only; links.go)
 }
 
 func (n *Node) wakeups() *wakeups {
@@ -56,10 +57,15 @@ func (n *Node) maintainLoop() {
 		case now := <-timer.C():
 			n.maintain(now)
 		}
+		now := n.opts.Clock.Now()
 		next := fast
 		if slow > fast && n.settled() {
-			next = slow
+			// On whole multiples of slow, so that the keepalive
+			// instants (links.go) fall on rounds.
+			next = slow - time.Duration(now.UnixNano()%int64(slow))
 		}
+		// Wake at the next keepalive instant, even between rounds.
+		next = min(next, n.untilKeepalive(now))
 		timer.Stop()
 		timer.Reset(next)
 	}
@@ -67,7 +73,12 @@ func (n *Node) maintainLoop() {
 
 // maxSettledInterval bounds how long a settled node waits between two
 // maintenance rounds (and so between two runs of OnMaintain's functions).
-const maxSettledInterval = time.Second
+// Two seconds: a round is an idle node's most frequent wake-up (each one
+// wakes several of the runtime's threads), while what a round must see
+// soon, a plugin that restarted, is seen within 2 s (the fault suite
+// allows 5 s for an exit adapter's flows to be reset). A dead link is
+// dropped within a round of LinkTimeout.
+const maxSettledInterval = 2 * time.Second
 
 // settledInterval is the maintenance interval of a settled node: at most
 // maxSettledInterval, half the keepalive interval (so a keepalive leaves
@@ -172,10 +183,12 @@ func (n *Node) keepaliveAfterRestart() {
 			continue
 		}
 		w.restarts[i] = c
+		var on []*peerLink
 		for _, l := range n.establishedLinks(nil) {
 			if s, addr := l.sendSession(); s != nil && addr.ep == i {
-				n.sendControl(l, kindKeepalive, 0)
+				on = append(on, l)
 			}
 		}
+		n.sendKeepalives(on)
 	}
 }

@@ -114,6 +114,7 @@ func (e *Exit) mappingFor(tid uint64, inner netip.Addr) (*mapping, error) {
 	if t == nil {
 		t = &tunnel{id: tid, maps: make(map[netip.Addr]*mapping)}
 		e.tunnels[tid] = t
+		e.startJanitorLocked()
 	}
 	if m := t.maps[inner]; m != nil {
 		m.touch()
@@ -213,30 +214,77 @@ func (e *Exit) releaseFlow(f *flow) {
 	f.m.touch()
 }
 
-// janitor expires idle flows and mappings.
+// The janitor expires idle flows and mappings. It runs only while there is
+// a tunnel with mappings: it sleeps until the next flow or mapping could
+// expire, the next host rescan (local.go) or, while a mapping has flows,
+// the next tick (janitorTick, the ticker it had before), whichever is
+// first. It ends when the last tunnel is gone, and mappingFor starts it
+// again for the next one. An exit that carries nothing does not wake.
+
+// janitorMin bounds how soon the janitor wakes again, so that a burst of
+// expiries a few microseconds apart costs one round.
+const janitorMin = 10 * time.Millisecond
+
+// janitorTick is how often the janitor wakes while a mapping has flows: a
+// quarter of the shorter idle timeout, between 10 ms and 5 s.
+func (e *Exit) janitorTick() time.Duration {
+	return max(min(min(e.cfg.idle, e.cfg.tcpIdle)/4, 5*time.Second), janitorMin)
+}
+
+// startJanitorLocked starts the janitor's loop unless it runs. Caller
+// holds e.mu.
+func (e *Exit) startJanitorLocked() {
+	if e.janitorOn || e.closed || !e.opened {
+		return
+	}
+	e.janitorOn = true
+	e.wg.Add(1)
+	go e.janitorLoop()
+}
+
+// janitor is the goroutine Open starts. No tunnel exists at Open, so it
+// starts the loop only if one appeared since.
 func (e *Exit) janitor() {
 	defer e.wg.Done()
-	tick := min(e.cfg.idle, e.cfg.tcpIdle) / 4
-	tick = max(min(tick, 5*time.Second), 10*time.Millisecond)
-	t := time.NewTicker(tick)
+	e.mu.Lock()
+	if len(e.tunnels) > 0 {
+		e.startJanitorLocked()
+	}
+	e.mu.Unlock()
+}
+
+// janitorLoop runs while there is a tunnel (expire ends it).
+func (e *Exit) janitorLoop() {
+	defer e.wg.Done()
+	var lastHostScan time.Time // the cache may be old: rescan in the first round
+	t := time.NewTimer(janitorMin)
 	defer t.Stop()
-	lastHostScan := time.Now()
 	for {
 		select {
 		case <-e.ctx.Done():
 			return
 		case <-t.C:
 		}
-		e.expire(now())
+		next, more := e.expire(now())
+		if !more {
+			return
+		}
 		if time.Since(lastHostScan) >= hostScanEvery {
 			lastHostScan = time.Now()
 			e.rescanHost()
 		}
+		wait := min(time.Duration(next-now()), hostScanEvery-time.Since(lastHostScan))
+		t.Reset(max(wait, janitorMin))
 	}
 }
 
-func (e *Exit) expire(nowNanos int64) {
+// expire ends the flows and frees the mappings idle past their limits. It
+// returns when the next one could expire (unix nanos) and whether any
+// tunnel is left; with none it marks the janitor stopped, under the same
+// lock mappingFor starts it under.
+func (e *Exit) expire(nowNanos int64) (next int64, more bool) {
 	var idle []*flow
+	next = nowNanos + int64(max(e.cfg.idle, e.cfg.tcpIdle))
 	e.mu.Lock()
 	for tid, t := range e.tunnels {
 		for _, m := range t.maps {
@@ -245,23 +293,46 @@ func (e *Exit) expire(nowNanos int64) {
 				if f.kind == kindTCP {
 					limit = e.cfg.tcpIdle
 				}
-				if nowNanos-f.last.Load() > int64(limit) {
+				if at := f.last.Load() + int64(limit); nowNanos > at {
 					idle = append(idle, f)
+				} else {
+					next = min(next, at+1)
 				}
 			}
-			if len(m.flows) == 0 && nowNanos-m.last.Load() > int64(e.cfg.idle) {
-				e.freeMappingLocked(m)
+			// A mapping with flows stays. Their ends are not
+			// signalled (releaseFlow only touches it), so while there
+			// are flows the janitor also wakes every tick, as its
+			// ticker did: a mapping is freed within a tick of idle
+			// after its last flow.
+			if len(m.flows) > 0 {
+				next = min(next, nowNanos+int64(e.janitorTick()))
+			} else {
+				if at := m.last.Load() + int64(e.cfg.idle); nowNanos > at {
+					e.freeMappingLocked(m)
+				} else {
+					next = min(next, at+1)
+				}
 			}
 		}
 		if len(t.maps) == 0 {
 			delete(e.tunnels, tid)
 		}
 	}
+	more = len(e.tunnels) > 0
+	if !more {
+		e.janitorOn = false
+	}
 	e.mu.Unlock()
 	for _, f := range idle {
-		e.stats.idleClosed.Add(1)
+		f.mu.Lock()
+		was := f.aborted // ended in an earlier round, not yet released: counted then
+		f.mu.Unlock()
+		if !was {
+			e.stats.idleClosed.Add(1)
+		}
 		f.abort()
 	}
+	return next, more
 }
 
 // addrPool hands out internal addresses: fresh ones first, then freed ones

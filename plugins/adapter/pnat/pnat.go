@@ -54,6 +54,7 @@ type Exit struct {
 	pool4      *addrPool
 	pool6      *addrPool
 	localAddrs map[netip.Addr]bool // the exit host's own addresses, as last seen (local.go)
+	janitorOn  bool                // a janitor goroutine runs (mapping.go)
 
 	stats stats
 }

@@ -1,12 +1,22 @@
 // Package static is the bootstrap discovery backend: it proposes a fixed
-// list of peers, from options or a file, and proposes it again every
-// interval so that peers that were down when the node started come back.
+// list of peers, from options or a file, and proposes it again from time
+// to time so that peers that were down when the node started, or that
+// were evicted, come back, and so that peers see this node's re-published
+// descriptor (the core's probe carries it).
+//
+// The first re-proposal comes one interval after the first proposal; while
+// the core admits nothing new, each later one waits twice as long as the
+// one before, up to 32 intervals (quiet rounds: every proposal of a peer
+// already in the view costs the two nodes a probe and two signatures, and
+// an idle node woke for little else). A descriptor the core admits that
+// this backend had not seen brings the next round back to one interval
+// after the last.
 //
 // Options:
 //
 //	peers     comma-separated "host:port" IP literals ("192.0.2.1:7000,[2001:db8::1]:7000")
 //	file      path of a bootstrap file (see below)
-//	interval  how often the list is proposed again (Go duration, default 30s)
+//	interval  the shortest wait before the list is proposed again (Go duration, default 30s)
 //
 // A bootstrap file has one entry per line: a "host:port" IP literal, or
 // "desc <base64>" to propose a signed descriptor. '#' starts a comment;
@@ -18,6 +28,7 @@ package static
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -34,6 +45,15 @@ const Name = "static"
 // DefaultInterval is how often the list is proposed again by default.
 const DefaultInterval = 30 * time.Second
 
+// maxQuietShift caps the quiet rounds' doubling: at most 1<<maxQuietShift
+// intervals between two proposals (16 minutes at the default interval,
+// well inside a descriptor's half-life, when its owner re-publishes it).
+const maxQuietShift = 5
+
+// maxSeen bounds the admitted descriptors remembered as seen; past it the
+// memory starts over (the next admissions then count as news once).
+const maxSeen = 4096
+
 // maxDescriptor bounds a descriptor in a bootstrap file (docs/PROTOCOL.md §2).
 const maxDescriptor = 1024
 
@@ -47,11 +67,15 @@ type Static struct {
 
 	started chan struct{} // closed by Start
 	closed  chan struct{} // closed by Close
+	news    chan struct{} // capacity 1: Admitted saw a new descriptor
 
 	mu        sync.Mutex
 	isStarted bool
 	isClosed  bool
 	due       time.Time // when Next next hands out the list
+	last      time.Time // when Next last handed it out
+	shift     int       // the next wait is interval<<shift (quiet rounds double it)
+	seen      map[[32]byte]struct{}
 }
 
 var _ discovery.Discovery = (*Static)(nil)
@@ -62,6 +86,8 @@ func New(options map[string]string) (discovery.Discovery, error) {
 		interval: DefaultInterval,
 		started:  make(chan struct{}),
 		closed:   make(chan struct{}),
+		news:     make(chan struct{}, 1),
+		seen:     make(map[[32]byte]struct{}),
 	}
 	seen := make(map[netip.AddrPort]bool)
 	add := func(p discovery.Proposal) {
@@ -138,8 +164,10 @@ func (s *Static) Start(self []byte) error {
 	return nil
 }
 
-// Next returns the whole list at once after Start and again every interval.
-// With an empty list it blocks until ctx ends or Close.
+// Next returns the whole list at once after Start, again one interval
+// later, and then after waits that double while nothing new is admitted
+// (see the package doc). With an empty list it blocks until ctx ends or
+// Close.
 func (s *Static) Next(ctx context.Context) ([]discovery.Proposal, error) {
 	select {
 	case <-s.started:
@@ -157,7 +185,9 @@ func (s *Static) Next(ctx context.Context) ([]discovery.Proposal, error) {
 		now := time.Now()
 		wait := s.due.Sub(now)
 		if wait <= 0 && len(s.list) > 0 {
-			s.due = now.Add(s.interval)
+			s.last = now
+			s.due = now.Add(s.interval << s.shift)
+			s.shift = min(s.shift+1, maxQuietShift)
 			s.mu.Unlock()
 			return clone(s.list), nil
 		}
@@ -168,6 +198,8 @@ func (s *Static) Next(ctx context.Context) ([]discovery.Proposal, error) {
 		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
+		case <-s.news:
+			timer.Stop()
 		case <-s.closed:
 			timer.Stop()
 			return nil, discovery.ErrClosed
@@ -178,8 +210,38 @@ func (s *Static) Next(ctx context.Context) ([]discovery.Proposal, error) {
 	}
 }
 
-// Admitted does nothing: a static list does not grow.
-func (s *Static) Admitted(descriptors [][]byte) error { return nil }
+// Admitted notes news: a descriptor not seen before (a peer admitted for
+// the first time, again after an eviction, or with a re-published
+// descriptor) ends the quiet rounds, so the list is proposed again one
+// interval after the last time. The list itself does not grow.
+func (s *Static) Admitted(descriptors [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	news := false
+	for _, d := range descriptors {
+		k := sha256.Sum256(d)
+		if _, ok := s.seen[k]; ok {
+			continue
+		}
+		if len(s.seen) >= maxSeen {
+			clear(s.seen)
+		}
+		s.seen[k] = struct{}{}
+		news = true
+	}
+	if !news || s.shift == 0 {
+		return nil
+	}
+	s.shift = 0
+	if !s.last.IsZero() {
+		s.due = s.last.Add(s.interval)
+	}
+	select {
+	case s.news <- struct{}{}:
+	default:
+	}
+	return nil
+}
 
 // Close unblocks Next, which then returns discovery.ErrClosed. It is safe
 // to call more than once.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -237,6 +238,61 @@ func FuzzParse(f *testing.F) {
 			if len(p.Descriptor) > maxDescriptor {
 				t.Fatalf("descriptor of %d bytes accepted", len(p.Descriptor))
 			}
+		}
+	})
+}
+
+// Quiet rounds stretch: one interval, then twice as long each time up to
+// 32 intervals; a descriptor admitted for the first time brings the next
+// round back to one interval after the last, one seen before does not.
+func TestQuietRoundsStretchUntilNews(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Second
+		d, err := New(map[string]string{"peers": "192.0.2.1:7000", "interval": interval.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if err := d.Start(nil); err != nil {
+			t.Fatal(err)
+		}
+		wait := func() time.Duration {
+			t.Helper()
+			begin := time.Now()
+			if ps, err := d.Next(t.Context()); err != nil || len(ps) != 1 {
+				t.Fatalf("Next = %v, %v", ps, err)
+			}
+			return time.Since(begin)
+		}
+		if w := wait(); w != 0 {
+			t.Errorf("first proposal after %v, want at once", w)
+		}
+		for _, want := range []time.Duration{1, 2, 4, 8, 16, 32, 32} {
+			if w := wait(); w != want*interval {
+				t.Errorf("quiet round after %v, want %v", w, want*interval)
+			}
+		}
+		// Admitted during a 32-interval wait: the round comes one
+		// interval after the last one.
+		go func() {
+			time.Sleep(5 * interval)
+			d.Admitted([][]byte{[]byte("peer A's descriptor")})
+		}()
+		if w := wait(); w != 5*interval {
+			t.Errorf("round after news %v after the last, want 5s (at the news: one interval was already over)", w)
+		}
+		if w := wait(); w != interval {
+			t.Errorf("round after that after %v, want %v", w, interval)
+		}
+		if w := wait(); w != 2*interval {
+			t.Errorf("next quiet round after %v, want %v", w, 2*interval)
+		}
+		go func() {
+			time.Sleep(interval / 2)
+			d.Admitted([][]byte{[]byte("peer A's descriptor")}) // seen: no news
+		}()
+		if w := wait(); w != 4*interval {
+			t.Errorf("round after a known descriptor %v, want %v", w, 4*interval)
 		}
 	})
 }
