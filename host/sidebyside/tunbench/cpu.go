@@ -1,8 +1,10 @@
 package tunbench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -91,4 +93,45 @@ func treeTicks(stats map[int]procStat, roots []int) (ticks uint64, procs int) {
 func cpuSeconds(roots []int) (float64, int) {
 	t, n := treeTicks(allStats(), roots)
 	return float64(t) / clockTicks, n
+}
+
+// cpuBreakdown writes, per process of the trees under roots, the CPU
+// seconds it used between two allStats snapshots and its command line,
+// the busiest first: where a workload's CPU went (the run's work
+// directory keeps it as cpu-tcp.txt).
+func cpuBreakdown(path string, before, after map[int]procStat, roots []int) error {
+	type row struct {
+		pid  int
+		secs float64
+		cmd  string
+	}
+	children := map[int][]int{}
+	for pid, st := range after {
+		children[st.ppid] = append(children[st.ppid], pid)
+	}
+	var rows []row
+	seen := map[int]bool{}
+	todo := append([]int(nil), roots...)
+	for len(todo) > 0 {
+		pid := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		todo = append(todo, children[pid]...)
+		a, ok := after[pid]
+		if !ok {
+			continue
+		}
+		d := a.ticks - before[pid].ticks
+		cmd, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		rows = append(rows, row{pid, float64(d) / clockTicks, strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].secs > rows[j].secs })
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%8.2f  %7d  %s\n", r.secs, r.pid, r.cmd)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

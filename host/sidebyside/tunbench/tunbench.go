@@ -252,9 +252,13 @@ func runOne(ctx context.Context, cfg Config, o overlay, run int, dir string, pro
 	}
 	progress("run %d/%d: %s: up in %.1f s; measuring", run, cfg.Runs, o.name(), time.Since(began).Seconds())
 	var s sample
-	c0, _ := cpuSeconds(r.pids())
+	st0 := allStats()
 	tcp, err := iperf(ctx, dir, "tcp", r.client, r.target, cfg.Seconds, "")
-	c1, nproc := cpuSeconds(r.pids())
+	st1 := allStats()
+	t0, _ := treeTicks(st0, r.pids())
+	t1, nproc := treeTicks(st1, r.pids())
+	c0, c1 := float64(t0)/clockTicks, float64(t1)/clockTicks
+	cpuBreakdown(filepath.Join(dir, "cpu-tcp.txt"), st0, st1, r.pids())
 	if err != nil {
 		return s, err
 	}

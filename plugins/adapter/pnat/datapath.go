@@ -10,7 +10,10 @@ package pnat
 //  4. ICMP echo is served by the echo path (icmp.go), other ICMP dropped;
 //  5. TCP/UDP: find or make the (tunnel, inner source) mapping, apply the
 //     flow limit to new UDP flows, clamp the SYN's MSS, copy the packet,
-//     rewrite its source to the internal address, inject into the stack.
+//     rewrite its source to the internal address, inject into the stack:
+//     a TCP segment through GRO (stack.go), which joins the consecutive
+//     segments of a flow in the batch and hands them to the stack at the
+//     end of the batch, anything else after its checksums are verified.
 //     The stack's forwarders (tcp.go, udp.go) dial out per new flow.
 //
 // Internet → tunnel (ReadPackets, on the caller's goroutine):
@@ -45,6 +48,9 @@ func (e *Exit) WritePackets(pkts []adapter.Packet) (int, error) {
 	}
 	scratch := getBuf()
 	defer putBuf(scratch)
+	e.st.groMu.Lock()
+	defer e.st.groMu.Unlock()
+	defer e.st.flush()
 	for i := range pkts {
 		p := &pkts[i]
 		if p.N < 0 || p.N > len(p.Buf) {
@@ -137,7 +143,9 @@ func (e *Exit) injectMapped(pkt []byte, in ippkt.Info, m *mapping, scratch *[]by
 		adapter.ClampMSS(b, in, int(e.st.ep.MTU()))
 	}
 	m.touch()
-	e.st.inject(b)
+	if !e.st.inject(b, in) {
+		e.stats.dropChecksum.Add(1)
+	}
 }
 
 // refuse answers a refused packet: RST for TCP, ICMP admin-prohibited for

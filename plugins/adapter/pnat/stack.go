@@ -2,6 +2,8 @@ package pnat
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -10,9 +12,12 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/tarzan-net/tarzan/core/ippkt"
 )
 
 const nicID = 1
@@ -27,7 +32,36 @@ type netStack struct {
 	s     *stack.Stack
 	ep    *channel.Endpoint
 	ready chan struct{} // a token when the endpoint queued a packet
+
+	// gro coalesces the consecutive segments of a TCP flow that one
+	// WritePackets batch brings into one segment of up to 64 KiB before
+	// the stack sees them (gVisor's generic receive offload): the stack's
+	// TCP then handles, queues and wakes its reader once per run instead
+	// of once per segment. It validates the checksums of what it takes;
+	// everything else inject validates itself, because the link endpoint
+	// declares the checksums validated (a coalesced segment's checksums
+	// are those of its first part).
+	groMu sync.Mutex
+	gro   gro.GRO
 }
+
+// injector delivers the packets GRO lets go to the link endpoint. GRO
+// marks what it validated; a segment it lets go unmarked had a bad
+// checksum (or headers it could not read) and is dropped and counted.
+type injector struct {
+	ep  *channel.Endpoint
+	bad *atomic.Uint64
+}
+
+func (d injector) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	if !pkt.RXChecksumValidated {
+		d.bad.Add(1)
+		return
+	}
+	d.ep.InjectInbound(proto, pkt)
+}
+
+func (d injector) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
 
 // WriteNotify is called by the endpoint, on the stack's goroutine, after
 // it queued a packet: it wakes ReadPackets without blocking the stack.
@@ -51,6 +85,9 @@ func newNetStack(e *Exit, mtu int) (*netStack, error) {
 	})
 	ns := &netStack{s: s, ep: channel.New(stackQueue, uint32(mtu), ""), ready: make(chan struct{}, 1)}
 	ns.ep.AddNotify(ns)
+	ns.ep.LinkEPCapabilities |= stack.CapabilityRXChecksumOffload
+	ns.gro.Init(true)
+	ns.gro.Dispatcher = injector{ns.ep, &e.stats.dropChecksum}
 	fail := func(what string, err tcpip.Error) (*netStack, error) {
 		ns.close()
 		return nil, fmt.Errorf("%s: %v", what, err)
@@ -89,16 +126,35 @@ func newNetStack(e *Exit, mtu int) (*netStack, error) {
 	return ns, nil
 }
 
-// inject hands one rewritten packet to the stack. The stack copies it.
-func (ns *netStack) inject(pkt []byte) {
-	pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
+// inject hands one rewritten packet to the stack, which copies it. A TCP
+// segment waits in GRO for the rest of the batch (flush); anything else
+// has its checksums verified here (the stack trusts the link to have
+// done so) and goes up at once. The caller holds groMu. It reports
+// whether the packet was taken (false: a bad checksum).
+func (ns *netStack) inject(pkt []byte, in ippkt.Info) bool {
 	proto := header.IPv4ProtocolNumber
-	if pkt[0]>>4 == 6 {
+	if in.Version == 6 {
 		proto = header.IPv6ProtocolNumber
 	}
-	ns.ep.InjectInbound(proto, pkb)
+	simple := in.Proto == ippkt.ProtoTCP && !in.Fragment &&
+		(in.Version == 4 && in.PayloadOffset == header.IPv4MinimumSize ||
+			in.Version == 6 && in.PayloadOffset == header.IPv6MinimumSize)
+	if !simple && ippkt.Verify(pkt) != nil {
+		return false
+	}
+	pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
+	pkb.NetworkProtocolNumber = proto
+	if simple {
+		ns.gro.Enqueue(pkb)
+	} else {
+		ns.ep.InjectInbound(proto, pkb)
+	}
 	pkb.DecRef()
+	return true
 }
+
+// flush hands what GRO holds to the stack; the caller holds groMu.
+func (ns *netStack) flush() { ns.gro.Flush() }
 
 func (ns *netStack) close() {
 	ns.s.Close()

@@ -12,6 +12,7 @@ type stats struct {
 	rejectedLocal              atomic.Uint64 // packets for the exit host itself (loopback guard)
 	rejectedLimit              atomic.Uint64 // new flows over max_flows_per_tunnel
 	dropMalformed              atomic.Uint64 // unparsable packets
+	dropChecksum               atomic.Uint64 // packets with a bad checksum (the stack trusts the link's check)
 	dropUnsupported            atomic.Uint64 // protocols or ICMP types pnat does not serve
 	dropNoMapping              atomic.Uint64 // stack output for an unknown internal address
 	dropQueueFull              atomic.Uint64 // replies lost because ReadPackets lagged
@@ -33,6 +34,7 @@ func (s *stats) snapshot() map[string]uint64 {
 		"rejected_local":   s.rejectedLocal.Load(),
 		"rejected_limit":   s.rejectedLimit.Load(),
 		"drop_malformed":   s.dropMalformed.Load(),
+		"drop_checksum":    s.dropChecksum.Load(),
 		"drop_unsupported": s.dropUnsupported.Load(),
 		"drop_no_mapping":  s.dropNoMapping.Load(),
 		"drop_queue_full":  s.dropQueueFull.Load(),
