@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -82,4 +83,87 @@ func since(c *atomic.Uint64, last *uint64) uint64 {
 	d := v - *last
 	*last = v
 	return d
+}
+
+// BuildBuckets are the upper bounds, in seconds, of the tunnel build and
+// repair latency histograms (TunnelBuilds).
+var BuildBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// latencyHist is a fixed-bucket histogram updated with atomics: a tunnel
+// build or repair adds one observation, nothing on the data path does.
+type latencyHist struct {
+	counts [15]atomic.Uint64 // one per BuildBuckets bound, then +Inf; not cumulative
+	sumNS  atomic.Int64
+}
+
+func (h *latencyHist) observe(d time.Duration) {
+	s := d.Seconds()
+	i := 0
+	for i < len(BuildBuckets) && s > BuildBuckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNS.Add(int64(d))
+}
+
+// Latencies is a histogram snapshot: Counts[i] observations took at most
+// BuildBuckets[i] seconds (cumulative, as Prometheus wants), Count all of
+// them, Sum their total.
+type Latencies struct {
+	Counts []uint64
+	Count  uint64
+	Sum    time.Duration
+}
+
+func (h *latencyHist) snapshot() Latencies {
+	l := Latencies{Counts: make([]uint64, len(BuildBuckets)), Sum: time.Duration(h.sumNS.Load())}
+	for i := range h.counts {
+		l.Count += h.counts[i].Load()
+		if i < len(BuildBuckets) {
+			l.Counts[i] = l.Count
+		}
+	}
+	return l
+}
+
+// buildStats are the outcomes of the tunnel builds callers asked for
+// (BuildTunnel, BuildTunnelWith, BuildTunnelPath) and of repairs.
+type buildStats struct {
+	built, failed, repaired, repairFailed latencyHist
+}
+
+// TunnelBuilds are the latencies of tunnel builds and repairs by outcome.
+type TunnelBuilds struct {
+	Built, Failed, Repaired, RepairFailed Latencies
+}
+
+// TunnelBuilds reports the tunnel builds and repairs since the node
+// started.
+func (n *Node) TunnelBuilds() TunnelBuilds {
+	b := &n.builds
+	return TunnelBuilds{b.built.snapshot(), b.failed.snapshot(), b.repaired.snapshot(), b.repairFailed.snapshot()}
+}
+
+// noteBuild records a build that began at start.
+func (n *Node) noteBuild(start time.Time, t *Tunnel, err error) (*Tunnel, error) {
+	d := n.opts.Clock.Now().Sub(start)
+	if err != nil {
+		n.builds.failed.observe(d)
+	} else {
+		n.builds.built.observe(d)
+	}
+	return t, err
+}
+
+// noteRepair records a repair that began at start (one another repair of
+// the same tunnel had already begun is not counted).
+func (n *Node) noteRepair(start time.Time, err error) {
+	d := n.opts.Clock.Now().Sub(start)
+	switch {
+	case errors.Is(err, errRepairRunning):
+	case err != nil:
+		n.builds.repairFailed.observe(d)
+	default:
+		n.builds.repaired.observe(d)
+	}
 }
