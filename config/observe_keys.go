@@ -37,7 +37,7 @@ func init() {
 var observeNodeFields = []field{
 	stringField("node.log_format", func(c *Config) *string { return &c.Node.LogFormat },
 		"text (key=value lines) or json (one JSON object a line, for log\n"+
-			"collectors). Reloaded on SIGHUP, like log_level."),
+			"collectors). A change takes a restart; log_level changes on SIGHUP."),
 	boolField("node.pprof", func(c *Config) *bool { return &c.Node.PProf },
 		"Serve Go's profiles (/debug/pprof/) on the control API, for `go tool\n"+
 			"pprof`. Off by default; only the control API's owner can reach them."),
