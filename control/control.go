@@ -228,7 +228,11 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	// Serve may not have taken the listener yet: close it here too, so
+	// that the socket file is gone when Close returns.
+	s.ln.Close()
+	return err
 }
 
 func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
