@@ -83,4 +83,3 @@ func TestClientForDirNotRunning(t *testing.T) {
 		t.Fatalf("empty data directory: %v, want ErrNotRunning", err)
 	}
 }
-

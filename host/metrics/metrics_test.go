@@ -165,4 +165,3 @@ func checkLabels(t *testing.T, ss []sample, tn *nodetest.Net) {
 		}
 	}
 }
-
