@@ -203,3 +203,58 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// metrics.listen serves /metrics to a scraper on loopback and refuses a
+// web page (Origin) and a rebound name (Host); pprof is off unless asked
+// for, and then only on the control API.
+func TestMetricsListenAndPProf(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	h, err := Start(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(url, host, origin string) (int, string) {
+		req, _ := http.NewRequest("GET", url, nil)
+		if host != "" {
+			req.Host = host
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	url := "http://" + h.MetricsAddr().String() + "/metrics"
+	if code, body := get(url, "", ""); code != 200 || !strings.Contains(body, "tarzan_links_up") || !strings.Contains(body, "process_cpu_seconds_total") {
+		t.Errorf("GET /metrics: %d\n%.300s", code, body)
+	}
+	if code, _ := get(url, "", "http://evil.example"); code != http.StatusForbidden {
+		t.Errorf("GET /metrics with an Origin: %d, want 403", code)
+	}
+	if code, _ := get(url, "evil.example", ""); code != http.StatusForbidden {
+		t.Errorf("GET /metrics with Host evil.example: %d, want 403", code)
+	}
+	if _, err := h.Control().Get(context.Background(), "/debug/pprof/"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("pprof with node.pprof off: %v, want 404", err)
+	}
+	if b, err := h.Control().Get(context.Background(), "/metrics"); err != nil || !strings.Contains(string(b), "tarzan_links_up") {
+		t.Errorf("/metrics on the control API: %v", err)
+	}
+	h.Close()
+
+	cfg = testConfig(t)
+	cfg.Node.PProf = true
+	if h, err = Start(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if b, err := h.Control().Get(context.Background(), "/debug/pprof/goroutine?debug=1"); err != nil || !strings.Contains(string(b), "goroutine profile") {
+		t.Errorf("pprof with node.pprof on: %v\n%.200s", err, b)
+	}
+}
