@@ -58,7 +58,7 @@ func (h *Host) startControl(p *plugins) error {
 		return nil
 	}
 	h.push(func() error { os.Remove(file); return nil })
-	h.log.Info("control API listening", "addr", addr, "pprof", cfg.Node.PProf)
+	h.log.Info("control API listening", "addr", addr.String(), "pprof", cfg.Node.PProf)
 	return nil
 }
 
@@ -118,7 +118,7 @@ func (h *Host) startMetrics(p *plugins) error {
 	go srv.Serve(ln)
 	h.push(srv.Close)
 	h.metricsAddr = ln.Addr()
-	h.log.Info("metrics listening", "addr", ln.Addr())
+	h.log.Info("metrics listening", "addr", ln.Addr().String())
 	return nil
 }
 
