@@ -39,6 +39,7 @@ type Config struct {
 	Adapter   Plugin // client IP adapter (tun, socks); Name "" = none
 	Exit      Exit
 	Limits    Limits
+	Metrics   Metrics // observe_keys.go
 }
 
 // Exit is the [exit] section: the exit adapter (the pseudonymous NAT) and
@@ -69,9 +70,11 @@ type Cover struct {
 type Node struct {
 	Identity           string // Ed25519 identity key file
 	DataDir            string // state directory
-	Control            string // HTTP control/status API listen address, ip:port
+	Control            string // HTTP control/status API: "unix" (control.sock in DataDir), "unix:PATH" or ip:port
 	AllowRemoteControl bool   // permit a non-loopback Control address
 	LogLevel           string // debug, info, warn or error
+	LogFormat          string // text or json (observe_keys.go)
+	PProf              bool   // serve /debug/pprof/ on the control API
 	Exit               bool   // run the PNAT exit
 	// AllowVariableTimeAES starts the node on a CPU without AES
 	// instructions, where onion encryption leaks key bits through timing
@@ -180,10 +183,11 @@ type Plugin struct {
 func Default() *Config {
 	return &Config{
 		Node: Node{
-			Identity: "identity.key",
-			DataDir:  ".",
-			Control:  "127.0.0.1:0",
-			LogLevel: "info",
+			Identity:  "identity.key",
+			DataDir:   ".",
+			Control:   ControlUnix,
+			LogLevel:  "info",
+			LogFormat: "text",
 		},
 		Mimics: Mimics{Count: node.DefaultMimicCount, Epoch: 24 * time.Hour},
 		Tunnels: Tunnels{Hops: node.DefaultTunnelHops, IdleTimeout: 10 * time.Minute, Quiet: node.DefaultTunnelQuiet, CheckTimeout: node.DefaultTunnelCheckTimeout,

@@ -34,7 +34,7 @@ func TestDefault(t *testing.T) {
 	d := Default()
 	if d.Mimics.Count != 6 || d.Mimics.Epoch != 24*time.Hour || d.Tunnels.Hops != 3 ||
 		d.Transport.Name != "udp" || d.Transport.Listen.String() != "0.0.0.0:7700" ||
-		d.Discovery.Name != "static" || d.Cover.Name != "none" || d.Node.Control != "127.0.0.1:0" {
+		d.Discovery.Name != "static" || d.Cover.Name != "none" || d.Node.Control != ControlUnix {
 		t.Errorf("Default() = %+v", d)
 	}
 }
@@ -414,7 +414,7 @@ func TestAllErrorsReported(t *testing.T) {
 	}
 	// Unknown keys and type errors are reported together; value checks
 	// only run once those are fixed.
-	if got := err.Error(); got != "node.toml:6: node.bogus: unknown key; [node] takes identity, data_dir, control, allow_remote_control, log_level, exit, allow_variable_time_aes" {
+	if got := err.Error(); got != "node.toml:6: node.bogus: unknown key; [node] takes identity, data_dir, control, allow_remote_control, log_level, exit, allow_variable_time_aes, log_format, pprof" {
 		t.Errorf("got %q", got)
 	}
 	_, err = Parse("node.toml", []byte("[tunnels]\nhops = 0\n[mimics]\ncount = 0\n"))

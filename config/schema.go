@@ -41,9 +41,12 @@ var schema = []section{
 			"Directory for the node's state (peer view, rotated onion keys). Relative to\n"+
 				"this file's directory."),
 		stringField("node.control", func(c *Config) *string { return &c.Node.Control },
-			"Listen address (IP:port) of the HTTP control and status API; port 0 picks a\n"+
-				"free port. The API shows this node's tunnels, so it must be a loopback\n"+
-				"address unless allow_remote_control = true."),
+			"Where the HTTP control and status API listens: \"unix\" (a Unix socket,\n"+
+				"control.sock in data_dir, mode 0600: only this user can connect),\n"+
+				"\"unix:PATH\", or IP:port (port 0 picks a free one), where every request\n"+
+				"must carry the cookie in data_dir/control.cookie (mode 0600). The API shows\n"+
+				"and builds this node's tunnels, so an IP must be a loopback address unless\n"+
+				"allow_remote_control = true (docs/CONTROL.md)."),
 		boolField("node.allow_remote_control", func(c *Config) *bool { return &c.Node.AllowRemoteControl },
 			"Permit a non-loopback control address. Only behind a firewall you trust."),
 		stringField("node.log_level", func(c *Config) *string { return &c.Node.LogLevel },

@@ -45,6 +45,7 @@ func (c *Config) validate(v *checker) {
 	}
 	c.Exit.validateDeprecated(v)
 	c.Limits.validate(v)
+	c.Metrics.validate(v)
 }
 
 // validate checks the limits against core/node's own rules (node.New
@@ -110,14 +111,11 @@ func (n *Node) validate(v *checker) {
 	if n.DataDir == "" {
 		v.fail("node.data_dir", `must name a directory ("." for this file's directory)`)
 	}
-	if ap, err := parseAddrPort(n.Control); err != nil {
-		v.fail("node.control", "%v", err)
-	} else if !ap.Addr().IsLoopback() && !n.AllowRemoteControl {
-		v.fail("node.control", "%s is not a loopback address; the control API reveals this node's tunnels, so set node.allow_remote_control = true to expose it", ap.Addr())
-	}
+	n.validateControl(v) // observe_keys.go
 	if !slices.Contains(logLevels, n.LogLevel) {
 		v.fail("node.log_level", "%q is not one of debug, info, warn, error", n.LogLevel)
 	}
+	n.validateObserve(v)
 }
 
 func (m *Mimics) validate(v *checker) {

@@ -5,21 +5,56 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 )
 
-// Client talks to a node's control API.
+// Client talks to a node's control API. ClientForDir makes one from a
+// running node's data directory.
 type Client struct {
-	Addr string // host:port
+	Addr   string // host:port, or "unix:PATH"
+	Cookie string // sent in CookieHeader when set (TCP)
+	// HTTP makes TCP requests; nil: a client with a 60 s timeout. A Unix
+	// socket address uses a client of its own with HTTP's timeout.
 	HTTP *http.Client
+
+	once sync.Once
+	unix *http.Client
 }
 
 func (c *Client) http() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
+	path, isUnix := strings.CutPrefix(c.Addr, UnixPrefix)
+	if !isUnix {
+		if c.HTTP != nil {
+			return c.HTTP
+		}
+		return &http.Client{Timeout: 60 * time.Second}
 	}
-	return &http.Client{Timeout: 60 * time.Second}
+	c.once.Do(func() {
+		timeout := 60 * time.Second
+		if c.HTTP != nil {
+			timeout = c.HTTP.Timeout
+		}
+		var d net.Dialer
+		c.unix = &http.Client{Timeout: timeout, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, "unix", path)
+			},
+		}}
+	})
+	return c.unix
+}
+
+// base is the URL prefix: a Unix socket's requests name localhost, as
+// curl --unix-socket does.
+func (c *Client) base() string {
+	if strings.HasPrefix(c.Addr, UnixPrefix) {
+		return "http://localhost"
+	}
+	return "http://" + c.Addr
 }
 
 // Status fetches the node's status.
@@ -34,32 +69,60 @@ func (c *Client) Tunnel(ctx context.Context, req TunnelRequest) (*TunnelReply, e
 	return &rep, c.do(ctx, http.MethodPost, "/v1/tunnels", req, &rep)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd *bytes.Reader
+// CloseTunnel tears a kept tunnel down.
+func (c *Client) CloseTunnel(ctx context.Context, id string) error {
+	var rep TunnelReply
+	return c.do(ctx, http.MethodDelete, "/v1/tunnels/"+id, nil, &rep)
+}
+
+// Get fetches path (e.g. "/metrics") and returns the body.
+func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
+	resp, err := c.request(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	return b.Bytes(), err
+}
+
+func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	rd := bytes.NewReader(nil)
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.Addr+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.base()+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Cookie != "" {
+		req.Header.Set(CookieHeader, c.Cookie)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %v", ErrAPI, method, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var e errorReply
+		json.NewDecoder(resp.Body).Decode(&e)
+		return nil, fmt.Errorf("%w: %s %s: %s: %s", ErrAPI, method, path, resp.Status, e.Error)
+	}
+	return resp, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.request(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http().Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %s %s: %v", ErrAPI, method, path, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e errorReply
-		json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("%w: %s %s: %s: %s", ErrAPI, method, path, resp.Status, e.Error)
-	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 

@@ -1,11 +1,17 @@
 // Package control is a node's local HTTP+JSON control API, used by
-// `tarzan status`, `tarzan demo` and scripts. It listens on loopback by
-// default: it can build tunnels, so it must not face the network.
+// `tarzan status`, `tarzan demo` and scripts. Only the node's owner can
+// use it: by default it is a Unix socket in the data directory (mode
+// 0600); on TCP (loopback unless allowed otherwise) every request must
+// carry the cookie the node writes to its data directory (mode 0600).
+// Requests with an Origin header or a foreign Host are refused, so a web
+// page cannot reach it (docs/CONTROL.md).
 //
-//	GET  /v1/status          node status (peers, mimics, links, counters)
+//	GET  /v1/status          node status (links, tunnels, counters)
 //	POST /v1/tunnels         {"hops":3,"pings":1,"keep":false} build a tunnel, ping every hop, report
 //	POST /v1/tunnels/{id}/ping  ping every hop of a kept tunnel again
 //	DELETE /v1/tunnels/{id}  tear a kept tunnel down
+//	GET  /metrics            Prometheus metrics (when the node serves them)
+//	GET  /debug/pprof/       Go profiles (node.pprof = true only)
 package control
 
 import (
@@ -15,9 +21,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
+	"net/http/pprof"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/ipservice"
@@ -49,6 +57,19 @@ type StatusReply struct {
 	ClientTunnels []ClientTunnelReply `json:"client_tunnels,omitempty"`
 	PID           int                 `json:"pid"`
 	Plugins       []PluginReply       `json:"plugins,omitempty"`
+	// UptimeS is how long the node has run, in seconds; Exit whether it
+	// exits traffic to the Internet.
+	UptimeS float64 `json:"uptime_s"`
+	Exit    bool    `json:"exit"`
+	// Links are this node's links to its mimics with their traffic, like
+	// `wg show`'s peers (status.go).
+	Links []LinkReply `json:"links"`
+	// Drops are the counters of what was dropped (drop_*) that are not
+	// zero; Counters has them too.
+	Drops map[string]uint64 `json:"drops"`
+	// ControlRefused counts requests this API refused (Origin, Host,
+	// cookie).
+	ControlRefused uint64 `json:"control_refused"`
 }
 
 // ClientTunnelReply is one tunnel of the IP service's client side.
@@ -110,19 +131,71 @@ type Server struct {
 	IP      *ipservice.Service
 	Loops   *loopcover.Prober
 	Plugins func() []PluginReply // optional
+	// Cookie, if set, must come in CookieHeader with every request (a TCP
+	// listener); a Unix socket's file mode admits its owner only.
+	Cookie string
+	// MaxKept bounds the tunnels kept open at once; 0: DefaultMaxKept.
+	MaxKept int
+	// Metrics, if set, serves GET /metrics.
+	Metrics http.Handler
+	// PProf serves Go's profiles under /debug/pprof/.
+	PProf bool
+	// Exit and Started are shown in the status: whether this node exits,
+	// and when it started (uptime).
+	Exit    bool
+	Started time.Time
+
 	srv     *http.Server
 	ln      net.Listener
+	refused atomic.Uint64 // requests guard turned away
 
-	mu     sync.Mutex
-	kept   map[string]*node.Tunnel
-	nextID int
+	mu       sync.Mutex
+	kept     map[string]*node.Tunnel
+	reserved int // kept tunnels being built
+	nextID   int
 }
 
-// Listen binds the API; addr "127.0.0.1:0" picks a free port.
+func (s *Server) maxKept() int {
+	if s.MaxKept > 0 {
+		return s.MaxKept
+	}
+	return DefaultMaxKept
+}
+
+// reserveKept takes a place for a tunnel to keep, if one is free.
+func (s *Server) reserveKept() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, t := range s.kept {
+		if t.Closed() { // idle timeout or a failure closed it: its place is free
+			delete(s.kept, id)
+		}
+	}
+	if len(s.kept)+s.reserved >= s.maxKept() {
+		return false
+	}
+	s.reserved++
+	return true
+}
+
+func (s *Server) releaseKept() {
+	s.mu.Lock()
+	s.reserved--
+	s.mu.Unlock()
+}
+
+// Listen binds the API: "unix:PATH" a Unix socket only this user can
+// connect to, "127.0.0.1:0" a free TCP port (set Cookie then).
 func (s *Server) Listen(addr string) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+	var ln net.Listener
+	var err error
+	if path, ok := strings.CutPrefix(addr, UnixPrefix); ok {
+		ln, err = listenUnix(path)
+	} else if ln, err = net.Listen("tcp", addr); err != nil {
+		err = fmt.Errorf("control: listening on %s: %w", addr, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("control: listening on %s: %w", addr, err)
+		return nil, err
 	}
 	s.ln = ln
 	mux := http.NewServeMux()
@@ -130,10 +203,23 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	mux.HandleFunc("POST /v1/tunnels", s.tunnels)
 	mux.HandleFunc("POST /v1/tunnels/{id}/ping", s.pingKept)
 	mux.HandleFunc("DELETE /v1/tunnels/{id}", s.closeKept)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+	if s.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	s.srv = &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 5 * time.Second}
 	go s.srv.Serve(ln)
 	return ln.Addr(), nil
 }
+
+// Refused counts the requests turned away (Origin, Host or cookie).
+func (s *Server) Refused() uint64 { return s.refused.Load() }
 
 // Close stops the API.
 func (s *Server) Close() error {
@@ -142,46 +228,11 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return s.srv.Shutdown(ctx)
-}
-
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	st := s.Node.Status()
-	rep := StatusReply{
-		ID: st.ID.String(), Short: st.ID.Short(), Addr: st.Addr.String(), Peers: st.Peers,
-		LinksUp: st.LinksUp, Circuits: st.Circuits, Tunnels: st.Tunnels, Counters: st.Counters,
-		PID: os.Getpid(),
-	}
-	if s.Loops != nil {
-		rtt, _ := s.Loops.RTT()
-		rep.LoopRTTMS = float64(rtt) / float64(time.Millisecond)
-		for _, hops := range s.Loops.Tunnels() {
-			ids := make([]string, len(hops))
-			for i, h := range hops {
-				ids[i] = h.Short()
-			}
-			rep.LoopTunnels = append(rep.LoopTunnels, ids)
-		}
-	}
-	var clientTunnels []ipservice.ClientTunnelStatus
-	if s.IP != nil {
-		clientTunnels = s.IP.ClientTunnels()
-	}
-	for _, ct := range clientTunnels {
-		r := ClientTunnelReply{Hops: []string{}, Flow: ct.Flow, Spare: ct.Spare, TCPFlows: ct.TCPFlows,
-			Repairing: ct.Repairing, IdleMS: float64(ct.Idle) / float64(time.Millisecond)}
-		for _, h := range ct.Hops {
-			r.Hops = append(r.Hops, h.Short())
-		}
-		rep.ClientTunnels = append(rep.ClientTunnels, r)
-	}
-	for _, m := range st.Mimics {
-		rep.Mimics = append(rep.Mimics, MimicReply{ID: m.ID.Short(), Addr: m.Addr.String(), Up: m.Up, Rate: m.Rate})
-	}
-	if s.Plugins != nil {
-		rep.Plugins = s.Plugins()
-	}
-	writeJSON(w, http.StatusOK, rep)
+	err := s.srv.Shutdown(ctx)
+	// Serve may not have taken the listener yet: close it here too, so
+	// that the socket file is gone when Close returns.
+	s.ln.Close()
+	return err
 }
 
 func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
@@ -198,8 +249,15 @@ func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
+	if req.Keep && !s.reserveKept() {
+		writeErr(w, http.StatusTooManyRequests, fmt.Errorf("%d tunnels are kept already, the most this node keeps: close one (DELETE /v1/tunnels/ID) first", s.maxKept()))
+		return
+	}
 	t, err := buildTunnel(ctx, s.Node, req)
 	if err != nil {
+		if req.Keep {
+			s.releaseKept()
+		}
 		writeErr(w, http.StatusServiceUnavailable, err)
 		return
 	}
@@ -212,6 +270,7 @@ func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
 		s.nextID++
 		rep.ID = strconv.Itoa(s.nextID)
 		s.kept[rep.ID] = t
+		s.reserved--
 		s.mu.Unlock()
 	} else {
 		defer t.Close()

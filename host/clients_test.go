@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
@@ -42,7 +41,7 @@ func TestClientsOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := (&control.Client{Addr: h.ControlAddr().String()}).Status(context.Background())
+	st, err := h.Control().Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/ipservice"
@@ -41,6 +43,9 @@ type Options struct {
 	Exe string
 	// NoControl leaves the control API off.
 	NoControl bool
+	// Level, if set, is Logger's level: Reload sets it when
+	// node.log_level changes (NewLogger makes both).
+	Level *slog.LevelVar
 }
 
 // Host is a running node with its plugins and control API.
@@ -51,6 +56,12 @@ type Host struct {
 	ip    *ipservice.Service // the IP service on node (client and exit sides)
 	loops *loopcover.Prober  // loop cover on node; idle unless the cover policy asks for loops
 	ctrl  net.Addr
+
+	// Operating the node (control.go, reload.go).
+	ctrlSrv     *control.Server
+	metricsAddr net.Addr
+	started     time.Time
+	level       *slog.LevelVar // Options.Level
 
 	id     *identity.Identity // read by prepare
 	policy *exitpolicy.Policy // the exit policy, parsed once by prepare
@@ -69,7 +80,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Host, err err
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	h := &Host{cfg: cfg, log: o.Logger, done: make(chan struct{})}
+	h := &Host{cfg: cfg, log: o.Logger, done: make(chan struct{}), started: time.Now(), level: o.Level}
 	defer func() {
 		if err != nil {
 			h.teardown()
@@ -93,6 +104,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Host, err err
 		if err := h.startControl(p); err != nil {
 			return nil, err
 		}
+	}
+	if err := h.startMetrics(p); err != nil {
+		return nil, err
 	}
 	go h.watch()
 	return h, nil

@@ -36,16 +36,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
-
-// runNode runs a node until SIGINT or SIGTERM: package host opens its
-// plugins, starts it and its control API, and tears it all down.
+// runNode runs a node until SIGINT or SIGTERM, which shut it down
+// cleanly (its control socket and control.addr removed); SIGHUP reloads
+// node.toml (host.Reload says what it applied and what needs a restart).
+// Package host opens its plugins, starts it and its control API, and
+// tears it all down.
 func runNode(args []string) error {
 	fs := newFlags("node", "node -c node.toml")
 	cfgPath := fs.String("c", "node.toml", "configuration file")
@@ -56,22 +51,31 @@ func runNode(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Node.LogLevel)
+	log, level := host.NewLogger(os.Stderr, cfg.Node.LogFormat, cfg.Node.LogLevel)
 	slog.SetDefault(log)
 	// A last line of defence for plugin children if anything below panics.
 	defer pluginkit.CleanupAll()
+	// SIGHUP is caught before the node starts, so that it never kills it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	h, err := host.Start(ctx, cfg, host.Options{Logger: log})
+	h, err := host.Start(ctx, cfg, host.Options{Logger: log, Level: level})
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case <-h.Done():
+	for {
+		select {
+		case <-hup:
+			h.Reload()
+			continue
+		case <-ctx.Done():
+			log.Info("shutting down")
+		case <-h.Done():
+		}
+		return h.Close()
 	}
-	return h.Close()
 }
 
 func runValidate(args []string) error {

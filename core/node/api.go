@@ -55,7 +55,9 @@ type TunnelEvents struct {
 // retrying with another path when a hop fails. It fails with ErrNoPath
 // when no path meets the constraints.
 func (n *Node) BuildTunnelWith(ctx context.Context, spec TunnelSpec) (*Tunnel, error) {
-	return n.buildTunnel(ctx, spec.Hops, spec.Last, spec.Avoid, &spec.Events)
+	start := n.opts.Clock.Now()
+	t, err := n.buildTunnel(ctx, spec.Hops, spec.Last, spec.Avoid, &spec.Events)
+	return n.noteBuild(start, t, err) // linkstats.go
 }
 
 // SendPing sends a PING with the caller's id and nonce to hop (0-based):

@@ -203,10 +203,10 @@ func (s *shaper) consultPolicy(policy cover.Policy, now time.Time) {
 		stats[i] = cover.LinkStats{
 			Peer:      l.id.Short(),
 			Queued:    len(l.queue),
-			DataSent:  l.dataSent.Swap(0),
-			CoverSent: l.coverSent.Swap(0),
-			DataRecv:  l.dataRecv.Swap(0),
-			CoverRecv: l.coverRecv.Swap(0),
+			DataSent:  since(&l.dataSent, &l.seen.dataSent),
+			CoverSent: since(&l.coverSent, &l.seen.coverSent),
+			DataRecv:  since(&l.dataRecv, &l.seen.dataRecv),
+			CoverRecv: since(&l.coverRecv, &l.seen.coverRecv),
 		}
 	}
 	targets, err := policy.Tick(now, stats)

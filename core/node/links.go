@@ -38,6 +38,7 @@ type peerLink struct {
 	lastAttempt time.Time
 	unanswered  int // handshakes sent since the link was last up, unanswered
 	upSince     time.Time
+	handshakeAt time.Time // last session promoted (linkstats.go)
 
 	lastRecv atomic.Int64 // unix nanos
 	lastSent atomic.Int64
@@ -50,6 +51,7 @@ type peerLink struct {
 	coverSent atomic.Uint64
 	dataRecv  atomic.Uint64
 	coverRecv atomic.Uint64
+	seen      linkSeen // the shaper's last reading of the four above (linkstats.go)
 }
 
 func newPeerLink(id identity.ID, queueLen int) *peerLink {
@@ -358,6 +360,7 @@ func (l *peerLink) promoteLocked(n *Node) {
 	}
 	wasUp := l.cur != nil
 	l.prev, l.cur, l.next = l.cur, l.next, nil
+	l.handshakeAt = n.opts.Clock.Now()
 	l.unanswered = 0
 	if !wasUp {
 		l.upSince = n.opts.Clock.Now()

@@ -77,6 +77,8 @@ type Node struct {
 	id   identity.ID
 	log  *slog.Logger
 
+	builds buildStats // tunnel build and repair latencies (linkstats.go)
+
 	eps   []*endpoint
 	bound netip.AddrPort // first advertised address: the node's place in the domain hierarchy
 

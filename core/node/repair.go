@@ -302,7 +302,9 @@ func (t *Tunnel) startRepairFunc(repair func(ctx context.Context) error) {
 			case <-ctx.Done():
 			}
 		}()
+		start := t.n.opts.Clock.Now()
 		err := repair(ctx)
+		t.n.noteRepair(start, err) // linkstats.go
 		if err == nil || errors.Is(err, errRepairRunning) || t.isClosed() {
 			return
 		}

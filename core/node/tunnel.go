@@ -76,7 +76,9 @@ var (
 // BuildTunnel selects a path of the given length and builds a tunnel
 // along it, retrying with another path when a hop fails.
 func (n *Node) BuildTunnel(ctx context.Context, hops int) (*Tunnel, error) {
-	return n.buildTunnel(ctx, hops, nil, nil, nil)
+	start := n.opts.Clock.Now()
+	t, err := n.buildTunnel(ctx, hops, nil, nil, nil)
+	return n.noteBuild(start, t, err) // linkstats.go
 }
 
 // buildTunnel builds a tunnel whose last hop satisfies last (nil: any)
@@ -225,7 +227,9 @@ func (n *Node) walkOnce(prev identity.ID, kept []*view.Peer, count int, last fun
 // BuildTunnelPath builds a tunnel along an explicit path. Every relay still
 // enforces its own rules (it extends only to its mimics).
 func (n *Node) BuildTunnelPath(ctx context.Context, path []identity.ID) (*Tunnel, error) {
-	return n.buildTunnelPath(ctx, path, nil, nil, nil)
+	start := n.opts.Clock.Now()
+	t, err := n.buildTunnelPath(ctx, path, nil, nil, nil)
+	return n.noteBuild(start, t, err) // linkstats.go
 }
 
 // buildTunnelPath builds a tunnel along path. last and avoid are the

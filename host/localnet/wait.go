@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tarzan-net/tarzan/control"
-	"github.com/tarzan-net/tarzan/host"
 )
 
 // pollEvery is how often WaitJoined asks every node for its status.
@@ -96,11 +94,11 @@ func (n *Node) connect() bool {
 	if n.Client != nil {
 		return true
 	}
-	b, err := os.ReadFile(filepath.Join(n.Dir, host.ControlAddrFile))
-	if err != nil || strings.TrimSpace(string(b)) == "" {
+	c, err := control.ClientForDir(n.Dir, n.HTTP) // address and, on TCP, cookie
+	if err != nil || c.Addr == "" {
 		return false
 	}
-	n.Client = &control.Client{Addr: strings.TrimSpace(string(b)), HTTP: n.HTTP}
+	n.Client = c
 	return true
 }
 

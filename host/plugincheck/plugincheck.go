@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -110,13 +109,13 @@ func FileSHA256(path string) (string, error) {
 // Running asks cfg's node, if it runs, for its plugins by kind.
 // Otherwise it says why not, for the RUNNING column.
 func Running(cfg *config.Config) (map[string]control.PluginReply, string) {
-	b, err := os.ReadFile(filepath.Join(cfg.Node.DataDir, host.ControlAddrFile))
+	c, err := control.ClientForDir(cfg.Node.DataDir, nil) // address and, on TCP, cookie
 	if err != nil {
 		return nil, "node not running"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	st, err := (&control.Client{Addr: strings.TrimSpace(string(b))}).Status(ctx)
+	st, err := c.Status(ctx)
 	if err != nil {
 		return nil, "node not answering"
 	}
