@@ -35,6 +35,11 @@ type Options struct {
 	// reader sends into the tunnel itself and waits when the engine's
 	// queues are full (backpressure only, no per-flow fairness).
 	FairQueue int
+	// FairQueueAlways hands every packet to the fair queue's sender, as
+	// before D-bulk; by default a packet is sent inline, by the
+	// adapter's reader, while nothing is queued and the engine's writer
+	// is nearly idle (fq.go push).
+	FairQueueAlways bool
 }
 
 // ErrOptions wraps every option validation error.
@@ -111,6 +116,9 @@ func (s *Service) Start(n *node.Node) error {
 	if s.opts.ClientAdapter != nil {
 		if fair {
 			s.client.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendClient, s.dropFlowQueue)
+			if !s.opts.FairQueueAlways {
+				s.client.fq.try = s.trySendClient
+			}
 			n.Go(s.client.fq.run)
 		}
 		n.Go(s.clientLoop)
@@ -118,6 +126,9 @@ func (s *Service) Start(n *node.Node) error {
 	if s.opts.ExitAdapter != nil {
 		if fair {
 			s.exits.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendExit, s.dropFlowQueue)
+			if !s.opts.FairQueueAlways {
+				s.exits.fq.try = trySendExit
+			}
 			n.Go(s.exits.fq.run)
 		}
 		n.Go(s.exitLoop)

@@ -635,6 +635,20 @@ func (t *Tunnel) SendData(pkt []byte) error {
 	return err
 }
 
+// TrySendData is SendData if the tunnel's first link can take the cell
+// without waiting (its writer holds only a few batches); otherwise it
+// sends nothing and reports false, so that the caller can queue the
+// packet where it schedules its flows (the IP service's fair queue).
+func (t *Tunnel) TrySendData(pkt []byte) (bool, error) {
+	if t.isClosed() {
+		return false, ErrTunnelClosed
+	}
+	if first, _ := t.circ(); first == nil || !t.n.hasRoom(first) {
+		return false, nil
+	}
+	return true, t.SendData(pkt)
+}
+
 // SetupTime is how long building the tunnel took.
 func (t *Tunnel) SetupTime() time.Duration { return t.setup }
 

@@ -54,7 +54,7 @@ func (a TorNodeConf) DirAuthorityLine() string {
 // Torrc is node n's torrc in a network whose authorities are auths and
 // vote every voting seconds once the first consensus exists (before it,
 // every 5 s).
-func Torrc(n TorNodeConf, auths []TorNodeConf, voting int) string {
+func Torrc(n TorNodeConf, auths []TorNodeConf, voting int, extra ...string) string {
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	line("# private Tor network on loopback (tarzan bench compare): %s, %s", n.Nick, n.Role)
@@ -79,6 +79,9 @@ func Torrc(n TorNodeConf, auths []TorNodeConf, voting int) string {
 	line("GeoIPv6File %s/geoip-none", n.DataDir)
 	for _, a := range auths {
 		line("%s", a.DirAuthorityLine())
+	}
+	for _, e := range extra {
+		line("%s", e)
 	}
 	switch n.Role {
 	case TorClient:
@@ -127,6 +130,8 @@ type TorPlan struct {
 	// minutes and exceed 4 s). Every relay and the client fetch each new
 	// consensus, so it sets much of an idle Tor network's CPU.
 	VotingInterval int
+	// Extra are torrc lines every node gets (after the defaults).
+	Extra []string
 }
 
 // DefaultTorPlan has as many processes as the Tarzan side's 12 nodes:
