@@ -78,7 +78,12 @@ type fairQueue[T any] struct {
 	// try sends one packet at once if the engine takes it without a
 	// wait (Tunnel.TrySendData, ExitCircuit.TryReply); false: queue it.
 	// nil: always queue.
-	try   func(to T, pkt []byte, info ippkt.Info) bool
+	try func(to T, pkt []byte, info ippkt.Info) bool
+	// room waits, before a batch is sent, until the engine takes a
+	// packet for to without a wait (Tunnel.AwaitRoom): the backlog
+	// stays here, per flow, rather than in the engine's shared writer
+	// queue. nil: send at once (and block in the engine when it is full).
+	room  func(to T)
 	drop  func() // counts one packet dropped from a fat flow
 	wake  chan struct{}
 	done  <-chan struct{}
@@ -266,6 +271,9 @@ func (q *fairQueue[T]) run() {
 			if n == 0 {
 				break
 			}
+			if q.room != nil {
+				q.room(batch[0].to)
+			}
 			q.send(batch[:n])
 			q.mu.Lock()
 			q.sending = 0
@@ -312,6 +320,9 @@ func (s *Service) trySendClient(it *ipTunnel, pkt []byte, info ippkt.Info) bool 
 	s.trackFromApp(&it.flows, pkt, info) // for exitLost's resets
 	return true
 }
+
+func awaitClientRoom(it *ipTunnel) { it.t.AwaitRoom() }
+func awaitExitRoom(ef *exitFlow)   { ef.c.AwaitRoom() }
 
 // trySendExit is the exit fair queue's inline send (push): down the
 // packet's circuit, if the engine takes it now.

@@ -35,10 +35,13 @@ type Options struct {
 	// reader sends into the tunnel itself and waits when the engine's
 	// queues are full (backpressure only, no per-flow fairness).
 	FairQueue int
-	// FairQueueAlways hands every packet to the fair queue's sender, as
-	// before D-bulk; by default a packet is sent inline, by the
-	// adapter's reader, while nothing is queued and the engine's writer
-	// is nearly idle (fq.go push).
+	// FairQueueAlways hands every packet to the fair queue's sender,
+	// which sends as soon as it can and waits in the engine when the
+	// engine's writer queue is full, as before D-bulk. By default a
+	// packet is sent inline, by the adapter's reader, while nothing is
+	// queued and the engine's writer is nearly idle, and the sender
+	// waits for the writer to be nearly idle again before each batch
+	// (fq.go), so the backlog waits in the fair queue.
 	FairQueueAlways bool
 }
 
@@ -117,7 +120,7 @@ func (s *Service) Start(n *node.Node) error {
 		if fair {
 			s.client.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendClient, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
-				s.client.fq.try = s.trySendClient
+				s.client.fq.try, s.client.fq.room = s.trySendClient, awaitClientRoom
 			}
 			n.Go(s.client.fq.run)
 		}
@@ -127,7 +130,7 @@ func (s *Service) Start(n *node.Node) error {
 		if fair {
 			s.exits.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendExit, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
-				s.exits.fq.try = trySendExit
+				s.exits.fq.try, s.exits.fq.room = trySendExit, awaitExitRoom
 			}
 			n.Go(s.exits.fq.run)
 		}

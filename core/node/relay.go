@@ -312,6 +312,14 @@ func (e ExitCircuit) TryReply(pkt []byte) bool {
 	return true
 }
 
+// AwaitRoom waits until the circuit's previous link can take a cell
+// without waiting, or the node stops (see Tunnel.AwaitRoom).
+func (e ExitCircuit) AwaitRoom() {
+	if _, prevL := e.c.prevSide(); prevL != nil && e.c.orphaned.Load() == 0 {
+		e.n.awaitRoom(prevL)
+	}
+}
+
 // relayCommand executes a relay command addressed to this hop.
 func (n *Node) relayCommand(c *circuit, payload []byte) {
 	cmd, data, err := onion.DecodeRelay(payload)

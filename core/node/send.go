@@ -167,6 +167,47 @@ func (n *Node) hasRoom(l *peerLink) bool {
 	return len(n.eps[addr.ep].out) < inlineRoom
 }
 
+// awaitRoom waits until hasRoom(l), or the node stops. A shaped link's
+// queue drops when it is full (drop_queue_full) and is not waited for.
+func (n *Node) awaitRoom(l *peerLink) {
+	for !l.shaped() {
+		_, addr := l.sendSession()
+		ep := n.eps[addr.ep]
+		ep.roomWaiters.Add(1)
+		ep.roomMu.Lock()
+		if ep.room == nil {
+			ep.room = make(chan struct{})
+		}
+		ch := ep.room
+		ep.roomMu.Unlock()
+		if len(ep.out) < inlineRoom {
+			ep.roomWaiters.Add(-1)
+			return
+		}
+		select {
+		case <-ch:
+			ep.roomWaiters.Add(-1)
+		case <-n.stop:
+			ep.roomWaiters.Add(-1)
+			return
+		}
+	}
+}
+
+// roomMade wakes awaitRoom's waiters once the writer has brought its
+// queue under inlineRoom frames.
+func (ep *endpoint) roomMade() {
+	if ep.roomWaiters.Load() == 0 || len(ep.out) >= inlineRoom {
+		return
+	}
+	ep.roomMu.Lock()
+	if ep.room != nil {
+		close(ep.room)
+		ep.room = nil
+	}
+	ep.roomMu.Unlock()
+}
+
 // sendPayload sends one link payload to a mimic. The payload is
 // p.payload(); sendPayload takes ownership of p. On an unshaped link the
 // frame is sealed now; on a shaped link the plaintext waits in the link's
@@ -254,5 +295,6 @@ func (n *Node) writeLoop(ep *endpoint) {
 			putBuf(b)
 		}
 		n.writing.Add(-int32(len(bufs)))
+		ep.roomMade()
 	}
 }

@@ -649,6 +649,16 @@ func (t *Tunnel) TrySendData(pkt []byte) (bool, error) {
 	return true, t.SendData(pkt)
 }
 
+// AwaitRoom waits until the tunnel's first link can take a cell without
+// waiting (TrySendData would send), or the node stops. The IP service's
+// fair queue waits here rather than in SendData, so that its backlog
+// stays in its own per-flow queues, not in the engine's shared FIFO.
+func (t *Tunnel) AwaitRoom() {
+	if first, _ := t.circ(); first != nil && !t.isClosed() {
+		t.n.awaitRoom(first)
+	}
+}
+
 // SetupTime is how long building the tunnel took.
 func (t *Tunnel) SetupTime() time.Duration { return t.setup }
 
