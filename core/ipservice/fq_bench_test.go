@@ -18,19 +18,20 @@ import (
 // adapter batch) from a client adapter through a 3-hop tunnel of
 // in-memory nodes, each round waiting until the exits have them all:
 // the cost of a tunnel's entry while the engine is not backed up, with
-// the fair queue's inline send (D-bulk) and with every packet handed to
-// the queue's sender (Options.FairQueueAlways, D39). cpu-ns/pkt is the
+// the fair queue's inline send (Options.FairQueueInline, D-bulk), with
+// every packet handed to the queue's sender (the default) and as in D39
+// (Options.FairQueueAlways). cpu-ns/pkt is the
 // process's user+system CPU per packet, every node included.
 func BenchmarkTunnelEntry(b *testing.B) {
 	for _, c := range []struct {
-		name   string
-		always bool
-	}{{"inline", false}, {"handoff", true}} {
-		b.Run(c.name, func(b *testing.B) { benchTunnelEntry(b, c.always) })
+		name           string
+		always, inline bool
+	}{{"inline", false, true}, {"handoff", false, false}, {"d39", true, false}} {
+		b.Run(c.name, func(b *testing.B) { benchTunnelEntry(b, c.always, c.inline) })
 	}
 }
 
-func benchTunnelEntry(b *testing.B, always bool) {
+func benchTunnelEntry(b *testing.B, always, inline bool) {
 	pol, err := exitpolicy.Parse([]string{"accept 198.51.100.0/24:80", "reject *:*"})
 	if err != nil {
 		b.Fatal(err)
@@ -42,7 +43,7 @@ func benchTunnelEntry(b *testing.B, always bool) {
 	var svcs []*Service
 	net := nodetest.Start(b, nodetest.Config{Nodes: 7, K: 3,
 		Tweak: func(i int, o *node.Options) {
-			opts := Options{ClientAdapter: client, FairQueueAlways: always}
+			opts := Options{ClientAdapter: client, FairQueueAlways: always, FairQueueInline: inline}
 			if i > 0 {
 				f := adaptertest.New(adapter.RoleExit)
 				go func() {
@@ -58,7 +59,7 @@ func benchTunnelEntry(b *testing.B, always bool) {
 					}
 				}()
 				o.Exit, o.ExitPolicy = true, pol
-				opts = Options{ExitAdapter: f, FairQueueAlways: always}
+				opts = Options{ExitAdapter: f, FairQueueAlways: always, FairQueueInline: inline}
 			}
 			s, err := New(opts)
 			if err != nil {
