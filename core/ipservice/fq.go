@@ -74,8 +74,17 @@ type fqKey struct {
 
 // fairQueue is a bounded deficit-round-robin queue in front of send.
 type fairQueue[T any] struct {
-	send  func(items []fqItem[T]) // the sender's call, outside the lock
-	drop  func()                  // counts one packet dropped from a fat flow
+	send func(items []fqItem[T]) // the sender's call, outside the lock
+	// try sends one packet at once if the engine takes it without a
+	// wait (Tunnel.TrySendData, ExitCircuit.TryReply); false: queue it.
+	// nil: always queue.
+	try func(to T, pkt []byte, info ippkt.Info) bool
+	// room waits, before a batch is sent, until the engine takes a
+	// packet for to without a wait (Tunnel.AwaitRoom): the backlog
+	// stays here, per flow, rather than in the engine's shared writer
+	// queue. nil: send at once (and block in the engine when it is full).
+	room  func(to T)
+	drop  func() // counts one packet dropped from a fat flow
 	wake  chan struct{}
 	done  <-chan struct{}
 	limit int
@@ -85,6 +94,7 @@ type fairQueue[T any] struct {
 	active  []*fqBucket[T]         // the same, in round-robin order
 	spare   []*fqBucket[T]         // emptied buckets for reuse
 	total   int                    // packets queued
+	sending int                    // packets popped and not yet sent
 	bytes   int
 	free    [][]byte
 	stopped bool
@@ -94,13 +104,28 @@ func newFairQueue[T any](done <-chan struct{}, limit int, send func([]fqItem[T])
 	return &fairQueue[T]{send: send, drop: drop, wake: make(chan struct{}, 1), done: done, limit: limit, flows: map[fqKey]*fqBucket[T]{}}
 }
 
-// push queues a copy of pkt for to (a flow of tunnel or circuit id),
-// first dropping the oldest packet of the fattest flow if the queue is
-// full. It never waits; it reports false if the queue stopped. Call kick
-// after the last push of a batch.
+// push sends pkt for to (a flow of tunnel or circuit id) at once while
+// nothing is queued or being sent and the engine has room (try), or
+// queues a copy of it, first dropping the oldest packet of the fattest
+// flow if the queue is full. It never waits; it reports false if the
+// queue stopped. Call kick after the last push of a batch.
+//
+// Sending inline saves the copy and the hand-off to the sender (a
+// wake-up per batch) while there is no backlog to schedule; once the
+// engine's writer backs up, every packet goes through the queue, so the
+// flows share the tunnel by round robin and the drops fall on the
+// fattest. A flow's packets are never reordered: inline only with
+// nothing queued and nothing popped but unsent.
 func (q *fairQueue[T]) push(id uint64, to T, pkt []byte, info ippkt.Info) bool {
 	k := fqKey{to: id, src: info.Src, dst: info.Dst, sp: info.SrcPort, dp: info.DstPort, proto: info.Proto}
 	q.mu.Lock()
+	if q.try != nil && q.total == 0 && q.sending == 0 && !q.stopped {
+		q.mu.Unlock()
+		if q.try(to, pkt, info) {
+			return true
+		}
+		q.mu.Lock()
+	}
 	if q.total >= q.limit && !q.stopped {
 		q.dropHead(q.fattest())
 		q.drop()
@@ -241,12 +266,17 @@ func (q *fairQueue[T]) run() {
 		for !q.isDone() {
 			q.mu.Lock()
 			n := q.pop(batch)
+			q.sending = n
 			q.mu.Unlock()
 			if n == 0 {
 				break
 			}
+			if q.room != nil {
+				q.room(batch[0].to)
+			}
 			q.send(batch[:n])
 			q.mu.Lock()
+			q.sending = 0
 			for i := range batch[:n] {
 				q.recycle(batch[i].buf)
 				batch[i] = fqItem[T]{}
@@ -277,3 +307,23 @@ func (q *fairQueue[T]) queued() int {
 	defer q.mu.Unlock()
 	return q.total
 }
+
+// trySendClient is the client fair queue's inline send (push): into
+// the tunnel chosen for the packet, if the engine takes it now. A
+// tunnel that is closed or set aside is left to the queue's sender,
+// which knows what to do with it (sendClient).
+func (s *Service) trySendClient(it *ipTunnel, pkt []byte, info ippkt.Info) bool {
+	sent, err := it.t.TrySendData(pkt)
+	if !sent || err != nil {
+		return false
+	}
+	s.trackFromApp(&it.flows, pkt, info) // for exitLost's resets
+	return true
+}
+
+func awaitClientRoom(it *ipTunnel) { it.t.AwaitRoom() }
+func awaitExitRoom(ef *exitFlow)   { ef.c.AwaitRoom() }
+
+// trySendExit is the exit fair queue's inline send (push): down the
+// packet's circuit, if the engine takes it now.
+func trySendExit(ef *exitFlow, pkt []byte, _ ippkt.Info) bool { return ef.c.TryReply(pkt) }

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -21,6 +23,11 @@ type endpoint struct {
 	// uncork wakes the writer that waits for the receive loops to finish
 	// their batches (send.go, writeLoop), or for room in out.
 	uncork chan struct{}
+	// room wakes the senders waiting for out to hold fewer than
+	// inlineRoom frames (awaitRoom): closed by the writer and replaced.
+	roomMu      sync.Mutex
+	room        chan struct{}
+	roomWaiters atomic.Int32
 }
 
 // peerAddr is where a peer is reached: which of our transports, and the

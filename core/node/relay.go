@@ -299,6 +299,27 @@ func (n *Node) originate(c *circuit, cmd onion.Command, data []byte) {
 	n.sendPayload(prevL, p)
 }
 
+// TryReply is Reply if the circuit's previous link can take the cell
+// without waiting (its writer holds only a few batches); otherwise it
+// sends nothing and reports false (see Tunnel.TrySendData).
+func (e ExitCircuit) TryReply(pkt []byte) bool {
+	if e.c.orphaned.Load() == 0 {
+		if _, prevL := e.c.prevSide(); prevL != nil && !e.n.hasRoom(prevL) {
+			return false
+		}
+	}
+	e.Reply(pkt)
+	return true
+}
+
+// AwaitRoom waits until the circuit's previous link can take a cell
+// without waiting, or the node stops (see Tunnel.AwaitRoom).
+func (e ExitCircuit) AwaitRoom() {
+	if _, prevL := e.c.prevSide(); prevL != nil && e.c.orphaned.Load() == 0 {
+		e.n.awaitRoom(prevL)
+	}
+}
+
 // relayCommand executes a relay command addressed to this hop.
 func (n *Node) relayCommand(c *circuit, payload []byte) {
 	cmd, data, err := onion.DecodeRelay(payload)

@@ -639,6 +639,30 @@ func (t *Tunnel) SendData(pkt []byte) error {
 	return err
 }
 
+// TrySendData is SendData if the tunnel's first link can take the cell
+// without waiting (its writer holds only a few batches); otherwise it
+// sends nothing and reports false, so that the caller can queue the
+// packet where it schedules its flows (the IP service's fair queue).
+func (t *Tunnel) TrySendData(pkt []byte) (bool, error) {
+	if t.isClosed() {
+		return false, ErrTunnelClosed
+	}
+	if first, _ := t.circ(); first == nil || !t.n.hasRoom(first) {
+		return false, nil
+	}
+	return true, t.SendData(pkt)
+}
+
+// AwaitRoom waits until the tunnel's first link can take a cell without
+// waiting (TrySendData would send), or the node stops. The IP service's
+// fair queue waits here rather than in SendData, so that its backlog
+// stays in its own per-flow queues, not in the engine's shared FIFO.
+func (t *Tunnel) AwaitRoom() {
+	if first, _ := t.circ(); first != nil && !t.isClosed() {
+		t.n.awaitRoom(first)
+	}
+}
+
 // SetupTime is how long building the tunnel took.
 func (t *Tunnel) SetupTime() time.Duration { return t.setup }
 

@@ -460,8 +460,8 @@ func (c CompareConfig) notes() []string {
 	}
 	if c.Baseline == "tor" {
 		n = append(n, fmt.Sprintf("Tor: %d tor processes on 127.0.0.1 (%d directory authorities that relay, %d exits accepting 127.0.0.0/8 only, %d middle relays, 1 client); "+
-			"TestingTorNetwork, full descriptors; setup is EXTENDCIRCUIT 0 to the BUILT event on the control port",
-			c.Tor.Authorities+c.Tor.Exits+c.Tor.Relays+1, c.Tor.Authorities, c.Tor.Exits, c.Tor.Relays))
+			"TestingTorNetwork, full descriptors, scheduler %s; setup is EXTENDCIRCUIT 0 to the BUILT event on the control port",
+			c.Tor.Authorities+c.Tor.Exits+c.Tor.Relays+1, c.Tor.Authorities, c.Tor.Exits, c.Tor.Relays, c.Tor.schedulerName()))
 	}
 	return n
 }

@@ -54,6 +54,23 @@ func TestTorrc(t *testing.T) {
 	}
 }
 
+func TestTorrcScheduler(t *testing.T) {
+	n := TorNodeConf{Nick: "tzexi03", Role: TorExit, Addr: netip.MustParseAddr("127.0.0.1"), ORPort: 5003, DataDir: "/d/e"}
+	if rc := Torrc(n, nil, 60, DefaultTorPlan.torrcExtra()...); !strings.Contains(rc, "\nSchedulers Vanilla\n") {
+		t.Errorf("default plan's torrc lacks Schedulers Vanilla:\n%s", rc)
+	}
+	p := DefaultTorPlan
+	p.Scheduler, p.Extra = "kist", []string{"KISTSchedRunInterval 2 msec"}
+	rc := Torrc(n, nil, 60, p.torrcExtra()...)
+	if strings.Contains(rc, "Schedulers") || !strings.Contains(rc, "\nKISTSchedRunInterval 2 msec\n") {
+		t.Errorf("kist plan's torrc:\n%s", rc)
+	}
+	p.Scheduler = "fifo"
+	if p.Check() == nil {
+		t.Error("scheduler fifo: no error")
+	}
+}
+
 func TestTorPlan(t *testing.T) {
 	roles := DefaultTorPlan.Roles()
 	if len(roles) != 12 || roles[0] != TorAuthority || roles[3] != TorExit || roles[11] != TorClient {

@@ -65,6 +65,7 @@ func CompareFlags(fs *flag.FlagSet, c *CompareConfig) (finish func() error) {
 	fs.BoolVar(&c.InProcess, "inprocess", c.InProcess, "run every Tarzan plugin inside its node (inprocess = true)")
 	fs.BoolVar(&c.Isolate, "isolate", c.Isolate, "give each concurrent flow its own SOCKS user: its own Tor circuit, its own Tarzan isolation group")
 	fs.IntVar(&c.Nodes, "nodes", c.Nodes, "Tarzan node processes")
+	fs.StringVar(&c.Tor.Scheduler, "tor-scheduler", c.Tor.Scheduler, "every tor's cell scheduler: vanilla (writes at once; the default here, see docs/BENCH.md) or kist (tor's own default, which ticks every few ms)")
 	fs.IntVar(&c.TTFBs, "ttfb-fetches", c.TTFBs, "1 KiB fetches per run for the time to first byte")
 	fs.IntVar(&c.Setups, "setups", c.Setups, "tunnel/circuit builds per run")
 	fs.DurationVar(&c.Idle, "idle", c.Idle, "quiet window for the idle CPU")

@@ -117,7 +117,7 @@ func (tn *TorNet) configure(ctx context.Context, plan TorPlan) error {
 		if err := os.WriteFile(filepath.Join(n.DataDir, "geoip-none"), nil, 0o600); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(n.DataDir, "torrc"), []byte(Torrc(n, auths, plan.VotingInterval)), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(n.DataDir, "torrc"), []byte(Torrc(n, auths, plan.VotingInterval, plan.torrcExtra()...)), 0o600); err != nil {
 			return err
 		}
 	}

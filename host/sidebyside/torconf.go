@@ -54,7 +54,7 @@ func (a TorNodeConf) DirAuthorityLine() string {
 // Torrc is node n's torrc in a network whose authorities are auths and
 // vote every voting seconds once the first consensus exists (before it,
 // every 5 s).
-func Torrc(n TorNodeConf, auths []TorNodeConf, voting int) string {
+func Torrc(n TorNodeConf, auths []TorNodeConf, voting int, extra ...string) string {
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	line("# private Tor network on loopback (tarzan bench compare): %s, %s", n.Nick, n.Role)
@@ -79,6 +79,9 @@ func Torrc(n TorNodeConf, auths []TorNodeConf, voting int) string {
 	line("GeoIPv6File %s/geoip-none", n.DataDir)
 	for _, a := range auths {
 		line("%s", a.DirAuthorityLine())
+	}
+	for _, e := range extra {
+		line("%s", e)
 	}
 	switch n.Role {
 	case TorClient:
@@ -127,11 +130,40 @@ type TorPlan struct {
 	// minutes and exceed 4 s). Every relay and the client fetch each new
 	// consensus, so it sets much of an idle Tor network's CPU.
 	VotingInterval int
+	// Scheduler is every tor's cell scheduler: "vanilla" (Schedulers
+	// Vanilla: cells are written as soon as a connection can take them)
+	// or "kist" (tor's default, KIST,KISTLite,Vanilla: cells wait for the
+	// scheduler's tick, every 2–10 ms). KIST's ticks are small beside a
+	// real network's round trips (tens to hundreds of ms) but dominate a
+	// circuit's round trip on loopback (well under 1 ms), where congestion
+	// control (Vegas, proposal 324) takes the waits for queueing and
+	// keeps the circuit's window small: measured here, KIST gave 0.4–6 MB/s
+	// for one 16 MiB fetch, Vanilla 3.6–8 MB/s on the same machine and
+	// load (D-bulk in docs/DECISIONS.md).
+	Scheduler string
+	// Extra are torrc lines every node gets (after the defaults).
+	Extra []string
 }
 
 // DefaultTorPlan has as many processes as the Tarzan side's 12 nodes:
 // 3 authorities (relaying, never exiting), 8 exits and the client.
-var DefaultTorPlan = TorPlan{Authorities: 3, Exits: 8, VotingInterval: 60}
+var DefaultTorPlan = TorPlan{Authorities: 3, Exits: 8, VotingInterval: 60, Scheduler: "vanilla"}
+
+func (p TorPlan) schedulerName() string {
+	if p.Scheduler == "vanilla" {
+		return "Vanilla (-tor-scheduler)"
+	}
+	return "KIST (tor's default)"
+}
+
+// torrcExtra is what every node's torrc gets beyond Torrc's defaults.
+func (p TorPlan) torrcExtra() []string {
+	var out []string
+	if p.Scheduler == "vanilla" {
+		out = append(out, "Schedulers Vanilla")
+	}
+	return append(out, p.Extra...)
+}
 
 // Roles lists every node's role in order, the client last.
 func (p TorPlan) Roles() []TorRole {
@@ -153,6 +185,9 @@ func (p TorPlan) Check() error {
 	if p.Authorities < 1 || p.Exits < 1 || p.Authorities+p.Exits+p.Relays < 3 {
 		return fmt.Errorf("a private Tor network needs at least 1 authority, 1 exit and 3 relays in all (3-hop circuits); got %d authorities, %d exits, %d relays",
 			p.Authorities, p.Exits, p.Relays)
+	}
+	if p.Scheduler != "" && p.Scheduler != "vanilla" && p.Scheduler != "kist" {
+		return fmt.Errorf("tor scheduler %q: want vanilla or kist (tor's default)", p.Scheduler)
 	}
 	if p.VotingInterval <= 4 || 1800%p.VotingInterval != 0 {
 		return fmt.Errorf("voting interval %d s: want more than 4 s and a divisor of 1800 s (10, 12, 15, 20, 30, 60, ...)", p.VotingInterval)
