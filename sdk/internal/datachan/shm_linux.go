@@ -119,3 +119,5 @@ func OpenChildShm(data *net.UnixConn) (*Shared, error) {
 		inBell: bell, outBell: data,
 	}, nil
 }
+
+func dupFD(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, childFD) }

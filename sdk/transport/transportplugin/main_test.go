@@ -20,6 +20,8 @@ func serveHelper(mode string) {
 	switch mode {
 	case "udp":
 		Serve(newUDP)
+	case "echo":
+		Serve(newEcho)
 	case "v2": // a plugin from the future: speaks only protocol version 2
 		data, err := datachan.OpenChild()
 		if err != nil {
