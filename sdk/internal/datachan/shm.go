@@ -42,7 +42,7 @@ const (
 
 // DefaultSlots is the slots per ring: 1,024 × 2 KiB = 2 MiB per direction,
 // the window the transport bench keeps in flight.
-const DefaultSlots = 1024
+var DefaultSlots = 1024
 
 const (
 	magic    = "TZSHM01\x00"
@@ -239,5 +239,11 @@ func (m *ShmSetup) Host(data *net.UnixConn) *Shared {
 		mem: m.mem, unmap: unmapMem,
 		out: Producer{r: toChild}, in: Consumer{r: toHost},
 		outBell: m.bellHost, inBell: data,
+	}
+}
+
+func init() {
+	if v := os.Getenv("TARZAN_SHM_SLOTS_EXPERIMENT"); v != "" {
+		fmt.Sscan(v, &DefaultSlots)
 	}
 }

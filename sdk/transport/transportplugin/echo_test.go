@@ -3,6 +3,7 @@ package transportplugin
 import (
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,17 +18,29 @@ import (
 // plugin child it isolates the data channel's cost (host → child → host)
 // from any network stack's.
 type echoTransport struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	q      [][]byte // pending datagrams, oldest first
-	addrs  []netip.AddrPort
-	closed bool
+	mu         sync.Mutex
+	cond       sync.Cond
+	bufs       [][]byte // a ring of echoQueue datagrams, preallocated
+	lens       []int
+	addrs      []netip.AddrPort
+	head, tail int // next to read, next to write (mod echoQueue, counting up)
+	closed     bool
 }
 
 const echoQueue = 4096
 
 func newEcho(map[string]string) (transport.Transport, error) {
-	e := &echoTransport{}
+	if f := os.Getenv("TARZAN_ECHO_CPUPROFILE"); f != "" { // profile the child
+		out, err := os.Create(f)
+		if err != nil {
+			return nil, err
+		}
+		pprof.StartCPUProfile(out)
+	}
+	e := &echoTransport{bufs: make([][]byte, echoQueue), lens: make([]int, echoQueue), addrs: make([]netip.AddrPort, echoQueue)}
+	for i := range e.bufs {
+		e.bufs[i] = make([]byte, transport.MaxDatagram)
+	}
 	e.cond.L = &e.mu
 	return e, nil
 }
@@ -42,14 +55,16 @@ func (e *echoTransport) WriteBatch(pkts []transport.Packet) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, p := range pkts {
-		for len(e.q) >= echoQueue && !e.closed {
+		for e.tail-e.head == echoQueue && !e.closed {
 			e.cond.Wait()
 		}
 		if e.closed {
 			return transport.ErrClosed
 		}
-		e.q = append(e.q, append([]byte(nil), p.Buf[:p.N]...))
-		e.addrs = append(e.addrs, p.Addr)
+		i := e.tail % echoQueue
+		e.lens[i] = copy(e.bufs[i], p.Buf[:p.N])
+		e.addrs[i] = p.Addr
+		e.tail++
 	}
 	e.cond.Broadcast()
 	return nil
@@ -58,20 +73,20 @@ func (e *echoTransport) WriteBatch(pkts []transport.Packet) error {
 func (e *echoTransport) ReadBatch(pkts []transport.Packet) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for len(e.q) == 0 && !e.closed {
+	for e.tail == e.head && !e.closed {
 		e.cond.Wait()
 	}
 	if e.closed {
 		return 0, transport.ErrClosed
 	}
 	n := 0
-	for n < len(pkts) && n < len(e.q) {
-		pkts[n].N = copy(pkts[n].Buf, e.q[n])
-		pkts[n].Addr = e.addrs[n]
+	for n < len(pkts) && e.head < e.tail {
+		i := e.head % echoQueue
+		pkts[n].N = copy(pkts[n].Buf, e.bufs[i][:e.lens[i]])
+		pkts[n].Addr = e.addrs[i]
+		e.head++
 		n++
 	}
-	e.q = append(e.q[:0], e.q[n:]...)
-	e.addrs = append(e.addrs[:0], e.addrs[n:]...)
 	e.cond.Broadcast()
 	return n, nil
 }
@@ -81,6 +96,7 @@ func (e *echoTransport) Close() error {
 	defer e.mu.Unlock()
 	e.closed = true
 	e.cond.Broadcast()
+	pprof.StopCPUProfile()
 	return nil
 }
 
