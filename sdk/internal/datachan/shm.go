@@ -42,7 +42,7 @@ const (
 
 // DefaultSlots is the slots per ring: 1,024 × 2 KiB = 2 MiB per direction,
 // the window the transport bench keeps in flight.
-var DefaultSlots = 1024
+const DefaultSlots = 1024
 
 const (
 	magic    = "TZSHM01\x00"
@@ -242,8 +242,13 @@ func (m *ShmSetup) Host(data *net.UnixConn) *Shared {
 	}
 }
 
-func init() {
-	if v := os.Getenv("TARZAN_SHM_SLOTS_EXPERIMENT"); v != "" {
-		fmt.Sscan(v, &DefaultSlots)
-	}
+// PokeHeadForTest stores v as the producer index of the ring this side
+// writes, as a hostile peer could: for tests of the other side's checks.
+func (s *Shared) PokeHeadForTest(v uint64) { s.out.r.head.Store(v) }
+
+// RingForTest rings the peer's doorbell of the ring this side consumes
+// and of the one it produces, for tests of a hostile peer.
+func RingForTest(s *Shared) {
+	ringBell(s.inBell)
+	ringBell(s.outBell)
 }

@@ -22,6 +22,15 @@ func serveHelper(mode string) {
 		Serve(newUDP)
 	case "echo":
 		Serve(newEcho)
+	case "socketonly": // a plugin from before shared memory: ignores the offer
+		data, err := datachan.OpenChild()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pluginkit.Serve(Kind, versions(&grpcPlugin{factory: newUDP, data: data}))
+	case "hostile":
+		serveHostile()
 	case "v2": // a plugin from the future: speaks only protocol version 2
 		data, err := datachan.OpenChild()
 		if err != nil {
