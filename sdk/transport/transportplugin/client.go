@@ -268,6 +268,10 @@ func (c *client) PluginStats() pluginkit.Stats {
 		"host_packets_read":    c.rd.packets.Load(),
 		"host_dropped_too_big": c.rd.tooBig.Load(),
 		"host_malformed":       c.rd.malformed.Load(),
+		"host_shm_channel":     0, // 1: packets cross through shared memory
+	}
+	if d := c.data.Get(); d != nil && d.shm != nil {
+		st.Counters["host_shm_channel"] = 1
 	}
 	if rpc, err := c.control(); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

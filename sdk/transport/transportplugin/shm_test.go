@@ -39,6 +39,9 @@ func TestSharedMemoryIsUsed(t *testing.T) {
 		t.Fatalf("data channel = %s; want shm", m)
 	}
 	p.roundTrip(1)
+	if st := p.oop.(pluginkit.Reporter).PluginStats(); st.Counters["host_shm_channel"] != 1 {
+		t.Errorf("PluginStats does not say shm: %+v", st.Counters)
+	}
 }
 
 // The socket framing, chosen by the host's environment, still passes the
