@@ -3,6 +3,7 @@ package adapterplugin
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os/exec"
 	"sync"
@@ -30,7 +31,7 @@ type client struct {
 	open    *adapterpb.OpenRequest       // replayed on restart
 	pending *datachan.Pair
 
-	data    *datachan.Slot
+	data    *datachan.Slot[*net.UnixConn]
 	closed  atomic.Bool
 	closing chan struct{}
 	once    sync.Once
@@ -49,7 +50,7 @@ type client struct {
 // and WritePackets fails with an error wrapping pluginkit.ErrUnavailable.
 // The result also implements pluginkit.Reporter.
 func Launch(l pluginkit.Launcher, options map[string]string) (adapter.Adapter, error) {
-	c := &client{options: options, data: datachan.NewSlot(), closing: make(chan struct{})}
+	c := &client{options: options, data: datachan.NewSlot[*net.UnixConn](), closing: make(chan struct{})}
 	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{
 		Prepare: c.prepare, Attach: c.attach, Detach: c.data.Clear,
 	})

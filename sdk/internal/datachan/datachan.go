@@ -11,8 +11,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-
-	"golang.org/x/sys/unix"
 )
 
 // EnvFD names the environment variable through which the host tells the
@@ -37,26 +35,6 @@ type Pair struct {
 	Child *os.File      // passed as ExtraFiles[0]; close after cmd.Start
 }
 
-// NewPair creates a connected seqpacket pair. Both descriptors are
-// close-on-exec; exec.Cmd clears the flag on the ExtraFiles it passes.
-func NewPair() (*Pair, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("datachan: socketpair: %w", err)
-	}
-	for _, fd := range fds {
-		// Best effort: a smaller buffer still works for batches that fit.
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, bufBytes)
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bufBytes)
-	}
-	host, err := fileConn(os.NewFile(uintptr(fds[0]), "tarzan-data-host"))
-	if err != nil {
-		unix.Close(fds[1])
-		return nil, err
-	}
-	return &Pair{Host: host, Child: os.NewFile(uintptr(fds[1]), "tarzan-data-child")}, nil
-}
-
 // Env is the environment entry the host adds to the child's command.
 func Env() string { return EnvFD + "=" + strconv.Itoa(childFD) }
 
@@ -73,7 +51,7 @@ func OpenChild() (*net.UnixConn, error) {
 		return nil, fmt.Errorf("datachan: bad %s=%q", EnvFD, v)
 	}
 	// Keep our own children (if the plugin spawns any) from inheriting it.
-	unix.CloseOnExec(fd)
+	closeOnExec(fd)
 	return fileConn(os.NewFile(uintptr(fd), "tarzan-data"))
 }
 

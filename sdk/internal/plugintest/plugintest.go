@@ -6,7 +6,6 @@ package plugintest
 import (
 	"fmt"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +48,11 @@ func KillAndWait(t testing.TB, r pluginkit.Reporter) {
 	if before.PID == 0 {
 		t.Fatalf("no child running: %+v", before)
 	}
-	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
+	proc, err := os.FindProcess(before.PID) // Kill is SIGKILL on Unix; builds on every GOOS
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)

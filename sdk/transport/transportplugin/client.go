@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
@@ -29,12 +33,13 @@ type client struct {
 
 	mu      sync.Mutex // serialises control calls and the restart replay
 	name    string
-	bound   netip.AddrPort // valid after Listen; replayed on restart
-	pending *datachan.Pair // made by prepare, published by attach
+	bound   netip.AddrPort     // valid after Listen; replayed on restart
+	pending *datachan.Pair     // made by prepare, published by attach
+	offer   *datachan.ShmSetup // shared memory offered to the pending child, or nil
 	creds   *transport.Credentials
 	peers   map[netip.AddrPort]ed25519.PublicKey
 
-	data    *datachan.Slot
+	data    *datachan.Slot[*dataConn]
 	rd      reader
 	closed  atomic.Bool
 	closing chan struct{}
@@ -49,7 +54,7 @@ type client struct {
 // implements pluginkit.Reporter.
 func Launch(l pluginkit.Launcher, options map[string]string) (transport.Transport, error) {
 	c := &client{options: options, closing: make(chan struct{})}
-	c.data = datachan.NewSlot()
+	c.data = datachan.NewSlot[*dataConn]()
 	c.rd.c = c
 	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{
 		Prepare: c.prepare,
@@ -64,7 +69,9 @@ func Launch(l pluginkit.Launcher, options map[string]string) (transport.Transpor
 	return c, nil
 }
 
-// prepare gives each new child its own data channel as fd 3.
+// prepare gives each new child its own data channel as fd 3 and, where
+// the platform has it, offers shared memory (fds 4 and 5); the child
+// takes the offer in its Configure answer.
 func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	c.dropPending()
 	p, err := datachan.NewPair()
@@ -73,10 +80,23 @@ func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, p.Child)
 	cmd.Env = append(cmd.Env, datachan.Env())
+	var offer *datachan.ShmSetup
+	if shmWanted() {
+		// Without it the socket framing still works: no error.
+		if offer, err = datachan.NewShm(datachan.DefaultSlots); err == nil {
+			cmd.Env = append(cmd.Env, offer.Env(3+len(cmd.ExtraFiles)))
+			cmd.ExtraFiles = append(cmd.ExtraFiles, offer.Files()...)
+		}
+	}
 	c.mu.Lock()
-	c.pending = p
+	c.pending, c.offer = p, offer
 	c.mu.Unlock()
-	return func() { p.Child.Close() }, nil
+	return func() {
+		p.Child.Close()
+		if offer != nil {
+			offer.Started()
+		}
+	}, nil
 }
 
 func (c *client) dropPending() {
@@ -85,6 +105,10 @@ func (c *client) dropPending() {
 	if c.pending != nil {
 		c.pending.Host.Close()
 		c.pending = nil
+	}
+	if c.offer != nil {
+		c.offer.Abandon()
+		c.offer = nil
 	}
 }
 
@@ -96,7 +120,8 @@ func (c *client) attach(raw any, restart bool) error {
 	defer c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
 	defer cancel()
-	resp, err := rpc.Configure(ctx, &transportpb.ConfigureRequest{Options: c.options})
+	var md metadata.MD
+	resp, err := rpc.Configure(ctx, &transportpb.ConfigureRequest{Options: c.options}, grpc.Header(&md))
 	if err != nil {
 		return fmt.Errorf("configure: %w", err)
 	}
@@ -113,7 +138,16 @@ func (c *client) attach(raw any, restart bool) error {
 			return fmt.Errorf("listen again on %s: plugin bound %s instead", c.bound, lr.GetBound())
 		}
 	}
-	c.data.Set(c.pending.Host)
+	d := &dataConn{sock: c.pending.Host}
+	if c.offer != nil {
+		if slices.Contains(md.Get(datachan.ShmHeader), datachan.ShmValue) {
+			d.shm = c.offer.Host(d.sock)
+		} else { // an older plugin binary: socket framing
+			c.offer.Abandon()
+		}
+		c.offer = nil
+	}
+	c.data.Set(d)
 	c.pending = nil
 	return nil
 }
@@ -169,10 +203,19 @@ func (c *client) WriteBatch(pkts []transport.Packet) error {
 	if c.closed.Load() {
 		return transport.ErrClosed
 	}
-	conn := c.data.Get()
-	if conn == nil {
+	d := c.data.Get()
+	if d == nil {
 		return transport.ErrUnavailable
 	}
+	if d.shm != nil {
+		if err := c.writeShm(d, pkts); err != nil {
+			return err
+		}
+		c.writeBatches.Add(1)
+		c.written.Add(uint64(len(pkts)))
+		return nil
+	}
+	conn := d.sock
 	g := gatherers.Get().(*gatherer)
 	defer gatherers.Put(g)
 	for rest := pkts; len(rest) > 0; {
@@ -225,6 +268,10 @@ func (c *client) PluginStats() pluginkit.Stats {
 		"host_packets_read":    c.rd.packets.Load(),
 		"host_dropped_too_big": c.rd.tooBig.Load(),
 		"host_malformed":       c.rd.malformed.Load(),
+		"host_shm_channel":     0, // 1: packets cross through shared memory
+	}
+	if d := c.data.Get(); d != nil && d.shm != nil {
+		st.Counters["host_shm_channel"] = 1
 	}
 	if rpc, err := c.control(); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

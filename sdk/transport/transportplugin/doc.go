@@ -51,4 +51,22 @@
 //
 // The child reads with 64 KiB buffers and the host drops (and counts) a
 // datagram larger than the caller's Buf, as the transport contract says.
+//
+// # Shared memory (Linux)
+//
+// Where memfd exists, the host also offers each child shared memory: a
+// sealed memfd holding two single-producer single-consumer rings of
+// 1,024 slots of 2 KiB (a 32-byte header, then up to 2,016 bytes of
+// datagram), passed as fd 4 with a second socket pair (the host → child
+// ring's doorbell) as fd 5, named in TARZAN_PLUGIN_SHM_FDS=4,5. A child
+// that maps it answers Configure with the gRPC header
+// tarzan-datachan: shm1; from then on packets cross through the rings and
+// the sockets carry only doorbell bytes, written when the other side has
+// said it sleeps. A child that does not answer so (an older plugin) keeps
+// the socket framing above, and so does a host started with
+// TARZAN_DATACHAN=socket. The host checks every index and slot header it
+// reads from the memory: bad slots are dropped and counted
+// (host_malformed); an impossible index kills the child, which is then
+// restarted with fresh memory. Layout and memory ordering:
+// sdk/internal/datachan (shm.go, ring.go).
 package transportplugin

@@ -20,6 +20,17 @@ func serveHelper(mode string) {
 	switch mode {
 	case "udp":
 		Serve(newUDP)
+	case "echo":
+		Serve(newEcho)
+	case "socketonly": // a plugin from before shared memory: ignores the offer
+		data, err := datachan.OpenChild()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pluginkit.Serve(Kind, versions(&grpcPlugin{factory: newUDP, data: data}))
+	case "hostile":
+		serveHostile()
 	case "v2": // a plugin from the future: speaks only protocol version 2
 		data, err := datachan.OpenChild()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 	"github.com/tarzan-net/tarzan/sdk/transport/transportplugin/internal/transportpb"
@@ -21,10 +22,11 @@ type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	factory transport.Factory // child side only
 	data    *net.UnixConn     // child side only
+	shm     *datachan.Shared  // child side only; nil without shared memory
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	transportpb.RegisterTransportServer(s, newServer(p.factory, p.data))
+	transportpb.RegisterTransportServer(s, newServer(p.factory, p.data, p.shm))
 	return nil
 }
 

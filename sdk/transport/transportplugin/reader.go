@@ -35,19 +35,31 @@ func (r *reader) read(pkts []transport.Packet) (int, error) {
 			r.packets.Add(uint64(n))
 			return n, nil
 		}
-		conn, ready := r.c.data.Wait()
-		if conn == nil {
+		d, ready := r.c.data.Wait()
+		if d == nil {
 			select {
 			case <-ready:
 			case <-r.c.closing:
 			}
 			continue
 		}
-		m, err := conn.Read(r.buf)
+		if d.shm != nil {
+			n, err := r.readShm(d, pkts)
+			if err != nil {
+				r.c.shmFailed(d, err)
+				continue
+			}
+			if n > 0 {
+				r.packets.Add(uint64(n))
+				return n, nil
+			}
+			continue
+		}
+		m, err := d.sock.Read(r.buf)
 		if err != nil {
 			// Our Close, or the child died: either way this channel is
 			// finished; the loop reports ErrClosed or waits for the next.
-			r.c.data.Drop(conn)
+			r.c.data.Drop(d)
 			continue
 		}
 		if r.dec.reset(r.buf[:m]) != nil {

@@ -19,5 +19,10 @@ func Serve(factory transport.Factory) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginkit.Serve(Kind, versions(&grpcPlugin{factory: factory, data: data}))
+	shm, err := datachan.OpenChildShm(data)
+	if err != nil { // the socket framing still works
+		fmt.Fprintln(os.Stderr, "transportplugin: not using shared memory:", err)
+		shm = nil
+	}
+	pluginkit.Serve(Kind, versions(&grpcPlugin{factory: factory, data: data, shm: shm}))
 }

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport"
@@ -26,6 +29,7 @@ type server struct {
 	transportpb.UnimplementedTransportServer
 	factory transport.Factory
 	data    *net.UnixConn
+	shm     *datachan.Shared // nil: socket framing
 	log     *slog.Logger
 
 	mu sync.Mutex
@@ -42,11 +46,14 @@ type StatsReporter interface {
 	Stats() map[string]uint64
 }
 
-func newServer(f transport.Factory, data *net.UnixConn) *server {
-	return &server{factory: f, data: data, log: pluginkit.Logger()}
+func newServer(f transport.Factory, data *net.UnixConn, shm *datachan.Shared) *server {
+	return &server{factory: f, data: data, shm: shm, log: pluginkit.Logger()}
 }
 
-func (s *server) Configure(_ context.Context, req *transportpb.ConfigureRequest) (*transportpb.ConfigureResponse, error) {
+func (s *server) Configure(ctx context.Context, req *transportpb.ConfigureRequest) (*transportpb.ConfigureResponse, error) {
+	if s.shm != nil { // take the host's offer of shared memory
+		_ = grpc.SetHeader(ctx, metadata.Pairs(datachan.ShmHeader, datachan.ShmValue))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.t != nil {
@@ -83,8 +90,13 @@ func (s *server) Listen(_ context.Context, req *transportpb.ListenRequest) (*tra
 		return nil, err
 	}
 	// The pumps live as long as the process: the host kills it to stop.
-	go s.toHost(t)
-	go s.fromHost(t)
+	if s.shm != nil {
+		go s.toHostShm(t)
+		go s.fromHostShm(t)
+	} else {
+		go s.toHost(t)
+		go s.fromHost(t)
+	}
 	return &transportpb.ListenResponse{Bound: bound.String()}, nil
 }
 
