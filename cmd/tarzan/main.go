@@ -26,6 +26,7 @@ func init() {
 		{"bench", "measure the shipped transports in and out of process (tarzan bench transports)", runBench},
 		{"sim", "run N real nodes on a simulated network and report convergence, tunnels, memory", runSim},
 		{"redteam", "mount hostile nodes against a local network and report what each attack gained", runRedteam},
+		{"version", "print the release, commit and protocol versions (also --version)", runVersion},
 		{"experiment", "sweep cover policies against a traffic-analysis adversary (tarzan experiment -c FILE.toml)", runExperiment},
 	}
 }
@@ -49,9 +50,12 @@ func main() {
 		os.Exit(2)
 	}
 	name := os.Args[1]
-	if name == "-h" || name == "--help" || name == "help" {
+	switch name {
+	case "-h", "--help", "help":
 		usage()
 		return
+	case "--version", "-version", "-V":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name == name {
