@@ -6,8 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -82,8 +84,7 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	// A signal (Ctrl-C, SIGTERM, a closed terminal's SIGHUP) stops every
-	// node (each in its own process group, so only we can) and exits 130.
+	// A signal (Ctrl-C, SIGTERM, a closed terminal's SIGHUP) stops every node and exits 130.
 	base, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	f.hold = base
@@ -188,17 +189,13 @@ func printDemo(res *demoResult) {
 		fmt.Printf("\nfetched %s through SOCKS5: %d bytes in %.2f s (%.1f Mbit/s), sha256 match: %v\n", f.URL, f.Bytes, f.Seconds, f.MBitPerSec, f.SHA256Match)
 		fmt.Printf("the server saw %s (an exit); the client is %s\n", f.ServerSaw, f.ClientAddr)
 	}
-	lo, hi := 1<<30, 0
-	for _, n := range res.PluginChildren {
-		lo, hi = min(lo, n), max(hi, n)
-	}
-	fmt.Printf("\nplugin child processes per node: %d to %d\n", lo, hi)
+	counts := slices.Sorted(maps.Values(res.PluginChildren))
+	fmt.Printf("\nplugin child processes per node: %d to %d\n", counts[0], counts[len(counts)-1])
 }
 
-// errInterrupted: a signal stopped the command after it cleaned up.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted = errors.New("interrupted") // a signal stopped the command after it cleaned up
 
 // `tarzan testnet` is `tarzan demo -stay` with one tunnel.
 func runTestnet(args []string) error {
-	return runDemo(append([]string{"-stay", "-tunnels", "1", "-timeout", "3m"}, args...))
+	return runDemo(append([]string{"-stay", "-tunnels", "1"}, args...))
 }

@@ -8,8 +8,7 @@ import (
 	"github.com/tarzan-net/tarzan/internal/version"
 )
 
-// `tarzan version` (also `tarzan --version`): release, commit, Go and the
-// protocol versions; nodes of different protocol versions do not talk.
+// `tarzan version`, `tarzan --version`: release, commit, Go, protocols.
 func runVersion(args []string) error {
 	fs := newFlags("version", "version [-json]")
 	asJSON := fs.Bool("json", false, "print one JSON object")
