@@ -28,9 +28,7 @@ type demoResult struct {
 	Dir               string                `json:"dir,omitempty"`
 }
 
-// demoTunnel is a tunnel report plus the demo's own check that every
-// consecutive pair of hops (starting from the source) are mimics, as each
-// hop itself reports them.
+// demoTunnel is a tunnel report plus the demo's check that consecutive hops are mutual mimics.
 type demoTunnel struct {
 	control.TunnelReply
 	MimicChainOK bool `json:"mimic_chain_ok"`
