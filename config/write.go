@@ -69,7 +69,7 @@ func marshal(c *Config) []byte {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				fmt.Fprintf(&b, "%s = %s\n", bareOrQuoted(k), quote(p[k]))
+				fmt.Fprintf(&b, "%s = %s\n", bareOrQuoted(k), listOrQuoted(k, p[k]))
 			}
 		}
 	}

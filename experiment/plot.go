@@ -51,9 +51,13 @@ func scatter(runs []Run, title, ylabel string, y func(Run) float64) (*plot.Plot,
 	p.Title.Text = title
 	p.X.Label.Text = "overhead (all frames ÷ data frames)"
 	p.Y.Label.Text = ylabel
+	// Overhead spans 1 (no cover) to 100 and more: a log axis keeps the
+	// cheap policies apart instead of crushing them against 1.
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
 	for i, r := range runs {
-		xy := plotter.XYs{{X: r.Overhead, Y: y(r)}}
+		xy := plotter.XYs{{X: max(r.Overhead, 1), Y: y(r)}} // ≥ 1 by definition; log needs > 0
 		s, err := plotter.NewScatter(xy)
 		if err != nil {
 			return nil, err

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
@@ -198,15 +197,6 @@ func floodCPU(ctx context.Context, plan floodPlan, idle float64, send func(i int
 		return 0, 0
 	}
 	return max(0, extra) / float64(n) / float64(time.Microsecond), n
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // flood calls send(0), send(1), ... at plan.rate until ctx ends or

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -25,9 +28,7 @@ type demoResult struct {
 	Dir               string                `json:"dir,omitempty"`
 }
 
-// demoTunnel is a tunnel report plus the demo's own check that every
-// consecutive pair of hops (starting from the source) are mimics, as each
-// hop itself reports them.
+// demoTunnel is a tunnel report plus the demo's check that consecutive hops are mutual mimics.
 type demoTunnel struct {
 	control.TunnelReply
 	MimicChainOK bool `json:"mimic_chain_ok"`
@@ -36,8 +37,9 @@ type demoTunnel struct {
 // demoFlags are `tarzan demo`'s flags.
 type demoFlags struct {
 	nodes, tunnels, hops, pings, fetchSize int
-	asJSON, keep                           bool
+	asJSON, keep, stay                     bool
 	timeout                                time.Duration
+	hold                                   context.Context // with stay: runs until this ends
 	net                                    localnet.Loopback
 }
 
@@ -53,6 +55,7 @@ func parseDemoFlags(args []string) (*demoFlags, error) {
 	fs.StringVar(&f.net.Transport, "transport", "udp", "transport of every node: udp, dtls, kcp, or mixed (each node a different set; all share udp)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object on stdout")
 	fs.BoolVar(&f.keep, "keep", false, "keep the demo directory (configs, keys, logs) afterwards")
+	fs.BoolVar(&f.stay, "stay", false, "leave the network running (print its SOCKS5 port and a curl line) until Ctrl-C")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "give up after this long")
 	fs.IntVar(&f.fetchSize, "fetch-size", 4<<20, "bytes of the file fetched through SOCKS5 over a tunnel (0: no fetch)")
 	return f, checkDemoFlags(fs, f, args)
@@ -79,9 +82,11 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A signal (Ctrl-C, SIGTERM, a closed terminal's SIGHUP) stops every node and exits 130.
+	base, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	f.hold = base
+	ctx, cancel := context.WithTimeout(base, f.timeout)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "tarzan-demo-")
 	if err != nil {
@@ -101,6 +106,9 @@ func runDemo(args []string) error {
 		}
 	}
 	res, err := demo(ctx, f, dir, server)
+	if base.Err() != nil && !f.stay {
+		return errInterrupted
+	}
 	if err != nil {
 		return fmt.Errorf("%w (logs in %s; rerun with -keep to inspect)", err, dir)
 	}
@@ -147,6 +155,10 @@ func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileSe
 			return nil, err
 		}
 		res.Fetch.ClientAddr = nw.Nodes[0].Addr().Addr().String()
+		if f.stay {
+			fmt.Printf("%d nodes running in %s. Try:\n  curl --socks5 %s http://%s/file -o /dev/null\nCtrl-C stops them.\n", len(nw.Nodes), dir, ip.SOCKS, ip.Alias)
+			<-f.hold.Done()
+		}
 	}
 	return res, nil
 }
@@ -175,5 +187,13 @@ func printDemo(res *demoResult) {
 		fmt.Printf("\nfetched %s through SOCKS5: %d bytes in %.2f s (%.1f Mbit/s), sha256 match: %v\n", f.URL, f.Bytes, f.Seconds, f.MBitPerSec, f.SHA256Match)
 		fmt.Printf("the server saw %s (an exit); the client is %s\n", f.ServerSaw, f.ClientAddr)
 	}
-	fmt.Printf("\nplugin child processes per node: %v\n", res.PluginChildren)
+	counts := slices.Sorted(maps.Values(res.PluginChildren))
+	fmt.Printf("\nplugin child processes per node: %d to %d\n", counts[0], counts[len(counts)-1])
+}
+
+var errInterrupted = errors.New("interrupted") // a signal stopped the command after it cleaned up
+
+// `tarzan testnet` is `tarzan demo -stay` with one tunnel.
+func runTestnet(args []string) error {
+	return runDemo(append([]string{"-stay", "-tunnels", "1"}, args...))
 }

@@ -18,15 +18,7 @@ import (
 // writes results.json, report.md and plots; see package experiment and
 // docs/EXPERIMENTS.md.
 func runExperiment(args []string) error {
-	fs := newFlags("experiment", "experiment -c FILE.toml [-o DIR]\n\n"+
-		"Runs every combination of the file's cover policies (and their swept\n"+
-		"options), workloads and network sizes on the deterministic data-plane\n"+
-		"simulator, attacks each run with a global passive adversary, and writes\n"+
-		"DIR/results.json, DIR/report.md and DIR/*.png. The same file and seed\n"+
-		"give the same results.json. See docs/EXPERIMENTS.md and experiments/.\n\n"+
-		"With --testbed the same sweep runs on real node processes in Linux network\n"+
-		"namespaces, captured with tcpdump on every veth (root, ip and tcpdump needed;\n"+
-		"output in experiment-NAME-testbed by default).")
+	fs := newFlags("experiment", experiment.Usage)
 	file := fs.String("c", "", "sweep file (TOML)")
 	out := fs.String("o", "", "output directory (default experiment-NAME beside the file; experiment-NAME-testbed with --testbed)")
 	useTestbed := fs.Bool("testbed", false, "run on the network-namespace test bed with real node processes instead of the simulator")

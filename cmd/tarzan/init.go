@@ -1,68 +1,35 @@
 package main
 
 import (
-	"crypto/rand"
 	"fmt"
-	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/tarzan-net/tarzan/config"
-	"github.com/tarzan-net/tarzan/core/identity"
+	"github.com/tarzan-net/tarzan/host/initcfg"
 )
 
 func runInit(args []string) error {
-	fs := newFlags("init", "init [-dir DIR] [-listen ADDR:PORT] [-peers A,B,...]")
+	var r initcfg.Roles
+	fs := newFlags("init", initcfg.Usage)
 	dir := fs.String("dir", ".", "directory for node.toml and the identity key")
-	listen := fs.String("listen", "", "transport listen address (default from node.toml defaults)")
-	advertise := fs.String("advertise", "", "address other nodes reach this one at (default: the listen address)")
-	peers := fs.String("peers", "", "comma-separated bootstrap peers host:port for static discovery")
-	if err := parseFlags(fs, args); err != nil {
+	fs.StringVar(&r.Listen, "listen", "", "transport listen address IP:PORT (default 0.0.0.0:7700)")
+	fs.StringVar(&r.Advertise, "advertise", "", "address other nodes reach this one at (default: the listen address)")
+	fs.Var(initcfg.SOCKSFlag{Addr: &r.SOCKS}, "socks", "a SOCKS5 client port for applications (-socks alone: "+initcfg.DefaultSOCKS+"; -socks=IP:PORT or -socks IP:PORT)")
+	fs.BoolVar(&r.TUN, "tun", false, "a TUN client: route the host's traffic into tunnels (Linux, root)")
+	fs.BoolVar(&r.Exit, "exit", false, "act as an exit (the default policy rejects every non-public destination)")
+	bootstrap := fs.String("bootstrap", "", "gossip discovery: join through these nodes IP:PORT,... (one is enough; the first node may name itself)")
+	peers := fs.String("peers", "", "static discovery: every other node IP:PORT,... (static lists do not spread)")
+	fs.StringVar(&r.TestServer, "test-server", "", "with -exit, for a test network on one machine: let clients reach this loopback IP:PORT as "+initcfg.TestAlias.String())
+	if err := r.Parse(fs, parseFlags, args); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		return err
-	}
-	cfgPath := filepath.Join(*dir, "node.toml")
-	keyPath := filepath.Join(*dir, "identity.key")
-	for _, p := range []string{cfgPath, keyPath} {
-		if _, err := os.Stat(p); err == nil {
-			return fmt.Errorf("%s already exists; refusing to overwrite it", p)
-		}
-	}
-	cfg := config.Default()
-	cfg.Node.Identity = "identity.key"
-	if *listen != "" {
-		ap, err := netip.ParseAddrPort(*listen)
-		if err != nil {
-			return fmt.Errorf("-listen: %w", err)
-		}
-		cfg.Transport.Listen = ap
-	}
-	if *advertise != "" {
-		ap, err := netip.ParseAddrPort(*advertise)
-		if err != nil {
-			return fmt.Errorf("-advertise: %w", err)
-		}
-		cfg.Transport.Advertise = []netip.AddrPort{ap}
-	}
-	if *peers != "" {
-		if cfg.Discovery.Options == nil {
-			cfg.Discovery.Options = map[string]string{}
-		}
-		cfg.Discovery.Options["peers"] = strings.Join(strings.Fields(strings.ReplaceAll(*peers, ",", " ")), ",")
-	}
-	id, err := identity.Generate(rand.Reader)
+	r.Bootstrap, r.Peers = initcfg.SplitList(*bootstrap), initcfg.SplitList(*peers)
+	cfg, err := r.Config()
 	if err != nil {
 		return err
 	}
-	if err := id.Save(keyPath); err != nil {
+	path, id, err := initcfg.Write(*dir, cfg)
+	if err != nil {
 		return err
 	}
-	if err := config.Write(cfgPath, cfg); err != nil {
-		return err
-	}
-	fmt.Printf("created %s and %s (mode 0600)\nnode ID %s\nrun it with: tarzan node -c %s\n", cfgPath, keyPath, id.ID(), cfgPath)
+	fmt.Printf("created %s and an identity key (mode 0600)\nnode ID %s\nrun it with: tarzan node -c %s\n", path, id, path)
 	return nil
 }

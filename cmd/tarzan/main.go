@@ -21,11 +21,13 @@ func init() {
 		{"node", "run a node (tarzan node -c node.toml)", runNode},
 		{"validate", "check a node.toml and report problems with file and line", runValidate},
 		{"status", "show a running node's peers, mimic links and counters", runStatus},
+		{"testnet", "start a local network with a SOCKS5 port and leave it running until Ctrl-C", runTestnet},
 		{"demo", "start a local network of node processes, build tunnels, ping every hop", runDemo},
 		{"plugin", "run or inspect plugins (tarzan plugin serve KIND NAME)", runPlugin},
 		{"bench", "measure the shipped transports in and out of process (tarzan bench transports)", runBench},
 		{"sim", "run N real nodes on a simulated network and report convergence, tunnels, memory", runSim},
 		{"redteam", "mount hostile nodes against a local network and report what each attack gained", runRedteam},
+		{"version", "print the release, commit and protocol versions (also --version)", runVersion},
 		{"experiment", "sweep cover policies against a traffic-analysis adversary (tarzan experiment -c FILE.toml)", runExperiment},
 	}
 }
@@ -49,15 +51,21 @@ func main() {
 		os.Exit(2)
 	}
 	name := os.Args[1]
-	if name == "-h" || name == "--help" || name == "help" {
+	switch name {
+	case "-h", "--help", "help":
 		usage()
 		return
+	case "--version", "-version", "-V":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name == name {
 			if err := c.run(os.Args[2:]); err != nil {
-				if err == errUsage {
+				switch err {
+				case errUsage:
 					os.Exit(2)
+				case errInterrupted: // Ctrl-C, SIGTERM, SIGHUP: stopped cleanly, quietly
+					os.Exit(130)
 				}
 				fmt.Fprintf(os.Stderr, "tarzan %s: %v\n", name, err)
 				os.Exit(1)

@@ -15,6 +15,7 @@ import (
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/host/localnet"
 	"github.com/tarzan-net/tarzan/host/plugincheck"
+	"github.com/tarzan-net/tarzan/internal/version"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -232,7 +233,7 @@ func TestPluginListShipped(t *testing.T) {
 			t.Errorf("plugin list lacks %q:\n%s", want, out)
 		}
 	}
-	if l := lineWith(string(out), "transport"); !strings.Contains(l, "builtin") || !strings.Contains(l, "tarzan "+version) {
+	if l := lineWith(string(out), "transport"); !strings.Contains(l, "builtin") || !strings.Contains(l, "tarzan "+version.Release) {
 		t.Errorf("plugin list: %q does not say builtin and the version", l)
 	}
 }

@@ -8,13 +8,10 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/host/plugincheck"
+	"github.com/tarzan-net/tarzan/internal/version"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
-
-// version is the tarzan binary's version, set at build time with
-// -ldflags "-X main.version=v1.2.3".
-var version = "dev"
 
 const pluginUsage = `Usage:
   tarzan plugin serve KIND NAME               serve a shipped plugin to a parent node (started by the node itself)
@@ -69,7 +66,7 @@ func runPluginList(args []string) error {
 		fmt.Fprintln(w, "KIND\tNAME\tSOURCE\tVERSION\tPROTOCOL")
 		for _, kind := range []string{builtin.KindTransport, builtin.KindDiscovery, builtin.KindCover, builtin.KindAdapter} {
 			for _, n := range builtin.Names(kind) {
-				fmt.Fprintf(w, "%s\t%s\tbuiltin\ttarzan %s\t%d\n", kind, n, version, pluginkit.ProtocolVersion)
+				fmt.Fprintf(w, "%s\t%s\tbuiltin\ttarzan %s\t%d\n", kind, n, version.Release, pluginkit.ProtocolVersion)
 			}
 		}
 		return nil

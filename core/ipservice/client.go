@@ -302,7 +302,7 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 	}
 	cs.mu.Unlock()
 	if err != nil {
-		s.limiter.Warn(s.log, "client-build", "no tunnel for destination", "proto", pf.proto, "err", err)
+		s.logNoTunnel(pf.proto, pf.dst, err)
 		s.add(DropNoTunnel, uint64(len(pkts)))
 		// Fail fast: answer the application with ICMP unreachable.
 		for _, p := range pkts {

@@ -66,6 +66,7 @@ func (s *Service) exitData(c node.ExitCircuit, pkt []byte) {
 			// Fail fast: tell the client at once instead of letting its
 			// connection time out.
 			s.inc(DropExitPolicy)
+			s.logExitRefused(adapter.ProtoName(info.Proto), dst)
 			if v.Form != "" && v.Form != exitpolicy.FormMapped {
 				s.inc(DropExitPolicyEmbedded)
 			}

@@ -128,7 +128,7 @@ func (nw *Net) start(exe string, n *Node) error {
 	args := append(append([]string{}, n.Wrap...), exe, "node", "-c", filepath.Join(n.Dir, "node.toml"))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr()
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	if err := cmd.Start(); err != nil {
@@ -193,10 +193,10 @@ func (nw *Net) Stop() {
 		select {
 		case <-n.done:
 		case <-time.After(time.Until(deadline)):
-			syscall.Kill(-n.PID(), syscall.SIGKILL)
+			killGroup(n.PID())
 			<-n.done
 		}
-		syscall.Kill(-n.PID(), syscall.SIGKILL)
+		killGroup(n.PID())
 		if n.HTTP != nil {
 			n.HTTP.CloseIdleConnections()
 		}

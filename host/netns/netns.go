@@ -27,8 +27,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Dir is where `ip netns` keeps its names.
@@ -80,7 +78,7 @@ func Do(ns string, fn func() error) error {
 			return
 		}
 		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := setns(int(f.Fd())); err != nil {
 			errc <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
@@ -146,11 +144,11 @@ func (p *Proc) Stop(sig syscall.Signal, grace time.Duration) bool {
 	case <-p.done:
 	case <-time.After(grace):
 		clean = false
-		syscall.Kill(-p.PID(), syscall.SIGKILL)
+		kill(-p.PID(), syscall.SIGKILL)
 		<-p.done
 	}
 	// Children that outlive their parent (plugins) are in its group.
-	syscall.Kill(-p.PID(), syscall.SIGKILL)
+	kill(-p.PID(), syscall.SIGKILL)
 	return clean
 }
 
@@ -224,7 +222,7 @@ func (s *Set) Start(name, ns, logPath string, args ...string) (*Proc, error) {
 	defer logf.Close()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := cmd.Start(); err != nil {
@@ -287,7 +285,7 @@ func Pids(ns string) []int {
 // KillPids SIGKILLs every process inside namespace ns.
 func KillPids(ns string) {
 	for _, pid := range Pids(ns) {
-		syscall.Kill(pid, syscall.SIGKILL)
+		kill(pid, syscall.SIGKILL)
 	}
 }
 
@@ -307,7 +305,7 @@ func RemoveStale(prefix string) []string {
 		}
 		name := f[0]
 		pid, ok := stalePID(name, prefix)
-		if !ok || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+		if !ok || pid == os.Getpid() || kill(pid, 0) == nil {
 			continue // not ours, ours, or its runner is alive
 		}
 		KillPids(name)

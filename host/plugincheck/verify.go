@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -93,11 +92,10 @@ func Verify(path, pin string, timeout time.Duration, verbose bool) (*Report, err
 
 	// The data channel a node gives transports and adapters. The others
 	// ignore it.
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	parent, child, err := dataPair()
 	if err != nil {
 		return rep, fmt.Errorf("making the plugin's data channel: %w", err)
 	}
-	parent, child := os.NewFile(uintptr(fds[0]), "data-host"), os.NewFile(uintptr(fds[1]), "data-child")
 	defer parent.Close()
 	cmd := exec.Command(path)
 	cmd.ExtraFiles = []*os.File{child}

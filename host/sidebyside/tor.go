@@ -167,7 +167,7 @@ func (tn *TorNet) start(n TorNodeConf) error {
 	defer logf.Close()
 	cmd := exec.Command(tn.tor, "-f", filepath.Join(n.DataDir, "torrc"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr()
 	tn.mu.Lock()
 	defer tn.mu.Unlock()
 	if err := cmd.Start(); err != nil {
@@ -300,7 +300,7 @@ func (tn *TorNet) Stop() {
 		select {
 		case <-done[i]:
 		case <-time.After(time.Until(deadline)):
-			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			killGroup(c.Process.Pid)
 			<-done[i]
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
@@ -33,11 +32,7 @@ func newCPUMeter(ts ...transport.Transport) cpuMeter {
 
 // read returns the CPU time used so far.
 func (m cpuMeter) read() time.Duration {
-	var ru syscall.Rusage
-	var total time.Duration
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		total = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
+	total := selfCPU()
 	for _, pid := range m.pids {
 		total += procCPU(pid)
 	}

@@ -93,6 +93,7 @@ func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip
 		switch {
 		case !p.allowedDestination(a):
 			rep = repNotAllowed
+			p.logRefused(a)
 		case a.Is4() && g.V4.IsValid():
 			v4 = append(v4, a)
 		case a.Is6() && g.V6.IsValid():

@@ -1,3 +1,5 @@
+//go:build linux
+
 package tun
 
 // A small rtnetlink client: just the link, address and route messages this
