@@ -11,7 +11,7 @@ import (
 )
 
 // needPT skips the test when obfs4proxy is not installed (CI installs it).
-func needPT(t *testing.T) {
+func needPT(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("obfs4proxy"); err != nil {
 		t.Skip("obfs4proxy not installed (Debian: apt-get install obfs4proxy); skipping the PT tests")
@@ -48,7 +48,7 @@ func (p published) Listen(a netip.AddrPort) (netip.AddrPort, error) {
 	return got, err
 }
 
-func newPublished(t *testing.T, reg *registry, opts map[string]string) published {
+func newPublished(t testing.TB, reg *registry, opts map[string]string) published {
 	t.Helper()
 	tr, err := New(opts)
 	if err != nil {
