@@ -156,7 +156,24 @@ func (t *Transport) Name() string { return Name }
 func (t *Transport) Params() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !publishable(t.args) {
+		return "" // the descriptor could not carry it: bridge line only
+	}
 	return t.args
+}
+
+// publishable says whether args fits a descriptor's transport parameters
+// (core/descriptor: at most 510 bytes of printable ASCII without spaces).
+func publishable(args string) bool {
+	if len(args) > 510 {
+		return false
+	}
+	for i := 0; i < len(args); i++ {
+		if args[i] <= ' ' || args[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // SetPeerParams records the PT arguments for the peer at addr (from its
