@@ -21,7 +21,11 @@ const (
 	typeExitPolicy = 0x06
 	typePublished  = 0x07
 	typeExpires    = 0x08
-	typeSignature  = 0xFF
+	// typeParams (optional) carries Addr.Params. It is 0x10, not 0x09, so
+	// that a descriptor of an older encoder with an unknown 0x09 field
+	// still parses as before.
+	typeParams    = 0x10
+	typeSignature = 0xFF
 
 	tlvHeader = 3 // type(1) length(2)
 
@@ -34,7 +38,7 @@ const (
 // requiredTypes are the known fields; every one must be present.
 var requiredTypes = [...]byte{typeIdentity, typeLinkKey, typeOnionKey, typeAddrs, typeFlags, typeExitPolicy, typePublished, typeExpires}
 
-func isKnown(t byte) bool { return t >= typeIdentity && t <= typeExpires }
+func isKnown(t byte) bool { return t >= typeIdentity && t <= typeExpires || t == typeParams }
 
 func appendTLV(b []byte, typ byte, v []byte) []byte {
 	b = append(b, typ)
@@ -73,6 +77,58 @@ func checkAddr(a Addr) error {
 		return malformed("address %s is IPv4-mapped IPv6; use the IPv4 form", a.AddrPort)
 	case a.AddrPort.Port() == 0:
 		return malformed("address %s has port 0", a.AddrPort)
+	}
+	return checkParams(a)
+}
+
+func checkParams(a Addr) error {
+	if len(a.Params) > MaxTransportParams {
+		return malformed("transport parameters of %s are %d bytes, limit %d", a.AddrPort, len(a.Params), MaxTransportParams)
+	}
+	for i := 0; i < len(a.Params); i++ {
+		if c := a.Params[i]; c <= ' ' || c > '~' {
+			return malformed("transport parameters of %s: byte %#x at %d; want printable ASCII without spaces", a.AddrPort, c, i)
+		}
+	}
+	return nil
+}
+
+// encodeParams is the typeParams value: for each address with parameters,
+// in order, index(1) length(2) params(length). Nil when no address has any.
+func encodeParams(addrs []Addr) []byte {
+	var v []byte
+	for i, a := range addrs {
+		if a.Params == "" {
+			continue
+		}
+		v = append(v, byte(i))
+		v = binary.BigEndian.AppendUint16(v, uint16(len(a.Params)))
+		v = append(v, a.Params...)
+	}
+	return v
+}
+
+func (d *Descriptor) decodeParams(v []byte) error {
+	last := -1
+	for len(v) > 0 {
+		if len(v) < 3 {
+			return malformed("truncated transport parameters")
+		}
+		i, n := int(v[0]), int(binary.BigEndian.Uint16(v[1:]))
+		if i <= last || i >= len(d.Addrs) {
+			return malformed("transport parameters for address %d: out of order or no such address", i)
+		}
+		if n == 0 || len(v) < 3+n {
+			return malformed("transport parameters for address %d: bad length %d", i, n)
+		}
+		d.Addrs[i].Params = string(v[3 : 3+n])
+		if err := checkParams(d.Addrs[i]); err != nil {
+			return err
+		}
+		last, v = i, v[3+n:]
+	}
+	if last < 0 {
+		return malformed("empty transport parameters field")
 	}
 	return nil
 }
@@ -141,6 +197,9 @@ func (d *Descriptor) encodeBody() ([]byte, error) {
 		typeExitPolicy: []byte(d.ExitPolicy),
 		typePublished:  pub,
 		typeExpires:    exp,
+	}
+	if p := encodeParams(d.Addrs); p != nil {
+		known[typeParams] = p
 	}
 	b := make([]byte, 0, MaxSize)
 	b = append(b, Version)
@@ -269,6 +328,8 @@ func (d *Descriptor) decodeField(t byte, v []byte) error {
 		}
 	case typeAddrs:
 		return d.decodeAddrs(v)
+	case typeParams:
+		return d.decodeParams(v)
 	case typeFlags:
 		if err := fixedLen(t, v, 1); err != nil {
 			return err

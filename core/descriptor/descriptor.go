@@ -25,6 +25,10 @@ const (
 	MaxAddrs         = 8
 	MaxTransportName = 32
 	MaxExitPolicy    = 256
+	// MaxTransportParams bounds one address's transport parameters (what a
+	// pluggable transport needs to dial it, e.g. obfs4's cert=…,iat-mode=0;
+	// pt-spec passes them in SOCKS5's two 255-byte fields).
+	MaxTransportParams = 510
 )
 
 // MaxLifetime bounds Expires − Published. A node re-signs its descriptor
@@ -56,6 +60,10 @@ var (
 type Addr struct {
 	Transport string // plugin name, e.g. "udp"; [a-z0-9-], 1..32 bytes
 	AddrPort  netip.AddrPort
+	// Params is what the transport needs besides the address to reach the
+	// node (a pluggable transport's bridge arguments), empty for most:
+	// 0..MaxTransportParams bytes of printable ASCII without spaces.
+	Params string
 }
 
 // Field is a TLV field this version does not understand. Parse keeps such

@@ -93,6 +93,15 @@ func (n *Node) giveCredentials(tr transport.Transport) error {
 // each admitted peer's addresses belong to.
 func (n *Node) tellTransports(d *descriptor.Descriptor) {
 	for _, ep := range n.eps {
+		if ps, ok := ep.tr.(transport.PeerParamsSetter); ok {
+			for _, a := range d.Addrs {
+				if a.Transport == ep.name && a.Params != "" {
+					if err := ps.SetPeerParams(a.AddrPort, a.Params); err != nil {
+						n.limiter.Warn(n.log, "setpeerparams", "transport refused a peer's parameters", "transport", ep.name, "err", err)
+					}
+				}
+			}
+		}
 		pv, ok := ep.tr.(transport.PeerVerifier)
 		if !ok {
 			continue

@@ -337,8 +337,12 @@ func (n *Node) publish() error {
 		d.ExitPolicy = n.opts.ExitPolicy.Summary()
 	}
 	for _, ep := range n.eps {
+		params := ""
+		if pp, ok := ep.tr.(transport.ParamsProvider); ok {
+			params = pp.Params()
+		}
 		for _, a := range ep.advertise {
-			d.Addrs = append(d.Addrs, descriptor.Addr{Transport: ep.name, AddrPort: a})
+			d.Addrs = append(d.Addrs, descriptor.Addr{Transport: ep.name, AddrPort: a, Params: params})
 		}
 	}
 	b, err := d.Sign(n.opts.Identity)

@@ -18,6 +18,7 @@ import (
 	"github.com/tarzan-net/tarzan/plugins/discovery/static"
 	"github.com/tarzan-net/tarzan/plugins/transport/dtls"
 	"github.com/tarzan-net/tarzan/plugins/transport/kcp"
+	"github.com/tarzan-net/tarzan/plugins/transport/pt"
 	"github.com/tarzan-net/tarzan/plugins/transport/udp"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/cover"
@@ -38,6 +39,7 @@ var Transports = map[string]transport.Factory{
 	"udp":  udp.New,
 	"dtls": dtls.New,
 	"kcp":  kcp.New,
+	"pt":   pt.New,
 }
 
 // Discoveries are the shipped discovery backends by name.
