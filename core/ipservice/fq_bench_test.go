@@ -18,7 +18,7 @@ import (
 // adapter batch) from a client adapter through a 3-hop tunnel of
 // in-memory nodes, each round waiting until the exits have them all:
 // the cost of a tunnel's entry while the engine is not backed up, with
-// the fair queue's inline send (Options.FairQueueInline, D-bulk), with
+// the fair queue's inline send (Options.FairQueueInline, D46), with
 // every packet handed to the queue's sender (the default) and as in D39
 // (Options.FairQueueAlways). cpu-ns/pkt is the
 // process's user+system CPU per packet, every node included.

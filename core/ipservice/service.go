@@ -37,7 +37,7 @@ type Options struct {
 	FairQueue int
 	// FairQueueAlways makes the fair queue's sender send as soon as it
 	// can and wait in the engine when the engine's writer queue is full
-	// (4,096 frames shared by every tunnel), as before D-bulk. By
+	// (4,096 frames shared by every tunnel), as before D46. By
 	// default the sender waits before each batch until the writer is
 	// nearly idle again (fq.go), so a backlog waits in the fair queue,
 	// per flow.
@@ -46,7 +46,7 @@ type Options struct {
 	// tunnel itself while nothing is queued and the engine's writer is
 	// nearly idle (no copy, no hand-off to the sender). Off by default:
 	// measured end to end it made 16 flows less fair (slowest ÷ mean
-	// 0.78 against 0.94) for no clear gain (D-bulk).
+	// 0.78 against 0.94) for no clear gain (D46).
 	FairQueueInline bool
 }
 

@@ -153,7 +153,7 @@ var errNoSession = errors.New("node: no established link")
 // IP service's fair queues send inline only while the writer is this
 // close to idle (a few of its batches), and keep the backlog in their
 // own per-flow queues otherwise, where a fat flow's packets are the
-// ones that wait and drop (D39, D-bulk).
+// ones that wait and drop (D39, D46).
 const inlineRoom = 4 * transport.BatchSize
 
 // hasRoom reports whether a payload for l would be taken now without

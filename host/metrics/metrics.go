@@ -7,7 +7,7 @@
 // Labels never carry an address or a full node ID. A link is labelled by
 // its peer's short ID (8 hex digits, as the logs name peers); tunnels have
 // no per-tunnel labels at all, since their hops would record which relays
-// this node's traffic crossed (docs/DECISIONS.md D-observe).
+// this node's traffic crossed (docs/DECISIONS.md D45).
 package metrics
 
 import (

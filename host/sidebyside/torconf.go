@@ -139,7 +139,7 @@ type TorPlan struct {
 	// control (Vegas, proposal 324) takes the waits for queueing and
 	// keeps the circuit's window small: measured here, KIST gave 0.4–6 MB/s
 	// for one 16 MiB fetch, Vanilla 3.6–8 MB/s on the same machine and
-	// load (D-bulk in docs/DECISIONS.md).
+	// load (D46 in docs/DECISIONS.md).
 	Scheduler string
 	// Extra are torrc lines every node gets (after the defaults).
 	Extra []string

@@ -348,7 +348,7 @@ func TestCurl(t *testing.T) {
 // A name is looked up through the tunnel once per isolation group while
 // its answer lives (the fake exit answers with TTL 60): a second CONNECT
 // by name in the same group asks nothing, one in another group asks its
-// own exit (D-ttfb; caches never cross groups, D28).
+// own exit (D42; caches never cross groups, D28).
 func TestDNSCachePerGroup(t *testing.T) {
 	p, x := newTestProxy(t, nil)
 	connectAs := func(user string) {

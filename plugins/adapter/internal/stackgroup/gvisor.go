@@ -13,7 +13,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
-// Our own gVisor stack construction (D-ttfb), in place of wireguard's
+// Our own gVisor stack construction (D42), in place of wireguard's
 // netstack.CreateNetTUN, which hides the stack: we set the TCP options
 // ourselves and read the link endpoint directly, without a goroutine
 // between the stack and the adapter's ReadPackets.
