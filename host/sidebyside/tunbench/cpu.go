@@ -64,12 +64,13 @@ func allStats() map[int]procStat {
 	return out
 }
 
-// treeTicks sums the ticks of roots and every descendant in stats.
-func treeTicks(stats map[int]procStat, roots []int) (ticks uint64, procs int) {
+// tree lists roots and every descendant of theirs in stats, each once.
+func tree(stats map[int]procStat, roots []int) []int {
 	children := map[int][]int{}
 	for pid, st := range stats {
 		children[st.ppid] = append(children[st.ppid], pid)
 	}
+	var pids []int
 	seen := map[int]bool{}
 	todo := append([]int(nil), roots...)
 	for len(todo) > 0 {
@@ -79,11 +80,19 @@ func treeTicks(stats map[int]procStat, roots []int) (ticks uint64, procs int) {
 			continue
 		}
 		seen[pid] = true
+		pids = append(pids, pid)
+		todo = append(todo, children[pid]...)
+	}
+	return pids
+}
+
+// treeTicks sums the ticks of roots and every descendant in stats.
+func treeTicks(stats map[int]procStat, roots []int) (ticks uint64, procs int) {
+	for _, pid := range tree(stats, roots) {
 		if st, ok := stats[pid]; ok {
 			ticks += st.ticks
 			procs++
 		}
-		todo = append(todo, children[pid]...)
 	}
 	return ticks, procs
 }
@@ -105,21 +114,8 @@ func cpuBreakdown(path string, before, after map[int]procStat, roots []int) erro
 		secs float64
 		cmd  string
 	}
-	children := map[int][]int{}
-	for pid, st := range after {
-		children[st.ppid] = append(children[st.ppid], pid)
-	}
 	var rows []row
-	seen := map[int]bool{}
-	todo := append([]int(nil), roots...)
-	for len(todo) > 0 {
-		pid := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
-		if seen[pid] {
-			continue
-		}
-		seen[pid] = true
-		todo = append(todo, children[pid]...)
+	for _, pid := range tree(after, roots) {
 		a, ok := after[pid]
 		if !ok {
 			continue
