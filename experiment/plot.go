@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -74,6 +75,18 @@ func scatter(runs []Run, title, ylabel string, y func(Run) float64) (*plot.Plot,
 		labels.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(3)}
 		p.Add(labels)
 	}
+	// A log axis needs a positive range of some width: with one policy,
+	// or every policy at overhead 1, gonum would widen the range to
+	// [0, 2] and the log ticks would fail. Half a step of padding on
+	// each side keeps the outer points and their labels off the frame.
+	lo, hi := math.Inf(1), 1.0
+	for _, r := range runs {
+		lo, hi = min(lo, max(r.Overhead, 1)), max(hi, r.Overhead)
+	}
+	if math.IsInf(lo, 1) {
+		lo = 1
+	}
+	p.X.Min, p.X.Max = lo/1.5, hi*1.5
 	p.Legend.Top = true
 	p.Legend.Left = false
 	p.Legend.XOffs = -vg.Points(4)

@@ -24,3 +24,17 @@ func TestScatterOverheadAxisIsLog(t *testing.T) {
 		t.Fatalf("a run with overhead 0 breaks the log axis: %v", err)
 	}
 }
+
+// One policy, or every policy at overhead 1, leaves the axis no width;
+// gonum would widen it to [0, 2], which a log axis cannot draw.
+func TestScatterOnePolicyDraws(t *testing.T) {
+	for _, runs := range [][]Run{{{Policy: "none", Overhead: 1}}, {{Policy: "a", Overhead: 1}, {Policy: "b", Overhead: 1}}} {
+		p, err := scatter(runs, "t", "y", func(r Run) float64 { return 0.5 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := save(p, t.TempDir()+"/x.png"); err != nil {
+			t.Fatalf("%d runs at overhead 1: %v", len(runs), err)
+		}
+	}
+}
