@@ -377,7 +377,7 @@ func (r *restartable) crashRestart(ctx context.Context, i int) error {
 	for _, a := range r.Addrs {
 		peers = append(peers, a.String())
 	}
-	disc, err := static.New(map[string]string{"peers": strings.Join(peers, ","), "interval": "300ms"})
+	disc, err := static.New(map[string]string{"peers": strings.Join(peers, ","), "interval": "300ms", "stretch": "false"}) // steady rounds: the harness counts on probes every round
 	if err != nil {
 		return err
 	}

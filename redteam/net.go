@@ -77,7 +77,9 @@ func StartNet(ctx context.Context, cfg NetConfig) (*Net, error) {
 			nt.Close()
 			return nil, err
 		}
-		disc, err := static.New(map[string]string{"peers": strings.Join(peers, ","), "interval": "300ms"})
+		// stretch = false: the attacks wait for victims to probe the
+		// attacker's address, which they do on every proposal round.
+		disc, err := static.New(map[string]string{"peers": strings.Join(peers, ","), "interval": "300ms", "stretch": "false"})
 		if err != nil {
 			nt.Close()
 			return nil, err

@@ -443,7 +443,7 @@ func staticWith(nodes int, extra ...netip.AddrPort) (*static.Static, error) {
 	for _, a := range extra {
 		peers = append(peers, a.String())
 	}
-	d, err := static.New(map[string]string{"peers": strings.Join(peers, ","), "interval": "300ms"})
+	d, err := static.New(map[string]string{"peers": strings.Join(peers, ","), "interval": "300ms", "stretch": "false"}) // steady rounds: the harness counts on probes every round
 	if err != nil {
 		return nil, err
 	}

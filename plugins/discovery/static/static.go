@@ -17,6 +17,8 @@
 //	peers     comma-separated "host:port" IP literals ("192.0.2.1:7000,[2001:db8::1]:7000")
 //	file      path of a bootstrap file (see below)
 //	interval  the shortest wait before the list is proposed again (Go duration, default 30s)
+//	stretch   whether quiet rounds stretch (default true); false proposes
+//	          the list every interval, as tests that count probes need
 //
 // A bootstrap file has one entry per line: a "host:port" IP literal, or
 // "desc <base64>" to propose a signed descriptor. '#' starts a comment;
@@ -32,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +78,7 @@ type Static struct {
 	due       time.Time // when Next next hands out the list
 	last      time.Time // when Next last handed it out
 	shift     int       // the next wait is interval<<shift (quiet rounds double it)
+	steady    bool      // stretch = false: every wait is one interval
 	seen      map[[32]byte]struct{}
 }
 
@@ -126,8 +130,14 @@ func New(options map[string]string) (discovery.Discovery, error) {
 				return nil, fmt.Errorf("static discovery: option \"interval\": %s is not positive", value)
 			}
 			s.interval = d
+		case "stretch":
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				return nil, fmt.Errorf("static discovery: option \"stretch\": %q is not true or false", value)
+			}
+			s.steady = !b
 		default:
-			return nil, fmt.Errorf("static discovery: unknown option %q (want peers, file, interval)", key)
+			return nil, fmt.Errorf("static discovery: unknown option %q (want peers, file, interval, stretch)", key)
 		}
 	}
 	// The file comes after "peers" whatever the map order, so that the
@@ -187,7 +197,9 @@ func (s *Static) Next(ctx context.Context) ([]discovery.Proposal, error) {
 		if wait <= 0 && len(s.list) > 0 {
 			s.last = now
 			s.due = now.Add(s.interval << s.shift)
-			s.shift = min(s.shift+1, maxQuietShift)
+			if !s.steady {
+				s.shift = min(s.shift+1, maxQuietShift)
+			}
 			s.mu.Unlock()
 			return clone(s.list), nil
 		}

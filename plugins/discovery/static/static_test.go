@@ -296,3 +296,30 @@ func TestQuietRoundsStretchUntilNews(t *testing.T) {
 		}
 	})
 }
+
+// stretch = false keeps every round one interval apart, for harnesses
+// that count probes per round; a value that is not a bool is refused.
+func TestStretchOff(t *testing.T) {
+	if _, err := New(map[string]string{"peers": "192.0.2.1:7000", "stretch": "sometimes"}); err == nil || !strings.Contains(err.Error(), "stretch") {
+		t.Fatalf("stretch = sometimes: err %v, want one naming the option", err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		d, err := New(map[string]string{"peers": "192.0.2.1:7000", "interval": "1s", "stretch": "false"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if err := d.Start(nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6 {
+			begin := time.Now()
+			if _, err := d.Next(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if w, want := time.Since(begin), min(i, 1)*int(time.Second); w != time.Duration(want) {
+				t.Fatalf("round %d after %v, want %v", i, w, time.Duration(want))
+			}
+		}
+	})
+}
