@@ -26,6 +26,9 @@ func FuzzSegment(f *testing.F) {
 		}
 		body := b
 		if len(b) >= 6 && binary.LittleEndian.Uint16(b[4:]) == fecTypeData {
+			if len(b) < fecHeader {
+				t.Fatalf("a segment parsed from a %d-byte packet with a FEC data header", len(b))
+			}
 			body = b[fecHeader:]
 		}
 		if len(body) < SegmentOverhead {

@@ -47,6 +47,9 @@ func parseSegment(b []byte) (segment, bool) {
 		case fecTypeParity:
 			return segment{}, false
 		case fecTypeData:
+			if len(b) < fecHeader {
+				return segment{}, false // a 6- or 7-byte packet claiming FEC data
+			}
 			b = b[fecHeader:]
 		}
 	}
