@@ -321,7 +321,7 @@ wait_converged() {
 			node_status "$n" || continue
 			local f="$WORK/$n/status.json" peers lu nm
 			peers=$(json_int peers "$f"); lu=$(json_int links_up "$f")
-			nm=$(grep -c '"up": ' "$f")
+			nm=$(grep -c '"rate": ' "$f") # one per mimic link ("up" is in the links list too)
 			[ "${peers:-0}" -eq $((total_nodes - 1)) ] && [ "$nm" -gt 0 ] && [ "${lu:-0}" -eq "$nm" ] && full=$((full + 1))
 			up=$((up + ${lu:-0})); tot=$((tot + nm))
 		done
@@ -332,7 +332,7 @@ wait_converged() {
 		if [ $(($(date +%s) - t0)) -ge "$secs" ]; then
 			for n in "${names[@]}"; do
 				local f="$WORK/$n/status.json"
-				echo "    $n: peers=$(json_int peers "$f" 2>/dev/null) links_up=$(json_int links_up "$f" 2>/dev/null)/$(grep -c '"up": ' "$f" 2>/dev/null)"
+				echo "    $n: peers=$(json_int peers "$f" 2>/dev/null) links_up=$(json_int links_up "$f" 2>/dev/null)/$(grep -c '"rate": ' "$f" 2>/dev/null)"
 			done
 			return 1
 		fi
