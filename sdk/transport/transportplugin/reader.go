@@ -1,6 +1,7 @@
 package transportplugin
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -78,13 +79,21 @@ func (r *reader) fill(pkts []transport.Packet) int {
 			r.malformed.Add(1)
 			break
 		}
-		if len(data) > len(pkts[n].Buf) {
-			r.tooBig.Add(1)
-			continue
+		if r.put(&pkts[n], addr, data) {
+			n++
 		}
-		pkts[n].N = copy(pkts[n].Buf, data)
-		pkts[n].Addr = addr
-		n++
 	}
 	return n
+}
+
+// put copies one datagram into p, or counts it as too big for p's Buf
+// (dropped, as the transport contract says) and reports false.
+func (r *reader) put(p *transport.Packet, addr netip.AddrPort, data []byte) bool {
+	if len(data) > len(p.Buf) {
+		r.tooBig.Add(1)
+		return false
+	}
+	p.N = copy(p.Buf, data)
+	p.Addr = addr
+	return true
 }

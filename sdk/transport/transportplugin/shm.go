@@ -47,13 +47,9 @@ func (r *reader) readShm(d *dataConn, pkts []transport.Packet) (int, error) {
 				r.malformed.Add(1)
 				continue
 			}
-			if len(data) > len(pkts[n].Buf) {
-				r.tooBig.Add(1)
-				continue
+			if r.put(&pkts[n], addr, data) {
+				n++
 			}
-			pkts[n].N = copy(pkts[n].Buf, data)
-			pkts[n].Addr = addr
-			n++
 		}
 		return used
 	})
