@@ -77,7 +77,7 @@ func UnknownPlugin(kind, name string) error {
 
 // PluginStats reports a plugin's supervisor stats when it runs out of process.
 func PluginStats(p any) (pluginkit.Stats, bool) {
-	if r, ok := p.(pluginkit.Reporter); ok {
+	if r, ok := unwrapPlugin(p).(pluginkit.Reporter); ok {
 		return r.PluginStats(), true
 	}
 	return pluginkit.Stats{}, false

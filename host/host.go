@@ -66,6 +66,11 @@ type Host struct {
 	id     *identity.Identity // read by prepare
 	policy *exitpolicy.Policy // the exit policy, parsed once by prepare
 
+	// What a reload needs (reload.go): the catalog to open a new cover
+	// policy through, and the opened plugins.
+	cat     catalog
+	plugins *plugins
+
 	undo []func() error // teardown steps in start order; Close runs them backwards
 
 	closeOnce sync.Once
@@ -93,10 +98,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Host, err err
 	if cfg.Node.AllowVariableTimeAES && !onion.HardwareAES() {
 		o.Logger.Warn("this CPU has no AES instructions: onion cells are encrypted in variable time, which leaks key bits through timing (node.allow_variable_time_aes = true)")
 	}
-	p, err := openPlugins(catalog{exe: o.Exe, log: o.Logger}, cfg, o.Clients)
+	h.cat = catalog{exe: o.Exe, log: o.Logger}
+	p, err := openPlugins(h.cat, cfg, o.Clients)
 	if err != nil {
 		return nil, err
 	}
+	h.plugins = p
 	if err := h.startCore(ctx, p); err != nil {
 		return nil, err
 	}

@@ -70,9 +70,10 @@ func openPlugins(c catalog, cfg *config.Config, clients []adapter.Adapter) (_ *p
 		return nil, fmt.Errorf("discovery %q: %w", cfg.Discovery.Name, err)
 	}
 	p.add(builtin.KindDiscovery, cfg.Discovery.Name, p.discovery)
-	if p.cover, err = open(c, builtin.KindCover, cfg.Cover.Plugin, builtin.Covers, coverplugin.Launch); err != nil {
-		return nil, fmt.Errorf("cover %q: %w", cfg.Cover.Name, err)
+	if p.cover, err = openCover(c, cfg); err != nil {
+		return nil, err
 	}
+	p.cover = newSwapCover(p.cover)
 	p.add(builtin.KindCover, cfg.Cover.Name, p.cover)
 	if err := p.openClient(c, cfg, clients); err != nil {
 		return nil, err
@@ -81,6 +82,16 @@ func openPlugins(c catalog, cfg *config.Config, clients []adapter.Adapter) (_ *p
 		return nil, err
 	}
 	return p, nil
+}
+
+// openCover opens cfg's cover policy (at start, and again on a reload
+// that changed it).
+func openCover(c catalog, cfg *config.Config) (cover.Policy, error) {
+	pol, err := open(c, builtin.KindCover, cfg.Cover.Plugin, builtin.Covers, coverplugin.Launch)
+	if err != nil {
+		return nil, fmt.Errorf("cover %q: %w", cfg.Cover.Name, err)
+	}
+	return pol, nil
 }
 
 func (p *plugins) openTransports(c catalog, cfg *config.Config) error {
@@ -151,6 +162,9 @@ func (p *plugins) replies() []control.PluginReply {
 	var out []control.PluginReply
 	for _, r := range p.running {
 		rep := control.PluginReply{Kind: r.kind, Name: r.name, InProc: true}
+		if s, ok := r.v.(swapper); ok { // a reload may have changed the policy
+			rep.Name = s.current().Name()
+		}
 		if st, ok := PluginStats(r.v); ok {
 			rep.InProc, rep.PID, rep.Restarts = false, st.PID, st.Restarts
 		}

@@ -5,9 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/cover"
 )
 
 // NewLogger makes the node's logger: format "json" writes one JSON object
@@ -27,8 +31,9 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, *slog.LevelVar)
 }
 
 // Reload re-reads the node's configuration file (SIGHUP): what can change
-// while the node runs is applied (node.log_level), what cannot is named
-// with "needs a restart". A file that does not load leaves the running
+// while the node runs is applied (node.log_level, exit.policy, and the
+// cover policy: [cover]'s name, path, sha256, in_process and options),
+// what cannot is named with "needs a restart". A file that does not load leaves the running
 // configuration as it is, and the error names file, line and key. Every
 // outcome is logged; the error is returned as well.
 func (h *Host) Reload() error {
@@ -63,7 +68,6 @@ func (h *Host) apply(next *config.Config) (applied, restart []string) {
 			restart = append(restart, "node.log_level")
 		}
 	}
-	restart = append(restart, changedKeys(cur, next)...)
 	// What was applied is now the running configuration; the rest keeps
 	// its running value, so a later reload reports it again.
 	upd := *cur
@@ -71,8 +75,91 @@ func (h *Host) apply(next *config.Config) (applied, restart []string) {
 	if h.level == nil {
 		upd.Node.LogLevel = cur.Node.LogLevel
 	}
+	if a, r := h.applyExitPolicy(next); a != "" {
+		applied = append(applied, a)
+		upd.Exit.Policy = next.Exit.Policy
+		restart = append(restart, r...)
+	} else {
+		restart = append(restart, r...)
+	}
+	if a, r := h.applyCover(next); a != "" {
+		applied = append(applied, a)
+		upd.Cover.Plugin = next.Cover.Plugin
+		restart = append(restart, r...)
+	} else {
+		restart = append(restart, r...)
+	}
+	restart = append(restart, changedKeys(&upd, next)...)
 	h.cfg = &upd
 	return applied, restart
+}
+
+// applyExitPolicy puts next's exit policy in force when it differs from
+// the running one: the core checks it from the next packet on and
+// publishes it in a new descriptor, and the exit adapter's own check
+// follows when the adapter takes a new policy (adapter.PolicyUpdater).
+// It returns what it applied ("" for nothing) and what still needs a
+// restart.
+func (h *Host) applyExitPolicy(next *config.Config) (applied string, restart []string) {
+	cur := h.cfg
+	if !cur.Node.Exit || !next.Node.Exit || slices.Equal(cur.Exit.Policy, next.Exit.Policy) || h.node == nil {
+		return "", nil
+	}
+	pol := exitpolicy.Default()
+	if len(next.Exit.Policy) > 0 {
+		var err error
+		if pol, err = exitpolicy.Parse(next.Exit.Policy); err != nil {
+			h.log.Error("reload: exit.policy not applied", "file", next.File, "err", err)
+			return "", []string{"exit.policy"}
+		}
+	}
+	if err := h.node.SetExitPolicy(pol); err != nil {
+		h.log.Error("reload: exit.policy not applied", "err", err)
+		return "", []string{"exit.policy"}
+	}
+	h.policy = pol
+	if pu, ok := h.plugins.exit.(adapter.PolicyUpdater); ok {
+		if err := pu.SetExitPolicy(pol); err != nil {
+			// The core enforces the new policy on every packet already;
+			// the adapter's second check keeps the old one.
+			h.log.Warn("reload: the exit adapter keeps its old exit policy until the node restarts; the core enforces the new one", "adapter", h.cfg.Exit.Name, "err", err)
+			restart = append(restart, "exit.policy (at the exit adapter)")
+		}
+	} else if h.plugins.exit != nil {
+		restart = append(restart, "exit.policy (at the exit adapter)")
+	}
+	return fmt.Sprintf("exit.policy=%q", strings.Join(next.Exit.Policy, "; ")), restart
+}
+
+// applyCover opens next's cover policy when [cover]'s plugin or options
+// changed, swaps it in for the running one (swapCover) and closes the
+// old one. Loop cover keeps the rate it read at start, so a change in the
+// loops a policy asks for takes a restart; so do the loop_* keys.
+func (h *Host) applyCover(next *config.Config) (applied string, restart []string) {
+	cur := h.cfg
+	s, ok := h.plugins.cover.(swapper)
+	if reflect.DeepEqual(cur.Cover.Plugin, next.Cover.Plugin) || !ok {
+		return "", nil
+	}
+	pol, err := openCover(h.cat, next)
+	if err != nil {
+		h.log.Error("reload: the cover policy was not changed", "err", err)
+		return "", []string{"[cover]"}
+	}
+	if loopsOf(pol) != loopsOf(s.current()) {
+		restart = append(restart, "cover loops (the policy's loop rate)")
+	}
+	s.swap(pol).Close()
+	h.log.Info("reload: cover policy swapped", "policy", pol.Name(), "interval", pol.Interval())
+	return "cover=" + next.Cover.Name, restart
+}
+
+// loopsOf is the loop cover a policy asks for (none: the zero value).
+func loopsOf(p cover.Policy) cover.Loops {
+	if l, ok := p.(cover.Looper); ok {
+		return l.Loops()
+	}
+	return cover.Loops{}
 }
 
 // changedKeys names what differs between a and b other than the log

@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/control"
+	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 )
 
 type syncBuf struct {
@@ -78,5 +84,70 @@ func TestReload(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "reload failed; the running configuration stays as it was") {
 		t.Errorf("a failed reload was not logged:\n%s", out.String())
+	}
+}
+
+// A reload applies a changed exit policy (the core, the published
+// descriptor and the exit adapter's own check) and a changed cover policy
+// (swapped in, the old one closed), and says so.
+func TestReloadExitPolicyAndCover(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Node.Exit = true
+	cfg.Exit.InProcess = true
+	cfg.Exit.Policy = []string{"accept 198.18.0.0/15:80", "reject *:*"}
+	if err := config.Write(cfg.File, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuf
+	log, level := NewLogger(&out, "json", "info")
+	h, err := Start(context.Background(), cfg, Options{Logger: log, Level: level})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	type policer interface{ Policy() *exitpolicy.Policy }
+	exit, ok := h.plugins.exit.(policer)
+	if !ok {
+		t.Fatalf("the in-process exit adapter %T does not report its policy", h.plugins.exit)
+	}
+	dst := netip.MustParseAddrPort("198.18.0.1:443")
+	if ok, _ := h.Node().ExitPolicy().Allows("tcp", dst); ok {
+		t.Fatalf("before the reload the policy already allows %v", dst)
+	}
+
+	next := *cfg
+	next.Exit.Policy = []string{"accept 198.18.0.0/15:80,443", "reject *:*"}
+	next.Cover.Plugin = config.Plugin{Name: "constant", InProcess: true, Options: map[string]string{"rate": "20"}}
+	if err := config.Write(cfg.File, &next); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for what, p := range map[string]*exitpolicy.Policy{"the core": h.Node().ExitPolicy(), "the exit adapter": exit.Policy()} {
+		if ok, _ := p.Allows("tcp", dst); !ok {
+			t.Errorf("after the reload %s still refuses %v (policy %v)", what, dst, p)
+		}
+	}
+	d, err := descriptor.Parse(h.Node().Descriptor(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := h.Node().ExitPolicy().Summary(); d.ExitPolicy != want {
+		t.Errorf("published summary %q, want the reloaded policy's %q", d.ExitPolicy, want)
+	}
+	if got := h.plugins.cover.(swapper).current().Name(); got != "constant" {
+		t.Errorf("cover policy after the reload: %q, want constant", got)
+	}
+	if got := h.plugins.replies(); !slices.ContainsFunc(got, func(r control.PluginReply) bool { return r.Kind == "cover" && r.Name == "constant" }) {
+		t.Errorf("the plugin list does not show the new cover policy: %+v", got)
+	}
+	l := out.String()
+	if !strings.Contains(l, `exit.policy=\"accept 198.18.0.0/15:80,443; reject *:*\"`) || !strings.Contains(l, "cover=constant") {
+		t.Errorf("the reload log does not name the exit policy and the cover policy it applied:\n%s", l)
 	}
 }

@@ -188,8 +188,14 @@ func (n *Node) Logger() *slog.Logger { return n.log }
 func (n *Node) IsExit() bool { return n.opts.Exit }
 
 // ExitPolicy is the policy the node publishes and enforces as an exit
-// (Options.ExitPolicy, exitpolicy.Default when none was given).
-func (n *Node) ExitPolicy() *exitpolicy.Policy { return n.opts.ExitPolicy }
+// (Options.ExitPolicy, exitpolicy.Default when none was given, until
+// SetExitPolicy replaces it).
+func (n *Node) ExitPolicy() *exitpolicy.Policy {
+	if p := n.exitPolicy.Load(); p != nil {
+		return p
+	}
+	return n.opts.ExitPolicy
+}
 
 // Count adds delta to the named counter of the node's set (Stats,
 // Status.Counters). Services count there so that one snapshot holds every

@@ -69,6 +69,12 @@ func (n *Node) shapeLoop() {
 		case now = <-policyTick.C():
 			s.advance(now)
 			s.consultPolicy(policy, now)
+			// A reload may have swapped the policy behind a proxy
+			// (host/reload.go): its interval applies from the next tick.
+			if iv := policy.Interval(); iv > 0 && iv != interval {
+				interval = iv
+				policyTick.Reset(iv)
+			}
 			switch {
 			case !s.active && s.anyShaped():
 				s.active, s.slot = true, now

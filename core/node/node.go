@@ -61,6 +61,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/mimic"
@@ -88,6 +89,8 @@ type Node struct {
 	descMu    sync.RWMutex
 	desc      []byte
 	descUntil time.Time
+
+	exitPolicy atomic.Pointer[exitpolicy.Policy] // Options.ExitPolicy until SetExitPolicy (reload.go)
 
 	view       *view.View
 	mimicMu    sync.Mutex
@@ -334,7 +337,7 @@ func (n *Node) publish() error {
 		Expires:   now.Add(n.opts.DescriptorLifetime),
 	}
 	if n.opts.Exit {
-		d.ExitPolicy = n.opts.ExitPolicy.Summary()
+		d.ExitPolicy = n.ExitPolicy().Summary()
 	}
 	for _, ep := range n.eps {
 		params := ""

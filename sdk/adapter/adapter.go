@@ -132,6 +132,16 @@ type ExcludeUpdater interface {
 	SetExclude(prefixes []netip.Prefix) error
 }
 
+// PolicyUpdater is implemented by exit adapters that enforce the exit
+// policy themselves (Config.ExitPolicy): the core calls it when a reload
+// (SIGHUP) changed the node's policy, so that the adapter's own check
+// follows. An exit adapter that does not implement it keeps the policy it
+// was opened with until the node restarts, and the reload says so. Treat
+// p as read-only.
+type PolicyUpdater interface {
+	SetExitPolicy(p *exitpolicy.Policy) error
+}
+
 // Restarter is implemented by adapters that can lose their state while
 // the node runs: an adapter in a child process is restarted when the child
 // dies, and the new child knows none of the old one's flows (an exit's NAT

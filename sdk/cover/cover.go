@@ -51,7 +51,8 @@ type Target struct {
 type Policy interface {
 	// Name is the policy's registered name, e.g. "constant".
 	Name() string
-	// Interval is how often the engine calls Tick. It is read once.
+	// Interval is how often the engine calls Tick. It is read at start and
+	// again after every Tick; a new value applies from the next tick.
 	Interval() time.Duration
 	// Tick returns one Target per entry of links, in the same order. The
 	// policy must not retain links after returning.

@@ -174,7 +174,7 @@ func (e *Exit) allowed(proto string, dst netip.AddrPort) error {
 		e.stats.rejectedLocal.Add(1)
 		return errLocal
 	}
-	if ok, _ := e.cfg.policy.Allows(proto, dst); !ok {
+	if ok, _ := e.policy().Allows(proto, dst); !ok {
 		e.stats.rejectedPolicy.Add(1)
 		return errPolicy
 	}

@@ -41,6 +41,7 @@ type config struct {
 	policy                     *exitpolicy.Policy // nil until Open, unless OptPolicy set it
 	allowLoopback              bool
 	dnsAddrs                   []netip.Addr
+	policySet                  bool // OptPolicy given: a reload cannot change the policy (reload.go)
 	dnsSet                     bool // OptDNSAddr given (dnsAddrs may then be empty: "none")
 	bind                       netip.Addr
 	alias                      map[netip.Addr]netip.Addr
@@ -70,6 +71,7 @@ func parseOptions(opts map[string]string) (config, error) {
 			}
 		case OptPolicy:
 			c.policy, err = ParsePolicyOption(v)
+			c.policySet = true
 		case OptAllowLoopback:
 			c.allowLoopback, err = strconv.ParseBool(v)
 		case OptDNSAddr:

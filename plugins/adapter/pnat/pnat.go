@@ -27,6 +27,7 @@ type Resolver interface {
 // adapter.Adapter and an adapter.FlowCloser.
 type Exit struct {
 	cfg      config
+	reload   reloaded // the exit policy of the last reload (reload.go)
 	log      *slog.Logger
 	resolver Resolver
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -330,7 +331,7 @@ func (e *Exit) Stats() map[string]uint64 {
 func (e *Exit) Policy() *exitpolicy.Policy {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.cfg.policy
+	return e.policy()
 }
 
 func now() int64 { return time.Now().UnixNano() }

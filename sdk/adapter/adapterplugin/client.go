@@ -2,6 +2,7 @@ package adapterplugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
@@ -265,6 +267,37 @@ func (c *client) SetExclude(prefixes []netip.Prefix) error {
 	return err
 }
 
+// SetExitPolicy forwards the reloaded policy to a child whose adapter
+// takes one and is remembered, so a restarted child is opened with it. A
+// child whose adapter does not take one gets ErrPolicyFixed.
+func (c *client) SetExitPolicy(p *exitpolicy.Policy) error {
+	rules := make([]string, len(p.Rules))
+	for i, r := range p.Rules {
+		rules[i] = r.String()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open != nil {
+		c.open.HasExitPolicy, c.open.ExitPolicy = true, rules
+	}
+	if !c.caps.GetPolicyUpdater() {
+		return ErrPolicyFixed
+	}
+	raw, err := c.sup.Client()
+	if err != nil {
+		return fmt.Errorf("adapterplugin: set exit policy: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	_, err = raw.(adapterpb.AdapterClient).SetExitPolicy(ctx, &adapterpb.SetExitPolicyRequest{ExitPolicy: rules})
+	return err
+}
+
+// ErrPolicyFixed is SetExitPolicy's answer for a plugin whose adapter does
+// not implement adapter.PolicyUpdater: it keeps the policy it was opened
+// with until it restarts.
+var ErrPolicyFixed = errors.New("adapterplugin: the adapter keeps the exit policy it was opened with until it restarts")
+
 var msgPool = sync.Pool{New: func() any {
 	b := make([]byte, 0, maxMessage)
 	return &b
@@ -298,5 +331,6 @@ var (
 	_ pluginkit.Reporter     = (*client)(nil)
 	_ adapter.FlowCloser     = (*client)(nil)
 	_ adapter.ExcludeUpdater = (*client)(nil)
+	_ adapter.PolicyUpdater  = (*client)(nil)
 	_ adapter.Restarter      = (*client)(nil)
 )

@@ -52,6 +52,8 @@ func TestMain(m *testing.M) {
 			switch mode {
 			case "config":
 				return reporter{adaptertest.New(adapter.RoleExit)}, nil
+			case "policy":
+				return policyTaker{adaptertest.New(adapter.RoleExit)}, nil
 			case "sink":
 				return &sink{Fake: adaptertest.New(adapter.RoleExit)}, nil
 			case "slog":

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
@@ -44,7 +45,8 @@ func (s *server) Configure(_ context.Context, req *adapterpb.ConfigureRequest) (
 	s.a = a
 	_, fc := a.(adapter.FlowCloser)
 	_, eu := a.(adapter.ExcludeUpdater)
-	return &adapterpb.ConfigureResponse{Name: a.Name(), Role: string(a.Role()), FlowCloser: fc, ExcludeUpdater: eu}, nil
+	_, pu := a.(adapter.PolicyUpdater)
+	return &adapterpb.ConfigureResponse{Name: a.Name(), Role: string(a.Role()), FlowCloser: fc, ExcludeUpdater: eu, PolicyUpdater: pu}, nil
 }
 
 func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb.Empty, error) {
@@ -150,6 +152,20 @@ func (s *server) SetExclude(_ context.Context, req *adapterpb.SetExcludeRequest)
 		return nil, err
 	}
 	return &adapterpb.Empty{}, eu.SetExclude(ps)
+}
+
+func (s *server) SetExitPolicy(_ context.Context, req *adapterpb.SetExitPolicyRequest) (*adapterpb.Empty, error) {
+	s.mu.Lock()
+	pu, ok := s.a.(adapter.PolicyUpdater)
+	s.mu.Unlock()
+	if !ok {
+		return nil, errors.New("adapterplugin: the adapter does not take a new exit policy")
+	}
+	p, err := exitpolicy.Parse(req.GetExitPolicy())
+	if err != nil {
+		return nil, fmt.Errorf("adapterplugin: exit policy: %w", err)
+	}
+	return &adapterpb.Empty{}, pu.SetExitPolicy(p)
 }
 
 func (s *server) Close(context.Context, *adapterpb.Empty) (*adapterpb.Empty, error) {

@@ -111,6 +111,7 @@ type ConfigureResponse struct {
 	Role           string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
 	FlowCloser     bool                   `protobuf:"varint,3,opt,name=flow_closer,json=flowCloser,proto3" json:"flow_closer,omitempty"`             // implements adapter.FlowCloser
 	ExcludeUpdater bool                   `protobuf:"varint,4,opt,name=exclude_updater,json=excludeUpdater,proto3" json:"exclude_updater,omitempty"` // implements adapter.ExcludeUpdater
+	PolicyUpdater  bool                   `protobuf:"varint,20,opt,name=policy_updater,json=policyUpdater,proto3" json:"policy_updater,omitempty"`   // implements adapter.PolicyUpdater
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -169,6 +170,13 @@ func (x *ConfigureResponse) GetFlowCloser() bool {
 func (x *ConfigureResponse) GetExcludeUpdater() bool {
 	if x != nil {
 		return x.ExcludeUpdater
+	}
+	return false
+}
+
+func (x *ConfigureResponse) GetPolicyUpdater() bool {
+	if x != nil {
+		return x.PolicyUpdater
 	}
 	return false
 }
@@ -261,6 +269,50 @@ func (x *SetExcludeRequest) GetPrefixes() []string {
 	return nil
 }
 
+type SetExitPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExitPolicy    []string               `protobuf:"bytes,1,rep,name=exit_policy,json=exitPolicy,proto3" json:"exit_policy,omitempty"` // rules, one per element, exitpolicy syntax
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetExitPolicyRequest) Reset() {
+	*x = SetExitPolicyRequest{}
+	mi := &file_adapter_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetExitPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetExitPolicyRequest) ProtoMessage() {}
+
+func (x *SetExitPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_adapter_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetExitPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetExitPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_adapter_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetExitPolicyRequest) GetExitPolicy() []string {
+	if x != nil {
+		return x.ExitPolicy
+	}
+	return nil
+}
+
 type OpenRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Mtu           int32                  `protobuf:"varint,1,opt,name=mtu,proto3" json:"mtu,omitempty"`
@@ -276,7 +328,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_adapter_proto_msgTypes[5]
+	mi := &file_adapter_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +340,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_adapter_proto_msgTypes[5]
+	mi := &file_adapter_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +353,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_adapter_proto_rawDescGZIP(), []int{5}
+	return file_adapter_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OpenRequest) GetMtu() int32 {
@@ -363,17 +415,21 @@ const file_adapter_proto_rawDesc = "" +
 	"\aoptions\x18\x01 \x03(\v20.tarzan.adapter.v1.ConfigureRequest.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x01\n" +
 	"\x11ConfigureResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1f\n" +
 	"\vflow_closer\x18\x03 \x01(\bR\n" +
 	"flowCloser\x12'\n" +
-	"\x0fexclude_updater\x18\x04 \x01(\bR\x0eexcludeUpdater\"&\n" +
+	"\x0fexclude_updater\x18\x04 \x01(\bR\x0eexcludeUpdater\x12%\n" +
+	"\x0epolicy_updater\x18\x14 \x01(\bR\rpolicyUpdater\"&\n" +
 	"\x10CloseFlowRequest\x12\x12\n" +
 	"\x04flow\x18\x01 \x01(\x04R\x04flow\"/\n" +
 	"\x11SetExcludeRequest\x12\x1a\n" +
-	"\bprefixes\x18\x01 \x03(\tR\bprefixes\"\xb5\x02\n" +
+	"\bprefixes\x18\x01 \x03(\tR\bprefixes\"7\n" +
+	"\x14SetExitPolicyRequest\x12\x1f\n" +
+	"\vexit_policy\x18\x01 \x03(\tR\n" +
+	"exitPolicy\"\xb5\x02\n" +
 	"\vOpenRequest\x12\x10\n" +
 	"\x03mtu\x18\x01 \x01(\x05R\x03mtu\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x18\n" +
@@ -385,13 +441,14 @@ const file_adapter_proto_rawDesc = "" +
 	"exitPolicy\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xfa\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xce\x03\n" +
 	"\aAdapter\x12V\n" +
 	"\tConfigure\x12#.tarzan.adapter.v1.ConfigureRequest\x1a$.tarzan.adapter.v1.ConfigureResponse\x12@\n" +
 	"\x04Open\x12\x1e.tarzan.adapter.v1.OpenRequest\x1a\x18.tarzan.adapter.v1.Empty\x12J\n" +
 	"\tCloseFlow\x12#.tarzan.adapter.v1.CloseFlowRequest\x1a\x18.tarzan.adapter.v1.Empty\x12L\n" +
 	"\n" +
-	"SetExclude\x12$.tarzan.adapter.v1.SetExcludeRequest\x1a\x18.tarzan.adapter.v1.Empty\x12;\n" +
+	"SetExclude\x12$.tarzan.adapter.v1.SetExcludeRequest\x1a\x18.tarzan.adapter.v1.Empty\x12R\n" +
+	"\rSetExitPolicy\x12'.tarzan.adapter.v1.SetExitPolicyRequest\x1a\x18.tarzan.adapter.v1.Empty\x12;\n" +
 	"\x05Close\x12\x18.tarzan.adapter.v1.Empty\x1a\x18.tarzan.adapter.v1.EmptyBKZIgithub.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpbb\x06proto3"
 
 var (
@@ -406,32 +463,35 @@ func file_adapter_proto_rawDescGZIP() []byte {
 	return file_adapter_proto_rawDescData
 }
 
-var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_adapter_proto_goTypes = []any{
-	(*Empty)(nil),             // 0: tarzan.adapter.v1.Empty
-	(*ConfigureRequest)(nil),  // 1: tarzan.adapter.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 2: tarzan.adapter.v1.ConfigureResponse
-	(*CloseFlowRequest)(nil),  // 3: tarzan.adapter.v1.CloseFlowRequest
-	(*SetExcludeRequest)(nil), // 4: tarzan.adapter.v1.SetExcludeRequest
-	(*OpenRequest)(nil),       // 5: tarzan.adapter.v1.OpenRequest
-	nil,                       // 6: tarzan.adapter.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 7: tarzan.adapter.v1.OpenRequest.OptionsEntry
+	(*Empty)(nil),                // 0: tarzan.adapter.v1.Empty
+	(*ConfigureRequest)(nil),     // 1: tarzan.adapter.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),    // 2: tarzan.adapter.v1.ConfigureResponse
+	(*CloseFlowRequest)(nil),     // 3: tarzan.adapter.v1.CloseFlowRequest
+	(*SetExcludeRequest)(nil),    // 4: tarzan.adapter.v1.SetExcludeRequest
+	(*SetExitPolicyRequest)(nil), // 5: tarzan.adapter.v1.SetExitPolicyRequest
+	(*OpenRequest)(nil),          // 6: tarzan.adapter.v1.OpenRequest
+	nil,                          // 7: tarzan.adapter.v1.ConfigureRequest.OptionsEntry
+	nil,                          // 8: tarzan.adapter.v1.OpenRequest.OptionsEntry
 }
 var file_adapter_proto_depIdxs = []int32{
-	6, // 0: tarzan.adapter.v1.ConfigureRequest.options:type_name -> tarzan.adapter.v1.ConfigureRequest.OptionsEntry
-	7, // 1: tarzan.adapter.v1.OpenRequest.options:type_name -> tarzan.adapter.v1.OpenRequest.OptionsEntry
+	7, // 0: tarzan.adapter.v1.ConfigureRequest.options:type_name -> tarzan.adapter.v1.ConfigureRequest.OptionsEntry
+	8, // 1: tarzan.adapter.v1.OpenRequest.options:type_name -> tarzan.adapter.v1.OpenRequest.OptionsEntry
 	1, // 2: tarzan.adapter.v1.Adapter.Configure:input_type -> tarzan.adapter.v1.ConfigureRequest
-	5, // 3: tarzan.adapter.v1.Adapter.Open:input_type -> tarzan.adapter.v1.OpenRequest
+	6, // 3: tarzan.adapter.v1.Adapter.Open:input_type -> tarzan.adapter.v1.OpenRequest
 	3, // 4: tarzan.adapter.v1.Adapter.CloseFlow:input_type -> tarzan.adapter.v1.CloseFlowRequest
 	4, // 5: tarzan.adapter.v1.Adapter.SetExclude:input_type -> tarzan.adapter.v1.SetExcludeRequest
-	0, // 6: tarzan.adapter.v1.Adapter.Close:input_type -> tarzan.adapter.v1.Empty
-	2, // 7: tarzan.adapter.v1.Adapter.Configure:output_type -> tarzan.adapter.v1.ConfigureResponse
-	0, // 8: tarzan.adapter.v1.Adapter.Open:output_type -> tarzan.adapter.v1.Empty
-	0, // 9: tarzan.adapter.v1.Adapter.CloseFlow:output_type -> tarzan.adapter.v1.Empty
-	0, // 10: tarzan.adapter.v1.Adapter.SetExclude:output_type -> tarzan.adapter.v1.Empty
-	0, // 11: tarzan.adapter.v1.Adapter.Close:output_type -> tarzan.adapter.v1.Empty
-	7, // [7:12] is the sub-list for method output_type
-	2, // [2:7] is the sub-list for method input_type
+	5, // 6: tarzan.adapter.v1.Adapter.SetExitPolicy:input_type -> tarzan.adapter.v1.SetExitPolicyRequest
+	0, // 7: tarzan.adapter.v1.Adapter.Close:input_type -> tarzan.adapter.v1.Empty
+	2, // 8: tarzan.adapter.v1.Adapter.Configure:output_type -> tarzan.adapter.v1.ConfigureResponse
+	0, // 9: tarzan.adapter.v1.Adapter.Open:output_type -> tarzan.adapter.v1.Empty
+	0, // 10: tarzan.adapter.v1.Adapter.CloseFlow:output_type -> tarzan.adapter.v1.Empty
+	0, // 11: tarzan.adapter.v1.Adapter.SetExclude:output_type -> tarzan.adapter.v1.Empty
+	0, // 12: tarzan.adapter.v1.Adapter.SetExitPolicy:output_type -> tarzan.adapter.v1.Empty
+	0, // 13: tarzan.adapter.v1.Adapter.Close:output_type -> tarzan.adapter.v1.Empty
+	8, // [8:14] is the sub-list for method output_type
+	2, // [2:8] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -448,7 +508,7 @@ func file_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_adapter_proto_rawDesc), len(file_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

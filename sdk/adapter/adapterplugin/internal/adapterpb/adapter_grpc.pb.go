@@ -23,11 +23,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Adapter_Configure_FullMethodName  = "/tarzan.adapter.v1.Adapter/Configure"
-	Adapter_Open_FullMethodName       = "/tarzan.adapter.v1.Adapter/Open"
-	Adapter_CloseFlow_FullMethodName  = "/tarzan.adapter.v1.Adapter/CloseFlow"
-	Adapter_SetExclude_FullMethodName = "/tarzan.adapter.v1.Adapter/SetExclude"
-	Adapter_Close_FullMethodName      = "/tarzan.adapter.v1.Adapter/Close"
+	Adapter_Configure_FullMethodName     = "/tarzan.adapter.v1.Adapter/Configure"
+	Adapter_Open_FullMethodName          = "/tarzan.adapter.v1.Adapter/Open"
+	Adapter_CloseFlow_FullMethodName     = "/tarzan.adapter.v1.Adapter/CloseFlow"
+	Adapter_SetExclude_FullMethodName    = "/tarzan.adapter.v1.Adapter/SetExclude"
+	Adapter_SetExitPolicy_FullMethodName = "/tarzan.adapter.v1.Adapter/SetExitPolicy"
+	Adapter_Close_FullMethodName         = "/tarzan.adapter.v1.Adapter/Close"
 )
 
 // AdapterClient is the client API for Adapter service.
@@ -42,6 +43,10 @@ type AdapterClient interface {
 	// adapter.FlowCloser / adapter.ExcludeUpdater (see ConfigureResponse).
 	CloseFlow(ctx context.Context, in *CloseFlowRequest, opts ...grpc.CallOption) (*Empty, error)
 	SetExclude(ctx context.Context, in *SetExcludeRequest, opts ...grpc.CallOption) (*Empty, error)
+	// SetExitPolicy reaches the adapter only if it implements
+	// adapter.PolicyUpdater (ConfigureResponse.policy_updater): a reload
+	// (SIGHUP) that changed the node's exit policy.
+	SetExitPolicy(ctx context.Context, in *SetExitPolicyRequest, opts ...grpc.CallOption) (*Empty, error)
 	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 }
 
@@ -93,6 +98,16 @@ func (c *adapterClient) SetExclude(ctx context.Context, in *SetExcludeRequest, o
 	return out, nil
 }
 
+func (c *adapterClient) SetExitPolicy(ctx context.Context, in *SetExitPolicyRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Adapter_SetExitPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adapterClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
@@ -115,6 +130,10 @@ type AdapterServer interface {
 	// adapter.FlowCloser / adapter.ExcludeUpdater (see ConfigureResponse).
 	CloseFlow(context.Context, *CloseFlowRequest) (*Empty, error)
 	SetExclude(context.Context, *SetExcludeRequest) (*Empty, error)
+	// SetExitPolicy reaches the adapter only if it implements
+	// adapter.PolicyUpdater (ConfigureResponse.policy_updater): a reload
+	// (SIGHUP) that changed the node's exit policy.
+	SetExitPolicy(context.Context, *SetExitPolicyRequest) (*Empty, error)
 	Close(context.Context, *Empty) (*Empty, error)
 	mustEmbedUnimplementedAdapterServer()
 }
@@ -137,6 +156,9 @@ func (UnimplementedAdapterServer) CloseFlow(context.Context, *CloseFlowRequest) 
 }
 func (UnimplementedAdapterServer) SetExclude(context.Context, *SetExcludeRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetExclude not implemented")
+}
+func (UnimplementedAdapterServer) SetExitPolicy(context.Context, *SetExitPolicyRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetExitPolicy not implemented")
 }
 func (UnimplementedAdapterServer) Close(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
@@ -234,6 +256,24 @@ func _Adapter_SetExclude_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Adapter_SetExitPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetExitPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdapterServer).SetExitPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Adapter_SetExitPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdapterServer).SetExitPolicy(ctx, req.(*SetExitPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Adapter_Close_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
 	if err := dec(in); err != nil {
@@ -274,6 +314,10 @@ var Adapter_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetExclude",
 			Handler:    _Adapter_SetExclude_Handler,
+		},
+		{
+			MethodName: "SetExitPolicy",
+			Handler:    _Adapter_SetExitPolicy_Handler,
 		},
 		{
 			MethodName: "Close",
