@@ -6,10 +6,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +42,8 @@ type demoFlags struct {
 	asJSON, keep, stay                     bool
 	timeout                                time.Duration
 	hold                                   context.Context // with stay: runs until this ends
+	transportOpts                          keyValues
+	dir                                    string // the network's directory (configs, keys, logs)
 	net                                    localnet.Loopback
 }
 
@@ -52,7 +56,8 @@ func parseDemoFlags(args []string) (*demoFlags, error) {
 	fs.IntVar(&f.pings, "pings", 5, "pings per hop (the median is reported)")
 	fs.StringVar(&f.net.Cover, "cover", "none", "cover policy for every node (none, constant)")
 	fs.StringVar(&f.net.Discovery, "discovery", "gossip", "how nodes find each other: gossip (from one bootstrap address) or static (every address listed)")
-	fs.StringVar(&f.net.Transport, "transport", "udp", "transport of every node: udp, dtls, kcp, or mixed (each node a different set; all share udp)")
+	fs.StringVar(&f.net.Transport, "transport", "udp", "transport of every node: udp, dtls, kcp, mixed (each node a different set; all share udp), or the path of a transport plugin executable (pinned by its SHA-256 at start)")
+	fs.Var(&f.transportOpts, "transport-option", "KEY=VALUE for [transport.options] of every node (repeatable; with -transport PATH)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object on stdout")
 	fs.BoolVar(&f.keep, "keep", false, "keep the demo directory (configs, keys, logs) afterwards")
 	fs.BoolVar(&f.stay, "stay", false, "leave the network running (print its SOCKS5 port and a curl line) until Ctrl-C")
@@ -68,11 +73,43 @@ func checkDemoFlags(fs *flag.FlagSet, f *demoFlags, args []string) error {
 	if f.nodes < f.hops+1 || f.nodes > 200 {
 		return fmt.Errorf("-nodes must be between hops+1 and 200")
 	}
+	if f.stay && f.fetchSize <= 0 {
+		return fmt.Errorf("-stay leaves a SOCKS5 client and a test server running, which -fetch-size 0 turns off: drop -fetch-size 0")
+	}
 	switch f.net.Transport {
 	case "udp", "dtls", "kcp", "mixed":
+		if len(f.transportOpts) > 0 {
+			return fmt.Errorf("-transport-option is for a transport plugin given by path (-transport ./my-plugin)")
+		}
 		return nil
 	}
-	return fmt.Errorf("-transport %q: want udp, dtls, kcp or mixed", f.net.Transport)
+	if !strings.ContainsRune(f.net.Transport, os.PathSeparator) {
+		return fmt.Errorf("-transport %q: want udp, dtls, kcp, mixed, or the path of a transport plugin (./%s if it is in this directory)", f.net.Transport, f.net.Transport)
+	}
+	ext, err := localnet.ProbeTransport(f.net.Transport, f.transportOpts, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	progress("transport plugin %s: %q, sha256 %s", ext.Path, ext.Name, ext.SHA256)
+	f.net.External = ext
+	return nil
+}
+
+// keyValues is a repeatable KEY=VALUE flag.
+type keyValues map[string]string
+
+func (kv *keyValues) String() string { return fmt.Sprint(map[string]string(*kv)) }
+
+func (kv *keyValues) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if *kv == nil {
+		*kv = keyValues{}
+	}
+	(*kv)[k] = v
+	return nil
 }
 
 func progress(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
@@ -105,15 +142,22 @@ func runDemo(args []string) error {
 			return err
 		}
 	}
+	f.dir = dir
 	res, err := demo(ctx, f, dir, server)
-	if base.Err() != nil && !f.stay {
+	if base.Err() != nil {
+		// A signal: with -stay the way to stop, its report already out.
 		return errInterrupted
 	}
 	if err != nil {
 		return fmt.Errorf("%w (logs in %s; rerun with -keep to inspect)", err, dir)
 	}
+	return f.report(res)
+}
+
+// report prints res on stdout, as JSON with -json.
+func (f *demoFlags) report(res *demoResult) error {
 	if f.keep {
-		res.Dir = dir
+		res.Dir = f.dir
 	}
 	if f.asJSON {
 		return json.NewEncoder(os.Stdout).Encode(res)
@@ -156,7 +200,10 @@ func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileSe
 		}
 		res.Fetch.ClientAddr = nw.Nodes[0].Addr().Addr().String()
 		if f.stay {
-			fmt.Printf("%d nodes running in %s. Try:\n  curl --socks5 %s http://%s/file -o /dev/null\nCtrl-C stops them.\n", len(nw.Nodes), dir, ip.SOCKS, ip.Alias)
+			if err := f.report(res); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(os.Stderr, "\n%d nodes running in %s. Try:\n  curl --socks5 %s http://%s/file -o /dev/null\nCtrl-C stops them.\n", len(nw.Nodes), dir, ip.SOCKS, ip.Alias)
 			<-f.hold.Done()
 		}
 	}

@@ -14,9 +14,10 @@ import (
 // tests'): node i (from 1) listens on 127.i.0.1, so every node is alone
 // in its /16 domain.
 type Loopback struct {
-	Cover     string // cover policy of every node ("": none)
-	Transport string // udp, dtls, kcp, or mixed; "" = udp
-	Discovery string // gossip (one bootstrap address) or static (every address listed; the default)
+	Cover     string    // cover policy of every node ("": none)
+	Transport string    // udp, dtls, kcp, or mixed; "" = udp; ignored with External
+	External  *External // a transport plugin executable every node runs (ProbeTransport)
+	Discovery string    // gossip (one bootstrap address) or static (every address listed; the default)
 	IP        *IPService
 }
 
@@ -102,6 +103,10 @@ func (o Loopback) transports(i int, ip netip.Addr) (*config.Config, error) {
 	cfg.Node.Control = "127.0.0.1:0"
 	cfg.Node.LogLevel = "info"
 	names := Transports(o.Transport, i)
+	if o.External != nil {
+		names = []string{o.External.Name}
+		cfg.Transport.Plugin = o.External.plugin()
+	}
 	cfg.Transport.Name = names[0]
 	for j, name := range names {
 		port, err := freeUDPPort(ip)
