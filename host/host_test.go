@@ -18,6 +18,7 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
+	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
 	"github.com/tarzan-net/tarzan/sdk/transport/transportplugin"
 )
 
@@ -27,6 +28,10 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) == 5 && os.Args[1] == "plugin" && os.Args[2] == "serve" && os.Args[3] == builtin.KindTransport {
 		transportplugin.Serve(builtin.Transports[os.Args[4]])
+		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "plugin" && os.Args[2] == "serve" && os.Args[3] == builtin.KindAdapter {
+		adapterplugin.Serve(builtin.Adapters[os.Args[4]])
 		return
 	}
 	os.Exit(m.Run())

@@ -33,11 +33,15 @@ func newBridge(l *slog.Logger, plugin string) hclog.Logger {
 	return &slogBridge{l: l.With("plugin", plugin)}
 }
 
+// toSlog maps an hclog level to slog's. hclog.DefaultLevel is not a
+// level of its own: it equals hclog.Info, and listing it beside Debug once
+// demoted every INFO line a child wrote to DEBUG (a SOCKS refusal never
+// reached the node's log at the default level).
 func toSlog(level hclog.Level) slog.Level {
 	switch level {
 	case hclog.Trace:
 		return slog.LevelDebug - 4
-	case hclog.Debug, hclog.NoLevel, hclog.DefaultLevel:
+	case hclog.Debug, hclog.NoLevel:
 		return slog.LevelDebug
 	case hclog.Info:
 		return slog.LevelInfo
