@@ -18,8 +18,10 @@ targets="${TARGETS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/am
 pkg=github.com/tarzan-net/tarzan/internal/version
 ldflags="-s -w -X $pkg.Release=$version -X $pkg.Commit=$commit"
 
-rm -rf dist
+# dist/ also holds the systemd unit (dist/systemd): remove only what an
+# earlier release build left.
 mkdir -p dist
+rm -f dist/tarzan-* dist/SHA256SUMS
 failed=()
 for t in $targets; do
   os="${t%/*}"; arch="${t#*/}"
