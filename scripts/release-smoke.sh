@@ -4,7 +4,10 @@
 # private mount namespace where the Go installation, the module cache and
 # every `go` on PATH are hidden (empty tmpfs mounted over them) and with an
 # empty environment, it runs `--version`, `init`, a node for a few
-# seconds, `status` against it, and stops it. Needs root (unshare -m).
+# seconds, `status` against it, and stops it; then it runs the README's
+# "Your first network" code block as written (a SOCKS client, three exits,
+# curl through a 3-hop tunnel to a test server). Needs root (unshare -m),
+# curl and python3.
 #
 #   bash scripts/release-smoke.sh
 set -euo pipefail
@@ -31,6 +34,18 @@ done
 # Deepest first, once each: a directory inside a hidden one vanishes with it.
 mapfile -t hide < <(printf '%s\n' "${hide[@]}" | sort -u | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2-)
 echo "release-smoke: hiding ${hide[*]}" >&2
+
+# The README's first network, its code block as the script first.sh.
+awk '/^## Your first network/ { on = 1 } on && /^```sh$/ { grab = 1; next } grab && /^```$/ { exit } grab { print }' README.md > "$work/readme.sh"
+[ -s "$work/readme.sh" ] || { echo "release-smoke: no sh block under README's \"Your first network\"" >&2; exit 1; }
+{
+  echo 'set -uo pipefail'
+  echo 'trap '"'"'kill $(jobs -p) 2>/dev/null; wait'"'"' EXIT'
+  sed -e 's/^sleep [0-9]*$/: README waits here, the curl below is retried instead/' \
+      -e 's|^curl \(.*\)# \(.*\)$|for i in $(seq 90); do out=$(curl -sS --max-time 5 \1) \&\& break; sleep 1; done; echo "$out"; [ "$out" = "\2" ] \|\| { echo "release-smoke: README curl gave \"$out\", want \"\2\""; tail -5 *.log; exit 1; }|' \
+      "$work/readme.sh"
+  echo 'echo "release-smoke: ok (the README'"'"'s first network carried the fetch)"'
+} > "$work/first.sh"
 
 unshare -m --propagation private bash -s "$work" "${hide[@]}" <<'INNER'
 set -euo pipefail
@@ -60,4 +75,9 @@ wait $pid
 trap - EXIT
 echo "release-smoke: ok (static binary ran init, validate, node and status with no Go toolchain)"
 RUN
+
+# The README's "Your first network", run as written (a curl that fails is
+# retried for up to 90 s, where the README waits `sleep 6`).
+mkdir first && cd first && cp ../tarzan . && cp ../first.sh .
+env -i PATH=/usr/bin:/bin HOME="$work" bash -m first.sh
 INNER
