@@ -29,22 +29,45 @@ const readTimeout = 5 * time.Second
 // (ParamsProvider, PeerParamsSetter), as descriptors would.
 func Run(t *testing.T, newTransport func(t *testing.T) transport.Transport) {
 	s := suite{newTransport: newTransport}
-	t.Run("Listen", s.listen)
-	t.Run("SingleDatagram", s.single)
-	t.Run("FullBatch", s.fullBatch)
-	t.Run("WriteBufferOwnership", s.writeOwnership)
-	t.Run("ReadBufferOwnership", s.readOwnership)
-	t.Run("OversizeDropped", s.oversize)
-	t.Run("CloseUnblocksRead", s.closeUnblocks)
-	t.Run("ConcurrentWrite", s.concurrentWrite)
-	t.Run("IPv6", s.ipv6)
-	t.Run("UnspecifiedAdvertised", s.unspecified)
-	t.Run("GonePeer", s.gonePeer)
-	t.Run("Backpressure", s.backpressure)
-	t.Run("PeerRestart", s.peerRestart)
-	t.Run("ManyPeers", s.manyPeers)
-	t.Run("Order", s.order)
-	t.Run("Throughput", s.throughput)
+	for _, c := range s.checks() {
+		t.Run(c.name, c.run)
+	}
+}
+
+// checks names the suite's checks, in the order Run runs them.
+var checks = func() []string {
+	var names []string
+	for _, c := range (suite{}).checks() {
+		names = append(names, c.name)
+	}
+	return names
+}()
+
+func (s suite) checks() []struct {
+	name string
+	run  func(*testing.T)
+} {
+	return []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"Listen", s.listen},
+		{"SingleDatagram", s.single},
+		{"FullBatch", s.fullBatch},
+		{"WriteBufferOwnership", s.writeOwnership},
+		{"ReadBufferOwnership", s.readOwnership},
+		{"OversizeDropped", s.oversize},
+		{"CloseUnblocksRead", s.closeUnblocks},
+		{"ConcurrentWrite", s.concurrentWrite},
+		{"IPv6", s.ipv6},
+		{"UnspecifiedAdvertised", s.unspecified},
+		{"GonePeer", s.gonePeer},
+		{"Backpressure", s.backpressure},
+		{"PeerRestart", s.peerRestart},
+		{"ManyPeers", s.manyPeers},
+		{"Order", s.order},
+		{"Throughput", s.throughput},
+	}
 }
 
 type suite struct {
