@@ -58,7 +58,7 @@
 //     reordering within its replay window, but TCP inside a tunnel reads
 //     it as loss.
 //   - Speed. Nothing paces or serialises on something slow; the suite's
-//     floor (1 MiB/s between two transports on loopback) only catches a
+//     floor (512 KiB/s between two transports on loopback) only catches a
 //     transport that does.
 //   - IPv6. Listen accepts IPv6 addresses, and datagrams go to and come
 //     from IPv6 peers. IPv4 addresses are reported as IPv4 (not

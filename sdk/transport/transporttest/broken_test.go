@@ -28,12 +28,12 @@ func (r reorderTransport) WriteBatch(pkts []transport.Packet) error {
 	return r.memTransport.WriteBatch(rev)
 }
 
-// slowTransport spends 2 ms on every datagram it sends (500 a second,
-// 0.7 MB/s), like a transport that paces or serialises on something slow.
+// slowTransport spends 10 ms on every datagram it sends (100 a second,
+// 0.14 MB/s), like a transport that paces or serialises on something slow.
 type slowTransport struct{ *memTransport }
 
 func (s slowTransport) WriteBatch(pkts []transport.Packet) error {
-	time.Sleep(time.Duration(len(pkts)) * 2 * time.Millisecond)
+	time.Sleep(time.Duration(len(pkts)) * 10 * time.Millisecond)
 	return s.memTransport.WriteBatch(pkts)
 }
 

@@ -25,7 +25,7 @@
 // flood to a peer that does not read (WriteBatch keeps returning; traffic
 // resumes when it reads), a peer restarted at the same address (traffic
 // flows again within 10 s), 16 peers on one IP address, order of one
-// writer's datagrams, and a throughput floor of 1 MiB/s. The suite's own
+// writer's datagrams, and a throughput floor of 512 KiB/s. The suite's own
 // tests run it on broken transports (a stall on a new peer, a blocking
 // write, no reconnection, a wrong source, a hello naming 0.0.0.0, no IPv6,
 // peers told apart by IP alone, reordering, a slow sender) and require

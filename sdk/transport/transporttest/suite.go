@@ -1,6 +1,7 @@
 package transporttest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
+
+// scribble is what the reader writes over a buffer it got back.
+var scribble = bytes.Repeat([]byte{0xEE}, 1<<16)
 
 // readTimeout bounds every wait for a datagram in the suite.
 const readTimeout = 5 * time.Second
@@ -201,9 +205,7 @@ func (n *node) readLoop() {
 			// Hand out a copy, then scribble on the buffer: the transport
 			// must not depend on it after ReadBatch returns.
 			n.got <- transport.Packet{Addr: p.Addr, Buf: append([]byte(nil), p.Buf[:p.N]...), N: p.N}
-			for i := range p.Buf {
-				p.Buf[i] = 0xEE
-			}
+			copy(p.Buf, scribble)
 		}
 	}
 }
