@@ -28,12 +28,12 @@ func (r reorderTransport) WriteBatch(pkts []transport.Packet) error {
 	return r.memTransport.WriteBatch(rev)
 }
 
-// slowTransport spends 10 ms on every datagram it sends (100 a second,
-// 0.14 MB/s), like a transport that paces or serialises on something slow.
+// slowTransport spends 20 ms on every datagram it sends (50 a second,
+// 70 kB/s), like a transport that paces or serialises on something slow.
 type slowTransport struct{ *memTransport }
 
 func (s slowTransport) WriteBatch(pkts []transport.Packet) error {
-	time.Sleep(time.Duration(len(pkts)) * 10 * time.Millisecond)
+	time.Sleep(time.Duration(len(pkts)) * 20 * time.Millisecond)
 	return s.memTransport.WriteBatch(pkts)
 }
 

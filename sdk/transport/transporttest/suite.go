@@ -18,7 +18,8 @@ import (
 var scribble = bytes.Repeat([]byte{0xEE}, 1<<16)
 
 // readTimeout bounds every wait for a datagram in the suite.
-const readTimeout = 5 * time.Second
+// (doubled under the race detector: race.go).
+const readTimeout = 5 * time.Second * raceSlack
 
 // Run checks that the transports newTransport makes honour the contract in
 // package transport. newTransport must return a fresh, unbound transport

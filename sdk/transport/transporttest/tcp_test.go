@@ -43,7 +43,7 @@ type tcpFlaw int
 const (
 	flawNone tcpFlaw = iota
 	// flawStall: WriteBatch dials a new peer and waits for its
-	// acknowledgement itself (up to 5 s), as a transport that does its
+	// acknowledgement itself (up to 10 s), as a transport that does its
 	// handshake in the caller would.
 	flawStall
 	// flawBlock: WriteBatch writes to the peer's connection itself, with
@@ -293,7 +293,7 @@ func (t *tcpTransport) writeNow(p *tcpPeer, frame []byte) {
 }
 
 // dial connects to addr and sends the hello; with waitAck it also waits
-// (up to 5 s) for the peer's acknowledgement. nil: failed.
+// (up to 10 s) for the peer's acknowledgement. nil: failed.
 func (t *tcpTransport) dial(addr netip.AddrPort, waitAck bool) net.Conn {
 	c, err := net.DialTimeout("tcp", addr.String(), tcpDialTimeout)
 	if err != nil {
@@ -310,7 +310,7 @@ func (t *tcpTransport) dial(addr netip.AddrPort, waitAck bool) net.Conn {
 		return nil
 	}
 	if waitAck {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var ack [1]byte
 		if _, err := io.ReadFull(c, ack[:]); err != nil {
 			t.untrack(c)
