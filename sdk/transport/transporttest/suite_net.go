@@ -28,8 +28,9 @@ const (
 	// reconnectBound is how long traffic may take to flow again after a
 	// peer restarted at the same address, both sides writing every 100 ms.
 	reconnectBound = 10 * time.Second * raceSlack
-	// manyPeers is how many peers ManyPeers runs beside the hub.
-	manyPeers = 16
+	// manyPeers is how many peers ManyPeers runs beside the hub, and
+	// manyRounds how often it sends again what did not arrive.
+	manyPeers, manyRounds = 16, 5
 	// floorBytesPerSec is the Throughput check's floor (4 Mbit/s), far
 	// below what any transport reaches on loopback: it catches a transport
 	// that paces, sleeps or serialises on something slow.
@@ -350,7 +351,10 @@ func match(t *testing.T, p transport.Packet, id int, from netip.AddrPort, when s
 
 // manyPeers runs a hub with many peers on one IP address: every peer's
 // datagrams arrive with the peer's own address, and one batch to all of
-// them reaches each with its own datagrams.
+// them reaches each with its own datagrams, nobody else's. Delivery is
+// best effort (kcp drops what waits too long on a starved machine), so
+// what did not arrive is sent again, in up to manyRounds rounds; what
+// arrives must be right at once.
 func (s suite) manyPeers(t *testing.T) {
 	e := s.start(t)
 	hub := e.node(transport.MaxDatagram)
@@ -360,30 +364,83 @@ func (s suite) manyPeers(t *testing.T) {
 		peers[k] = e.node(transport.MaxDatagram)
 		byAddr[peers[k].addr] = k
 	}
-	for k, p := range peers {
-		p.write(append(one(hub.addr, 50+k, 0, 200), one(hub.addr, 50+k, 1, 200)...))
-	}
-	got := map[int][]transport.Packet{}
-	for _, p := range hub.expect(2 * manyPeers) {
-		k, ok := byAddr[p.Addr]
-		if !ok {
-			t.Fatalf("the hub got a datagram from %v, none of its %d peers' addresses", p.Addr, manyPeers)
+	// Every peer to the hub.
+	heard := map[int]bool{}
+	for round := 0; len(heard) < manyPeers; round++ {
+		if round == manyRounds {
+			t.Fatalf("after %d rounds the hub has heard %d of its %d peers", manyRounds, len(heard), manyPeers)
 		}
-		got[k] = append(got[k], p)
+		for k, p := range peers {
+			if !heard[k] {
+				p.write(one(hub.addr, 50+k, round, 200))
+			}
+		}
+		deadline := time.After(readTimeout / manyRounds)
+	hubWait:
+		for len(heard) < manyPeers {
+			select {
+			case p := <-hub.got:
+				k, ok := byAddr[p.Addr]
+				if !ok {
+					t.Fatalf("the hub got a datagram from %v, none of its %d peers' addresses", p.Addr, manyPeers)
+				}
+				checkOne(t, p, 50+k, 200, fmt.Sprintf("at the hub from peer %d (%v)", k, p.Addr))
+				heard[k] = true
+			case <-deadline:
+				break hubWait
+			}
+		}
 	}
-	for k := range peers {
-		checkSet(t, got[k], peers[k].addr, 50+k, 2, 200)
-	}
-	// One batch to every peer, interleaved.
+	// One batch from the hub to every peer, interleaved.
 	const per = transport.BatchSize / manyPeers
-	batch := make([]transport.Packet, 0, transport.BatchSize)
-	for i := range transport.BatchSize {
-		k := i % manyPeers
-		batch = append(batch, one(peers[k].addr, 80+k, i/manyPeers, 200)...)
+	served := map[int]bool{}
+	for round := 0; len(served) < manyPeers; round++ {
+		if round == manyRounds {
+			t.Fatalf("after %d rounds of one batch to all, %d of %d peers got their datagrams", manyRounds, len(served), manyPeers)
+		}
+		batch := make([]transport.Packet, 0, transport.BatchSize)
+		for i := range transport.BatchSize {
+			if k := i % manyPeers; !served[k] {
+				batch = append(batch, one(peers[k].addr, 80+k, round*per+i/manyPeers, 200)...)
+			}
+		}
+		hub.write(batch)
+		deadline := time.After(readTimeout / manyRounds)
+	peerWait:
+		for len(served) < manyPeers {
+			for k, p := range peers {
+				select {
+				case d := <-p.got:
+					if d.Addr != hub.addr {
+						t.Fatalf("peer %d got a datagram from %v; want the hub's %v", k, d.Addr, hub.addr)
+					}
+					checkOne(t, d, 80+k, 200, fmt.Sprintf("at peer %d (%v)", k, p.addr))
+					served[k] = true
+				default:
+				}
+			}
+			select {
+			case <-deadline:
+				break peerWait
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
 	}
-	hub.write(batch)
-	for k, p := range peers {
-		checkSet(t, p.expect(per), hub.addr, 80+k, per, 200)
+}
+
+// checkOne checks a datagram is intact and of stream id.
+func checkOne(t *testing.T, p transport.Packet, id, size int, where string) {
+	t.Helper()
+	if p.N != size || p.N < 4 {
+		t.Fatalf("datagram of %d bytes %s; want %d", p.N, where, size)
+	}
+	got := int(binary.BigEndian.Uint16(p.Buf))
+	i := int(binary.BigEndian.Uint16(p.Buf[2:]))
+	if got != id {
+		t.Fatalf("datagram of stream %d %s; want stream %d: it was meant for another peer", got, where, id)
+	}
+	if string(p.Buf) != string(payload(id, i, size)) {
+		t.Fatalf("datagram %d corrupted %s", i, where)
 	}
 }
 
