@@ -37,6 +37,11 @@ func (s slowTransport) WriteBatch(pkts []transport.Packet) error {
 	return s.memTransport.WriteBatch(pkts)
 }
 
+// spacedParams publishes bridge arguments a descriptor cannot carry.
+type spacedParams struct{ *memTransport }
+
+func (spacedParams) Params() string { return "cert=abc iat-mode=0" }
+
 // broken are the broken transports, each with the checks it must fail
 // and a phrase each failure must contain: the suite fails them for the
 // right reason, and only there.
@@ -61,6 +66,8 @@ var broken = map[string]struct {
 		map[string]string{"ManyPeers": "", "GonePeer": ""}},
 	"reorder": {func(n *Network) transport.Transport { return reorderTransport{n.NewTransport().(*memTransport)} },
 		map[string]string{"Order": "reordered"}},
+	"spaced-params": {func(n *Network) transport.Transport { return spacedParams{n.NewTransport().(*memTransport)} },
+		map[string]string{"Listen": "printable ASCII without spaces"}},
 	"slow": {func(n *Network) transport.Transport { return slowTransport{n.NewTransport().(*memTransport)} },
 		map[string]string{"Throughput": "below the floor"}},
 }

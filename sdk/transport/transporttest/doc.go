@@ -28,6 +28,7 @@
 // writer's datagrams, and a throughput floor of 512 KiB/s. The suite's own
 // tests run it on broken transports (a stall on a new peer, a blocking
 // write, no reconnection, a wrong source, a hello naming 0.0.0.0, no IPv6,
-// peers told apart by IP alone, reordering, a slow sender) and require
+// peers told apart by IP alone, reordering, a slow sender, bridge
+// arguments a descriptor cannot carry) and require
 // each to fail where it is broken, and only there.
 package transporttest

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -290,6 +291,28 @@ func (s suite) listen(t *testing.T) {
 	if _, err := a.tr.Listen(netip.MustParseAddrPort("127.0.0.1:0")); err == nil {
 		t.Error("a second Listen succeeded; want an error")
 	}
+	if pp, ok := a.tr.(transport.ParamsProvider); ok {
+		if err := paramsProblem(pp.Params()); err != nil {
+			t.Errorf("Params() after Listen: %v", err)
+		}
+	}
+}
+
+// maxParams is the most a descriptor carries beside one address
+// (core/descriptor.MaxTransportParams).
+const maxParams = 510
+
+// paramsProblem says what keeps params out of a descriptor.
+func paramsProblem(params string) error {
+	if len(params) > maxParams {
+		return fmt.Errorf("%d bytes; a descriptor carries at most %d", len(params), maxParams)
+	}
+	for i := 0; i < len(params); i++ {
+		if c := params[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("byte %d is %q; a descriptor carries printable ASCII without spaces", i, c)
+		}
+	}
+	return nil
 }
 
 func (s suite) single(t *testing.T) {
