@@ -29,6 +29,7 @@
 // tests run it on broken transports (a stall on a new peer, a blocking
 // write, no reconnection, a wrong source, a hello naming 0.0.0.0, no IPv6,
 // peers told apart by IP alone, reordering, a slow sender, bridge
-// arguments a descriptor cannot carry) and require
-// each to fail where it is broken, and only there.
+// arguments a descriptor cannot carry) and require each to fail where it
+// is broken, and only there. Under the race detector the time bounds
+// double and the floor quarters.
 package transporttest
