@@ -2,6 +2,7 @@ package discoverytest
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -76,21 +77,40 @@ func (e echo) Deliver(msgs []discovery.Message) error {
 	return nil
 }
 
+// forger proposes a descriptor whose signature does not verify (here:
+// without the prefix forgeryVerify wants).
+func forger() discovery.Discovery {
+	f := New()
+	f.Propose(discovery.Proposal{Descriptor: []byte("FORGED descriptor")})
+	return f
+}
+
+// forgeryVerify stands in for descriptor.Parse: signed means "SIGNED".
+func forgeryVerify(b []byte) error {
+	if !strings.HasPrefix(string(b), "SIGNED") {
+		return errors.New("bad signature")
+	}
+	return nil
+}
+
 var brokenBackends = map[string]struct {
 	make  func() discovery.Discovery
 	fails map[string]string
+	opts  Options
 }{
+	"forger": {forger, map[string]string{"proposals": "does not verify (forged or corrupt)"},
+		Options{Verify: forgeryVerify}},
 	"busy": {func() discovery.Discovery { return busy{New()} },
-		map[string]string{"proposals": "must block", "next honours its context": "want ctx.Err()"}},
+		map[string]string{"proposals": "must block", "next honours its context": "want ctx.Err()"}, Options{}},
 	"deaf": {func() discovery.Discovery { return deaf{New()} },
-		map[string]string{"proposals": "must watch ctx", "next honours its context": "must watch ctx"}},
-	"flood": {flood, map[string]string{"proposals": "at most 1024"}},
+		map[string]string{"proposals": "must watch ctx", "next honours its context": "must watch ctx"}, Options{}},
+	"flood": {flood, map[string]string{"proposals": "at most 1024"}, Options{}},
 	"naive": {func() discovery.Discovery { return naive{NewMessaging()} },
 		// The first junk it proposes fails it: too large, or a
 		// stranger's address.
-		map[string]string{"hostile messages": "127.77."}},
+		map[string]string{"hostile messages": "127.77."}, Options{}},
 	"echo": {func() discovery.Discovery { return echo{NewMessaging()} },
-		map[string]string{"hostile messages": "which only sent junk"}},
+		map[string]string{"hostile messages": "which only sent junk"}, Options{}},
 }
 
 const brokenEnv = "DISCOVERYTEST_BROKEN"
@@ -102,7 +122,8 @@ func TestBrokenChild(t *testing.T) {
 	if name == "" {
 		t.Skip("run by TestBrokenBackendsFail")
 	}
-	Run(t, func(*testing.T) discovery.Discovery { return brokenBackends[name].make() }, Options{})
+	b := brokenBackends[name]
+	Run(t, func(*testing.T) discovery.Discovery { return b.make() }, b.opts)
 }
 
 var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenChild/(\S+)`)
