@@ -18,6 +18,60 @@
 // Close may be called at any time and unblocks a pending ReadBatch, which
 // then returns ErrClosed.
 //
+// # The contract
+//
+// What the core relies on, beyond the signatures below; the conformance
+// suite (transporttest.Run) checks it.
+//
+//   - Source address. ReadBatch reports as a datagram's source the peer's
+//     advertised address: the one in its descriptor, where this node
+//     writes to reach it (for a plain socket, its listening address), never
+//     an ephemeral port. A transport with one socket per node gets this for
+//     free; a stream transport must carry it, e.g. in a hello that names
+//     the advertised address (AdvertiseSetter). The hello needs no
+//     authentication of its own: the core authenticates every frame, so a
+//     lying hello can only misdirect replies that then fail.
+//   - WriteBatch never waits for a peer. It returns in bounded time
+//     whatever one peer does: a new peer whose dial or handshake takes
+//     seconds, a peer that went away, a peer that never answers, a peer
+//     that stops reading. Queue per peer and, when the queue is full,
+//     drop and count (a Stats counter); never block the batch. The core's
+//     writer calls WriteBatch for every peer in turn, so a stall on one
+//     peer stalls all of them (the suite fails a call that takes 2 s).
+//   - Errors. WriteBatch returns an error only when the transport itself
+//     cannot send (ErrClosed, a dead socket, ErrUnavailable while an
+//     out-of-process plugin restarts). The core then drops the whole
+//     batch, so one peer's trouble (unreachable, gone, queue full, a
+//     datagram it refuses) is dropped and counted, never returned.
+//   - Peers that go away. A transport need not notice: the core notices
+//     (keepalives, link timeouts) and re-sends (probes, handshakes). When a
+//     peer restarts at the same address, traffic must flow again once both
+//     sides write: a stream transport redials on the next write after its
+//     connection failed (never gives up on a peer for good), and a session
+//     transport accepts the peer's new handshake in place of the old
+//     session.
+//   - Many peers. Any number of peers at once, told apart by address and
+//     port: many peers share one IP address (behind one NAT, or on one
+//     host).
+//   - Order. One writer's datagrams to one peer arrive in the order
+//     written when the network does not reorder them. The core tolerates
+//     reordering within its replay window, but TCP inside a tunnel reads
+//     it as loss.
+//   - Speed. Nothing paces or serialises on something slow; the suite's
+//     floor (512 KiB/s between two transports on loopback) only catches a
+//     transport that does.
+//   - IPv6. Listen accepts IPv6 addresses, and datagrams go to and come
+//     from IPv6 peers. IPv4 addresses are reported as IPv4 (not
+//     IPv4-mapped IPv6).
+//   - Wildcard listen. Listen(0.0.0.0:port) or Listen([::]:port) binds
+//     every address and returns the wildcard with the real port. The
+//     core then needs an advertised address (the advertise key in
+//     node.toml; it refuses to start without one) and hands the first to
+//     SetAdvertised (AdvertiseSetter); peers must see that address as the
+//     source of what this node sends.
+//   - Delivery is best effort, like UDP: a datagram may be lost. A
+//     datagram larger than the reader's Buf is dropped, never truncated.
+//
 // The glue that runs a Transport in a child process lives in
 // sdk/transport/transportplugin; an in-memory fake and the conformance
 // suite live in sdk/transport/transporttest.

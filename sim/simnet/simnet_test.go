@@ -27,7 +27,19 @@ func (a *anyPort) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	if addr.Port() == 0 {
 		addr = netip.AddrPortFrom(addr.Addr(), uint16(30000+a.i))
 	}
-	return a.Transport.Listen(addr)
+	if !addr.Addr().IsUnspecified() {
+		return a.Transport.Listen(addr)
+	}
+	// simnet has no wildcard: bind the loopback address the suite
+	// advertises for one, and report the wildcard as bound.
+	lo := netip.IPv6Loopback()
+	if addr.Addr().Is4() {
+		lo = netip.MustParseAddr("127.0.0.1")
+	}
+	if _, err := a.Transport.Listen(netip.AddrPortFrom(lo, addr.Port())); err != nil {
+		return netip.AddrPort{}, err
+	}
+	return addr, nil
 }
 
 func pair(t *testing.T, n *Network) (*Transport, *Transport, netip.AddrPort) {

@@ -243,7 +243,22 @@ func (t *Transport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	t.log.Info("pt transport listening", "pt", t.method, "addr", m.addr, "advertise", t.self)
 	t.wg.Add(1)
 	go t.acceptLoop(ln)
+	if addr.Addr().Is4() && m.addr.Addr().IsUnspecified() { // the PT child says [::] for 0.0.0.0
+		return netip.AddrPortFrom(addr.Addr(), m.addr.Port()), nil
+	}
 	return m.addr, nil
+}
+
+// SetAdvertised (transport.AdvertiseSetter) names adv in our hello unless
+// the advertise option already set one (conformance suite: a wildcard
+// listener's peers must see the advertised address as the source).
+func (t *Transport) SetAdvertised(adv netip.AddrPort) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.advertise.IsValid() {
+		t.self = adv
+	}
+	return nil
 }
 
 func (t *Transport) makeStateDir() error {

@@ -30,6 +30,7 @@ type memTransport struct {
 
 	mu    sync.Mutex
 	addr  netip.AddrPort
+	from  netip.AddrPort // the source peers see: addr, or the advertised address of a wildcard
 	queue []datagram
 }
 
@@ -48,8 +49,23 @@ func (t *memTransport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	if err != nil {
 		return addr, err
 	}
-	t.addr = bound
+	t.addr, t.from = bound, bound
 	return bound, nil
+}
+
+// SetAdvertised makes a transport bound to a wildcard address (0.0.0.0 or
+// [::]) send from adv, as a kernel picks a wildcard socket's source
+// address; one bound to a specific address keeps sending from it.
+func (t *memTransport) SetAdvertised(adv netip.AddrPort) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.addr.IsValid() {
+		return errNotListening
+	}
+	if t.addr.Addr().IsUnspecified() {
+		t.from = adv
+	}
+	return nil
 }
 
 func (t *memTransport) isClosed() bool {
@@ -66,7 +82,7 @@ func (t *memTransport) WriteBatch(pkts []transport.Packet) error {
 		return transport.ErrClosed
 	}
 	t.mu.Lock()
-	from := t.addr
+	from := t.from
 	t.mu.Unlock()
 	if !from.IsValid() {
 		return errNotListening

@@ -1,8 +1,10 @@
 package transporttest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -13,64 +15,179 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
+// scribble is what the reader writes over a buffer it got back.
+var scribble = bytes.Repeat([]byte{0xEE}, 1<<16)
+
 // readTimeout bounds every wait for a datagram in the suite.
-const readTimeout = 5 * time.Second
+// (doubled under the race detector: race.go).
+const readTimeout = 5 * time.Second * raceSlack
 
 // Run checks that the transports newTransport makes honour the contract in
 // package transport. newTransport must return a fresh, unbound transport
-// each time; Run listens on 127.0.0.1:0 and closes what it gets. Traffic
-// stays on loopback.
+// each time; Run listens on loopback addresses (127.0.0.1, ::1, and the
+// wildcards 0.0.0.0 and [::] with a loopback address advertised) and
+// closes what it gets. Traffic stays on loopback, and every check is
+// bounded in count and time.
+//
+// Like the core, Run calls the optional interfaces a transport implements:
+// SetAdvertised after Listen (AdvertiseSetter), and it hands every
+// transport the Params of every other one it listens beside
+// (ParamsProvider, PeerParamsSetter), as descriptors would.
 func Run(t *testing.T, newTransport func(t *testing.T) transport.Transport) {
 	s := suite{newTransport: newTransport}
-	t.Run("Listen", s.listen)
-	t.Run("SingleDatagram", s.single)
-	t.Run("FullBatch", s.fullBatch)
-	t.Run("WriteBufferOwnership", s.writeOwnership)
-	t.Run("ReadBufferOwnership", s.readOwnership)
-	t.Run("OversizeDropped", s.oversize)
-	t.Run("CloseUnblocksRead", s.closeUnblocks)
-	t.Run("ConcurrentWrite", s.concurrentWrite)
+	for _, c := range s.checks() {
+		t.Run(c.name, c.run)
+	}
+}
+
+// checks names the suite's checks, in the order Run runs them.
+var checks = func() []string {
+	var names []string
+	for _, c := range (suite{}).checks() {
+		names = append(names, c.name)
+	}
+	return names
+}()
+
+func (s suite) checks() []struct {
+	name string
+	run  func(*testing.T)
+} {
+	return []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"Listen", s.listen},
+		{"SingleDatagram", s.single},
+		{"FullBatch", s.fullBatch},
+		{"WriteBufferOwnership", s.writeOwnership},
+		{"ReadBufferOwnership", s.readOwnership},
+		{"OversizeDropped", s.oversize},
+		{"CloseUnblocksRead", s.closeUnblocks},
+		{"ConcurrentWrite", s.concurrentWrite},
+		{"IPv6", s.ipv6},
+		{"UnspecifiedAdvertised", s.unspecified},
+		{"GonePeer", s.gonePeer},
+		{"Backpressure", s.backpressure},
+		{"PeerRestart", s.peerRestart},
+		{"ManyPeers", s.manyPeers},
+		{"Order", s.order},
+		{"Throughput", s.throughput},
+	}
 }
 
 type suite struct {
 	newTransport func(t *testing.T) transport.Transport
 }
 
+// env is one check's set of transports. It plays the core's part for the
+// optional interfaces: every transport learns every other one's Params.
+type env struct {
+	t      *testing.T
+	s      suite
+	mu     sync.Mutex
+	params map[netip.AddrPort]string
+	nodes  []*node
+}
+
 // node is a listening transport under test, with a background reader so
 // a test can wait for datagrams with a timeout.
 type node struct {
-	t    *testing.T
-	tr   transport.Transport
-	addr netip.AddrPort
-	bufN int
-	got  chan transport.Packet
-	done chan struct{}
+	t       *testing.T
+	tr      transport.Transport
+	addr    netip.AddrPort // the advertised address (the bound one unless a wildcard)
+	bound   netip.AddrPort
+	bufN    int
+	got     chan transport.Packet
+	done    chan struct{}
+	reading sync.Once
+	closed  sync.Once
 }
 
 // start checks for goroutine leaks once the test's transports are closed
 // (cleanups run last-in first-out, so this one runs last).
-func (s suite) start(t *testing.T) {
+func (s suite) start(t *testing.T) *env {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	return &env{t: t, s: s, params: map[netip.AddrPort]string{}}
 }
 
-func (s suite) node(t *testing.T, bufN int) *node {
-	tr := s.newTransport(t)
-	addr, err := tr.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+// node listens a new transport on 127.0.0.1:0 and starts reading.
+func (e *env) node(bufN int) *node {
+	e.t.Helper()
+	n := e.listen("127.0.0.1:0", netip.AddrPort{}, bufN)
+	n.read()
+	return n
+}
+
+// listen listens a new transport on addr; adv (when valid) is the address
+// it is told to advertise, with its port replaced by the bound one when 0.
+// It does not start the reader (see read).
+func (e *env) listen(addr string, adv netip.AddrPort, bufN int) *node {
+	t := e.t
+	t.Helper()
+	tr := e.s.newTransport(t)
+	ap := netip.MustParseAddrPort(addr)
+	bound, err := tr.Listen(ap)
 	if err != nil {
 		tr.Close()
-		t.Fatalf("Listen(127.0.0.1:0): %v", err)
+		t.Fatalf("Listen(%v): %v", ap, err)
 	}
-	if addr.Port() == 0 || addr.Addr() != netip.MustParseAddr("127.0.0.1") {
+	if bound.Port() == 0 || (ap.Port() != 0 && bound.Port() != ap.Port()) || bound.Addr().Unmap() != ap.Addr() {
 		tr.Close()
-		t.Fatalf("Listen(127.0.0.1:0) bound %v; want 127.0.0.1 and a non-zero port", addr)
+		t.Fatalf("Listen(%v) bound %v; want address %v and a non-zero port", ap, bound, ap.Addr())
 	}
-	n := &node{t: t, tr: tr, addr: addr, bufN: bufN,
+	if !adv.IsValid() {
+		adv = bound
+	} else if adv.Port() == 0 {
+		adv = netip.AddrPortFrom(adv.Addr(), bound.Port())
+	}
+	if as, ok := tr.(transport.AdvertiseSetter); ok {
+		if err := as.SetAdvertised(adv); err != nil {
+			tr.Close()
+			t.Fatalf("SetAdvertised(%v) after Listen(%v): %v", adv, ap, err)
+		}
+	}
+	n := &node{t: t, tr: tr, addr: adv, bound: bound, bufN: bufN,
 		got: make(chan transport.Packet, 4*transport.BatchSize), done: make(chan struct{})}
-	go n.readLoop()
+	e.introduce(n)
 	t.Cleanup(n.close)
 	return n
 }
+
+// introduce exchanges Params between n and every node of the check, as
+// the core does from descriptors (ParamsProvider, PeerParamsSetter).
+func (e *env) introduce(n *node) {
+	params := ""
+	if pp, ok := n.tr.(transport.ParamsProvider); ok {
+		params = pp.Params()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.params[n.addr] = params
+	for _, o := range e.nodes {
+		if o.addr == n.addr {
+			continue // a restarted node: n replaces o
+		}
+		tell(e.t, o.tr, n.addr, params)
+		tell(e.t, n.tr, o.addr, e.params[o.addr])
+	}
+	e.nodes = append(e.nodes, n)
+}
+
+func tell(t *testing.T, tr transport.Transport, addr netip.AddrPort, params string) {
+	if params == "" {
+		return
+	}
+	if ps, ok := tr.(transport.PeerParamsSetter); ok {
+		if err := ps.SetPeerParams(addr, params); err != nil {
+			t.Errorf("SetPeerParams(%v, %q): %v", addr, params, err)
+		}
+	}
+}
+
+// read starts the node's reader (once).
+func (n *node) read() { n.reading.Do(func() { go n.readLoop() }) }
 
 func (n *node) readLoop() {
 	defer close(n.done)
@@ -90,20 +207,33 @@ func (n *node) readLoop() {
 			// Hand out a copy, then scribble on the buffer: the transport
 			// must not depend on it after ReadBatch returns.
 			n.got <- transport.Packet{Addr: p.Addr, Buf: append([]byte(nil), p.Buf[:p.N]...), N: p.N}
-			for i := range p.Buf {
-				p.Buf[i] = 0xEE
-			}
+			copy(p.Buf, scribble)
 		}
 	}
 }
 
 func (n *node) close() {
-	n.tr.Close()
-	select {
-	case <-n.done:
-	case <-time.After(readTimeout):
-		n.t.Errorf("ReadBatch did not return within %v of Close", readTimeout)
-	}
+	n.closed.Do(func() {
+		n.tr.Close()
+		started := true
+		n.reading.Do(func() { started = false })
+		if !started {
+			return
+		}
+		// Drain what is still queued, so that a reader blocked on a full
+		// n.got sees the Close.
+		deadline := time.After(readTimeout)
+		for {
+			select {
+			case <-n.done:
+				return
+			case <-n.got:
+			case <-deadline:
+				n.t.Errorf("ReadBatch did not return within %v of Close", readTimeout)
+				return
+			}
+		}
+	})
 }
 
 // expect waits for count datagrams and returns them.
@@ -153,19 +283,41 @@ func payload(id, i, size int) []byte {
 }
 
 func (s suite) listen(t *testing.T) {
-	s.start(t)
-	a := s.node(t, transport.MaxDatagram)
+	e := s.start(t)
+	a := e.node(transport.MaxDatagram)
 	if a.tr.Name() == "" {
 		t.Error("Name() is empty")
 	}
 	if _, err := a.tr.Listen(netip.MustParseAddrPort("127.0.0.1:0")); err == nil {
 		t.Error("a second Listen succeeded; want an error")
 	}
+	if pp, ok := a.tr.(transport.ParamsProvider); ok {
+		if err := paramsProblem(pp.Params()); err != nil {
+			t.Errorf("Params() after Listen: %v", err)
+		}
+	}
+}
+
+// maxParams is the most a descriptor carries beside one address
+// (core/descriptor.MaxTransportParams).
+const maxParams = 510
+
+// paramsProblem says what keeps params out of a descriptor.
+func paramsProblem(params string) error {
+	if len(params) > maxParams {
+		return fmt.Errorf("%d bytes; a descriptor carries at most %d", len(params), maxParams)
+	}
+	for i := 0; i < len(params); i++ {
+		if c := params[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("byte %d is %q; a descriptor carries printable ASCII without spaces", i, c)
+		}
+	}
+	return nil
 }
 
 func (s suite) single(t *testing.T) {
-	s.start(t)
-	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	e := s.start(t)
+	a, b := e.node(transport.MaxDatagram), e.node(transport.MaxDatagram)
 	for _, dir := range [][2]*node{{a, b}, {b, a}} {
 		from, to := dir[0], dir[1]
 		want := payload(1, 0, 100)
@@ -181,8 +333,8 @@ func (s suite) single(t *testing.T) {
 }
 
 func (s suite) fullBatch(t *testing.T) {
-	s.start(t)
-	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	e := s.start(t)
+	a, b := e.node(transport.MaxDatagram), e.node(transport.MaxDatagram)
 	for id, dir := range [][2]*node{{a, b}, {b, a}} {
 		from, to := dir[0], dir[1]
 		batch := make([]transport.Packet, transport.BatchSize)
@@ -221,8 +373,8 @@ func checkSet(t *testing.T, got []transport.Packet, from netip.AddrPort, id, cou
 }
 
 func (s suite) writeOwnership(t *testing.T) {
-	s.start(t)
-	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	e := s.start(t)
+	a, b := e.node(transport.MaxDatagram), e.node(transport.MaxDatagram)
 	const count = 16
 	batch := make([]transport.Packet, count)
 	for i := range batch {
@@ -238,10 +390,10 @@ func (s suite) writeOwnership(t *testing.T) {
 }
 
 func (s suite) readOwnership(t *testing.T) {
-	s.start(t)
+	e := s.start(t)
 	// readLoop scribbles over every buffer after ReadBatch returns; later
 	// datagrams must still arrive intact.
-	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	a, b := e.node(transport.MaxDatagram), e.node(transport.MaxDatagram)
 	for i := range 4 {
 		p := payload(3, i, 300)
 		a.write([]transport.Packet{{Addr: b.addr, Buf: p, N: len(p)}})
@@ -250,8 +402,8 @@ func (s suite) readOwnership(t *testing.T) {
 }
 
 func (s suite) oversize(t *testing.T) {
-	s.start(t)
-	a, b := s.node(t, transport.MaxDatagram), s.node(t, 200)
+	e := s.start(t)
+	a, b := e.node(transport.MaxDatagram), e.node(200)
 	big, small := payload(4, 0, 400), payload(4, 1, 100)
 	a.write([]transport.Packet{{Addr: b.addr, Buf: big, N: len(big)}})
 	a.write([]transport.Packet{{Addr: b.addr, Buf: small, N: len(small)}})
@@ -294,8 +446,8 @@ func (s suite) closeUnblocks(t *testing.T) {
 }
 
 func (s suite) concurrentWrite(t *testing.T) {
-	s.start(t)
-	a, b := s.node(t, transport.MaxDatagram), s.node(t, transport.MaxDatagram)
+	e := s.start(t)
+	a, b := e.node(transport.MaxDatagram), e.node(transport.MaxDatagram)
 	const writers, batches, per = 4, 8, 8
 	var wg sync.WaitGroup
 	for w := range writers {

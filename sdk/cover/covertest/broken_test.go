@@ -1,0 +1,129 @@
+package covertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tarzan-net/tarzan/sdk/cover"
+)
+
+// latePolicy thinks for 2 s on every tick of more than a few links, as a
+// policy that asks a slow service would.
+type latePolicy struct{ *Policy }
+
+func (p latePolicy) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, error) {
+	if len(links) > 3 {
+		time.Sleep(2 * time.Second)
+	}
+	return p.Policy.Tick(now, links)
+}
+
+// bitsPolicy answers in bits per second where frames per second are due.
+type bitsPolicy struct{ *Policy }
+
+func (p bitsPolicy) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, error) {
+	ts, err := p.Policy.Tick(now, links)
+	for i := range ts {
+		ts[i].Rate *= 1408 * 8 * 1000
+	}
+	return ts, err
+}
+
+// stalePolicy keeps a target per link it has ever seen and returns all of
+// them: right while links only come, wrong once one goes.
+type stalePolicy struct {
+	*Policy
+	targets []cover.Target
+}
+
+func (p *stalePolicy) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, error) {
+	ts, err := p.Policy.Tick(now, links)
+	if len(ts) > len(p.targets) {
+		p.targets = append(p.targets, ts[len(p.targets):]...)
+	}
+	return slices.Clone(p.targets), err
+}
+
+// spinPolicy asks to be ticked every microsecond.
+type spinPolicy struct{ *Policy }
+
+func (spinPolicy) Interval() time.Duration { return time.Microsecond }
+
+var brokenPolicies = map[string]struct {
+	make  func() cover.Policy
+	fails map[string]string
+}{
+	"late": {func() cover.Policy { return latePolicy{New(10*time.Millisecond, 5)} },
+		map[string]string{"answers in time": "did not answer within"}},
+	"bits": {func() cover.Policy { return bitsPolicy{New(10*time.Millisecond, 5)} },
+		map[string]string{"targets": "frames/s", "links come and go": "frames/s"}},
+	"stale": {func() cover.Policy { return &stalePolicy{Policy: New(10*time.Millisecond, 5)} },
+		map[string]string{"links come and go": "whatever the last tick had"}},
+	"spin": {func() cover.Policy { return spinPolicy{New(10*time.Millisecond, 5)} },
+		map[string]string{"identity": "want within"}},
+}
+
+const brokenEnv = "COVERTEST_BROKEN"
+
+// TestBrokenChild runs the suite on the policy named in $COVERTEST_BROKEN,
+// for TestBrokenPoliciesFail.
+func TestBrokenChild(t *testing.T) {
+	name := os.Getenv(brokenEnv)
+	if name == "" {
+		t.Skip("run by TestBrokenPoliciesFail")
+	}
+	Run(t, func(*testing.T) cover.Policy { return brokenPolicies[name].make() })
+}
+
+var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenChild/(\S+)`)
+
+// TestBrokenPoliciesFail runs the suite on each broken policy in a child
+// process and requires it to fail exactly the checks it breaks, saying
+// why.
+func TestBrokenPoliciesFail(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range brokenPolicies {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, exe, "-test.run=^TestBrokenChild$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), brokenEnv+"="+name)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed the %s policy", name)
+			}
+			var got []string
+			for _, m := range failLine.FindAllStringSubmatch(string(out), -1) {
+				// Subtest names have spaces replaced by underscores.
+				c := strings.ReplaceAll(m[1], "_", " ")
+				if !slices.Contains(got, c) {
+					got = append(got, c)
+				}
+			}
+			want := make([]string, 0, len(b.fails))
+			for c := range b.fails {
+				want = append(want, c)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("the %s policy failed %q; want exactly %q\n%s", name, got, want, out)
+			}
+			for c, phrase := range b.fails {
+				if !strings.Contains(string(out), phrase) {
+					t.Errorf("the %s policy failed %q without saying %q\n%s", name, c, phrase, out)
+				}
+			}
+		})
+	}
+}
