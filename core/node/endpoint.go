@@ -56,6 +56,11 @@ func (n *Node) bindEndpoints() error {
 			}
 			adv = []netip.AddrPort{bound}
 		}
+		if as, ok := spec.Transport.(transport.AdvertiseSetter); ok {
+			if err := as.SetAdvertised(adv[0]); err != nil {
+				return fmt.Errorf("node: transport %s refused its advertised address %v: %w", spec.Transport.Name(), adv[0], err)
+			}
+		}
 		n.eps = append(n.eps, &endpoint{
 			idx: i, tr: spec.Transport, name: spec.Transport.Name(), bound: bound, advertise: adv,
 			out: make(chan *frameBuf, 4096), uncork: make(chan struct{}, 1),

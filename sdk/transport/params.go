@@ -18,3 +18,11 @@ type ParamsProvider interface {
 type PeerParamsSetter interface {
 	SetPeerParams(addr netip.AddrPort, params string) error
 }
+
+// AdvertiseSetter is implemented by transports that must know the address
+// peers are told (the descriptor's), e.g. one listening on 0.0.0.0 or [::]
+// whose hello names the advertised address. The core calls it once, after
+// Listen and before the first ReadBatch/WriteBatch.
+type AdvertiseSetter interface {
+	SetAdvertised(addr netip.AddrPort) error
+}
