@@ -84,6 +84,7 @@ func (n *Node) considerDescriptor(b []byte, force bool) {
 	if !ok {
 		return
 	}
+	n.tellParams(d) // the probe may need them to reach the peer
 	n.probe(addr, id, force)
 }
 
@@ -199,6 +200,7 @@ func (n *Node) handleProbe(src peerAddr, frame []byte) {
 	}
 	// The prober is up right now, whatever an earlier unanswered probe of
 	// ours suggests, and it listens at src.
+	n.tellParams(d)
 	n.probe(src, id, true)
 }
 

@@ -94,19 +94,34 @@ func (n *Node) giveCredentials(tr transport.Transport) error {
 	return nil
 }
 
-// tellTransports lets transports that verify peers know which identity
-// each admitted peer's addresses belong to.
-func (n *Node) tellTransports(d *descriptor.Descriptor) {
+// tellParams hands transports that take them (a pluggable transport's
+// bridge arguments) the parameters a verified descriptor publishes for
+// its addresses. It runs before the first probe to a peer learned from a
+// descriptor, since reaching that peer may need them (obfs4 dials only
+// with the server's cert), and again at admission; the transport decides
+// what to do with parameters for an address that already has some
+// (plugins/transport/pt keeps one that has worked).
+func (n *Node) tellParams(d *descriptor.Descriptor) {
 	for _, ep := range n.eps {
-		if ps, ok := ep.tr.(transport.PeerParamsSetter); ok {
-			for _, a := range d.Addrs {
-				if a.Transport == ep.name && a.Params != "" {
-					if err := ps.SetPeerParams(a.AddrPort, a.Params); err != nil {
-						n.limiter.Warn(n.log, "setpeerparams", "transport refused a peer's parameters", "transport", ep.name, "err", err)
-					}
+		ps, ok := ep.tr.(transport.PeerParamsSetter)
+		if !ok {
+			continue
+		}
+		for _, a := range d.Addrs {
+			if a.Transport == ep.name && a.Params != "" {
+				if err := ps.SetPeerParams(a.AddrPort, a.Params); err != nil {
+					n.limiter.Warn(n.log, "setpeerparams", "transport refused a peer's parameters", "transport", ep.name, "err", err)
 				}
 			}
 		}
+	}
+}
+
+// tellTransports lets transports that verify peers know which identity
+// each admitted peer's addresses belong to.
+func (n *Node) tellTransports(d *descriptor.Descriptor) {
+	n.tellParams(d)
+	for _, ep := range n.eps {
 		pv, ok := ep.tr.(transport.PeerVerifier)
 		if !ok {
 			continue

@@ -45,6 +45,10 @@
 //	queue                 datagrams waiting per peer before KCP (default 1024)
 //	max_delay_ms          longest a datagram waits for the window (default 250)
 //	idle_timeout_ms       silence after which a session is closed (default 60000)
+//	replace_after_ms      silence of a live session after which a new session
+//	                      from its address replaces it (default idle_timeout_ms/4;
+//	                      keep it above the core's keepalive interval; 0: at once,
+//	                      which lets one spoofed packet take the link down)
 //
 // Both ends must use the same FEC settings.
 //
@@ -85,10 +89,17 @@
 // # Limits
 //
 // KCP is unauthenticated: anyone who can spoof a peer's address can
-// inject packets that open a new session (PUSH, sn 0) and so replace the
-// real one, a denial of service (the core's link layer still rejects the
-// contents). A peer whose address changes (NAT rebinding) looks like a
-// new peer; the old session expires after idle_timeout_ms. In a
+// inject packets that open a new session (PUSH, sn 0). Such a session is
+// only a candidate while the peer's live session hears it (receive.go):
+// its messages go up, where the core's link layer rejects forged ones, and
+// it replaces the live session only after that has been silent for
+// replace_after_ms. So a spoofed opener no longer takes a live link down
+// (it did until D41's open item was fixed: a zero window stalled the
+// replacement until both sessions expired), and a peer that restarts is
+// written to again replace_after_ms after its old session fell silent, not
+// at once (its own messages reach us at once). A peer whose address
+// changes (NAT rebinding) looks like a new peer; the old session expires
+// after idle_timeout_ms. In a
 // simultaneous open the losing side's first datagrams are lost with its
 // session.
 package kcp

@@ -46,13 +46,9 @@ func FuzzSegment(f *testing.F) {
 // stranger gets at most one session; strangers' packets must not disturb
 // the established session, which still carries data both ways.
 //
-// A packet spoofing the peer's address is only checked for crashes: KCP
-// authenticates nothing (the core's link layer above it does), and a
-// spoofed opener (PUSH, sn 0, a new conv) replaces a session that has
-// heard its peer, by design, to follow a peer that restarted. A spoofed
-// one advertising a zero window stalls the replacement's writes, and the
-// link is lost until both sides' sessions expire (idle_timeout_ms).
-// docs/DECISIONS.md (D41) records this as open.
+// A packet spoofing the peer's address (on a pair of its own) must not
+// disturb that pair either: a spoofed opener (PUSH, sn 0, a new conv)
+// only starts a candidate session beside the live one (receive.go).
 func FuzzRoute(f *testing.F) {
 	seg := make([]byte, SegmentOverhead)
 	binary.LittleEndian.PutUint32(seg, 12345)
@@ -72,6 +68,10 @@ func FuzzRoute(f *testing.F) {
 			c.send(t, d.addr, []byte("hello"))
 			d.expect(t, "hello")
 			d.tr.(*kcpTransport).route(c.addr, bytes.Clone(pkt))
+			c.send(t, d.addr, []byte("after"))
+			d.expect(t, "after")
+			d.send(t, c.addr, []byte("back"))
+			c.expect(t, "back")
 			return
 		}
 		bt := b.tr.(*kcpTransport)

@@ -101,3 +101,18 @@ func (n *node) expect(t testing.TB, payload string) netip.AddrPort {
 		}
 	}
 }
+
+// tryExpect reports whether payload arrives within d.
+func (n *node) tryExpect(payload string, d time.Duration) bool {
+	timeout := time.After(d)
+	for {
+		select {
+		case p := <-n.got:
+			if string(p.Buf) == payload {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
+}

@@ -49,6 +49,7 @@ var _ transport.Factory = New
 type Stats struct {
 	Sessions   uint64 // KCP sessions opened (either side)
 	Replaced   uint64 // sessions replaced: peer restart or simultaneous open
+	Candidates uint64 // new sessions run beside a live one until it proves itself (receive.go)
 	Expired    uint64 // sessions closed for silence
 	SendDrops  uint64 // datagrams dropped before KCP: queue full or waited longer than max_delay_ms
 	InputDrops uint64 // received packets dropped: no session could take them, or a full queue
@@ -56,7 +57,7 @@ type Stats struct {
 }
 
 type counters struct {
-	sessions, replaced, expired, sendDrops, inputDrops, oversize atomic.Uint64
+	sessions, replaced, candidates, expired, sendDrops, inputDrops, oversize atomic.Uint64
 }
 
 // options are the parsed plugin options; see doc.go.
@@ -69,6 +70,7 @@ type options struct {
 	queue              int // datagrams waiting per peer before KCP
 	maxDelay           time.Duration
 	idleTimeout        time.Duration
+	replaceAfter       time.Duration // silence of a live session before a candidate replaces it
 }
 
 func (o options) fec() bool       { return o.fecData > 0 && o.fecParity > 0 }
@@ -97,6 +99,7 @@ func New(opts map[string]string) (transport.Transport, error) {
 		opts:  o,
 		done:  make(chan struct{}),
 		peers: make(map[netip.AddrPort]*peer),
+		cands: make(map[netip.AddrPort]*peer),
 	}
 	t.rx = &rxqueue.Queue{C: make(chan rxqueue.Datagram, 4096), Pool: &bufPool, Oversize: &t.stats.oversize}
 	return t, nil
@@ -106,19 +109,21 @@ func parseOptions(m map[string]string) (options, error) {
 	o := defaultOptions()
 	nodelay := 1
 	maxDelay, idle := int(o.maxDelay/time.Millisecond), int(o.idleTimeout/time.Millisecond)
+	replaceAfter := -1 // default: a quarter of idle_timeout_ms
 	known := map[string]struct {
 		dst      *int
 		min, max int
 	}{
-		"fec_data":        {&o.fecData, 0, 128},
-		"fec_parity":      {&o.fecParity, 0, 128},
-		"nodelay":         {&nodelay, 0, 1},
-		"interval":        {&o.interval, 10, 5000},
-		"window":          {&o.window, 1, 32768},
-		"mtu":             {&o.mtu, 576, 1500},
-		"queue":           {&o.queue, 1, 1 << 16},
-		"max_delay_ms":    {&maxDelay, 1, 60_000},
-		"idle_timeout_ms": {&idle, 100, 3_600_000},
+		"fec_data":         {&o.fecData, 0, 128},
+		"fec_parity":       {&o.fecParity, 0, 128},
+		"nodelay":          {&nodelay, 0, 1},
+		"interval":         {&o.interval, 10, 5000},
+		"window":           {&o.window, 1, 32768},
+		"mtu":              {&o.mtu, 576, 1500},
+		"queue":            {&o.queue, 1, 1 << 16},
+		"max_delay_ms":     {&maxDelay, 1, 60_000},
+		"idle_timeout_ms":  {&idle, 100, 3_600_000},
+		"replace_after_ms": {&replaceAfter, 0, 3_600_000},
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -154,6 +159,10 @@ func parseOptions(m map[string]string) (options, error) {
 	o.nodelay = nodelay == 1
 	o.maxDelay = time.Duration(maxDelay) * time.Millisecond
 	o.idleTimeout = time.Duration(idle) * time.Millisecond
+	o.replaceAfter = o.idleTimeout / 4
+	if replaceAfter >= 0 {
+		o.replaceAfter = time.Duration(replaceAfter) * time.Millisecond
+	}
 	return o, nil
 }
 
@@ -170,6 +179,7 @@ type kcpTransport struct {
 	closed bool
 	conn   *net.UDPConn
 	peers  map[netip.AddrPort]*peer
+	cands  map[netip.AddrPort]*peer // a new session on trial beside peers[addr] (receive.go)
 }
 
 func (t *kcpTransport) Name() string { return Name }
@@ -179,7 +189,7 @@ var errNotListening = errors.New("kcp: Listen has not been called")
 // Stats returns the transport's counters.
 func (t *kcpTransport) Stats() Stats {
 	c := &t.stats
-	return Stats{Sessions: c.sessions.Load(), Replaced: c.replaced.Load(), Expired: c.expired.Load(),
+	return Stats{Sessions: c.sessions.Load(), Replaced: c.replaced.Load(), Candidates: c.candidates.Load(), Expired: c.expired.Load(),
 		SendDrops: c.sendDrops.Load(), InputDrops: c.inputDrops.Load(), Oversize: c.oversize.Load()}
 }
 
@@ -229,7 +239,10 @@ func (t *kcpTransport) Close() error {
 	for _, p := range t.peers {
 		peers = append(peers, p)
 	}
-	t.peers = nil
+	for _, p := range t.cands {
+		peers = append(peers, p)
+	}
+	t.peers, t.cands = nil, nil
 	t.mu.Unlock()
 
 	close(t.done)
@@ -245,19 +258,32 @@ func (t *kcpTransport) Close() error {
 	return err
 }
 
-// janitor closes sessions that have heard nothing for idle_timeout_ms:
-// KCP itself retransmits to a dead peer for ever.
+// janitor closes sessions that have heard nothing for idle_timeout_ms
+// (KCP itself retransmits to a dead peer for ever), promotes candidates
+// whose live session fell silent, and closes candidates that stay silent.
 func (t *kcpTransport) janitor() {
 	defer t.wg.Done()
-	tick := time.NewTicker(min(t.opts.idleTimeout/4, time.Second))
+	every := min(t.opts.idleTimeout/4, time.Second)
+	if t.opts.replaceAfter > 0 {
+		every = min(every, t.opts.replaceAfter/2)
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-t.done:
 			return
 		case now := <-tick.C:
-			var idle []*peer
+			var idle, replaced []*peer
 			t.mu.Lock()
+			for a, c := range t.cands {
+				if old := t.promoteLocked(a, now); old != nil {
+					replaced = append(replaced, old)
+				} else if now.Sub(c.lastHeard()) > t.opts.idleTimeout {
+					delete(t.cands, a)
+					idle = append(idle, c)
+				}
+			}
 			for a, p := range t.peers {
 				if now.Sub(p.lastHeard()) > t.opts.idleTimeout {
 					delete(t.peers, a)
@@ -265,6 +291,9 @@ func (t *kcpTransport) janitor() {
 				}
 			}
 			t.mu.Unlock()
+			for _, p := range replaced {
+				p.close()
+			}
 			for _, p := range idle {
 				t.stats.expired.Add(1)
 				p.close()

@@ -1,6 +1,7 @@
 package kcp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -108,8 +109,12 @@ func TestSimultaneousOpen(t *testing.T) {
 	}
 }
 
+// A peer that restarts (a new conv from the same address) gets a
+// candidate session, whose messages go up at once; once the old session
+// has been silent for replace_after_ms the candidate replaces it and
+// writes reach the restarted peer.
 func TestPeerRestart(t *testing.T) {
-	a, b := newNode(t, "", nil), newNode(t, "", nil)
+	a, b := newNode(t, "", map[string]string{"replace_after_ms": "300"}), newNode(t, "", nil)
 	a.send(t, b.addr, []byte("one"))
 	b.expect(t, "one")
 	b.send(t, a.addr, []byte("two"))
@@ -118,10 +123,65 @@ func TestPeerRestart(t *testing.T) {
 	b2 := newNode(t, b.addr.String(), nil)
 	b2.send(t, a.addr, []byte("three"))
 	a.expect(t, "three")
-	a.send(t, b2.addr, []byte("four"))
-	b2.expect(t, "four")
-	if st := a.stats(); st.Replaced != 1 {
-		t.Errorf("stats %+v; want the old session replaced once", st)
+	start := time.Now()
+	for i := 0; ; i++ {
+		msg := fmt.Sprintf("four %d", i)
+		a.send(t, b2.addr, []byte(msg))
+		if b2.tryExpect(msg, 100*time.Millisecond) {
+			break
+		}
+		if time.Since(start) > wait {
+			t.Fatalf("the restarted peer never heard us; stats %+v", a.stats())
+		}
+		if i%3 == 0 { // a restarted peer speaks: the core retries its handshake
+			b2.send(t, a.addr, []byte("again"))
+		}
+	}
+	t.Logf("restarted peer reached again %v after it spoke", time.Since(start).Round(time.Millisecond))
+	if st := a.stats(); st.Replaced != 1 || st.Candidates != 1 {
+		t.Errorf("stats %+v; want one candidate, which replaced the old session", st)
+	}
+}
+
+// spoofedOpener is a KCP opener (PUSH, sn 0) under a new conv with a
+// zero receive window, behind a FEC data header, as an off-path attacker
+// who knows two peers' addresses can send.
+func spoofedOpener(conv uint32) []byte {
+	seg := make([]byte, SegmentOverhead)
+	binary.LittleEndian.PutUint32(seg, conv)
+	seg[4] = cmdPush // frg 0, wnd 0 (bytes 6–7), ts 0, sn 0, una 0, len 0
+	fec := make([]byte, fecHeader)
+	binary.LittleEndian.PutUint32(fec, 7)
+	binary.LittleEndian.PutUint16(fec[4:], fecTypeData)
+	binary.LittleEndian.PutUint16(fec[6:], uint16(len(seg)+2))
+	return append(fec, seg...)
+}
+
+// D41's attack: one spoofed opener from a live peer's address used to
+// replace the session, whose writes then stalled on the zero window while
+// the real peer's packets (old conv) were dropped; the link was down
+// until both sessions expired. Now the opener only starts a candidate,
+// and the live peer, which keeps speaking, keeps its session.
+func TestSpoofedOpenerKeepsLink(t *testing.T) {
+	a, b := newNode(t, "", map[string]string{"replace_after_ms": "300"}), newNode(t, "", nil)
+	a.send(t, b.addr, []byte("hello"))
+	b.expect(t, "hello")
+	b.send(t, a.addr, []byte("hi"))
+	a.expect(t, "hi")
+	for i := range 3 { // three openers, each a new conv
+		a.tr.(*kcpTransport).route(b.addr, spoofedOpener(0x5eed0000+uint32(i)))
+	}
+	deadline := time.Now().Add(1500 * time.Millisecond) // five times replace_after_ms
+	for i := 0; time.Now().Before(deadline); i++ {
+		msg := fmt.Sprintf("m%d", i)
+		a.send(t, b.addr, []byte(msg))
+		b.expect(t, msg)
+		b.send(t, a.addr, []byte(msg))
+		a.expect(t, msg)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := a.stats(); st.Replaced != 0 || st.Candidates != 3 {
+		t.Errorf("stats %+v; want three candidates and no replacement", st)
 	}
 }
 

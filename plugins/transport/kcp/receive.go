@@ -7,9 +7,21 @@ package kcp
 //  1. a known address, same conv (or a parity packet, which has none):
 //     to that peer's session;
 //  2. a known address, another conv, on the first segment of a new
-//     session (PUSH with sn 0): the peer restarted (it had spoken our
-//     conv before) or both sides opened at once (the lower conv wins);
-//     the session is replaced;
+//     session (PUSH with sn 0):
+//     - if the session there has never heard its peer, both sides opened
+//     at once: the lower conv wins and the session is replaced;
+//     - if it has, the peer may have restarted, or someone spoofs its
+//     address: KCP authenticates nothing, and one spoofed opener with a
+//     zero window used to replace a live session and stall the link
+//     until both sides' sessions expired. The new session is a
+//     *candidate* instead, run beside the live one: it hears its conv,
+//     and its messages go up (the core's link layer authenticates them),
+//     while writes stay on the live session. The candidate replaces it
+//     only once the live session has heard nothing for replace_after_ms
+//     and the candidate has heard since (a restarted peer no longer
+//     speaks the old conv; a live one, which a spoofer cannot silence,
+//     keeps its session). A candidate that stays silent for
+//     idle_timeout_ms is closed; a newer opener replaces the candidate;
 //  3. an unknown address opening a new session: a new peer with its conv;
 //  4. anything else is dropped and counted. A session that only hears
 //     silence is closed by the janitor, so a peer that lost its state
@@ -89,17 +101,33 @@ func (t *kcpTransport) route(from netip.AddrPort, b []byte) {
 		return
 	}
 	p := t.peers[from]
+	if c := t.cands[from]; p == nil && c != nil { // the live session expired
+		delete(t.cands, from)
+		t.peers[from], p = c, c
+	}
 	var old *peer
+	cand := false // p is the candidate at from
 	switch {
 	case p != nil && hasSeg && seg.conv != p.conv:
+		if c := t.cands[from]; c != nil && c.conv == seg.conv {
+			p, cand = c, true // the candidate's own traffic
+			break
+		}
 		if !opens || (!p.heard.Load() && seg.conv > p.conv) {
 			t.mu.Unlock()
 			t.stats.inputDrops.Add(1)
 			return
 		}
-		old, p = p, t.newPeer(from, seg.conv)
-		t.peers[from] = p
-		t.stats.replaced.Add(1)
+		if !p.heard.Load() || t.opts.replaceAfter == 0 { // simultaneous open
+			old, p = p, t.newPeer(from, seg.conv)
+			t.peers[from] = p
+			t.stats.replaced.Add(1)
+			break
+		}
+		old = t.cands[from] // a newer opener replaces the candidate
+		p, cand = t.newPeer(from, seg.conv), true
+		t.cands[from] = p
+		t.stats.candidates.Add(1)
 	case p == nil && opens:
 		p = t.newPeer(from, seg.conv)
 		t.peers[from] = p
@@ -116,4 +144,33 @@ func (t *kcpTransport) route(from netip.AddrPort, b []byte) {
 		p.heard.Store(true)
 	}
 	p.deliver(b)
+	if cand {
+		t.mu.Lock()
+		replaced := t.promoteLocked(from, time.Now())
+		t.mu.Unlock()
+		if replaced != nil {
+			replaced.close()
+		}
+	}
+}
+
+// promoteLocked makes the candidate at addr the session there if the live
+// session has been silent for replace_after_ms and the candidate has
+// heard since; it returns the replaced session for the caller to close
+// outside t.mu. Caller holds t.mu.
+func (t *kcpTransport) promoteLocked(addr netip.AddrPort, now time.Time) *peer {
+	c := t.cands[addr]
+	if c == nil || !c.heard.Load() {
+		return nil
+	}
+	p := t.peers[addr]
+	if p != nil && (now.Sub(p.lastHeard()) < t.opts.replaceAfter || !c.lastHeard().After(p.lastHeard())) {
+		return nil
+	}
+	delete(t.cands, addr)
+	t.peers[addr] = c
+	if p != nil {
+		t.stats.replaced.Add(1)
+	}
+	return p
 }

@@ -43,13 +43,20 @@
 //	state_dir       TOR_PT_STATE_LOCATION; empty: a temporary directory
 //	                (a new cert at every start)
 //	server_options  k=v;k=v for the server (obfs4: iat-mode=1)
-//	advertise       the address our hello names (default the bound one)
+//	advertise       the address our hello names (default the bound one; the
+//	                node's advertised address, given by SetAdvertised, wins)
 //	peers           "ADDR ARGS; ADDR ARGS": the peers' PT arguments
 //	peers_file      a file of "ADDR ARGS" lines, read again whenever a peer
 //	                without arguments is dialled
 //
+// # Bridge lines
+//
 // On Listen the transport writes its bridge line, "ADDR ARGS" (obfs4:
-// cert=…,iat-mode=0), to state_dir/bridge: that is what other nodes need
-// in their peers option or file. Publishing it in the node's descriptor
-// is the next step (docs/PT.md).
+// cert=…,iat-mode=0), to state_dir/bridge, and Params returns ARGS, which
+// the node publishes in its descriptor; SetPeerParams takes the peers'
+// from theirs, in process or out (sdk/transport/transportplugin). Only the
+// first contact needs a line out of band (peers, peers_file), as a Tor
+// bridge does. Arguments from descriptors are candidates, since anyone can
+// sign a descriptor naming another node's address (params.go): a forged
+// cert costs one failed dial and never displaces one that has worked.
 package pt

@@ -153,6 +153,7 @@ func (p *peer) dial() net.Conn {
 	cli, self := t.client, t.self
 	t.mu.Unlock()
 	c, err := socksDial(cli.method().addr, p.addr, socksArgs(pairs), dialTimeout)
+	t.dialed(p.addr, args, err == nil)
 	if err != nil {
 		t.stats.dialFails.Add(1)
 		t.log.Debug("pt: dial failed", "peer", p.addr, "err", err)

@@ -46,8 +46,8 @@ type Transport struct {
 	listened bool
 	closed   bool
 	self     netip.AddrPort
-	args     string // our server's ARGS
-	params   map[netip.AddrPort]string
+	args     string                     // our server's ARGS
+	params   map[netip.AddrPort]*argSet // learned from descriptors (params.go)
 	resolver func(netip.AddrPort) (string, bool)
 	peers    map[netip.AddrPort]*peer
 	conns    map[net.Conn]struct{}
@@ -62,6 +62,7 @@ type Transport struct {
 
 	stats struct {
 		queueDrops, rxOversize, noArgs, dials, dialFails, streamsIn, badHello, restarts atomic.Uint64
+		paramsRefused, paramsRotated                                                    atomic.Uint64
 	}
 }
 
@@ -85,7 +86,7 @@ type frame struct {
 func New(options map[string]string) (transport.Transport, error) {
 	t := &Transport{
 		bin: "obfs4proxy", method: "obfs4",
-		static: map[netip.AddrPort]string{}, params: map[netip.AddrPort]string{},
+		static: map[netip.AddrPort]string{}, params: map[netip.AddrPort]*argSet{},
 		peers: map[netip.AddrPort]*peer{}, conns: map[net.Conn]struct{}{},
 		rx: make(chan frame, rxLen), done: make(chan struct{}),
 		log: pluginkit.Logger(),
@@ -176,18 +177,6 @@ func publishable(args string) bool {
 	return true
 }
 
-// SetPeerParams records the PT arguments for the peer at addr (from its
-// descriptor or configuration).
-func (t *Transport) SetPeerParams(addr netip.AddrPort, args string) error {
-	if _, err := splitArgs(args); err != nil {
-		return fmt.Errorf("pt: arguments for %v: %w", addr, err)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.params[addr] = args
-	return nil
-}
-
 // SetResolver installs a function asked for a peer's arguments when no
 // other source knows them (tests; a host with its own directory).
 func (t *Transport) SetResolver(f func(netip.AddrPort) (string, bool)) {
@@ -235,11 +224,7 @@ func (t *Transport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	if t.advertise.IsValid() {
 		t.self = t.advertise
 	}
-	// The bridge line, for operators and for tools that hand it to peers.
-	line := t.self.String() + " " + m.args + "\n"
-	if err := os.WriteFile(filepath.Join(t.stateDir, "bridge"), []byte(line), 0o600); err != nil {
-		t.log.Warn("pt: cannot write bridge file", "err", err)
-	}
+	t.writeBridge()
 	t.log.Info("pt transport listening", "pt", t.method, "addr", m.addr, "advertise", t.self)
 	t.wg.Add(1)
 	go t.acceptLoop(ln)
@@ -249,14 +234,35 @@ func (t *Transport) Listen(addr netip.AddrPort) (netip.AddrPort, error) {
 	return m.addr, nil
 }
 
-// SetAdvertised (transport.AdvertiseSetter) names adv in our hello unless
-// the advertise option already set one (conformance suite: a wildcard
-// listener's peers must see the advertised address as the source).
-func (t *Transport) SetAdvertised(adv netip.AddrPort) error {
+// writeBridge writes the bridge line, "ADDR ARGS", to state_dir/bridge
+// for operators and for tools that hand it to peers. Caller holds t.mu.
+func (t *Transport) writeBridge() {
+	line := t.self.String() + " " + t.args + "\n"
+	if err := os.WriteFile(filepath.Join(t.stateDir, "bridge"), []byte(line), 0o600); err != nil {
+		t.log.Warn("pt: cannot write bridge file", "err", err)
+	}
+}
+
+// SetAdvertised implements transport.AdvertiseSetter: the address the
+// node's descriptor gives for this transport, which our hello names and
+// the bridge line carries (a server listening on 0.0.0.0 or [::] cannot
+// tell it). It overrides the advertise option, with a warning if the two
+// differ.
+func (t *Transport) SetAdvertised(addr netip.AddrPort) error {
+	if !addr.IsValid() || addr.Port() == 0 || addr.Addr().IsUnspecified() {
+		return fmt.Errorf("pt: advertised address %v: want a reachable address and port", addr)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.advertise.IsValid() {
-		t.self = adv
+	if !t.listened {
+		return errors.New("pt: SetAdvertised before Listen")
+	}
+	if t.advertise.IsValid() && t.advertise != addr {
+		t.log.Warn("pt: option advertise differs from the node's advertised address; using the node's", "option", t.advertise, "node", addr)
+	}
+	if t.self != addr {
+		t.self = addr
+		t.writeBridge()
 	}
 	return nil
 }
@@ -377,6 +383,7 @@ func (t *Transport) Stats() map[string]uint64 {
 		"queue_drops": s.queueDrops.Load(), "rx_oversize": s.rxOversize.Load(),
 		"no_args": s.noArgs.Load(), "dials": s.dials.Load(), "dial_failures": s.dialFails.Load(),
 		"streams_in": s.streamsIn.Load(), "bad_hello": s.badHello.Load(), "pt_restarts": s.restarts.Load(),
+		"params_refused": s.paramsRefused.Load(), "params_rotated": s.paramsRotated.Load(),
 	}
 }
 
@@ -398,29 +405,36 @@ func (t *Transport) untrack(c net.Conn) {
 	c.Close()
 }
 
-// argsFor finds the PT arguments for addr: SetPeerParams, the peers
-// option, peers_file (re-read), then the resolver.
+// argsFor finds the PT arguments to dial addr with: the current of the
+// candidates learned from descriptors (params.go), among which the
+// operator's line (peers option, else peers_file, re-read) counts as one
+// more; else the operator's line; else the resolver.
 func (t *Transport) argsFor(addr netip.AddrPort) (string, bool) {
 	t.mu.Lock()
-	a, ok := t.params[addr]
-	if !ok {
-		a, ok = t.static[addr]
-	}
+	conf, ok := t.static[addr]
 	res, file := t.resolver, t.peersFile
 	t.mu.Unlock()
-	if ok {
-		return a, true
-	}
-	if file != "" {
+	if !ok && file != "" {
 		if b, err := os.ReadFile(file); err == nil {
 			m := map[netip.AddrPort]string{}
 			if err := parsePeers(string(b), "\n", m); err != nil {
 				t.log.Warn("pt: peers_file", "file", file, "err", err)
 			}
-			if a, ok := m[addr]; ok {
-				return a, true
-			}
+			conf, ok = m[addr]
 		}
+	}
+	t.mu.Lock()
+	if s := t.params[addr]; s != nil && len(s.cands) > 0 {
+		if ok {
+			s.add(conf)
+		}
+		a := s.cands[s.cur]
+		t.mu.Unlock()
+		return a, true
+	}
+	t.mu.Unlock()
+	if ok {
+		return conf, true
 	}
 	if res != nil {
 		return res(addr)

@@ -39,6 +39,14 @@ type client struct {
 	creds   *transport.Credentials
 	peers   map[netip.AddrPort]ed25519.PublicKey
 
+	// Optional interfaces (params.go): what the first child named, the
+	// advertised address and peers' parameters to replay, the last
+	// parameters the child published.
+	ifaces     []string
+	advertised netip.AddrPort
+	peerParams map[netip.AddrPort]string
+	lastParams string
+
 	data    *datachan.Slot[*dataConn]
 	rd      reader
 	closed  atomic.Bool
@@ -53,7 +61,7 @@ type client struct {
 // package comment for what callers observe meanwhile. The result also
 // implements pluginkit.Reporter.
 func Launch(l pluginkit.Launcher, options map[string]string) (transport.Transport, error) {
-	c := &client{options: options, closing: make(chan struct{})}
+	c := &client{options: options, closing: make(chan struct{}), peerParams: map[netip.AddrPort]string{}}
 	c.data = datachan.NewSlot[*dataConn]()
 	c.rd.c = c
 	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{
@@ -66,7 +74,7 @@ func Launch(l pluginkit.Launcher, options map[string]string) (transport.Transpor
 		return nil, err
 	}
 	c.sup = sup
-	return c, nil
+	return c.view(), nil
 }
 
 // prepare gives each new child its own data channel as fd 3 and, where
@@ -126,6 +134,11 @@ func (c *client) attach(raw any, restart bool) error {
 		return fmt.Errorf("configure: %w", err)
 	}
 	c.name = resp.GetName()
+	if !restart {
+		c.ifaces = resp.GetInterfaces()
+	} else if !slices.Equal(c.ifaces, resp.GetInterfaces()) {
+		return fmt.Errorf("restarted plugin implements %v, the first implemented %v; restart the node to take a new plugin binary", resp.GetInterfaces(), c.ifaces)
+	}
 	if err := c.replayIdentity(ctx, rpc); err != nil {
 		return err
 	}
@@ -137,6 +150,9 @@ func (c *client) attach(raw any, restart bool) error {
 		if lr.GetBound() != c.bound.String() {
 			return fmt.Errorf("listen again on %s: plugin bound %s instead", c.bound, lr.GetBound())
 		}
+	}
+	if err := c.replayParams(ctx, rpc); err != nil {
+		return err
 	}
 	d := &dataConn{sock: c.pending.Host}
 	if c.offer != nil {

@@ -22,6 +22,19 @@
 // counters (merged with those of a Transport implementing StatsReporter),
 // Close closes it.
 //
+// The optional interfaces of package transport cross the boundary too.
+// CredentialSetter and PeerVerifier: the host's transport always has
+// them (SetCredentials, SetPeer) and ignores a child's Unimplemented.
+// ParamsProvider, PeerParamsSetter and AdvertiseSetter (Params,
+// SetPeerParams, SetAdvertised): the child names in its Configure answer
+// those its transport implements, and the transport Launch returns
+// implements exactly those, so a type assertion on it answers as it
+// would on the child's transport (a plugin built before these RPCs names
+// none). What the host was given (credentials, peers, their parameters,
+// the advertised address) is handed again to a restarted child before
+// its packets move; Params answers with the child's last value while the
+// child restarts.
+//
 // # Data channel
 //
 // Packets never travel over gRPC. The host creates a Unix SOCK_SEQPACKET

@@ -22,6 +22,10 @@ func serveHelper(mode string) {
 		Serve(newUDP)
 	case "echo":
 		Serve(newEcho)
+	case "params": // implements every optional interface of params.go
+		Serve(newParamsUDP)
+	case "paramsonly": // publishes parameters and nothing else
+		Serve(newParamsOnlyUDP)
 	case "socketonly": // a plugin from before shared memory: ignores the offer
 		data, err := datachan.OpenChild()
 		if err != nil {

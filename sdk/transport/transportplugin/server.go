@@ -64,7 +64,7 @@ func (s *server) Configure(ctx context.Context, req *transportpb.ConfigureReques
 		return nil, fmt.Errorf("transportplugin: creating transport: %w", err)
 	}
 	s.t = t
-	return &transportpb.ConfigureResponse{Name: t.Name()}, nil
+	return &transportpb.ConfigureResponse{Name: t.Name(), Interfaces: interfacesOf(t)}, nil
 }
 
 func (s *server) transport() (transport.Transport, error) {

@@ -106,8 +106,14 @@ func (x *ConfigureRequest) GetOptions() map[string]string {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The optional interfaces the transport implements, beyond credentials
+	// and peer verification (always offered): "params"
+	// (transport.ParamsProvider), "peer_params" (transport.PeerParamsSetter),
+	// "advertise" (transport.AdvertiseSetter). The host's transport
+	// implements exactly these; a plugin that predates the field sends none.
+	Interfaces    []string `protobuf:"bytes,2,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -147,6 +153,13 @@ func (x *ConfigureResponse) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *ConfigureResponse) GetInterfaces() []string {
+	if x != nil {
+		return x.Interfaces
+	}
+	return nil
 }
 
 type ListenRequest struct {
@@ -357,6 +370,146 @@ func (x *SetPeerRequest) GetIdentityKey() []byte {
 	return nil
 }
 
+type ParamsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Params        string                 `protobuf:"bytes,1,opt,name=params,proto3" json:"params,omitempty"` // printable ASCII without spaces, at most 510 bytes; empty: none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParamsResponse) Reset() {
+	*x = ParamsResponse{}
+	mi := &file_transport_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParamsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParamsResponse) ProtoMessage() {}
+
+func (x *ParamsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParamsResponse.ProtoReflect.Descriptor instead.
+func (*ParamsResponse) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ParamsResponse) GetParams() string {
+	if x != nil {
+		return x.Params
+	}
+	return ""
+}
+
+type SetPeerParamsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`     // netip.AddrPort text form
+	Params        string                 `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"` // as the peer's descriptor published them
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeerParamsRequest) Reset() {
+	*x = SetPeerParamsRequest{}
+	mi := &file_transport_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeerParamsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeerParamsRequest) ProtoMessage() {}
+
+func (x *SetPeerParamsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeerParamsRequest.ProtoReflect.Descriptor instead.
+func (*SetPeerParamsRequest) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetPeerParamsRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *SetPeerParamsRequest) GetParams() string {
+	if x != nil {
+		return x.Params
+	}
+	return ""
+}
+
+type SetAdvertisedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"` // netip.AddrPort text form
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAdvertisedRequest) Reset() {
+	*x = SetAdvertisedRequest{}
+	mi := &file_transport_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAdvertisedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAdvertisedRequest) ProtoMessage() {}
+
+func (x *SetAdvertisedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAdvertisedRequest.ProtoReflect.Descriptor instead.
+func (*SetAdvertisedRequest) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SetAdvertisedRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
 type StatsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Counters      map[string]uint64      `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
@@ -366,7 +519,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_transport_proto_msgTypes[7]
+	mi := &file_transport_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +531,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[7]
+	mi := &file_transport_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +544,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{7}
+	return file_transport_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatsResponse) GetCounters() map[string]uint64 {
@@ -411,9 +564,12 @@ const file_transport_proto_rawDesc = "" +
 	"\aoptions\x18\x01 \x03(\v22.tarzan.transport.v1.ConfigureRequest.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"'\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
 	"\x11ConfigureResponse\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"#\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"interfaces\x18\x02 \x03(\tR\n" +
+	"interfaces\"#\n" +
 	"\rListenRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\"&\n" +
 	"\x0eListenResponse\x12\x14\n" +
@@ -425,17 +581,27 @@ const file_transport_proto_rawDesc = "" +
 	"\fidentity_key\x18\x04 \x01(\fR\videntityKey\"G\n" +
 	"\x0eSetPeerRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12!\n" +
-	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\"\x9a\x01\n" +
+	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\"(\n" +
+	"\x0eParamsResponse\x12\x16\n" +
+	"\x06params\x18\x01 \x01(\tR\x06params\"B\n" +
+	"\x14SetPeerParamsRequest\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
+	"\x06params\x18\x02 \x01(\tR\x06params\"*\n" +
+	"\x14SetAdvertisedRequest\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\"\x9a\x01\n" +
 	"\rStatsResponse\x12L\n" +
 	"\bcounters\x18\x01 \x03(\v20.tarzan.transport.v1.StatsResponse.CountersEntryR\bcounters\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xe7\x03\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xe2\x05\n" +
 	"\tTransport\x12Z\n" +
 	"\tConfigure\x12%.tarzan.transport.v1.ConfigureRequest\x1a&.tarzan.transport.v1.ConfigureResponse\x12Q\n" +
 	"\x06Listen\x12\".tarzan.transport.v1.ListenRequest\x1a#.tarzan.transport.v1.ListenResponse\x12U\n" +
 	"\x0eSetCredentials\x12'.tarzan.transport.v1.CredentialsRequest\x1a\x1a.tarzan.transport.v1.Empty\x12J\n" +
-	"\aSetPeer\x12#.tarzan.transport.v1.SetPeerRequest\x1a\x1a.tarzan.transport.v1.Empty\x12G\n" +
+	"\aSetPeer\x12#.tarzan.transport.v1.SetPeerRequest\x1a\x1a.tarzan.transport.v1.Empty\x12I\n" +
+	"\x06Params\x12\x1a.tarzan.transport.v1.Empty\x1a#.tarzan.transport.v1.ParamsResponse\x12V\n" +
+	"\rSetPeerParams\x12).tarzan.transport.v1.SetPeerParamsRequest\x1a\x1a.tarzan.transport.v1.Empty\x12V\n" +
+	"\rSetAdvertised\x12).tarzan.transport.v1.SetAdvertisedRequest\x1a\x1a.tarzan.transport.v1.Empty\x12G\n" +
 	"\x05Stats\x12\x1a.tarzan.transport.v1.Empty\x1a\".tarzan.transport.v1.StatsResponse\x12?\n" +
 	"\x05Close\x12\x1a.tarzan.transport.v1.Empty\x1a\x1a.tarzan.transport.v1.EmptyBQZOgithub.com/tarzan-net/tarzan/sdk/transport/transportplugin/internal/transportpbb\x06proto3"
 
@@ -451,39 +617,48 @@ func file_transport_proto_rawDescGZIP() []byte {
 	return file_transport_proto_rawDescData
 }
 
-var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_transport_proto_goTypes = []any{
-	(*Empty)(nil),              // 0: tarzan.transport.v1.Empty
-	(*ConfigureRequest)(nil),   // 1: tarzan.transport.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),  // 2: tarzan.transport.v1.ConfigureResponse
-	(*ListenRequest)(nil),      // 3: tarzan.transport.v1.ListenRequest
-	(*ListenResponse)(nil),     // 4: tarzan.transport.v1.ListenResponse
-	(*CredentialsRequest)(nil), // 5: tarzan.transport.v1.CredentialsRequest
-	(*SetPeerRequest)(nil),     // 6: tarzan.transport.v1.SetPeerRequest
-	(*StatsResponse)(nil),      // 7: tarzan.transport.v1.StatsResponse
-	nil,                        // 8: tarzan.transport.v1.ConfigureRequest.OptionsEntry
-	nil,                        // 9: tarzan.transport.v1.StatsResponse.CountersEntry
+	(*Empty)(nil),                // 0: tarzan.transport.v1.Empty
+	(*ConfigureRequest)(nil),     // 1: tarzan.transport.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),    // 2: tarzan.transport.v1.ConfigureResponse
+	(*ListenRequest)(nil),        // 3: tarzan.transport.v1.ListenRequest
+	(*ListenResponse)(nil),       // 4: tarzan.transport.v1.ListenResponse
+	(*CredentialsRequest)(nil),   // 5: tarzan.transport.v1.CredentialsRequest
+	(*SetPeerRequest)(nil),       // 6: tarzan.transport.v1.SetPeerRequest
+	(*ParamsResponse)(nil),       // 7: tarzan.transport.v1.ParamsResponse
+	(*SetPeerParamsRequest)(nil), // 8: tarzan.transport.v1.SetPeerParamsRequest
+	(*SetAdvertisedRequest)(nil), // 9: tarzan.transport.v1.SetAdvertisedRequest
+	(*StatsResponse)(nil),        // 10: tarzan.transport.v1.StatsResponse
+	nil,                          // 11: tarzan.transport.v1.ConfigureRequest.OptionsEntry
+	nil,                          // 12: tarzan.transport.v1.StatsResponse.CountersEntry
 }
 var file_transport_proto_depIdxs = []int32{
-	8, // 0: tarzan.transport.v1.ConfigureRequest.options:type_name -> tarzan.transport.v1.ConfigureRequest.OptionsEntry
-	9, // 1: tarzan.transport.v1.StatsResponse.counters:type_name -> tarzan.transport.v1.StatsResponse.CountersEntry
-	1, // 2: tarzan.transport.v1.Transport.Configure:input_type -> tarzan.transport.v1.ConfigureRequest
-	3, // 3: tarzan.transport.v1.Transport.Listen:input_type -> tarzan.transport.v1.ListenRequest
-	5, // 4: tarzan.transport.v1.Transport.SetCredentials:input_type -> tarzan.transport.v1.CredentialsRequest
-	6, // 5: tarzan.transport.v1.Transport.SetPeer:input_type -> tarzan.transport.v1.SetPeerRequest
-	0, // 6: tarzan.transport.v1.Transport.Stats:input_type -> tarzan.transport.v1.Empty
-	0, // 7: tarzan.transport.v1.Transport.Close:input_type -> tarzan.transport.v1.Empty
-	2, // 8: tarzan.transport.v1.Transport.Configure:output_type -> tarzan.transport.v1.ConfigureResponse
-	4, // 9: tarzan.transport.v1.Transport.Listen:output_type -> tarzan.transport.v1.ListenResponse
-	0, // 10: tarzan.transport.v1.Transport.SetCredentials:output_type -> tarzan.transport.v1.Empty
-	0, // 11: tarzan.transport.v1.Transport.SetPeer:output_type -> tarzan.transport.v1.Empty
-	7, // 12: tarzan.transport.v1.Transport.Stats:output_type -> tarzan.transport.v1.StatsResponse
-	0, // 13: tarzan.transport.v1.Transport.Close:output_type -> tarzan.transport.v1.Empty
-	8, // [8:14] is the sub-list for method output_type
-	2, // [2:8] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	11, // 0: tarzan.transport.v1.ConfigureRequest.options:type_name -> tarzan.transport.v1.ConfigureRequest.OptionsEntry
+	12, // 1: tarzan.transport.v1.StatsResponse.counters:type_name -> tarzan.transport.v1.StatsResponse.CountersEntry
+	1,  // 2: tarzan.transport.v1.Transport.Configure:input_type -> tarzan.transport.v1.ConfigureRequest
+	3,  // 3: tarzan.transport.v1.Transport.Listen:input_type -> tarzan.transport.v1.ListenRequest
+	5,  // 4: tarzan.transport.v1.Transport.SetCredentials:input_type -> tarzan.transport.v1.CredentialsRequest
+	6,  // 5: tarzan.transport.v1.Transport.SetPeer:input_type -> tarzan.transport.v1.SetPeerRequest
+	0,  // 6: tarzan.transport.v1.Transport.Params:input_type -> tarzan.transport.v1.Empty
+	8,  // 7: tarzan.transport.v1.Transport.SetPeerParams:input_type -> tarzan.transport.v1.SetPeerParamsRequest
+	9,  // 8: tarzan.transport.v1.Transport.SetAdvertised:input_type -> tarzan.transport.v1.SetAdvertisedRequest
+	0,  // 9: tarzan.transport.v1.Transport.Stats:input_type -> tarzan.transport.v1.Empty
+	0,  // 10: tarzan.transport.v1.Transport.Close:input_type -> tarzan.transport.v1.Empty
+	2,  // 11: tarzan.transport.v1.Transport.Configure:output_type -> tarzan.transport.v1.ConfigureResponse
+	4,  // 12: tarzan.transport.v1.Transport.Listen:output_type -> tarzan.transport.v1.ListenResponse
+	0,  // 13: tarzan.transport.v1.Transport.SetCredentials:output_type -> tarzan.transport.v1.Empty
+	0,  // 14: tarzan.transport.v1.Transport.SetPeer:output_type -> tarzan.transport.v1.Empty
+	7,  // 15: tarzan.transport.v1.Transport.Params:output_type -> tarzan.transport.v1.ParamsResponse
+	0,  // 16: tarzan.transport.v1.Transport.SetPeerParams:output_type -> tarzan.transport.v1.Empty
+	0,  // 17: tarzan.transport.v1.Transport.SetAdvertised:output_type -> tarzan.transport.v1.Empty
+	10, // 18: tarzan.transport.v1.Transport.Stats:output_type -> tarzan.transport.v1.StatsResponse
+	0,  // 19: tarzan.transport.v1.Transport.Close:output_type -> tarzan.transport.v1.Empty
+	11, // [11:20] is the sub-list for method output_type
+	2,  // [2:11] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_transport_proto_init() }
@@ -497,7 +672,7 @@ func file_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,9 @@ const (
 	Transport_Listen_FullMethodName         = "/tarzan.transport.v1.Transport/Listen"
 	Transport_SetCredentials_FullMethodName = "/tarzan.transport.v1.Transport/SetCredentials"
 	Transport_SetPeer_FullMethodName        = "/tarzan.transport.v1.Transport/SetPeer"
+	Transport_Params_FullMethodName         = "/tarzan.transport.v1.Transport/Params"
+	Transport_SetPeerParams_FullMethodName  = "/tarzan.transport.v1.Transport/SetPeerParams"
+	Transport_SetAdvertised_FullMethodName  = "/tarzan.transport.v1.Transport/SetAdvertised"
 	Transport_Stats_FullMethodName          = "/tarzan.transport.v1.Transport/Stats"
 	Transport_Close_FullMethodName          = "/tarzan.transport.v1.Transport/Close"
 )
@@ -47,6 +50,17 @@ type TransportClient interface {
 	// SetPeer tells the transport which identity to expect at an address
 	// (transport.PeerVerifier). Unimplemented if the transport has none.
 	SetPeer(ctx context.Context, in *SetPeerRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Params returns what peers need besides the address to reach this
+	// node (transport.ParamsProvider; published in the descriptor), read
+	// after Listen. Unimplemented if the transport has none.
+	Params(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ParamsResponse, error)
+	// SetPeerParams hands the transport a peer's published parameters
+	// (transport.PeerParamsSetter). Unimplemented if it takes none.
+	SetPeerParams(ctx context.Context, in *SetPeerParamsRequest, opts ...grpc.CallOption) (*Empty, error)
+	// SetAdvertised tells the transport the address its peers are told
+	// (transport.AdvertiseSetter), after Listen and before packets move.
+	// Unimplemented if the transport does not need it.
+	SetAdvertised(ctx context.Context, in *SetAdvertisedRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Stats returns the plugin's counters.
 	Stats(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StatsResponse, error)
 	// Close closes the transport; the process exits when the host kills it.
@@ -101,6 +115,36 @@ func (c *transportClient) SetPeer(ctx context.Context, in *SetPeerRequest, opts 
 	return out, nil
 }
 
+func (c *transportClient) Params(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ParamsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ParamsResponse)
+	err := c.cc.Invoke(ctx, Transport_Params_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *transportClient) SetPeerParams(ctx context.Context, in *SetPeerParamsRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Transport_SetPeerParams_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *transportClient) SetAdvertised(ctx context.Context, in *SetAdvertisedRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Transport_SetAdvertised_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *transportClient) Stats(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StatsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatsResponse)
@@ -137,6 +181,17 @@ type TransportServer interface {
 	// SetPeer tells the transport which identity to expect at an address
 	// (transport.PeerVerifier). Unimplemented if the transport has none.
 	SetPeer(context.Context, *SetPeerRequest) (*Empty, error)
+	// Params returns what peers need besides the address to reach this
+	// node (transport.ParamsProvider; published in the descriptor), read
+	// after Listen. Unimplemented if the transport has none.
+	Params(context.Context, *Empty) (*ParamsResponse, error)
+	// SetPeerParams hands the transport a peer's published parameters
+	// (transport.PeerParamsSetter). Unimplemented if it takes none.
+	SetPeerParams(context.Context, *SetPeerParamsRequest) (*Empty, error)
+	// SetAdvertised tells the transport the address its peers are told
+	// (transport.AdvertiseSetter), after Listen and before packets move.
+	// Unimplemented if the transport does not need it.
+	SetAdvertised(context.Context, *SetAdvertisedRequest) (*Empty, error)
 	// Stats returns the plugin's counters.
 	Stats(context.Context, *Empty) (*StatsResponse, error)
 	// Close closes the transport; the process exits when the host kills it.
@@ -162,6 +217,15 @@ func (UnimplementedTransportServer) SetCredentials(context.Context, *Credentials
 }
 func (UnimplementedTransportServer) SetPeer(context.Context, *SetPeerRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetPeer not implemented")
+}
+func (UnimplementedTransportServer) Params(context.Context, *Empty) (*ParamsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Params not implemented")
+}
+func (UnimplementedTransportServer) SetPeerParams(context.Context, *SetPeerParamsRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPeerParams not implemented")
+}
+func (UnimplementedTransportServer) SetAdvertised(context.Context, *SetAdvertisedRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAdvertised not implemented")
 }
 func (UnimplementedTransportServer) Stats(context.Context, *Empty) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
@@ -262,6 +326,60 @@ func _Transport_SetPeer_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Transport_Params_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).Params(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_Params_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).Params(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Transport_SetPeerParams_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPeerParamsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).SetPeerParams(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_SetPeerParams_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).SetPeerParams(ctx, req.(*SetPeerParamsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Transport_SetAdvertised_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAdvertisedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).SetAdvertised(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_SetAdvertised_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).SetAdvertised(ctx, req.(*SetAdvertisedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Transport_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
 	if err := dec(in); err != nil {
@@ -320,6 +438,18 @@ var Transport_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetPeer",
 			Handler:    _Transport_SetPeer_Handler,
+		},
+		{
+			MethodName: "Params",
+			Handler:    _Transport_Params_Handler,
+		},
+		{
+			MethodName: "SetPeerParams",
+			Handler:    _Transport_SetPeerParams_Handler,
+		},
+		{
+			MethodName: "SetAdvertised",
+			Handler:    _Transport_SetAdvertised_Handler,
 		},
 		{
 			MethodName: "Stats",
