@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -72,7 +73,7 @@ func (c *Client) Tunnel(ctx context.Context, req TunnelRequest) (*TunnelReply, e
 // CloseTunnel tears a kept tunnel down.
 func (c *Client) CloseTunnel(ctx context.Context, id string) error {
 	var rep TunnelReply
-	return c.do(ctx, http.MethodDelete, "/v1/tunnels/"+id, nil, &rep)
+	return c.do(ctx, http.MethodDelete, "/v1/tunnels/"+url.PathEscape(id), nil, &rep)
 }
 
 // Get fetches path (e.g. "/metrics") and returns the body.
@@ -126,8 +127,20 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// PingTunnel pings every hop of a kept tunnel.
+// PingTunnel pings every hop of an open tunnel once.
 func (c *Client) PingTunnel(ctx context.Context, id string) (*TunnelReply, error) {
+	return c.PingTunnelN(ctx, id, 1)
+}
+
+// PingTunnelN pings every hop of an open tunnel pings times (1..100); a
+// ping that is lost is counted in HopReply.Lost.
+func (c *Client) PingTunnelN(ctx context.Context, id string, pings int) (*TunnelReply, error) {
 	var rep TunnelReply
-	return &rep, c.do(ctx, http.MethodPost, "/v1/tunnels/"+id+"/ping", nil, &rep)
+	return &rep, c.do(ctx, http.MethodPost, "/v1/tunnels/"+url.PathEscape(id)+"/ping", PingRequest{Pings: pings}, &rep)
+}
+
+// Tunnels lists the node's open tunnels and its totals.
+func (c *Client) Tunnels(ctx context.Context) (*TunnelList, error) {
+	var l TunnelList
+	return &l, c.do(ctx, http.MethodGet, "/v1/tunnels", nil, &l)
 }

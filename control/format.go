@@ -23,16 +23,16 @@ func (st *StatusReply) WriteText(w io.Writer, all bool) {
 	for _, l := range st.Links {
 		writeLink(w, l)
 	}
-	st.writeTunnels(w)
-	for _, p := range st.Plugins {
-		where := "in process"
-		if !p.InProc {
-			where = fmt.Sprintf("pid %d, %d restarts", p.PID, p.Restarts)
-		}
-		fmt.Fprintf(w, "\n  plugin %-9s %-9s %s", p.Kind, p.Name, where)
+	for _, t := range st.OwnTunnels {
+		WriteTunnel(w, t)
 	}
+	st.writeTraffic(w)
+	st.writeTunnels(w)
 	if len(st.Plugins) > 0 {
 		fmt.Fprintln(w)
+	}
+	for _, p := range st.Plugins {
+		WritePlugin(w, p, all)
 	}
 	fmt.Fprintf(w, "\ndrops: %s\n", counterList(st.Drops, "none"))
 	if st.ControlRefused > 0 {
@@ -65,6 +65,60 @@ func writeLink(w io.Writer, l LinkReply) {
 	}
 	fmt.Fprintf(w, "  transfer: %s received, %s sent (cover %d of %d frames in, %d of %d out)\n",
 		Bytes(l.RxBytes), Bytes(l.TxBytes), l.CoverRx, l.RxFrames, l.CoverTx, l.TxFrames)
+}
+
+// WriteTunnel prints one of the node's tunnels the way writeLink prints
+// a link: path, age and DATA traffic.
+func WriteTunnel(w io.Writer, t TunnelInfo) {
+	role := t.Role
+	if t.Role == RoleIP {
+		role = fmt.Sprintf("ip, group %d", t.Group)
+	}
+	fmt.Fprintf(w, "\ntunnel %s (%s)\n", t.ID, role)
+	path := strings.Join(t.Hops, " → ")
+	if path == "" {
+		path = "(being rebuilt)"
+	}
+	state := ""
+	if t.Repairing {
+		state = ", repairing"
+	}
+	fmt.Fprintf(w, "  hops: %s%s\n  age: %s (idle %s)\n", path, state, Ago(t.AgeS), Ago(t.IdleS))
+	fmt.Fprintf(w, "  transfer: %s received, %s sent (%d packets in, %d out)\n",
+		Bytes(t.RxBytes), Bytes(t.TxBytes), t.RxPackets, t.TxPackets)
+}
+
+// writeTraffic prints the sums over every tunnel since the start, and
+// what the node carried as an exit.
+func (st *StatusReply) writeTraffic(w io.Writer) {
+	tt := st.TunnelTraffic
+	if tt.Built == 0 && tt.ExitRxPackets == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\ntunnels since start: %d built; %s received, %s sent\n", tt.Built, Bytes(tt.RxBytes), Bytes(tt.TxBytes))
+	if st.Exit || tt.ExitRxPackets > 0 {
+		fmt.Fprintf(w, "as an exit: %s received, %s sent (%d packets in, %d out)\n",
+			Bytes(tt.ExitRxBytes), Bytes(tt.ExitTxBytes), tt.ExitRxPackets, tt.ExitTxPackets)
+	}
+}
+
+// WritePlugin prints one plugin: where it runs and its own counters, the
+// ones that are not zero (all of them with all).
+func WritePlugin(w io.Writer, p PluginReply, all bool) {
+	where := "in process"
+	if !p.InProc {
+		where = fmt.Sprintf("pid %d, %d restarts", p.PID, p.Restarts)
+	}
+	fmt.Fprintf(w, "  plugin %-9s %-9s %s\n", p.Kind, p.Name, where)
+	shown := map[string]uint64{}
+	for k, v := range p.Counters {
+		if v != 0 || all {
+			shown[k] = v
+		}
+	}
+	if len(shown) > 0 {
+		fmt.Fprintf(w, "    %s\n", counterList(shown, ""))
+	}
 }
 
 func (st *StatusReply) writeTunnels(w io.Writer) {
