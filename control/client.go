@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -107,16 +110,38 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s %s: %w: %v", ErrAPI, method, path, ErrNoAnswer, err)
+		}
 		return nil, fmt.Errorf("%w: %s %s: %v", ErrAPI, method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		var e errorReply
 		json.NewDecoder(resp.Body).Decode(&e)
-		return nil, fmt.Errorf("%w: %s %s: %s: %s", ErrAPI, method, path, resp.Status, e.Error)
+		return nil, &APIError{Method: method, Path: path, Status: resp.StatusCode, Text: resp.Status, Message: e.Error}
 	}
 	return resp, nil
 }
+
+// ErrNoAnswer: nothing listens at the control address a node recorded
+// (it was killed, or the address is wrong).
+var ErrNoAnswer = errors.New("nothing answers at the control address (is the node running?)")
+
+// APIError is an error the API answered; it matches ErrAPI (errors.Is).
+type APIError struct {
+	Method, Path string
+	Status       int    // HTTP status code: 404 for an unknown tunnel
+	Text         string // "404 Not Found"
+	Message      string // the API's "error"
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%v: %s %s: %s: %s", ErrAPI, e.Method, e.Path, e.Text, e.Message)
+}
+
+// Is makes errors.Is(err, ErrAPI) hold.
+func (e *APIError) Is(target error) bool { return target == ErrAPI }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	resp, err := c.request(ctx, method, path, body)
