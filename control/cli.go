@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -40,7 +41,8 @@ const TunnelUsage = `Usage:
   tarzan tunnel list [-json]      the node's open tunnels: role, hops, age, traffic
   tarzan tunnel close ID...       close tunnels built with 'tunnel build'
 
-Every subcommand takes -c node.toml (default), or -control ADDR [-cookie FILE].
+Every subcommand finds the node by -c node.toml (default; ping: -config), or by
+-control ADDR [-cookie FILE].
 IDs are the tunnel numbers 'build' and 'list' print. The API is in docs/CONTROL.md.
 `
 
@@ -76,9 +78,13 @@ func (c *CLI) flags(name, usage string) cliFlags {
 		fmt.Fprintf(c.Err, "Usage: tarzan tunnel %s\n\n", usage)
 		fs.PrintDefaults()
 	}
+	cfg := fs.String("config", "node.toml", "configuration file of the running node")
+	if name != "ping" { // ping's -c is the count, as in ping(8)
+		fs.StringVar(cfg, "c", "node.toml", "configuration file of the running node (also -config)")
+	}
 	return cliFlags{
 		FlagSet: fs,
-		cfg:     fs.String("c", "node.toml", "configuration file of the running node"),
+		cfg:     cfg,
 		addr:    fs.String("control", "", "control API address, HOST:PORT or unix:PATH (default: read from the node's data directory)"),
 		cookie:  fs.String("cookie", "", "with -control HOST:PORT: the node's control.cookie file"),
 		json:    fs.Bool("json", false, "print JSON"),
@@ -103,6 +109,11 @@ func (f cliFlags) parse(args []string, min, max int) ([]string, error) {
 		f.Usage()
 		return nil, ErrUsage
 	}
+	for _, id := range pos {
+		if n, err := strconv.ParseUint(id, 10, 64); err != nil || n == 0 {
+			return nil, fmt.Errorf("%q is no tunnel ID: IDs are the numbers 'tarzan tunnel list' prints", id)
+		}
+	}
 	return pos, nil
 }
 
@@ -117,7 +128,9 @@ func (c *CLI) printJSON(v any) error {
 }
 
 func (c *CLI) build(args []string) error {
-	f := c.flags("build", "build [-hops 3] [-path ID,ID,...] [-pings 1] [-once] [-json]")
+	f := c.flags("build", "build [-hops 3] [-path ID,ID,...] [-pings 1] [-once] [-json]\n\n"+
+		"Builds a tunnel from the running node, pings each hop and prints the tunnel's\n"+
+		"number, its hops (short IDs, addresses, domains) and how long the build took.")
 	hops := f.Int("hops", 3, "tunnel length (with -path: the path's)")
 	path := f.String("path", "", "the hops, comma-separated full node IDs (64 hex digits); every relay still extends only to its mimics")
 	pings := f.Int("pings", 1, "pings per hop after the build (the median is shown)")
@@ -193,7 +206,10 @@ func WriteTunnelTable(out io.Writer, ts []TunnelInfo) {
 	fmt.Fprintln(w, "ID\tROLE\tHOPS\tAGE\tIDLE\tRX\tTX")
 	for _, t := range ts {
 		role := t.Role
-		if t.Role == RoleIP {
+		switch {
+		case t.Role == RoleIP && t.Spare:
+			role = "ip/spare"
+		case t.Role == RoleIP:
 			role = fmt.Sprintf("ip/%d", t.Group)
 		}
 		path := strings.Join(t.Hops, ">")
@@ -251,7 +267,7 @@ func explain(err error, id string) error {
 	case http.StatusNotFound:
 		return fmt.Errorf("no open tunnel %s on this node ('tarzan tunnel list' shows the open ones)", id)
 	case http.StatusBadRequest, http.StatusConflict, http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		if id != "" {
+		if id != "" && !strings.Contains(ae.Message, "tunnel "+id) {
 			return fmt.Errorf("tunnel %s: %s", id, ae.Message)
 		}
 		return errors.New(ae.Message)

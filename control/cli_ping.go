@@ -31,7 +31,10 @@ type HopSummary struct {
 }
 
 func (c *CLI) ping(args []string) error {
-	f := c.flags("ping", "ping [-c 3] [-i 1s] [-json] ID")
+	f := c.flags("ping", "ping [-c 3] [-i 1s] [-json] [-config node.toml] ID\n\n"+
+		"Pings every hop of an open tunnel of the node (any listed by 'tarzan tunnel list')\n"+
+		"once per round and prints the round trips, then each hop's statistics.\n"+
+		"Ctrl-C stops early and prints the statistics so far.")
 	count := f.Int("c", 3, "rounds: each pings every hop once (1..1000)")
 	interval := f.Duration("i", time.Second, "wait between rounds")
 	pos, err := f.parse(args, 1, 1)

@@ -71,7 +71,10 @@ func writeLink(w io.Writer, l LinkReply) {
 // a link: path, age and DATA traffic.
 func WriteTunnel(w io.Writer, t TunnelInfo) {
 	role := t.Role
-	if t.Role == RoleIP {
+	switch {
+	case t.Role == RoleIP && t.Spare:
+		role = "ip, spare"
+	case t.Role == RoleIP:
 		role = fmt.Sprintf("ip, group %d", t.Group)
 	}
 	fmt.Fprintf(w, "\ntunnel %s (%s)\n", t.ID, role)
@@ -116,8 +119,17 @@ func WritePlugin(w io.Writer, p PluginReply, all bool) {
 			shown[k] = v
 		}
 	}
+	line := "   "
+	for _, k := range sortedKeys(shown) {
+		item := fmt.Sprintf(" %s %d", k, shown[k])
+		if len(line)+len(item) > 100 {
+			fmt.Fprintln(w, line)
+			line = "   "
+		}
+		line += item
+	}
 	if len(shown) > 0 {
-		fmt.Fprintf(w, "    %s\n", counterList(shown, ""))
+		fmt.Fprintln(w, line)
 	}
 }
 

@@ -28,7 +28,8 @@ const (
 type TunnelInfo struct {
 	ID        string   `json:"id"`   // the tunnel's local number
 	Role      string   `json:"role"` // RoleKept, RoleIP, RoleLoop, RoleAPI
-	Group     uint64   `json:"group,omitempty"`
+	Group     uint64   `json:"group,omitempty"` // RoleIP: the isolation group it serves
+	Spare     bool     `json:"spare,omitempty"` // RoleIP: built ahead of need, serving no group yet
 	Hops      []string `json:"hops"` // short IDs, first hop first; none while rebuilt
 	AgeS      float64  `json:"age_s"`
 	IdleS     float64  `json:"idle_s"`
@@ -86,7 +87,7 @@ func (s *Server) TunnelList() TunnelList {
 		if kept[ti.ID] {
 			ti.Role = RoleKept
 		} else if r, ok := roles[pathKey(st.Hops)]; ok {
-			ti.Role, ti.Group = r.role, r.group
+			ti.Role, ti.Group, ti.Spare = r.role, r.group, r.spare
 		}
 		out.Tunnels = append(out.Tunnels, ti)
 	}
@@ -96,6 +97,7 @@ func (s *Server) TunnelList() TunnelList {
 type pathRole struct {
 	role  string
 	group uint64
+	spare bool
 }
 
 // pathRoles names the tunnels of the IP service and of loop cover by
@@ -110,7 +112,7 @@ func (s *Server) pathRoles() map[string]pathRole {
 	if s.IP != nil {
 		for _, ct := range s.IP.ClientTunnels() {
 			if len(ct.Hops) > 0 {
-				m[pathKey(ct.Hops)] = pathRole{role: RoleIP, group: ct.Flow}
+				m[pathKey(ct.Hops)] = pathRole{role: RoleIP, group: ct.Flow, spare: ct.Spare}
 			}
 		}
 	}
