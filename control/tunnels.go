@@ -26,11 +26,11 @@ const (
 // cells (what applications sent and received), not the cells of pings or
 // building.
 type TunnelInfo struct {
-	ID        string   `json:"id"`   // the tunnel's local number
-	Role      string   `json:"role"` // RoleKept, RoleIP, RoleLoop, RoleAPI
+	ID        string   `json:"id"`              // the tunnel's local number
+	Role      string   `json:"role"`            // RoleKept, RoleIP, RoleLoop, RoleAPI
 	Group     uint64   `json:"group,omitempty"` // RoleIP: the isolation group it serves
 	Spare     bool     `json:"spare,omitempty"` // RoleIP: built ahead of need, serving no group yet
-	Hops      []string `json:"hops"` // short IDs, first hop first; none while rebuilt
+	Hops      []string `json:"hops"`            // short IDs, first hop first; none while rebuilt
 	AgeS      float64  `json:"age_s"`
 	IdleS     float64  `json:"idle_s"`
 	Repairing bool     `json:"repairing,omitempty"`
