@@ -29,6 +29,9 @@ type CLI struct {
 	// directory holds the API's address and cookie), or addr with the
 	// cookie file for TCP.
 	Dial func(cfgPath, addr, cookieFile string) (*Client, error)
+	// Interrupt is the context ping runs in until Ctrl-C; nil: one that
+	// ends on SIGINT or SIGTERM.
+	Interrupt func() (context.Context, context.CancelFunc)
 }
 
 // TunnelUsage is `tarzan tunnel -h`.

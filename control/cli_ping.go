@@ -48,7 +48,11 @@ func (c *CLI) ping(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := interrupted()
+	interrupt := c.Interrupt
+	if interrupt == nil {
+		interrupt = interrupted
+	}
+	ctx, stop := interrupt()
 	defer stop()
 	id := pos[0]
 	res := PingResult{ID: id}

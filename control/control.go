@@ -218,6 +218,14 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 		return nil, err
 	}
 	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go s.srv.Serve(ln)
+	return ln.Addr(), nil
+}
+
+// Handler serves the API (guarded: Origin, Host, cookie) without a
+// listener of its own; Listen serves it.
+func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/tunnels", s.tunnels)
@@ -234,9 +242,7 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	s.srv = &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 5 * time.Second}
-	go s.srv.Serve(ln)
-	return ln.Addr(), nil
+	return s.guard(mux)
 }
 
 // Refused counts the requests turned away (Origin, Host or cookie).
