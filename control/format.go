@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -216,4 +217,22 @@ func Bytes(b uint64) string {
 		u++
 	}
 	return fmt.Sprintf("%.2f %ciB", v, "KMGT"[u-1])
+}
+
+// WritePluginCounters prints, after `tarzan plugin list -c`'s table, the
+// plugins of the node whose data directory is dataDir with their own
+// counters; nothing when the node does not run.
+func WritePluginCounters(w io.Writer, dataDir string) {
+	c, err := ClientForDir(dataDir, nil)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if st, err := c.Status(ctx); err == nil && len(st.Plugins) > 0 {
+		fmt.Fprintln(w, "\nthe running node's plugins and their counters (also in 'tarzan status' and /metrics):")
+		for _, p := range st.Plugins {
+			WritePlugin(w, p, false)
+		}
+	}
 }

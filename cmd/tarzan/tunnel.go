@@ -7,12 +7,11 @@ import (
 	"github.com/tarzan-net/tarzan/control"
 )
 
-// runTunnel implements `tarzan tunnel build|ping|list|close`; the flags
-// and output are control.CLI's (cmd/tarzan stays small).
+// runTunnel is `tarzan tunnel build|ping|list|close`; control.CLI has the
+// flags and output, so that cmd/tarzan stays small.
 func runTunnel(args []string) error {
-	err := (&control.CLI{Out: os.Stdout, Err: os.Stderr, Dial: statusClient}).RunTunnel(args)
-	if errors.Is(err, control.ErrUsage) {
-		return errUsage
+	if err := (&control.CLI{Out: os.Stdout, Err: os.Stderr, Dial: statusClient}).RunTunnel(args); !errors.Is(err, control.ErrUsage) {
+		return err
 	}
-	return err
+	return errUsage
 }
