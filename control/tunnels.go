@@ -28,7 +28,7 @@ const (
 type TunnelInfo struct {
 	ID        string   `json:"id"`              // the tunnel's local number
 	Role      string   `json:"role"`            // RoleKept, RoleIP, RoleLoop, RoleAPI
-	Group     uint64   `json:"group,omitempty"` // RoleIP: the isolation group it serves
+	Group     uint64   `json:"group"`           // RoleIP: the isolation group it serves
 	Spare     bool     `json:"spare,omitempty"` // RoleIP: built ahead of need, serving no group yet
 	Hops      []string `json:"hops"`            // short IDs, first hop first; none while rebuilt
 	AgeS      float64  `json:"age_s"`
