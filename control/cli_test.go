@@ -81,6 +81,12 @@ func testTunnelCommands(t *testing.T) {
 	if out, err = tunnelCLI(t, a, "ping", "-i", "0", "99"); err == nil || !strings.Contains(err.Error(), "no open tunnel 99") {
 		t.Fatalf("ping of an unknown tunnel: %v\n%s", err, out)
 	}
+	if _, err = tunnelCLI(t, a, "build", "-path", "zz,yy"); err == nil || !strings.Contains(err.Error(), "path hop 1") {
+		t.Fatalf("build along a malformed path: %v", err)
+	}
+	if _, err = tunnelCLI(t, a, "build", "-hops", "9"); err == nil || !strings.Contains(err.Error(), "1 to 4 hops") {
+		t.Fatalf("build of 9 hops: %v", err)
+	}
 	if _, err = tunnelCLI(t, a, "close", "x1"); err == nil || !strings.Contains(err.Error(), "no tunnel ID") {
 		t.Fatalf("close of a malformed ID: %v", err)
 	}

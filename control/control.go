@@ -274,6 +274,10 @@ func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
 	if req.Pings <= 0 {
 		req.Pings = 1
 	}
+	if err := checkTunnelRequest(req); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	if req.Keep && !s.reserveKept() {
