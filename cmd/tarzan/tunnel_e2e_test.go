@@ -34,10 +34,10 @@ func TestTunnelCommandsProcesses(t *testing.T) {
 		t.Fatalf("tunnel ping: %v\n%s", err, out)
 	}
 	if out, err = run("status", "-c", cfg); err != nil || !strings.Contains(out, "tunnel "+id+" (kept)") ||
-		!regexp.MustCompile(`plugin discovery gossip .*\n +\S.* msgs_out [1-9]`).MatchString(out) {
+		!regexp.MustCompile(`plugin discovery gossip .*\n(    .*\n)*    .*msgs_out [1-9]`).MatchString(out) {
 		t.Fatalf("status: %v\n%s\nwant the kept tunnel and gossip's own counters (out of process)", err, out)
 	}
-	if out, err = run("plugin", "list", "-c", cfg); err != nil || !regexp.MustCompile(`plugin transport +udp .*\n +\S.*plugin_packets_in [1-9]`).MatchString(out) {
+	if out, err = run("plugin", "list", "-c", cfg); err != nil || !regexp.MustCompile(`plugin transport +udp .*\n(    .*\n)*    .*plugin_packets_in [1-9]`).MatchString(out) {
 		t.Fatalf("plugin list: %v\n%s\nwant the udp plugin's counters", err, out)
 	}
 	if out, err = run("tunnel", "close", "-c", cfg, id); err != nil || out != "closed tunnel "+id+"\n" {
