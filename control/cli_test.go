@@ -119,7 +119,6 @@ func testTunnelCommands(t *testing.T) {
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
-
 // inMemory is a client of s that calls its handler directly, with no
 // socket: the multi-node test runs in a synctest bubble, on its virtual
 // clock (docs/DECISIONS.md D32).
