@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -72,7 +76,7 @@ func (c *Client) Tunnel(ctx context.Context, req TunnelRequest) (*TunnelReply, e
 // CloseTunnel tears a kept tunnel down.
 func (c *Client) CloseTunnel(ctx context.Context, id string) error {
 	var rep TunnelReply
-	return c.do(ctx, http.MethodDelete, "/v1/tunnels/"+id, nil, &rep)
+	return c.do(ctx, http.MethodDelete, "/v1/tunnels/"+url.PathEscape(id), nil, &rep)
 }
 
 // Get fetches path (e.g. "/metrics") and returns the body.
@@ -106,16 +110,38 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s %s: %w: %v", ErrAPI, method, path, ErrNoAnswer, err)
+		}
 		return nil, fmt.Errorf("%w: %s %s: %v", ErrAPI, method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		var e errorReply
 		json.NewDecoder(resp.Body).Decode(&e)
-		return nil, fmt.Errorf("%w: %s %s: %s: %s", ErrAPI, method, path, resp.Status, e.Error)
+		return nil, &APIError{Method: method, Path: path, Status: resp.StatusCode, Text: resp.Status, Message: e.Error}
 	}
 	return resp, nil
 }
+
+// ErrNoAnswer: nothing listens at the control address a node recorded
+// (it was killed, or the address is wrong).
+var ErrNoAnswer = errors.New("nothing answers at the control address (is the node running?)")
+
+// APIError is an error the API answered; it matches ErrAPI (errors.Is).
+type APIError struct {
+	Method, Path string
+	Status       int    // HTTP status code: 404 for an unknown tunnel
+	Text         string // "404 Not Found"
+	Message      string // the API's "error"
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%v: %s %s: %s: %s", ErrAPI, e.Method, e.Path, e.Text, e.Message)
+}
+
+// Is makes errors.Is(err, ErrAPI) hold.
+func (e *APIError) Is(target error) bool { return target == ErrAPI }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	resp, err := c.request(ctx, method, path, body)
@@ -126,8 +152,20 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// PingTunnel pings every hop of a kept tunnel.
+// PingTunnel pings every hop of an open tunnel once.
 func (c *Client) PingTunnel(ctx context.Context, id string) (*TunnelReply, error) {
+	return c.PingTunnelN(ctx, id, 1)
+}
+
+// PingTunnelN pings every hop of an open tunnel pings times (1..100); a
+// ping that is lost is counted in HopReply.Lost.
+func (c *Client) PingTunnelN(ctx context.Context, id string, pings int) (*TunnelReply, error) {
 	var rep TunnelReply
-	return &rep, c.do(ctx, http.MethodPost, "/v1/tunnels/"+id+"/ping", nil, &rep)
+	return &rep, c.do(ctx, http.MethodPost, "/v1/tunnels/"+url.PathEscape(id)+"/ping", PingRequest{Pings: pings}, &rep)
+}
+
+// Tunnels lists the node's open tunnels and its totals.
+func (c *Client) Tunnels(ctx context.Context) (*TunnelList, error) {
+	var l TunnelList
+	return &l, c.do(ctx, http.MethodGet, "/v1/tunnels", nil, &l)
 }

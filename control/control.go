@@ -8,7 +8,8 @@
 //
 //	GET  /v1/status          node status (links, tunnels, counters)
 //	POST /v1/tunnels         {"hops":3,"pings":1,"keep":false} build a tunnel, ping every hop, report
-//	POST /v1/tunnels/{id}/ping  ping every hop of a kept tunnel again
+//	GET  /v1/tunnels         this node's open tunnels: hops, age, bytes
+//	POST /v1/tunnels/{id}/ping  {"pings":1} ping every hop of an open tunnel
 //	DELETE /v1/tunnels/{id}  tear a kept tunnel down
 //	GET  /metrics            Prometheus metrics (when the node serves them)
 //	GET  /debug/pprof/       Go profiles (node.pprof = true only)
@@ -70,6 +71,10 @@ type StatusReply struct {
 	// ControlRefused counts requests this API refused (Origin, Host,
 	// cookie).
 	ControlRefused uint64 `json:"control_refused"`
+	// OwnTunnels are this node's open tunnels with their age and traffic
+	// (GET /v1/tunnels); TunnelTraffic the sums since the node started.
+	OwnTunnels    []TunnelInfo      `json:"own_tunnels"`
+	TunnelTraffic TunnelTotalsReply `json:"tunnel_traffic"`
 }
 
 // ClientTunnelReply is one tunnel of the IP service's client side.
@@ -97,6 +102,10 @@ type PluginReply struct {
 	InProc   bool   `json:"inprocess"`
 	PID      int    `json:"pid,omitempty"`
 	Restarts uint64 `json:"restarts"`
+	// Counters are the plugin's own: what its StatsReporter (or, in
+	// process, its Stats method) reports, and for a child the host side's
+	// counters of its channel (host_*, plugin_*).
+	Counters map[string]uint64 `json:"counters,omitempty"`
 }
 
 // TunnelRequest asks the node to build a tunnel.
@@ -107,9 +116,12 @@ type TunnelRequest struct {
 	Keep  bool     `json:"keep,omitempty"` // keep the tunnel open afterwards
 }
 
-// TunnelReply reports a built tunnel.
+// TunnelReply reports a built tunnel, or the pings of an open one.
 type TunnelReply struct {
-	ID      string     `json:"id,omitempty"` // set for kept tunnels
+	ID string `json:"id,omitempty"` // set for kept tunnels: the tunnel's number, for ping and DELETE
+	// Number is the tunnel's local number (the ID of a kept one), as
+	// GET /v1/tunnels and the status list it.
+	Number  uint64     `json:"number,omitempty"`
 	SetupMS float64    `json:"setup_ms"`
 	Hops    []HopReply `json:"hops"`
 }
@@ -119,7 +131,16 @@ type HopReply struct {
 	ID     string  `json:"id"`
 	Addr   string  `json:"addr"`
 	Domain string  `json:"domain"`
-	RTTMS  float64 `json:"rtt_ms"`
+	RTTMS  float64 `json:"rtt_ms"` // the median of RTTsMS; 0 when every ping was lost
+	// RTTsMS are the round trips of the pings that came back, in the
+	// order sent; Lost counts the ones that did not (within 5 s).
+	RTTsMS []float64 `json:"rtts_ms,omitempty"`
+	Lost   int       `json:"lost,omitempty"`
+}
+
+// PingRequest is the optional body of POST /v1/tunnels/{id}/ping.
+type PingRequest struct {
+	Pings int `json:"pings"` // pings per hop, 1..100; default 1
 }
 
 // Server serves the control API for one node.
@@ -152,7 +173,6 @@ type Server struct {
 	mu       sync.Mutex
 	kept     map[string]*node.Tunnel
 	reserved int // kept tunnels being built
-	nextID   int
 }
 
 func (s *Server) maxKept() int {
@@ -198,11 +218,20 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 		return nil, err
 	}
 	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go s.srv.Serve(ln)
+	return ln.Addr(), nil
+}
+
+// Handler serves the API (guarded: Origin, Host, cookie) without a
+// listener of its own; Listen serves it.
+func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/tunnels", s.tunnels)
-	mux.HandleFunc("POST /v1/tunnels/{id}/ping", s.pingKept)
-	mux.HandleFunc("DELETE /v1/tunnels/{id}", s.closeKept)
+	mux.HandleFunc("GET /v1/tunnels", s.listTunnels)
+	mux.HandleFunc("POST /v1/tunnels/{id}/ping", s.pingTunnel)
+	mux.HandleFunc("DELETE /v1/tunnels/{id}", s.closeTunnel)
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
@@ -213,9 +242,7 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	s.srv = &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 5 * time.Second}
-	go s.srv.Serve(ln)
-	return ln.Addr(), nil
+	return s.guard(mux)
 }
 
 // Refused counts the requests turned away (Origin, Host or cookie).
@@ -247,6 +274,10 @@ func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
 	if req.Pings <= 0 {
 		req.Pings = 1
 	}
+	if err := checkTunnelRequest(req); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	if req.Keep && !s.reserveKept() {
@@ -261,82 +292,26 @@ func (s *Server) tunnels(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	rep := TunnelReply{SetupMS: ms(t.SetupTime())}
+	rep := TunnelReply{SetupMS: ms(t.SetupTime()), Number: t.Number()}
 	if req.Keep {
 		s.mu.Lock()
 		if s.kept == nil {
 			s.kept = map[string]*node.Tunnel{}
 		}
-		s.nextID++
-		rep.ID = strconv.Itoa(s.nextID)
+		rep.ID = strconv.FormatUint(t.Number(), 10)
 		s.kept[rep.ID] = t
 		s.reserved--
 		s.mu.Unlock()
 	} else {
 		defer t.Close()
 	}
-	hops, err := pingHops(ctx, t, req.Pings)
+	hops, err := pingHops(ctx, t, req.Pings, false)
 	if err != nil {
 		writeErr(w, http.StatusServiceUnavailable, err)
 		return
 	}
 	rep.Hops = hops
 	writeJSON(w, http.StatusOK, rep)
-}
-
-func pingHops(ctx context.Context, t *node.Tunnel, pings int) ([]HopReply, error) {
-	var out []HopReply
-	for i, h := range t.Hops() {
-		rtts := make([]time.Duration, 0, pings)
-		for k := 0; k < pings; k++ {
-			rtt, err := t.Ping(ctx, i)
-			if err != nil {
-				return nil, fmt.Errorf("pinging hop %d: %w", i+1, err)
-			}
-			rtts = append(rtts, rtt)
-		}
-		out = append(out, HopReply{
-			ID: h.ID.Short(), Addr: h.Addr.String(), Domain: h.Domain.String(), RTTMS: ms(median(rtts)),
-		})
-	}
-	return out, nil
-}
-
-func (s *Server) keptTunnel(w http.ResponseWriter, r *http.Request) *node.Tunnel {
-	s.mu.Lock()
-	t := s.kept[r.PathValue("id")]
-	s.mu.Unlock()
-	if t == nil {
-		writeErr(w, http.StatusNotFound, fmt.Errorf("no kept tunnel %q", r.PathValue("id")))
-	}
-	return t
-}
-
-func (s *Server) pingKept(w http.ResponseWriter, r *http.Request) {
-	t := s.keptTunnel(w, r)
-	if t == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	hops, err := pingHops(ctx, t, 1)
-	if err != nil {
-		writeErr(w, http.StatusServiceUnavailable, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, TunnelReply{ID: r.PathValue("id"), SetupMS: ms(t.SetupTime()), Hops: hops})
-}
-
-func (s *Server) closeKept(w http.ResponseWriter, r *http.Request) {
-	t := s.keptTunnel(w, r)
-	if t == nil {
-		return
-	}
-	s.mu.Lock()
-	delete(s.kept, r.PathValue("id"))
-	s.mu.Unlock()
-	t.Close()
-	writeJSON(w, http.StatusOK, TunnelReply{ID: r.PathValue("id")})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

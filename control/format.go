@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -23,16 +24,16 @@ func (st *StatusReply) WriteText(w io.Writer, all bool) {
 	for _, l := range st.Links {
 		writeLink(w, l)
 	}
-	st.writeTunnels(w)
-	for _, p := range st.Plugins {
-		where := "in process"
-		if !p.InProc {
-			where = fmt.Sprintf("pid %d, %d restarts", p.PID, p.Restarts)
-		}
-		fmt.Fprintf(w, "\n  plugin %-9s %-9s %s", p.Kind, p.Name, where)
+	for _, t := range st.OwnTunnels {
+		WriteTunnel(w, t)
 	}
+	st.writeTraffic(w)
+	st.writeTunnels(w)
 	if len(st.Plugins) > 0 {
 		fmt.Fprintln(w)
+	}
+	for _, p := range st.Plugins {
+		WritePlugin(w, p, all)
 	}
 	fmt.Fprintf(w, "\ndrops: %s\n", counterList(st.Drops, "none"))
 	if st.ControlRefused > 0 {
@@ -65,6 +66,72 @@ func writeLink(w io.Writer, l LinkReply) {
 	}
 	fmt.Fprintf(w, "  transfer: %s received, %s sent (cover %d of %d frames in, %d of %d out)\n",
 		Bytes(l.RxBytes), Bytes(l.TxBytes), l.CoverRx, l.RxFrames, l.CoverTx, l.TxFrames)
+}
+
+// WriteTunnel prints one of the node's tunnels the way writeLink prints
+// a link: path, age and DATA traffic.
+func WriteTunnel(w io.Writer, t TunnelInfo) {
+	role := t.Role
+	switch {
+	case t.Role == RoleIP && t.Spare:
+		role = "ip, spare"
+	case t.Role == RoleIP:
+		role = fmt.Sprintf("ip, group %d", t.Group)
+	}
+	fmt.Fprintf(w, "\ntunnel %s (%s)\n", t.ID, role)
+	path := strings.Join(t.Hops, " → ")
+	if path == "" {
+		path = "(being rebuilt)"
+	}
+	state := ""
+	if t.Repairing {
+		state = ", repairing"
+	}
+	fmt.Fprintf(w, "  hops: %s%s\n  age: %s (idle %s)\n", path, state, Ago(t.AgeS), Ago(t.IdleS))
+	fmt.Fprintf(w, "  transfer: %s received, %s sent (%d packets in, %d out)\n",
+		Bytes(t.RxBytes), Bytes(t.TxBytes), t.RxPackets, t.TxPackets)
+}
+
+// writeTraffic prints the sums over every tunnel since the start, and
+// what the node carried as an exit.
+func (st *StatusReply) writeTraffic(w io.Writer) {
+	tt := st.TunnelTraffic
+	if tt.Built == 0 && tt.ExitRxPackets == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\ntunnels since start: %d built; %s received, %s sent\n", tt.Built, Bytes(tt.RxBytes), Bytes(tt.TxBytes))
+	if st.Exit || tt.ExitRxPackets > 0 {
+		fmt.Fprintf(w, "as an exit: %s received, %s sent (%d packets in, %d out)\n",
+			Bytes(tt.ExitRxBytes), Bytes(tt.ExitTxBytes), tt.ExitRxPackets, tt.ExitTxPackets)
+	}
+}
+
+// WritePlugin prints one plugin: where it runs and its own counters, the
+// ones that are not zero (all of them with all).
+func WritePlugin(w io.Writer, p PluginReply, all bool) {
+	where := "in process"
+	if !p.InProc {
+		where = fmt.Sprintf("pid %d, %d restarts", p.PID, p.Restarts)
+	}
+	fmt.Fprintf(w, "  plugin %-9s %-9s %s\n", p.Kind, p.Name, where)
+	shown := map[string]uint64{}
+	for k, v := range p.Counters {
+		if v != 0 || all {
+			shown[k] = v
+		}
+	}
+	line := "   "
+	for _, k := range sortedKeys(shown) {
+		item := fmt.Sprintf(" %s %d", k, shown[k])
+		if len(line)+len(item) > 100 {
+			fmt.Fprintln(w, line)
+			line = "   "
+		}
+		line += item
+	}
+	if len(shown) > 0 {
+		fmt.Fprintln(w, line)
+	}
 }
 
 func (st *StatusReply) writeTunnels(w io.Writer) {
@@ -150,4 +217,22 @@ func Bytes(b uint64) string {
 		u++
 	}
 	return fmt.Sprintf("%.2f %ciB", v, "KMGT"[u-1])
+}
+
+// WritePluginCounters prints, after `tarzan plugin list -c`'s table, the
+// plugins of the node whose data directory is dataDir with their own
+// counters; nothing when the node does not run.
+func WritePluginCounters(w io.Writer, dataDir string) {
+	c, err := ClientForDir(dataDir, nil)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if st, err := c.Status(ctx); err == nil && len(st.Plugins) > 0 {
+		fmt.Fprintln(w, "\nthe running node's plugins and their counters (also in 'tarzan status' and /metrics):")
+		for _, p := range st.Plugins {
+			WritePlugin(w, p, false)
+		}
+	}
 }

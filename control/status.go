@@ -74,6 +74,8 @@ func (s *Server) Status() StatusReply {
 	if s.Plugins != nil {
 		rep.Plugins = s.Plugins()
 	}
+	tl := s.TunnelList()
+	rep.OwnTunnels, rep.TunnelTraffic = tl.Tunnels, tl.Totals
 	return rep
 }
 

@@ -37,7 +37,7 @@ func (h *Host) startControl(p *plugins) error {
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return fmt.Errorf("control: %w", err)
 	}
-	srv := &control.Server{Node: h.node, IP: h.ip, Loops: h.loops, Plugins: p.replies,
+	srv := &control.Server{Node: h.node, IP: h.ip, Loops: h.loops, Plugins: p.controlReplies,
 		Exit: cfg.Node.Exit, Started: h.started, PProf: cfg.Node.PProf, Metrics: h.metricsHandler(p)}
 	listen := cfg.Node.ControlListen()
 	if !strings.HasPrefix(listen, control.UnixPrefix) {
@@ -155,6 +155,20 @@ func (p *plugins) metricsPlugins() []metrics.Plugin {
 			mp.Counters = s.Stats()
 		}
 		out = append(out, mp)
+	}
+	return out
+}
+
+// controlReplies is what the control API reports about the plugins:
+// where each runs (replies) and its own counters, the ones the metrics
+// show (metricsPlugins: a child's StatsReporter's and its channel's, an
+// in-process plugin's Stats).
+func (p *plugins) controlReplies() []control.PluginReply {
+	out := p.replies()
+	for i, mp := range p.metricsPlugins() {
+		if i < len(out) && out[i].Kind == mp.Kind && out[i].Name == mp.Name {
+			out[i].Counters = mp.Counters
+		}
 	}
 	return out
 }

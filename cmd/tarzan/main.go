@@ -21,6 +21,7 @@ func init() {
 		{"node", "run a node (tarzan node -c node.toml)", runNode},
 		{"validate", "check a node.toml and report problems with file and line", runValidate},
 		{"status", "show a running node's peers, mimic links and counters", runStatus},
+		{"tunnel", "build, ping, list and close tunnels through a running node", runTunnel},
 		{"testnet", "start a local network with a SOCKS5 port and leave it running until Ctrl-C", runTestnet},
 		{"demo", "start a local network of node processes, build tunnels, ping every hop", runDemo},
 		{"plugin", "run or inspect plugins (tarzan plugin serve KIND NAME)", runPlugin},

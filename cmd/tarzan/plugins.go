@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/host/plugincheck"
 	"github.com/tarzan-net/tarzan/internal/version"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
@@ -51,7 +52,7 @@ func runPluginList(args []string) error {
 		"Without -c: every plugin shipped in this binary, by kind.\n"+
 		"With -c: the plugins the config selects, builtin or external, whether each\n"+
 		"external file still matches its pinned SHA-256, and, if the node is running,\n"+
-		"each plugin's process ID and restart count (from its control API).")
+		"each plugin's process ID, restart count and own counters (from its control API).")
 	cfgPath := fs.String("c", "", "a node.toml; list the plugins it selects")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -79,6 +80,8 @@ func runPluginList(args []string) error {
 	for _, r := range plugincheck.Rows(cfg) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.Source, r.Path, r.Pin, r.Disk, r.State)
 	}
+	w.Flush()
+	control.WritePluginCounters(os.Stdout, cfg.Node.DataDir)
 	return nil
 }
 

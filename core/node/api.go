@@ -124,7 +124,10 @@ func (e ExitCircuit) Flow() uint64 {
 }
 
 // Reply sends pkt back toward the tunnel's initiator as a DATA cell.
-func (e ExitCircuit) Reply(pkt []byte) { e.n.originate(e.c, onion.CmdData, pkt) }
+func (e ExitCircuit) Reply(pkt []byte) {
+	e.n.countExitOut(len(pkt)) // tunnelstats.go
+	e.n.originate(e.c, onion.CmdData, pkt)
+}
 
 // exitData hands a DATA cell addressed to this hop to the exit handler.
 func (n *Node) exitData(c *circuit, pkt []byte) {
@@ -133,6 +136,7 @@ func (n *Node) exitData(c *circuit, pkt []byte) {
 		n.stats.inc(DropNoExit)
 		return
 	}
+	n.countExitIn(len(pkt)) // tunnelstats.go
 	h.ExitData(ExitCircuit{n: n, c: c}, pkt)
 }
 

@@ -151,6 +151,7 @@ func (n *Node) noteBuild(start time.Time, t *Tunnel, err error) (*Tunnel, error)
 		n.builds.failed.observe(d)
 	} else {
 		n.builds.built.observe(d)
+		n.numberTunnel(t) // tunnelstats.go
 	}
 	return t, err
 }

@@ -132,6 +132,7 @@ type Node struct {
 	limiter ratelog.Limiter
 
 	exitFlows   atomic.Uint64 // the last exit flow handle given out (ExitCircuit.Flow)
+	tunTotals   tunnelTotals  // tunnel numbers and DATA sums (tunnelstats.go)
 	maintMu     sync.Mutex
 	maintainers []func(time.Time) // services' maintenance (OnMaintain)
 	goMu        sync.Mutex

@@ -52,6 +52,8 @@ type Tunnel struct {
 	repairs   []time.Time   // when the recent repairs started (repair.go)
 
 	check tunnelCheck // end-to-end liveness (tunnel_check.go)
+
+	traffic tunnelTraffic // number, age and DATA counts (tunnelstats.go)
 }
 
 type extendResult struct {
@@ -509,6 +511,7 @@ func (t *Tunnel) handleBackward(cell []byte) {
 	case onion.CmdData:
 		if hop == t.path.Len()-1 {
 			t.touch()
+			t.countIn(len(data)) // tunnelstats.go
 			if f := t.events.Data; f != nil {
 				f(data)
 			}
@@ -635,6 +638,7 @@ func (t *Tunnel) SendData(pkt []byte) error {
 	err := t.sendLast(onion.CmdData, pkt)
 	if err == nil {
 		t.touch()
+		t.countOut(len(pkt)) // tunnelstats.go
 	}
 	return err
 }

@@ -5,14 +5,17 @@
 // path nothing.
 //
 // Labels never carry an address or a full node ID. A link is labelled by
-// its peer's short ID (8 hex digits, as the logs name peers); tunnels have
-// no per-tunnel labels at all, since their hops would record which relays
-// this node's traffic crossed (docs/DECISIONS.md D45).
+// its peer's short ID (8 hex digits, as the logs name peers). A tunnel is
+// labelled by its slot only: a small number, the lowest free among the
+// open tunnels, reused after one closes (bounded cardinality), never its
+// hops, which would record which relays this node's traffic crossed
+// (docs/DECISIONS.md D45 and D-tunnel).
 package metrics
 
 import (
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +78,14 @@ var (
 	dPlugRestart = desc("plugin_restarts_total", "Children of an out-of-process plugin started after the first.", "kind", "name")
 	dPlugOut     = desc("plugin_out_of_process", "1 if the plugin runs as a child process.", "kind", "name")
 	dPlugCounter = desc("plugin_counter_total", "A plugin's own counters (its StatsReporter), by name.", "kind", "name", "counter")
+
+	dTunBytes    = desc("tunnel_data_bytes_total", "Bytes of the packets in DATA cells of this node's own tunnels, open and closed (rx: from their exits).", "direction")
+	dTunPackets  = desc("tunnel_data_packets_total", "Packets in DATA cells of this node's own tunnels, open and closed.", "direction")
+	dExitBytes   = desc("exit_data_bytes_total", "Bytes of the packets in DATA cells of circuits that end at this node as an exit (rx: from the initiators).", "direction")
+	dExitPackets = desc("exit_data_packets_total", "Packets in DATA cells of circuits that end at this node as an exit.", "direction")
+	dOpenBytes   = desc("open_tunnel_data_bytes_total", "Bytes of DATA packets of each open tunnel of this node, by slot (a small number reused after the tunnel closes: the counter then starts again).", "slot", "direction")
+	dOpenAge     = desc("open_tunnel_age_seconds", "How long each open tunnel of this node has existed, by slot.", "slot")
+	dOpenIdle    = desc("open_tunnel_idle_seconds", "Since each open tunnel of this node last carried DATA, by slot.", "slot")
 )
 
 type collector struct{ src Source }
@@ -130,6 +141,29 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.plugins(gauge, counter)
+	c.tunnels(gauge, counter)
+}
+
+// tunnels reports the DATA sums and each open tunnel by slot.
+func (c *collector) tunnels(gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
+	n := c.src.Node
+	tt := n.TunnelTotals()
+	counter(dTunBytes, tt.BytesIn, "rx")
+	counter(dTunBytes, tt.BytesOut, "tx")
+	counter(dTunPackets, tt.PacketsIn, "rx")
+	counter(dTunPackets, tt.PacketsOut, "tx")
+	counter(dExitBytes, tt.ExitBytesIn, "rx")
+	counter(dExitBytes, tt.ExitBytesOut, "tx")
+	counter(dExitPackets, tt.ExitPacketsIn, "rx")
+	counter(dExitPackets, tt.ExitPacketsOut, "tx")
+	now := time.Now()
+	for _, t := range n.TunnelStats() {
+		slot := strconv.Itoa(t.Slot)
+		counter(dOpenBytes, t.BytesIn, slot, "rx")
+		counter(dOpenBytes, t.BytesOut, slot, "tx")
+		gauge(dOpenAge, now.Sub(t.Built).Seconds(), slot)
+		gauge(dOpenIdle, now.Sub(t.LastUse).Seconds(), slot)
+	}
 }
 
 func (c *collector) clientTunnels(gauge func(*prometheus.Desc, float64, ...string)) {

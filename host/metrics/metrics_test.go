@@ -123,6 +123,16 @@ func testScrapeDuringTransfer(t *testing.T) {
 	if v := value(after, "tarzan_tunnel_build_seconds_count", "result", "built"); v < 1 {
 		t.Errorf("tunnel_build_seconds_count{result=built} = %v, want >= 1", v)
 	}
+	// The tunnel's own bytes: in its slot and in the node's sums.
+	if v := value(after, "tarzan_open_tunnel_data_bytes_total", "slot", "0", "direction", "tx"); v != cells*1000 {
+		t.Errorf("open_tunnel_data_bytes_total{slot=0,direction=tx} = %v, want %d", v, cells*1000)
+	}
+	if v := value(after, "tarzan_tunnel_data_bytes_total", "direction", "tx"); v != cells*1000 {
+		t.Errorf("tunnel_data_bytes_total{direction=tx} = %v, want %d", v, cells*1000)
+	}
+	if v := value(after, "tarzan_open_tunnel_age_seconds", "slot", "0"); v <= 0 {
+		t.Errorf("open_tunnel_age_seconds{slot=0} = %v, want > 0", v)
+	}
 	if v := value(after, "tarzan_plugin_counter_total", "kind", "discovery", "counter", "gossip_sent"); v != 3 {
 		t.Errorf("plugin counter gossip_sent = %v, want 3", v)
 	}

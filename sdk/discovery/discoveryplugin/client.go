@@ -183,7 +183,20 @@ func (c *client) Close() error {
 	return nil
 }
 
-func (c *client) Restarts() uint64             { return c.sup.Restarts() }
-func (c *client) PluginStats() pluginkit.Stats { return c.sup.Stats() }
+func (c *client) Restarts() uint64 { return c.sup.Restarts() }
+
+// PluginStats is the supervisor's view with, if the child answers within
+// a second, the backend's own counters (StatsReporter).
+func (c *client) PluginStats() pluginkit.Stats {
+	st := c.sup.Stats()
+	if rpc, err := c.rpc(); err == nil && st.Running {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if resp, err := rpc.Stats(ctx, &discoverypb.Empty{}); err == nil && len(resp.GetCounters()) > 0 {
+			st.Counters = resp.GetCounters()
+		}
+	}
+	return st
+}
 
 var _ pluginkit.Reporter = (*client)(nil)

@@ -112,3 +112,23 @@ func TestCloseUnblocksNext(t *testing.T) {
 		t.Fatal("Close did not unblock Next")
 	}
 }
+
+// Stats makes echo a StatsReporter.
+func (e echo) Stats() map[string]uint64 { return map[string]uint64{"echo_stat": 7} }
+
+// A backend's own counters (StatsReporter) reach the host's PluginStats,
+// as the gossip plugin's reach `tarzan status` when it runs out of process.
+func TestStatsReporterCounters(t *testing.T) {
+	d, err := discoveryplugin.Launch(plugintest.Launcher(t, "echo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Start([]byte("self")); err != nil {
+		t.Fatal(err)
+	}
+	st := d.(pluginkit.Reporter).PluginStats()
+	if st.Counters["echo_stat"] != 7 {
+		t.Fatalf("PluginStats counters %v, want echo_stat 7 from the child's StatsReporter", st.Counters)
+	}
+}

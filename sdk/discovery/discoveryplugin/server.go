@@ -150,3 +150,20 @@ func (s *server) Deliver(_ context.Context, req *discoverypb.Messages) (*discove
 	}
 	return &discoverypb.Empty{}, m.Deliver(msgs)
 }
+
+// StatsReporter may be implemented by a plugin's discovery backend (the
+// gossip plugin does): its counters reach the host's PluginStats, and so
+// `tarzan status`, `tarzan plugin list` and the metrics.
+type StatsReporter interface {
+	Stats() map[string]uint64
+}
+
+func (s *server) Stats(context.Context, *discoverypb.Empty) (*discoverypb.StatsResponse, error) {
+	resp := &discoverypb.StatsResponse{}
+	if d, err := s.backend(); err == nil {
+		if r, ok := d.(StatsReporter); ok {
+			resp.Counters = r.Stats()
+		}
+	}
+	return resp, nil
+}

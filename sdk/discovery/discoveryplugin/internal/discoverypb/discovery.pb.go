@@ -23,6 +23,50 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type StatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Counters      map[string]uint64      `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsResponse) Reset() {
+	*x = StatsResponse{}
+	mi := &file_discovery_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsResponse) ProtoMessage() {}
+
+func (x *StatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_discovery_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
+func (*StatsResponse) Descriptor() ([]byte, []int) {
+	return file_discovery_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StatsResponse) GetCounters() map[string]uint64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -31,7 +75,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_discovery_proto_msgTypes[0]
+	mi := &file_discovery_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +87,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[0]
+	mi := &file_discovery_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +100,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{0}
+	return file_discovery_proto_rawDescGZIP(), []int{1}
 }
 
 type ConfigureRequest struct {
@@ -68,7 +112,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_discovery_proto_msgTypes[1]
+	mi := &file_discovery_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -80,7 +124,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[1]
+	mi := &file_discovery_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -93,7 +137,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{1}
+	return file_discovery_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ConfigureRequest) GetOptions() map[string]string {
@@ -112,7 +156,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_discovery_proto_msgTypes[2]
+	mi := &file_discovery_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -124,7 +168,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[2]
+	mi := &file_discovery_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -137,7 +181,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{2}
+	return file_discovery_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ConfigureResponse) GetName() string {
@@ -156,7 +200,7 @@ type StartRequest struct {
 
 func (x *StartRequest) Reset() {
 	*x = StartRequest{}
-	mi := &file_discovery_proto_msgTypes[3]
+	mi := &file_discovery_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +212,7 @@ func (x *StartRequest) String() string {
 func (*StartRequest) ProtoMessage() {}
 
 func (x *StartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[3]
+	mi := &file_discovery_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +225,7 @@ func (x *StartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRequest.ProtoReflect.Descriptor instead.
 func (*StartRequest) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{3}
+	return file_discovery_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StartRequest) GetSelf() []byte {
@@ -202,7 +246,7 @@ type Proposal struct {
 
 func (x *Proposal) Reset() {
 	*x = Proposal{}
-	mi := &file_discovery_proto_msgTypes[4]
+	mi := &file_discovery_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +258,7 @@ func (x *Proposal) String() string {
 func (*Proposal) ProtoMessage() {}
 
 func (x *Proposal) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[4]
+	mi := &file_discovery_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +271,7 @@ func (x *Proposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proposal.ProtoReflect.Descriptor instead.
 func (*Proposal) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{4}
+	return file_discovery_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Proposal) GetDescriptor_() []byte {
@@ -260,7 +304,7 @@ type NextResponse struct {
 
 func (x *NextResponse) Reset() {
 	*x = NextResponse{}
-	mi := &file_discovery_proto_msgTypes[5]
+	mi := &file_discovery_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -272,7 +316,7 @@ func (x *NextResponse) String() string {
 func (*NextResponse) ProtoMessage() {}
 
 func (x *NextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[5]
+	mi := &file_discovery_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -285,7 +329,7 @@ func (x *NextResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextResponse.ProtoReflect.Descriptor instead.
 func (*NextResponse) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{5}
+	return file_discovery_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NextResponse) GetProposals() []*Proposal {
@@ -304,7 +348,7 @@ type AdmittedRequest struct {
 
 func (x *AdmittedRequest) Reset() {
 	*x = AdmittedRequest{}
-	mi := &file_discovery_proto_msgTypes[6]
+	mi := &file_discovery_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +360,7 @@ func (x *AdmittedRequest) String() string {
 func (*AdmittedRequest) ProtoMessage() {}
 
 func (x *AdmittedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[6]
+	mi := &file_discovery_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +373,7 @@ func (x *AdmittedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmittedRequest.ProtoReflect.Descriptor instead.
 func (*AdmittedRequest) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{6}
+	return file_discovery_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AdmittedRequest) GetDescriptors() [][]byte {
@@ -352,7 +396,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_discovery_proto_msgTypes[7]
+	mi := &file_discovery_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +408,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[7]
+	mi := &file_discovery_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +421,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{7}
+	return file_discovery_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Message) GetAddr() string {
@@ -410,7 +454,7 @@ type Messages struct {
 
 func (x *Messages) Reset() {
 	*x = Messages{}
-	mi := &file_discovery_proto_msgTypes[8]
+	mi := &file_discovery_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +466,7 @@ func (x *Messages) String() string {
 func (*Messages) ProtoMessage() {}
 
 func (x *Messages) ProtoReflect() protoreflect.Message {
-	mi := &file_discovery_proto_msgTypes[8]
+	mi := &file_discovery_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +479,7 @@ func (x *Messages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Messages.ProtoReflect.Descriptor instead.
 func (*Messages) Descriptor() ([]byte, []int) {
-	return file_discovery_proto_rawDescGZIP(), []int{8}
+	return file_discovery_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Messages) GetMessages() []*Message {
@@ -449,7 +493,12 @@ var File_discovery_proto protoreflect.FileDescriptor
 
 const file_discovery_proto_rawDesc = "" +
 	"\n" +
-	"\x0fdiscovery.proto\x12\x13tarzan.discovery.v1\"\a\n" +
+	"\x0fdiscovery.proto\x12\x13tarzan.discovery.v1\"\x9a\x01\n" +
+	"\rStatsResponse\x12L\n" +
+	"\bcounters\x18\x01 \x03(\v20.tarzan.discovery.v1.StatsResponse.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\a\n" +
 	"\x05Empty\"\x9c\x01\n" +
 	"\x10ConfigureRequest\x12L\n" +
 	"\aoptions\x18\x01 \x03(\v22.tarzan.discovery.v1.ConfigureRequest.OptionsEntryR\aoptions\x1a:\n" +
@@ -475,7 +524,7 @@ const file_discovery_proto_rawDesc = "" +
 	"\ttransport\x18\x02 \x01(\tR\ttransport\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"D\n" +
 	"\bMessages\x128\n" +
-	"\bmessages\x18\x01 \x03(\v2\x1c.tarzan.discovery.v1.MessageR\bmessages2\x90\x04\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1c.tarzan.discovery.v1.MessageR\bmessages2\xd9\x04\n" +
 	"\tDiscovery\x12Z\n" +
 	"\tConfigure\x12%.tarzan.discovery.v1.ConfigureRequest\x1a&.tarzan.discovery.v1.ConfigureResponse\x12F\n" +
 	"\x05Start\x12!.tarzan.discovery.v1.StartRequest\x1a\x1a.tarzan.discovery.v1.Empty\x12E\n" +
@@ -483,7 +532,8 @@ const file_discovery_proto_rawDesc = "" +
 	"\bAdmitted\x12$.tarzan.discovery.v1.AdmittedRequest\x1a\x1a.tarzan.discovery.v1.Empty\x12?\n" +
 	"\x05Close\x12\x1a.tarzan.discovery.v1.Empty\x1a\x1a.tarzan.discovery.v1.Empty\x12C\n" +
 	"\x06Outbox\x12\x1a.tarzan.discovery.v1.Empty\x1a\x1d.tarzan.discovery.v1.Messages\x12D\n" +
-	"\aDeliver\x12\x1d.tarzan.discovery.v1.Messages\x1a\x1a.tarzan.discovery.v1.EmptyBQZOgithub.com/tarzan-net/tarzan/sdk/discovery/discoveryplugin/internal/discoverypbb\x06proto3"
+	"\aDeliver\x12\x1d.tarzan.discovery.v1.Messages\x1a\x1a.tarzan.discovery.v1.Empty\x12G\n" +
+	"\x05Stats\x12\x1a.tarzan.discovery.v1.Empty\x1a\".tarzan.discovery.v1.StatsResponseBQZOgithub.com/tarzan-net/tarzan/sdk/discovery/discoveryplugin/internal/discoverypbb\x06proto3"
 
 var (
 	file_discovery_proto_rawDescOnce sync.Once
@@ -497,42 +547,47 @@ func file_discovery_proto_rawDescGZIP() []byte {
 	return file_discovery_proto_rawDescData
 }
 
-var file_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_discovery_proto_goTypes = []any{
-	(*Empty)(nil),             // 0: tarzan.discovery.v1.Empty
-	(*ConfigureRequest)(nil),  // 1: tarzan.discovery.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 2: tarzan.discovery.v1.ConfigureResponse
-	(*StartRequest)(nil),      // 3: tarzan.discovery.v1.StartRequest
-	(*Proposal)(nil),          // 4: tarzan.discovery.v1.Proposal
-	(*NextResponse)(nil),      // 5: tarzan.discovery.v1.NextResponse
-	(*AdmittedRequest)(nil),   // 6: tarzan.discovery.v1.AdmittedRequest
-	(*Message)(nil),           // 7: tarzan.discovery.v1.Message
-	(*Messages)(nil),          // 8: tarzan.discovery.v1.Messages
-	nil,                       // 9: tarzan.discovery.v1.ConfigureRequest.OptionsEntry
+	(*StatsResponse)(nil),     // 0: tarzan.discovery.v1.StatsResponse
+	(*Empty)(nil),             // 1: tarzan.discovery.v1.Empty
+	(*ConfigureRequest)(nil),  // 2: tarzan.discovery.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 3: tarzan.discovery.v1.ConfigureResponse
+	(*StartRequest)(nil),      // 4: tarzan.discovery.v1.StartRequest
+	(*Proposal)(nil),          // 5: tarzan.discovery.v1.Proposal
+	(*NextResponse)(nil),      // 6: tarzan.discovery.v1.NextResponse
+	(*AdmittedRequest)(nil),   // 7: tarzan.discovery.v1.AdmittedRequest
+	(*Message)(nil),           // 8: tarzan.discovery.v1.Message
+	(*Messages)(nil),          // 9: tarzan.discovery.v1.Messages
+	nil,                       // 10: tarzan.discovery.v1.StatsResponse.CountersEntry
+	nil,                       // 11: tarzan.discovery.v1.ConfigureRequest.OptionsEntry
 }
 var file_discovery_proto_depIdxs = []int32{
-	9,  // 0: tarzan.discovery.v1.ConfigureRequest.options:type_name -> tarzan.discovery.v1.ConfigureRequest.OptionsEntry
-	4,  // 1: tarzan.discovery.v1.NextResponse.proposals:type_name -> tarzan.discovery.v1.Proposal
-	7,  // 2: tarzan.discovery.v1.Messages.messages:type_name -> tarzan.discovery.v1.Message
-	1,  // 3: tarzan.discovery.v1.Discovery.Configure:input_type -> tarzan.discovery.v1.ConfigureRequest
-	3,  // 4: tarzan.discovery.v1.Discovery.Start:input_type -> tarzan.discovery.v1.StartRequest
-	0,  // 5: tarzan.discovery.v1.Discovery.Next:input_type -> tarzan.discovery.v1.Empty
-	6,  // 6: tarzan.discovery.v1.Discovery.Admitted:input_type -> tarzan.discovery.v1.AdmittedRequest
-	0,  // 7: tarzan.discovery.v1.Discovery.Close:input_type -> tarzan.discovery.v1.Empty
-	0,  // 8: tarzan.discovery.v1.Discovery.Outbox:input_type -> tarzan.discovery.v1.Empty
-	8,  // 9: tarzan.discovery.v1.Discovery.Deliver:input_type -> tarzan.discovery.v1.Messages
-	2,  // 10: tarzan.discovery.v1.Discovery.Configure:output_type -> tarzan.discovery.v1.ConfigureResponse
-	0,  // 11: tarzan.discovery.v1.Discovery.Start:output_type -> tarzan.discovery.v1.Empty
-	5,  // 12: tarzan.discovery.v1.Discovery.Next:output_type -> tarzan.discovery.v1.NextResponse
-	0,  // 13: tarzan.discovery.v1.Discovery.Admitted:output_type -> tarzan.discovery.v1.Empty
-	0,  // 14: tarzan.discovery.v1.Discovery.Close:output_type -> tarzan.discovery.v1.Empty
-	8,  // 15: tarzan.discovery.v1.Discovery.Outbox:output_type -> tarzan.discovery.v1.Messages
-	0,  // 16: tarzan.discovery.v1.Discovery.Deliver:output_type -> tarzan.discovery.v1.Empty
-	10, // [10:17] is the sub-list for method output_type
-	3,  // [3:10] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	10, // 0: tarzan.discovery.v1.StatsResponse.counters:type_name -> tarzan.discovery.v1.StatsResponse.CountersEntry
+	11, // 1: tarzan.discovery.v1.ConfigureRequest.options:type_name -> tarzan.discovery.v1.ConfigureRequest.OptionsEntry
+	5,  // 2: tarzan.discovery.v1.NextResponse.proposals:type_name -> tarzan.discovery.v1.Proposal
+	8,  // 3: tarzan.discovery.v1.Messages.messages:type_name -> tarzan.discovery.v1.Message
+	2,  // 4: tarzan.discovery.v1.Discovery.Configure:input_type -> tarzan.discovery.v1.ConfigureRequest
+	4,  // 5: tarzan.discovery.v1.Discovery.Start:input_type -> tarzan.discovery.v1.StartRequest
+	1,  // 6: tarzan.discovery.v1.Discovery.Next:input_type -> tarzan.discovery.v1.Empty
+	7,  // 7: tarzan.discovery.v1.Discovery.Admitted:input_type -> tarzan.discovery.v1.AdmittedRequest
+	1,  // 8: tarzan.discovery.v1.Discovery.Close:input_type -> tarzan.discovery.v1.Empty
+	1,  // 9: tarzan.discovery.v1.Discovery.Outbox:input_type -> tarzan.discovery.v1.Empty
+	9,  // 10: tarzan.discovery.v1.Discovery.Deliver:input_type -> tarzan.discovery.v1.Messages
+	1,  // 11: tarzan.discovery.v1.Discovery.Stats:input_type -> tarzan.discovery.v1.Empty
+	3,  // 12: tarzan.discovery.v1.Discovery.Configure:output_type -> tarzan.discovery.v1.ConfigureResponse
+	1,  // 13: tarzan.discovery.v1.Discovery.Start:output_type -> tarzan.discovery.v1.Empty
+	6,  // 14: tarzan.discovery.v1.Discovery.Next:output_type -> tarzan.discovery.v1.NextResponse
+	1,  // 15: tarzan.discovery.v1.Discovery.Admitted:output_type -> tarzan.discovery.v1.Empty
+	1,  // 16: tarzan.discovery.v1.Discovery.Close:output_type -> tarzan.discovery.v1.Empty
+	9,  // 17: tarzan.discovery.v1.Discovery.Outbox:output_type -> tarzan.discovery.v1.Messages
+	1,  // 18: tarzan.discovery.v1.Discovery.Deliver:output_type -> tarzan.discovery.v1.Empty
+	0,  // 19: tarzan.discovery.v1.Discovery.Stats:output_type -> tarzan.discovery.v1.StatsResponse
+	12, // [12:20] is the sub-list for method output_type
+	4,  // [4:12] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_discovery_proto_init() }
@@ -546,7 +601,7 @@ func file_discovery_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_discovery_proto_rawDesc), len(file_discovery_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	Discovery_Close_FullMethodName     = "/tarzan.discovery.v1.Discovery/Close"
 	Discovery_Outbox_FullMethodName    = "/tarzan.discovery.v1.Discovery/Outbox"
 	Discovery_Deliver_FullMethodName   = "/tarzan.discovery.v1.Discovery/Deliver"
+	Discovery_Stats_FullMethodName     = "/tarzan.discovery.v1.Discovery/Stats"
 )
 
 // DiscoveryClient is the client API for Discovery service.
@@ -50,6 +51,11 @@ type DiscoveryClient interface {
 	// Deliver hands the backend messages that arrived from other nodes.
 	// Status UNIMPLEMENTED as for Outbox.
 	Deliver(ctx context.Context, in *Messages, opts ...grpc.CallOption) (*Empty, error)
+	// Stats reports the backend's own counters, when it has a
+	// Stats() map[string]uint64 method (discoveryplugin.StatsReporter);
+	// empty otherwise. A child built before this call existed answers
+	// UNIMPLEMENTED, and the host shows no counters for it.
+	Stats(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StatsResponse, error)
 }
 
 type discoveryClient struct {
@@ -130,6 +136,16 @@ func (c *discoveryClient) Deliver(ctx context.Context, in *Messages, opts ...grp
 	return out, nil
 }
 
+func (c *discoveryClient) Stats(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatsResponse)
+	err := c.cc.Invoke(ctx, Discovery_Stats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DiscoveryServer is the server API for Discovery service.
 // All implementations must embed UnimplementedDiscoveryServer
 // for forward compatibility.
@@ -150,6 +166,11 @@ type DiscoveryServer interface {
 	// Deliver hands the backend messages that arrived from other nodes.
 	// Status UNIMPLEMENTED as for Outbox.
 	Deliver(context.Context, *Messages) (*Empty, error)
+	// Stats reports the backend's own counters, when it has a
+	// Stats() map[string]uint64 method (discoveryplugin.StatsReporter);
+	// empty otherwise. A child built before this call existed answers
+	// UNIMPLEMENTED, and the host shows no counters for it.
+	Stats(context.Context, *Empty) (*StatsResponse, error)
 	mustEmbedUnimplementedDiscoveryServer()
 }
 
@@ -180,6 +201,9 @@ func (UnimplementedDiscoveryServer) Outbox(context.Context, *Empty) (*Messages, 
 }
 func (UnimplementedDiscoveryServer) Deliver(context.Context, *Messages) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Deliver not implemented")
+}
+func (UnimplementedDiscoveryServer) Stats(context.Context, *Empty) (*StatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
 }
 func (UnimplementedDiscoveryServer) mustEmbedUnimplementedDiscoveryServer() {}
 func (UnimplementedDiscoveryServer) testEmbeddedByValue()                   {}
@@ -328,6 +352,24 @@ func _Discovery_Deliver_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Discovery_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DiscoveryServer).Stats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Discovery_Stats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DiscoveryServer).Stats(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Discovery_ServiceDesc is the grpc.ServiceDesc for Discovery service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -362,6 +404,10 @@ var Discovery_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Deliver",
 			Handler:    _Discovery_Deliver_Handler,
+		},
+		{
+			MethodName: "Stats",
+			Handler:    _Discovery_Stats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
