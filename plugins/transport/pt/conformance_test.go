@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tarzan-net/tarzan/sdk/transport"
 	"github.com/tarzan-net/tarzan/sdk/transport/transporttest"
@@ -62,7 +63,11 @@ func newPublished(t testing.TB, reg *registry, opts map[string]string) published
 func TestConformanceObfs4(t *testing.T) {
 	needPT(t)
 	reg := &registry{m: map[netip.AddrPort]string{}}
-	transporttest.Run(t, func(t *testing.T) transport.Transport {
+	// A restarted peer here has a new cert (no state_dir), and pt tries it
+	// only after a dial with the proven old one failed (params.go: a forged
+	// descriptor must not displace a working cert), which takes obfs4's
+	// handshake timeout.
+	transporttest.RunOptions(t, func(t *testing.T) transport.Transport {
 		return newPublished(t, reg, nil)
-	})
+	}, transporttest.Options{RestartWithin: 40 * time.Second})
 }

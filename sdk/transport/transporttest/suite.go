@@ -34,7 +34,27 @@ const readTimeout = 5 * time.Second * raceSlack
 // transport the Params of every other one it listens beside
 // (ParamsProvider, PeerParamsSetter), as descriptors would.
 func Run(t *testing.T, newTransport func(t *testing.T) transport.Transport) {
-	s := suite{newTransport: newTransport}
+	RunOptions(t, newTransport, Options{})
+}
+
+// Options adjust the suite for what a transport's design needs; the zero
+// value is Run's.
+type Options struct {
+	// RestartWithin bounds how soon traffic flows again after a peer
+	// restarted at the same address (default 10 s, doubled under the race
+	// detector). A transport that must first fail a dial with the peer's
+	// old credentials before it tries new ones (pt: a restarted obfs4
+	// server with a new cert, and a dial that fails only on its handshake
+	// timeout) may take longer; say why where you set it.
+	RestartWithin time.Duration
+}
+
+// RunOptions is Run with opts.
+func RunOptions(t *testing.T, newTransport func(t *testing.T) transport.Transport, opts Options) {
+	s := suite{newTransport: newTransport, restartWithin: reconnectBound}
+	if opts.RestartWithin > 0 {
+		s.restartWithin = opts.RestartWithin * raceSlack
+	}
 	for _, c := range s.checks() {
 		t.Run(c.name, c.run)
 	}
@@ -77,7 +97,8 @@ func (s suite) checks() []struct {
 }
 
 type suite struct {
-	newTransport func(t *testing.T) transport.Transport
+	newTransport  func(t *testing.T) transport.Transport
+	restartWithin time.Duration // Options.RestartWithin
 }
 
 // env is one check's set of transports. It plays the core's part for the

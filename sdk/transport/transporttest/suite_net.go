@@ -296,14 +296,14 @@ func (s suite) peerRestart(t *testing.T) {
 	}
 	b2 := e.listen(addr.String(), netip.AddrPort{}, transport.MaxDatagram)
 	b2.read()
-	converge(t, a, b2, 42, "after the peer restarted at the same address")
+	converge(t, a, b2, 42, s.restartWithin, "after the peer restarted at the same address")
 }
 
 // converge has a and b write to each other every 100 ms until each has
 // heard the other, within reconnectBound.
-func converge(t *testing.T, a, b *node, id int, when string) {
+func converge(t *testing.T, a, b *node, id int, bound time.Duration, when string) {
 	t.Helper()
-	deadline := time.NewTimer(reconnectBound)
+	deadline := time.NewTimer(bound)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -330,7 +330,7 @@ func converge(t *testing.T, a, b *node, id int, when string) {
 				t.Fatalf("%s: after %d writes each way over %v, datagrams to the restarted peer %s and from it %s "+
 					"(a transport must carry traffic again once the peer is back: a stream transport redials "+
 					"on the next write, a session transport accepts the peer's new handshake)",
-					when, sent, reconnectBound, dir[heard[0]], dir[heard[1]])
+					when, sent, bound, dir[heard[0]], dir[heard[1]])
 			}
 		}
 	}
