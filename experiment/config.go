@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -124,7 +125,23 @@ func Load(path string) (*File, error) {
 	if err := f.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: locating it: %w", path, err)
+	}
+	f.resolve(dir)
 	return f, nil
+}
+
+// resolve makes relative plugin paths relative to dir (the sweep file's
+// directory), as node.toml's are, instead of to the working directory.
+// A policy named after its path keeps the name as written.
+func (f *File) resolve(dir string) {
+	for i := range f.Policy {
+		if p := &f.Policy[i]; p.Path != "" && !filepath.IsAbs(p.Path) {
+			p.Path = filepath.Join(dir, p.Path)
+		}
+	}
 }
 
 func (f *File) setDefaults() {

@@ -70,6 +70,21 @@ func report(res *Results, plots []string) []byte {
 	fmt.Fprintf(&b, "# %s\n\n", res.Name)
 	fmt.Fprintf(&b, "Mode: %s. Seed %d. Adversary bins %v, correlation window %v, lag search up to %v.\n\n",
 		res.Mode, res.Seed, res.Attack.Bin.Duration, orDefault(res.Attack.Window.String(), "100ms"), orDefault(res.Attack.MaxLag.String(), "500ms"))
+	if len(res.Failed) > 0 {
+		fmt.Fprintf(&b, "## Failed runs\n\n%d of %d runs failed; their points are missing from the tables and plots below.\n\n",
+			len(res.Failed), len(res.Failed)+len(res.Runs))
+		for _, f := range res.Failed {
+			fmt.Fprintf(&b, "- run %d/%d: %s, workload %s, %d nodes (plugin %s): %s\n", f.Run, f.Of, f.Policy, f.Workload, f.Nodes, f.Plugin, oneLine(f.Error))
+			if len(f.LogTail) > 0 {
+				b.WriteString("\n  Last log lines:\n\n  ```\n")
+				for _, l := range f.LogTail {
+					fmt.Fprintf(&b, "  %s\n", oneLine(l))
+				}
+				b.WriteString("  ```\n")
+			}
+		}
+		b.WriteString("\n")
+	}
 	anyLoops := false
 	for _, runs := range byTable(res.Runs) {
 		fmt.Fprintf(&b, "## %d nodes, workload %s (%d flows)\n\n", runs[0].Nodes, runs[0].Workload, runs[0].Flows)
@@ -137,6 +152,11 @@ func byTable(runs []Run) [][]Run {
 		out[i] = append(out[i], r)
 	}
 	return out
+}
+
+// oneLine keeps a message on one line of markdown.
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", ""), "\n", " ⏎ ")
 }
 
 func orDefault(s, def string) string {
