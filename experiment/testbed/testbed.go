@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,10 +166,23 @@ func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Resu
 		}
 		seen[k] = true
 		began := time.Now()
-		r, notes, err := RunPoint(ctx, f, p, n, i+1, filepath.Join(work, fmt.Sprintf("run%02d", i+1)), o)
+		runDir := filepath.Join(work, fmt.Sprintf("run%02d", i+1))
+		r, notes, err := RunPoint(ctx, f, p, n, i+1, runDir, o)
 		res.Notes = append(res.Notes, notes...)
 		if err != nil {
-			return res, fmt.Errorf("run %d/%d (%s, %s, %d nodes): %w", i+1, len(points), p.Label, p.Workload.Name, n, err)
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("run %d/%d (%s, %s, %d nodes): %w", i+1, len(points), p.Label, p.Workload.Name, n, err)
+			}
+			// Record it, say it now, and go on with the next run.
+			plugin := p.Policy.Plugin
+			if p.Policy.Path != "" {
+				plugin = p.Policy.Path
+			}
+			fl := experiment.Failure{Run: i + 1, Of: len(points), Policy: p.Label, Plugin: plugin, Workload: p.Workload.Name,
+				Nodes: n, Error: err.Error(), LogTail: nodeLogTail(runDir, experiment.TailLines)}
+			res.Failed = append(res.Failed, fl)
+			experiment.PrintFailure(o.Progress, fl)
+			continue
 		}
 		res.Runs = append(res.Runs, *r)
 		if o.Progress != nil {
@@ -176,7 +190,41 @@ func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Resu
 				i+1, len(points), p.Label, p.Workload.Name, n, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, time.Since(began).Seconds())
 		}
 	}
+	if len(res.Failed) > 0 {
+		return res, &experiment.FailedError{Failed: len(res.Failed), Runs: len(points)}
+	}
 	return res, nil
+}
+
+// nodeLogTail is what a failed run's nodes said last: their warnings and
+// errors (at most max lines, the latest), each prefixed with the node's
+// name; without any, the last lines of the first node's log.
+func nodeLogTail(runDir string, max int) []string {
+	logs, _ := filepath.Glob(filepath.Join(runDir, "*", "node.log"))
+	sort.Strings(logs)
+	var out, first []string
+	for i, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(path))
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		for _, l := range lines {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.HasPrefix(l, "panic: ") {
+				out = append(out, name+": "+l)
+			}
+		}
+		if i == 0 {
+			for _, l := range lines[len(lines)-min(len(lines), 5):] {
+				first = append(first, name+": "+l)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return first
+	}
+	return out[len(out)-min(len(out), max):]
 }
 
 func (o Options) progress(format string, a ...any) {
