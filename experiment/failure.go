@@ -20,6 +20,7 @@ type Failure struct {
 	Plugin   string   `json:"plugin"`
 	Workload string   `json:"workload"`
 	Nodes    int      `json:"nodes"`
+	Seed     uint64   `json:"seed,omitempty"`
 	Error    string   `json:"error"`
 	LogTail  []string `json:"log_tail,omitempty"`
 }

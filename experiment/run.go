@@ -19,8 +19,9 @@ import (
 // clock times, so the same file and seed give the same bytes.
 type Results struct {
 	Name   string    `json:"name"`
-	Seed   uint64    `json:"seed"`
-	Mode   string    `json:"mode"` // "simulator" or "testbed"
+	Seed   uint64    `json:"seed"`  // the first run's; the others count up from it
+	Seeds  int       `json:"seeds"` // runs per point
+	Mode   string    `json:"mode"`  // "simulator" or "testbed"
 	Attack Attack    `json:"attack"`
 	Runs   []Run     `json:"runs"`
 	Failed []Failure `json:"failed,omitempty"` // runs that did not complete
@@ -34,6 +35,7 @@ type Run struct {
 	Options  map[string]string `json:"options"` // as passed to the policy
 	Workload string            `json:"workload"`
 	Nodes    int               `json:"nodes"`
+	Seed     uint64            `json:"seed"`
 	Flows    int               `json:"flows"`
 
 	// What the adversary achieved.
@@ -81,7 +83,7 @@ type Options struct {
 // shipped one's options; an external one is started and its options
 // tried), so a bad policy fails the sweep at once, not at its turn.
 func Sweep(f *File, o Options) (*Results, error) {
-	res := &Results{Name: f.Name, Seed: f.Seed, Mode: "simulator", Attack: f.Attack}
+	res := &Results{Name: f.Name, Seed: f.Seed, Seeds: f.Seeds, Mode: "simulator", Attack: f.Attack}
 	specs := f.runs()
 	if err := preflight(f, o); err != nil {
 		return res, err
@@ -92,7 +94,7 @@ func Sweep(f *File, o Options) (*Results, error) {
 		r, err := runOne(f, s, log)
 		if err != nil {
 			fl := Failure{Run: i + 1, Of: len(specs), Policy: s.Variant.Label, Plugin: pluginName(s.Variant.Policy),
-				Workload: s.Workload.Name, Nodes: s.Nodes, Error: err.Error(), LogTail: tail.get()}
+				Workload: s.Workload.Name, Nodes: s.Nodes, Seed: s.Seed, Error: err.Error(), LogTail: tail.get()}
 			res.Failed = append(res.Failed, fl)
 			PrintFailure(o.Progress, fl)
 			continue
@@ -103,8 +105,12 @@ func Sweep(f *File, o Options) (*Results, error) {
 			if r.Loops != nil {
 				loops = fmt.Sprintf("  loops %d/%d back, rtt %.0f ms", r.Loops.Returned, r.Loops.Sent, r.Loops.RTTP50)
 			}
-			fmt.Fprintf(o.Progress, "experiment %d/%d  %-28s %-12s %4d nodes  corr top1 %.2f  H %.2f bits  overhead %.2f  p50 %.0f ms%s  (%.1fs)\n",
-				i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, loops, time.Since(began).Seconds())
+			seed := ""
+			if f.Seeds > 1 {
+				seed = fmt.Sprintf("  seed %d", s.Seed)
+			}
+			fmt.Fprintf(o.Progress, "experiment %d/%d  %-28s %-12s %4d nodes%s  corr top1 %.2f  H %.2f bits  overhead %.2f  p50 %.0f ms%s  (%.1fs)\n",
+				i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, seed, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, loops, time.Since(began).Seconds())
 		}
 	}
 	if len(res.Failed) > 0 {
@@ -195,7 +201,7 @@ func runOne(f *File, s runSpec, log *slog.Logger) (*Run, error) {
 	bin := f.Attack.Bin.Duration
 	b := adversary.NewBuilder(s.Nodes, bin)
 	cfg := traffic.Config{
-		Nodes: s.Nodes, K: n.K, Hops: n.Hops, Domains: n.Domains, Seed: f.Seed,
+		Nodes: s.Nodes, K: n.K, Hops: n.Hops, Domains: n.Domains, Seed: s.Seed,
 		Latency: n.Latency.Duration, Jitter: n.Jitter.Duration, Capacity: n.Capacity,
 		Warmup: n.Warmup.Duration, Duration: n.Duration.Duration, Initiators: n.Initiators,
 		Workload: traffic.Workload{
@@ -229,7 +235,7 @@ func runOne(f *File, s runSpec, log *slog.Logger) (*Run, error) {
 	lat := adversary.Latencies(tr.Latencies)
 	r := &Run{
 		Policy: s.Variant.Label, Plugin: pluginName(s.Variant.Policy), Options: s.Variant.Options,
-		Workload: s.Workload.Name, Nodes: s.Nodes, Flows: len(flows),
+		Workload: s.Workload.Name, Nodes: s.Nodes, Seed: s.Seed, Flows: len(flows),
 		Correlation: adversary.Evaluate(adversary.CorrelateFlows(trace, flows, ao), truth),
 		Originator:  adversary.Evaluate(adversary.DetectOriginators(trace, flows, ao), truth),
 		Overhead:    adversary.Overhead(tr.Frames, tr.DataFrames),

@@ -113,7 +113,7 @@ func Check() error {
 // Mode "testbed"; Notes say what the test bed measures differently from
 // the simulator. On error the runs completed so far are returned.
 func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Results, error) {
-	res := &experiment.Results{Name: f.Name, Seed: f.Seed, Mode: "testbed", Attack: f.Attack}
+	res := &experiment.Results{Name: f.Name, Seed: f.Seed, Seeds: 1, Mode: "testbed", Attack: f.Attack}
 	if err := Check(); err != nil {
 		return res, err
 	}
@@ -145,6 +145,9 @@ func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Resu
 		return res, err
 	}
 	res.Notes = append(res.Notes, generalNotes(f, o)...)
+	if f.Seeds > 1 {
+		res.Notes = append(res.Notes, fmt.Sprintf("test bed: every point ran once (seeds = %d applies to the simulator)", f.Seeds))
+	}
 
 	type key struct {
 		label, workload string
@@ -501,7 +504,7 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	m.mu.Unlock()
 	r := &experiment.Run{
 		Policy: p.Label, Plugin: pluginName(p.Policy), Options: p.Options,
-		Workload: p.Workload.Name, Nodes: nodes, Flows: len(an.Flows),
+		Workload: p.Workload.Name, Nodes: nodes, Seed: f.Seed, Flows: len(an.Flows),
 		Correlation: adversary.Evaluate(adversary.CorrelateFlows(an.Trace, an.Flows, ao), truth),
 		Originator:  adversary.Evaluate(adversary.DetectOriginators(an.Trace, an.Flows, ao), truth),
 		Overhead:    adversary.Overhead(an.Frames, data),
