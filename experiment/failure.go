@@ -76,17 +76,25 @@ func (t *tail) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelDebug || (t.next != nil && t.next.Enabled(ctx, l))
 }
 
-// Handle keeps records at Info and above, and the child's own stderr
+// Handle keeps records at Info and above, and the child's raw stderr
 // lines that go-plugin passes on at Debug (a record with a "logger"
-// other than go-plugin's "stdio"), but not go-plugin's Debug chatter
-// about starting and stopping the child.
+// other than go-plugin's "stdio", and no "timestamp": not one of the
+// child's structured log records), but not go-plugin's Debug chatter
+// about starting, serving and stopping the child.
 func (t *tail) Handle(ctx context.Context, r slog.Record) error {
 	keep := r.Level >= slog.LevelInfo
 	if !keep && r.Level >= slog.LevelDebug {
+		raw, stamped := false, false
 		r.Attrs(func(a slog.Attr) bool {
-			keep = a.Key == "logger" && a.Value.String() != "stdio"
-			return !keep
+			switch a.Key {
+			case "logger":
+				raw = a.Value.String() != "stdio"
+			case "timestamp":
+				stamped = true
+			}
+			return true
 		})
+		keep = raw && !stamped
 	}
 	if keep {
 		var sb strings.Builder
