@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tarzan-net/tarzan/plugins/cover/poisson"
 	"github.com/tarzan-net/tarzan/sdk/cover"
@@ -164,4 +165,26 @@ func TestBadPolicyFailsBeforeFirstRun(t *testing.T) {
 			t.Errorf("%s: Sweep = %v after %d runs (%q); want an error before the first", name, err, len(res.Runs), progress.String())
 		}
 	}
+}
+
+// Failed ticks are counted, not hidden: in the run and in report.md.
+func TestTickErrorsCounted(t *testing.T) {
+	var n uint64
+	tick := countErrors(nil, &n)
+	ok, _ := poisson.New(map[string]string{"rate": "10"})
+	ps := []cover.Policy{ok, failing{ok}, failing{ok}}
+	targets, errs := tick(time.Unix(0, 0), ps, make([][]cover.LinkStats, 3))
+	if n != 2 || errs == nil || errs[0] != nil || errs[1] == nil || targets[0] == nil {
+		t.Fatalf("counted %d, errs %v", n, errs)
+	}
+	rep := string(report(&Results{Runs: []Run{{Policy: "p", Workload: "w", Nodes: 8, Seed: 1, TickErrors: 2}}}, nil))
+	if !strings.Contains(rep, "p / w / 8 nodes / seed 1: 2 policy ticks failed") {
+		t.Errorf("report.md does not mention the failed ticks:\n%s", rep)
+	}
+}
+
+type failing struct{ cover.Policy }
+
+func (failing) Tick(time.Time, []cover.LinkStats) ([]cover.Target, error) {
+	return nil, errors.New("plugin restarting")
 }

@@ -146,6 +146,12 @@ func report(res *Results, plots []string) []byte {
 			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(filepath.Base(p), ".png"), filepath.Base(p))
 		}
 	}
+	for _, r := range res.Runs {
+		if r.TickErrors > 0 {
+			fmt.Fprintf(&b, "Note: %s / %s / %d nodes / seed %d: %d policy ticks failed (a plugin restarting?); those nodes' links went unshaped until their next tick.\n\n",
+				r.Policy, r.Workload, r.Nodes, r.Seed, r.TickErrors)
+		}
+	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(&b, "Note: %s\n\n", n)
 	}

@@ -53,6 +53,10 @@ type Run struct {
 	LatencyP99  float64 `json:"latency_p99_ms"`
 	Goodput     float64 `json:"goodput_bytes_per_s"`
 	Dropped     uint64  `json:"dropped_frames"`
+	// TickErrors counts policy ticks that failed (e.g. while a plugin
+	// child restarted): those nodes' links went unshaped until their
+	// next tick. Absent when none did.
+	TickErrors uint64 `json:"tick_errors,omitempty"`
 
 	// Loops is what the nodes' loop cover did, when the policy asked
 	// for loops (cover.Looper with a rate > 0); absent otherwise.
@@ -108,6 +112,9 @@ func Sweep(f *File, o Options) (*Results, error) {
 			seed := ""
 			if f.Seeds > 1 {
 				seed = fmt.Sprintf("  seed %d", s.Seed)
+			}
+			if r.TickErrors > 0 {
+				loops += fmt.Sprintf("  %d FAILED TICKS", r.TickErrors)
 			}
 			fmt.Fprintf(o.Progress, "experiment %d/%d  %-28s %-12s %4d nodes%s  corr top1 %.2f  H %.2f bits  overhead %.2f  p50 %.0f ms%s  (%.1fs)\n",
 				i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, seed, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, loops, time.Since(began).Seconds())
@@ -197,6 +204,7 @@ func runOne(f *File, s runSpec, log *slog.Logger) (*Run, error) {
 		return nil, err
 	}
 	defer pols.Close()
+	var tickErrs uint64
 	n := f.Network
 	bin := f.Attack.Bin.Duration
 	b := adversary.NewBuilder(s.Nodes, bin)
@@ -209,7 +217,7 @@ func runOne(f *File, s runSpec, log *slog.Logger) (*Run, error) {
 			Off: s.Workload.Off.Duration, Size: s.Workload.Size,
 			AckEvery: s.Workload.AckEvery, AckDelay: s.Workload.AckDelay.Duration,
 		},
-		Policy: pols.New, TickMany: pols.TickMany,
+		Policy: pols.New, TickMany: countErrors(pols.TickMany, &tickErrs),
 		Observe: func(sent, arrived time.Duration, src, dst int) {
 			b.Add(src, dst, sent, arrived, 1408)
 		},
@@ -244,12 +252,44 @@ func runOne(f *File, s runSpec, log *slog.Logger) (*Run, error) {
 		Goodput: adversary.Goodput(tr.Delivered, tr.Duration),
 		Dropped: tr.Dropped,
 	}
+	r.TickErrors = tickErrs
 	if lp := tr.Loops; lp.Nodes > 0 {
 		rtt := adversary.Latencies(lp.RTTs)
 		r.Loops = &Loops{Nodes: lp.Nodes, Frames: lp.Frames, Sent: lp.Sent, Returned: lp.Returned, Lost: lp.Lost,
 			RTTP50: ms(rtt.P50), RTTP99: ms(rtt.P99)}
 	}
 	return r, nil
+}
+
+// countErrors wraps a TickMany (nil: each policy's own Tick) and counts
+// the ticks that failed: a failed tick leaves the node's links unshaped
+// until its next one, which the run must not hide.
+func countErrors(tick func(time.Time, []cover.Policy, [][]cover.LinkStats) ([][]cover.Target, []error), n *uint64) func(time.Time, []cover.Policy, [][]cover.LinkStats) ([][]cover.Target, []error) {
+	return func(now time.Time, ps []cover.Policy, links [][]cover.LinkStats) ([][]cover.Target, []error) {
+		var targets [][]cover.Target
+		var errs []error
+		if tick != nil {
+			targets, errs = tick(now, ps, links)
+		} else {
+			targets = make([][]cover.Target, len(ps))
+			for i, p := range ps {
+				t, err := p.Tick(now, links[i])
+				targets[i] = t
+				if err != nil {
+					if errs == nil {
+						errs = make([]error, len(ps))
+					}
+					errs[i] = err
+				}
+			}
+		}
+		for _, err := range errs {
+			if err != nil {
+				*n++
+			}
+		}
+		return targets, errs
+	}
 }
 
 func pluginName(p Policy) string {
