@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -22,6 +23,11 @@ import (
 type File struct {
 	Name string `toml:"name"`
 	Seed uint64 `toml:"seed"`
+	// Seeds runs every point this many times, with seeds Seed, Seed+1,
+	// ...: the report and plots show each point's median and its spread
+	// (min–max). Default 1. The simulator only; the test bed runs each
+	// point once.
+	Seeds int `toml:"seeds"`
 
 	Network  Network    `toml:"network"`
 	Attack   Attack     `toml:"attack"`
@@ -124,7 +130,23 @@ func Load(path string) (*File, error) {
 	if err := f.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: locating it: %w", path, err)
+	}
+	f.resolve(dir)
 	return f, nil
+}
+
+// resolve makes relative plugin paths relative to dir (the sweep file's
+// directory), as node.toml's are, instead of to the working directory.
+// A policy named after its path keeps the name as written.
+func (f *File) resolve(dir string) {
+	for i := range f.Policy {
+		if p := &f.Policy[i]; p.Path != "" && !filepath.IsAbs(p.Path) {
+			p.Path = filepath.Join(dir, p.Path)
+		}
+	}
 }
 
 func (f *File) setDefaults() {
@@ -133,6 +155,9 @@ func (f *File) setDefaults() {
 	}
 	if f.Seed == 0 {
 		f.Seed = 1
+	}
+	if f.Seeds == 0 {
+		f.Seeds = 1
 	}
 	n := &f.Network
 	if len(n.Nodes) == 0 {
@@ -168,6 +193,9 @@ func (f *File) setDefaults() {
 func (f *File) validate() error {
 	if len(f.Policy) == 0 {
 		return errors.New("no [[policy]]: name at least one cover policy to sweep")
+	}
+	if f.Seeds < 1 || f.Seeds > 100 {
+		return fmt.Errorf("seeds: %d out of range 1..100", f.Seeds)
 	}
 	names := map[string]bool{}
 	for i, p := range f.Policy {
@@ -256,14 +284,16 @@ func clone(m map[string]string) map[string]string {
 }
 
 // Runs lists every run of the sweep in order: sizes, then workloads, then
-// policies and their variants.
+// policies and their variants, then seeds.
 func (f *File) runs() []runSpec {
 	var out []runSpec
 	for _, n := range f.Network.Nodes {
 		for _, w := range f.Workload {
 			for _, p := range f.Policy {
 				for _, v := range p.variants() {
-					out = append(out, runSpec{Nodes: n, Workload: w, Variant: v})
+					for k := range f.Seeds {
+						out = append(out, runSpec{Nodes: n, Workload: w, Variant: v, Seed: f.Seed + uint64(k)})
+					}
 				}
 			}
 		}
@@ -275,6 +305,7 @@ type runSpec struct {
 	Nodes    int
 	Workload Workload
 	Variant  variant
+	Seed     uint64
 }
 
 // Point is one run of a sweep, for runners other than the simulator
@@ -287,10 +318,16 @@ type Point struct {
 	Options  map[string]string // the policy's options with the swept values applied
 }
 
-// Points lists every run of the sweep in the order Sweep runs them:
-// sizes, then workloads, then policies and their variants.
+// Points lists every point of the sweep in the order Sweep runs them:
+// sizes, then workloads, then policies and their variants; once each,
+// whatever Seeds says.
 func (f *File) Points() []Point {
-	specs := f.runs()
+	var specs []runSpec
+	for _, s := range f.runs() {
+		if s.Seed == f.Seed { // one run per point
+			specs = append(specs, s)
+		}
+	}
 	out := make([]Point, len(specs))
 	for i, s := range specs {
 		out[i] = Point{Nodes: s.Nodes, Workload: s.Workload, Policy: s.Variant.Policy, Label: s.Variant.Label, Options: clone(s.Variant.Options)}

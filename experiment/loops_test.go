@@ -24,6 +24,10 @@ func TestMain(m *testing.M) {
 		coverplugin.Serve(poisson.New)
 		os.Exit(0)
 	}
+	if len(os.Args) > 1 && os.Args[1] == crashArg {
+		coverplugin.Serve(crashOnThird())
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -70,31 +70,71 @@ func report(res *Results, plots []string) []byte {
 	fmt.Fprintf(&b, "# %s\n\n", res.Name)
 	fmt.Fprintf(&b, "Mode: %s. Seed %d. Adversary bins %v, correlation window %v, lag search up to %v.\n\n",
 		res.Mode, res.Seed, res.Attack.Bin.Duration, orDefault(res.Attack.Window.String(), "100ms"), orDefault(res.Attack.MaxLag.String(), "500ms"))
+	if len(res.Failed) > 0 {
+		fmt.Fprintf(&b, "## Failed runs\n\n%d of %d runs failed; their points are missing from the tables and plots below.\n\n",
+			len(res.Failed), len(res.Failed)+len(res.Runs))
+		for _, f := range res.Failed {
+			fmt.Fprintf(&b, "- run %d/%d: %s, workload %s, %d nodes (plugin %s): %s\n", f.Run, f.Of, f.Policy, f.Workload, f.Nodes, f.Plugin, oneLine(f.Error))
+			if len(f.LogTail) > 0 {
+				b.WriteString("\n  Last log lines:\n\n  ```\n")
+				for _, l := range f.LogTail {
+					fmt.Fprintf(&b, "  %s\n", oneLine(l))
+				}
+				b.WriteString("  ```\n")
+			}
+		}
+		b.WriteString("\n")
+	}
 	anyLoops := false
+	if res.Seeds > 1 {
+		fmt.Fprintf(&b, "Every point ran with %d seeds (%d to %d): each cell is the median, with the range [min–max] over the seeds.\n\n",
+			res.Seeds, res.Seed, res.Seed+uint64(res.Seeds)-1)
+	}
 	for _, runs := range byTable(res.Runs) {
 		fmt.Fprintf(&b, "## %d nodes, workload %s (%d flows)\n\n", runs[0].Nodes, runs[0].Workload, runs[0].Flows)
 		loops := slices.ContainsFunc(runs, func(r Run) bool { return r.Loops != nil })
 		anyLoops = anyLoops || loops
-		b.WriteString("| policy | corr. top-1 | corr. top-10 | corr. rank | corr. H (bits) | 2^H | degree | orig. top-1 | orig. H | overhead | utilisation | latency p50 / p99 (ms) | goodput (kB/s) |")
+		b.WriteString("| policy | corr. top-1 | corr. top-10 | corr. rank | corr. H (bits) | 2^H | degree | orig. top-1 | orig. H | overhead | utilisation (%) | latency p50 (ms) | latency p99 (ms) | goodput (kB/s) |")
 		if loops {
 			b.WriteString(" loops sent / returned | loop RTT p50 (ms) |")
 		}
-		b.WriteString("\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		b.WriteString("\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 		if loops {
 			b.WriteString(" --- | --- |")
 		}
 		b.WriteString("\n")
-		for _, r := range runs {
-			c, o := r.Correlation, r.Originator
-			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f%% | %.0f / %.0f | %.0f |",
-				r.Policy, c.Top1, c.Top10, c.MeanRank, c.Entropy, c.EffectiveSize, c.Degree, o.Top1, o.Entropy,
-				r.Overhead, 100*r.Utilisation, r.LatencyP50, r.LatencyP99, r.Goodput/1000)
+		for _, pt := range byPoint(runs) {
+			n := len(pt.Runs)
+			c := func(verb string, f func(Run) float64) string { return pt.spread(f).cell(verb, n) }
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", pt.Label,
+				c("%.2f", func(r Run) float64 { return r.Correlation.Top1 }),
+				c("%.2f", func(r Run) float64 { return r.Correlation.Top10 }),
+				c("%.1f", func(r Run) float64 { return r.Correlation.MeanRank }),
+				c("%.2f", func(r Run) float64 { return r.Correlation.Entropy }),
+				c("%.1f", func(r Run) float64 { return r.Correlation.EffectiveSize }),
+				c("%.2f", func(r Run) float64 { return r.Correlation.Degree }),
+				c("%.2f", func(r Run) float64 { return r.Originator.Top1 }),
+				c("%.2f", func(r Run) float64 { return r.Originator.Entropy }),
+				c("%.2f", func(r Run) float64 { return r.Overhead }),
+				c("%.1f", func(r Run) float64 { return 100 * r.Utilisation }),
+				c("%.0f", func(r Run) float64 { return r.LatencyP50 }),
+				c("%.0f", func(r Run) float64 { return r.LatencyP99 }),
+				c("%.0f", func(r Run) float64 { return r.Goodput / 1000 }))
 			switch {
 			case !loops:
-			case r.Loops == nil:
+			case pt.Runs[0].Loops == nil:
 				b.WriteString(" – | – |")
 			default:
-				fmt.Fprintf(&b, " %d / %d | %.0f |", r.Loops.Sent, r.Loops.Returned, r.Loops.RTTP50)
+				lp := func(f func(*Loops) float64) func(Run) float64 {
+					return func(r Run) float64 {
+						if r.Loops == nil {
+							return 0
+						}
+						return f(r.Loops)
+					}
+				}
+				fmt.Fprintf(&b, " %s / %s | %s |", c("%.0f", lp(func(l *Loops) float64 { return float64(l.Sent) })),
+					c("%.0f", lp(func(l *Loops) float64 { return float64(l.Returned) })), c("%.0f", lp(func(l *Loops) float64 { return l.RTTP50 })))
 			}
 			b.WriteString("\n")
 		}
@@ -104,6 +144,12 @@ func report(res *Results, plots []string) []byte {
 		b.WriteString("## Plots\n\n")
 		for _, p := range plots {
 			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(filepath.Base(p), ".png"), filepath.Base(p))
+		}
+	}
+	for _, r := range res.Runs {
+		if r.TickErrors > 0 {
+			fmt.Fprintf(&b, "Note: %s / %s / %d nodes / seed %d: %d policy ticks failed (a plugin restarting?); those nodes' links went unshaped until their next tick.\n\n",
+				r.Policy, r.Workload, r.Nodes, r.Seed, r.TickErrors)
 		}
 	}
 	for _, n := range res.Notes {
@@ -137,6 +183,11 @@ func byTable(runs []Run) [][]Run {
 		out[i] = append(out[i], r)
 	}
 	return out
+}
+
+// oneLine keeps a message on one line of markdown.
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", ""), "\n", " ⏎ ")
 }
 
 func orDefault(s, def string) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/tarzan-net/tarzan/plugins/builtin"
@@ -17,12 +18,14 @@ import (
 // Results is results.json: everything a sweep measured. It holds no wall
 // clock times, so the same file and seed give the same bytes.
 type Results struct {
-	Name   string   `json:"name"`
-	Seed   uint64   `json:"seed"`
-	Mode   string   `json:"mode"` // "simulator" or "testbed"
-	Attack Attack   `json:"attack"`
-	Runs   []Run    `json:"runs"`
-	Notes  []string `json:"notes,omitempty"`
+	Name   string    `json:"name"`
+	Seed   uint64    `json:"seed"`  // the first run's; the others count up from it
+	Seeds  int       `json:"seeds"` // runs per point
+	Mode   string    `json:"mode"`  // "simulator" or "testbed"
+	Attack Attack    `json:"attack"`
+	Runs   []Run     `json:"runs"`
+	Failed []Failure `json:"failed,omitempty"` // runs that did not complete
+	Notes  []string  `json:"notes,omitempty"`
 }
 
 // Run is one point of the sweep.
@@ -32,6 +35,7 @@ type Run struct {
 	Options  map[string]string `json:"options"` // as passed to the policy
 	Workload string            `json:"workload"`
 	Nodes    int               `json:"nodes"`
+	Seed     uint64            `json:"seed"`
 	Flows    int               `json:"flows"`
 
 	// What the adversary achieved.
@@ -49,6 +53,10 @@ type Run struct {
 	LatencyP99  float64 `json:"latency_p99_ms"`
 	Goodput     float64 `json:"goodput_bytes_per_s"`
 	Dropped     uint64  `json:"dropped_frames"`
+	// TickErrors counts policy ticks that failed (e.g. while a plugin
+	// child restarted): those nodes' links went unshaped until their
+	// next tick. Absent when none did.
+	TickErrors uint64 `json:"tick_errors,omitempty"`
 
 	// Loops is what the nodes' loop cover did, when the policy asked
 	// for loops (cover.Looper with a rate > 0); absent otherwise.
@@ -68,31 +76,32 @@ type Loops struct {
 
 // Options for Sweep.
 type Options struct {
-	Progress io.Writer    // one line per run (nil: none)
+	Progress io.Writer    // one line per run, failures at once (nil: none)
 	Logger   *slog.Logger // plugin logs (nil: discarded)
 }
 
-// Sweep runs every point of f in the simulator, in order.
+// Sweep runs every point of f in the simulator, in order. A run that
+// fails is printed at once, recorded in Results.Failed with its plugins'
+// last log lines, and the sweep goes on; Sweep then returns the results
+// with a *FailedError. Policies are checked before the first run (a
+// shipped one's options; an external one is started and its options
+// tried), so a bad policy fails the sweep at once, not at its turn.
 func Sweep(f *File, o Options) (*Results, error) {
-	res := &Results{Name: f.Name, Seed: f.Seed, Mode: "simulator", Attack: f.Attack}
+	res := &Results{Name: f.Name, Seed: f.Seed, Seeds: f.Seeds, Mode: "simulator", Attack: f.Attack}
 	specs := f.runs()
-	// Refuse bad options before the first run, not in the middle of the
-	// sweep.
-	for _, p := range f.Policy {
-		if p.Path != "" {
-			continue // an external plugin is checked when its first run starts it
-		}
-		for _, v := range p.variants() {
-			if _, err := policyFactory(v, nil); err != nil {
-				return res, err
-			}
-		}
+	if err := preflight(f, o); err != nil {
+		return res, err
 	}
 	for i, s := range specs {
 		began := time.Now()
-		r, err := runOne(f, s, o)
+		log, tail := newTail(o.Logger)
+		r, err := runOne(f, s, log)
 		if err != nil {
-			return res, fmt.Errorf("run %d/%d (%s, %s, %d nodes): %w", i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, err)
+			fl := Failure{Run: i + 1, Of: len(specs), Policy: s.Variant.Label, Plugin: pluginName(s.Variant.Policy),
+				Workload: s.Workload.Name, Nodes: s.Nodes, Seed: s.Seed, Error: err.Error(), LogTail: tail.get()}
+			res.Failed = append(res.Failed, fl)
+			PrintFailure(o.Progress, fl)
+			continue
 		}
 		res.Runs = append(res.Runs, *r)
 		if o.Progress != nil {
@@ -100,19 +109,69 @@ func Sweep(f *File, o Options) (*Results, error) {
 			if r.Loops != nil {
 				loops = fmt.Sprintf("  loops %d/%d back, rtt %.0f ms", r.Loops.Returned, r.Loops.Sent, r.Loops.RTTP50)
 			}
-			fmt.Fprintf(o.Progress, "experiment %d/%d  %-28s %-12s %4d nodes  corr top1 %.2f  H %.2f bits  overhead %.2f  p50 %.0f ms%s  (%.1fs)\n",
-				i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, loops, time.Since(began).Seconds())
+			seed := ""
+			if f.Seeds > 1 {
+				seed = fmt.Sprintf("  seed %d", s.Seed)
+			}
+			if r.TickErrors > 0 {
+				loops += fmt.Sprintf("  %d FAILED TICKS", r.TickErrors)
+			}
+			fmt.Fprintf(o.Progress, "experiment %d/%d  %-28s %-12s %4d nodes%s  corr top1 %.2f  H %.2f bits  overhead %.2f  p50 %.0f ms%s  (%.1fs)\n",
+				i+1, len(specs), s.Variant.Label, s.Workload.Name, s.Nodes, seed, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, loops, time.Since(began).Seconds())
 		}
+	}
+	if len(res.Failed) > 0 {
+		return res, &FailedError{Failed: len(res.Failed), Runs: len(specs)}
 	}
 	return res, nil
 }
 
-// policyFactory makes one policy per node: a shipped one in process, or
-// an external plugin executable (one child process per node, like real
-// nodes; checked against its SHA-256 before every start). Either may ask
-// for loop cover (cover.Looper; out of process the rate comes back in
-// the plugin's ConfigureResponse), which the traffic model sends.
-func policyFactory(v variant, log *slog.Logger) (func(int) (cover.Policy, error), error) {
+// preflight refuses bad policies before the first run: unknown shipped
+// names and bad options, and external plugins that do not start (path,
+// checksum) or refuse their options. The error carries an external
+// plugin's last log lines.
+func preflight(f *File, o Options) error {
+	for _, p := range f.Policy {
+		for _, v := range p.variants() {
+			log, tail := newTail(o.Logger)
+			pols, err := policyFactory(v, log)
+			if err == nil && p.Path != "" {
+				var pol cover.Policy
+				if pol, err = pols.New(0); err == nil {
+					pol.Close()
+				} else {
+					err = fmt.Errorf("policy %s: %w", v.Label, err)
+				}
+			}
+			if pols != nil {
+				pols.Close()
+			}
+			if err != nil {
+				if lines := tail.get(); len(lines) > 0 {
+					err = fmt.Errorf("%w\n    | %s", err, strings.Join(lines, "\n    | "))
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// policies makes the nodes' policies of one run: a shipped one in
+// process, or an external plugin executable, checked against its SHA-256
+// before every start. An external plugin serves every node of the run
+// from one child process (one session each, coverplugin.Pool), and the
+// nodes due in a grid step tick in one call; a plugin built before
+// sessions gets one child process per node, as real nodes run it.
+// Either may ask for loop cover (cover.Looper; out of process the rate
+// comes back when the policy is opened), which the traffic model sends.
+type policies struct {
+	New      func(int) (cover.Policy, error)
+	TickMany func(time.Time, []cover.Policy, [][]cover.LinkStats) ([][]cover.Target, []error) // nil: one Tick each
+	Close    func()
+}
+
+func policyFactory(v variant, log *slog.Logger) (*policies, error) {
 	p := v.Policy
 	if p.Path == "" {
 		fac, ok := builtin.Covers[p.Plugin]
@@ -125,26 +184,32 @@ func policyFactory(v variant, log *slog.Logger) (func(int) (cover.Policy, error)
 			return nil, fmt.Errorf("policy %s: %w", v.Label, err)
 		}
 		probe.Close()
-		return func(int) (cover.Policy, error) { return fac(v.Options) }, nil
+		return &policies{New: func(int) (cover.Policy, error) { return fac(v.Options) }, Close: func() {}}, nil
 	}
 	l := pluginkit.Launcher{Path: p.Path, Checksum: p.SHA256, Logger: log, Name: p.Name}
-	return func(int) (cover.Policy, error) { return coverplugin.Launch(l, v.Options) }, nil
+	pool, err := coverplugin.StartPool(l)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", v.Label, err)
+	}
+	return &policies{
+		New:      func(int) (cover.Policy, error) { return pool.New(v.Options) },
+		TickMany: pool.TickMany,
+		Close:    func() { pool.Close() },
+	}, nil
 }
 
-func runOne(f *File, s runSpec, o Options) (*Run, error) {
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	policy, err := policyFactory(s.Variant, log)
+func runOne(f *File, s runSpec, log *slog.Logger) (*Run, error) {
+	pols, err := policyFactory(s.Variant, log)
 	if err != nil {
 		return nil, err
 	}
+	defer pols.Close()
+	var tickErrs uint64
 	n := f.Network
 	bin := f.Attack.Bin.Duration
 	b := adversary.NewBuilder(s.Nodes, bin)
 	cfg := traffic.Config{
-		Nodes: s.Nodes, K: n.K, Hops: n.Hops, Domains: n.Domains, Seed: f.Seed,
+		Nodes: s.Nodes, K: n.K, Hops: n.Hops, Domains: n.Domains, Seed: s.Seed,
 		Latency: n.Latency.Duration, Jitter: n.Jitter.Duration, Capacity: n.Capacity,
 		Warmup: n.Warmup.Duration, Duration: n.Duration.Duration, Initiators: n.Initiators,
 		Workload: traffic.Workload{
@@ -152,7 +217,7 @@ func runOne(f *File, s runSpec, o Options) (*Run, error) {
 			Off: s.Workload.Off.Duration, Size: s.Workload.Size,
 			AckEvery: s.Workload.AckEvery, AckDelay: s.Workload.AckDelay.Duration,
 		},
-		Policy: policy,
+		Policy: pols.New, TickMany: countErrors(pols.TickMany, &tickErrs),
 		Observe: func(sent, arrived time.Duration, src, dst int) {
 			b.Add(src, dst, sent, arrived, 1408)
 		},
@@ -178,7 +243,7 @@ func runOne(f *File, s runSpec, o Options) (*Run, error) {
 	lat := adversary.Latencies(tr.Latencies)
 	r := &Run{
 		Policy: s.Variant.Label, Plugin: pluginName(s.Variant.Policy), Options: s.Variant.Options,
-		Workload: s.Workload.Name, Nodes: s.Nodes, Flows: len(flows),
+		Workload: s.Workload.Name, Nodes: s.Nodes, Seed: s.Seed, Flows: len(flows),
 		Correlation: adversary.Evaluate(adversary.CorrelateFlows(trace, flows, ao), truth),
 		Originator:  adversary.Evaluate(adversary.DetectOriginators(trace, flows, ao), truth),
 		Overhead:    adversary.Overhead(tr.Frames, tr.DataFrames),
@@ -187,12 +252,44 @@ func runOne(f *File, s runSpec, o Options) (*Run, error) {
 		Goodput: adversary.Goodput(tr.Delivered, tr.Duration),
 		Dropped: tr.Dropped,
 	}
+	r.TickErrors = tickErrs
 	if lp := tr.Loops; lp.Nodes > 0 {
 		rtt := adversary.Latencies(lp.RTTs)
 		r.Loops = &Loops{Nodes: lp.Nodes, Frames: lp.Frames, Sent: lp.Sent, Returned: lp.Returned, Lost: lp.Lost,
 			RTTP50: ms(rtt.P50), RTTP99: ms(rtt.P99)}
 	}
 	return r, nil
+}
+
+// countErrors wraps a TickMany (nil: each policy's own Tick) and counts
+// the ticks that failed: a failed tick leaves the node's links unshaped
+// until its next one, which the run must not hide.
+func countErrors(tick func(time.Time, []cover.Policy, [][]cover.LinkStats) ([][]cover.Target, []error), n *uint64) func(time.Time, []cover.Policy, [][]cover.LinkStats) ([][]cover.Target, []error) {
+	return func(now time.Time, ps []cover.Policy, links [][]cover.LinkStats) ([][]cover.Target, []error) {
+		var targets [][]cover.Target
+		var errs []error
+		if tick != nil {
+			targets, errs = tick(now, ps, links)
+		} else {
+			targets = make([][]cover.Target, len(ps))
+			for i, p := range ps {
+				t, err := p.Tick(now, links[i])
+				targets[i] = t
+				if err != nil {
+					if errs == nil {
+						errs = make([]error, len(ps))
+					}
+					errs[i] = err
+				}
+			}
+		}
+		for _, err := range errs {
+			if err != nil {
+				*n++
+			}
+		}
+		return targets, errs
+	}
 }
 
 func pluginName(p Policy) string {

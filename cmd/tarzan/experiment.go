@@ -70,14 +70,21 @@ func runSweep(f *experiment.File, dir string, verbose bool) error {
 // writeResults writes a sweep's results (the runs it completed) to dir,
 // lists the files on stdout and returns the sweep's error first.
 func writeResults(dir string, res *experiment.Results, runErr error, what string, began time.Time) error {
-	if res == nil || len(res.Runs) == 0 {
+	if res == nil || len(res.Runs)+len(res.Failed) == 0 {
 		return runErr
 	}
 	paths, err := experiment.Write(dir, res)
 	for _, p := range paths {
 		fmt.Println(p)
 	}
-	fmt.Fprintf(os.Stderr, "experiment: %d %s in %.1fs\n", len(res.Runs), what, time.Since(began).Seconds())
+	fmt.Fprintf(os.Stderr, "experiment: %d %s in %.1fs", len(res.Runs), what, time.Since(began).Seconds())
+	if len(res.Failed) > 0 {
+		fmt.Fprintf(os.Stderr, ", %d failed:", len(res.Failed))
+		for _, f := range res.Failed {
+			fmt.Fprintf(os.Stderr, " %d/%d (%s)", f.Run, f.Of, f.Policy)
+		}
+	}
+	fmt.Fprintln(os.Stderr)
 	if runErr != nil {
 		return runErr
 	}

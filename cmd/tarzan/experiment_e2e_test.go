@@ -13,14 +13,19 @@ import (
 )
 
 // TestExperimentExternalPolicy sweeps an external cover policy (one
-// child process per simulated node, pinned by SHA-256) beside a shipped
-// one through the real `tarzan experiment` command, and checks what it
-// wrote: every run, the external policy's padding in the overhead, and
-// report.md naming both.
+// child process serving every simulated node, pinned by SHA-256, named
+// by a path relative to the sweep file and run from another directory)
+// beside a shipped one through the real `tarzan experiment` command, and
+// checks what it wrote: every run, the external policy's padding in the
+// overhead, and report.md naming both.
 func TestExperimentExternalPolicy(t *testing.T) {
 	path, sum := burstPlugin.build(t)
 	dir := t.TempDir()
 	sweep := filepath.Join(dir, "sweep.toml")
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	body := fmt.Sprintf(`name = "ext"
 [network]
 nodes = [20]
@@ -35,12 +40,13 @@ name = "burst"
 path = %q
 sha256 = %q
 sweep = { rate = ["20", "40"] }
-`, path, sum)
+`, rel, sum)
 	if err := os.WriteFile(sweep, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
 	cmd := exec.Command(tarzanBin, "experiment", "-c", sweep, "-o", out)
+	cmd.Dir = t.TempDir() // the plugin's path is relative to the file, not to this
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("tarzan experiment: %v\n%s", err, b)

@@ -151,3 +151,31 @@ func TestAnalyseNeedsACapturePerNode(t *testing.T) {
 		t.Fatal("no error for a node without a capture")
 	}
 }
+
+// A failed run's tail is its nodes' warnings and errors, named; with
+// none, the last lines of the first node's log.
+func TestNodeLogTail(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"n1": "time=1 level=INFO msg=up\ntime=2 level=INFO msg=linked\n",
+		"n2": "time=1 level=INFO msg=up\ntime=3 level=WARN msg=\"no eligible hop\"\ntime=4 level=ERROR msg=gone\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "node.log"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := nodeLogTail(dir, 40)
+	if len(got) != 2 || got[0] != `n2: time=3 level=WARN msg="no eligible hop"` || got[1] != "n2: time=4 level=ERROR msg=gone" {
+		t.Errorf("tail %q", got)
+	}
+	if got := nodeLogTail(dir, 1); len(got) != 1 || got[0] != "n2: time=4 level=ERROR msg=gone" {
+		t.Errorf("tail of 1: %q", got)
+	}
+	os.Remove(filepath.Join(dir, "n2", "node.log"))
+	if got := nodeLogTail(dir, 40); len(got) != 2 || got[1] != "n1: time=2 level=INFO msg=linked" {
+		t.Errorf("tail without warnings %q", got)
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,7 +113,7 @@ func Check() error {
 // Mode "testbed"; Notes say what the test bed measures differently from
 // the simulator. On error the runs completed so far are returned.
 func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Results, error) {
-	res := &experiment.Results{Name: f.Name, Seed: f.Seed, Mode: "testbed", Attack: f.Attack}
+	res := &experiment.Results{Name: f.Name, Seed: f.Seed, Seeds: 1, Mode: "testbed", Attack: f.Attack}
 	if err := Check(); err != nil {
 		return res, err
 	}
@@ -144,6 +145,9 @@ func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Resu
 		return res, err
 	}
 	res.Notes = append(res.Notes, generalNotes(f, o)...)
+	if f.Seeds > 1 {
+		res.Notes = append(res.Notes, fmt.Sprintf("test bed: every point ran once (seeds = %d applies to the simulator)", f.Seeds))
+	}
 
 	type key struct {
 		label, workload string
@@ -165,10 +169,23 @@ func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Resu
 		}
 		seen[k] = true
 		began := time.Now()
-		r, notes, err := RunPoint(ctx, f, p, n, i+1, filepath.Join(work, fmt.Sprintf("run%02d", i+1)), o)
+		runDir := filepath.Join(work, fmt.Sprintf("run%02d", i+1))
+		r, notes, err := RunPoint(ctx, f, p, n, i+1, runDir, o)
 		res.Notes = append(res.Notes, notes...)
 		if err != nil {
-			return res, fmt.Errorf("run %d/%d (%s, %s, %d nodes): %w", i+1, len(points), p.Label, p.Workload.Name, n, err)
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("run %d/%d (%s, %s, %d nodes): %w", i+1, len(points), p.Label, p.Workload.Name, n, err)
+			}
+			// Record it, say it now, and go on with the next run.
+			plugin := p.Policy.Plugin
+			if p.Policy.Path != "" {
+				plugin = p.Policy.Path
+			}
+			fl := experiment.Failure{Run: i + 1, Of: len(points), Policy: p.Label, Plugin: plugin, Workload: p.Workload.Name,
+				Nodes: n, Error: err.Error(), LogTail: nodeLogTail(runDir, experiment.TailLines)}
+			res.Failed = append(res.Failed, fl)
+			experiment.PrintFailure(o.Progress, fl)
+			continue
 		}
 		res.Runs = append(res.Runs, *r)
 		if o.Progress != nil {
@@ -176,7 +193,41 @@ func Sweep(ctx context.Context, f *experiment.File, o Options) (*experiment.Resu
 				i+1, len(points), p.Label, p.Workload.Name, n, r.Correlation.Top1, r.Correlation.Entropy, r.Overhead, r.LatencyP50, time.Since(began).Seconds())
 		}
 	}
+	if len(res.Failed) > 0 {
+		return res, &experiment.FailedError{Failed: len(res.Failed), Runs: len(points)}
+	}
 	return res, nil
+}
+
+// nodeLogTail is what a failed run's nodes said last: their warnings and
+// errors (at most max lines, the latest), each prefixed with the node's
+// name; without any, the last lines of the first node's log.
+func nodeLogTail(runDir string, max int) []string {
+	logs, _ := filepath.Glob(filepath.Join(runDir, "*", "node.log"))
+	sort.Strings(logs)
+	var out, first []string
+	for i, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(path))
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		for _, l := range lines {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.HasPrefix(l, "panic: ") {
+				out = append(out, name+": "+l)
+			}
+		}
+		if i == 0 {
+			for _, l := range lines[len(lines)-min(len(lines), 5):] {
+				first = append(first, name+": "+l)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return first
+	}
+	return out[len(out)-min(len(out), max):]
 }
 
 func (o Options) progress(format string, a ...any) {
@@ -453,7 +504,7 @@ func RunPoint(ctx context.Context, f *experiment.File, p experiment.Point, nodes
 	m.mu.Unlock()
 	r := &experiment.Run{
 		Policy: p.Label, Plugin: pluginName(p.Policy), Options: p.Options,
-		Workload: p.Workload.Name, Nodes: nodes, Flows: len(an.Flows),
+		Workload: p.Workload.Name, Nodes: nodes, Seed: f.Seed, Flows: len(an.Flows),
 		Correlation: adversary.Evaluate(adversary.CorrelateFlows(an.Trace, an.Flows, ao), truth),
 		Originator:  adversary.Evaluate(adversary.DetectOriginators(an.Trace, an.Flows, ao), truth),
 		Overhead:    adversary.Overhead(an.Frames, data),

@@ -33,6 +33,13 @@ type Config struct {
 	// It is called once per node, in order.
 	Policy func(i int) (cover.Policy, error)
 
+	// TickMany, if set, consults every policy due in one grid step in one
+	// call (e.g. many sessions of one out-of-process plugin, see
+	// coverplugin.Pool.TickMany) instead of one Tick each: targets[k] or
+	// errs[k] (errs nil: no errors) answer policies[k]. The answers, and
+	// so the run, are the same as with one Tick each.
+	TickMany func(now time.Time, policies []cover.Policy, links [][]cover.LinkStats) (targets [][]cover.Target, errs []error)
+
 	// Observe, if set, sees every frame on every link when it is sent:
 	// when it left and when it arrives (since the start of the run), the
 	// sending and the receiving node's index. Observers never learn what

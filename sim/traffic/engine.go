@@ -392,9 +392,13 @@ func (m *model) acknowledge(now time.Duration) {
 	}
 }
 
-// tick consults the policies that are due, like core/node's shaper.
+// tick consults the policies that are due, like core/node's shaper:
+// the statistics of every node due in this step first, then the
+// policies (in one call with Config.TickMany), then the targets in node
+// order, so that the run is the same either way.
 func (m *model) tick(now time.Duration) {
-	for _, n := range m.nodes {
+	due := m.due[:0]
+	for i, n := range m.nodes {
 		if n.policy == nil || now < n.nextTick {
 			continue
 		}
@@ -409,29 +413,69 @@ func (m *model) tick(now time.Duration) {
 			}
 			l.dataSent, l.coverSent, l.dataRecv, l.coverRecv = 0, 0, 0, 0
 		}
-		targets, err := n.policy.Tick(time.Unix(0, 0).Add(now), stats)
-		if err != nil {
-			for _, l := range n.out {
-				l.rate = 0
-			}
-			continue
+		due = append(due, dueTick{node: i, stats: stats})
+	}
+	m.due = due
+	if len(due) == 0 {
+		return
+	}
+	at := time.Unix(0, 0).Add(now)
+	if m.cfg.TickMany != nil {
+		policies := make([]cover.Policy, len(due))
+		links := make([][]cover.LinkStats, len(due))
+		for k, d := range due {
+			policies[k], links[k] = m.nodes[d.node].policy, d.stats
 		}
-		for i, l := range n.out {
-			if i >= len(targets) {
-				break
+		targets, errs := m.cfg.TickMany(at, policies, links)
+		for k := range due {
+			if k < len(targets) {
+				due[k].targets = targets[k]
 			}
-			r := targets[i].Rate
-			if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-				r = 0
+			if errs != nil {
+				due[k].err = errs[k]
 			}
-			old, was := l.rate, l.poisson
-			l.rate, l.poisson = r, targets[i].Poisson
-			switch {
-			case l.poisson && (!was || old == 0) && r > 0:
-				l.next = now + time.Duration(m.rng.ExpFloat64()/r*float64(time.Second))
-			case !l.poisson && (was || old == 0):
-				_, l.credit = math.Modf(0.5 * r * Grid.Seconds())
-			}
+		}
+	} else {
+		for k, d := range due {
+			due[k].targets, due[k].err = m.nodes[d.node].policy.Tick(at, d.stats)
+		}
+	}
+	for _, d := range due {
+		m.apply(now, m.nodes[d.node], d.targets, d.err)
+	}
+}
+
+// dueTick is one node's tick in a grid step.
+type dueTick struct {
+	node    int
+	stats   []cover.LinkStats
+	targets []cover.Target
+	err     error
+}
+
+// apply sets a node's links to the targets its policy answered.
+func (m *model) apply(now time.Duration, n *node, targets []cover.Target, err error) {
+	if err != nil {
+		for _, l := range n.out {
+			l.rate = 0
+		}
+		return
+	}
+	for i, l := range n.out {
+		if i >= len(targets) {
+			break
+		}
+		r := targets[i].Rate
+		if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			r = 0
+		}
+		old, was := l.rate, l.poisson
+		l.rate, l.poisson = r, targets[i].Poisson
+		switch {
+		case l.poisson && (!was || old == 0) && r > 0:
+			l.next = now + time.Duration(m.rng.ExpFloat64()/r*float64(time.Second))
+		case !l.poisson && (was || old == 0):
+			_, l.credit = math.Modf(0.5 * r * Grid.Seconds())
 		}
 	}
 }

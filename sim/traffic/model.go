@@ -202,6 +202,8 @@ type model struct {
 	// loops differs from one without by the loops alone.
 	loopRng  *rand.Rand
 	loopTuns []*tunnel
+
+	due []dueTick // the current grid step's ticks, reused
 }
 
 // Run builds the network and runs the workload; it closes the policies.

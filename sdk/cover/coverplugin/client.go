@@ -83,26 +83,35 @@ func (c *client) Tick(now time.Time, links []cover.LinkStats) ([]cover.Target, e
 	if err != nil {
 		return nil, fmt.Errorf("coverplugin: tick: %w", err)
 	}
-	req := &coverpb.TickRequest{NowUnixNano: now.UnixNano(), Links: make([]*coverpb.LinkStats, len(links))}
-	for i, l := range links {
-		req.Links[i] = &coverpb.LinkStats{Peer: l.Peer, Queued: int64(l.Queued), DataSent: l.DataSent,
-			CoverSent: l.CoverSent, DataRecv: l.DataRecv, CoverRecv: l.CoverRecv}
-	}
+	req := &coverpb.TickRequest{NowUnixNano: now.UnixNano(), Links: toPB(links)}
 	ctx, cancel := context.WithTimeout(context.Background(), tickTimeout)
 	defer cancel()
 	resp, err := raw.(coverpb.CoverClient).Tick(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("coverplugin: tick: %w", err)
 	}
-	if len(resp.GetRates()) != len(links) {
-		return nil, fmt.Errorf("coverplugin: plugin returned %d targets for %d links", len(resp.GetRates()), len(links))
+	return fromPB(resp.GetRates(), resp.GetPoisson(), len(links))
+}
+
+func toPB(links []cover.LinkStats) []*coverpb.LinkStats {
+	out := make([]*coverpb.LinkStats, len(links))
+	for i, l := range links {
+		out[i] = &coverpb.LinkStats{Peer: l.Peer, Queued: int64(l.Queued), DataSent: l.DataSent,
+			CoverSent: l.CoverSent, DataRecv: l.DataRecv, CoverRecv: l.CoverRecv}
 	}
-	poisson := resp.GetPoisson()
-	if len(poisson) != 0 && len(poisson) != len(links) {
-		return nil, fmt.Errorf("coverplugin: plugin returned %d Poisson flags for %d links", len(poisson), len(links))
+	return out
+}
+
+// fromPB checks a plugin's answer for n links and makes the targets.
+func fromPB(rates []float64, poisson []bool, n int) ([]cover.Target, error) {
+	if len(rates) != n {
+		return nil, fmt.Errorf("coverplugin: plugin returned %d targets for %d links", len(rates), n)
 	}
-	out := make([]cover.Target, len(links))
-	for i, r := range resp.GetRates() {
+	if len(poisson) != 0 && len(poisson) != n {
+		return nil, fmt.Errorf("coverplugin: plugin returned %d Poisson flags for %d links", len(poisson), n)
+	}
+	out := make([]cover.Target, n)
+	for i, r := range rates {
 		out[i].Rate = r
 		if len(poisson) != 0 {
 			out[i].Poisson = poisson[i]

@@ -10,4 +10,12 @@
 // Tick fails with an error wrapping pluginkit.ErrUnavailable and the
 // engine should keep the previous schedule; the new child gets the same
 // options and sees fresh statistics on the next tick.
+//
+// Sessions: a Pool (StartPool, Pool.New) runs many policies in one child,
+// each a session with its own options, and Pool.TickMany ticks any number
+// of them in one call (RPCs Open, TickSessions, CloseSession). The
+// experiment simulator uses it to serve every simulated node from one
+// process. Serve answers both forms; a plugin built before sessions
+// answers Unimplemented to Open, and the Pool then starts one child per
+// policy, as Launch does. A node runs one policy and keeps using Launch.
 package coverplugin

@@ -14,7 +14,14 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	plugintest.Main(m, func(string) { coverplugin.Serve(covertest.Factory(250*time.Millisecond, 42)) })
+	plugintest.Main(m, func(mode string) {
+		f := covertest.Factory(250*time.Millisecond, 42)
+		if mode == "old" {
+			coverplugin.ServeWithoutSessions(f)
+			return
+		}
+		coverplugin.Serve(f)
+	})
 }
 
 func TestTickRoundTrip(t *testing.T) {

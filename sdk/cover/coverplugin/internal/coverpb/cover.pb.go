@@ -357,6 +357,310 @@ func (x *TickResponse) GetPoisson() []bool {
 	return nil
 }
 
+type OpenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"` // not 0: that is Configure's policy
+	Options       map[string]string      `protobuf:"bytes,2,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenRequest) Reset() {
+	*x = OpenRequest{}
+	mi := &file_cover_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenRequest) ProtoMessage() {}
+
+func (x *OpenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cover_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
+func (*OpenRequest) Descriptor() ([]byte, []int) {
+	return file_cover_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *OpenRequest) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *OpenRequest) GetOptions() map[string]string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type SessionTick struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	Links         []*LinkStats           `protobuf:"bytes,2,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionTick) Reset() {
+	*x = SessionTick{}
+	mi := &file_cover_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionTick) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionTick) ProtoMessage() {}
+
+func (x *SessionTick) ProtoReflect() protoreflect.Message {
+	mi := &file_cover_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionTick.ProtoReflect.Descriptor instead.
+func (*SessionTick) Descriptor() ([]byte, []int) {
+	return file_cover_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SessionTick) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *SessionTick) GetLinks() []*LinkStats {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+type TickSessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NowUnixNano   int64                  `protobuf:"varint,1,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
+	Ticks         []*SessionTick         `protobuf:"bytes,2,rep,name=ticks,proto3" json:"ticks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TickSessionsRequest) Reset() {
+	*x = TickSessionsRequest{}
+	mi := &file_cover_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickSessionsRequest) ProtoMessage() {}
+
+func (x *TickSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cover_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickSessionsRequest.ProtoReflect.Descriptor instead.
+func (*TickSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_cover_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TickSessionsRequest) GetNowUnixNano() int64 {
+	if x != nil {
+		return x.NowUnixNano
+	}
+	return 0
+}
+
+func (x *TickSessionsRequest) GetTicks() []*SessionTick {
+	if x != nil {
+		return x.Ticks
+	}
+	return nil
+}
+
+type SessionTargets struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rates         []float64              `protobuf:"fixed64,1,rep,packed,name=rates,proto3" json:"rates,omitempty"`    // one per link of the session's tick
+	Poisson       []bool                 `protobuf:"varint,2,rep,packed,name=poisson,proto3" json:"poisson,omitempty"` // as TickResponse.poisson
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`             // the policy's error; rates are then empty
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionTargets) Reset() {
+	*x = SessionTargets{}
+	mi := &file_cover_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionTargets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionTargets) ProtoMessage() {}
+
+func (x *SessionTargets) ProtoReflect() protoreflect.Message {
+	mi := &file_cover_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionTargets.ProtoReflect.Descriptor instead.
+func (*SessionTargets) Descriptor() ([]byte, []int) {
+	return file_cover_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SessionTargets) GetRates() []float64 {
+	if x != nil {
+		return x.Rates
+	}
+	return nil
+}
+
+func (x *SessionTargets) GetPoisson() []bool {
+	if x != nil {
+		return x.Poisson
+	}
+	return nil
+}
+
+func (x *SessionTargets) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type TickSessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Targets       []*SessionTargets      `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"` // one per tick, same order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TickSessionsResponse) Reset() {
+	*x = TickSessionsResponse{}
+	mi := &file_cover_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickSessionsResponse) ProtoMessage() {}
+
+func (x *TickSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cover_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickSessionsResponse.ProtoReflect.Descriptor instead.
+func (*TickSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_cover_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TickSessionsResponse) GetTargets() []*SessionTargets {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+type CloseSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSessionRequest) Reset() {
+	*x = CloseSessionRequest{}
+	mi := &file_cover_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSessionRequest) ProtoMessage() {}
+
+func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cover_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSessionRequest.ProtoReflect.Descriptor instead.
+func (*CloseSessionRequest) Descriptor() ([]byte, []int) {
+	return file_cover_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CloseSessionRequest) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
 var File_cover_proto protoreflect.FileDescriptor
 
 const file_cover_proto_rawDesc = "" +
@@ -387,11 +691,34 @@ const file_cover_proto_rawDesc = "" +
 	"\x05links\x18\x02 \x03(\v2\x1a.tarzan.cover.v1.LinkStatsR\x05links\">\n" +
 	"\fTickResponse\x12\x14\n" +
 	"\x05rates\x18\x01 \x03(\x01R\x05rates\x12\x18\n" +
-	"\apoisson\x18\x02 \x03(\bR\apoisson2\xd9\x01\n" +
+	"\apoisson\x18\x02 \x03(\bR\apoisson\"\xa8\x01\n" +
+	"\vOpenRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x04R\asession\x12C\n" +
+	"\aoptions\x18\x02 \x03(\v2).tarzan.cover.v1.OpenRequest.OptionsEntryR\aoptions\x1a:\n" +
+	"\fOptionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Y\n" +
+	"\vSessionTick\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x04R\asession\x120\n" +
+	"\x05links\x18\x02 \x03(\v2\x1a.tarzan.cover.v1.LinkStatsR\x05links\"m\n" +
+	"\x13TickSessionsRequest\x12\"\n" +
+	"\rnow_unix_nano\x18\x01 \x01(\x03R\vnowUnixNano\x122\n" +
+	"\x05ticks\x18\x02 \x03(\v2\x1c.tarzan.cover.v1.SessionTickR\x05ticks\"V\n" +
+	"\x0eSessionTargets\x12\x14\n" +
+	"\x05rates\x18\x01 \x03(\x01R\x05rates\x12\x18\n" +
+	"\apoisson\x18\x02 \x03(\bR\apoisson\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"Q\n" +
+	"\x14TickSessionsResponse\x129\n" +
+	"\atargets\x18\x01 \x03(\v2\x1f.tarzan.cover.v1.SessionTargetsR\atargets\"/\n" +
+	"\x13CloseSessionRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x04R\asession2\xce\x03\n" +
 	"\x05Cover\x12R\n" +
 	"\tConfigure\x12!.tarzan.cover.v1.ConfigureRequest\x1a\".tarzan.cover.v1.ConfigureResponse\x12C\n" +
 	"\x04Tick\x12\x1c.tarzan.cover.v1.TickRequest\x1a\x1d.tarzan.cover.v1.TickResponse\x127\n" +
-	"\x05Close\x12\x16.tarzan.cover.v1.Empty\x1a\x16.tarzan.cover.v1.EmptyBEZCgithub.com/tarzan-net/tarzan/sdk/cover/coverplugin/internal/coverpbb\x06proto3"
+	"\x05Close\x12\x16.tarzan.cover.v1.Empty\x1a\x16.tarzan.cover.v1.Empty\x12H\n" +
+	"\x04Open\x12\x1c.tarzan.cover.v1.OpenRequest\x1a\".tarzan.cover.v1.ConfigureResponse\x12[\n" +
+	"\fTickSessions\x12$.tarzan.cover.v1.TickSessionsRequest\x1a%.tarzan.cover.v1.TickSessionsResponse\x12L\n" +
+	"\fCloseSession\x12$.tarzan.cover.v1.CloseSessionRequest\x1a\x16.tarzan.cover.v1.EmptyBEZCgithub.com/tarzan-net/tarzan/sdk/cover/coverplugin/internal/coverpbb\x06proto3"
 
 var (
 	file_cover_proto_rawDescOnce sync.Once
@@ -405,30 +732,47 @@ func file_cover_proto_rawDescGZIP() []byte {
 	return file_cover_proto_rawDescData
 }
 
-var file_cover_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_cover_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_cover_proto_goTypes = []any{
-	(*Empty)(nil),             // 0: tarzan.cover.v1.Empty
-	(*ConfigureRequest)(nil),  // 1: tarzan.cover.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 2: tarzan.cover.v1.ConfigureResponse
-	(*LinkStats)(nil),         // 3: tarzan.cover.v1.LinkStats
-	(*TickRequest)(nil),       // 4: tarzan.cover.v1.TickRequest
-	(*TickResponse)(nil),      // 5: tarzan.cover.v1.TickResponse
-	nil,                       // 6: tarzan.cover.v1.ConfigureRequest.OptionsEntry
+	(*Empty)(nil),                // 0: tarzan.cover.v1.Empty
+	(*ConfigureRequest)(nil),     // 1: tarzan.cover.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),    // 2: tarzan.cover.v1.ConfigureResponse
+	(*LinkStats)(nil),            // 3: tarzan.cover.v1.LinkStats
+	(*TickRequest)(nil),          // 4: tarzan.cover.v1.TickRequest
+	(*TickResponse)(nil),         // 5: tarzan.cover.v1.TickResponse
+	(*OpenRequest)(nil),          // 6: tarzan.cover.v1.OpenRequest
+	(*SessionTick)(nil),          // 7: tarzan.cover.v1.SessionTick
+	(*TickSessionsRequest)(nil),  // 8: tarzan.cover.v1.TickSessionsRequest
+	(*SessionTargets)(nil),       // 9: tarzan.cover.v1.SessionTargets
+	(*TickSessionsResponse)(nil), // 10: tarzan.cover.v1.TickSessionsResponse
+	(*CloseSessionRequest)(nil),  // 11: tarzan.cover.v1.CloseSessionRequest
+	nil,                          // 12: tarzan.cover.v1.ConfigureRequest.OptionsEntry
+	nil,                          // 13: tarzan.cover.v1.OpenRequest.OptionsEntry
 }
 var file_cover_proto_depIdxs = []int32{
-	6, // 0: tarzan.cover.v1.ConfigureRequest.options:type_name -> tarzan.cover.v1.ConfigureRequest.OptionsEntry
-	3, // 1: tarzan.cover.v1.TickRequest.links:type_name -> tarzan.cover.v1.LinkStats
-	1, // 2: tarzan.cover.v1.Cover.Configure:input_type -> tarzan.cover.v1.ConfigureRequest
-	4, // 3: tarzan.cover.v1.Cover.Tick:input_type -> tarzan.cover.v1.TickRequest
-	0, // 4: tarzan.cover.v1.Cover.Close:input_type -> tarzan.cover.v1.Empty
-	2, // 5: tarzan.cover.v1.Cover.Configure:output_type -> tarzan.cover.v1.ConfigureResponse
-	5, // 6: tarzan.cover.v1.Cover.Tick:output_type -> tarzan.cover.v1.TickResponse
-	0, // 7: tarzan.cover.v1.Cover.Close:output_type -> tarzan.cover.v1.Empty
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	12, // 0: tarzan.cover.v1.ConfigureRequest.options:type_name -> tarzan.cover.v1.ConfigureRequest.OptionsEntry
+	3,  // 1: tarzan.cover.v1.TickRequest.links:type_name -> tarzan.cover.v1.LinkStats
+	13, // 2: tarzan.cover.v1.OpenRequest.options:type_name -> tarzan.cover.v1.OpenRequest.OptionsEntry
+	3,  // 3: tarzan.cover.v1.SessionTick.links:type_name -> tarzan.cover.v1.LinkStats
+	7,  // 4: tarzan.cover.v1.TickSessionsRequest.ticks:type_name -> tarzan.cover.v1.SessionTick
+	9,  // 5: tarzan.cover.v1.TickSessionsResponse.targets:type_name -> tarzan.cover.v1.SessionTargets
+	1,  // 6: tarzan.cover.v1.Cover.Configure:input_type -> tarzan.cover.v1.ConfigureRequest
+	4,  // 7: tarzan.cover.v1.Cover.Tick:input_type -> tarzan.cover.v1.TickRequest
+	0,  // 8: tarzan.cover.v1.Cover.Close:input_type -> tarzan.cover.v1.Empty
+	6,  // 9: tarzan.cover.v1.Cover.Open:input_type -> tarzan.cover.v1.OpenRequest
+	8,  // 10: tarzan.cover.v1.Cover.TickSessions:input_type -> tarzan.cover.v1.TickSessionsRequest
+	11, // 11: tarzan.cover.v1.Cover.CloseSession:input_type -> tarzan.cover.v1.CloseSessionRequest
+	2,  // 12: tarzan.cover.v1.Cover.Configure:output_type -> tarzan.cover.v1.ConfigureResponse
+	5,  // 13: tarzan.cover.v1.Cover.Tick:output_type -> tarzan.cover.v1.TickResponse
+	0,  // 14: tarzan.cover.v1.Cover.Close:output_type -> tarzan.cover.v1.Empty
+	2,  // 15: tarzan.cover.v1.Cover.Open:output_type -> tarzan.cover.v1.ConfigureResponse
+	10, // 16: tarzan.cover.v1.Cover.TickSessions:output_type -> tarzan.cover.v1.TickSessionsResponse
+	0,  // 17: tarzan.cover.v1.Cover.CloseSession:output_type -> tarzan.cover.v1.Empty
+	12, // [12:18] is the sub-list for method output_type
+	6,  // [6:12] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cover_proto_init() }
@@ -442,7 +786,7 @@ func file_cover_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cover_proto_rawDesc), len(file_cover_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,9 +22,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Cover_Configure_FullMethodName = "/tarzan.cover.v1.Cover/Configure"
-	Cover_Tick_FullMethodName      = "/tarzan.cover.v1.Cover/Tick"
-	Cover_Close_FullMethodName     = "/tarzan.cover.v1.Cover/Close"
+	Cover_Configure_FullMethodName    = "/tarzan.cover.v1.Cover/Configure"
+	Cover_Tick_FullMethodName         = "/tarzan.cover.v1.Cover/Tick"
+	Cover_Close_FullMethodName        = "/tarzan.cover.v1.Cover/Close"
+	Cover_Open_FullMethodName         = "/tarzan.cover.v1.Cover/Open"
+	Cover_TickSessions_FullMethodName = "/tarzan.cover.v1.Cover/TickSessions"
+	Cover_CloseSession_FullMethodName = "/tarzan.cover.v1.Cover/CloseSession"
 )
 
 // CoverClient is the client API for Cover service.
@@ -35,6 +38,20 @@ type CoverClient interface {
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	Tick(ctx context.Context, in *TickRequest, opts ...grpc.CallOption) (*TickResponse, error)
 	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
+	// Sessions: many policies in one child, each keyed by a session number
+	// the host picks (e.g. one per simulated node), ticked together in one
+	// call. Configure, Tick and Close above are the policy of session 0 and
+	// stay as they were. A plugin built before sessions answers
+	// Unimplemented to Open, and the host starts one child per policy.
+	//
+	// Open creates session's policy from its options; opening a session
+	// that is open already answers as its first Open did (a host replaying
+	// its sessions after a restart may race its own Open).
+	Open(ctx context.Context, in *OpenRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
+	// TickSessions ticks every listed session at one time, in order; a
+	// policy's error is its entry's error, not the call's.
+	TickSessions(ctx context.Context, in *TickSessionsRequest, opts ...grpc.CallOption) (*TickSessionsResponse, error)
+	CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type coverClient struct {
@@ -75,6 +92,36 @@ func (c *coverClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOpt
 	return out, nil
 }
 
+func (c *coverClient) Open(ctx context.Context, in *OpenRequest, opts ...grpc.CallOption) (*ConfigureResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfigureResponse)
+	err := c.cc.Invoke(ctx, Cover_Open_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coverClient) TickSessions(ctx context.Context, in *TickSessionsRequest, opts ...grpc.CallOption) (*TickSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TickSessionsResponse)
+	err := c.cc.Invoke(ctx, Cover_TickSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coverClient) CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Cover_CloseSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoverServer is the server API for Cover service.
 // All implementations must embed UnimplementedCoverServer
 // for forward compatibility.
@@ -83,6 +130,20 @@ type CoverServer interface {
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Tick(context.Context, *TickRequest) (*TickResponse, error)
 	Close(context.Context, *Empty) (*Empty, error)
+	// Sessions: many policies in one child, each keyed by a session number
+	// the host picks (e.g. one per simulated node), ticked together in one
+	// call. Configure, Tick and Close above are the policy of session 0 and
+	// stay as they were. A plugin built before sessions answers
+	// Unimplemented to Open, and the host starts one child per policy.
+	//
+	// Open creates session's policy from its options; opening a session
+	// that is open already answers as its first Open did (a host replaying
+	// its sessions after a restart may race its own Open).
+	Open(context.Context, *OpenRequest) (*ConfigureResponse, error)
+	// TickSessions ticks every listed session at one time, in order; a
+	// policy's error is its entry's error, not the call's.
+	TickSessions(context.Context, *TickSessionsRequest) (*TickSessionsResponse, error)
+	CloseSession(context.Context, *CloseSessionRequest) (*Empty, error)
 	mustEmbedUnimplementedCoverServer()
 }
 
@@ -101,6 +162,15 @@ func (UnimplementedCoverServer) Tick(context.Context, *TickRequest) (*TickRespon
 }
 func (UnimplementedCoverServer) Close(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
+}
+func (UnimplementedCoverServer) Open(context.Context, *OpenRequest) (*ConfigureResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Open not implemented")
+}
+func (UnimplementedCoverServer) TickSessions(context.Context, *TickSessionsRequest) (*TickSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TickSessions not implemented")
+}
+func (UnimplementedCoverServer) CloseSession(context.Context, *CloseSessionRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseSession not implemented")
 }
 func (UnimplementedCoverServer) mustEmbedUnimplementedCoverServer() {}
 func (UnimplementedCoverServer) testEmbeddedByValue()               {}
@@ -177,6 +247,60 @@ func _Cover_Close_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cover_Open_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OpenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoverServer).Open(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cover_Open_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoverServer).Open(ctx, req.(*OpenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cover_TickSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TickSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoverServer).TickSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cover_TickSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoverServer).TickSessions(ctx, req.(*TickSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cover_CloseSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoverServer).CloseSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cover_CloseSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoverServer).CloseSession(ctx, req.(*CloseSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cover_ServiceDesc is the grpc.ServiceDesc for Cover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -195,6 +319,18 @@ var Cover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Close",
 			Handler:    _Cover_Close_Handler,
+		},
+		{
+			MethodName: "Open",
+			Handler:    _Cover_Open_Handler,
+		},
+		{
+			MethodName: "TickSessions",
+			Handler:    _Cover_TickSessions_Handler,
+		},
+		{
+			MethodName: "CloseSession",
+			Handler:    _Cover_CloseSession_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
