@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/ecdh"
+	"runtime"
 	"sync"
 
 	"github.com/tarzan-net/tarzan/core/onion"
@@ -58,4 +59,18 @@ func (n *Node) refillEphemeral() {
 		return // the next handshake makes its own and reports the error
 	}
 	n.returnEphemeral(k)
+}
+
+// afterSend lets the frame just queued leave before the caller does work
+// that its answer does not wait for (the next handshake's key, a rejoin
+// index). Queuing it readied the writer goroutine on this goroutine's P
+// (the runtime's runnext), where it runs only once this goroutine blocks,
+// unless another thread steals it: on a busy machine that thread often
+// gets no core for a while, and the frame waited for all of that work.
+// Yielding runs the writer now. Not while a receive loop holds the
+// writers corked: then the frame leaves with the batch anyway.
+func (n *Node) afterSend() {
+	if n.corks.Load() == 0 {
+		runtime.Gosched()
+	}
 }

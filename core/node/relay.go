@@ -150,6 +150,7 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	putCirc(pl, circID)
 	copy(pl[payloadHeader:], reply)
 	n.sendPayload(l, p)
+	n.afterSend()
 	n.indexRejoin(c, key) // after the reply: it costs the CREATE no latency
 	n.refillEphemeral()   // likewise: the next CREATE's key (handshake_keys.go)
 }

@@ -419,6 +419,7 @@ func (t *Tunnel) create(ctx context.Context, msg []byte, ahead func()) ([]byte, 
 	if err := t.n.sendPayload(first, p); err != nil {
 		return nil, err
 	}
+	t.n.afterSend()
 	ahead()
 	timer := t.n.opts.Clock.NewTimer(stepTimeout)
 	defer timer.Stop()
@@ -439,6 +440,7 @@ func (t *Tunnel) extend(ctx context.Context, next identity.ID, msg []byte, ahead
 	if err := t.send(last, onion.CmdExtend, onion.EncodeExtend(next, msg)); err != nil {
 		return nil, err
 	}
+	t.n.afterSend()
 	ahead()
 	timer := t.n.opts.Clock.NewTimer(stepTimeout)
 	defer timer.Stop()
