@@ -85,6 +85,7 @@ type Node struct {
 
 	linkStatic link.Static
 	onion      onionKeys
+	spare      spareKey // the next onion handshake's ephemeral key (handshake_keys.go)
 
 	descMu    sync.RWMutex
 	desc      []byte

@@ -330,7 +330,7 @@ func (t *Tunnel) rejoinLast(ctx context.Context, exit *view.Peer) error {
 	if err != nil {
 		return err
 	}
-	reply, err := t.extend(ctx, exit.ID, msg)
+	reply, err := t.extend(ctx, exit.ID, msg, func() {})
 	if err == nil {
 		err = t.path.Rejoin(reply)
 	}

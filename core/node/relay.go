@@ -112,7 +112,15 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	if n.rejoinCreate(l, key, cell[:onion.ClientMsgLen], now) {
 		return
 	}
-	reply, keys, err := onion.ServerHandshake(n.opts.Rand, n.id, n.onion.server(), cell[:onion.ClientMsgLen])
+	y, err := n.takeEphemeral()
+	var reply []byte
+	var keys *onion.Keys
+	if err == nil {
+		reply, keys, err = onion.ServerHandshakeKey(y, n.id, n.onion.server(), cell[:onion.ClientMsgLen])
+		if err != nil {
+			n.returnEphemeral(y) // no reply was made: y was never revealed
+		}
+	}
 	if err != nil {
 		n.mu.Lock()
 		n.releaseCircuitLocked(l.id)
@@ -142,7 +150,9 @@ func (n *Node) handleCreate(l *peerLink, circID uint32, cell []byte) {
 	putCirc(pl, circID)
 	copy(pl[payloadHeader:], reply)
 	n.sendPayload(l, p)
+	n.afterSend()
 	n.indexRejoin(c, key) // after the reply: it costs the CREATE no latency
+	n.refillEphemeral()   // likewise: the next CREATE's key (handshake_keys.go)
 }
 
 // handleCreated completes a CREATE we sent: for our own tunnel's first

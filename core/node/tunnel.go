@@ -284,10 +284,25 @@ func (n *Node) buildTunnelPath(ctx context.Context, path []identity.ID, ev *Tunn
 
 // extendAlong extends the tunnel through ids, one after the other, and
 // stops at the first failure.
+//
+// Each hop's handshake message is made while the previous hop's reply is
+// on its way (ahead), and the spare ephemeral key for the next handshake
+// after the last message left: of the client's three X25519 scalar
+// multiplications per hop only Finish's stays between a reply's arrival
+// and the next message (handshake_keys.go).
 func (t *Tunnel) extendAlong(ctx context.Context, ids []identity.ID) *hopFailure {
-	for _, id := range ids {
+	if len(ids) == 0 {
+		return nil
+	}
+	next := t.startHop(ids[0], t.path.Len())
+	for k, id := range ids {
 		pos := t.path.Len()
-		err := t.extendTo(ctx, id)
+		cur := next
+		ahead := t.n.refillEphemeral
+		if k+1 < len(ids) {
+			ahead = func() { next = t.startHop(ids[k+1], pos+1) }
+		}
+		err := t.extendTo(ctx, id, cur, ahead)
 		if err == nil {
 			continue
 		}
@@ -331,29 +346,52 @@ func (t *Tunnel) closedErr() error {
 	return fmt.Errorf("%w: hop 1 destroyed the circuit (%s)", ErrTunnelClosed, destroyReasonText(why))
 }
 
-// extendTo adds one hop: CREATE for the first, EXTEND through the partial
-// tunnel for the others (telescoping).
-func (t *Tunnel) extendTo(ctx context.Context, id identity.ID) error {
+// hopStart is one hop's handshake, made before the hop's turn.
+type hopStart struct {
+	p   *view.Peer
+	hs  *onion.ClientHandshake
+	msg []byte
+	err error
+}
+
+// startHop makes the handshake for id as hop i+1 (0-based i).
+func (t *Tunnel) startHop(id identity.ID, i int) hopStart {
 	n := t.n
-	i := t.path.Len()
 	p, ok := n.view.Get(id)
 	if !ok {
-		return fmt.Errorf("node: hop %d (%s) is not in our view", i+1, id.Short())
+		return hopStart{err: fmt.Errorf("node: hop %d (%s) is not in our view", i+1, id.Short())}
 	}
-	hs, msg, err := onion.NewClientHandshake(n.opts.Rand, id, p.Desc.OnionKey)
+	x, err := n.takeEphemeral()
 	if err != nil {
-		return err
+		return hopStart{err: err}
+	}
+	hs, msg, err := onion.NewClientHandshakeKey(x, id, p.Desc.OnionKey)
+	if err != nil {
+		n.returnEphemeral(x) // never sent
+		return hopStart{err: err}
+	}
+	return hopStart{p: p, hs: hs, msg: msg}
+}
+
+// extendTo adds one hop: CREATE for the first, EXTEND through the partial
+// tunnel for the others (telescoping), with the handshake h made for it.
+// ahead runs once the message left, while its reply is on the way.
+func (t *Tunnel) extendTo(ctx context.Context, id identity.ID, h hopStart, ahead func()) error {
+	i := t.path.Len()
+	if h.err != nil {
+		return h.err
 	}
 	var reply []byte
+	var err error
 	if i == 0 {
-		reply, err = t.create(ctx, msg)
+		reply, err = t.create(ctx, h.msg, ahead)
 	} else {
-		reply, err = t.extend(ctx, id, msg)
+		reply, err = t.extend(ctx, id, h.msg, ahead)
 	}
 	if err != nil {
 		return fmt.Errorf("node: building hop %d (%s): %w", i+1, id.Short(), err)
 	}
-	keys, err := hs.Finish(reply)
+	keys, err := h.hs.Finish(reply)
 	if err != nil {
 		return fmt.Errorf("node: hop %d (%s) handshake: %w", i+1, id.Short(), err)
 	}
@@ -361,14 +399,14 @@ func (t *Tunnel) extendTo(ctx context.Context, id identity.ID) error {
 		return err
 	}
 	t.mu.Lock()
-	t.hops = append(t.hops, p)
+	t.hops = append(t.hops, h.p)
 	t.mu.Unlock()
 	return nil
 }
 
 const stepTimeout = 5 * time.Second
 
-func (t *Tunnel) create(ctx context.Context, msg []byte) ([]byte, error) {
+func (t *Tunnel) create(ctx context.Context, msg []byte, ahead func()) ([]byte, error) {
 	first, key := t.circ()
 	select {
 	case <-t.created: // a late CREATED for a circuit replaced since
@@ -383,6 +421,8 @@ func (t *Tunnel) create(ctx context.Context, msg []byte) ([]byte, error) {
 	if err := t.n.sendPayload(first, p); err != nil {
 		return nil, err
 	}
+	t.n.afterSend()
+	ahead()
 	timer := t.n.opts.Clock.NewTimer(stepTimeout)
 	defer timer.Stop()
 	select {
@@ -397,11 +437,13 @@ func (t *Tunnel) create(ctx context.Context, msg []byte) ([]byte, error) {
 	}
 }
 
-func (t *Tunnel) extend(ctx context.Context, next identity.ID, msg []byte) ([]byte, error) {
+func (t *Tunnel) extend(ctx context.Context, next identity.ID, msg []byte, ahead func()) ([]byte, error) {
 	last := t.path.Len() - 1
 	if err := t.send(last, onion.CmdExtend, onion.EncodeExtend(next, msg)); err != nil {
 		return nil, err
 	}
+	t.n.afterSend()
+	ahead()
 	timer := t.n.opts.Clock.NewTimer(stepTimeout)
 	defer timer.Stop()
 	select {

@@ -116,6 +116,22 @@ func NewClientHandshake(rnd io.Reader, nodeID [32]byte, onionKey [32]byte) (*Cli
 	if err != nil {
 		return nil, nil, err
 	}
+	return NewClientHandshakeKey(x, nodeID, onionKey)
+}
+
+// NewEphemeral makes the X25519 key pair of one handshake (either side)
+// ahead of time, so that the scalar multiplication that makes its public
+// key is off a build's critical path. The key must be used for exactly
+// one handshake (NewClientHandshakeKey or ServerHandshakeKey) and then
+// dropped. rand nil means crypto/rand.
+func NewEphemeral(rnd io.Reader) (*ecdh.PrivateKey, error) { return newPrivate(rnd) }
+
+// NewClientHandshakeKey is NewClientHandshake with the ephemeral key x
+// made beforehand by NewEphemeral (and used for nothing else).
+func NewClientHandshakeKey(x *ecdh.PrivateKey, nodeID [32]byte, onionKey [32]byte) (*ClientHandshake, []byte, error) {
+	if x == nil || x.Curve() != ecdh.X25519() {
+		return nil, nil, fmt.Errorf("%w: ephemeral key is not an X25519 key", ErrHandshake)
+	}
 	b, err := ecdh.X25519().NewPublicKey(onionKey[:])
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: onion key: %v", ErrHandshake, err)
@@ -170,6 +186,20 @@ func (c *ClientHandshake) Finish(reply []byte) (*Keys, error) {
 // keys, returning the reply (ServerMsgLen bytes) and the hop's keys. rand
 // nil means crypto/rand.
 func ServerHandshake(rnd io.Reader, nodeID [32]byte, keys OnionKeys, msg []byte) (reply []byte, k *Keys, err error) {
+	return serverHandshake(rnd, nil, nodeID, keys, msg)
+}
+
+// ServerHandshakeKey is ServerHandshake with the ephemeral key y made
+// beforehand by NewEphemeral (and used for nothing else): the relay's
+// answer then costs two scalar multiplications instead of three.
+func ServerHandshakeKey(y *ecdh.PrivateKey, nodeID [32]byte, keys OnionKeys, msg []byte) (reply []byte, k *Keys, err error) {
+	if y == nil || y.Curve() != ecdh.X25519() {
+		return nil, nil, fmt.Errorf("%w: ephemeral key is not an X25519 key", ErrHandshake)
+	}
+	return serverHandshake(nil, y, nodeID, keys, msg)
+}
+
+func serverHandshake(rnd io.Reader, y *ecdh.PrivateKey, nodeID [32]byte, keys OnionKeys, msg []byte) (reply []byte, k *Keys, err error) {
 	if len(msg) != ClientMsgLen {
 		return nil, nil, fmt.Errorf("%w: handshake message of %d bytes", ErrMalformed, len(msg))
 	}
@@ -196,9 +226,10 @@ func ServerHandshake(rnd io.Reader, nodeID [32]byte, keys OnionKeys, msg []byte)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: client ephemeral: %v", ErrHandshake, err)
 	}
-	y, err := newPrivate(rnd)
-	if err != nil {
-		return nil, nil, err
+	if y == nil {
+		if y, err = newPrivate(rnd); err != nil {
+			return nil, nil, err
+		}
 	}
 	xy, err := y.ECDH(x)
 	if err != nil {

@@ -30,6 +30,7 @@ type CompareConfig struct {
 	TTFBs    int   // 1 KiB fetches per run (the run's sample is their median)
 	Setups   int   // tunnel/circuit builds per run (likewise)
 	Idle     time.Duration
+	Only     string // comma-separated workloads to run (setup, ttfb, bulk, flows, idle); "" runs all
 
 	JSON     bool          // CompareAndPrint prints JSON
 	Timeout  time.Duration // CompareAndPrint's bound on the whole run (0: none)
@@ -54,6 +55,9 @@ func (c CompareConfig) Check() error {
 		return errors.New("runs, sizes, flows and counts must be positive")
 	case c.Idle < time.Second:
 		return errors.New("the idle window must be at least 1 s")
+	}
+	if err := checkOnly(c.Only); err != nil {
+		return err
 	}
 	return c.Tor.Check()
 }
@@ -204,19 +208,46 @@ func warmUp(ctx context.Context, s *side) error {
 
 // runOnce runs every workload once on s and appends one sample each.
 func (c CompareConfig) runOnce(ctx context.Context, s *side) error {
-	if err := c.setup(ctx, s); err != nil {
-		return err
+	for _, w := range []struct {
+		name string
+		run  func(context.Context, *side) error
+	}{{"setup", c.setup}, {"ttfb", c.ttfb}, {"bulk", c.bulk}, {"flows", c.flows}, {"idle", c.idle}} {
+		if !c.runs(w.name) {
+			continue
+		}
+		if err := w.run(ctx, s); err != nil {
+			return err
+		}
 	}
-	if err := c.ttfb(ctx, s); err != nil {
-		return err
+	return nil
+}
+
+// workloads are the names -only takes, in the order a run runs them.
+var workloads = []string{"setup", "ttfb", "bulk", "flows", "idle"}
+
+// runs reports whether the workload name is to run (-only).
+func (c CompareConfig) runs(name string) bool {
+	if strings.TrimSpace(c.Only) == "" {
+		return true
 	}
-	if err := c.bulk(ctx, s); err != nil {
-		return err
+	for _, w := range strings.Split(c.Only, ",") {
+		if strings.TrimSpace(w) == name {
+			return true
+		}
 	}
-	if err := c.flows(ctx, s); err != nil {
-		return err
+	return false
+}
+
+func checkOnly(only string) error {
+	if strings.TrimSpace(only) == "" {
+		return nil
 	}
-	return c.idle(ctx, s)
+	for _, w := range strings.Split(only, ",") {
+		if !slices.Contains(workloads, strings.TrimSpace(w)) {
+			return fmt.Errorf("-only %q: unknown workload %q (want a comma-separated list of %s)", only, w, strings.Join(workloads, ", "))
+		}
+	}
+	return nil
 }
 
 // setupAttempts bounds the builds tried for one setup sample: a build
@@ -422,6 +453,10 @@ func (c CompareConfig) table(sides []*side) Table {
 			m("idle CPU, whole network", "mcores", false, "", func(s *samples) []float64 { return s.idleNet }),
 			m("idle CPU, one relay (with its plugins)", "mcores", false, "≤ Tor relay", func(s *samples) []float64 { return s.idleRelay }),
 		},
+	}
+	// -only: leave out the metrics of workloads that did not run.
+	if strings.TrimSpace(c.Only) != "" {
+		t.Metrics = slices.DeleteFunc(t.Metrics, func(m Metric) bool { return len(m.BaseSamples) == 0 && len(m.TestSamples) == 0 })
 	}
 	t.Notes = c.notes()
 	for _, sd := range sides {

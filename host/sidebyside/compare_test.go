@@ -257,3 +257,30 @@ func TestTableNoBaseline(t *testing.T) {
 		t.Errorf("json: %v\n%s", err, js.String())
 	}
 }
+
+// -only runs the named workloads and the table shows only theirs; an
+// unknown name is refused before anything starts.
+func TestCompareOnly(t *testing.T) {
+	c := DefaultCompare()
+	c.Baseline, c.Only = "none", "setup, ttfb"
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range workloads {
+		if want := w == "setup" || w == "ttfb"; c.runs(w) != want {
+			t.Errorf("runs(%s) = %v", w, !want)
+		}
+	}
+	tz := &side{name: "tarzan", s: samples{setupMS: []float64{5}, ttfbMS: []float64{9}}}
+	tab := c.table([]*side{tz})
+	if len(tab.Metrics) != 2 || !strings.Contains(tab.Metrics[0].Name, "first byte") || !strings.Contains(tab.Metrics[1].Name, "setup") {
+		t.Errorf("table with -only setup,ttfb: %+v", tab.Metrics)
+	}
+	c.Only = "setup,latency"
+	if err := c.Check(); err == nil || !strings.Contains(err.Error(), `"latency"`) {
+		t.Errorf("-only with an unknown workload: %v", err)
+	}
+	if c := DefaultCompare(); !c.runs("idle") {
+		t.Error("without -only every workload runs")
+	}
+}

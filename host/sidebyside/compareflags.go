@@ -50,6 +50,9 @@ Metrics (one sample per run; the table shows the median of the runs):
                           an idle tor relay often shows 0, so use -idle 60s
                           to compare one relay)
 
+-only setup,ttfb runs only those workloads (the table leaves out the
+others), e.g. for A/B runs of the latency figures.
+
 Without tor, -baseline none measures Tarzan alone (the BASE column stays
 empty).
 `
@@ -69,6 +72,7 @@ func CompareFlags(fs *flag.FlagSet, c *CompareConfig) (finish func() error) {
 	fs.IntVar(&c.TTFBs, "ttfb-fetches", c.TTFBs, "1 KiB fetches per run for the time to first byte")
 	fs.IntVar(&c.Setups, "setups", c.Setups, "tunnel/circuit builds per run")
 	fs.DurationVar(&c.Idle, "idle", c.Idle, "quiet window for the idle CPU")
+	fs.StringVar(&c.Only, "only", c.Only, "run only these workloads, comma-separated: setup, ttfb, bulk, flows, idle (e.g. -only setup,ttfb)")
 	fs.BoolVar(&c.JSON, "json", c.JSON, "print the table as one JSON object on stdout")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "give up after this long (everything started is stopped)")
 	fs.StringVar(&c.Exe, "exe", c.Exe, "the tarzan binary the nodes run (default: this one), e.g. an older build to compare")
