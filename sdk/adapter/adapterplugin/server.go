@@ -9,7 +9,11 @@ import (
 	"sync"
 
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
+	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -20,6 +24,7 @@ type server struct {
 	adapterpb.UnimplementedAdapterServer
 	factory adapter.Factory
 	data    *net.UnixConn
+	shm     *datachan.Shared // nil: socket framing
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -27,11 +32,14 @@ type server struct {
 	opened bool
 }
 
-func newServer(f adapter.Factory, data *net.UnixConn) *server {
-	return &server{factory: f, data: data, log: pluginkit.Logger()}
+func newServer(f adapter.Factory, data *net.UnixConn, shm *datachan.Shared) *server {
+	return &server{factory: f, data: data, shm: shm, log: pluginkit.Logger()}
 }
 
-func (s *server) Configure(_ context.Context, req *adapterpb.ConfigureRequest) (*adapterpb.ConfigureResponse, error) {
+func (s *server) Configure(ctx context.Context, req *adapterpb.ConfigureRequest) (*adapterpb.ConfigureResponse, error) {
+	if s.shm != nil { // take the host's offer of shared memory
+		_ = grpc.SetHeader(ctx, metadata.Pairs(datachan.ShmHeader, datachan.ShmValue))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.a != nil {
@@ -64,8 +72,13 @@ func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb
 		return nil, err
 	}
 	s.opened = true
-	go s.toHost(s.a)
-	go s.fromHost(s.a)
+	if s.shm != nil {
+		go s.toHostShm(s.a)
+		go s.fromHostShm(s.a)
+	} else {
+		go s.toHost(s.a)
+		go s.fromHost(s.a)
+	}
 	return &adapterpb.Empty{}, nil
 }
 
