@@ -11,6 +11,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/copybuf"
 )
 
 // forwardTCP runs, on a goroutine of the forwarder's, for each new SYN.
@@ -100,7 +102,7 @@ func (e *Exit) splice(f *flow, in *gonet.TCPConn, out net.Conn) {
 	} else {
 		close(done)
 	}
-	io.Copy(in, activity{out, f})
+	copybuf.Copy(in, activity{out, f}) // the download direction: large reads
 	in.CloseWrite()
 	<-done
 	in.Close()

@@ -10,6 +10,8 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/copybuf"
 )
 
 // connect serves CONNECT: dial through the group's stack, reply, relay.
@@ -162,7 +164,8 @@ func relay(client net.Conn, remote *gonet.TCPConn) {
 		io.Copy(remote, client)
 		remote.CloseWrite()
 	}()
-	io.Copy(client, remote)
+	copybuf.Copy(client, remote) // the download direction: large reads
+
 	if cw, ok := client.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	} else {

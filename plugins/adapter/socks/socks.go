@@ -356,6 +356,7 @@ func (p *Proxy) Stats() map[string]uint64 {
 		m["dns_queries"] += q
 		m["dns_cache_hits"] += h
 		m["stack_tx_dropped"] += g.Dropped()
+		m["drop_checksum"] += g.BadChecksum()
 	}
 	return m
 }

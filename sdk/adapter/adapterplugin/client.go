@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os/exec"
 	"sync"
@@ -12,6 +11,10 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
@@ -32,8 +35,9 @@ type client struct {
 	caps    *adapterpb.ConfigureResponse // what the plugin's adapter implements
 	open    *adapterpb.OpenRequest       // replayed on restart
 	pending *datachan.Pair
+	offer   *datachan.ShmSetup // shared memory offered to the pending child, or nil
 
-	data    *datachan.Slot[*net.UnixConn]
+	data    *datachan.Slot[*dataConn]
 	closed  atomic.Bool
 	closing chan struct{}
 	once    sync.Once
@@ -44,6 +48,7 @@ type client struct {
 
 	dropped   atomic.Uint64 // read packets larger than the caller's buffer
 	malformed atomic.Uint64 // written packets whose N lies outside their buffer
+	badSlots  atomic.Uint64 // shared-memory slots or indices from the child that break the rules
 }
 
 // Launch starts the adapter plugin l describes and creates its adapter
@@ -52,7 +57,7 @@ type client struct {
 // and WritePackets fails with an error wrapping pluginkit.ErrUnavailable.
 // The result also implements pluginkit.Reporter.
 func Launch(l pluginkit.Launcher, options map[string]string) (adapter.Adapter, error) {
-	c := &client{options: options, data: datachan.NewSlot[*net.UnixConn](), closing: make(chan struct{})}
+	c := &client{options: options, data: datachan.NewSlot[*dataConn](), closing: make(chan struct{})}
 	sup, err := pluginkit.Start(l, Kind, versions(&grpcPlugin{}), pluginkit.Hooks{
 		Prepare: c.prepare, Attach: c.attach, Detach: c.data.Clear,
 	})
@@ -64,6 +69,9 @@ func Launch(l pluginkit.Launcher, options map[string]string) (adapter.Adapter, e
 	return c, nil
 }
 
+// prepare gives each new child its own data channel as fd 3 and, where
+// the platform has it, offers shared memory (fds 4 and 5), which the
+// child takes in its Configure answer (as transport children do, D47).
 func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	c.dropPending()
 	p, err := datachan.NewPair()
@@ -72,10 +80,16 @@ func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, p.Child)
 	cmd.Env = append(cmd.Env, datachan.Env())
+	offer := datachan.Offer(cmd)
 	c.mu.Lock()
-	c.pending = p
+	c.pending, c.offer = p, offer
 	c.mu.Unlock()
-	return func() { p.Child.Close() }, nil
+	return func() {
+		p.Child.Close()
+		if offer != nil {
+			offer.Started()
+		}
+	}, nil
 }
 
 func (c *client) dropPending() {
@@ -85,6 +99,10 @@ func (c *client) dropPending() {
 		c.pending.Host.Close()
 		c.pending = nil
 	}
+	if c.offer != nil {
+		c.offer.Abandon()
+		c.offer = nil
+	}
 }
 
 func (c *client) attach(raw any, restart bool) error {
@@ -93,7 +111,8 @@ func (c *client) attach(raw any, restart bool) error {
 	defer c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
 	defer cancel()
-	resp, err := rpc.Configure(ctx, &adapterpb.ConfigureRequest{Options: c.options})
+	var md metadata.MD
+	resp, err := rpc.Configure(ctx, &adapterpb.ConfigureRequest{Options: c.options}, grpc.Header(&md))
 	if err != nil {
 		return fmt.Errorf("configure: %w", err)
 	}
@@ -103,7 +122,16 @@ func (c *client) attach(raw any, restart bool) error {
 			return fmt.Errorf("open again: %w", err)
 		}
 	}
-	c.data.Set(c.pending.Host)
+	d := &dataConn{sock: c.pending.Host}
+	if c.offer != nil {
+		if datachan.Accepted(md.Get(datachan.ShmHeader)) {
+			d.shm = c.offer.Host(d.sock)
+		} else { // an older plugin binary: socket framing
+			c.offer.Abandon()
+		}
+		c.offer = nil
+	}
+	c.data.Set(d)
 	c.pending = nil
 	return nil
 }
@@ -156,17 +184,28 @@ func (c *client) ReadPackets(pkts []adapter.Packet) (int, error) {
 		if n := c.fill(pkts); n > 0 {
 			return n, nil
 		}
-		conn, ready := c.data.Wait()
-		if conn == nil {
+		d, ready := c.data.Wait()
+		if d == nil {
 			select {
 			case <-ready:
 			case <-c.closing:
 			}
 			continue
 		}
-		m, err := conn.Read(c.buf)
+		if d.shm != nil {
+			n, err := c.readShm(d, pkts)
+			if err != nil {
+				c.shmFailed(d, err)
+				continue
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		m, err := d.sock.Read(c.buf)
 		if err != nil {
-			c.data.Drop(conn) // our Close or the child died
+			c.data.Drop(d) // our Close or the child died
 			continue
 		}
 		c.dec.reset(c.buf[:m])
@@ -196,10 +235,14 @@ func (c *client) WritePackets(pkts []adapter.Packet) (int, error) {
 	if c.closed.Load() {
 		return 0, adapter.ErrClosed
 	}
-	conn := c.data.Get()
-	if conn == nil {
+	d := c.data.Get()
+	if d == nil {
 		return 0, fmt.Errorf("adapterplugin: write: %w", pluginkit.ErrUnavailable)
 	}
+	if d.shm != nil {
+		return c.writeShm(d, pkts)
+	}
+	conn := d.sock
 	bp := msgPool.Get().(*[]byte)
 	defer msgPool.Put(bp)
 	done := 0
@@ -323,7 +366,15 @@ func (c *client) Restarts() uint64 { return c.sup.Restarts() }
 
 func (c *client) PluginStats() pluginkit.Stats {
 	st := c.sup.Stats()
-	st.Counters = map[string]uint64{"host_dropped_too_big": c.dropped.Load(), "host_dropped_malformed": c.malformed.Load()}
+	st.Counters = map[string]uint64{
+		"host_dropped_too_big":   c.dropped.Load(),
+		"host_dropped_malformed": c.malformed.Load(),
+		"host_malformed":         c.badSlots.Load(),
+		"host_shm_channel":       0, // 1: packets cross through shared memory
+	}
+	if d := c.data.Get(); d != nil && d.shm != nil {
+		st.Counters["host_shm_channel"] = 1
+	}
 	return st
 }
 

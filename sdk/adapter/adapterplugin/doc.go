@@ -30,4 +30,25 @@
 // one wake-up of the other process, where 64 calls of one cost 64 (the
 // core batches its writes for that reason: D30). The host copies each
 // packet to the caller's Buf; one that does not fit is dropped and counted.
+//
+// # Shared memory (Linux)
+//
+// Where the platform has memfd, the host also offers the child the
+// shared-memory rings transport plugins use (D47; sdk/internal/datachan):
+// one sealed memfd with a host → child and a child → host ring of 1,024
+// slots of 2 KiB, the socket above kept as a doorbell rung only when the
+// other side sleeps. A slot carries one packet: a 32-byte header (length
+// uint16, 2 zero bytes, flow uint64, little-endian, zero padding), then up
+// to 2,016 bytes of packet (every tunnelled packet is at most a cell's
+// InnerMTU-sized payload; a larger one is dropped and counted). The child
+// takes the offer by answering Configure with the gRPC header
+// "tarzan-datachan: shm1"; a child that does not (an older plugin binary)
+// keeps the socket framing, and so does a host run with
+// TARZAN_DATACHAN=socket or built for another OS. In the child the
+// adapter's ReadPackets fills ring slots directly and WritePackets reads
+// straight from them; the host copies once each way and checks every
+// slot and index it reads (a bad slot is dropped and counted as
+// host_malformed; an impossible index gets the child killed and
+// restarted with fresh memory). PluginStats says which channel is in use
+// (host_shm_channel 1 or 0).
 package adapterplugin

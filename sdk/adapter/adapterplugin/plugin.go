@@ -21,12 +21,13 @@ const Kind = "adapter"
 
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	factory adapter.Factory // child side only
-	data    *net.UnixConn   // child side only
+	factory adapter.Factory  // child side only
+	data    *net.UnixConn    // child side only
+	shm     *datachan.Shared // child side only; nil without shared memory
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	adapterpb.RegisterAdapterServer(s, newServer(p.factory, p.data))
+	adapterpb.RegisterAdapterServer(s, newServer(p.factory, p.data, p.shm))
 	return nil
 }
 
@@ -50,6 +51,11 @@ func Serve(factory adapter.Factory) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	shm, err := datachan.OpenChildShm(data)
+	if err != nil { // the socket framing still works
+		fmt.Fprintln(os.Stderr, "adapterplugin: not using shared memory:", err)
+		shm = nil
+	}
 	slog.SetDefault(pluginkit.Logger())
-	pluginkit.Serve(Kind, versions(&grpcPlugin{factory: factory, data: data}))
+	pluginkit.Serve(Kind, versions(&grpcPlugin{factory: factory, data: data, shm: shm}))
 }

@@ -48,6 +48,17 @@ func (r reporter) Open(cfg adapter.Config) error {
 
 func TestMain(m *testing.M) {
 	plugintest.Main(m, func(mode string) {
+		newEcho := func(map[string]string) (adapter.Adapter, error) {
+			return echo{adaptertest.New(adapter.RoleExit)}, nil
+		}
+		switch mode {
+		case "socketonly":
+			adapterplugin.ServeSocketOnly(newEcho)
+			return
+		case "hostile":
+			adapterplugin.ServeHostile(newEcho)
+			return
+		}
 		adapterplugin.Serve(func(map[string]string) (adapter.Adapter, error) {
 			switch mode {
 			case "config":

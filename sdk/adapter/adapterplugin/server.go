@@ -10,7 +10,11 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
+	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -21,6 +25,7 @@ type server struct {
 	adapterpb.UnimplementedAdapterServer
 	factory adapter.Factory
 	data    *net.UnixConn
+	shm     *datachan.Shared // nil: socket framing
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -28,11 +33,14 @@ type server struct {
 	opened bool
 }
 
-func newServer(f adapter.Factory, data *net.UnixConn) *server {
-	return &server{factory: f, data: data, log: pluginkit.Logger()}
+func newServer(f adapter.Factory, data *net.UnixConn, shm *datachan.Shared) *server {
+	return &server{factory: f, data: data, shm: shm, log: pluginkit.Logger()}
 }
 
-func (s *server) Configure(_ context.Context, req *adapterpb.ConfigureRequest) (*adapterpb.ConfigureResponse, error) {
+func (s *server) Configure(ctx context.Context, req *adapterpb.ConfigureRequest) (*adapterpb.ConfigureResponse, error) {
+	if s.shm != nil { // take the host's offer of shared memory
+		_ = grpc.SetHeader(ctx, metadata.Pairs(datachan.ShmHeader, datachan.ShmValue))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.a != nil {
@@ -66,8 +74,13 @@ func (s *server) Open(_ context.Context, req *adapterpb.OpenRequest) (*adapterpb
 		return nil, err
 	}
 	s.opened = true
-	go s.toHost(s.a)
-	go s.fromHost(s.a)
+	if s.shm != nil {
+		go s.toHostShm(s.a)
+		go s.fromHostShm(s.a)
+	} else {
+		go s.toHost(s.a)
+		go s.fromHost(s.a)
+	}
 	return &adapterpb.Empty{}, nil
 }
 
