@@ -10,11 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
 	"github.com/tarzan-net/tarzan/sdk/internal/datachan"
