@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 var (

@@ -5,13 +5,13 @@ import (
 	"fmt"
 
 	"github.com/tarzan-net/tarzan/config"
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/ipservice"
 	"github.com/tarzan-net/tarzan/core/loopcover"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // startCore, nodeOptions and serviceOptions are the one place that turns

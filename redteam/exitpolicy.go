@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/core/ipservice"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // Destinations the default exit policy must refuse, written in forms that

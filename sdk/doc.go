@@ -53,7 +53,7 @@
 // # Walkthrough: writing a plugin
 //
 // Two complete external plugins live in sdk/examples, each its own Go
-// module importing only sdk packages: transport-xor (a UDP transport that
+// module requiring only this one (see Versions for the require line): transport-xor (a UDP transport that
 // XORs payloads with a key, a toy and not security) and cover-burst (a
 // constant cover rate with periodic bursts). Copy one to start. The steps,
 // for a transport:
@@ -122,4 +122,54 @@
 // plugin fails its pin refuses to start with an error wrapping
 // pluginkit.ErrChecksum that names the file, the pinned and the actual
 // hash; `tarzan node` with log_level = "debug" shows go-plugin's events.
+//
+// # Versions
+//
+// The SDK is a Go module of its own, github.com/tarzan-net/tarzan/sdk
+// (this directory's go.mod), separate from the node's module. It requires
+// only what a plugin needs: go-plugin and hclog, gRPC and protobuf,
+// golang.org/x/sys and x/net, and goleak for the conformance suites' leak
+// check. None of the node's dependencies (gonum, gVisor, wireguard-go,
+// prometheus) reach a plugin. A plugin's go.mod says:
+//
+//	require github.com/tarzan-net/tarzan/sdk v0.1.0
+//
+// or `go get github.com/tarzan-net/tarzan/sdk@latest`. Releases are tags
+// sdk/vX.Y.Z on the Tarzan repository (the go command's scheme for a
+// module in a subdirectory), independent of the node's own vX.Y.Z tags.
+// What a bump promises:
+//
+//   - Patch (v0.1.0 to v0.1.1): fixes only. No exported identifier
+//     changes, the plugin protocol stays, and a conformance suite starts
+//     failing a plugin only for what the written contract already forbade.
+//   - Minor (v0.1 to v0.2), while the major version is 0: may change the
+//     Go API (the release notes say what to edit) and may add a plugin
+//     protocol version (pluginkit.ProtocolVersion).
+//   - Major (from v1 on): Go's rule, a new module path (/v2) for any
+//     incompatible Go API change; minors only add.
+//
+// Two other version numbers exist and neither is the SDK's:
+//
+//   - The plugin protocol, pluginkit.ProtocolVersion (the gRPC services
+//     and the data-channel formats), decides whether a built plugin runs
+//     under a node: go-plugin's handshake picks the highest version both
+//     offer, whichever SDK release built the binary. When it is bumped, the
+//     node and the SDK keep offering the previous version for at least one
+//     release, so plugins built before keep running. `tarzan version` and
+//     `tarzan plugin verify` print it.
+//   - The wire protocol between nodes (core/link's prologue, "v4" in
+//     `tarzan version`) is invisible to plugins: a transport carries sealed
+//     frames of one size and never reads them. A wire-protocol bump needs
+//     no new SDK and no rebuilt plugin, and no SDK release changes it.
+//
+// The node's go.mod requires the SDK release it was tested with and
+// replaces it with ./sdk, so the node always builds against the checkout;
+// a node release that changed sdk/ tags sdk/vX.Y.Z first and names it in
+// that require line. Packages sdk/ippkt (IP packet parsing and patching)
+// and sdk/exitpolicy (exit policy rules) are part of the SDK because IP
+// adapters use their types (adapter.Config.ExitPolicy, the ippkt.Info
+// that adapter.ClampMSS takes), and follow the same rules. scripts/sdk-outside.sh (run by CI) builds and tests the
+// examples as an outside author would: an empty module, `go get` of the
+// SDK served from the checkout by a local module proxy, and no node-only
+// module in the resulting go.mod or go.sum.
 package sdk

@@ -6,11 +6,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // The exit side of the IP service. A DATA cell that reaches the last hop

@@ -7,8 +7,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 func udpTo(dst netip.AddrPort, payload []byte) []byte {

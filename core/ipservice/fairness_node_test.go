@@ -8,11 +8,11 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/core/node/nodetest"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // appTCP models what an application's TCP does with a RST (RFC 9293

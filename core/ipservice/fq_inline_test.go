@@ -5,7 +5,7 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // With Options.FairQueueInline, push sends at once while nothing is

@@ -7,11 +7,11 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/core/node"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // udpPacket builds an IPv4 or IPv6 UDP packet with valid checksums.

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/view"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // Admission: a peer enters the view only after (1) its descriptor's

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/clock"
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/core/view"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // The public tunnel API: what services built on the engine use (the IP

@@ -30,7 +30,7 @@ func TestCoreImportsNoPluginMachinery(t *testing.T) {
 
 // The engine only routes: what a tunnel carries is the business of the
 // services built on its public tunnel API (api.go). It must not depend on
-// IP packets (core/ippkt), on the IP adapters' interface (sdk/adapter),
+// IP packets (sdk/ippkt), on the IP adapters' interface (sdk/adapter),
 // nor on the IP service or loop cover themselves.
 func TestEngineImportsNoService(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "github.com/tarzan-net/tarzan/core/node").CombinedOutput()
@@ -43,7 +43,7 @@ func TestEngineImportsNoService(t *testing.T) {
 	}
 	for _, dep := range deps {
 		switch dep {
-		case "github.com/tarzan-net/tarzan/core/ippkt",
+		case "github.com/tarzan-net/tarzan/sdk/ippkt",
 			"github.com/tarzan-net/tarzan/sdk/adapter",
 			"github.com/tarzan-net/tarzan/core/ipservice",
 			"github.com/tarzan-net/tarzan/core/loopcover":

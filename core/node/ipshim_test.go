@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/core/view"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // ipShim is the smallest IP service the engine's own tests need to carry

@@ -11,11 +11,11 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/clock"
 	"github.com/tarzan-net/tarzan/core/descriptor"
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/mimic"
 	"github.com/tarzan-net/tarzan/sdk/cover"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 

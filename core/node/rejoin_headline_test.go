@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // The headline, in process: a middle relay dies under a flow; the

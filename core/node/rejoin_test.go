@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/identity"
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/core/onion"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // sendCreate has from send a raw CREATE carrying msg to peer on a fresh

@@ -19,9 +19,9 @@ import (
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
 	"github.com/tarzan-net/tarzan/core/domain"
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/mimic"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // Peer is one admitted node.

@@ -34,7 +34,7 @@
 // is copied off the data channel anyway; the offset was dropped.
 //
 // Parsing. An adapter that looks into packets parses each one once per
-// hop (core/ippkt.Parse) and passes the parsed ippkt.Info down, e.g. to
+// hop (sdk/ippkt.Parse) and passes the parsed ippkt.Info down, e.g. to
 // ClampMSS.
 //
 // Errors. WritePackets consumes the packets it cannot deliver (counts them,
@@ -64,7 +64,7 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // ErrClosed is returned after Close.

@@ -3,7 +3,7 @@ package adapter
 import (
 	"net/netip"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // The facts both sides of the adapter boundary must agree on, written

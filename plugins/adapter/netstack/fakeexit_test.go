@@ -19,8 +19,8 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 	wgnet "golang.zx2c4.com/wireguard/tun/netstack"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 var (

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // openWith opens a fresh Exit made from options with cfg and returns it

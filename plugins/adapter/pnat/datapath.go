@@ -3,7 +3,7 @@ package pnat
 // Data path.
 //
 // Tunnel → Internet (WritePackets, on the caller's goroutine):
-//  1. parse the packet (core/ippkt); drop what does not parse;
+//  1. parse the packet (sdk/ippkt); drop what does not parse;
 //  2. DNS to a resolver address is let through to the stack's DNS service;
 //  3. otherwise the exit policy and the local-destination guard decide;
 //     a refusal is answered at once (TCP RST, ICMP admin-prohibited);
@@ -31,8 +31,8 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // WritePackets takes packets from tunnels. Every packet is consumed (n is

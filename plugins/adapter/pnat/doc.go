@@ -22,7 +22,7 @@
 // the shared stack, pnat rewrites its source to an internal address that is
 // unique to (tunnel, inner source) — drawn from 100.64.0.0/10 for IPv4 and
 // fd7a:7a72:7a6e:ffff::/64 for IPv6 — and rewrites the destination of the
-// stack's replies back (checksums patched incrementally, core/ippkt). The
+// stack's replies back (checksums patched incrementally, sdk/ippkt). The
 // stack's demultiplexer therefore never mixes tunnels, and the internal
 // address alone tells which tunnel a reply goes to. Internal addresses
 // never leave the exit. A freed address is reused only after the pool's

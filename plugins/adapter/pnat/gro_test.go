@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // tcpSegment is a TCP segment without options.

@@ -5,7 +5,7 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 	"golang.org/x/net/icmp"
 )
 

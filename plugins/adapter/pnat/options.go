@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // Option keys (the [adapter.options] table) and their defaults.

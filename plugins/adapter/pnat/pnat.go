@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 

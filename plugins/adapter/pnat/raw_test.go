@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 // rawExit is an Exit driven with hand-built packets.

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/plugins/adapter/pnat"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // TestOffloads runs TCP both ways between a kernel socket in a namespace

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin/internal/adapterpb"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // openRequest is cfg on the wire. The exit policy crosses as its rules in

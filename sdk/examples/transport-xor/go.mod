@@ -2,7 +2,7 @@ module example.com/tarzan-xor-transport
 
 go 1.26.8
 
-require github.com/tarzan-net/tarzan v0.0.0
+require github.com/tarzan-net/tarzan/sdk v0.1.0
 
 require (
 	github.com/fatih/color v1.13.0 // indirect
@@ -22,4 +22,4 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/tarzan-net/tarzan => ../../..
+replace github.com/tarzan-net/tarzan/sdk => ../..

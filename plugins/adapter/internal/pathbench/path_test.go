@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/plugins/adapter/pnat"
 	"github.com/tarzan-net/tarzan/plugins/adapter/socks"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // alias is what the client asks for; the exit dials the loopback server.
