@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/tarzan-net/tarzan/config"
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/cover"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // NewLogger makes the node's logger: format "json" writes one JSON object

@@ -61,7 +61,6 @@ import (
 	"time"
 
 	"github.com/tarzan-net/tarzan/core/descriptor"
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/core/identity"
 	"github.com/tarzan-net/tarzan/core/link"
 	"github.com/tarzan-net/tarzan/core/mimic"
@@ -69,6 +68,7 @@ import (
 	"github.com/tarzan-net/tarzan/core/ratelog"
 	"github.com/tarzan-net/tarzan/core/view"
 	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // SetExitPolicy replaces the policy the node enforces as an exit and

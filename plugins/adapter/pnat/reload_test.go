@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 )
 
 // A reloaded exit policy decides the next packet; with the deprecated

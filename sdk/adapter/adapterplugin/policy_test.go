@@ -4,10 +4,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
 	"github.com/tarzan-net/tarzan/sdk/adapter/adaptertest"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/internal/plugintest"
 )
 

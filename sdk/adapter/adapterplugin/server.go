@@ -8,8 +8,8 @@ import (
 	"net"
 	"sync"
 
-	"github.com/tarzan-net/tarzan/core/exitpolicy"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 

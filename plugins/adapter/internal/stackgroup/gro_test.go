@@ -18,8 +18,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
-	"github.com/tarzan-net/tarzan/core/ippkt"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
+	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
 var serverAddr = netip.MustParseAddrPort("198.51.100.7:80")
