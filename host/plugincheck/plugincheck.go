@@ -22,6 +22,7 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
 	"github.com/tarzan-net/tarzan/sdk/cover/coverplugin"
 	"github.com/tarzan-net/tarzan/sdk/discovery/discoveryplugin"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport/transportplugin"
 )
 
@@ -46,6 +47,9 @@ func serve[F any](kind, name string, registry map[string]F, serve func(F)) error
 	f, ok := registry[name]
 	if !ok {
 		return host.UnknownPlugin(kind, name)
+	}
+	if s := builtin.Schema(kind, name); s != nil {
+		pluginkit.Declare(*s) // a describe request answers with it
 	}
 	serve(f)
 	return nil
