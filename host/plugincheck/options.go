@@ -35,12 +35,22 @@ const maxDescription = 1 << 20
 func Describe(path string, timeout time.Duration) (*pluginkit.Description, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// Transports and adapters refuse to start without a data channel
+	// (fd 3), before they reach pluginkit.Serve: hand them one, unused.
+	parent, child, err := dataPair()
+	if err != nil {
+		return nil, fmt.Errorf("making the plugin's data channel: %w", err)
+	}
+	defer parent.Close()
+	defer child.Close()
 	cmd := exec.CommandContext(ctx, path)
-	cmd.Env = []string{pluginkit.DescribeEnv + "=1"}
+	cmd.Env = []string{pluginkit.DescribeEnv + "=1", dataChanEnv}
+	cmd.ExtraFiles = []*os.File{child}
 	cmd.Dir = filepath.Dir(path)
+	cmd.WaitDelay = time.Second // a grandchild holding stdout does not hold us
 	var out, stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &limitedWriter{w: &out.buf, n: maxDescription}, &stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("no description within %s", timeout)
