@@ -52,7 +52,7 @@ func runNode(args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := plugincheck.Check(cfg, false); err != nil { // plugin names and options, with file and line
+	if err := plugincheck.CheckShipped(cfg); err != nil { // plugin names and options, with file and line
 		return err
 	}
 	log, level := host.NewLogger(os.Stderr, cfg.Node.LogFormat, cfg.Node.LogLevel)

@@ -69,3 +69,17 @@ func TestPluginListOptions(t *testing.T) {
 		t.Errorf("plugin list -v: %v\n%s", err, out)
 	}
 }
+
+// The node checks its shipped plugins' options at start as validate does,
+// and refuses a bad one with file, line and key before starting anything.
+func TestNodeRefusesBadOptionWithLine(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := validateFile(t, dir, "[cover]\nname = \"constant\"\noptions.rat = \"5\"\n"); err == nil {
+		t.Fatal("validate accepted an unknown option")
+	}
+	p := filepath.Join(dir, "node.toml")
+	out, err := exec.Command(tarzanBin, "node", "-c", p).CombinedOutput()
+	if want := p + `:6: cover.options.rat: unknown option; constant takes interval, rate`; err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("node (%v):\n%s\nwant %q", err, out, want)
+	}
+}

@@ -205,6 +205,20 @@ func Check(cfg *config.Config, describe bool) (notes []string, err error) {
 	return cfg.CheckPlugins(Inspector(describe, DescribeTimeout))
 }
 
+// CheckShipped is Check for `tarzan node` at start: the shipped plugins'
+// names and options only. External plugins are left to the launcher,
+// whose pin check (pluginkit.ErrChecksum) runs before every start anyway.
+func CheckShipped(cfg *config.Config) error {
+	inspect := Inspector(false, 0)
+	_, err := cfg.CheckPlugins(func(sec string, p config.Plugin) config.PluginInfo {
+		if p.Path != "" {
+			return config.PluginInfo{}
+		}
+		return inspect(sec, p)
+	})
+	return err
+}
+
 // WriteShipped writes `tarzan plugin list`'s table of the shipped
 // plugins, with their option names; verbose adds each option's type,
 // default and help.
