@@ -4,7 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +84,10 @@ func goodValue(t *testing.T, o pluginkit.Option) string {
 	return o.Default
 }
 
+// knownList finds the list of keys in a factory's unknown-option error,
+// e.g. `(known: batch, gro)` or `(want rate, interval)`.
+var knownList = regexp.MustCompile(`\((?:known:|want) ([a-z0-9_]+(?:, [a-z0-9_]+)*)\)`)
+
 // boundException are options whose bound in the schema the factory
 // refuses alone, because of another option's value.
 var boundException = map[string]bool{
@@ -154,6 +162,13 @@ func TestSchemasAgreeWithFactories(t *testing.T) {
 				}
 				if _, err := newPlugin(t, kind, name, with(base, "no_such_option", "1")); err == nil {
 					t.Error("factory accepts an undeclared option")
+				} else if m := knownList.FindStringSubmatch(err.Error()); m != nil {
+					// The factory's own list of the keys it knows.
+					known := strings.Split(m[1], ", ")
+					sort.Strings(known)
+					if !slices.Equal(known, s.Names()) {
+						t.Errorf("factory knows %v, schema declares %v", known, s.Names())
+					}
 				}
 				for _, o := range s.Options {
 					if v := goodValue(t, o); v != "" {
