@@ -69,9 +69,9 @@ func runPluginList(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "KIND\tNAME\tSOURCE\tPATH\tSHA256\tON DISK\tRUNNING")
+	fmt.Fprintln(w, "KIND\tNAME\tSOURCE\tPATH\tSHA256\tON DISK\tRUNNING\tOPTIONS")
 	for _, r := range plugincheck.Rows(cfg) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.Source, r.Path, r.Pin, r.Disk, r.State)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.Source, r.Path, r.Pin, r.Disk, r.State, r.Options)
 	}
 	return nil
 }
