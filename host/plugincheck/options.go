@@ -33,6 +33,11 @@ const maxDescription = 1 << 20
 // with an SDK that predates describe requests exits non-zero without a
 // description: the error says so.
 func Describe(path string, timeout time.Duration) (*pluginkit.Description, error) {
+	// exec evaluates a relative path against cmd.Dir, set below.
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	// Transports and adapters refuse to start without a data channel
