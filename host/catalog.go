@@ -44,7 +44,13 @@ func open[T any, F ~func(map[string]string) (T, error)](c catalog, kind string, 
 	if err != nil {
 		return zero, err
 	}
-	return launch(l, cfg.Options)
+	v, err := launch(l, cfg.Options)
+	// An external plugin whose Name() is not node.toml's name is named
+	// wrongly somewhere; `tarzan validate` refuses it, the node warns.
+	if n, ok := any(v).(interface{ Name() string }); err == nil && ok && cfg.Path != "" && n.Name() != cfg.Name && c.log != nil {
+		c.log.Warn("plugin calls itself by another name than node.toml", "kind", kind, "node.toml", cfg.Name, "plugin", n.Name(), "path", cfg.Path)
+	}
+	return v, err
 }
 
 // launcher returns how to start cfg's plugin as a child process.

@@ -60,7 +60,11 @@
 //
 // 1. Implement the interface. Write a type with the methods of
 // transport.Transport and a transport.Factory that builds it from its
-// options, rejecting unknown keys with a message naming them. Read the
+// options. Declare the options in a pluginkit.Schema (name, type, default,
+// help of each) and begin the factory with `if err :=
+// OptionSchema.Check(options); err != nil { return nil, err }`: unknown
+// keys and wrong types are then refused the same way by the plugin and by
+// `tarzan validate`. Read the
 // buffer-ownership rules in package transport: ReadBatch copies into the
 // caller's buffers and keeps no reference; WriteBatch must be done with
 // the caller's buffers when it returns; Close unblocks ReadBatch, which
@@ -68,10 +72,19 @@
 //
 //	func New(options map[string]string) (transport.Transport, error) { ... }
 //
-// 2. Serve it. The program's main is one line; the same factory can be
-// used in process by tests and by anything else that wants no IPC:
+// 2. Serve it. The program's main declares the options and serves; the
+// same factory can be used in process by tests and by anything else that
+// wants no IPC:
 //
-//	func main() { transportplugin.Serve(New) }
+//	func main() {
+//		pluginkit.Declare(OptionSchema)
+//		transportplugin.Serve(New)
+//	}
+//
+// Declared options are what `tarzan validate` checks node.toml against:
+// it runs the pinned binary once with TARZAN_PLUGIN_DESCRIBE=1, and Serve
+// then prints the plugin's kind, name and options as JSON and exits
+// (pluginkit's options.go). The schema's Name must be what Name() returns.
 //
 // (coverplugin.Serve, discoveryplugin.Serve and adapterplugin.Serve for
 // the other kinds.) Log with pluginkit.Logger(), never to stdout.
@@ -113,7 +126,9 @@
 //	[transport.options]
 //	key = "the same on every node"
 //
-// 6. Debug it. `tarzan plugin verify PATH [-sha256 HEX]` starts the
+// 6. Debug it. `tarzan validate -c node.toml` checks the pin, the kind,
+// the name and every option, naming file, line and key of each problem.
+// `tarzan plugin verify PATH [-sha256 HEX]` starts the
 // binary as a node would and reports the kind it serves and the protocol
 // version it speaks, or why the handshake failed (-v shows the plugin's
 // log). `tarzan plugin list -c node.toml` shows which plugins a config

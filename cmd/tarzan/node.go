@@ -12,6 +12,7 @@ import (
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/host"
+	"github.com/tarzan-net/tarzan/host/plugincheck"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -51,6 +52,9 @@ func runNode(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := plugincheck.CheckShipped(cfg); err != nil { // plugin names and options, with file and line
+		return err
+	}
 	log, level := host.NewLogger(os.Stderr, cfg.Node.LogFormat, cfg.Node.LogLevel)
 	slog.SetDefault(log)
 	// A last line of defence for plugin children if anything below panics.
@@ -76,22 +80,4 @@ func runNode(args []string) error {
 		}
 		return h.Close()
 	}
-}
-
-func runValidate(args []string) error {
-	fs := newFlags("validate", "validate -c node.toml")
-	cfgPath := fs.String("c", "node.toml", "configuration file")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(cfg.Node.Identity); err != nil {
-		return fmt.Errorf("%s: node.identity: %v (create one with 'tarzan init')", *cfgPath, err)
-	}
-	fmt.Printf("%s: ok (transport %s on %v, discovery %s, cover %s, %d mimics, %d hops)\n",
-		*cfgPath, cfg.Transport.Name, cfg.Transport.Listen, cfg.Discovery.Name, cfg.Cover.Name, cfg.Mimics.Count, cfg.Tunnels.Hops)
-	return nil
 }

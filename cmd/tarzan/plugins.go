@@ -9,14 +9,11 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/control"
 	"github.com/tarzan-net/tarzan/host/plugincheck"
-	"github.com/tarzan-net/tarzan/internal/version"
-	"github.com/tarzan-net/tarzan/plugins/builtin"
-	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
 const pluginUsage = `Usage:
   tarzan plugin serve KIND NAME               serve a shipped plugin to a parent node (started by the node itself)
-  tarzan plugin list [-c node.toml]           list the shipped plugins, or the ones a config selects
+  tarzan plugin list [-v] [-c node.toml]      list the shipped plugins and their options, or the ones a config selects
   tarzan plugin verify PATH [-sha256 HEX]     start an external plugin as a node would; report its kind and protocol
 
 Kinds: transport, discovery, cover, adapter.
@@ -48,12 +45,14 @@ func runPlugin(args []string) error {
 
 // runPluginList implements `tarzan plugin list [-c node.toml]`.
 func runPluginList(args []string) error {
-	fs := newFlags("plugin list", "plugin list [-c node.toml]\n\n"+
-		"Without -c: every plugin shipped in this binary, by kind.\n"+
+	fs := newFlags("plugin list", "plugin list [-v] [-c node.toml]\n\n"+
+		"Without -c: every plugin shipped in this binary, by kind, and its options\n"+
+		"(-v: each option's type, default and help; 'tarzan validate' checks them).\n"+
 		"With -c: the plugins the config selects, builtin or external, whether each\n"+
 		"external file still matches its pinned SHA-256, and, if the node is running,\n"+
 		"each plugin's process ID, restart count and own counters (from its control API).")
 	cfgPath := fs.String("c", "", "a node.toml; list the plugins it selects")
+	verbose := fs.Bool("v", false, "without -c: each shipped plugin's options with type, default and help")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -61,24 +60,19 @@ func runPluginList(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	defer w.Flush()
 	if *cfgPath == "" {
-		fmt.Fprintln(w, "KIND\tNAME\tSOURCE\tVERSION\tPROTOCOL")
-		for _, kind := range []string{builtin.KindTransport, builtin.KindDiscovery, builtin.KindCover, builtin.KindAdapter} {
-			for _, n := range builtin.Names(kind) {
-				fmt.Fprintf(w, "%s\t%s\tbuiltin\ttarzan %s\t%d\n", kind, n, version.Release, pluginkit.ProtocolVersion)
-			}
-		}
+		plugincheck.WriteShipped(os.Stdout, *verbose)
 		return nil
 	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	defer w.Flush()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "KIND\tNAME\tSOURCE\tPATH\tSHA256\tON DISK\tRUNNING")
+	fmt.Fprintln(w, "KIND\tNAME\tSOURCE\tPATH\tSHA256\tON DISK\tRUNNING\tOPTIONS")
 	for _, r := range plugincheck.Rows(cfg) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.Source, r.Path, r.Pin, r.Disk, r.State)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.Source, r.Path, r.Pin, r.Disk, r.State, r.Options)
 	}
 	w.Flush()
 	control.WritePluginCounters(os.Stdout, cfg.Node.DataDir)

@@ -22,6 +22,7 @@ import (
 	"github.com/tarzan-net/tarzan/sdk/adapter/adapterplugin"
 	"github.com/tarzan-net/tarzan/sdk/cover/coverplugin"
 	"github.com/tarzan-net/tarzan/sdk/discovery/discoveryplugin"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport/transportplugin"
 )
 
@@ -46,6 +47,9 @@ func serve[F any](kind, name string, registry map[string]F, serve func(F)) error
 	f, ok := registry[name]
 	if !ok {
 		return host.UnknownPlugin(kind, name)
+	}
+	if s := builtin.Schema(kind, name); s != nil {
+		pluginkit.Declare(*s) // a describe request answers with it
 	}
 	serve(f)
 	return nil
@@ -131,6 +135,7 @@ func Running(cfg *config.Config) (map[string]control.PluginReply, string) {
 // in the running node.
 type Row struct {
 	Kind, Name, Source, Path, Pin, Disk, State string
+	Options                                    string // as set in node.toml, "k=v k=v" sorted; "-" if none
 }
 
 // Rows describes the plugins cfg selects, in start order, asking the
@@ -140,7 +145,7 @@ func Rows(cfg *config.Config) []Row {
 	var rows []Row
 	for _, sel := range SelectedBy(cfg) {
 		p := sel.Config
-		r := Row{Kind: sel.Kind, Name: p.Name, Source: "builtin", Path: "-", Pin: "-", Disk: "-", State: why}
+		r := Row{Kind: sel.Kind, Name: p.Name, Source: "builtin", Path: "-", Pin: "-", Disk: "-", State: why, Options: optionList(p.Options)}
 		switch {
 		case p.Path != "":
 			r.Source, r.Path, r.Pin = "external", p.Path, strings.ToLower(p.SHA256)
@@ -163,4 +168,20 @@ func Rows(cfg *config.Config) []Row {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// optionList is opts as "k=v k=v", sorted by key, or "-".
+func optionList(opts map[string]string) string {
+	if len(opts) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + opts[k]
+	}
+	return strings.Join(keys, " ")
 }

@@ -37,6 +37,10 @@ type Report struct {
 	Services []string
 	Protocol int
 	PID      int
+	// Options is what the plugin declares (a describe request), or nil;
+	// OptionsNote says why there is none.
+	Options     *pluginkit.Schema
+	OptionsNote string
 }
 
 // Print writes the report as a table.
@@ -59,6 +63,15 @@ func (r *Report) Print(out io.Writer) {
 			section = "adapter] or [exit"
 		}
 		fmt.Fprintf(w, "node.toml\t[%s] path = %q, sha256 = %q\n", section, r.Path, r.SHA256)
+	}
+	switch {
+	case r.Options != nil:
+		fmt.Fprintf(w, "name\t%s (its Name(): node.toml's name must be this)\n", r.Options.Name)
+		w.Flush()
+		fmt.Fprintln(out, "options:")
+		WriteSchema(out, r.Options)
+	case r.OptionsNote != "":
+		fmt.Fprintf(w, "options\t%s\n", r.OptionsNote)
 	}
 }
 
@@ -149,6 +162,14 @@ func Verify(path, pin string, timeout time.Duration, verbose bool) (*Report, err
 	}
 	if rep.Kind == "" {
 		return rep, fmt.Errorf("plugin %s completed the handshake but serves no Tarzan plugin service (it serves %v)", path, services)
+	}
+	switch d, err := Describe(path, timeout); {
+	case err != nil:
+		rep.OptionsNote = "not described: " + err.Error()
+	case d.Schema == nil:
+		rep.OptionsNote = "not declared (pluginkit.Declare): validate cannot check them"
+	default:
+		rep.Options = d.Schema
 	}
 	return rep, nil
 }

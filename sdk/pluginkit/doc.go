@@ -25,6 +25,13 @@
 // the node's exit path. A child whose host vanishes (even SIGKILLed) exits
 // by itself within a second.
 //
+// Options. A plugin declares the keys of its options table in a Schema
+// (each key's type, default, bounds and help) with Declare before it
+// serves, and checks its options with Schema.Check. Serve answers a
+// describe request (DescribeEnv=1) by printing a Description as JSON and
+// exiting, which is how `tarzan validate` learns an external plugin's
+// kind, name and options offline, after checking its pin (options.go).
+//
 // Logs. go-plugin's own events and everything a child logs with Logger
 // reach the host's slog logger, tagged plugin=<Name>; the host's level is
 // passed to the child so it does not format lines that would be dropped.

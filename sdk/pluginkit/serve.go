@@ -14,6 +14,7 @@ const parentPoll = 500 * time.Millisecond
 // given protocol versions and blocks until the host ends the process. Kind
 // packages wrap it (transportplugin.Serve, ...); plugin authors call those.
 func Serve(kind string, versions map[int]plugin.Plugin) {
+	describeIfAsked(kind, sortedVersions(versions)) // options.go: DescribeEnv
 	log := Logger()
 	log.Debug("serving plugin", "kind", kind, "versions", sortedVersions(versions))
 	exitWithParent()

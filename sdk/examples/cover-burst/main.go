@@ -15,6 +15,12 @@
 //	interval     how often the node consults the policy (default 100ms)
 package main
 
-import "github.com/tarzan-net/tarzan/sdk/cover/coverplugin"
+import (
+	"github.com/tarzan-net/tarzan/sdk/cover/coverplugin"
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+)
 
-func main() { coverplugin.Serve(New) }
+func main() {
+	pluginkit.Declare(OptionSchema) // `tarzan validate` learns the options from it
+	coverplugin.Serve(New)
+}

@@ -12,6 +12,12 @@
 //	key  the XOR key, a non-empty string (required)
 package main
 
-import "github.com/tarzan-net/tarzan/sdk/transport/transportplugin"
+import (
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
+	"github.com/tarzan-net/tarzan/sdk/transport/transportplugin"
+)
 
-func main() { transportplugin.Serve(New) }
+func main() {
+	pluginkit.Declare(OptionSchema) // `tarzan validate` learns the options from it
+	transportplugin.Serve(New)
+}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 	"sync"
 
+	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 	"github.com/tarzan-net/tarzan/sdk/transport"
 )
 
@@ -23,17 +23,17 @@ const socketBuffer = 4 << 20
 
 var _ transport.Factory = New
 
+// OptionSchema declares the options New reads: `tarzan validate` checks
+// node.toml against it (main declares it), and New checks its options
+// with it, so the two cannot disagree.
+var OptionSchema = pluginkit.Schema{Name: Name, Options: []pluginkit.Option{
+	{Name: "key", Type: pluginkit.TypeString, Required: true, Help: "the XOR key, any non-empty string, the same on every node"},
+}}
+
 // New returns an unbound xor transport; it is a transport.Factory.
 func New(options map[string]string) (transport.Transport, error) {
-	keys := make([]string, 0, len(options))
-	for k := range options {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // report the same bad key first every time
-	for _, k := range keys {
-		if k != "key" {
-			return nil, fmt.Errorf("xor: unknown option %q (known: key)", k)
-		}
+	if err := OptionSchema.Check(options); err != nil {
+		return nil, err
 	}
 	key := options["key"]
 	if key == "" {
