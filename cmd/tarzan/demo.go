@@ -7,10 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,29 +18,13 @@ import (
 	"github.com/tarzan-net/tarzan/host/localnet"
 )
 
-// demoResult is what `tarzan demo --json` prints.
-type demoResult struct {
-	Nodes             int                   `json:"nodes"`
-	MembershipSeconds float64               `json:"membership_seconds"`
-	Tunnels           []demoTunnel          `json:"tunnels"`
-	PluginChildren    map[string]int        `json:"plugin_children"` // node short ID → plugin child processes seen
-	Fetch             *localnet.FetchResult `json:"fetch,omitempty"`
-	Dir               string                `json:"dir,omitempty"`
-}
-
-// demoTunnel is a tunnel report plus the demo's check that consecutive hops are mutual mimics.
-type demoTunnel struct {
-	control.TunnelReply
-	MimicChainOK bool `json:"mimic_chain_ok"`
-}
-
 // demoFlags are `tarzan demo`'s flags.
 type demoFlags struct {
 	nodes, tunnels, hops, pings, fetchSize int
 	asJSON, keep, stay                     bool
 	timeout                                time.Duration
 	hold                                   context.Context // with stay: runs until this ends
-	transportOpts                          keyValues
+	transportOpts                          localnet.KeyValues
 	dir                                    string // the network's directory (configs, keys, logs)
 	net                                    localnet.Loopback
 }
@@ -95,23 +77,6 @@ func checkDemoFlags(fs *flag.FlagSet, f *demoFlags, args []string) error {
 	return nil
 }
 
-// keyValues is a repeatable KEY=VALUE flag.
-type keyValues map[string]string
-
-func (kv *keyValues) String() string { return fmt.Sprint(map[string]string(*kv)) }
-
-func (kv *keyValues) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want KEY=VALUE, got %q", s)
-	}
-	if *kv == nil {
-		*kv = keyValues{}
-	}
-	(*kv)[k] = v
-	return nil
-}
-
 func progress(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
 
 func runDemo(args []string) error {
@@ -155,19 +120,19 @@ func runDemo(args []string) error {
 }
 
 // report prints res on stdout, as JSON with -json.
-func (f *demoFlags) report(res *demoResult) error {
+func (f *demoFlags) report(res *localnet.DemoResult) error {
 	if f.keep {
 		res.Dir = f.dir
 	}
 	if f.asJSON {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
-	printDemo(res)
+	res.Print(os.Stdout)
 	return nil
 }
 
 // demo starts the network in dir, builds the tunnels and fetches the file.
-func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileServer) (*demoResult, error) {
+func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileServer) (*localnet.DemoResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -177,7 +142,7 @@ func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileSe
 		return nil, err
 	}
 	defer nw.Stop()
-	res := &demoResult{Nodes: len(nw.Nodes), MembershipSeconds: nw.JoinedIn.Seconds(), PluginChildren: map[string]int{}}
+	res := &localnet.DemoResult{Nodes: len(nw.Nodes), MembershipSeconds: nw.JoinedIn.Seconds(), PluginChildren: map[string]int{}}
 	for _, n := range nw.Nodes {
 		res.PluginChildren[n.ID.Short()] = n.Children()
 	}
@@ -189,7 +154,7 @@ func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileSe
 		if err != nil {
 			return nil, fmt.Errorf("building tunnel %d: %w", i+1, err)
 		}
-		res.Tunnels = append(res.Tunnels, demoTunnel{TunnelReply: *rep, MimicChainOK: nw.MimicChain(ctx, rep)})
+		res.Tunnels = append(res.Tunnels, localnet.DemoTunnel{TunnelReply: *rep, MimicChainOK: nw.MimicChain(ctx, rep)})
 	}
 	if ip := f.net.IP; ip != nil {
 		progress("fetching %d bytes from %s through SOCKS5 %s over a %d-hop tunnel", f.fetchSize, server.Addr, ip.SOCKS, f.hops)
@@ -219,23 +184,6 @@ func retry[T any](ctx context.Context, retries int, f func() (T, error)) (T, err
 		}
 		progress("  retrying: %v", err)
 	}
-}
-
-func printDemo(res *demoResult) {
-	fmt.Printf("%d nodes joined and linked to their mimics in %.1f s\n", res.Nodes, res.MembershipSeconds)
-	for i, t := range res.Tunnels {
-		fmt.Printf("\ntunnel %d: setup %.2f ms, consecutive hops mutual mimics: %v\n", i+1, t.SetupMS, t.MimicChainOK)
-		fmt.Printf("  %-4s %-9s %-18s %-15s %s\n", "hop", "id", "addr", "domain", "rtt (median)")
-		for j, h := range t.Hops {
-			fmt.Printf("  %-4d %-9s %-18s %-15s %.3f ms\n", j+1, h.ID, h.Addr, h.Domain, h.RTTMS)
-		}
-	}
-	if f := res.Fetch; f != nil {
-		fmt.Printf("\nfetched %s through SOCKS5: %d bytes in %.2f s (%.1f Mbit/s), sha256 match: %v\n", f.URL, f.Bytes, f.Seconds, f.MBitPerSec, f.SHA256Match)
-		fmt.Printf("the server saw %s (an exit); the client is %s\n", f.ServerSaw, f.ClientAddr)
-	}
-	counts := slices.Sorted(maps.Values(res.PluginChildren))
-	fmt.Printf("\nplugin child processes per node: %d to %d\n", counts[0], counts[len(counts)-1])
 }
 
 var errInterrupted = errors.New("interrupted") // a signal stopped the command after it cleaned up

@@ -9,7 +9,7 @@
 // labelled by its slot only: a small number, the lowest free among the
 // open tunnels, reused after one closes (bounded cardinality), never its
 // hops, which would record which relays this node's traffic crossed
-// (docs/DECISIONS.md D45 and D-tunnel).
+// (docs/DECISIONS.md D45 and D53).
 package metrics
 
 import (
