@@ -265,7 +265,7 @@ func (t *kcpTransport) janitor() {
 	defer t.wg.Done()
 	every := min(t.opts.idleTimeout/4, time.Second)
 	if t.opts.replaceAfter > 0 {
-		every = min(every, t.opts.replaceAfter/2)
+		every = min(every, t.opts.replaceAfter/2, unackedReplace/2)
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()

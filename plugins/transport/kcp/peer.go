@@ -32,6 +32,10 @@ type peer struct {
 
 	heard atomic.Bool  // the peer has sent under conv (it knows the session)
 	last  atomic.Int64 // unix nanoseconds of the last packet heard, or of creation
+	// unanswered is the unix nanoseconds of the first write since the
+	// last packet heard (0: none): a live KCP peer acknowledges within a
+	// round trip, so a long-unanswered write means it lost the session.
+	unanswered atomic.Int64
 }
 
 type outgoing struct {
@@ -76,6 +80,15 @@ func (t *kcpTransport) newPeer(addr netip.AddrPort, conv uint32) *peer {
 
 func (p *peer) lastHeard() time.Time { return time.Unix(0, p.last.Load()) }
 
+// unansweredFor is how long the oldest write not followed by any packet
+// from the peer has waited (0: none waits).
+func (p *peer) unansweredFor(now time.Time) time.Duration {
+	if w := p.unanswered.Load(); w != 0 {
+		return now.Sub(time.Unix(0, w))
+	}
+	return 0
+}
+
 func (p *peer) close() {
 	p.once.Do(func() {
 		close(p.closed)
@@ -86,6 +99,7 @@ func (p *peer) close() {
 // deliver hands a copy of a received packet to kcp-go.
 func (p *peer) deliver(b []byte) {
 	p.last.Store(time.Now().UnixNano())
+	p.unanswered.Store(0)
 	select {
 	case p.in <- append([]byte(nil), b...):
 	default:
@@ -151,6 +165,7 @@ func (p *peer) sendLoop() {
 			bufs = append(bufs, (*m.buf)[:m.n])
 		}
 		if len(bufs) > 0 {
+			p.unanswered.CompareAndSwap(0, now.UnixNano())
 			_ = p.sess.SetWriteDeadline(oldest.Add(t.opts.maxDelay))
 			if _, err := p.sess.WriteBuffers(bufs); err != nil {
 				t.stats.sendDrops.Add(uint64(len(bufs)))

@@ -154,8 +154,14 @@ func (t *kcpTransport) route(from netip.AddrPort, b []byte) {
 	}
 }
 
+// unackedReplace is how long a write on the live session may go
+// unanswered before a candidate that has heard since replaces it
+// (promoteLocked).
+const unackedReplace = time.Second
+
 // promoteLocked makes the candidate at addr the session there if the live
-// session has been silent for replace_after_ms and the candidate has
+// session has been silent for replace_after_ms (or a write on it has gone
+// unanswered for unackedReplace) and the candidate has
 // heard since; it returns the replaced session for the caller to close
 // outside t.mu. Caller holds t.mu.
 func (t *kcpTransport) promoteLocked(addr netip.AddrPort, now time.Time) *peer {
@@ -164,7 +170,16 @@ func (t *kcpTransport) promoteLocked(addr netip.AddrPort, now time.Time) *peer {
 		return nil
 	}
 	p := t.peers[addr]
-	if p != nil && (now.Sub(p.lastHeard()) < t.opts.replaceAfter || !c.lastHeard().After(p.lastHeard())) {
+	limit := t.opts.replaceAfter
+	if p != nil && p.unansweredFor(now) >= unackedReplace {
+		// The live session has written and heard nothing back for a
+		// second: a peer that lost its state (its plugin or node
+		// restarted) no longer answers this conv, while a spoofer off the
+		// path cannot silence a live peer's acknowledgements. Waiting
+		// replace_after_ms here kept a restarted relay unreachable 15 s.
+		limit = 0
+	}
+	if p != nil && (now.Sub(p.lastHeard()) < limit || !c.lastHeard().After(p.lastHeard())) {
 		return nil
 	}
 	delete(t.cands, addr)
