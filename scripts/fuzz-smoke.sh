@@ -7,7 +7,7 @@ dur="${1:-3s}"
 fail=0
 while IFS= read -r file; do
   pkg="./$(dirname "$file")" mod=.
-  # -fuzz works only in the main module: the SDK's targets run from sdk/ (D-sdkmod).
+  # -fuzz works only in the main module: the SDK's targets run from sdk/ (D57).
   case "$file" in sdk/*) mod=sdk pkg="./$(dirname "${file#sdk/}")" ;; esac
   for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
     echo "fuzz $mod/${pkg#./} $target ($dur)"
