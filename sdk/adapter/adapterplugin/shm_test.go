@@ -30,6 +30,7 @@ func launchOpen(t *testing.T, mode string) adapter.Adapter {
 }
 
 func TestSharedMemoryIsUsed(t *testing.T) {
+	t.Setenv(datachan.EnvMode, "shm") // opt-in since D59
 	if !datachan.ShmSupported {
 		t.Skip("no shared memory on this platform")
 	}
@@ -51,6 +52,7 @@ func TestSharedMemoryIsUsed(t *testing.T) {
 // Packets that do not fit a slot, or whose N lies outside their buffer,
 // are dropped and counted; the rest of the batch goes through.
 func TestSharedMemoryDropsOversize(t *testing.T) {
+	t.Setenv(datachan.EnvMode, "shm") // opt-in since D59
 	if !datachan.ShmSupported {
 		t.Skip("no shared memory on this platform")
 	}
@@ -96,6 +98,7 @@ func TestConformanceThroughChildSocket(t *testing.T) {
 // An older plugin binary ignores the offer: the host keeps the socket
 // framing with it.
 func TestOlderPluginKeepsSocket(t *testing.T) {
+	t.Setenv(datachan.EnvMode, "shm") // opt-in since D59
 	a := launchOpen(t, "socketonly")
 	if m := adapterplugin.ChannelMode(a); m != "socket" {
 		t.Fatalf("data channel with an older plugin = %s; want socket", m)
@@ -107,6 +110,7 @@ func TestOlderPluginKeepsSocket(t *testing.T) {
 // counted, a corrupt index gets the child killed and restarted, and the
 // host's reader keeps going until Close.
 func TestHostilePluginCannotCrashHost(t *testing.T) {
+	t.Setenv(datachan.EnvMode, "shm") // opt-in since D59
 	if !datachan.ShmSupported {
 		t.Skip("no shared memory on this platform")
 	}
@@ -167,6 +171,7 @@ func TestHostilePluginCannotCrashHost(t *testing.T) {
 // ErrUnavailable for a moment, traffic resumes through the restarted
 // child (fresh shared memory), and after Close no goroutine is left.
 func TestKillMidStreamNoLeak(t *testing.T) {
+	t.Setenv(datachan.EnvMode, "shm") // opt-in since D59
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	a, err := adapterplugin.Launch(plugintest.Launcher(t, "sink"), nil)
 	if err != nil {

@@ -27,11 +27,9 @@ func (d *dataConn) Close() error {
 	return d.sock.Close()
 }
 
-// shmWanted: offer shared memory unless the platform lacks it or the
-// environment asks for the socket framing.
-func shmWanted() bool {
-	return datachan.ShmSupported && os.Getenv(datachan.EnvMode) != "socket"
-}
+// shmWanted: offer shared memory only when the environment asks for it
+// (datachan.ShmWanted: the socket framing is the default).
+func shmWanted() bool { return datachan.ShmWanted() }
 
 // readShm moves up to len(pkts) datagrams out of the child → host ring,
 // blocking until there is at least one slot. Every slot is checked
