@@ -159,7 +159,9 @@ func demo(ctx context.Context, f *demoFlags, dir string, server *localnet.FileSe
 	if ip := f.net.IP; ip != nil {
 		progress("fetching %d bytes from %s through SOCKS5 %s over a %d-hop tunnel", f.fetchSize, server.Addr, ip.SOCKS, f.hops)
 		if res.Fetch, err = retry(ctx, 2, func() (*localnet.FetchResult, error) {
-			return localnet.FetchViaSOCKS(ctx, ip.SOCKS, server, ip.Alias)
+			return localnet.FetchViaSOCKSProgress(ctx, ip.SOCKS, server, ip.Alias, func(done, total int64) {
+				progress("  %d of %d bytes (%d %%)", done, total, done*100/total)
+			})
 		}); err != nil {
 			return nil, err
 		}

@@ -77,6 +77,13 @@ func (s *FileServer) lastSaw() string {
 // FetchViaSOCKS downloads the server's file through a SOCKS5 proxy and
 // checks it byte for byte.
 func FetchViaSOCKS(ctx context.Context, socks netip.AddrPort, s *FileServer, via netip.AddrPort) (*FetchResult, error) {
+	return FetchViaSOCKSProgress(ctx, socks, s, via, nil)
+}
+
+// FetchViaSOCKSProgress is FetchViaSOCKS that calls progress (if not nil)
+// as each quarter of the file arrives, with the bytes so far and the
+// file's size: the demo shows it while it fetches.
+func FetchViaSOCKSProgress(ctx context.Context, socks netip.AddrPort, s *FileServer, via netip.AddrPort, progress func(done, total int64)) (*FetchResult, error) {
 	d, err := proxy.SOCKS5("tcp", socks.String(), &proxy.Auth{User: "demo", Password: "demo"}, proxy.Direct)
 	if err != nil {
 		return nil, err
@@ -95,7 +102,11 @@ func FetchViaSOCKS(ctx context.Context, socks netip.AddrPort, s *FileServer, via
 	}
 	defer resp.Body.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
+	var w io.Writer = h
+	if progress != nil {
+		w = &quarters{w: h, total: int64(len(s.body)), report: progress}
+	}
+	n, err := io.Copy(w, resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s through the tunnel after %d bytes: %w", url, n, err)
 	}
@@ -106,4 +117,26 @@ func FetchViaSOCKS(ctx context.Context, socks netip.AddrPort, s *FileServer, via
 		URL: url, Bytes: n, SHA256Match: sum == s.sum && n == int64(len(s.body)),
 		ServerSaw: s.lastSaw(), Seconds: secs, MBitPerSec: float64(n) * 8 / 1e6 / secs,
 	}, nil
+}
+
+// quarters passes writes on and reports each quarter of total reached.
+type quarters struct {
+	w      io.Writer
+	total  int64
+	done   int64
+	next   int64 // the quarter (1..4) reported next
+	report func(done, total int64)
+}
+
+func (q *quarters) Write(p []byte) (int, error) {
+	n, err := q.w.Write(p)
+	q.done += int64(n)
+	if q.next == 0 {
+		q.next = 1
+	}
+	for q.next <= 4 && q.total > 0 && q.done*4 >= q.next*q.total {
+		q.report(q.done, q.total)
+		q.next++
+	}
+	return n, err
 }
