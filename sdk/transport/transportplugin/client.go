@@ -88,14 +88,7 @@ func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, p.Child)
 	cmd.Env = append(cmd.Env, datachan.Env())
-	var offer *datachan.ShmSetup
-	if shmWanted() {
-		// Without it the socket framing still works: no error.
-		if offer, err = datachan.NewShm(datachan.DefaultSlots); err == nil {
-			cmd.Env = append(cmd.Env, offer.Env(3+len(cmd.ExtraFiles)))
-			cmd.ExtraFiles = append(cmd.ExtraFiles, offer.Files()...)
-		}
-	}
+	offer := datachan.Offer(cmd) // nil: the socket framing, which needs no offer
 	c.mu.Lock()
 	c.pending, c.offer = p, offer
 	c.mu.Unlock()

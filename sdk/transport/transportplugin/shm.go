@@ -27,10 +27,6 @@ func (d *dataConn) Close() error {
 	return d.sock.Close()
 }
 
-// shmWanted: offer shared memory only when the environment asks for it
-// (datachan.ShmWanted: the socket framing is the default).
-func shmWanted() bool { return datachan.ShmWanted() }
-
 // readShm moves up to len(pkts) datagrams out of the child → host ring,
 // blocking until there is at least one slot. Every slot is checked
 // before use: the child is not trusted.
