@@ -83,6 +83,30 @@ func TestBrokenChild(t *testing.T) {
 
 var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenChild/(\S+)`)
 
+// runBrokenChild runs the suite on the named broken policy in a child
+// process and returns the checks that failed, sorted, and its output.
+func runBrokenChild(t *testing.T, exe, name string) ([]string, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "-test.run=^TestBrokenChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), brokenEnv+"="+name)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the suite passed the %s policy", name)
+	}
+	var got []string
+	for _, m := range failLine.FindAllStringSubmatch(string(out), -1) {
+		// Subtest names have spaces replaced by underscores.
+		c := strings.ReplaceAll(m[1], "_", " ")
+		if !slices.Contains(got, c) {
+			got = append(got, c)
+		}
+	}
+	slices.Sort(got)
+	return got, out
+}
+
 // TestBrokenPoliciesFail runs the suite on each broken policy in a child
 // process and requires it to fail exactly the checks it breaks, saying
 // why.
@@ -94,28 +118,26 @@ func TestBrokenPoliciesFail(t *testing.T) {
 	for name, b := range brokenPolicies {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, exe, "-test.run=^TestBrokenChild$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(), brokenEnv+"="+name)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the suite passed the %s policy", name)
-			}
-			var got []string
-			for _, m := range failLine.FindAllStringSubmatch(string(out), -1) {
-				// Subtest names have spaces replaced by underscores.
-				c := strings.ReplaceAll(m[1], "_", " ")
-				if !slices.Contains(got, c) {
-					got = append(got, c)
-				}
-			}
 			want := make([]string, 0, len(b.fails))
 			for c := range b.fails {
 				want = append(want, c)
 			}
-			slices.Sort(got)
 			slices.Sort(want)
+			// "answers in time" is the one check bounded by the wall clock
+			// (1 s for a tick of 1,024 links). On a machine loaded far past
+			// its cores a policy that does not break it can still miss it,
+			// so a run whose only extra failure is that check is run again
+			// (at most three runs); every other mismatch fails at once.
+			var got []string
+			var out []byte
+			for attempt := 0; attempt < 3; attempt++ {
+				got, out = runBrokenChild(t, exe, name)
+				extra := slices.DeleteFunc(slices.Clone(got), func(c string) bool { return slices.Contains(want, c) })
+				if !(len(extra) == 1 && extra[0] == "answers in time") {
+					break
+				}
+				t.Logf("run %d: the %s policy also missed the wall-clock bound of \"answers in time\"; running it again", attempt+1, name)
+			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("the %s policy failed %q; want exactly %q\n%s", name, got, want, out)
 			}
