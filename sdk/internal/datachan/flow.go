@@ -49,11 +49,11 @@ func ShmWanted() bool { return ShmSupported && os.Getenv(EnvMode) == "shm" }
 // ShmByDefault reports whether a host should offer a transport child
 // shared memory: the platform has it and the environment does not say
 // EnvMode=socket. D59 had made the socket framing every kind's default,
-// since the rings added about 1 ms to a tunnel build end to end; that was
-// a fresh channel's page faults (one per slot and side for the first
-// 1,024 crossings each way), gone since the memory is populated at
-// mapping (D-XPORT), and the rings cost transports a third less CPU per
-// frame.
+// since the rings added about 1 ms to a tunnel build end to end. Part of
+// that was a fresh channel's page faults (one per slot and side for the
+// first 1,024 crossings each way), gone since the memory is populated at
+// mapping; the rings cost transports a third less CPU per frame (D-XPORT,
+// which also says what is left to confirm on a quiet machine).
 func ShmByDefault() bool { return ShmSupported && os.Getenv(EnvMode) != "socket" }
 
 // Offer makes shared memory for the child cmd will start, if ShmWanted,
