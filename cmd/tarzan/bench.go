@@ -58,10 +58,11 @@ func runBenchTransports(args []string) error {
 	names := fs.String("transports", "udp,dtls,kcp", "comma-separated shipped transports to measure")
 	window := fs.Int("window", transportbench.DefaultWindow, "most frames in flight from the sender")
 	limit := fs.Duration("max", 10*time.Second, "time cap per case")
+	runs := fs.Int("runs", 3, "rounds of in and out of process in turn; rows are medians")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || *frames <= 0 || *window <= 0 || *limit <= 0 {
+	if fs.NArg() > 0 || *frames <= 0 || *window <= 0 || *limit <= 0 || *runs <= 0 {
 		fs.Usage()
 		return errUsage
 	}
@@ -73,7 +74,7 @@ func runBenchTransports(args []string) error {
 	if err != nil {
 		return fmt.Errorf("finding own executable to serve transports out of process: %w", err)
 	}
-	rep := transportbench.RunAll(list, transportbench.Config{Frames: *frames, Window: *window, Limit: *limit, Self: self})
+	rep := transportbench.RunAll(list, transportbench.Config{Frames: *frames, Window: *window, Limit: *limit, Self: self, Runs: *runs})
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

@@ -52,6 +52,7 @@ type Config struct {
 	Window int
 	Limit  time.Duration // per case
 	Self   string        // executable serving `plugin serve transport NAME`
+	Runs   int           // rounds of both modes in turn (RunAll); 0 means 1
 }
 
 // Case is one row of the report.
@@ -69,6 +70,13 @@ type Case struct {
 	Capped       bool    `json:"capped,omitempty"`       // stopped by the time cap
 	OutInRatio   float64 `json:"out_in_ratio,omitempty"` // out-of-process rows: frames/s ÷ in-process frames/s
 	Error        string  `json:"error,omitempty"`        // the case could not run
+
+	// With more than one round (RunAll): every run's figures, in order,
+	// and each round's out ÷ in ratio. The row's other fields are the
+	// run with the median frames/s; CPUPerFrame is the median of the runs'.
+	RunsFramesPerSec []float64 `json:"runs_frames_per_sec,omitempty"`
+	RunsCPUPerFrame  []float64 `json:"runs_cpu_us_per_frame,omitempty"`
+	OutInRatios      []float64 `json:"out_in_ratios,omitempty"`
 }
 
 // Report is `tarzan bench transports -json`.
@@ -78,6 +86,7 @@ type Report struct {
 	Window     int     `json:"window"`
 	CapSeconds float64 `json:"cap_seconds"`
 	GOMAXPROCS int     `json:"gomaxprocs"`
+	Runs       int     `json:"runs"`
 	Cases      []Case  `json:"cases"`
 }
 

@@ -78,8 +78,8 @@ func Launch(l pluginkit.Launcher, options map[string]string) (transport.Transpor
 }
 
 // prepare gives each new child its own data channel as fd 3 and, where
-// the platform has it, offers shared memory (fds 4 and 5); the child
-// takes the offer in its Configure answer.
+// the platform has it and TARZAN_DATACHAN is not "socket", offers shared
+// memory (fds 4 and 5); the child takes the offer in its Configure answer.
 func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	c.dropPending()
 	p, err := datachan.NewPair()
@@ -88,7 +88,7 @@ func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, p.Child)
 	cmd.Env = append(cmd.Env, datachan.Env())
-	offer := datachan.Offer(cmd) // nil: the socket framing, which needs no offer
+	offer := datachan.OfferByDefault(cmd) // nil: the socket framing, which needs no offer
 	c.mu.Lock()
 	c.pending, c.offer = p, offer
 	c.mu.Unlock()

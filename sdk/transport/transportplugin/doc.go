@@ -76,9 +76,10 @@
 // tarzan-datachan: shm1; from then on packets cross through the rings and
 // the sockets carry only doorbell bytes, written when the other side has
 // said it sleeps. A child that does not answer so (an older plugin) keeps
-// the socket framing above. The host offers the memory only when started
-// with TARZAN_DATACHAN=shm: the socket framing is the default (D59). The host checks every index and slot header it
-// reads from the memory: bad slots are dropped and counted
+// the socket framing above. The host offers the memory unless started
+// with TARZAN_DATACHAN=socket (D-XPORT; the adapters' channel offers it
+// only with TARZAN_DATACHAN=shm, D59). The host checks every index and
+// slot header it reads from the memory: bad slots are dropped and counted
 // (host_malformed); an impossible index kills the child, which is then
 // restarted with fresh memory. Layout and memory ordering:
 // sdk/internal/datachan (shm.go, ring.go).

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,4 +185,40 @@ func procCPU(pid int) time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	sy, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+sy) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// BenchmarkEchoRTT sends one frame through an echo child and waits for it
+// to come back before sending the next: the latency of two crossings of a
+// quiet data channel, where each side has gone to sleep (what a tunnel
+// build or a first byte pays per hop). Run with TARZAN_DATACHAN=shm for
+// the shared-memory rings. Reports the median and 90th percentile.
+func BenchmarkEchoRTT(b *testing.B) {
+	tr, err := Launch(helper(b, "echo"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	if _, err := tr.Listen(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		b.Fatal(err)
+	}
+	out := []transport.Packet{{Addr: netip.MustParseAddrPort("127.0.0.1:9"), Buf: make([]byte, transport.MaxDatagram), N: transport.MaxDatagram}}
+	in := []transport.Packet{{Buf: make([]byte, transport.MaxDatagram)}}
+	rtt := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		// A pause lets both sides go to sleep, as on a quiet path.
+		time.Sleep(200 * time.Microsecond)
+		t0 := time.Now()
+		if err := tr.WriteBatch(out); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tr.ReadBatch(in); err != nil {
+			b.Fatal(err)
+		}
+		rtt = append(rtt, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(rtt)
+	b.ReportMetric(float64(rtt[len(rtt)/2].Nanoseconds())/1e3, "µs-median")
+	b.ReportMetric(float64(rtt[len(rtt)*9/10].Nanoseconds())/1e3, "µs-p90")
 }
