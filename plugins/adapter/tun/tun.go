@@ -109,7 +109,7 @@ type Device struct {
 	rdev         int  // the device's batch size: room one read needs
 	rbulk        bool // the last read split a super-packet: a bulk sender, more may be queued
 	rerrCount    int
-	rpoll        *readyPoller
+	rready       func() bool // poll(2): would a read return at once (nil: never asked)
 
 	wmu   sync.Mutex // write side
 	wmem  [][]byte   // full-capacity buffers: room for GRO to coalesce
@@ -258,16 +258,10 @@ func (d *Device) Open(cfg adapter.Config) (err error) {
 			return fmt.Errorf("tun: add route %s: %w", r, err)
 		}
 	}
-	d.rdev = max(d.dev.BatchSize(), 1)
-	d.rbufs = make([][]byte, 2*d.rdev)
-	for i := range d.rbufs {
-		d.rbufs[i] = make([]byte, tunOffset+max(d.opts.mtu, 1500))
-	}
-	d.rsizes = make([]int, len(d.rbufs))
-	d.rhead, d.rtail, d.rbulk = 0, 0, false
+	d.initRead()
 	if f := d.dev.File(); f != nil {
 		if rc, err := f.SyscallConn(); err == nil {
-			d.rpoll = newReadyPoller(rc)
+			d.rready = newReadyPoller(rc).ready
 		}
 	}
 	d.wmem = make([][]byte, adapter.BatchSize)
@@ -275,6 +269,17 @@ func (d *Device) Open(cfg adapter.Config) (err error) {
 	d.opened = true
 	d.log.Info("TUN device up; point the system resolver at dns", "device", d.name, "mtu", d.opts.mtu, "dns", d.opts.dns)
 	return nil
+}
+
+// initRead sizes the read side for d.dev.
+func (d *Device) initRead() {
+	d.rdev = max(d.dev.BatchSize(), 1)
+	d.rbufs = make([][]byte, 2*d.rdev)
+	for i := range d.rbufs {
+		d.rbufs[i] = make([]byte, tunOffset+max(d.opts.mtu, 1500))
+	}
+	d.rsizes = make([]int, len(d.rbufs))
+	d.rhead, d.rtail, d.rbulk = 0, 0, false
 }
 
 // record changes the in-memory state and writes the state file; called
@@ -373,8 +378,11 @@ func (d *Device) topUp(want int) {
 				return
 			}
 		}
+		if d.rready == nil {
+			return
+		}
 		d.stats.polls.Add(1)
-		if !d.rpoll.ready() {
+		if !d.rready() {
 			return
 		}
 		before := d.rtail
