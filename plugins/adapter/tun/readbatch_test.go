@@ -68,12 +68,12 @@ func (f *fakeDev) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 func (f *fakeDev) Write(bufs [][]byte, offset int) (int, error) { return len(bufs), nil }
-func (f *fakeDev) File() *os.File                                { return nil }
-func (f *fakeDev) MTU() (int, error)                             { return adapter.InnerMTU, nil }
-func (f *fakeDev) Name() (string, error)                         { return "fake0", nil }
-func (f *fakeDev) Events() <-chan wgtun.Event                    { return nil }
-func (f *fakeDev) Close() error                                  { close(f.closed); return nil }
-func (f *fakeDev) BatchSize() int                                { return 128 }
+func (f *fakeDev) File() *os.File                               { return nil }
+func (f *fakeDev) MTU() (int, error)                            { return adapter.InnerMTU, nil }
+func (f *fakeDev) Name() (string, error)                        { return "fake0", nil }
+func (f *fakeDev) Events() <-chan wgtun.Event                   { return nil }
+func (f *fakeDev) Close() error                                 { close(f.closed); return nil }
+func (f *fakeDev) BatchSize() int                               { return 128 }
 
 // numbered returns n packets, each carrying its sequence number from
 // *seq on.
