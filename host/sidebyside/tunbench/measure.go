@@ -89,13 +89,33 @@ func iperfServer(ctx context.Context, set *netns.Set, ns, dir string) error {
 	return nil
 }
 
+// tcpOpts are the TCP test's iperf3 options, the same for every overlay.
+type tcpOpts struct {
+	reverse bool // -R: the server sends (a download through the TUN)
+	streams int  // -P: parallel streams (0 or 1: one)
+}
+
+// args are the iperf3 flags for o.
+func (o tcpOpts) args() []string {
+	var a []string
+	if o.reverse {
+		a = append(a, "-R")
+	}
+	if o.streams > 1 {
+		a = append(a, "-P", strconv.Itoa(o.streams))
+	}
+	return a
+}
+
 // iperf runs one iperf3 client in namespace ns against target (port
-// iperfPort); rate "" is TCP, else a UDP rate such as "100M". Its report
-// is kept in dir.
-func iperf(ctx context.Context, dir, label, ns, target string, secs int, rate string) (iperfResult, error) {
+// iperfPort); rate "" is TCP (with tcp's options), else a UDP rate such
+// as "100M". Its report is kept in dir.
+func iperf(ctx context.Context, dir, label, ns, target string, secs int, rate string, tcp tcpOpts) (iperfResult, error) {
 	args := []string{"netns", "exec", ns, "iperf3", "-c", target, "-p", strconv.Itoa(iperfPort), "-t", strconv.Itoa(secs),
 		"-J", "--connect-timeout", "5000"}
-	if rate != "" {
+	if rate == "" {
+		args = append(args, tcp.args()...)
+	} else {
 		// The server's per-second loss goes into the kept report too.
 		args = append(args, "-u", "-b", rate, "-l", strconv.Itoa(udpPayload), "--get-server-output")
 	}
@@ -121,7 +141,7 @@ func iperf(ctx context.Context, dir, label, ns, target string, secs int, rate st
 func udpSweep(ctx context.Context, dir, who, label, ns, target string, secs int, rates []float64, maxLoss float64, progress func(string, ...any)) (float64, error) {
 	best, failed := 0.0, 0.0
 	step := func(r float64) (bool, error) {
-		res, err := iperf(ctx, dir, fmt.Sprintf("%s-udp%g", label, r), ns, target, secs, fmt.Sprintf("%gM", r))
+		res, err := iperf(ctx, dir, fmt.Sprintf("%s-udp%g", label, r), ns, target, secs, fmt.Sprintf("%gM", r), tcpOpts{})
 		if err != nil {
 			return false, err
 		}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -31,10 +32,15 @@ import (
 	"github.com/tarzan-net/tarzan/host/sidebyside"
 )
 
-// NamePrefix starts every namespace name this package creates.
+// NamePrefix starts every namespace name this package creates, unless
+// Config.NetnsPrefix says otherwise.
 const NamePrefix = "tzb"
 
 const iperfPort = 5201
+
+// prefixRE is what Config.NetnsPrefix may be: short, so the names stay
+// readable, and nothing ip(8) would take for an option or a path.
+var prefixRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]{0,7}$`)
 
 // Baselines Run knows.
 const (
@@ -48,22 +54,28 @@ const (
 
 // Config of a comparison. Zero values take the defaults.
 type Config struct {
-	Binary    string        // the tarzan executable every node runs ("": this executable)
-	Runs      int           // interleaved runs per overlay (3)
-	Seconds   int           // iperf3 TCP duration (5)
-	UDPSecs   int           // each UDP step's duration (2)
-	UDPRates  []float64     // Mbit/s, increasing (10, 25, 50, 100, 200, 400, 800)
-	MaxLoss   float64       // percent: a UDP step passes below it (1)
-	Pings     int           // echo requests per ping run (20)
-	IdleSecs  int           // quiet window for idle CPU, after the workloads (5)
-	Nodes     int           // Tarzan relays/exits besides the client (6)
-	Baseline  string        // "yggdrasil" or "none" ("yggdrasil")
-	No1280    bool          // skip the second Yggdrasil, at IfMTU 1280
-	InProcess bool          // Tarzan's plugins inside their nodes (default: out of process, as node.toml)
-	WorkDir   string        // keeps configs and logs; "" = a temporary directory, removed
-	Limit     time.Duration // bound on the whole comparison (15 min)
-	Command   string        // the command line, for the table
-	Progress  io.Writer     // one line per step (nil: none)
+	Binary    string    // the tarzan executable every node runs ("": this executable)
+	Runs      int       // interleaved runs per overlay (3)
+	Seconds   int       // iperf3 TCP duration (5)
+	Reverse   bool      // iperf3 -R: the server sends, a download through the TUN (default: the client sends)
+	Streams   int       // iperf3 -P: parallel TCP streams (1)
+	UDPSecs   int       // each UDP step's duration (2)
+	UDPRates  []float64 // Mbit/s, increasing (10, 25, 50, 100, 200, 400, 800)
+	MaxLoss   float64   // percent: a UDP step passes below it (1)
+	Pings     int       // echo requests per ping run (20)
+	IdleSecs  int       // quiet window for idle CPU, after the workloads (5)
+	Nodes     int       // Tarzan relays/exits besides the client (6)
+	Baseline  string    // "yggdrasil" or "none" ("yggdrasil")
+	No1280    bool      // skip the second Yggdrasil, at IfMTU 1280
+	InProcess bool      // Tarzan's plugins inside their nodes (default: out of process, as node.toml)
+	WorkDir   string    // keeps configs and logs; "" = a temporary directory, removed
+	// NetnsPrefix starts the namespace names (NamePrefix): runs with
+	// different prefixes never touch each other's namespaces, not even
+	// a dead runner's.
+	NetnsPrefix string
+	Limit       time.Duration // bound on the whole comparison (15 min)
+	Command     string        // the command line, for the table
+	Progress    io.Writer     // one line per step (nil: none)
 }
 
 // Defaults fills the zero fields.
@@ -100,6 +112,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Limit <= 0 {
 		c.Limit = 15 * time.Minute
+	}
+	if c.NetnsPrefix == "" {
+		c.NetnsPrefix = NamePrefix
 	}
 }
 
@@ -166,6 +181,9 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 		}
 		tab.Title = "Tarzan (3 hops), this build beside " + basePath + ", TUN in network namespaces"
 	}
+	if !prefixRE.MatchString(cfg.NetnsPrefix) {
+		return tab, fmt.Errorf("tunbench: namespace prefix %q: want a letter, then up to 7 letters or digits", cfg.NetnsPrefix)
+	}
 	if err := Check(cfg); err != nil {
 		return tab, err
 	}
@@ -176,7 +194,7 @@ func Run(ctx context.Context, cfg Config) (sidebyside.Table, error) {
 			fmt.Fprintf(cfg.Progress, "bench tun: "+f+"\n", a...)
 		}
 	}
-	if stale := netns.RemoveStale(NamePrefix); len(stale) > 0 {
+	if stale := netns.RemoveStale(cfg.NetnsPrefix); len(stale) > 0 {
 		progress("removed %d namespaces a killed earlier run left: %s", len(stale), strings.Join(stale, " "))
 	}
 	work := cfg.WorkDir
@@ -235,7 +253,7 @@ func runOne(ctx context.Context, cfg Config, o overlay, run int, dir string, pro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return sample{}, err
 	}
-	set := netns.NewSet(NamePrefix, fmt.Sprintf("r%d%s", run, short(o.name())))
+	set := netns.NewSet(cfg.NetnsPrefix, fmt.Sprintf("r%d%s", run, short(o.name())))
 	began := time.Now()
 	progress("run %d/%d: %s: building", run, cfg.Runs, o.name())
 	r, err := o.up(ctx, set, dir, progress)
@@ -253,7 +271,7 @@ func runOne(ctx context.Context, cfg Config, o overlay, run int, dir string, pro
 	progress("run %d/%d: %s: up in %.1f s; measuring", run, cfg.Runs, o.name(), time.Since(began).Seconds())
 	var s sample
 	st0 := allStats()
-	tcp, err := iperf(ctx, dir, "tcp", r.client, r.target, cfg.Seconds, "")
+	tcp, err := iperf(ctx, dir, "tcp", r.client, r.target, cfg.Seconds, "", tcpOpts{reverse: cfg.Reverse, streams: cfg.Streams})
 	st1 := allStats()
 	t0, _ := treeTicks(st0, r.pids())
 	t1, nproc := treeTicks(st1, r.pids())
@@ -315,7 +333,7 @@ func table(tab sidebyside.Table, cfg Config, overlays []overlay, samples map[str
 		f                  func(sample) float64
 	}
 	rows := []row{
-		{fmt.Sprintf("iperf3 TCP through TUN (%d s)", cfg.Seconds), "Mbit/s", "≥ 500 Mbit/s, ≥ 0.45× Yggdrasil", true, func(s sample) float64 { return s.tcpMbit }},
+		{fmt.Sprintf("iperf3 TCP through TUN (%d s%s)", cfg.Seconds, tcpLabel(cfg)), "Mbit/s", "≥ 500 Mbit/s, ≥ 0.45× Yggdrasil", true, func(s sample) float64 { return s.tcpMbit }},
 		{"overlay CPU-s per GB (TCP, all processes)", "CPU-s/GB", "", false, func(s sample) float64 { return s.cpuPerGB }},
 		{fmt.Sprintf("highest UDP rate with < %g %% loss", cfg.MaxLoss), "Mbit/s", "", true, func(s sample) float64 { return s.udpMbit }},
 		{fmt.Sprintf("ping RTT (median of %d)", cfg.Pings), "ms", "", false, func(s sample) float64 { return s.rttMs }},
@@ -346,10 +364,31 @@ func table(tab sidebyside.Table, cfg Config, overlays []overlay, samples map[str
 	}
 	tab.Notes = append(tab.Notes,
 		fmt.Sprintf("Tarzan: %d relay/exit nodes and a TUN client node, one per namespace on a bridge, cover none, 3-hop tunnels, plugins %s", cfg.Nodes, map[bool]string{true: "in process", false: "out of process (as node.toml)"}[cfg.InProcess]),
-		fmt.Sprintf("iperf3 from the client's namespace to the server's address through the overlay's TUN (client sends); UDP steps of %g s with %d-byte datagrams, %v Mbit/s, stopping at the first with ≥ %g %% loss, then one step halfway back", float64(cfg.UDPSecs), udpPayload, cfg.UDPRates, cfg.MaxLoss),
+		fmt.Sprintf("iperf3 from the client's namespace to the server's address through the overlay's TUN (%s); UDP steps of %g s with %d-byte datagrams, %v Mbit/s, stopping at the first with ≥ %g %% loss, then one step halfway back", tcpSays(cfg), float64(cfg.UDPSecs), udpPayload, cfg.UDPRates, cfg.MaxLoss),
 		"CPU-s: Δ(utime+stime) from /proc/PID/stat over the TCP test, summed over every overlay process and its children (Tarzan: all nodes with their plugins; Yggdrasil: both daemons), per GB the server received; idle CPU: the same over a quiet window 1 s after the last ping, in cores",
 		"each overlay is built fresh for each run and removed after it: nothing of one runs while the other is measured")
 	return tab
+}
+
+// tcpLabel is the TCP row's note on the iperf3 options: ", -R -P 4".
+func tcpLabel(cfg Config) string {
+	a := tcpOpts{reverse: cfg.Reverse, streams: cfg.Streams}.args()
+	if len(a) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(a, " ")
+}
+
+// tcpSays is who sends in the TCP test, for the notes.
+func tcpSays(cfg Config) string {
+	who := "TCP: the client sends"
+	if cfg.Reverse {
+		who = "TCP with -R: the server sends"
+	}
+	if cfg.Streams > 1 {
+		who += fmt.Sprintf(", %d parallel streams (-P)", cfg.Streams)
+	}
+	return who
 }
 
 // loadavg is /proc/loadavg's first three fields ("?" if unreadable): how

@@ -199,3 +199,36 @@ func TestTable(t *testing.T) {
 		t.Errorf("Tarzan alone: %+v", alone)
 	}
 }
+
+// TestTCPOptions: -R and -P reach iperf3 and the table says so; every
+// overlay gets the same options (one tcpOpts per comparison).
+func TestTCPOptions(t *testing.T) {
+	if a := (tcpOpts{}).args(); len(a) != 0 {
+		t.Errorf("defaults give %v", a)
+	}
+	if a := strings.Join(tcpOpts{reverse: true, streams: 4}.args(), " "); a != "-R -P 4" {
+		t.Errorf("-R -P 4 give %q", a)
+	}
+	cfg := Config{Reverse: true, Streams: 4}
+	cfg.Defaults()
+	tab := table(tableHead(cfg), cfg, []overlay{tarzanOverlay{}}, map[string][]sample{"tarzan": {{tcpMbit: 1}}})
+	if name := tab.Metrics[0].Name; !strings.Contains(name, "-R -P 4") {
+		t.Errorf("TCP row %q does not name the options", name)
+	}
+	if notes := strings.Join(tab.Notes, " "); !strings.Contains(notes, "the server sends, 4 parallel streams") {
+		t.Errorf("notes do not say who sends: %s", notes)
+	}
+}
+
+// TestNetnsPrefix: a bad prefix is refused before anything is created.
+func TestNetnsPrefix(t *testing.T) {
+	for _, p := range []string{"-x", "a/b", "1ab", "toolongprefix"} {
+		_, err := Run(t.Context(), Config{NetnsPrefix: p, Baseline: BaselineNone, Binary: "/bin/true"})
+		if err == nil || !strings.Contains(err.Error(), "namespace prefix") {
+			t.Errorf("prefix %q: %v", p, err)
+		}
+	}
+	if !prefixRE.MatchString("tun18") || !prefixRE.MatchString(NamePrefix) {
+		t.Error("tun18 and the default prefix are refused")
+	}
+}

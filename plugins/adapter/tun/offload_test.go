@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,15 +48,20 @@ func TestOffloads(t *testing.T) {
 	var wg sync.WaitGroup
 	var tooBig errorOnce
 	wg.Add(2)
-	go func() { defer wg.Done(); pumpPackets(a, ex, mtu, &tooBig) }()
-	go func() { defer wg.Done(); pumpPackets(ex, a, 0, nil) }()
+	var batches, batchPkts atomic.Uint64 // what ReadPackets returned
+	go func() {
+		defer wg.Done()
+		pumpPackets(a, ex, mtu, &tooBig, func(n int) { batches.Add(1); batchPkts.Add(uint64(n)) })
+	}()
+	go func() { defer wg.Done(); pumpPackets(ex, a, 0, nil, nil) }()
 	defer func() { a.Close(); ex.Close(); wg.Wait() }()
 
 	const size = 8 << 20
 	dst := netip.AddrPortFrom(alias, srv.Port())
 	for _, dir := range []string{"upload", "download"} {
 		before := linkStats(t, ns, "tzs0")
-		r0, rp0 := a.stats.reads.Load(), a.stats.readPkts.Load()
+		r0, rp0, tu0 := a.stats.reads.Load(), a.stats.readPkts.Load(), a.stats.topUps.Load()
+		b0, bp0 := batches.Load(), batchPkts.Load()
 		w0, wp0 := a.stats.writes.Load(), a.stats.writePkts.Load()
 		var c net.Conn
 		inNetns(t, ns, func() {
@@ -76,8 +82,9 @@ func TestOffloads(t *testing.T) {
 		reads, readPkts := a.stats.reads.Load()-r0, a.stats.readPkts.Load()-rp0
 		writes, writePkts := a.stats.writes.Load()-w0, a.stats.writePkts.Load()-wp0
 		kTX, kRX := after.tx-before.tx, after.rx-before.rx
-		t.Logf("%s %d MiB: read %d packets in %d reads (kernel sent %d), wrote %d packets in %d batches (kernel took %d writes)",
-			dir, size>>20, readPkts, reads, kTX, writePkts, writes, kRX)
+		nb, nbp := batches.Load()-b0, batchPkts.Load()-bp0
+		t.Logf("%s %d MiB: read %d packets in %d reads (kernel sent %d; %d reads added to a batch; %d batches of %.1f), wrote %d packets in %d batches (kernel took %d writes)",
+			dir, size>>20, readPkts, reads, kTX, a.stats.topUps.Load()-tu0, nb, float64(nbp)/float64(max(nb, 1)), writePkts, writes, kRX)
 		switch dir {
 		case "upload": // the kernel sends data: TSO
 			if kTX == 0 || readPkts < 2*kTX {
@@ -125,7 +132,7 @@ func (e *errorOnce) get() error {
 
 // pumpPackets moves batches from one adapter to the other; with limit
 // > 0 it reports (once) a packet longer than limit.
-func pumpPackets(from, to adapter.Adapter, limit int, tooBig *errorOnce) {
+func pumpPackets(from, to adapter.Adapter, limit int, tooBig *errorOnce, batch func(n int)) {
 	pkts := make([]adapter.Packet, adapter.BatchSize)
 	for i := range pkts {
 		pkts[i].Buf = make([]byte, 2048)
@@ -134,6 +141,9 @@ func pumpPackets(from, to adapter.Adapter, limit int, tooBig *errorOnce) {
 		n, err := from.ReadPackets(pkts)
 		if err != nil {
 			return
+		}
+		if batch != nil {
+			batch(n)
 		}
 		for _, p := range pkts[:n] {
 			if limit > 0 && p.N > limit {
