@@ -20,10 +20,10 @@ import (
 // up, so that a refused or unreachable server gets its own reply code
 // (the exit completes the tunnelled handshake only once its own connect
 // to the server succeeded). With the optimistic option the success reply
-// leaves as soon as the destination is resolved and allowed, before the
-// SYN does: the client sends its request while the SYN crosses the
-// tunnel, and the request leaves right behind the handshake's ACK, one
-// local round trip (client and adapter wake-ups) earlier. A connect that
+// leaves as soon as the SYN is queued on the stack's link: the client
+// sends its request while the SYN crosses the tunnel, and the request
+// leaves right behind the handshake's ACK, one local round trip (client
+// and adapter wake-ups) earlier. A connect that
 // then fails can no longer be told by a reply code: the client's
 // connection is reset (counted as connect_failed_after_reply), which
 // clients see as "connection reset by peer".
@@ -38,17 +38,19 @@ func (p *Proxy) connect(c net.Conn, key string, dst destination) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.connectTimeout)
 	addrs, rep := p.resolve(ctx, g, dst)
 	replied := false
-	if rep == repSucceeded && p.opts.optimistic {
-		// BND.ADDR and BND.PORT are not known yet: 0.0.0.0:0, as Tor sends.
-		if _, err := c.Write(reply(repSucceeded, netip.AddrPort{})); err != nil {
-			cancel()
-			return
+	var started func() // optimistic: the success reply, once the first SYN is queued
+	if p.opts.optimistic {
+		started = func() {
+			if !replied {
+				// BND.ADDR and BND.PORT are not known yet: 0.0.0.0:0, as Tor sends.
+				c.Write(reply(repSucceeded, netip.AddrPort{}))
+				replied = true
+			}
 		}
-		replied = true
 	}
 	var remote *gonet.TCPConn
 	if rep == repSucceeded {
-		remote, rep = p.dial(ctx, g, addrs, dst.port)
+		remote, rep = p.dial(ctx, g, addrs, dst.port, started)
 	}
 	cancel()
 	if rep != repSucceeded {
@@ -87,8 +89,9 @@ func resetConn(c net.Conn) {
 }
 
 // dial connects to the first of addrs (resolve's list) that answers. The
-// reply code says why it failed.
-func (p *Proxy) dial(ctx context.Context, g *group, addrs []netip.Addr, port uint16) (*gonet.TCPConn, byte) {
+// reply code says why it failed. A non-nil started is called when a SYN
+// is queued (see stackgroup's DialTCPStarted).
+func (p *Proxy) dial(ctx context.Context, g *group, addrs []netip.Addr, port uint16, started func()) (*gonet.TCPConn, byte) {
 	rep := byte(repHostUnreachable)
 	for i, a := range addrs {
 		// Give every remaining address a fair share of the time left.
@@ -96,7 +99,13 @@ func (p *Proxy) dial(ctx context.Context, g *group, addrs []netip.Addr, port uin
 		if dl, ok := ctx.Deadline(); ok && len(addrs)-i > 1 {
 			actx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/time.Duration(len(addrs)-i)))
 		}
-		conn, err := g.DialTCP(actx, netip.AddrPortFrom(a, port))
+		var conn *gonet.TCPConn
+		var err error
+		if started != nil {
+			conn, err = g.DialTCPStarted(actx, netip.AddrPortFrom(a, port), started)
+		} else {
+			conn, err = g.DialTCP(actx, netip.AddrPortFrom(a, port))
+		}
 		cancel()
 		if err == nil {
 			return conn, repSucceeded
