@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -42,6 +43,11 @@ func (p *Proxy) connect(c net.Conn, key string, dst destination) {
 	if p.opts.optimistic {
 		started = func() {
 			if !replied {
+				// Queuing the SYN readied the goroutine that hands the
+				// stack's packets to the node (ReadPackets); let it run
+				// first, so that waking the client does not delay the
+				// SYN (as core/node's afterSend does for build frames).
+				runtime.Gosched()
 				// BND.ADDR and BND.PORT are not known yet: 0.0.0.0:0, as Tor sends.
 				c.Write(reply(repSucceeded, netip.AddrPort{}))
 				replied = true
