@@ -24,10 +24,10 @@ import (
 // leaves as soon as the SYN is queued on the stack's link: the client
 // sends its request while the SYN crosses the tunnel, and the request
 // leaves right behind the handshake's ACK, one local round trip (client
-// and adapter wake-ups) earlier. A connect that
-// then fails can no longer be told by a reply code: the client's
-// connection is reset (counted as connect_failed_after_reply), which
-// clients see as "connection reset by peer".
+// and adapter wake-ups) earlier. A connect that then fails can no longer
+// be told by a reply code: the client's connection is reset (counted as
+// connect_failed_after_reply), which clients see as "connection reset by
+// peer".
 func (p *Proxy) connect(c net.Conn, key string, dst destination) {
 	g, err := p.acquire(key)
 	if err != nil {
