@@ -9,18 +9,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
 
 // CompareConfig is one `tarzan bench compare` run.
 type CompareConfig struct {
-	Exe       string // the tarzan binary the Tarzan nodes run
-	Dir       string // scratch directory for both networks ("": a temp dir)
-	Baseline  string // "tor" or "none"
-	Nodes     int    // Tarzan nodes (the Tor side has as many processes by default)
-	InProcess bool   // every Tarzan plugin in its node's process
-	Isolate   bool   // each concurrent flow its own SOCKS user (circuit / tunnel group)
+	Exe       string            // the tarzan binary the Tarzan nodes run
+	Dir       string            // scratch directory for both networks ("": a temp dir)
+	Baseline  string            // "tor" or "none"
+	Nodes     int               // Tarzan nodes (the Tor side has as many processes by default)
+	InProcess bool              // every Tarzan plugin in its node's process
+	Isolate   bool              // each concurrent flow its own SOCKS user (circuit / tunnel group)
+	SOCKS     map[string]string // extra options of Tarzan's socks adapter (e.g. optimistic=true)
 	Tor       TorPlan
 
 	Runs     int   // interleaved runs per overlay
@@ -170,7 +172,7 @@ func (c CompareConfig) start(ctx context.Context, dir string, server netip.AddrP
 	}
 	jctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	tz, err := StartTarzan(jctx, filepath.Join(dir, "tarzan"), c.Exe, c.Nodes, server, c.InProcess, c.Progress)
+	tz, err := StartTarzan(jctx, filepath.Join(dir, "tarzan"), c.Exe, c.Nodes, server, c.InProcess, c.SOCKS, c.Progress)
 	if err != nil {
 		return sides, stop, err
 	}
@@ -492,6 +494,14 @@ func (c CompareConfig) notes() []string {
 		c.isolationNote(),
 		fmt.Sprintf("Tarzan: %d `tarzan node` processes on 127.N.0.1, node 1 SOCKS5, the others exits; cover none; plugins %s",
 			c.Nodes, map[bool]string{true: "in process", false: "out of process (the default)"}[c.InProcess]),
+	}
+	if len(c.SOCKS) > 0 {
+		keys := make([]string, 0, len(c.SOCKS))
+		for k := range c.SOCKS {
+			keys = append(keys, k+"="+c.SOCKS[k])
+		}
+		sort.Strings(keys)
+		n = append(n, "Tarzan's socks adapter options: "+strings.Join(keys, " "))
 	}
 	if c.Baseline == "tor" {
 		n = append(n, fmt.Sprintf("Tor: %d tor processes on 127.0.0.1 (%d directory authorities that relay, %d exits accepting 127.0.0.0/8 only, %d middle relays, 1 client); "+

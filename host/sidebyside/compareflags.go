@@ -67,6 +67,17 @@ func CompareFlags(fs *flag.FlagSet, c *CompareConfig) (finish func() error) {
 	fs.StringVar(&c.Baseline, "baseline", c.Baseline, "tor (a private Tor network alongside) or none (Tarzan alone)")
 	fs.BoolVar(&c.InProcess, "inprocess", c.InProcess, "run every Tarzan plugin inside its node (inprocess = true)")
 	fs.BoolVar(&c.Isolate, "isolate", c.Isolate, "give each concurrent flow its own SOCKS user: its own Tor circuit, its own Tarzan isolation group")
+	fs.Func("socks-option", "KEY=VALUE for Tarzan's socks adapter options (repeatable), e.g. optimistic=true", func(kv string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", kv)
+		}
+		if c.SOCKS == nil {
+			c.SOCKS = map[string]string{}
+		}
+		c.SOCKS[k] = v
+		return nil
+	})
 	fs.IntVar(&c.Nodes, "nodes", c.Nodes, "Tarzan node processes")
 	fs.StringVar(&c.Tor.Scheduler, "tor-scheduler", c.Tor.Scheduler, "every tor's cell scheduler: vanilla (writes at once; the default here, see docs/BENCH.md) or kist (tor's own default, which ticks every few ms)")
 	fs.IntVar(&c.TTFBs, "ttfb-fetches", c.TTFBs, "1 KiB fetches per run for the time to first byte")

@@ -20,8 +20,9 @@ type TarzanNet struct {
 }
 
 // StartTarzan starts count `exe node` processes under dir, with an IP
-// service for server; inProcess runs every plugin inside its node.
-func StartTarzan(ctx context.Context, dir, exe string, count int, server netip.AddrPort, inProcess bool, progress func(string, ...any)) (*TarzanNet, error) {
+// service for server; inProcess runs every plugin inside its node;
+// socksOpts are added to node 1's [adapter.options] (the socks adapter).
+func StartTarzan(ctx context.Context, dir, exe string, count int, server netip.AddrPort, inProcess bool, socksOpts map[string]string, progress func(string, ...any)) (*TarzanNet, error) {
 	ip, err := localnet.NewIPService(server)
 	if err != nil {
 		return nil, err
@@ -30,6 +31,13 @@ func StartTarzan(ctx context.Context, dir, exe string, count int, server netip.A
 	cfgs, err := o.Configs(count)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range cfgs {
+		if c.Adapter.Name == "socks" {
+			for k, v := range socksOpts {
+				c.Adapter.Options[k] = v
+			}
+		}
 	}
 	if inProcess {
 		for _, c := range cfgs {

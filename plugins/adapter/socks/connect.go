@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -15,6 +16,18 @@ import (
 )
 
 // connect serves CONNECT: dial through the group's stack, reply, relay.
+//
+// By default the reply waits until the connection through the tunnel is
+// up, so that a refused or unreachable server gets its own reply code
+// (the exit completes the tunnelled handshake only once its own connect
+// to the server succeeded). With the optimistic option the success reply
+// leaves as soon as the SYN is queued on the stack's link: the client
+// sends its request while the SYN crosses the tunnel, and the request
+// leaves right behind the handshake's ACK, one local round trip (client
+// and adapter wake-ups) earlier. A connect that then fails can no longer
+// be told by a reply code: the client's connection is reset (counted as
+// connect_failed_after_reply), which clients see as "connection reset by
+// peer".
 func (p *Proxy) connect(c net.Conn, key string, dst destination) {
 	g, err := p.acquire(key)
 	if err != nil {
@@ -24,10 +37,35 @@ func (p *Proxy) connect(c net.Conn, key string, dst destination) {
 	defer p.release(g)
 
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.connectTimeout)
-	remote, rep := p.dial(ctx, g, dst)
+	addrs, rep := p.resolve(ctx, g, dst)
+	replied := false
+	var started func() // optimistic: the success reply, once the first SYN is queued
+	if p.opts.optimistic {
+		started = func() {
+			if !replied {
+				// Queuing the SYN readied the goroutine that hands the
+				// stack's packets to the node (ReadPackets); let it run
+				// first, so that waking the client does not delay the
+				// SYN (as core/node's afterSend does for build frames).
+				runtime.Gosched()
+				// BND.ADDR and BND.PORT are not known yet: 0.0.0.0:0, as Tor sends.
+				c.Write(reply(repSucceeded, netip.AddrPort{}))
+				replied = true
+			}
+		}
+	}
+	var remote *gonet.TCPConn
+	if rep == repSucceeded {
+		remote, rep = p.dial(ctx, g, addrs, dst.port, started)
+	}
 	cancel()
 	if rep != repSucceeded {
-		p.log.Debug("connect failed", "flow", g.Flow, "reply", rep)
+		p.log.Debug("connect failed", "flow", g.Flow, "reply", rep, "optimistic", replied)
+		if replied {
+			p.failedAfterReply.Add(1)
+			resetConn(c)
+			return
+		}
 		c.Write(reply(rep, netip.AddrPort{}))
 		return
 	}
@@ -37,30 +75,43 @@ func (p *Proxy) connect(c net.Conn, key string, dst destination) {
 	defer p.untrack(remote)
 	defer remote.Close()
 
-	bnd, _ := netip.ParseAddrPort(remote.LocalAddr().String())
-	if _, err := c.Write(reply(repSucceeded, bnd)); err != nil {
-		return
+	if !replied {
+		bnd, _ := netip.ParseAddrPort(remote.LocalAddr().String())
+		if _, err := c.Write(reply(repSucceeded, bnd)); err != nil {
+			return
+		}
 	}
 	c.SetDeadline(time.Time{})
 	relay(c, remote)
 }
 
-// dial resolves dst through the tunnel if it is a name and connects to
-// the first address that answers, IPv4 first. The reply code says why it
-// failed.
-func (p *Proxy) dial(ctx context.Context, g *group, dst destination) (*gonet.TCPConn, byte) {
-	addrs, rep := p.resolve(ctx, g, dst)
-	if rep != repSucceeded {
-		return nil, rep
+// resetConn closes c with a TCP reset rather than a FIN, so that the
+// client sees the failure as an error, not as the end of a stream.
+func resetConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
 	}
-	rep = repHostUnreachable
+	c.Close()
+}
+
+// dial connects to the first of addrs (resolve's list) that answers. The
+// reply code says why it failed. A non-nil started is called when a SYN
+// is queued (see stackgroup's DialTCPStarted).
+func (p *Proxy) dial(ctx context.Context, g *group, addrs []netip.Addr, port uint16, started func()) (*gonet.TCPConn, byte) {
+	rep := byte(repHostUnreachable)
 	for i, a := range addrs {
 		// Give every remaining address a fair share of the time left.
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if dl, ok := ctx.Deadline(); ok && len(addrs)-i > 1 {
 			actx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/time.Duration(len(addrs)-i)))
 		}
-		conn, err := g.DialTCP(actx, netip.AddrPortFrom(a, dst.port))
+		var conn *gonet.TCPConn
+		var err error
+		if started != nil {
+			conn, err = g.DialTCPStarted(actx, netip.AddrPortFrom(a, port), started)
+		} else {
+			conn, err = g.DialTCP(actx, netip.AddrPortFrom(a, port))
+		}
 		cancel()
 		if err == nil {
 			return conn, repSucceeded
@@ -73,7 +124,8 @@ func (p *Proxy) dial(ctx context.Context, g *group, dst destination) (*gonet.TCP
 	return nil, rep
 }
 
-// resolve returns the addresses to try for dst, IPv4 first, leaving out
+// resolve returns the addresses to try for dst (through the tunnel if
+// it is a name), IPv4 first, leaving out
 // families the stack has no address for and destinations that must never
 // go through a tunnel.
 func (p *Proxy) resolve(ctx context.Context, g *group, dst destination) ([]netip.Addr, byte) {

@@ -33,9 +33,10 @@ type options struct {
 	mtuSet         bool
 	idleTimeout    time.Duration
 	connectTimeout time.Duration
+	optimistic     bool // reply to CONNECT before the tunnelled connection is up (see connect.go)
 }
 
-var knownOptions = []string{"address", "allow_loopback", "allow_remote", "connect_timeout", "dns", "idle_timeout", "isolate", "listen", "mtu"}
+var knownOptions = []string{"address", "allow_loopback", "allow_remote", "connect_timeout", "dns", "idle_timeout", "isolate", "listen", "mtu", "optimistic"}
 
 func parseOptions(m map[string]string) (options, error) {
 	o := options{
@@ -79,6 +80,8 @@ func parseOptions(m map[string]string) (options, error) {
 			o.idleTimeout, err = parsePositiveDuration(v)
 		case "connect_timeout":
 			o.connectTimeout, err = parsePositiveDuration(v)
+		case "optimistic":
+			o.optimistic, err = strconv.ParseBool(v)
 		default:
 			return options{}, fmt.Errorf("socks: unknown option %q (known: %s)", k, strings.Join(knownOptions, ", "))
 		}

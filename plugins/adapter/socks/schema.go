@@ -14,5 +14,6 @@ var OptionSchema = pluginkit.Schema{Name: Name, Options: []pluginkit.Option{
 	{Name: "isolate", Type: pluginkit.TypeString, List: true, Values: []string{"auth", "dest"}, Default: "auth", Help: `"auth": one group per SOCKS credentials; ["auth", "dest"]: also one per destination host`},
 	{Name: "mtu", Type: pluginkit.TypeInt, Min: "1280", Max: "65535", Help: "inner MTU (default the node's, 1280)"},
 	{Name: "idle_timeout", Type: pluginkit.TypeDuration, Min: "1ns", Default: "10m", Help: "close a group after this long without sessions"},
+	{Name: "optimistic", Type: pluginkit.TypeBool, Default: "false", Help: "answer CONNECT with success before the connection through the tunnel is up (one local round trip less to the first byte; a failure then shows as a reset, not a reply code)"},
 	{Name: "connect_timeout", Type: pluginkit.TypeDuration, Min: "1ns", Default: "30s", Help: "give up a CONNECT after this long"},
 }}

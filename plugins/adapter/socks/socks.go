@@ -35,6 +35,9 @@
 //	mtu              inner MTU (default Config.MTU, else adapter.InnerMTU)
 //	idle_timeout     close a group after this long without sessions (10m)
 //	connect_timeout  give up a CONNECT after this long (30s)
+//	optimistic       "true": answer CONNECT with success before the
+//	                 connection through the tunnel is up (default false;
+//	                 see below)
 //
 // Commands: CONNECT (IPv4, IPv6 and DOMAIN targets) and UDP ASSOCIATE;
 // BIND is answered "command not supported". A failed CONNECT is answered
@@ -50,6 +53,14 @@
 //	                          unspecified, multicast, link-local (also when a
 //	                          name resolves to one)
 //	0x01 general failure      anything else
+//
+// With optimistic = "true" the success reply (BND 0.0.0.0:0) leaves as
+// soon as the destination is resolved and allowed, so the client's first
+// bytes cross the tunnel right behind the TCP handshake instead of one
+// local round trip later. Refused, unreachable and timed-out connects
+// then reset the client's connection instead of getting the codes above
+// (counted as connect_failed_after_reply); destinations refused locally
+// and names that do not resolve keep their codes.
 package socks
 
 import (
@@ -61,6 +72,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarzan-net/tarzan/plugins/adapter/internal/stackgroup"
@@ -92,6 +104,8 @@ type Proxy struct {
 	flows    map[uint64]*group
 	nextFlow uint64
 	closers  map[io.Closer]struct{} // live client and stack connections
+
+	failedAfterReply atomic.Uint64 // optimistic CONNECTs whose connect failed after the success reply
 }
 
 // New returns an unopened SOCKS5 adapter; it is an adapter.Factory.
@@ -346,11 +360,16 @@ func (p *Proxy) groupCount() int {
 // groups: dns_queries (lookups sent through the tunnel), dns_cache_hits
 // (lookups the group's cache answered), stack_tx_dropped (packets a
 // group's stack dropped because ReadPackets fell a whole queue behind)
-// and groups.
+// groups and, with the optimistic option, connect_failed_after_reply
+// (CONNECTs answered with success whose connection then failed; their
+// clients were reset).
 func (p *Proxy) Stats() map[string]uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := map[string]uint64{"groups": uint64(len(p.groups))}
+	if p.opts.optimistic {
+		m["connect_failed_after_reply"] = p.failedAfterReply.Load()
+	}
 	for _, g := range p.groups {
 		q, h := g.DNSStats()
 		m["dns_queries"] += q

@@ -375,3 +375,61 @@ func TestDNSCachePerGroup(t *testing.T) {
 		t.Errorf("Stats() = %v, want 2 groups, 2 lookups sent, 1 cache hit, nothing dropped", st)
 	}
 }
+
+// With optimistic = true, CONNECT is answered with success before the
+// connection through the tunnel is up; the request sent at once still
+// arrives; errors known locally keep their reply codes; a connect that
+// fails later resets the client and is counted.
+func TestOptimisticConnect(t *testing.T) {
+	p, _ := newTestProxy(t, map[string]string{"optimistic": "true"})
+	sc := socksClient{server: p.Addr()}
+
+	c, rep, bnd, err := sc.request(cmdConnect, "198.18.0.1:80")
+	if err != nil || rep != repSucceeded {
+		t.Fatalf("CONNECT: reply %#x, %v; want success", rep, err)
+	}
+	if bnd != netip.AddrPortFrom(netip.IPv4Unspecified(), 0) {
+		t.Errorf("optimistic reply's BND %v, want 0.0.0.0:0", bnd)
+	}
+	if body := fetch(t, c); !strings.HasPrefix(body, "hello flow=0 ") {
+		t.Errorf("body %q", body)
+	}
+	c.Close()
+
+	// Refused and unreachable after the reply: a reset, counted.
+	for i, target := range []string{"198.18.0.1:81", "198.18.0.99:80"} {
+		c, rep, _, err := sc.request(cmdConnect, target)
+		if err != nil || rep != repSucceeded {
+			t.Fatalf("%s: reply %#x, %v; want an optimistic success", target, rep, err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		// The reset shows on whichever call comes first after it.
+		_, werr := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
+		_, rerr := io.ReadAll(c)
+		c.Close()
+		if werr == nil && rerr == nil { // a clean EOF would look like an empty answer
+			t.Errorf("%s: the failed connect ended without an error, want connection reset", target)
+		}
+		if got := p.Stats()["connect_failed_after_reply"]; got != uint64(i+1) {
+			t.Errorf("%s: connect_failed_after_reply = %d, want %d", target, got, i+1)
+		}
+	}
+
+	// What the adapter knows before dialling still gets its own code.
+	for _, tc := range []struct {
+		target string
+		want   byte
+	}{
+		{"127.0.0.1:80", repNotAllowed},
+		{"nosuch.tarzan.test:80", repHostUnreachable},
+	} {
+		c, rep, _, err := sc.request(cmdConnect, tc.target)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.target, err)
+		}
+		c.Close()
+		if rep != tc.want {
+			t.Errorf("%s: reply %#x, want %#x", tc.target, rep, tc.want)
+		}
+	}
+}
