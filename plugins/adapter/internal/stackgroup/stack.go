@@ -104,7 +104,7 @@ func (d injector) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBu
 // whose Read then returns its packets.
 func New(r *Reader, flow uint64, addresses, dns []netip.Addr, mtu int) (*Stack, error) {
 	st := &Stack{Flow: flow, r: r}
-	s, ep, err := NewGVisor(mtu, Queue, DefaultTCP, r)
+	s, ep, err := NewGVisor(mtu, Queue, DefaultTCP, r, true)
 	if err != nil {
 		return nil, err
 	}
