@@ -138,7 +138,7 @@ func TestSegmenterShortBuffer(t *testing.T) {
 	}
 }
 
-// TestThroughStacks sends 4 MiB from a stack on an Endpoint to a plain
+// TestThroughStacks sends 1 MiB from a stack on an Endpoint to a plain
 // stack, which checks every checksum itself, through a link that cuts
 // what the first writes with a Segmenter: the bytes arrive whole, no
 // packet exceeds the MTU, and the sender's TCP sent far fewer segments
@@ -206,7 +206,7 @@ func TestThroughStacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		const size = 4 << 20
+		const size = 1 << 20
 		want := make([]byte, size)
 		for i := range want {
 			want[i] = byte(i * 13)
