@@ -11,7 +11,9 @@
 //     channel, never blocking);
 //  3. Reader.Read (the core's goroutine, the adapter's ReadPackets)
 //     copies the queued packets of every group, in turn, into the core's
-//     buffers, tagged with each group's Flow.
+//     buffers, tagged with each group's Flow. The link declares
+//     segmentation offload: a TCP segment of up to 64 KiB is cut into
+//     packets of the MTU, each checksummed, as it is copied (see gso).
 //
 // No goroutine stands between the stack and ReadPackets and no
 // intermediate buffer is used (wireguard's netstack.CreateNetTUN, used
