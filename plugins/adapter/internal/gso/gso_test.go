@@ -33,7 +33,7 @@ func superPacket(v6 bool, data []byte, mss int, flags header.TCPFlags, id uint16
 	th.Encode(&header.TCPFields{SrcPort: 80, DstPort: 40000, SeqNum: 0xfffff000, AckNum: 77,
 		DataOffset: header.TCPMinimumSize + 12, Flags: flags, WindowSize: 1000})
 	copy(th[header.TCPMinimumSize:], []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}) // NOP NOP timestamps
-	th.SetChecksum(0x1234)                                                           // partial: whatever gVisor left
+	th.SetChecksum(0x1234)                                                        // partial: whatever gVisor left
 	if v6 {
 		ip := header.IPv6(pkb.NetworkHeader().Push(header.IPv6MinimumSize))
 		ip.Encode(&header.IPv6Fields{PayloadLength: 0xffff, TransportProtocol: header.TCPProtocolNumber, HopLimit: 64,
@@ -302,4 +302,3 @@ func inject(ep *channel.Endpoint, p []byte) {
 	ep.InjectInbound(proto, pkb)
 	pkb.DecRef()
 }
-
