@@ -22,6 +22,11 @@ package pnat
 //     queue into the caller's buffers (no goroutine and no copy between);
 //  3. look each destination (an internal address) up; drop if unknown;
 //  4. rewrite it to the inner address and tag it with its tunnel's Flow.
+//     A TCP segment comes as the stack's TCP sent it: up to 64 KiB with
+//     its checksum left to the link (segmentation offload, stack.go and
+//     plugins/adapter/internal/gso). Its destination is rewritten once,
+//     then it is cut into packets of the MTU, each checksummed, across as
+//     many ReadPackets calls as it takes.
 //     When nothing is queued, wait for the endpoint's write notification.
 //     A full endpoint queue (stackQueue packets) drops, as a router's
 //     would, and the stack's TCP retransmits.

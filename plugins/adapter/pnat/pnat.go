@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/gso"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 	"github.com/tarzan-net/tarzan/sdk/exitpolicy"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -254,18 +255,79 @@ func (e *Exit) ReadPackets(pkts []adapter.Packet) (int, error) {
 
 // more adds what is queued without waiting to pkts[:n].
 func (e *Exit) more(pkts []adapter.Packet, n int) int {
+	st := e.st
+	st.readMu.Lock()
+	defer st.readMu.Unlock()
 	for n < len(pkts) {
+		if !st.seg.Done() {
+			n = e.fillSegments(pkts, n)
+			continue
+		}
 		select {
 		case p := <-e.out:
 			n = e.fill(pkts, n, p)
 			continue
 		default:
 		}
-		pkb := e.st.ep.Read()
+		pkb := st.ep.Read()
 		if pkb == nil {
 			return n
 		}
+		if gso.Needs(pkb) {
+			e.loadSegments(pkb)
+			continue
+		}
 		n = e.fillStack(pkts, n, pkb)
+	}
+	return n
+}
+
+// loadSegments takes a TCP packet the stack left to us to cut and
+// checksum (up to 64 KiB: gso.Segmenter) and rewrites its destination,
+// once for all its packets, to the tunnel's inner address; fillSegments
+// then cuts it into pkts. The caller holds readMu.
+func (e *Exit) loadSegments(pkb *stack.PacketBuffer) {
+	st := e.st
+	if !st.seg.Load(pkb) {
+		e.stats.dropMalformed.Add(1)
+		return
+	}
+	h := st.seg.Header()
+	field := h[16:20]
+	if h[0]>>4 == 6 {
+		field = h[24:40]
+	}
+	a, _ := netip.AddrFromSlice(field)
+	m := e.lookupInternal(a)
+	if m == nil {
+		e.stats.dropNoMapping.Add(1)
+		st.seg.Release()
+		return
+	}
+	if inner := m.inner.AsSlice(); len(inner) == len(field) {
+		copy(field, inner)
+	} else {
+		e.stats.dropMalformed.Add(1)
+		st.seg.Release()
+		return
+	}
+	m.touch()
+	st.segFlow = m.t.id
+}
+
+// fillSegments puts the loaded segment's next packets into pkts[n:] and
+// returns the new count. The caller holds readMu.
+func (e *Exit) fillSegments(pkts []adapter.Packet, n int) int {
+	st := e.st
+	for n < len(pkts) && !st.seg.Done() {
+		k := st.seg.Next(pkts[n].Buf)
+		if k == 0 {
+			e.stats.dropTooBig.Add(1)
+			continue
+		}
+		e.stats.packetsOut.Add(1)
+		pkts[n].N, pkts[n].Flow = k, st.segFlow
+		n++
 	}
 	return n
 }
@@ -275,15 +337,12 @@ func (e *Exit) more(pkts []adapter.Packet, n int) int {
 // dropped (and counted).
 func (e *Exit) fillStack(pkts []adapter.Packet, n int, pkb *stack.PacketBuffer) int {
 	defer pkb.DecRef()
-	dst := pkts[n].Buf
-	if pkb.Size() > len(dst) {
+	k, ok := gso.Copy(pkts[n].Buf, pkb)
+	if !ok {
 		e.stats.dropTooBig.Add(1)
 		return n
 	}
-	k := 0
-	for _, s := range pkb.AsSlices() {
-		k += copy(dst[k:], s)
-	}
+	dst := pkts[n].Buf
 	flow, ok := e.unmap(dst[:k])
 	if !ok {
 		return n

@@ -17,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/gso"
 	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
 
@@ -43,6 +44,15 @@ type netStack struct {
 	// are those of its first part).
 	groMu sync.Mutex
 	gro   gro.GRO
+
+	// seg cuts the stack's large TCP segments into packets of the MTU in
+	// ReadPackets (segmentation offload: the link endpoint declares host
+	// GSO, so the stack's TCP sends up to 64 KiB per segment and leaves
+	// its checksum to us; see plugins/adapter/internal/gso). segFlow is
+	// the tunnel of the packet it holds. Both are guarded by readMu.
+	readMu  sync.Mutex
+	seg     gso.Segmenter
+	segFlow uint64
 }
 
 // injector delivers the packets GRO lets go to the link endpoint. GRO
@@ -104,7 +114,7 @@ func newNetStack(e *Exit, mtu int) (*netStack, error) {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rec); err != nil {
 		return fail("loss detection", err)
 	}
-	if err := s.CreateNIC(nicID, ns.ep); err != nil {
+	if err := s.CreateNIC(nicID, gso.Endpoint{Endpoint: ns.ep}); err != nil {
 		return fail("create NIC", err)
 	}
 	// Promiscuous: accept packets for any destination. Spoofing: answer
@@ -160,4 +170,7 @@ func (ns *netStack) close() {
 	ns.s.Close()
 	ns.s.Wait()
 	ns.ep.Close()
+	ns.readMu.Lock()
+	ns.seg.Release()
+	ns.readMu.Unlock()
 }

@@ -202,7 +202,8 @@ func (p *Proxy) WritePackets(pkts []adapter.Packet) (int, error) {
 		return 0, adapter.ErrClosed
 	default:
 	}
-	var run [][]byte
+	var arr [adapter.BatchSize][]byte // on the stack: no allocation per batch
+	run := arr[:0]
 	var flow uint64
 	for _, pk := range pkts {
 		if pk.N <= 0 || pk.N > len(pk.Buf) {

@@ -35,7 +35,7 @@ func TestGROJoinsDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, srvEP, err := NewGVisor(1280, Queue, DefaultTCP, nil)
+	srv, srvEP, err := NewGVisor(1280, Queue, DefaultTCP, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/gso"
 )
 
 // Our own gVisor stack construction (D42), in place of wireguard's
@@ -77,8 +79,11 @@ func ReadTCPOptions(s *stack.Stack) (TCPOptions, error) {
 // that the stack's packets are dropped, as on a full interface queue
 // (counted in the NIC's TxPacketsDroppedNoBufferSpace). notify, if not
 // nil, is called on the stack's goroutine after each queued packet; it
-// must not block.
-func NewGVisor(mtu, queue int, o TCPOptions, notify channel.Notification) (*stack.Stack, *channel.Endpoint, error) {
+// must not block. With segmentation on, the link declares host GSO: the
+// stack's TCP then queues segments of up to 64 KiB with their checksums
+// left to the reader, which must cut them with a gso.Segmenter (Reader
+// does).
+func NewGVisor(mtu, queue int, o TCPOptions, notify channel.Notification, segmentation bool) (*stack.Stack, *channel.Endpoint, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
@@ -97,7 +102,11 @@ func NewGVisor(mtu, queue int, o TCPOptions, notify channel.Notification) (*stac
 	if err := ApplyTCP(s, o); err != nil {
 		return fail(err)
 	}
-	if err := s.CreateNIC(nicID, ep); err != nil {
+	var link stack.LinkEndpoint = ep
+	if segmentation {
+		link = gso.Endpoint{Endpoint: ep}
+	}
+	if err := s.CreateNIC(nicID, link); err != nil {
 		return fail(fmt.Errorf("create NIC: %v", err))
 	}
 	return s, ep, nil

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/tarzan-net/tarzan/plugins/adapter/internal/gso"
 	"github.com/tarzan-net/tarzan/sdk/adapter"
 )
 
@@ -20,6 +21,12 @@ type Reader struct {
 	mu     sync.Mutex
 	stacks []*Stack
 	next   int // the stack Read starts with, for fairness between groups
+
+	// seg holds a large TCP segment of one stack (segFrom) being cut into
+	// packets of the MTU (the stacks' links declare segmentation offload:
+	// see gso); take empties it before it looks at the queues again.
+	seg     gso.Segmenter
+	segFrom *Stack
 }
 
 // NewReader returns a Reader whose Read returns adapter.ErrClosed once
@@ -46,6 +53,10 @@ func (r *Reader) remove(s *Stack) {
 	r.mu.Lock()
 	if i := slices.Index(r.stacks, s); i >= 0 {
 		r.stacks = slices.Delete(r.stacks, i, i+1)
+	}
+	if r.segFrom == s {
+		r.seg.Release() // the group is gone: so is the rest of its segment
+		r.segFrom = nil
 	}
 	r.mu.Unlock()
 }
@@ -75,14 +86,14 @@ func (r *Reader) Read(pkts []adapter.Packet) (int, error) {
 	}
 }
 
-// take copies queued packets into pkts, round robin over the stacks.
+// take copies queued packets into pkts, round robin over the stacks; a
+// large TCP segment (up to 64 KiB, see gso) is cut into packets of the
+// MTU straight into pkts, continued by the next take if pkts is full.
 func (r *Reader) take(pkts []adapter.Packet) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n, k := 0, len(r.stacks)
-	if k == 0 {
-		return 0
-	}
+	n = r.cut(pkts, n)
 	for idle := 0; idle < k && n < len(pkts); {
 		s := r.stacks[r.next%k]
 		r.next = (r.next + 1) % k
@@ -92,11 +103,14 @@ func (r *Reader) take(pkts []adapter.Packet) int {
 			continue
 		}
 		idle = 0
-		if pkb.Size() <= len(pkts[n].Buf) {
-			m := 0
-			for _, b := range pkb.AsSlices() {
-				m += copy(pkts[n].Buf[m:], b)
+		if gso.Needs(pkb) {
+			if r.seg.Load(pkb) {
+				r.segFrom = s
+				n = r.cut(pkts, n)
 			}
+			continue
+		}
+		if m, ok := gso.Copy(pkts[n].Buf, pkb); ok {
 			pkts[n].N, pkts[n].Flow = m, s.Flow
 			n++
 		}
@@ -106,6 +120,17 @@ func (r *Reader) take(pkts []adapter.Packet) int {
 		// More may be queued: make sure the next Read looks without
 		// waiting for a new packet.
 		r.WriteNotify()
+	}
+	return n
+}
+
+// cut fills pkts[n:] from the segment being cut; r.mu is held.
+func (r *Reader) cut(pkts []adapter.Packet, n int) int {
+	for n < len(pkts) && !r.seg.Done() {
+		if m := r.seg.Next(pkts[n].Buf); m > 0 {
+			pkts[n].N, pkts[n].Flow = m, r.segFrom.Flow
+			n++
+		}
 	}
 	return n
 }

@@ -11,7 +11,9 @@
 //     channel, never blocking);
 //  3. Reader.Read (the core's goroutine, the adapter's ReadPackets)
 //     copies the queued packets of every group, in turn, into the core's
-//     buffers, tagged with each group's Flow.
+//     buffers, tagged with each group's Flow. The link declares
+//     segmentation offload: a TCP segment of up to 64 KiB is cut into
+//     packets of the MTU, each checksummed, as it is copied (see gso).
 //
 // No goroutine stands between the stack and ReadPackets and no
 // intermediate buffer is used (wireguard's netstack.CreateNetTUN, used
@@ -41,7 +43,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
-	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 
 	"github.com/tarzan-net/tarzan/sdk/ippkt"
 )
@@ -67,51 +68,25 @@ type Stack struct {
 	mu     sync.RWMutex // held for writing while closing; Write reads
 	closed bool
 
-	// gro joins the consecutive segments of a TCP flow that one Write
-	// brings (the bulk direction of a download: tunnel → application)
-	// into one segment of up to 64 KiB before the stack sees them, as
-	// pnat's stack does (D44): the stack's TCP then handles, ACKs and
-	// wakes the session's reader once per run rather than once per
-	// segment. It validates the checksums of what it takes; Write
-	// verifies everything else itself, because the link endpoint
-	// declares checksums validated (a joined segment's checksums are
-	// those of its first part).
+	// groMu orders concurrent Writes; runs of a download's segments are
+	// joined into one packet before the stack sees them (join.go), so the
+	// stack's TCP handles, ACKs and wakes the session's reader once per
+	// run rather than once per segment.
 	groMu       sync.Mutex
-	gro         gro.GRO
 	badChecksum atomic.Uint64
 }
-
-// injector hands what GRO lets go to the link endpoint. A packet GRO
-// let go without marking it validated had a bad checksum (or headers it
-// could not read): dropped and counted.
-type injector struct {
-	ep  *channel.Endpoint
-	bad *atomic.Uint64
-}
-
-func (d injector) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
-	if !pkt.RXChecksumValidated {
-		d.bad.Add(1)
-		return
-	}
-	d.ep.InjectInbound(proto, pkt)
-}
-
-func (d injector) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
 
 // New creates the stack of the group numbered flow, with the given
 // addresses, DNS servers (inside the tunnel) and MTU, and adds it to r,
 // whose Read then returns its packets.
 func New(r *Reader, flow uint64, addresses, dns []netip.Addr, mtu int) (*Stack, error) {
 	st := &Stack{Flow: flow, r: r}
-	s, ep, err := NewGVisor(mtu, Queue, DefaultTCP, r)
+	s, ep, err := NewGVisor(mtu, Queue, DefaultTCP, r, true)
 	if err != nil {
 		return nil, err
 	}
 	st.s, st.ep = s, ep
 	ep.LinkEPCapabilities |= stack.CapabilityRXChecksumOffload
-	st.gro.Init(true)
-	st.gro.Dispatcher = injector{ep, &st.badChecksum}
 	for _, a := range addresses {
 		proto := ipv4.ProtocolNumber
 		if a.Is6() {
@@ -186,10 +161,12 @@ func (s *Stack) ListenUDP(ap netip.AddrPort) (*gonet.UDPConn, error) {
 }
 
 // Write injects IP packets (IPv4 or IPv6 only) into the stack in one
-// call: TCP segments through GRO, handed to the stack at the end of the
-// call; anything else at once, after its checksums are verified (bad
-// ones are dropped and counted in BadChecksum). It reports false if the
-// stack is closed.
+// call, in order. A run of consecutive full TCP segments of one
+// connection (the bulk of a download) goes up as one packet of up to
+// 64 KiB (join.go), each segment's checksums checked first; everything
+// else goes up alone after its checksums are checked (the link endpoint
+// declares them validated). Bad ones are dropped and counted in
+// BadChecksum. It reports false if the stack is closed.
 func (s *Stack) Write(pkts [][]byte) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -198,48 +175,55 @@ func (s *Stack) Write(pkts [][]byte) bool {
 	}
 	s.groMu.Lock()
 	defer s.groMu.Unlock()
-	defer s.gro.Flush()
-	for _, p := range pkts {
-		if len(p) == 0 {
+	for i := 0; i < len(pkts); {
+		p := pkts[i]
+		if len(p) == 0 || p[0]>>4 != 4 && p[0]>>4 != 6 {
+			i++
 			continue
 		}
 		proto := header.IPv4ProtocolNumber
-		switch p[0] >> 4 {
-		case 4:
-		case 6:
+		if p[0]>>4 == 6 {
 			proto = header.IPv6ProtocolNumber
-		default:
-			continue
 		}
-		simple := simpleTCP(p)
-		if !simple && ippkt.Verify(p) != nil {
+		first, ok := parseSeg(p)
+		switch {
+		case ok && !first.valid(p), !ok && ippkt.Verify(p) != nil:
 			s.badChecksum.Add(1)
+			i++
+			continue
+		case !ok:
+			s.injectOne(proto, p)
+			i++
 			continue
 		}
-		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(p)})
-		pkb.NetworkProtocolNumber = proto
-		if simple {
-			s.gro.Enqueue(pkb)
-		} else {
-			s.ep.InjectInbound(proto, pkb)
+		j, total, last := i+1, first.payload, first
+		for j < len(pkts) && last.flags&uint8(header.TCPFlagPsh) == 0 && last.payload == first.payload {
+			q := pkts[j]
+			b, ok := parseSeg(q)
+			if !ok || !first.follows(p, b, q, total) || !b.valid(q) {
+				break
+			}
+			total += b.payload
+			last = b
+			j++
 		}
-		pkb.DecRef()
+		if j == i+1 {
+			s.injectOne(proto, p)
+		} else {
+			pkb := joinRun(pkts[i:j], first, last, total)
+			s.ep.InjectInbound(proto, pkb)
+			pkb.DecRef()
+		}
+		i = j
 	}
 	return true
 }
 
-// simpleTCP reports whether p is a TCP segment GRO can take: IPv4
-// without options and not a fragment, or IPv6 with TCP as its first
-// next header. GRO checks its checksums.
-func simpleTCP(p []byte) bool {
-	switch p[0] >> 4 {
-	case 4:
-		return len(p) >= header.IPv4MinimumSize+header.TCPMinimumSize && p[0] == 0x45 &&
-			p[9] == byte(header.TCPProtocolNumber) && (uint16(p[6])<<8|uint16(p[7]))&0x3fff == 0
-	case 6:
-		return len(p) >= header.IPv6MinimumSize+header.TCPMinimumSize && p[6] == byte(header.TCPProtocolNumber)
-	}
-	return false
+// injectOne hands one checked packet to the stack, which copies it.
+func (s *Stack) injectOne(proto tcpip.NetworkProtocolNumber, p []byte) {
+	pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(p)})
+	s.ep.InjectInbound(proto, pkb)
+	pkb.DecRef()
 }
 
 // BadChecksum is how many packets Write dropped for a bad checksum or

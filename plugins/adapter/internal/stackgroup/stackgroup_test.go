@@ -65,7 +65,7 @@ func newFakeDNS(t *testing.T) *fakeDNS {
 	f := &fakeDNS{t: t, closed: make(chan struct{}), stacks: map[uint64]*Stack{}, flowOfPort: map[uint16]uint64{}}
 	f.ttl.Store(30)
 	f.r = NewReader(f.closed)
-	srv, ep, err := NewGVisor(1280, Queue, DefaultTCP, nil)
+	srv, ep, err := NewGVisor(1280, Queue, DefaultTCP, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
