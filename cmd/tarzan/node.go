@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/host"
 	"github.com/tarzan-net/tarzan/host/plugincheck"
+	"github.com/tarzan-net/tarzan/internal/runtimecfg"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -54,6 +56,13 @@ func runNode(args []string) error {
 	}
 	if err := plugincheck.CheckShipped(cfg); err != nil { // plugin names and options, with file and line
 		return err
+	}
+	procs, err := runtimecfg.Node(nil)
+	if err != nil {
+		return err
+	}
+	if procs > 0 {
+		runtime.GOMAXPROCS(procs)
 	}
 	log, level := host.NewLogger(os.Stderr, cfg.Node.LogFormat, cfg.Node.LogLevel)
 	slog.SetDefault(log)
