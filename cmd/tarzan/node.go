@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/tarzan-net/tarzan/config"
@@ -45,7 +44,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // Package host opens its plugins, starts it and its control API, and
 // tears it all down.
 func runNode(args []string) error {
-	fs := newFlags("node", "node -c node.toml")
+	fs := newFlags("node", "node -c node.toml\n\nGo runtime: TARZAN_NODE_GOMAXPROCS, TARZAN_PLUGIN_GOMAXPROCS (default 1), TARZAN_TIMERSLACK (children's, 500us); docs/OPERATING.md")
 	cfgPath := fs.String("c", "node.toml", "configuration file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -57,12 +56,8 @@ func runNode(args []string) error {
 	if err := plugincheck.CheckShipped(cfg); err != nil { // plugin names and options, with file and line
 		return err
 	}
-	procs, err := runtimecfg.Node(nil)
-	if err != nil {
+	if err := runtimecfg.ApplyNode(); err != nil { // GOMAXPROCS; docs/OPERATING.md
 		return err
-	}
-	if procs > 0 {
-		runtime.GOMAXPROCS(procs)
 	}
 	log, level := host.NewLogger(os.Stderr, cfg.Node.LogFormat, cfg.Node.LogLevel)
 	slog.SetDefault(log)

@@ -16,6 +16,7 @@ package runtimecfg
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -36,11 +37,20 @@ const (
 )
 
 // Defaults, used where neither the variable above nor (for GOMAXPROCS)
-// GOMAXPROCS itself is set. 0 means Go's own choice.
+// GOMAXPROCS itself is set (D-RUNTIME). One thread running Go code per
+// process: with more, every wake-up of a mostly idle process readied a
+// second thread to spin for work, and the many processes of a node paid
+// that in futex calls and context switches (about 40 % of them), not in
+// packets. A node at one core carries what one core can (Tor relays
+// its cells on one thread too); TARZAN_NODE_GOMAXPROCS=0 gives a big exit
+// every core. The slack lets the kernel batch the 20 µs
+// naps of each child's runtime monitor thread (sysmon), which were about
+// a fifth of every child's profile; timers in a child fire up to 0.5 ms
+// late, packets are not delayed (a socket wakes a thread at once).
 var (
-	DefaultPluginProcs = 0
-	DefaultNodeProcs   = 0
-	DefaultTimerSlack  = time.Duration(0)
+	DefaultPluginProcs = 1
+	DefaultNodeProcs   = 1
+	DefaultTimerSlack  = 500 * time.Microsecond
 )
 
 // Settings are one process's runtime settings.
@@ -152,4 +162,13 @@ func Node(getenv Getenv) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want a number from 0 to 1024 (0: Go's choice)", EnvNodeProcs, v)
 	}
 	return n, nil
+}
+
+// ApplyNode sets this process's GOMAXPROCS as Node says for it.
+func ApplyNode() error {
+	n, err := Node(nil)
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
+	return err
 }
