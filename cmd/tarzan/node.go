@@ -44,7 +44,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // Package host opens its plugins, starts it and its control API, and
 // tears it all down.
 func runNode(args []string) error {
-	fs := newFlags("node", "node -c node.toml\n\nGo runtime: TARZAN_NODE_GOMAXPROCS, TARZAN_PLUGIN_GOMAXPROCS (default 1), TARZAN_TIMERSLACK (children's, 500us); docs/OPERATING.md")
+	fs := newFlags("node", "node -c node.toml\n\nGo runtime: TARZAN_NODE_GOMAXPROCS, TARZAN_PLUGIN_GOMAXPROCS (default 1), TARZAN_TIMERSLACK (children's); docs/OPERATING.md")
 	cfgPath := fs.String("c", "node.toml", "configuration file")
 	if err := parseFlags(fs, args); err != nil {
 		return err

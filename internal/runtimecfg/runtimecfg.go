@@ -43,14 +43,15 @@ const (
 // that in futex calls and context switches (about 40 % of them), not in
 // packets. A node at one core carries what one core can (Tor relays
 // its cells on one thread too); TARZAN_NODE_GOMAXPROCS=0 gives a big exit
-// every core. The slack lets the kernel batch the 20 µs
+// every core. Timer slack would let the kernel batch the 20 µs
 // naps of each child's runtime monitor thread (sysmon), which were about
-// a fifth of every child's profile; timers in a child fire up to 0.5 ms
-// late, packets are not delayed (a socket wakes a thread at once).
+// a fifth of every child's profile, but 500 µs of it helped in two A/B
+// runs of three and hurt in the third, so it stays off (0: the child
+// keeps the node's slack) until a quieter measurement says otherwise.
 var (
 	DefaultPluginProcs = 1
 	DefaultNodeProcs   = 1
-	DefaultTimerSlack  = 500 * time.Microsecond
+	DefaultTimerSlack  = time.Duration(0)
 )
 
 // Settings are one process's runtime settings.
