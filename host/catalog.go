@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/tarzan-net/tarzan/config"
+	"github.com/tarzan-net/tarzan/internal/runtimecfg"
 	"github.com/tarzan-net/tarzan/plugins/builtin"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
@@ -55,8 +56,13 @@ func open[T any, F ~func(map[string]string) (T, error)](c catalog, kind string, 
 
 // launcher returns how to start cfg's plugin as a child process.
 func (c catalog) launcher(kind string, cfg config.Plugin) (pluginkit.Launcher, error) {
+	rt, err := runtimecfg.Plugin(cfg.Name, nil)
+	if err != nil {
+		return pluginkit.Launcher{}, err
+	}
 	if cfg.Path != "" {
-		return pluginkit.Launcher{Path: cfg.Path, Checksum: cfg.SHA256, Logger: c.log, Name: cfg.Name}, nil
+		return pluginkit.Launcher{Path: cfg.Path, Checksum: cfg.SHA256, Logger: c.log, Name: cfg.Name,
+			Env: rt.Env(), TimerSlack: rt.TimerSlack}, nil
 	}
 	exe := c.exe
 	if exe == "" {
@@ -66,7 +72,8 @@ func (c catalog) launcher(kind string, cfg config.Plugin) (pluginkit.Launcher, e
 		}
 		exe = self
 	}
-	return pluginkit.Launcher{Path: exe, Args: ServeArgs(kind, cfg.Name), Logger: c.log, Name: cfg.Name}, nil
+	return pluginkit.Launcher{Path: exe, Args: ServeArgs(kind, cfg.Name), Logger: c.log, Name: cfg.Name,
+		Env: rt.Env(), TimerSlack: rt.TimerSlack}, nil
 }
 
 // ServeArgs are the arguments that make the tarzan binary (Options.Exe)

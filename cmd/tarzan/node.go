@@ -13,6 +13,7 @@ import (
 	"github.com/tarzan-net/tarzan/config"
 	"github.com/tarzan-net/tarzan/host"
 	"github.com/tarzan-net/tarzan/host/plugincheck"
+	"github.com/tarzan-net/tarzan/internal/runtimecfg"
 	"github.com/tarzan-net/tarzan/sdk/pluginkit"
 )
 
@@ -43,7 +44,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // Package host opens its plugins, starts it and its control API, and
 // tears it all down.
 func runNode(args []string) error {
-	fs := newFlags("node", "node -c node.toml")
+	fs := newFlags("node", "node -c node.toml\n\nGo runtime: TARZAN_NODE_GOMAXPROCS, TARZAN_PLUGIN_GOMAXPROCS (default 1), TARZAN_TIMERSLACK (children's); docs/OPERATING.md")
 	cfgPath := fs.String("c", "node.toml", "configuration file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -53,6 +54,9 @@ func runNode(args []string) error {
 		return err
 	}
 	if err := plugincheck.CheckShipped(cfg); err != nil { // plugin names and options, with file and line
+		return err
+	}
+	if err := runtimecfg.ApplyNode(); err != nil { // GOMAXPROCS; docs/OPERATING.md
 		return err
 	}
 	log, level := host.NewLogger(os.Stderr, cfg.Node.LogFormat, cfg.Node.LogLevel)

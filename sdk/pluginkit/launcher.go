@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 )
@@ -35,6 +36,16 @@ type Launcher struct {
 	Logger *slog.Logger
 	// Name identifies the plugin in logs, errors and Stats, e.g. "udp".
 	Name string
+	// Env is added to the child's environment after the host's own, so
+	// an entry here wins over the same variable inherited from the host:
+	// the host's runtime settings for this child (e.g. GOMAXPROCS=1).
+	Env []string
+	// TimerSlack, if positive, is the child's timer slack: how late the
+	// kernel may wake its sleeping threads so as to batch wake-ups (Linux
+	// prctl PR_SET_TIMERSLACK; every thread of the child inherits it,
+	// the Go runtime's own monitor thread included). Zero leaves the
+	// child the host's. Elsewhere it is ignored.
+	TimerSlack time.Duration
 }
 
 func (l Launcher) logger() *slog.Logger {
@@ -90,8 +101,14 @@ func (l Launcher) checksumError(err error) error {
 		ErrChecksum, l.Path, strings.ToLower(l.Checksum), got)
 }
 
+// command is the child's command line and environment: the host's log
+// level, then the host's environment (which may override it), then
+// Launcher.Env. go-plugin appends its own variables after these
+// (SkipHostEnv: it would otherwise put the host's environment after
+// Launcher.Env, and the last of a duplicated variable is the one a child
+// sees).
 func (l Launcher) command() *exec.Cmd {
 	cmd := exec.Command(l.Path, l.Args...)
-	cmd.Env = []string{hostLevelEnv(l.logger())}
+	cmd.Env = append(append([]string{hostLevelEnv(l.logger())}, os.Environ()...), l.Env...)
 	return cmd
 }

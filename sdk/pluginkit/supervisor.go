@@ -110,8 +110,14 @@ func (s *Supervisor) spawn(restart bool) (*child, error) {
 		AutoMTLS:         true,
 		StartTimeout:     startTimeout,
 		Logger:           newBridge(s.l.logger(), s.l.name()),
+		SkipHostEnv:      true, // command() put it in, before Launcher.Env
 	})
-	rpc, err := client.Client()
+	var rpc plugin.ClientProtocol
+	err := withTimerSlack(s.l.TimerSlack, func() error {
+		var err error
+		rpc, err = client.Client() // starts the child from this thread
+		return err
+	})
 	if started != nil {
 		started()
 	}
