@@ -18,6 +18,7 @@ package tunbench
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -422,4 +423,18 @@ func idle(ctx context.Context, pids func() []int, window time.Duration) (float64
 	}
 	c1, _ := cpuSeconds(pids())
 	return (c1 - c0) / time.Since(t0).Seconds(), nil
+}
+
+// RegisterFlags binds c's fields to the flags of `tarzan bench tun`.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.Runs, "runs", 3, "interleaved runs per overlay")
+	fs.IntVar(&c.Seconds, "t", 5, "iperf3 TCP seconds")
+	fs.BoolVar(&c.Reverse, "R", false, "iperf3 -R in the TCP test: the server sends (a download through the TUN)")
+	fs.IntVar(&c.Streams, "P", 1, "iperf3 -P in the TCP test: parallel streams, for every overlay alike")
+	fs.IntVar(&c.Nodes, "nodes", 6, "Tarzan relay/exit nodes")
+	fs.StringVar(&c.Baseline, "baseline", "yggdrasil", "yggdrasil, none (Tarzan alone) or tarzan:PATH (another build)")
+	fs.BoolVar(&c.InProcess, "inprocess", false, "run Tarzan's plugins inside their nodes")
+	fs.StringVar(&c.WorkDir, "work", "", "keep configs and logs in this directory")
+	fs.StringVar(&c.NetnsPrefix, "netns-prefix", NamePrefix, "start every namespace name with this (letters; runs with different prefixes never touch each other's)")
+	fs.StringVar(&c.Binary, "bin", "", "tarzan executable the nodes run (default: this one)")
 }
