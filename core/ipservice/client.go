@@ -174,6 +174,8 @@ func (s *Service) routePacket(flow uint64, pkt []byte, info ippkt.Info) {
 // sendClient is the client fair queue's sender: each packet goes into
 // the tunnel chosen for it.
 func (s *Service) sendClient(items []fqItem[*ipTunnel]) {
+	s.n.Cork() // the batch's frames leave in one write, from here
+	defer s.n.Uncork()
 	for _, it := range items {
 		if !s.sendTo(it.to, it.to.flow.Load(), it.buf, it.info) {
 			info := it.info
@@ -324,6 +326,15 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 // deliverClient hands a packet from a tunnel to the client adapter.
 func (s *Service) deliverClient(flow uint64, pkt []byte) {
 	if w := s.client.writer; w == nil || !w.Write(flow, pkt) {
+		s.inc(DropAdapter)
+	}
+}
+
+// deliverClientBatch is deliverClient from inside a receive loop's
+// batch (TunnelEvents.Data): the packet is queued and leaves with the
+// rest of the batch when it ends (flushWriters).
+func (s *Service) deliverClientBatch(flow uint64, pkt []byte) {
+	if w := s.client.writer; w == nil || !w.Queue(flow, pkt) {
 		s.inc(DropAdapter)
 	}
 }

@@ -149,6 +149,7 @@ func (s *Service) Start(n *node.Node) error {
 	}
 	n.Go(s.closer)
 	n.OnMaintain(s.maintain)
+	n.OnBatchEnd(s.flushWriters)
 	return nil
 }
 
@@ -164,6 +165,18 @@ func (s *Service) adapterWriter(a adapter.Adapter, warnKey string) *adapter.Writ
 	})
 	s.n.Go(func() { w.Run(s.n.Done()) })
 	return w
+}
+
+// flushWriters hands the adapters what a receive loop's batch queued
+// for them (deliverClientBatch, exitData), on that loop's goroutine: no
+// wake-up of the writers' goroutines per batch.
+func (s *Service) flushWriters() {
+	if w := s.client.writer; w != nil {
+		w.Flush()
+	}
+	if w := s.exits.writer; w != nil {
+		w.Flush()
+	}
 }
 
 // closer closes the adapters once the node stops: their blocked reads

@@ -127,13 +127,16 @@ type Node struct {
 	started atomic.Bool
 	closing atomic.Bool  // Close ran (or runs): only the first says goodbye
 	writing atomic.Int32 // frames queued for a writer or being written (Close waits for them)
-	corks   atomic.Int32 // receive loops handling a batch: writers wait for the frames it makes (send.go)
+	corks   atomic.Int32 // batches being handled (receive loops, Cork): the last to end one writes what they made (send.go)
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	limiter ratelog.Limiter
 
 	exitFlows   atomic.Uint64 // the last exit flow handle given out (ExitCircuit.Flow)
 	tunTotals   tunnelTotals  // tunnel numbers and DATA sums (tunnelstats.go)
+	batchMu     sync.Mutex
+	batchEnd    []func() // services' end-of-batch work (OnBatchEnd)
+	batchEndN   atomic.Int32
 	maintMu     sync.Mutex
 	maintainers []func(time.Time) // services' maintenance (OnMaintain)
 	goMu        sync.Mutex

@@ -25,6 +25,8 @@ type Writer struct {
 	onErr func(lost int, err error)
 	wake  chan struct{}
 
+	flushMu sync.Mutex // held while a batch is handed over (Run or Flush): one at a time, in order
+
 	mu     sync.Mutex
 	queue  []Packet // written, not yet handed to the adapter
 	spare  []Packet // the batch Run handed over last, reused
@@ -54,6 +56,20 @@ func NewWriter(a Adapter, limit int, onErr func(lost int, err error)) *Writer {
 // Write queues a copy of pkt for flow. It reports false, and keeps
 // nothing, if the queue is full or Run has returned.
 func (w *Writer) Write(flow uint64, pkt []byte) bool {
+	if !w.Queue(flow, pkt) {
+		return false
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default: // Run is already awake
+	}
+	return true
+}
+
+// Queue is Write without waking Run: the packet waits for the caller's
+// Flush (or the next Write). A caller that hands over packets in batches
+// queues them all, then flushes once.
+func (w *Writer) Queue(flow uint64, pkt []byte) bool {
 	w.mu.Lock()
 	if w.closed || len(w.queue) >= w.limit {
 		w.mu.Unlock()
@@ -62,11 +78,29 @@ func (w *Writer) Write(flow uint64, pkt []byte) bool {
 	w.queue = append(w.queue, Packet{Buf: append(w.buf(len(pkt)), pkt...), N: len(pkt), Flow: flow})
 	w.queued++
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default: // Run is already awake
-	}
 	return true
+}
+
+// Flush hands what is queued to the adapter on the caller's goroutine,
+// saving Run's wake-up; if a batch is being handed over already (by Run
+// or another Flush) it wakes Run instead of waiting.
+func (w *Writer) Flush() {
+	w.mu.Lock()
+	empty := len(w.queue) == 0
+	w.mu.Unlock()
+	if empty {
+		return
+	}
+	if !w.flushMu.TryLock() {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	defer w.flushMu.Unlock()
+	for w.flushLocked() {
+	}
 }
 
 // CloseFlow calls the adapter's CloseFlow(flow) (adapter.FlowCloser; a
@@ -97,14 +131,16 @@ func (w *Writer) Run(done <-chan struct{}) {
 		case <-done:
 			return
 		}
-		for w.flush() {
+		w.flushMu.Lock()
+		for w.flushLocked() {
 		}
+		w.flushMu.Unlock()
 	}
 }
 
-// flush hands the queue to the adapter, BatchSize packets per call, and
-// reports whether there was anything to hand.
-func (w *Writer) flush() bool {
+// flushLocked hands the queue to the adapter, BatchSize packets per call,
+// and reports whether there was anything to hand; w.flushMu is held.
+func (w *Writer) flushLocked() bool {
 	w.mu.Lock()
 	batch := w.queue
 	w.queue, w.spare = w.spare[:0], nil
