@@ -116,6 +116,7 @@ func (s *Service) clientLoop() {
 	for i := range pkts {
 		pkts[i].Buf = make([]byte, 2048)
 	}
+	batch := make([]fqItem[*ipTunnel], fqBatch) // drain's
 	for {
 		k, err := a.ReadPackets(pkts)
 		if err != nil {
@@ -129,7 +130,7 @@ func (s *Service) clientLoop() {
 		for i := 0; i < k; i++ {
 			s.clientPacket(pkts[i].Flow, pkts[i].Buf[:pkts[i].N])
 		}
-		s.client.fq.kick() // a no-op without a fair queue
+		s.client.fq.drain(batch) // a no-op without a fair queue
 	}
 }
 

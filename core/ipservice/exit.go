@@ -100,6 +100,7 @@ func (s *Service) exitLoop() {
 	for i := range pkts {
 		pkts[i].Buf = make([]byte, 2048)
 	}
+	batch := make([]fqItem[*exitFlow], fqBatch) // drain's
 	for {
 		k, err := a.ReadPackets(pkts)
 		if err != nil {
@@ -132,7 +133,7 @@ func (s *Service) exitLoop() {
 				ef.c.Reply(data)
 			}
 		}
-		s.exits.fq.kick()
+		s.exits.fq.drain(batch)
 	}
 }
 

@@ -126,6 +126,7 @@ func (s *Service) Start(n *node.Node) error {
 			s.client.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendClient, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
 				s.client.fq.room = awaitClientRoom
+				s.client.fq.ready = clientReady
 				if s.opts.FairQueueInline {
 					s.client.fq.try = s.trySendClient
 				}
@@ -139,6 +140,7 @@ func (s *Service) Start(n *node.Node) error {
 			s.exits.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendExit, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
 				s.exits.fq.room = awaitExitRoom
+				s.exits.fq.ready = exitReady
 				if s.opts.FairQueueInline {
 					s.exits.fq.try = trySendExit
 				}

@@ -29,9 +29,12 @@ type endpoint struct {
 	qlen  atomic.Int32  // qn, read without qmu
 	space chan struct{} // closed when frames leave a full queue; nil: nobody waits
 	wake  chan struct{} // the writer goroutine has something to flush
-	wmu   sync.Mutex    // held by whoever flushes; guards bufs and pkts
-	bufs  []*frameBuf
-	pkts  []transport.Packet
+	// wmu is held (a token in it) by whoever flushes; it guards bufs and
+	// pkts. A channel, not a sync.Mutex: the writer waiting for a
+	// receive loop's write is then durably blocked in a synctest bubble.
+	wmu  chan struct{}
+	bufs []*frameBuf
+	pkts []transport.Packet
 	// room wakes the senders waiting for out to hold fewer than
 	// inlineRoom frames (awaitRoom): closed by the writer and replaced.
 	roomMu      sync.Mutex
@@ -76,7 +79,7 @@ func (n *Node) bindEndpoints() error {
 		}
 		n.eps = append(n.eps, &endpoint{
 			idx: i, tr: spec.Transport, name: spec.Transport.Name(), bound: bound, advertise: adv,
-			q: make([]*frameBuf, writerQueue), wake: make(chan struct{}, 1),
+			q: make([]*frameBuf, writerQueue), wake: make(chan struct{}, 1), wmu: make(chan struct{}, 1),
 			bufs: make([]*frameBuf, transport.BatchSize), pkts: make([]transport.Packet, transport.BatchSize),
 		})
 	}

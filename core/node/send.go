@@ -193,14 +193,16 @@ func (n *Node) runBatchEnd() {
 // about to find the queue empty and stop).
 func (n *Node) flush(ep *endpoint, try bool) {
 	if try {
-		if !ep.wmu.TryLock() {
+		select {
+		case ep.wmu <- struct{}{}:
+		default:
 			kick(ep)
 			return
 		}
 	} else {
-		ep.wmu.Lock()
+		ep.wmu <- struct{}{}
 	}
-	defer ep.wmu.Unlock()
+	defer func() { <-ep.wmu }()
 	for {
 		ep.qmu.Lock()
 		k := min(ep.qn, len(ep.bufs))

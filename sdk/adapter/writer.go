@@ -25,7 +25,10 @@ type Writer struct {
 	onErr func(lost int, err error)
 	wake  chan struct{}
 
-	flushMu sync.Mutex // held while a batch is handed over (Run or Flush): one at a time, in order
+	// flushMu is held (a token in it) while a batch is handed over (Run
+	// or Flush): one at a time, in order. A channel, so that Run waiting
+	// for a Flush is durably blocked in a synctest bubble.
+	flushMu chan struct{}
 
 	mu     sync.Mutex
 	queue  []Packet // written, not yet handed to the adapter
@@ -48,7 +51,7 @@ func NewWriter(a Adapter, limit int, onErr func(lost int, err error)) *Writer {
 	if limit <= 0 {
 		limit = DefaultWriterQueue
 	}
-	w := &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1)}
+	w := &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1), flushMu: make(chan struct{}, 1)}
 	w.moved = sync.NewCond(&w.mu)
 	return w
 }
@@ -91,14 +94,16 @@ func (w *Writer) Flush() {
 	if empty {
 		return
 	}
-	if !w.flushMu.TryLock() {
+	select {
+	case w.flushMu <- struct{}{}:
+	default:
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
 		return
 	}
-	defer w.flushMu.Unlock()
+	defer func() { <-w.flushMu }()
 	for w.flushLocked() {
 	}
 }
@@ -131,10 +136,14 @@ func (w *Writer) Run(done <-chan struct{}) {
 		case <-done:
 			return
 		}
-		w.flushMu.Lock()
+		select {
+		case w.flushMu <- struct{}{}:
+		case <-done:
+			return
+		}
 		for w.flushLocked() {
 		}
-		w.flushMu.Unlock()
+		<-w.flushMu
 	}
 }
 
