@@ -19,12 +19,15 @@
 //     a tunnel's cells, ExitHandler.ExitData for DATA at a last hop.
 //  2. Anything that sends builds a link payload and calls sendPayload
 //     (send.go). An unshaped link seals at once and queues the frame on
-//     n.out; a shaped link queues the plaintext on its own bounded queue.
+//     its endpoint's writer queue; a shaped link queues the plaintext on
+//     its own bounded queue.
 //  3. shapeLoop (one, cover.go) asks the cover policy for per-link rates
 //     once per policy tick and, every few milliseconds, releases the
 //     frames each shaped link is due: queued data first, padding otherwise.
-//  4. writeLoop (one per transport) drains n.out in batches of up to
-//     transport.BatchSize and writes them.
+//  4. the goroutine that ends a batch (a receive loop, or a service's
+//     Cork/Uncork) writes what the batch queued itself; writeLoop (one
+//     per transport) drains what is queued outside a batch, in
+//     WriteBatch calls of up to transport.BatchSize frames.
 //  5. maintainLoop (one, maintain.go) runs discovery proposals, probes,
 //     mimic recomputation, link handshakes and rekeys, keepalives,
 //     circuit and orphan expiry on the node's clock, then the services'

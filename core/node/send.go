@@ -16,10 +16,11 @@ package node
 //     (full: dropped, drop_queue_full);
 //  3. shapeLoop (cover.go) releases a shaped link's queued payloads in its
 //     slots, sealing each then, and fills the empty slots with padding;
-//  4. writeLoop (one per transport) drains the out queue in batches of up
-//     to transport.BatchSize into WriteBatch; while a receive loop handles
-//     a batch of frames it waits for the end of it (cork, uncork), so
-//     that what one received batch makes leaves in one write.
+//  4. while a batch is being handled (a receive loop's, or a service's
+//     between Cork and Uncork) nothing queued wakes the writer: the
+//     goroutine that ends the last batch writes the queue itself (flush),
+//     in WriteBatch calls of up to transport.BatchSize frames; outside a
+//     batch, writeLoop (one per transport) is woken to write it.
 
 import (
 	"errors"
