@@ -58,9 +58,10 @@
 //     packets the service writes one at a time to its adapter in
 //     batches; CloseFlow goes through it too, behind the flow's last
 //     packets. What a receive loop's batch delivers (fromExit, exitData)
-//     is only queued, and the receive loop itself hands it over at the
-//     end of the batch (node.OnBatchEnd, flushWriters): Run wakes only
-//     for packets written outside a batch.
+//     is queued without a wake-up, and Run is woken once at the end of
+//     the batch (node.OnBatchEnd, flushWriters), not once per packet.
+//     The receive loop never writes to an adapter itself: a stuck
+//     adapter fills the queue and is dropped from, the links go on.
 //  6. closer (one) closes the adapters when the node stops, which ends
 //     the loops above.
 //

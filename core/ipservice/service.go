@@ -169,15 +169,17 @@ func (s *Service) adapterWriter(a adapter.Adapter, warnKey string) *adapter.Writ
 	return w
 }
 
-// flushWriters hands the adapters what a receive loop's batch queued
-// for them (deliverClientBatch, exitData), on that loop's goroutine: no
-// wake-up of the writers' goroutines per batch.
+// flushWriters wakes the adapter writers for what a receive loop's batch
+// queued for them (deliverClientBatch, exitData): once per batch, not
+// once per packet. The receive loop does not write to the adapters
+// itself: a stuck (or hostile) adapter child must fill its writer's
+// queue and be dropped from (drop_adapter), not stall the links.
 func (s *Service) flushWriters() {
 	if w := s.client.writer; w != nil {
-		w.Flush()
+		w.Kick()
 	}
 	if w := s.exits.writer; w != nil {
-		w.Flush()
+		w.Kick()
 	}
 }
 

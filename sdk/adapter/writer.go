@@ -25,11 +25,6 @@ type Writer struct {
 	onErr func(lost int, err error)
 	wake  chan struct{}
 
-	// flushMu is held (a token in it) while a batch is handed over (Run
-	// or Flush): one at a time, in order. A channel, so that Run waiting
-	// for a Flush is durably blocked in a synctest bubble.
-	flushMu chan struct{}
-
 	mu     sync.Mutex
 	queue  []Packet // written, not yet handed to the adapter
 	spare  []Packet // the batch Run handed over last, reused
@@ -51,7 +46,7 @@ func NewWriter(a Adapter, limit int, onErr func(lost int, err error)) *Writer {
 	if limit <= 0 {
 		limit = DefaultWriterQueue
 	}
-	w := &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1), flushMu: make(chan struct{}, 1)}
+	w := &Writer{a: a, limit: limit, onErr: onErr, wake: make(chan struct{}, 1)}
 	w.moved = sync.NewCond(&w.mu)
 	return w
 }
@@ -62,16 +57,15 @@ func (w *Writer) Write(flow uint64, pkt []byte) bool {
 	if !w.Queue(flow, pkt) {
 		return false
 	}
-	select {
-	case w.wake <- struct{}{}:
-	default: // Run is already awake
-	}
+	w.Kick()
 	return true
 }
 
 // Queue is Write without waking Run: the packet waits for the caller's
-// Flush (or the next Write). A caller that hands over packets in batches
-// queues them all, then flushes once.
+// Kick (or the next Write). A caller that writes packets in batches
+// queues them all, then kicks once: Run wakes once per batch, not once
+// per packet, and the caller never waits for the adapter (a stuck
+// adapter fills the queue, and Queue then drops).
 func (w *Writer) Queue(flow uint64, pkt []byte) bool {
 	w.mu.Lock()
 	if w.closed || len(w.queue) >= w.limit {
@@ -84,27 +78,11 @@ func (w *Writer) Queue(flow uint64, pkt []byte) bool {
 	return true
 }
 
-// Flush hands what is queued to the adapter on the caller's goroutine,
-// saving Run's wake-up; if a batch is being handed over already (by Run
-// or another Flush) it wakes Run instead of waiting.
-func (w *Writer) Flush() {
-	w.mu.Lock()
-	empty := len(w.queue) == 0
-	w.mu.Unlock()
-	if empty {
-		return
-	}
+// Kick wakes Run for what Queue queued.
+func (w *Writer) Kick() {
 	select {
-	case w.flushMu <- struct{}{}:
-	default:
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-		return
-	}
-	defer func() { <-w.flushMu }()
-	for w.flushLocked() {
+	case w.wake <- struct{}{}:
+	default: // Run is already awake
 	}
 }
 
@@ -136,20 +114,14 @@ func (w *Writer) Run(done <-chan struct{}) {
 		case <-done:
 			return
 		}
-		select {
-		case w.flushMu <- struct{}{}:
-		case <-done:
-			return
+		for w.flush() {
 		}
-		for w.flushLocked() {
-		}
-		<-w.flushMu
 	}
 }
 
-// flushLocked hands the queue to the adapter, BatchSize packets per call,
-// and reports whether there was anything to hand; w.flushMu is held.
-func (w *Writer) flushLocked() bool {
+// flush hands the queue to the adapter, BatchSize packets per call, and
+// reports whether there was anything to hand.
+func (w *Writer) flush() bool {
 	w.mu.Lock()
 	batch := w.queue
 	w.queue, w.spare = w.spare[:0], nil
