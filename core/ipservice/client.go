@@ -116,6 +116,7 @@ func (s *Service) clientLoop() {
 	for i := range pkts {
 		pkts[i].Buf = make([]byte, 2048)
 	}
+	batch := make([]fqItem[*ipTunnel], fqBatch) // drain's
 	for {
 		k, err := a.ReadPackets(pkts)
 		if err != nil {
@@ -129,7 +130,7 @@ func (s *Service) clientLoop() {
 		for i := 0; i < k; i++ {
 			s.clientPacket(pkts[i].Flow, pkts[i].Buf[:pkts[i].N])
 		}
-		s.client.fq.kick() // a no-op without a fair queue
+		s.client.fq.drain(batch) // a no-op without a fair queue
 	}
 }
 
@@ -174,6 +175,8 @@ func (s *Service) routePacket(flow uint64, pkt []byte, info ippkt.Info) {
 // sendClient is the client fair queue's sender: each packet goes into
 // the tunnel chosen for it.
 func (s *Service) sendClient(items []fqItem[*ipTunnel]) {
+	s.n.Cork() // the batch's frames leave in one write, from here
+	defer s.n.Uncork()
 	for _, it := range items {
 		if !s.sendTo(it.to, it.to.flow.Load(), it.buf, it.info) {
 			info := it.info
@@ -324,6 +327,15 @@ func (s *Service) buildForFlow(flow uint64, pf *pendingFlow) {
 // deliverClient hands a packet from a tunnel to the client adapter.
 func (s *Service) deliverClient(flow uint64, pkt []byte) {
 	if w := s.client.writer; w == nil || !w.Write(flow, pkt) {
+		s.inc(DropAdapter)
+	}
+}
+
+// deliverClientBatch is deliverClient from inside a receive loop's
+// batch (TunnelEvents.Data): the packet is queued and leaves with the
+// rest of the batch when it ends (flushWriters).
+func (s *Service) deliverClientBatch(flow uint64, pkt []byte) {
+	if w := s.client.writer; w == nil || !w.Queue(flow, pkt) {
 		s.inc(DropAdapter)
 	}
 }

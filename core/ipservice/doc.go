@@ -35,10 +35,14 @@
 //  1. clientLoop (one, with a client adapter) reads batches of packets
 //     from the adapter, picks each one's tunnel and puts it in the
 //     client's fair queue (fq.go), or queues it while that tunnel is
-//     built; it never waits on the engine. The client fair queue's
-//     sender (one, fairQueue.run calling sendClient) hands the queued
-//     packets to their tunnels, flow by flow in deficit round robin; it
-//     is the goroutine the engine's backpressure stops.
+//     built; it never waits on the engine. After each batch it sends
+//     the queue itself while the engine has room and nobody else is
+//     sending (fairQueue.drain: no hand-off); otherwise the client fair
+//     queue's sender (one, fairQueue.run calling sendClient) hands the
+//     queued packets to their tunnels, flow by flow in deficit round
+//     robin; it is the goroutine the engine's backpressure stops. Both
+//     send a batch between node.Cork and Uncork, so that its frames
+//     leave in one transport write made by the sending goroutine.
 //  2. buildForFlow (one per flow whose tunnel is being built, with a
 //     helper that cancels the build when the node stops) builds the
 //     tunnel, then sends the packets queued for it, or answers them with
@@ -46,13 +50,18 @@
 //  3. buildSpare (at most one at a time) builds a spare tunnel, started
 //     when a new flow takes the spare and at maintenance rounds.
 //  4. exitLoop (one, with an exit adapter) reads the adapter's replies and
-//     puts each in the exit's fair queue, by circuit and inner flow; the
-//     exit fair queue's sender (one, sendExit) sends them down their
-//     circuits, in deficit round robin.
+//     puts each in the exit's fair queue, by circuit and inner flow, then
+//     drains it as clientLoop does; the exit fair queue's sender (one,
+//     sendExit) sends what the engine had no room for down the circuits,
+//     in deficit round robin.
 //  5. an adapter writer (one per adapter, adapter.Writer.Run) hands the
-//     packets the service writes one at a time (deliverClient, exitData,
-//     from the engine's receive goroutines) to its adapter in batches;
-//     CloseFlow goes through it too, behind the flow's last packets.
+//     packets the service writes one at a time to its adapter in
+//     batches; CloseFlow goes through it too, behind the flow's last
+//     packets. What a receive loop's batch delivers (fromExit, exitData)
+//     is queued without a wake-up, and Run is woken once at the end of
+//     the batch (node.OnBatchEnd, flushWriters), not once per packet.
+//     The receive loop never writes to an adapter itself: a stuck
+//     adapter fills the queue and is dropped from, the links go on.
 //  6. closer (one) closes the adapters when the node stops, which ends
 //     the loops above.
 //

@@ -84,7 +84,9 @@ func (s *Service) exitData(c node.ExitCircuit, pkt []byte) {
 	if !ok {
 		v, _ = s.exits.m.LoadOrStore(flow, &exitFlow{c: c, flow: flow})
 	}
-	if w := s.exits.writer; w == nil || !w.Write(flow, pkt) {
+	// Queued: it leaves with the rest of the receive loop's batch
+	// (flushWriters).
+	if w := s.exits.writer; w == nil || !w.Queue(flow, pkt) {
 		s.inc(DropAdapter) // queue full; refusals are counted by adapterWriter
 		return
 	}
@@ -98,6 +100,7 @@ func (s *Service) exitLoop() {
 	for i := range pkts {
 		pkts[i].Buf = make([]byte, 2048)
 	}
+	batch := make([]fqItem[*exitFlow], fqBatch) // drain's
 	for {
 		k, err := a.ReadPackets(pkts)
 		if err != nil {
@@ -130,13 +133,15 @@ func (s *Service) exitLoop() {
 				ef.c.Reply(data)
 			}
 		}
-		s.exits.fq.kick()
+		s.exits.fq.drain(batch)
 	}
 }
 
 // sendExit is the exit fair queue's sender: each packet goes down its
 // circuit.
 func (s *Service) sendExit(items []fqItem[*exitFlow]) {
+	s.n.Cork() // the batch's frames leave in one write, from here
+	defer s.n.Uncork()
 	for _, it := range items {
 		it.to.c.Reply(it.buf)
 	}

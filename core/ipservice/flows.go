@@ -269,5 +269,5 @@ func (it *ipTunnel) fromExit(pkt []byte) {
 	if in, err := ippkt.Parse(pkt); err == nil {
 		it.flows.toApp(pkt, in)
 	}
-	it.s.deliverClient(it.flow.Load(), pkt)
+	it.s.deliverClientBatch(it.flow.Load(), pkt)
 }

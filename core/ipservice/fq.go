@@ -83,11 +83,22 @@ type fairQueue[T any] struct {
 	// packet for to without a wait (Tunnel.AwaitRoom): the backlog
 	// stays here, per flow, rather than in the engine's shared writer
 	// queue. nil: send at once (and block in the engine when it is full).
-	room  func(to T)
+	room func(to T)
+	// ready reports whether the engine takes a packet for to now without
+	// a wait (Tunnel.HasRoom); with it, the reader that pushed a batch
+	// sends it itself (drain) while nobody else is sending. nil: always
+	// through the sender goroutine.
+	ready func(to T) bool
 	drop  func() // counts one packet dropped from a fat flow
 	wake  chan struct{}
 	done  <-chan struct{}
 	limit int
+
+	// sendMu is held (a token in it) by whoever pops and sends (run,
+	// drain): one batch at a time, in order. A channel, not a
+	// sync.Mutex, so that a sender waiting for it is durably blocked in
+	// a synctest bubble.
+	sendMu chan struct{}
 
 	mu      sync.Mutex
 	flows   map[fqKey]*fqBucket[T] // the busy flows
@@ -101,7 +112,7 @@ type fairQueue[T any] struct {
 }
 
 func newFairQueue[T any](done <-chan struct{}, limit int, send func([]fqItem[T]), drop func()) *fairQueue[T] {
-	return &fairQueue[T]{send: send, drop: drop, wake: make(chan struct{}, 1), done: done, limit: limit, flows: map[fqKey]*fqBucket[T]{}}
+	return &fairQueue[T]{send: send, drop: drop, wake: make(chan struct{}, 1), sendMu: make(chan struct{}, 1), done: done, limit: limit, flows: map[fqKey]*fqBucket[T]{}}
 }
 
 // push sends pkt for to (a flow of tunnel or circuit id) at once while
@@ -263,26 +274,74 @@ func (q *fairQueue[T]) run() {
 		case <-q.done:
 			return
 		}
-		for !q.isDone() {
-			q.mu.Lock()
-			n := q.pop(batch)
-			q.sending = n
-			q.mu.Unlock()
-			if n == 0 {
-				break
-			}
-			if q.room != nil {
-				q.room(batch[0].to)
-			}
-			q.send(batch[:n])
-			q.mu.Lock()
-			q.sending = 0
-			for i := range batch[:n] {
-				q.recycle(batch[i].buf)
-				batch[i] = fqItem[T]{}
-			}
-			q.mu.Unlock()
+		select {
+		case q.sendMu <- struct{}{}:
+		case <-q.done:
+			return
 		}
+		for !q.isDone() && q.sendOne(batch, true) {
+		}
+		<-q.sendMu
+	}
+}
+
+// sendOne pops one batch and sends it; q.sendMu is held. With wait it
+// first waits for the engine's room (room); without, it sends only if
+// the engine has room now (ready) and reports false otherwise. It
+// reports whether it sent anything.
+func (q *fairQueue[T]) sendOne(batch []fqItem[T], wait bool) bool {
+	q.mu.Lock()
+	if !wait {
+		if len(q.active) == 0 || !q.ready(q.active[0].pkts[q.active[0].head].to) {
+			q.mu.Unlock()
+			return false
+		}
+	}
+	n := q.pop(batch)
+	q.sending = n
+	q.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	if wait && q.room != nil {
+		q.room(batch[0].to)
+	}
+	q.send(batch[:n])
+	q.mu.Lock()
+	q.sending = 0
+	for i := range batch[:n] {
+		q.recycle(batch[i].buf)
+		batch[i] = fqItem[T]{}
+	}
+	q.mu.Unlock()
+	return true
+}
+
+// drain is kick for a reader that has pushed a batch: while nobody else
+// is sending and the engine has room, it sends the queue itself, in
+// deficit round robin order as the sender would (no wake-up of the
+// sender goroutine, no hand-off); what is left (the engine's writer is
+// backed up) goes to the sender, which waits for room. ready must be
+// set.
+func (q *fairQueue[T]) drain(batch []fqItem[T]) {
+	if q == nil {
+		return
+	}
+	if q.ready == nil {
+		q.kick()
+		return
+	}
+	select {
+	case q.sendMu <- struct{}{}:
+	default:
+		q.kick()
+		return
+	}
+	for !q.isDone() && q.sendOne(batch, false) {
+	}
+	<-q.sendMu
+	if q.queued() > 0 {
+		q.kick()
 	}
 }
 
@@ -321,8 +380,10 @@ func (s *Service) trySendClient(it *ipTunnel, pkt []byte, info ippkt.Info) bool 
 	return true
 }
 
-func awaitClientRoom(it *ipTunnel) { it.t.AwaitRoom() }
-func awaitExitRoom(ef *exitFlow)   { ef.c.AwaitRoom() }
+func awaitClientRoom(it *ipTunnel)  { it.t.AwaitRoom() }
+func clientReady(it *ipTunnel) bool { return it.t.HasRoom() }
+func exitReady(ef *exitFlow) bool   { return ef.c.HasRoom() }
+func awaitExitRoom(ef *exitFlow)    { ef.c.AwaitRoom() }
 
 // trySendExit is the exit fair queue's inline send (push): down the
 // packet's circuit, if the engine takes it now.

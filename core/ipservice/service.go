@@ -126,6 +126,7 @@ func (s *Service) Start(n *node.Node) error {
 			s.client.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendClient, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
 				s.client.fq.room = awaitClientRoom
+				s.client.fq.ready = clientReady
 				if s.opts.FairQueueInline {
 					s.client.fq.try = s.trySendClient
 				}
@@ -139,6 +140,7 @@ func (s *Service) Start(n *node.Node) error {
 			s.exits.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendExit, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
 				s.exits.fq.room = awaitExitRoom
+				s.exits.fq.ready = exitReady
 				if s.opts.FairQueueInline {
 					s.exits.fq.try = trySendExit
 				}
@@ -149,6 +151,7 @@ func (s *Service) Start(n *node.Node) error {
 	}
 	n.Go(s.closer)
 	n.OnMaintain(s.maintain)
+	n.OnBatchEnd(s.flushWriters)
 	return nil
 }
 
@@ -164,6 +167,20 @@ func (s *Service) adapterWriter(a adapter.Adapter, warnKey string) *adapter.Writ
 	})
 	s.n.Go(func() { w.Run(s.n.Done()) })
 	return w
+}
+
+// flushWriters wakes the adapter writers for what a receive loop's batch
+// queued for them (deliverClientBatch, exitData): once per batch, not
+// once per packet. The receive loop does not write to the adapters
+// itself: a stuck (or hostile) adapter child must fill its writer's
+// queue and be dropped from (drop_adapter), not stall the links.
+func (s *Service) flushWriters() {
+	if w := s.client.writer; w != nil {
+		w.Kick()
+	}
+	if w := s.exits.writer; w != nil {
+		w.Kick()
+	}
 }
 
 // closer closes the adapters once the node stops: their blocked reads

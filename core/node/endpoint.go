@@ -19,16 +19,32 @@ type endpoint struct {
 	name      string
 	bound     netip.AddrPort
 	advertise []netip.AddrPort
-	out       chan *frameBuf
-	// uncork wakes the writer that waits for the receive loops to finish
-	// their batches (send.go, writeLoop), or for room in out.
-	uncork chan struct{}
+	// The writer queue (send.go): a FIFO ring of frames to write, written
+	// by whoever holds wmu (flush): the goroutine that ends a batch, or
+	// the writer goroutine, woken by wake.
+	qmu   sync.Mutex
+	q     []*frameBuf // ring of writerQueue frames
+	qhead int
+	qn    int
+	qlen  atomic.Int32  // qn, read without qmu
+	space chan struct{} // closed when frames leave a full queue; nil: nobody waits
+	wake  chan struct{} // the writer goroutine has something to flush
+	// wmu is held (a token in it) by whoever flushes; it guards bufs and
+	// pkts. A channel, not a sync.Mutex: the writer waiting for a
+	// receive loop's write is then durably blocked in a synctest bubble.
+	wmu  chan struct{}
+	bufs []*frameBuf
+	pkts []transport.Packet
 	// room wakes the senders waiting for out to hold fewer than
 	// inlineRoom frames (awaitRoom): closed by the writer and replaced.
 	roomMu      sync.Mutex
 	room        chan struct{}
 	roomWaiters atomic.Int32
 }
+
+// writerQueue is how many frames an endpoint's writer queue holds,
+// shared by every tunnel and relayed cell (see inlineRoom).
+const writerQueue = 4096
 
 // peerAddr is where a peer is reached: which of our transports, and the
 // address on it.
@@ -63,7 +79,8 @@ func (n *Node) bindEndpoints() error {
 		}
 		n.eps = append(n.eps, &endpoint{
 			idx: i, tr: spec.Transport, name: spec.Transport.Name(), bound: bound, advertise: adv,
-			out: make(chan *frameBuf, 4096), uncork: make(chan struct{}, 1),
+			q: make([]*frameBuf, writerQueue), wake: make(chan struct{}, 1), wmu: make(chan struct{}, 1),
+			bufs: make([]*frameBuf, transport.BatchSize), pkts: make([]transport.Packet, transport.BatchSize),
 		})
 	}
 	n.bound = n.eps[0].advertise[0]

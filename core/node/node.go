@@ -19,12 +19,15 @@
 //     a tunnel's cells, ExitHandler.ExitData for DATA at a last hop.
 //  2. Anything that sends builds a link payload and calls sendPayload
 //     (send.go). An unshaped link seals at once and queues the frame on
-//     n.out; a shaped link queues the plaintext on its own bounded queue.
+//     its endpoint's writer queue; a shaped link queues the plaintext on
+//     its own bounded queue.
 //  3. shapeLoop (one, cover.go) asks the cover policy for per-link rates
 //     once per policy tick and, every few milliseconds, releases the
 //     frames each shaped link is due: queued data first, padding otherwise.
-//  4. writeLoop (one per transport) drains n.out in batches of up to
-//     transport.BatchSize and writes them.
+//  4. the goroutine that ends a batch (a receive loop, or a service's
+//     Cork/Uncork) writes what the batch queued itself; writeLoop (one
+//     per transport) drains what is queued outside a batch, in
+//     WriteBatch calls of up to transport.BatchSize frames.
 //  5. maintainLoop (one, maintain.go) runs discovery proposals, probes,
 //     mimic recomputation, link handshakes and rekeys, keepalives,
 //     circuit and orphan expiry on the node's clock, then the services'
@@ -127,13 +130,16 @@ type Node struct {
 	started atomic.Bool
 	closing atomic.Bool  // Close ran (or runs): only the first says goodbye
 	writing atomic.Int32 // frames queued for a writer or being written (Close waits for them)
-	corks   atomic.Int32 // receive loops handling a batch: writers wait for the frames it makes (send.go)
+	corks   atomic.Int32 // batches being handled (receive loops, Cork): the last to end one writes what they made (send.go)
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	limiter ratelog.Limiter
 
 	exitFlows   atomic.Uint64 // the last exit flow handle given out (ExitCircuit.Flow)
 	tunTotals   tunnelTotals  // tunnel numbers and DATA sums (tunnelstats.go)
+	batchMu     sync.Mutex
+	batchEnd    []func() // services' end-of-batch work (OnBatchEnd)
+	batchEndN   atomic.Int32
 	maintMu     sync.Mutex
 	maintainers []func(time.Time) // services' maintenance (OnMaintain)
 	goMu        sync.Mutex

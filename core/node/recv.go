@@ -21,8 +21,11 @@ package node
 //     send.go's path (sealed in place: no copy between the two links),
 //     and the loop takes a fresh buffer. Other handlers must copy what
 //     they keep: the buffer is reused for the next frame.
-//  4. while it handles a batch of more than one frame the loop corks the
-//     writers (send.go): what the batch makes leaves in one WriteBatch.
+//  4. while it handles a batch the loop corks the writers (send.go):
+//     what the batch makes is written at its end, by this goroutine, in
+//     one WriteBatch (no wake-up of the writer goroutine), and the
+//     services' OnBatchEnd work runs (ipservice hands the adapters what
+//     the batch delivered).
 
 import (
 	"encoding/binary"

@@ -313,12 +313,21 @@ func (n *Node) originate(c *circuit, cmd onion.Command, data []byte) {
 // without waiting (its writer holds only a few batches); otherwise it
 // sends nothing and reports false (see Tunnel.TrySendData).
 func (e ExitCircuit) TryReply(pkt []byte) bool {
+	if !e.HasRoom() {
+		return false
+	}
+	e.Reply(pkt)
+	return true
+}
+
+// HasRoom reports whether Reply would take a cell without waiting (see
+// TryReply).
+func (e ExitCircuit) HasRoom() bool {
 	if e.c.orphaned.Load() == 0 {
 		if _, prevL := e.c.prevSide(); prevL != nil && !e.n.hasRoom(prevL) {
 			return false
 		}
 	}
-	e.Reply(pkt)
 	return true
 }
 

@@ -16,10 +16,11 @@ package node
 //     (full: dropped, drop_queue_full);
 //  3. shapeLoop (cover.go) releases a shaped link's queued payloads in its
 //     slots, sealing each then, and fills the empty slots with padding;
-//  4. writeLoop (one per transport) drains the out queue in batches of up
-//     to transport.BatchSize into WriteBatch; while a receive loop handles
-//     a batch of frames it waits for the end of it (cork, uncork), so
-//     that what one received batch makes leaves in one write.
+//  4. while a batch is being handled (a receive loop's, or a service's
+//     between Cork and Uncork) nothing queued wakes the writer: the
+//     goroutine that ends the last batch writes the queue itself (flush),
+//     in WriteBatch calls of up to transport.BatchSize frames; outside a
+//     batch, writeLoop (one per transport) is woken to write it.
 
 import (
 	"errors"
@@ -83,64 +84,145 @@ func (n *Node) sendRaw(to peerAddr, frame []byte) {
 func (n *Node) enqueue(f *frameBuf) {
 	n.writing.Add(1) // until written: Close waits for it (lifecycle.go, drained)
 	ep := n.eps[f.to.ep]
-	select {
-	case ep.out <- f:
-		return
-	default:
+	for {
+		ep.qmu.Lock()
+		if ep.qn < len(ep.q) {
+			ep.q[(ep.qhead+ep.qn)%len(ep.q)] = f
+			ep.qn++
+			ep.qlen.Store(int32(ep.qn))
+			ep.qmu.Unlock()
+			break
+		}
+		if ep.space == nil {
+			ep.space = make(chan struct{})
+		}
+		space := ep.space
+		ep.qmu.Unlock()
+		// Full: the writer must write now, whoever holds the cork, or a
+		// receive loop blocked here would never end its batch.
+		kick(ep)
+		select {
+		case <-space:
+		case <-n.stop:
+			n.writing.Add(-1)
+			putBuf(f)
+			return
+		}
 	}
-	// Full: a writer waiting for a batch to end must write now, or a
-	// receive loop blocked here would never end its batch.
-	kick(ep)
-	select {
-	case ep.out <- f:
-	case <-n.stop:
-		n.writing.Add(-1)
-		putBuf(f)
+	if n.corks.Load() == 0 {
+		kick(ep) // nobody will flush it at the end of a batch
 	}
 }
 
 func kick(ep *endpoint) {
 	select {
-	case ep.uncork <- struct{}{}:
+	case ep.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Batching across the receive → relay → writer hand-off. A receive loop
-// that handles a batch of k > 1 frames corks the writers for its
-// duration: a writer woken by the batch's first relayed frame waits until
-// the batch is handled, then writes everything it made in one WriteBatch
-// (wakes once more, not once per frame). The frames still go through the
-// one FIFO queue per transport, so nothing a receive loop sends (a
-// relayed cell, then a DESTROY on the same circuit) is reordered.
+// Batching across the receive → relay → writer hand-off. Whoever handles
+// a batch (a receive loop with the frames of one ReadBatch, a service's
+// fair-queue sender with its packets: Cork, Uncork) corks the writers
+// for its duration: what it queues does not wake the writer goroutine,
+// and the last of them to uncork writes everything queued itself, on its
+// own goroutine, in WriteBatch calls of up to transport.BatchSize frames
+// (flush). A relayed frame therefore leaves with no goroutine hand-off
+// at all: the receive loop reads a batch, relays it and writes it. The
+// writer goroutine only writes what is queued outside a batch
+// (keepalives, builds, a service sending alone) or while another
+// goroutine holds the flush. The frames still go through the one FIFO
+// queue per transport, written by one goroutine at a time, so nothing
+// (a relayed cell, then a DESTROY on the same circuit) is reordered.
 
 func (n *Node) cork(k int) {
-	if k > 1 {
+	if k > 0 {
 		n.corks.Add(1)
 	}
 }
 
 func (n *Node) uncork(k int) {
-	if k > 1 && n.corks.Add(-1) == 0 {
+	if k > 0 && n.corks.Add(-1) == 0 {
 		for _, ep := range n.eps {
-			kick(ep)
+			if ep.qlen.Load() != 0 {
+				n.flush(ep, true)
+			}
 		}
+		n.runBatchEnd()
 	}
 }
 
-// awaitBatch waits, before a writer writes fewer than a full batch, until
-// no receive loop is handling a batch (or the queue has a batch's worth).
-func (n *Node) awaitBatch(ep *endpoint) {
-	select {
-	case <-ep.uncork: // stale: from a batch that ended before
-	default:
-	}
-	if n.corks.Load() == 0 || len(ep.out) >= transport.BatchSize {
+// Cork and Uncork bracket a batch of sends from one goroutine (a
+// service's sender): the frames it makes leave together, written by
+// that goroutine at Uncork (or by whoever uncorks last) rather than each
+// waking the writer goroutine. Every Cork needs its Uncork; nothing
+// between them may wait for a frame to be written.
+func (n *Node) Cork() { n.cork(1) }
+
+// Uncork ends a Cork; see Cork.
+func (n *Node) Uncork() { n.uncork(1) }
+
+// OnBatchEnd adds f to what runs on the goroutine that ends a batch (a
+// receive loop after handling the frames of one read, or Uncork), after
+// the batch's frames were handed to the transports. TunnelEvents.Data
+// and ExitHandler.ExitData run inside a receive loop's batch, so a
+// service can collect what they hand it and pass it on here in one go
+// (ipservice's adapter writers). f must not block.
+func (n *Node) OnBatchEnd(f func()) {
+	n.batchMu.Lock()
+	n.batchEnd = append(n.batchEnd, f)
+	n.batchEndN.Store(int32(len(n.batchEnd)))
+	n.batchMu.Unlock()
+}
+
+func (n *Node) runBatchEnd() {
+	if n.batchEndN.Load() == 0 {
 		return
 	}
-	select {
-	case <-ep.uncork:
-	case <-n.stop:
+	n.batchMu.Lock()
+	fs := n.batchEnd
+	n.batchMu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// flush writes what ep's queue holds, in batches of up to
+// transport.BatchSize, on the caller's goroutine. One goroutine flushes
+// an endpoint at a time; with try, a caller that finds another flushing
+// wakes the writer goroutine instead of waiting (whoever flushes may be
+// about to find the queue empty and stop).
+func (n *Node) flush(ep *endpoint, try bool) {
+	if try {
+		select {
+		case ep.wmu <- struct{}{}:
+		default:
+			kick(ep)
+			return
+		}
+	} else {
+		ep.wmu <- struct{}{}
+	}
+	defer func() { <-ep.wmu }()
+	for {
+		ep.qmu.Lock()
+		k := min(ep.qn, len(ep.bufs))
+		for i := range k {
+			j := (ep.qhead + i) % len(ep.q)
+			ep.bufs[i], ep.q[j] = ep.q[j], nil
+		}
+		ep.qhead = (ep.qhead + k) % len(ep.q)
+		ep.qn -= k
+		ep.qlen.Store(int32(ep.qn))
+		if space := ep.space; space != nil && k > 0 {
+			close(space)
+			ep.space = nil
+		}
+		ep.qmu.Unlock()
+		if k == 0 {
+			return
+		}
+		n.writeOut(ep, ep.bufs[:k])
 	}
 }
 
@@ -164,7 +246,7 @@ func (n *Node) hasRoom(l *peerLink) bool {
 		return len(l.queue) < cap(l.queue)
 	}
 	_, addr := l.sendSession()
-	return len(n.eps[addr.ep].out) < inlineRoom
+	return int(n.eps[addr.ep].qlen.Load()) < inlineRoom
 }
 
 // awaitRoom waits until hasRoom(l), or the node stops. A shaped link's
@@ -180,7 +262,7 @@ func (n *Node) awaitRoom(l *peerLink) {
 		}
 		ch := ep.room
 		ep.roomMu.Unlock()
-		if len(ep.out) < inlineRoom {
+		if int(ep.qlen.Load()) < inlineRoom {
 			ep.roomWaiters.Add(-1)
 			return
 		}
@@ -197,7 +279,7 @@ func (n *Node) awaitRoom(l *peerLink) {
 // roomMade wakes awaitRoom's waiters once the writer has brought its
 // queue under inlineRoom frames.
 func (ep *endpoint) roomMade() {
-	if ep.roomWaiters.Load() == 0 || len(ep.out) >= inlineRoom {
+	if ep.roomWaiters.Load() == 0 || int(ep.qlen.Load()) >= inlineRoom {
 		return
 	}
 	ep.roomMu.Lock()
@@ -253,48 +335,42 @@ func (n *Node) sealAndSend(l *peerLink, p *frameBuf, padding bool) error {
 	return nil
 }
 
-// writeLoop batches one endpoint's queued frames into transport writes.
+// writeLoop writes what is queued on ep outside a batch (see cork).
 func (n *Node) writeLoop(ep *endpoint) {
-	pkts := make([]transport.Packet, transport.BatchSize)
-	bufs := make([]*frameBuf, 0, transport.BatchSize)
 	for {
-		var f *frameBuf
 		select {
-		case f = <-ep.out:
+		case <-ep.wake:
 		case <-n.stop:
 			return
 		}
-		n.awaitBatch(ep)
-		bufs = append(bufs[:0], f)
-	drain:
-		for len(bufs) < transport.BatchSize {
-			select {
-			case f = <-ep.out:
-				bufs = append(bufs, f)
-			default:
-				break drain
-			}
-		}
-		for i, b := range bufs {
-			pkts[i] = transport.Packet{Addr: b.to.ap, Buf: b.b[:b.n], N: b.n}
-		}
-		err := ep.tr.WriteBatch(pkts[:len(bufs)])
-		if err != nil {
-			n.stats.add(DropTransportWrite, uint64(len(bufs)))
-			if !n.stopped() {
-				n.limiter.Warn(n.log, "write-"+ep.name, "transport write failed", "transport", ep.name, "err", err)
-			}
-			if isTransient(err) {
-				n.sleep(20 * time.Millisecond)
-			}
-		} else {
-			n.stats.add(EventFramesOut, uint64(len(bufs)))
-		}
-		for i, b := range bufs {
-			pkts[i] = transport.Packet{}
-			putBuf(b)
-		}
-		n.writing.Add(-int32(len(bufs)))
-		ep.roomMade()
+		n.flush(ep, false)
 	}
+}
+
+// writeOut hands bufs to ep's transport in one WriteBatch and releases
+// them; ep.wmu is held.
+func (n *Node) writeOut(ep *endpoint, bufs []*frameBuf) {
+	pkts := ep.pkts[:len(bufs)]
+	for i, b := range bufs {
+		pkts[i] = transport.Packet{Addr: b.to.ap, Buf: b.b[:b.n], N: b.n}
+	}
+	err := ep.tr.WriteBatch(pkts)
+	if err != nil {
+		n.stats.add(DropTransportWrite, uint64(len(bufs)))
+		if !n.stopped() {
+			n.limiter.Warn(n.log, "write-"+ep.name, "transport write failed", "transport", ep.name, "err", err)
+		}
+		if isTransient(err) {
+			n.sleep(20 * time.Millisecond)
+		}
+	} else {
+		n.stats.add(EventFramesOut, uint64(len(bufs)))
+	}
+	for i, b := range bufs {
+		pkts[i] = transport.Packet{}
+		bufs[i] = nil
+		putBuf(b)
+	}
+	n.writing.Add(-int32(len(bufs)))
+	ep.roomMade()
 }

@@ -693,10 +693,17 @@ func (t *Tunnel) TrySendData(pkt []byte) (bool, error) {
 	if t.isClosed() {
 		return false, ErrTunnelClosed
 	}
-	if first, _ := t.circ(); first == nil || !t.n.hasRoom(first) {
+	if !t.HasRoom() {
 		return false, nil
 	}
 	return true, t.SendData(pkt)
+}
+
+// HasRoom reports whether the tunnel's first link takes a cell now
+// without waiting (TrySendData would send).
+func (t *Tunnel) HasRoom() bool {
+	first, _ := t.circ()
+	return first != nil && t.n.hasRoom(first)
 }
 
 // AwaitRoom waits until the tunnel's first link can take a cell without

@@ -54,6 +54,19 @@ func NewWriter(a Adapter, limit int, onErr func(lost int, err error)) *Writer {
 // Write queues a copy of pkt for flow. It reports false, and keeps
 // nothing, if the queue is full or Run has returned.
 func (w *Writer) Write(flow uint64, pkt []byte) bool {
+	if !w.Queue(flow, pkt) {
+		return false
+	}
+	w.Kick()
+	return true
+}
+
+// Queue is Write without waking Run: the packet waits for the caller's
+// Kick (or the next Write). A caller that writes packets in batches
+// queues them all, then kicks once: Run wakes once per batch, not once
+// per packet, and the caller never waits for the adapter (a stuck
+// adapter fills the queue, and Queue then drops).
+func (w *Writer) Queue(flow uint64, pkt []byte) bool {
 	w.mu.Lock()
 	if w.closed || len(w.queue) >= w.limit {
 		w.mu.Unlock()
@@ -62,11 +75,15 @@ func (w *Writer) Write(flow uint64, pkt []byte) bool {
 	w.queue = append(w.queue, Packet{Buf: append(w.buf(len(pkt)), pkt...), N: len(pkt), Flow: flow})
 	w.queued++
 	w.mu.Unlock()
+	return true
+}
+
+// Kick wakes Run for what Queue queued.
+func (w *Writer) Kick() {
 	select {
 	case w.wake <- struct{}{}:
 	default: // Run is already awake
 	}
-	return true
 }
 
 // CloseFlow calls the adapter's CloseFlow(flow) (adapter.FlowCloser; a
