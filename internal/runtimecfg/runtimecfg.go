@@ -4,7 +4,7 @@
 // one machine is dozens of Go processes (each node, its transport, its
 // adapters); every one of them runs the Go scheduler's idle machinery
 // (spinning threads looking for work, the monitor thread polling), and
-// that, not the packets, was a quarter of the profiles (D-RUNTIME in
+// that, not the packets, was a quarter of the profiles (D64 in
 // docs/DECISIONS.md has the measurements).
 //
 // Each setting has a default and an environment variable that overrides
@@ -37,7 +37,7 @@ const (
 )
 
 // Defaults, used where neither the variable above nor (for GOMAXPROCS)
-// GOMAXPROCS itself is set (D-RUNTIME). One thread running Go code per
+// GOMAXPROCS itself is set (D64). One thread running Go code per
 // process: with more, every wake-up of a mostly idle process readied a
 // second thread to spin for work, and the many processes of a node paid
 // that in futex calls and context switches (about 40 % of them), not in

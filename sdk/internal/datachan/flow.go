@@ -52,7 +52,7 @@ func ShmWanted() bool { return ShmSupported && os.Getenv(EnvMode) == "shm" }
 // since the rings added about 1 ms to a tunnel build end to end. Part of
 // that was a fresh channel's page faults (one per slot and side for the
 // first 1,024 crossings each way), gone since the memory is populated at
-// mapping; the rings cost transports a third less CPU per frame (D-XPORT,
+// mapping; the rings cost transports a third less CPU per frame (D60,
 // which also says what is left to confirm on a quiet machine).
 func ShmByDefault() bool { return ShmSupported && os.Getenv(EnvMode) != "socket" }
 

@@ -77,7 +77,7 @@
 // the sockets carry only doorbell bytes, written when the other side has
 // said it sleeps. A child that does not answer so (an older plugin) keeps
 // the socket framing above. The host offers the memory unless started
-// with TARZAN_DATACHAN=socket (D-XPORT; the adapters' channel offers it
+// with TARZAN_DATACHAN=socket (D60; the adapters' channel offers it
 // only with TARZAN_DATACHAN=shm, D59). The host checks every index and
 // slot header it reads from the memory: bad slots are dropped and counted
 // (host_malformed); an impossible index kills the child, which is then
