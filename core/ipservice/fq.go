@@ -380,10 +380,8 @@ func (s *Service) trySendClient(it *ipTunnel, pkt []byte, info ippkt.Info) bool 
 	return true
 }
 
-func awaitClientRoom(it *ipTunnel)  { it.t.AwaitRoom() }
-func clientReady(it *ipTunnel) bool { return it.t.HasRoom() }
-func exitReady(ef *exitFlow) bool   { return ef.c.HasRoom() }
-func awaitExitRoom(ef *exitFlow)    { ef.c.AwaitRoom() }
+func awaitClientRoom(it *ipTunnel) { it.t.AwaitRoom() }
+func awaitExitRoom(ef *exitFlow)   { ef.c.AwaitRoom() }
 
 // trySendExit is the exit fair queue's inline send (push): down the
 // packet's circuit, if the engine takes it now.

@@ -126,7 +126,10 @@ func (s *Service) Start(n *node.Node) error {
 			s.client.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendClient, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
 				s.client.fq.room = awaitClientRoom
-				s.client.fq.ready = clientReady
+				// No ready (drain only wakes the sender): with the reader
+				// sending inline while the engine had room, a flood left
+				// the other flows 125–170 of their 200 packets in
+				// TestFloodingFlowCannotStarveOthers (D65, merge note).
 				if s.opts.FairQueueInline {
 					s.client.fq.try = s.trySendClient
 				}
@@ -140,7 +143,7 @@ func (s *Service) Start(n *node.Node) error {
 			s.exits.fq = newFairQueue(n.Done(), s.opts.FairQueue, s.sendExit, s.dropFlowQueue)
 			if !s.opts.FairQueueAlways {
 				s.exits.fq.room = awaitExitRoom
-				s.exits.fq.ready = exitReady
+				// No ready, as on the client side (D65, merge note).
 				if s.opts.FairQueueInline {
 					s.exits.fq.try = trySendExit
 				}
