@@ -43,28 +43,16 @@ func FlowPacket(s []byte) (flow uint64, data []byte, err error) {
 
 // ShmWanted reports whether a host should offer an adapter child shared
 // memory: the platform has it and the environment asks for it
-// (EnvMode=shm). The socket framing is the adapters' default (D59).
+// (EnvMode=shm). The socket framing is every kind's default (D59; D60's
+// merge note: populated rings still cost a tunnel build and a first byte
+// more than the sockets, end to end).
 func ShmWanted() bool { return ShmSupported && os.Getenv(EnvMode) == "shm" }
-
-// ShmByDefault reports whether a host should offer a transport child
-// shared memory: the platform has it and the environment does not say
-// EnvMode=socket. D59 had made the socket framing every kind's default,
-// since the rings added about 1 ms to a tunnel build end to end. Part of
-// that was a fresh channel's page faults (one per slot and side for the
-// first 1,024 crossings each way), gone since the memory is populated at
-// mapping; the rings cost transports a third less CPU per frame (D60,
-// which also says what is left to confirm on a quiet machine).
-func ShmByDefault() bool { return ShmSupported && os.Getenv(EnvMode) != "socket" }
 
 // Offer makes shared memory for the child cmd will start, if ShmWanted,
 // and adds its descriptors and variable to cmd (after the data socket,
 // which must already be in ExtraFiles). It returns nil when shared memory
 // is not wanted or cannot be made: the socket framing works without it.
 func Offer(cmd *exec.Cmd) *ShmSetup { return offer(cmd, ShmWanted()) }
-
-// OfferByDefault is Offer for a kind whose default is shared memory
-// (transports): it offers unless ShmByDefault says no.
-func OfferByDefault(cmd *exec.Cmd) *ShmSetup { return offer(cmd, ShmByDefault()) }
 
 func offer(cmd *exec.Cmd, wanted bool) *ShmSetup {
 	if !wanted {

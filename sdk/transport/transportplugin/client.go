@@ -88,7 +88,7 @@ func (c *client) prepare(cmd *exec.Cmd) (func(), error) {
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, p.Child)
 	cmd.Env = append(cmd.Env, datachan.Env())
-	offer := datachan.OfferByDefault(cmd) // nil: the socket framing, which needs no offer
+	offer := datachan.Offer(cmd) // nil: the socket framing, which needs no offer (the default: D60 merge note)
 	c.mu.Lock()
 	c.pending, c.offer = p, offer
 	c.mu.Unlock()

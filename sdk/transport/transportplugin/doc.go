@@ -67,7 +67,8 @@
 //
 // # Shared memory (Linux)
 //
-// Where memfd exists, the host also offers each child shared memory: a
+// Where memfd exists and the node runs with TARZAN_DATACHAN=shm, the host
+// also offers each child shared memory: a
 // sealed memfd holding two single-producer single-consumer rings of
 // 1,024 slots of 2 KiB (a 32-byte header, then up to 2,016 bytes of
 // datagram), passed as fd 4 with a second socket pair (the host → child
@@ -76,9 +77,9 @@
 // tarzan-datachan: shm1; from then on packets cross through the rings and
 // the sockets carry only doorbell bytes, written when the other side has
 // said it sleeps. A child that does not answer so (an older plugin) keeps
-// the socket framing above. The host offers the memory unless started
-// with TARZAN_DATACHAN=socket (D60; the adapters' channel offers it
-// only with TARZAN_DATACHAN=shm, D59). The host checks every index and
+// the socket framing above. The rings cost less CPU per frame but more
+// time to a tunnel build and a first byte, so the sockets are the
+// default, as for adapters (D59; D60 and its merge note). The host checks every index and
 // slot header it reads from the memory: bad slots are dropped and counted
 // (host_malformed); an impossible index kills the child, which is then
 // restarted with fresh memory. Layout and memory ordering:

@@ -31,7 +31,7 @@ func channelMode(t *testing.T, tr transport.Transport) string {
 }
 
 func TestSharedMemoryIsUsed(t *testing.T) {
-	t.Setenv(datachan.EnvMode, "") // the default (D60)
+	t.Setenv(datachan.EnvMode, "shm") // opt-in (D60 merge note)
 	if !datachan.ShmSupported {
 		t.Skip("no shared memory on this platform")
 	}
@@ -61,7 +61,7 @@ func TestConformanceOutOfProcessSocket(t *testing.T) {
 // An older plugin binary ignores the offer: the host keeps the socket
 // framing with it.
 func TestOlderPluginKeepsSocket(t *testing.T) {
-	t.Setenv(datachan.EnvMode, "") // the default (D60)
+	t.Setenv(datachan.EnvMode, "shm") // opt-in (D60 merge note)
 	tr, err := Launch(helper(t, "socketonly"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func serveHostile() {
 // counted, a corrupt index gets the child killed and restarted, and the
 // host's reader keeps going until Close.
 func TestHostilePluginCannotCrashHost(t *testing.T) {
-	t.Setenv(datachan.EnvMode, "") // the default (D60)
+	t.Setenv(datachan.EnvMode, "shm") // opt-in (D60 merge note)
 	if !datachan.ShmSupported {
 		t.Skip("no shared memory on this platform")
 	}
@@ -184,7 +184,7 @@ func TestHostilePluginCannotCrashHost(t *testing.T) {
 // ErrUnavailable for a moment, traffic resumes through the restarted
 // child (fresh shared memory), and after Close no goroutine is left.
 func TestKillMidStreamNoLeak(t *testing.T) {
-	t.Setenv(datachan.EnvMode, "") // the default (D60)
+	t.Setenv(datachan.EnvMode, "shm") // opt-in (D60 merge note)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	p := newPair(t)
 	p.roundTrip(1)
