@@ -1,16 +1,14 @@
 package covertest
 
 import (
-	"context"
 	"os"
-	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tarzan-net/tarzan/sdk/cover"
+	"github.com/tarzan-net/tarzan/sdk/internal/plugintest"
 )
 
 // latePolicy thinks for 2 s on every tick of more than a few links, as a
@@ -81,40 +79,10 @@ func TestBrokenChild(t *testing.T) {
 	Run(t, func(*testing.T) cover.Policy { return brokenPolicies[name].make() })
 }
 
-var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenChild/(\S+)`)
-
-// runBrokenChild runs the suite on the named broken policy in a child
-// process and returns the checks that failed, sorted, and its output.
-func runBrokenChild(t *testing.T, exe, name string) ([]string, []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, "-test.run=^TestBrokenChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), brokenEnv+"="+name)
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the suite passed the %s policy", name)
-	}
-	var got []string
-	for _, m := range failLine.FindAllStringSubmatch(string(out), -1) {
-		// Subtest names have spaces replaced by underscores.
-		c := strings.ReplaceAll(m[1], "_", " ")
-		if !slices.Contains(got, c) {
-			got = append(got, c)
-		}
-	}
-	slices.Sort(got)
-	return got, out
-}
-
 // TestBrokenPoliciesFail runs the suite on each broken policy in a child
 // process and requires it to fail exactly the checks it breaks, saying
 // why.
 func TestBrokenPoliciesFail(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, b := range brokenPolicies {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -131,7 +99,7 @@ func TestBrokenPoliciesFail(t *testing.T) {
 			var got []string
 			var out []byte
 			for attempt := 0; attempt < 3; attempt++ {
-				got, out = runBrokenChild(t, exe, name)
+				got, out = plugintest.RunBrokenChild(t, brokenEnv, name, 2*time.Minute)
 				extra := slices.DeleteFunc(slices.Clone(got), func(c string) bool { return slices.Contains(want, c) })
 				if !(len(extra) == 1 && extra[0] == "answers in time") {
 					break

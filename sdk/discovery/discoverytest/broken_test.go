@@ -5,14 +5,13 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tarzan-net/tarzan/sdk/discovery"
+	"github.com/tarzan-net/tarzan/sdk/internal/plugintest"
 )
 
 func TestFakeConforms(t *testing.T) {
@@ -126,39 +125,18 @@ func TestBrokenChild(t *testing.T) {
 	Run(t, func(*testing.T) discovery.Discovery { return b.make() }, b.opts)
 }
 
-var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenChild/(\S+)`)
-
 // TestBrokenBackendsFail runs the suite on each broken backend in a child
 // process and requires it to fail exactly the checks it breaks, saying
 // why.
 func TestBrokenBackendsFail(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, b := range brokenBackends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, exe, "-test.run=^TestBrokenChild$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(), brokenEnv+"="+name)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the suite passed the %s backend", name)
-			}
-			var got []string
-			for _, m := range failLine.FindAllStringSubmatch(string(out), -1) {
-				c := strings.ReplaceAll(m[1], "_", " ")
-				if !slices.Contains(got, c) {
-					got = append(got, c)
-				}
-			}
+			got, out := plugintest.RunBrokenChild(t, brokenEnv, name, 2*time.Minute)
 			var want []string
 			for c := range b.fails {
 				want = append(want, c)
 			}
-			slices.Sort(got)
 			slices.Sort(want)
 			if !slices.Equal(got, want) {
 				t.Fatalf("the %s backend failed %q; want exactly %q\n%s", name, got, want, out)
